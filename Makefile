@@ -1,0 +1,95 @@
+# sipsans developer entry points. Everything runs inside .venv, which `make venv` creates from
+# nothing but a Python >= 3.11 with venv support and GNU make (a fresh Debian 12 is enough).
+#
+#   make demo    run the `sipsans demo` command
+#   make test    lint (ruff), format check, type check (mypy --strict), then the pytest suite
+#                (this is exactly what CI runs, through .ci/run)
+#   make lint    ruff check + ruff format --check + mypy
+#   make fmt     apply ruff's formatter and autofixes
+#   make bench   run bench/parse.py (installs the `bench` dependency group first)
+#   make peers   CI only: install the interop peers from Debian (see below)
+#   make clean   remove the venv, caches and build artefacts
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Records that the venv holds an editable sipsans plus the dev group for this pyproject.toml.
+STAMP       := $(VENV)/.sipsans-dev.stamp
+BENCH_STAMP := $(VENV)/.sipsans-bench.stamp
+
+# Interop peers (DESIGN.md §7) come from Debian's packages. They are installed only when
+# CI=true and tests/interop/ exists, so that local runs never touch the system: locally the
+# interop tests skip with a reason when a peer is missing; under CI=true a missing peer fails.
+# Add packages here as tests/interop/ grows (sipsak, sipvicious, tshark, ...).
+INTEROP_APT_PACKAGES ?= sip-tester kamailio baresip
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo test lint fmt bench peers clean
+
+help:
+	@awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' Makefile
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { \
+	  echo "error: '$(PYTHON)' was not found. sipsans needs Python >= 3.11" \
+	       "(on Debian 12: apt-get install python3 python3-venv)." >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "error: sipsans needs Python >= 3.11, '$(PYTHON)' is" \
+	       "$$($(PYTHON) -c 'import platform; print(platform.python_version())')." \
+	       "Pass another interpreter: make venv PYTHON=python3.11" >&2; exit 1; }
+	@# A venv whose interpreter is gone or that has no pip (a half-made venv left by a failed
+	@# run) is rebuilt from scratch.
+	@if [ -d $(VENV) ] && ! $(BIN)/python -m pip --version >/dev/null 2>&1; then \
+	  echo "removing the unusable $(VENV)"; rm -rf $(VENV); fi
+	@if [ ! -d $(VENV) ]; then \
+	  echo "creating $(VENV) with $$(command -v $(PYTHON))"; \
+	  $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	    echo "error: '$(PYTHON) -m venv' failed. On Debian/Ubuntu the venv module and ensurepip" \
+	         "come in a separate package: apt-get install python3-venv" >&2; exit 1; }; fi
+	@# pip >= 25.1 understands --group (PEP 735 [dependency-groups] in pyproject.toml).
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade 'pip>=25.1'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e . --group dev
+	@touch $@
+
+demo: venv
+	$(BIN)/sipsans demo
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: venv peers lint
+	$(BIN)/pytest -q
+
+fmt: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --group bench
+	@touch $@
+
+bench: venv $(BENCH_STAMP)
+	$(BIN)/python bench/parse.py
+
+# Does nothing unless CI=true and tests/interop/ exists. Kamailio's package would start a
+# daemon on port 5060 that our tests then collide with: a temporary policy-rc.d (the usual
+# Debian container trick) stops maintainer scripts from starting any service.
+peers:
+	@if [ "$${CI:-}" = "true" ] && [ -d tests/interop ]; then \
+	  set -e; \
+	  echo "CI: installing interop peers: $(INTEROP_APT_PACKAGES)"; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; \
+	    trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq; \
+	  apt-get install -y -qq --no-install-recommends $(INTEROP_APT_PACKAGES) </dev/null; \
+	fi
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage htmlcov
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,192 @@
+"""The ``sipsans`` command line.
+
+Subcommands:
+
+``demo``
+    Today: parse a realistic INVITE (with an SDP offer) with :func:`sipsans.parse_message`,
+    print what the parser understood, and print the message serialised again. Coming: a UAC
+    and a UAS in one process talking over real loopback UDP, printed as a ladder diagram
+    (DESIGN.md §6), once the Endpoint and UserAgent layers exist.
+
+``uas``, ``call``, ``options``, ``register``, ``message`` and ``replay`` come with the
+layers they need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from typing import TextIO
+
+import sipsans
+
+__all__ = ["SAMPLE_INVITE", "main"]
+
+_SAMPLE_SDP = (
+    b"v=0\r\n"
+    b"o=alice 2890844526 2890844526 IN IP4 192.0.2.101\r\n"
+    b"s=-\r\n"
+    b"c=IN IP4 192.0.2.101\r\n"
+    b"t=0 0\r\n"
+    b"m=audio 49170 RTP/AVP 0 8 101\r\n"
+    b"a=rtpmap:0 PCMU/8000\r\n"
+    b"a=rtpmap:8 PCMA/8000\r\n"
+    b"a=rtpmap:101 telephone-event/8000\r\n"
+    b"a=fmtp:101 0-15\r\n"
+    b"a=sendrecv\r\n"
+)
+
+#: An INVITE as a softphone would send it through an outbound proxy: two Vias (the proxy
+#: added the top one, with received/rport filled in per RFC 3581), a Record-Route, compact
+#: and long header names mixed, and an SDP offer whose Content-Length is exact.
+SAMPLE_INVITE: bytes = (
+    b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP proxy.atlanta.example.com:5060;branch=z9hG4bK2d4790.1\r\n"
+    b"Via: SIP/2.0/UDP 192.0.2.101:5060;received=198.51.100.7;rport=62044"
+    b";branch=z9hG4bK74bf9\r\n"
+    b"Record-Route: <sip:proxy.atlanta.example.com;lr>\r\n"
+    b"Max-Forwards: 69\r\n"
+    b'From: "Alice Liddell" <sip:alice@atlanta.example.com>;tag=9fxced76sl\r\n'
+    b"To: Bob <sip:bob@biloxi.example.com>\r\n"
+    b"Call-ID: 3848276298220188511@atlanta.example.com\r\n"
+    b"CSeq: 1 INVITE\r\n"
+    b"m: <sip:alice@192.0.2.101:5060;transport=udp>;expires=3600\r\n"
+    b"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER, NOTIFY\r\n"
+    b"Supported: replaces, timer\r\n"
+    b"User-Agent: sipsans-demo/0.1\r\n"
+    b"Content-Type: application/sdp\r\n"
+    b"Content-Length: " + str(len(_SAMPLE_SDP)).encode("ascii") + b"\r\n"
+    b"\r\n" + _SAMPLE_SDP
+)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("sipsans")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def _or_none(value: object) -> str:
+    return "(none)" if value is None or value == "" else str(value)
+
+
+def _quoted(value: str | None) -> str:
+    return "(none)" if not value else f'"{value}"'
+
+
+def _content_type(headers: Iterable[tuple[str, str]]) -> str | None:
+    for name, value in headers:
+        if name.lower() in ("content-type", "c"):
+            return value.strip()
+    return None
+
+
+def _wire_lines(data: bytes) -> list[str]:
+    """The wire form as printable lines: CRLF ends a line, other bytes are shown escaped."""
+    text = data.decode("utf-8", errors="backslashreplace")
+    lines = text.split("\r\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _run_demo(out: TextIO) -> int:
+    print(f"sipsans {_version()} demo: parse one INVITE and write it back.", file=out)
+    print(
+        "(The full demo, a UAC and a UAS calling each other over loopback UDP, comes with the"
+        " Endpoint and UserAgent layers.)",
+        file=out,
+    )
+    print(file=out)
+
+    try:
+        msg = sipsans.parse_message(SAMPLE_INVITE)
+    except sipsans.RemoteProtocolError as exc:
+        print(f"the parser rejected the sample: {exc} (would answer {exc.status_hint})", file=out)
+        return 1
+
+    if isinstance(msg, sipsans.Request):
+        start_line = f"{msg.method} {msg.uri} SIP/2.0"
+    else:
+        start_line = f"SIP/2.0 {msg.status_code} {msg.reason}"
+    headers = list(msg.headers)
+
+    print("Start line", file=out)
+    print(f"  {start_line}", file=out)
+    print(f"Headers ({len(headers)}, in wire order, names as received)", file=out)
+    width = max((len(name) for name, _ in headers), default=0)
+    for name, value in headers:
+        print(f"  {name:<{width}} : {value}", file=out)
+
+    print("Typed fields", file=out)
+    rows: list[tuple[str, str]] = []
+    if msg.vias:
+        top = msg.vias[0]
+        port = "(default)" if top.port is None else str(top.port)
+        rows.append(
+            (
+                "top Via",
+                f"transport={top.transport} host={top.host} port={port}"
+                f" branch={_or_none(top.branch)}",
+            )
+        )
+    rows.append(("Via count", str(len(msg.vias))))
+    for label, addr in (("From", msg.from_), ("To", msg.to)):
+        rows.append(
+            (
+                label,
+                f"display name={_quoted(addr.display_name)} uri={addr.uri}"
+                f" tag={_or_none(addr.tag)}",
+            )
+        )
+    rows.append(("Call-ID", msg.call_id))
+    rows.append(("CSeq", f"seq={msg.cseq.seq} method={msg.cseq.method}"))
+    rows.append(("Max-Forwards", _or_none(msg.max_forwards)))
+    rows.extend(("Contact", str(contact.uri)) for contact in msg.contacts)
+    content_type = _content_type(headers)
+    rows.append(
+        ("Body", f"{len(msg.body)} bytes" + (f" of {content_type}" if content_type else ""))
+    )
+    label_width = max(len(label) for label, _ in rows)
+    for label, text in rows:
+        print(f"  {label:<{label_width}}  {text}", file=out)
+
+    wire = bytes(msg)
+    same = "identical to the input" if wire == SAMPLE_INVITE else "differs from the input"
+    print(f"Serialised again ({len(wire)} bytes, {same})", file=out)
+    for line in _wire_lines(wire):
+        print(f"  | {line}", file=out)
+    return 0
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sipsans",
+        description="sipsans: a sans-IO SIP stack. Command-line tools on its asyncio adapter.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser(
+        "demo",
+        help="parse a sample INVITE and show what sipsans understood",
+        description="Parse an embedded INVITE with SDP, print its typed fields, and print it"
+        " serialised again.",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sipsans`` command; returns the process exit status."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return _run_demo(sys.stdout)
+    parser.print_help(sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

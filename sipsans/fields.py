@@ -1,0 +1,368 @@
+"""Typed values of the headers every transaction needs (RFC 3261 §20, grammar §25.1).
+
+Each class is an immutable ``NamedTuple``: cheap to build on the parser's hot path,
+hashable, and comparable. Parsing functions raise
+:class:`~sipsans.errors.RemoteProtocolError` with status hint 400 and a message
+that names the header and the offending text.
+
+Generic parameters are kept in order as ``(name, value)`` pairs, with the name
+as written and the value as written (quoted strings keep their quotes, so that
+re-emitting a parameter never changes it); lookups ignore the name's case.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from .errors import RemoteProtocolError
+from .grammar import is_token, quote_string, unquote_string
+from .uri import URI, SipURI, parse_uri
+
+__all__ = [
+    "CSeq",
+    "NameAddr",
+    "Params",
+    "Via",
+    "format_params",
+    "get_param",
+    "parse_cseq",
+    "parse_name_addr",
+    "parse_params",
+    "parse_via",
+]
+
+Params = tuple[tuple[str, str | None], ...]
+
+_MAX_CSEQ = 2**32 - 1  # RFC 3261 §8.1.1.5: the sequence number is a 32-bit unsigned integer
+
+
+def _bad(message: str) -> RemoteProtocolError:
+    return RemoteProtocolError(message, status_hint=400)
+
+
+def get_param(params: Params, name: str) -> str | None:
+    """The value of parameter ``name`` (case-insensitive); ``""`` for a flag, None if absent."""
+    for key, value in params:
+        if key == name or key.lower() == name:
+            return "" if value is None else value
+    return None
+
+
+def format_params(params: Params) -> str:
+    """Wire form ``;a=b;flag`` of a parameter list."""
+    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params)
+
+
+def _split_semicolons(text: str) -> list[str]:
+    if '"' not in text:
+        return text.split(";")
+    parts: list[str] = []
+    start = 0
+    in_quotes = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if in_quotes:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_quotes = False
+        elif ch == '"':
+            in_quotes = True
+        elif ch == ";":
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    if in_quotes:
+        raise _bad(f"unterminated quoted string in parameters {text!r}")
+    parts.append(text[start:])
+    return parts
+
+
+def parse_params(text: str, *, header: str) -> Params:
+    """Parse ``;name[=value]...`` (RFC 3261 §25.1 generic-param), LWS allowed around ``;`` ``=``.
+
+    ``text`` must be empty or start with ``;`` (after whitespace). Empty parameters
+    (``;;``) are rejected as RFC 4475 badinv01 requires.
+    """
+    text = text.strip()
+    if not text:
+        return ()
+    if text[0] != ";":
+        raise _bad(f"{header}: expected ';' before parameters, got {text[:40]!r}")
+    out: list[tuple[str, str | None]] = []
+    for raw in _split_semicolons(text[1:]):
+        name, eq, value = raw.partition("=")
+        name = name.strip()
+        if not is_token(name):
+            raise _bad(
+                f"{header}: empty or invalid parameter name {raw.strip()!r}; "
+                "remove the stray ';' (RFC 3261 §25.1 generic-param)"
+            )
+        if eq:
+            value = value.strip()
+            if not value:
+                raise _bad(f"{header}: parameter {name!r} has '=' but no value")
+            if value[0] == '"':
+                unquote_string(value)  # validates the quoted string
+            elif any(c in value for c in " \t"):
+                raise _bad(f"{header}: whitespace inside the value of parameter {name!r}")
+            out.append((name, value))
+        else:
+            out.append((name, None))
+    return tuple(out)
+
+
+# -- Via (RFC 3261 §20.42) --------------------------------------------------------
+
+# via-parm = sent-protocol LWS sent-by *( SEMI via-params )
+# sent-protocol = protocol-name SLASH protocol-version SLASH transport
+# sent-by = host [ COLON port ]     (SLASH, COLON and SEMI allow LWS around them)
+_VIA_FAST = re.compile(
+    r"SIP/2\.0/([A-Za-z0-9.!%*_+`'~-]+) ([^\s;:\[\]]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?(;\S*)?\Z"
+)
+_VIA_SLOW = re.compile(
+    r"([A-Za-z0-9.!%*_+`'~-]+)\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)"
+    r"\s+([^\s;:\[\]]+|\[[0-9A-Fa-f:.]+\])(?:\s*:\s*(\d{1,5}))?\s*(;.*)?\Z",
+    re.DOTALL,
+)
+
+
+class Via(NamedTuple):
+    """One Via value: ``SIP/2.0/<transport> <host>[:<port>];params``."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: Params = ()
+
+    @property
+    def branch(self) -> str | None:
+        """The branch parameter (RFC 3261 §8.1.1.7), or None."""
+        return get_param(self.params, "branch")
+
+    @property
+    def received(self) -> str | None:
+        """The ``received`` parameter added by the server (§18.2.1)."""
+        return get_param(self.params, "received")
+
+    @property
+    def rport(self) -> int | None:
+        """The ``rport`` value filled in by the server (RFC 3581), None if empty or absent."""
+        value = get_param(self.params, "rport")
+        return int(value) if value else None
+
+    @property
+    def has_rport(self) -> bool:
+        """True when the client asked for symmetric response routing (RFC 3581 §3)."""
+        return get_param(self.params, "rport") is not None
+
+    @property
+    def maddr(self) -> str | None:
+        return get_param(self.params, "maddr")
+
+    @property
+    def sent_by(self) -> tuple[str, int | None]:
+        return (self.host, self.port)
+
+    @property
+    def is_rfc3261_branch(self) -> bool:
+        """True when the branch starts with the magic cookie ``z9hG4bK`` (§8.1.1.7)."""
+        branch = self.branch
+        return branch is not None and branch.startswith("z9hG4bK")
+
+    def with_param(self, name: str, value: str | None = None) -> Via:
+        """A copy with ``name`` set to ``value`` (replacing an existing one)."""
+        low = name.lower()
+        params = tuple(p for p in self.params if p[0].lower() != low)
+        return self._replace(params=(*params, (name, value)))
+
+    def __str__(self) -> str:
+        port = "" if self.port is None else f":{self.port}"
+        return f"SIP/2.0/{self.transport} {self.host}{port}{format_params(self.params)}"
+
+
+def _check_host(host: str, value: str) -> str:
+    if host.startswith("["):
+        return host
+    if host.count(".") == 3 and host.replace(".", "").isdigit():
+        if any(int(octet) > 255 for octet in host.split(".")):
+            raise _bad(f"Via: IPv4 address {host!r} out of range in {value!r}")
+        return host
+    for label in host.split("."):
+        if label and not label.replace("-", "").isalnum():
+            raise _bad(f"Via: invalid host {host!r} in {value!r}")
+    return host
+
+
+def parse_via(value: str) -> Via:
+    """Parse one Via value (already split from a comma list)."""
+    m = _VIA_FAST.match(value)
+    if m is not None:
+        transport, host, port, rest = m.groups()
+    else:
+        m = _VIA_SLOW.match(value.strip())
+        if m is None:
+            raise _bad(
+                f"Via: cannot parse {value[:80]!r}; expected 'SIP/2.0/UDP host[:port];branch=...'"
+                " (RFC 3261 §20.42)"
+            )
+        name, version, transport, host, port, rest = m.groups()
+        if name.upper() != "SIP" or version != "2.0":
+            raise RemoteProtocolError(
+                f"Via: unsupported protocol {name}/{version}; only SIP/2.0 is spoken",
+                status_hint=505 if name.upper() == "SIP" else 400,
+            )
+    _check_host(host, value)
+    port_number: int | None = None
+    if port is not None:
+        port_number = int(port)
+        if port_number > 65535:
+            raise _bad(f"Via: port {port} out of range (0-65535)")
+    params = parse_params(rest, header="Via") if rest else ()
+    for key, param_value in params:
+        low = key.lower()
+        if low == "rport" and param_value is not None and not param_value.isdigit():
+            raise _bad(f"Via: rport value {param_value!r} is not a port number (RFC 3581)")
+        if low == "branch" and not param_value:
+            raise _bad("Via: branch parameter has no value (RFC 3261 §8.1.1.7)")
+    return Via(transport.upper(), host, port_number, params)
+
+
+# -- name-addr / addr-spec (RFC 3261 §20.10, §20.20, §20.39, §25.1) ---------------
+
+
+class NameAddr(NamedTuple):
+    """A From, To, Contact, Route or Record-Route value.
+
+    ``display_name`` is unquoted (None when absent); ``params`` are the header
+    parameters outside the URI (``tag``, ``expires``, ``q``, ...).
+    """
+
+    uri: URI
+    display_name: str | None = None
+    params: Params = ()
+
+    @property
+    def tag(self) -> str | None:
+        """The ``tag`` parameter (RFC 3261 §19.3), or None."""
+        return get_param(self.params, "tag")
+
+    def param(self, name: str) -> str | None:
+        return get_param(self.params, name.lower())
+
+    def with_tag(self, tag: str) -> NameAddr:
+        """A copy carrying ``tag`` (replacing an existing tag)."""
+        params = tuple(p for p in self.params if p[0].lower() != "tag")
+        return self._replace(params=(*params, ("tag", tag)))
+
+    def __str__(self) -> str:
+        if self.display_name is None:
+            head = f"<{self.uri}>"
+        elif is_token(self.display_name.replace(" ", "")) and self.display_name.strip():
+            head = f"{self.display_name} <{self.uri}>"
+        else:
+            head = f"{quote_string(self.display_name)} <{self.uri}>"
+        return head + format_params(self.params)
+
+
+def _display_tokens(text: str, value: str, header: str) -> str:
+    # display-name = *(token LWS) / quoted-string
+    words = text.split()
+    if not all(is_token(w) for w in words):
+        raise _bad(
+            f"{header}: display name {text!r} must be quoted when it contains characters "
+            f"other than token characters (RFC 3261 §25.1), in {value[:80]!r}"
+        )
+    return " ".join(words)
+
+
+def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
+    """Parse ``[display-name] <URI> *(;param)`` or ``addr-spec *(;param)``.
+
+    In the addr-spec form the URI ends at the first ``;`` so those parameters
+    belong to the header, not to the URI (RFC 3261 §20, RFC 4475 cparam01).
+    """
+    text = value.strip()
+    display: str | None = None
+    if text.startswith('"'):
+        end = _closing_quote(text, header)
+        display = unquote_string(text[: end + 1])
+        text = text[end + 1 :].lstrip()
+        if not text.startswith("<"):
+            raise _bad(f"{header}: expected '<URI>' after the quoted display name in {value!r}")
+    lt = text.find("<")
+    if lt >= 0:
+        if display is None and lt > 0:
+            display = _display_tokens(text[:lt], value, header)
+        gt = text.find(">", lt)
+        if gt < 0:
+            raise _bad(f"{header}: '<' without a matching '>' in {value[:80]!r}")
+        uri_text = text[lt + 1 : gt]
+        if uri_text != uri_text.strip():
+            raise _bad(
+                f"{header}: whitespace inside '<...>' around the URI in {value!r}; "
+                "write '<sip:...>' (RFC 4475 badaspec)"
+            )
+        rest = text[gt + 1 :]
+    else:
+        uri_text, semi, rest = text.partition(";")
+        rest = semi + rest
+        uri_text = uri_text.strip()
+        if any(c in uri_text for c in ",?"):
+            raise _bad(
+                f"{header}: URI {uri_text!r} contains ',' or '?', so it must be enclosed in "
+                "'<...>' (RFC 3261 §20)"
+            )
+        if " " in uri_text or "\t" in uri_text:
+            raise _bad(
+                f"{header}: unquoted display name or whitespace in {value[:80]!r}; "
+                "use '\"Name\" <sip:...>'"
+            )
+    if not uri_text:
+        raise _bad(f"{header}: empty URI in {value!r}")
+    uri = parse_uri(uri_text)
+    params = parse_params(rest, header=header) if rest else ()
+    return NameAddr(uri, display, params)
+
+
+def _closing_quote(text: str, header: str) -> int:
+    i = 1
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == '"':
+            return i
+        i += 1
+    raise _bad(f"{header}: unterminated quoted display name in {text[:80]!r} (RFC 4475 quotbal)")
+
+
+# -- CSeq (RFC 3261 §20.16) -------------------------------------------------------
+
+
+class CSeq(NamedTuple):
+    """``CSeq: <seq> <method>``."""
+
+    seq: int
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.method}"
+
+
+def parse_cseq(value: str) -> CSeq:
+    """Parse a CSeq value; the number must fit 32 bits (RFC 4475 scalar02)."""
+    parts = value.split()
+    if len(parts) != 2 or not parts[0].isdigit() or not is_token(parts[1]):
+        raise _bad(f"CSeq: expected '<number> <METHOD>', got {value!r} (RFC 3261 §20.16)")
+    seq = int(parts[0])
+    if seq > _MAX_CSEQ:
+        raise _bad(f"CSeq: sequence number {parts[0]} exceeds 2**32-1 (RFC 3261 §8.1.1.5)")
+    return CSeq(seq, parts[1])
+
+
+def is_sip_uri(uri: URI) -> bool:
+    return isinstance(uri, SipURI)

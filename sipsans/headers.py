@@ -1,0 +1,373 @@
+"""The ordered header container of a SIP message (RFC 3261 §7.3).
+
+:class:`Headers` keeps every header line in arrival order with the name exactly as
+the peer spelled it, so that nothing is lost or reordered when a message is
+forwarded. Lookups are case-insensitive and understand the compact forms of
+RFC 3261 §7.3.3 (and of the extensions that registered one).
+
+Comma-separated lists (§7.3.1) are split by :func:`split_list`, which knows that a
+comma inside a quoted string or inside ``<...>`` does not separate values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar, overload
+
+__all__ = ["COMPACT_FORMS", "LIST_HEADERS", "Headers", "canonical_key", "split_list"]
+
+_T = TypeVar("_T")
+
+#: Compact header names (RFC 3261 §7.3.3 and §20; RFC 3265 o/u, RFC 3515 r,
+#: RFC 3892 b, RFC 3841 a/j/d, RFC 4028 x, RFC 4474 y/n) -> the long name, lower case.
+COMPACT_FORMS: dict[str, str] = {
+    "a": "accept-contact",
+    "b": "referred-by",
+    "c": "content-type",
+    "d": "request-disposition",
+    "e": "content-encoding",
+    "f": "from",
+    "i": "call-id",
+    "j": "reject-contact",
+    "k": "supported",
+    "l": "content-length",
+    "m": "contact",
+    "n": "identity-info",
+    "o": "event",
+    "r": "refer-to",
+    "s": "subject",
+    "t": "to",
+    "u": "allow-events",
+    "v": "via",
+    "x": "session-expires",
+    "y": "identity",
+}
+
+#: Headers whose grammar is a comma-separated list (RFC 3261 §7.3.1). Only these are
+#: split by :meth:`Headers.get_all`; any other header (WWW-Authenticate, Date and
+#: every unknown header) is returned line by line, because a comma inside it may
+#: not be a separator.
+LIST_HEADERS: frozenset[str] = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "alert-info",
+        "allow",
+        "allow-events",
+        "call-info",
+        "contact",
+        "content-encoding",
+        "content-language",
+        "error-info",
+        "in-reply-to",
+        "path",
+        "p-asserted-identity",
+        "p-preferred-identity",
+        "proxy-require",
+        "reason",
+        "record-route",
+        "require",
+        "route",
+        "security-client",
+        "security-server",
+        "security-verify",
+        "service-route",
+        "supported",
+        "unsupported",
+        "via",
+        "warning",
+    }
+)
+
+# Fast canonicalisation for the names seen in nearly every message; anything else
+# goes through str.lower() and the compact table.
+_KEY_CACHE: dict[str, str] = {}
+for _long in (
+    "Via",
+    "From",
+    "To",
+    "Call-ID",
+    "CSeq",
+    "Contact",
+    "Max-Forwards",
+    "Content-Length",
+    "Content-Type",
+    "Route",
+    "Record-Route",
+    "Allow",
+    "Supported",
+    "Require",
+    "User-Agent",
+    "Server",
+    "Expires",
+    "Event",
+    "Subscription-State",
+    "Authorization",
+    "WWW-Authenticate",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "Call-Id",
+    "Cseq",
+):
+    for _spelling in (_long, _long.lower(), _long.upper()):
+        _KEY_CACHE[_spelling] = _long.lower()
+for _short, _long in COMPACT_FORMS.items():
+    _KEY_CACHE[_short] = _long
+    _KEY_CACHE[_short.upper()] = _long
+del _long, _short, _spelling
+
+
+def canonical_key(name: str) -> str:
+    """The lookup key of a header name: lower case, compact forms expanded."""
+    key = _KEY_CACHE.get(name)
+    if key is not None:
+        return key
+    low = name.strip().lower()
+    return COMPACT_FORMS.get(low, low)
+
+
+def split_list(value: str) -> list[str]:
+    """Split a header value at the commas that separate list elements (§7.3.1).
+
+    Commas inside a quoted string (with backslash quoted-pairs) or inside
+    ``<...>`` are part of the element. Elements are stripped of surrounding
+    whitespace; empty elements are kept so that callers can reject them where
+    the grammar forbids them (RFC 4475 badinv01).
+    """
+    if "," not in value:
+        return [value.strip()]
+    if '"' not in value and "<" not in value:
+        return [part.strip() for part in value.split(",")]
+    parts: list[str] = []
+    start = 0
+    in_quotes = False
+    in_angle = False
+    i = 0
+    n = len(value)
+    while i < n:
+        ch = value[i]
+        if in_quotes:
+            if ch == "\\":
+                i += 1  # skip the escaped character of a quoted-pair
+            elif ch == '"':
+                in_quotes = False
+        elif ch == '"':
+            in_quotes = True
+        elif in_angle:
+            if ch == ">":
+                in_angle = False
+        elif ch == "<":
+            in_angle = True
+        elif ch == ",":
+            parts.append(value[start:i].strip())
+            start = i + 1
+        i += 1
+    parts.append(value[start:].strip())
+    return parts
+
+
+class Headers:
+    """Ordered, case-preserving, case-insensitive header list.
+
+    Iterating yields ``(name, value)`` pairs exactly as stored. Values are the
+    unfolded field values without surrounding whitespace. Mutating methods keep
+    the order of the other lines and drop the cached typed views of the message.
+    """
+
+    __slots__ = ("_cache", "_index", "_keys", "_names", "_values")
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._names: list[str] = []
+        self._values: list[str] = []
+        self._keys: list[str] = []
+        self._index: dict[str, list[int]] | None = None
+        self._cache: dict[str, object] | None = None
+        for name, value in items:
+            self.add(name, value)
+
+    @classmethod
+    def _from_parsed(cls, keys: list[str], names: list[str], values: list[str]) -> Headers:
+        """Adopt lists built by the parser without copying them."""
+        self = cls.__new__(cls)
+        self._keys = keys
+        self._names = names
+        self._values = values
+        self._index = None
+        self._cache = None
+        return self
+
+    # -- reading -----------------------------------------------------------------
+
+    def _positions(self, key: str) -> list[int]:
+        index = self._index
+        if index is None:
+            index = {}
+            for i, k in enumerate(self._keys):
+                found = index.get(k)
+                if found is None:
+                    index[k] = [i]
+                else:
+                    found.append(i)
+            self._index = index
+        return index.get(key, [])
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return zip(self._names, self._values, strict=True)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and bool(self._positions(canonical_key(name)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return self._names == other._names and self._values == other._values
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self)!r})"
+
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: _T) -> str | _T: ...
+    def get(self, name: str, default: object = None) -> object:
+        """The value of the first line named ``name`` (any spelling), or ``default``."""
+        positions = self._positions(canonical_key(name))
+        return self._values[positions[0]] if positions else default
+
+    def lines(self, name: str) -> list[str]:
+        """Every line value of ``name``, unsplit, in order."""
+        values = self._values
+        return [values[i] for i in self._positions(canonical_key(name))]
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of ``name`` in order.
+
+        For list headers (:data:`LIST_HEADERS`) comma-joined values are split and
+        empty elements dropped; other headers give one value per line.
+        """
+        key = canonical_key(name)
+        values = self._values
+        positions = self._positions(key)
+        if key not in LIST_HEADERS:
+            return [values[i] for i in positions]
+        out: list[str] = []
+        for i in positions:
+            out.extend(part for part in split_list(values[i]) if part)
+        return out
+
+    def items(self) -> list[tuple[str, str]]:
+        """A copy of the ``(name, value)`` pairs."""
+        return list(zip(self._names, self._values, strict=True))
+
+    def keys(self) -> list[str]:
+        """The canonical key of every line, in order (lower case, compact expanded)."""
+        return list(self._keys)
+
+    # -- typed views, cached until the next change -------------------------------
+
+    def cached(self, slot: str, build: Callable[[Headers], _T]) -> _T:
+        """Return ``build(self)``, computed once until the headers change."""
+        cache = self._cache
+        if cache is None:
+            cache = self._cache = {}
+        elif slot in cache:
+            return cache[slot]  # type: ignore[return-value]
+        value = build(self)
+        cache[slot] = value
+        return value
+
+    # -- changing ----------------------------------------------------------------
+
+    def _changed(self) -> None:
+        self._index = None
+        self._cache = None
+
+    @staticmethod
+    def _check(name: str, value: str) -> None:
+        if not name or any(c in name for c in " \t\r\n:"):
+            raise ValueError(f"invalid header name {name!r}: use a token such as 'X-Custom'")
+        if "\r" in value or "\n" in value:
+            raise ValueError(
+                f"header {name} value contains CR or LF; pass one line per value "
+                "(sipsans folds nothing on output)"
+            )
+
+    def add(self, name: str, value: str) -> None:
+        """Append a line at the end."""
+        value = str(value)
+        self._check(name, value)
+        self._names.append(name)
+        self._values.append(value)
+        self._keys.append(canonical_key(name))
+        self._changed()
+
+    def insert(self, position: int, name: str, value: str) -> None:
+        """Insert a line before ``position`` (0 puts it first, as a proxy's Via)."""
+        value = str(value)
+        self._check(name, value)
+        self._names.insert(position, name)
+        self._values.insert(position, value)
+        self._keys.insert(position, canonical_key(name))
+        self._changed()
+
+    def prepend(self, name: str, value: str) -> None:
+        """Insert a line before every line of the same header, or first if none exists.
+
+        This is how a new topmost Via or Route is added (RFC 3261 §16.6).
+        """
+        positions = self._positions(canonical_key(name))
+        self.insert(positions[0] if positions else 0, name, value)
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every line of ``name`` by one line at the position of the first."""
+        key = canonical_key(name)
+        positions = self._positions(key)
+        if not positions:
+            self.add(name, value)
+            return
+        value = str(value)
+        self._check(name, value)
+        first = positions[0]
+        self._values[first] = value
+        for i in reversed(positions[1:]):
+            del self._names[i], self._values[i], self._keys[i]
+        self._changed()
+
+    def remove(self, name: str) -> int:
+        """Remove every line of ``name``; returns how many were removed."""
+        positions = self._positions(canonical_key(name))
+        for i in reversed(positions):
+            del self._names[i], self._values[i], self._keys[i]
+        if positions:
+            self._changed()
+        return len(positions)
+
+    def remove_first(self, name: str) -> str | None:
+        """Remove the first value of a header (the top Via, the top Route).
+
+        When that line holds a comma-joined list, only its first element goes.
+        """
+        key = canonical_key(name)
+        positions = self._positions(key)
+        if not positions:
+            return None
+        i = positions[0]
+        parts = split_list(self._values[i]) if key in LIST_HEADERS else [self._values[i]]
+        first = parts[0]
+        rest = [p for p in parts[1:] if p]
+        if rest:
+            self._values[i] = ", ".join(rest)
+        else:
+            del self._names[i], self._values[i], self._keys[i]
+        self._changed()
+        return first
+
+    def copy(self) -> Headers:
+        """An independent copy (typed views are rebuilt on demand)."""
+        return Headers._from_parsed(list(self._keys), list(self._names), list(self._values))

@@ -1,0 +1,472 @@
+"""SIP requests and responses (RFC 3261 §7) and the factories that build them.
+
+A message is a start line, a :class:`~sipsans.headers.Headers` list and a body.
+Typed views (``vias``, ``from_``, ``to``, ``cseq``, ...) are parsed from the header
+text on first access and cached until the headers change, so reading the
+transaction fields of a parsed message costs one parse per field.
+
+``bytes(message)`` is the wire form. It is strict on output: one space between
+start-line elements, no folding, ``name: value`` lines, and a Content-Length that
+always matches the body (RFC 3261 §20.14).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .errors import RemoteProtocolError
+from .fields import CSeq, NameAddr, Via, parse_cseq, parse_name_addr, parse_via
+from .headers import Headers, split_list
+from .uri import URI, parse_uri
+
+__all__ = [
+    "REASON_PHRASES",
+    "Message",
+    "Request",
+    "Response",
+    "make_request",
+    "make_response",
+]
+
+#: Default reason phrases (RFC 3261 §21 and the extensions that added codes).
+REASON_PHRASES: dict[int, str] = {
+    100: "Trying",
+    180: "Ringing",
+    181: "Call Is Being Forwarded",
+    182: "Queued",
+    183: "Session Progress",
+    199: "Early Dialog Terminated",
+    200: "OK",
+    202: "Accepted",
+    204: "No Notification",
+    300: "Multiple Choices",
+    301: "Moved Permanently",
+    302: "Moved Temporarily",
+    305: "Use Proxy",
+    380: "Alternative Service",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    410: "Gone",
+    412: "Conditional Request Failed",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme",
+    417: "Unknown Resource-Priority",
+    420: "Bad Extension",
+    421: "Extension Required",
+    422: "Session Interval Too Small",
+    423: "Interval Too Brief",
+    428: "Use Identity Header",
+    429: "Provide Referrer Identity",
+    433: "Anonymity Disallowed",
+    436: "Bad Identity-Info",
+    437: "Unsupported Certificate",
+    438: "Invalid Identity Header",
+    439: "First Hop Lacks Outbound Support",
+    440: "Max-Breadth Exceeded",
+    469: "Bad Info Package",
+    470: "Consent Needed",
+    480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected",
+    483: "Too Many Hops",
+    484: "Address Incomplete",
+    485: "Ambiguous",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    489: "Bad Event",
+    491: "Request Pending",
+    493: "Undecipherable",
+    494: "Security Agreement Required",
+    500: "Server Internal Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Server Time-out",
+    505: "Version Not Supported",
+    513: "Message Too Large",
+    580: "Precondition Failure",
+    600: "Busy Everywhere",
+    603: "Decline",
+    604: "Does Not Exist Anywhere",
+    606: "Not Acceptable",
+    607: "Unwanted",
+}
+
+
+def _bad(message: str) -> RemoteProtocolError:
+    return RemoteProtocolError(message, status_hint=400)
+
+
+def _single(headers: Headers, name: str) -> str:
+    lines = headers.lines(name)
+    if not lines:
+        raise _bad(f"missing mandatory header {name} (RFC 3261 §8.1.1)")
+    if len(lines) > 1 and any(line != lines[0] for line in lines[1:]):
+        raise _bad(f"header {name} appears {len(lines)} times with different values; send it once")
+    return lines[0]
+
+
+def _build_vias(headers: Headers) -> list[Via]:
+    vias: list[Via] = []
+    for line in headers.lines("via"):
+        for part in split_list(line):
+            if not part:
+                raise _bad(f"Via: empty value in {line[:80]!r}; remove the stray ','")
+            vias.append(parse_via(part))
+    return vias
+
+
+def _name_addr_list(headers: Headers, name: str) -> list[NameAddr]:
+    out: list[NameAddr] = []
+    for line in headers.lines(name):
+        for part in split_list(line):
+            if not part:
+                raise _bad(f"{name}: empty value in {line[:80]!r}; remove the stray ','")
+            out.append(parse_name_addr(part, header=name))
+    return out
+
+
+def _build_routes(headers: Headers) -> list[NameAddr]:
+    return _name_addr_list(headers, "Route")
+
+
+def _build_record_routes(headers: Headers) -> list[NameAddr]:
+    return _name_addr_list(headers, "Record-Route")
+
+
+def _build_contacts(headers: Headers) -> list[NameAddr]:
+    lines = headers.lines("contact")
+    if len(lines) == 1 and lines[0] == "*":
+        return []
+    out: list[NameAddr] = []
+    for line in lines:
+        for part in split_list(line):
+            if not part:
+                raise _bad(f"Contact: empty value in {line[:80]!r}; remove the stray ','")
+            if part == "*":
+                raise _bad("Contact: '*' must be the only Contact value (RFC 3261 §10.2.2)")
+            out.append(parse_name_addr(part, header="Contact"))
+    return out
+
+
+def _build_from(headers: Headers) -> NameAddr:
+    return parse_name_addr(_single(headers, "from"), header="From")
+
+
+def _build_to(headers: Headers) -> NameAddr:
+    return parse_name_addr(_single(headers, "to"), header="To")
+
+
+def _build_call_id(headers: Headers) -> str:
+    value = _single(headers, "call-id")
+    if not value or any(c in value for c in " \t"):
+        raise _bad(f"Call-ID: {value!r} must be a single word without whitespace (§20.8)")
+    return value
+
+
+def _build_cseq(headers: Headers) -> CSeq:
+    return parse_cseq(_single(headers, "cseq"))
+
+
+def _build_max_forwards(headers: Headers) -> int | None:
+    lines = headers.lines("max-forwards")
+    if not lines:
+        return None
+    value = _single(headers, "max-forwards")
+    if not value.isdigit() or int(value) > 255:
+        raise _bad(f"Max-Forwards: {value!r} is not an integer from 0 to 255 (§20.22)")
+    return int(value)
+
+
+def _build_content_length(headers: Headers) -> int | None:
+    lines = headers.lines("content-length")
+    if not lines:
+        return None
+    values = {line.strip() for line in lines}
+    if len(values) > 1:
+        raise _bad(
+            f"Content-Length appears {len(lines)} times with different values "
+            f"{sorted(values)}; send exactly one (RFC 4475 mcl01)"
+        )
+    value = lines[0]
+    if not value.isdigit():
+        raise _bad(f"Content-Length: {value!r} is not a non-negative integer (§20.14)")
+    return int(value)
+
+
+class Message:
+    """What requests and responses share: headers, body and the typed views."""
+
+    __slots__ = ("body", "headers")
+
+    headers: Headers
+    body: bytes
+
+    # -- typed views ---------------------------------------------------------
+
+    @property
+    def vias(self) -> list[Via]:
+        """Every Via value, topmost first (comma lists and separate lines alike)."""
+        return self.headers.cached("vias", _build_vias)
+
+    @property
+    def top_via(self) -> Via:
+        vias = self.vias
+        if not vias:
+            raise _bad("missing mandatory header Via (RFC 3261 §8.1.1.7)")
+        return vias[0]
+
+    @property
+    def from_(self) -> NameAddr:
+        return self.headers.cached("from", _build_from)
+
+    @property
+    def to(self) -> NameAddr:
+        return self.headers.cached("to", _build_to)
+
+    @property
+    def call_id(self) -> str:
+        return self.headers.cached("call-id", _build_call_id)
+
+    @property
+    def cseq(self) -> CSeq:
+        return self.headers.cached("cseq", _build_cseq)
+
+    @property
+    def max_forwards(self) -> int | None:
+        return self.headers.cached("max-forwards", _build_max_forwards)
+
+    @property
+    def contacts(self) -> list[NameAddr]:
+        """Contact values; empty for ``Contact: *`` (see :attr:`contact_is_wildcard`)."""
+        return self.headers.cached("contacts", _build_contacts)
+
+    @property
+    def contact_is_wildcard(self) -> bool:
+        """True for the ``Contact: *`` of a REGISTER removing every binding (§10.2.2)."""
+        return self.headers.lines("contact") == ["*"]
+
+    @property
+    def routes(self) -> list[NameAddr]:
+        return self.headers.cached("routes", _build_routes)
+
+    @property
+    def record_routes(self) -> list[NameAddr]:
+        return self.headers.cached("record_routes", _build_record_routes)
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("content-type")
+
+    @property
+    def content_length(self) -> int | None:
+        """The declared Content-Length, None when absent."""
+        return self.headers.cached("content-length", _build_content_length)
+
+    # -- wire form -----------------------------------------------------------
+
+    def _start_line(self) -> str:
+        raise NotImplementedError
+
+    def __bytes__(self) -> bytes:
+        body = self.body
+        lines = [self._start_line()]
+        length = str(len(body))
+        wrote_length = False
+        for key, name, value in zip(
+            self.headers._keys, self.headers._names, self.headers._values, strict=True
+        ):
+            if key != "content-length":
+                lines.append(f"{name}: {value}")
+            elif not wrote_length:  # strict on output: one Content-Length, always right
+                wrote_length = True
+                lines.append(f"{name}: {length}")
+        if not wrote_length:
+            lines.append(f"Content-Length: {length}")
+        lines.append("")
+        lines.append("")
+        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
+
+
+class Request(Message):
+    """A SIP request: ``method``, ``uri`` (Request-URI), ``headers``, ``body``."""
+
+    __slots__ = ("method", "uri")
+
+    def __init__(
+        self,
+        method: str,
+        uri: URI | str,
+        headers: Headers | Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+    ) -> None:
+        self.method = method
+        self.uri: URI = parse_uri(uri) if isinstance(uri, str) else uri
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self.body = bytes(body)
+
+    def _start_line(self) -> str:
+        return f"{self.method} {self.uri} SIP/2.0"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Request):
+            return NotImplemented
+        return (
+            self.method == other.method
+            and self.uri == other.uri
+            and self.headers == other.headers
+            and self.body == other.body
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        size = f"{len(self.headers)} headers, {len(self.body)} body bytes"
+        return f"<Request {self.method} {self.uri} ({size})>"
+
+    def copy(self) -> Request:
+        return Request(self.method, self.uri, self.headers.copy(), self.body)
+
+
+class Response(Message):
+    """A SIP response: ``status_code``, ``reason``, ``headers``, ``body``."""
+
+    __slots__ = ("reason", "status_code")
+
+    def __init__(
+        self,
+        status_code: int,
+        reason: str | None = None,
+        headers: Headers | Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+    ) -> None:
+        self.status_code = status_code
+        self.reason = REASON_PHRASES.get(status_code, "") if reason is None else reason
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self.body = bytes(body)
+
+    def _start_line(self) -> str:
+        return f"SIP/2.0 {self.status_code} {self.reason}"
+
+    @property
+    def is_provisional(self) -> bool:
+        return self.status_code < 200
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Response):
+            return NotImplemented
+        return (
+            self.status_code == other.status_code
+            and self.reason == other.reason
+            and self.headers == other.headers
+            and self.body == other.body
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        size = f"{len(self.headers)} headers, {len(self.body)} body bytes"
+        return f"<Response {self.status_code} {self.reason} ({size})>"
+
+    def copy(self) -> Response:
+        return Response(self.status_code, self.reason, self.headers.copy(), self.body)
+
+
+# -- factories ---------------------------------------------------------------------
+
+
+def make_request(
+    method: str,
+    uri: URI | str,
+    *,
+    from_: NameAddr | str,
+    to: NameAddr | str,
+    call_id: str,
+    cseq: int,
+    via: Via | str | None = None,
+    max_forwards: int = 70,
+    contact: NameAddr | str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> Request:
+    """Build a request with the mandatory headers of RFC 3261 §8.1.1.
+
+    The Via (with its branch) is normally added by the transaction layer, so
+    ``via`` is optional here; Content-Length is always written.
+    """
+    if body and content_type is None:
+        raise ValueError("a request with a body needs content_type= (RFC 3261 §20.15)")
+    fields: list[tuple[str, str]] = []
+    if via is not None:
+        fields.append(("Via", str(via)))
+    fields += [
+        ("Max-Forwards", str(max_forwards)),
+        ("From", str(from_)),
+        ("To", str(to)),
+        ("Call-ID", call_id),
+        ("CSeq", f"{cseq} {method}"),
+    ]
+    if contact is not None:
+        fields.append(("Contact", str(contact)))
+    fields.extend(headers)
+    if content_type is not None:
+        fields.append(("Content-Type", content_type))
+    fields.append(("Content-Length", str(len(body))))
+    return Request(method, uri, Headers(fields), body)
+
+
+def make_response(
+    request: Request,
+    status_code: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> Response:
+    """Build a response to ``request`` per RFC 3261 §8.2.6.
+
+    Via (every value, in order), From, To, Call-ID and CSeq are copied; a To tag
+    is added when ``to_tag`` is given and the To has none yet; a 100 Trying copies
+    Timestamp (§8.2.6.1).
+    """
+    if not 100 <= status_code <= 699:
+        raise ValueError(f"status code {status_code} is outside 100-699 (RFC 3261 §7.2)")
+    if body and content_type is None:
+        raise ValueError("a response with a body needs content_type= (RFC 3261 §20.15)")
+    source = request.headers
+    fields: list[tuple[str, str]] = [
+        (name, value) for name, value in source if name.lower() in ("via", "v")
+    ]
+    to_line = _single(source, "to")
+    if to_tag is not None and request.to.tag is None:
+        to_line = f"{to_line};tag={to_tag}"
+    fields += [
+        ("From", _single(source, "from")),
+        ("To", to_line),
+        ("Call-ID", _single(source, "call-id")),
+        ("CSeq", _single(source, "cseq")),
+    ]
+    if status_code == 100 and "timestamp" in source:
+        fields.append(("Timestamp", source.get("timestamp", "")))
+    fields.extend(headers)
+    if content_type is not None:
+        fields.append(("Content-Type", content_type))
+    fields.append(("Content-Length", str(len(body))))
+    return Response(status_code, reason, Headers(fields), body)
