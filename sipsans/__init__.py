@@ -7,13 +7,27 @@ user guide and ``DESIGN.md`` for the architecture.
 
 from __future__ import annotations
 
-from .config import ParserLimits
+from .config import EndpointConfig, ParserLimits
+from .endpoint import Endpoint
 from .errors import LocalProtocolError, RemoteProtocolError, SipError
+from .events import (
+    CancelReceived,
+    ConnectionClosed,
+    Event,
+    MalformedMessage,
+    RequestReceived,
+    ResponseReceived,
+    TransactionTerminated,
+    TransactionTimedOut,
+    TransportFailed,
+)
 from .fields import CSeq, NameAddr, Via, parse_name_addr, parse_via
 from .framing import StreamFramer
 from .headers import Headers
 from .message import REASON_PHRASES, Message, Request, Response, make_request, make_response
 from .parser import parse_message
+from .timers import TimerKind
+from .transport import ClientTxn, ConnHandle, ServerTxn, Source, Target, Transmit
 from .uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
 
 __all__ = [
@@ -21,18 +35,36 @@ __all__ = [
     "URI",
     "AbsoluteURI",
     "CSeq",
+    "CancelReceived",
+    "ClientTxn",
+    "ConnHandle",
+    "ConnectionClosed",
+    "Endpoint",
+    "EndpointConfig",
+    "Event",
     "Headers",
     "LocalProtocolError",
+    "MalformedMessage",
     "Message",
     "NameAddr",
     "ParserLimits",
     "RemoteProtocolError",
     "Request",
+    "RequestReceived",
     "Response",
+    "ResponseReceived",
+    "ServerTxn",
     "SipError",
     "SipURI",
+    "Source",
     "StreamFramer",
+    "Target",
     "TelURI",
+    "TimerKind",
+    "TransactionTerminated",
+    "TransactionTimedOut",
+    "Transmit",
+    "TransportFailed",
     "Via",
     "make_request",
     "make_response",

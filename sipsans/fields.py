@@ -12,18 +12,21 @@ re-emitting a parameter never changes it); lookups ignore the name's case.
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import NamedTuple, overload
 
 from .errors import RemoteProtocolError
-from .grammar import is_token, quote_string, unquote_string
-from .uri import URI, SipURI, parse_uri
+from .grammar import HOSTNAME_PATTERN, IPV4_PATTERN, is_token, quote_string, unquote_string
+from .uri import URI, parse_uri
 
 __all__ = [
     "CSeq",
     "NameAddr",
     "Params",
     "Via",
+    "ViaList",
     "format_params",
     "get_param",
     "parse_cseq",
@@ -80,12 +83,21 @@ def _split_semicolons(text: str) -> list[str]:
     return parts
 
 
+# The common case: no whitespace, no quotes, every parameter a token with an
+# optional plain value. Anything else takes the general path below.
+_PARAMS_FAST = re.compile(r"(?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[^;\s\"=]+)?)+")
+
+
 def parse_params(text: str, *, header: str) -> Params:
     """Parse ``;name[=value]...`` (RFC 3261 §25.1 generic-param), LWS allowed around ``;`` ``=``.
 
     ``text`` must be empty or start with ``;`` (after whitespace). Empty parameters
     (``;;``) are rejected as RFC 4475 badinv01 requires.
     """
+    if _PARAMS_FAST.fullmatch(text):
+        return tuple(
+            [(n, v if eq else None) for n, eq, v in (p.partition("=") for p in text[1:].split(";"))]
+        )
     text = text.strip()
     if not text:
         return ()
@@ -114,13 +126,19 @@ def parse_params(text: str, *, header: str) -> Params:
     return tuple(out)
 
 
+_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+_FAST_PARAMS = rf"((?:;{_TOKEN}(?:=[^;\s\"=<>,]+)?)*)"
+
+
 # -- Via (RFC 3261 §20.42) --------------------------------------------------------
 
 # via-parm = sent-protocol LWS sent-by *( SEMI via-params )
 # sent-protocol = protocol-name SLASH protocol-version SLASH transport
 # sent-by = host [ COLON port ]     (SLASH, COLON and SEMI allow LWS around them)
 _VIA_FAST = re.compile(
-    r"SIP/2\.0/([A-Za-z0-9.!%*_+`'~-]+) ([^\s;:\[\]]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?(;\S*)?\Z"
+    r"SIP/2\.0/([A-Za-z0-9.!%*_+`'~-]+) "
+    rf"({IPV4_PATTERN}|{HOSTNAME_PATTERN}|\[[0-9A-Fa-f:.]+\])"
+    rf"(?::(\d{{1,5}}))?{_FAST_PARAMS}\Z"
 )
 _VIA_SLOW = re.compile(
     r"([A-Za-z0-9.!%*_+`'~-]+)\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)"
@@ -196,13 +214,50 @@ def _check_host(host: str, value: str) -> str:
     return host
 
 
+_VIA_BARE_IPV6 = re.compile(
+    r"\s*(SIP)\s*/\s*(2\.0)\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s+([0-9A-Fa-f:.]+)\s*(;.*)?\Z",
+    re.DOTALL,
+)
+
+
+def _bare_ipv6_via(value: str) -> re.Match[str] | None:
+    """Leniency: an IPv6 sent-by without brackets, e.g. ``fe80:0:0:0:1:2:3:4:5060``.
+
+    RFC 5118 §4 requires brackets, but deployed phones (see the shared capture
+    ``sip_ipv6_udp.pcap``) send them bare. A full address is taken as the host; one
+    extra trailing group that makes it invalid is taken as the port.
+    """
+    m = _VIA_BARE_IPV6.match(value)
+    if m is None or value.count(":") < 2:
+        return None
+    address = m.group(4)
+    for host, port in ((address, None), tuple(address.rsplit(":", 1))):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            continue
+        if port is not None and not port.isdigit():
+            continue
+        text = f"SIP/2.0/{m.group(3)} [{host}]" + (f":{port}" if port else "") + (m.group(5) or "")
+        return _VIA_SLOW.match(text)
+    return None
+
+
 def parse_via(value: str) -> Via:
     """Parse one Via value (already split from a comma list)."""
     m = _VIA_FAST.match(value)
     if m is not None:
+        # The pattern has validated every part: only the port range and rport are left.
         transport, host, port, rest = m.groups()
+        if (port is None or len(port) < 5 or int(port) <= 65535) and "rport=" not in rest:
+            return Via(
+                transport if transport.isupper() else transport.upper(),
+                host,
+                None if port is None else int(port),
+                _split_fast_params(rest) if rest else (),
+            )
     else:
-        m = _VIA_SLOW.match(value.strip())
+        m = _VIA_SLOW.match(value.strip()) or _bare_ipv6_via(value)
         if m is None:
             raise _bad(
                 f"Via: cannot parse {value[:80]!r}; expected 'SIP/2.0/UDP host[:port];branch=...'"
@@ -214,7 +269,7 @@ def parse_via(value: str) -> Via:
                 f"Via: unsupported protocol {name}/{version}; only SIP/2.0 is spoken",
                 status_hint=505 if name.upper() == "SIP" else 400,
             )
-    _check_host(host, value)
+        _check_host(host, value)
     port_number: int | None = None
     if port is not None:
         port_number = int(port)
@@ -230,40 +285,142 @@ def parse_via(value: str) -> Via:
     return Via(transport.upper(), host, port_number, params)
 
 
+class ViaList(Sequence[Via]):
+    """The Via values of a message, topmost first, each parsed on first access.
+
+    Routing a response or matching a transaction reads only the top Via, so the
+    others stay text until somebody indexes them (a proxy forwarding a response,
+    or :meth:`~sipsans.message.Message.validate`).
+    """
+
+    __slots__ = ("_parsed", "_raw")
+
+    def __init__(self, raw: list[str]) -> None:
+        self._raw = raw
+        self._parsed: list[Via | None] = [None] * len(raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    @overload
+    def __getitem__(self, index: int) -> Via: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Via]: ...
+    def __getitem__(self, index: int | slice) -> Via | list[Via]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._raw)))]
+        via = self._parsed[index]
+        if via is None:
+            via = self._parsed[index] = parse_via(self._raw[index])
+        return via
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ViaList({self._raw!r})"
+
+
 # -- name-addr / addr-spec (RFC 3261 §20.10, §20.20, §20.39, §25.1) ---------------
 
 
-class NameAddr(NamedTuple):
+class _Keep:
+    """Marker for "leave this part unchanged" in :meth:`NameAddr.replace`."""
+
+
+_KEEP = _Keep()
+
+
+class NameAddr:
     """A From, To, Contact, Route or Record-Route value.
 
     ``display_name`` is unquoted (None when absent); ``params`` are the header
-    parameters outside the URI (``tag``, ``expires``, ``q``, ...).
+    parameters outside the URI (``tag``, ``expires``, ``q``, ...). A parsed value
+    keeps its URI as text until :attr:`uri` is first read: matching a transaction
+    needs only the tags, so the URI is parsed (and validated) on demand.
     """
 
-    uri: URI
-    display_name: str | None = None
-    params: Params = ()
+    __slots__ = ("_uri", "_uri_text", "display_name", "params")
+
+    def __init__(self, uri: URI | str, display_name: str | None = None, params: Params = ()):
+        if isinstance(uri, str):
+            self._uri: URI | None = None
+            self._uri_text = uri
+        else:
+            self._uri = uri
+            self._uri_text = ""
+        self.display_name = display_name
+        self.params = params
+
+    @property
+    def uri(self) -> URI:
+        """The URI, parsed on first access (raises RemoteProtocolError if invalid)."""
+        uri = self._uri
+        if uri is None:
+            uri = self._uri = parse_uri(self._uri_text)
+        return uri
 
     @property
     def tag(self) -> str | None:
         """The ``tag`` parameter (RFC 3261 §19.3), or None."""
-        return get_param(self.params, "tag")
+        for key, value in self.params:
+            if key == "tag" or key.lower() == "tag":
+                return value
+        return None
 
     def param(self, name: str) -> str | None:
+        """Header parameter ``name`` (case-insensitive): "" for a flag, None if absent."""
         return get_param(self.params, name.lower())
 
     def with_tag(self, tag: str) -> NameAddr:
         """A copy carrying ``tag`` (replacing an existing tag)."""
         params = tuple(p for p in self.params if p[0].lower() != "tag")
-        return self._replace(params=(*params, ("tag", tag)))
+        return self.replace(params=(*params, ("tag", tag)))
+
+    def replace(
+        self,
+        *,
+        uri: URI | None = None,
+        display_name: str | _Keep | None = _KEEP,
+        params: Params | None = None,
+    ) -> NameAddr:
+        """A copy with the given parts changed."""
+        new = NameAddr.__new__(NameAddr)
+        if uri is None:
+            new._uri, new._uri_text = self._uri, self._uri_text
+        else:
+            new._uri, new._uri_text = uri, ""
+        new.display_name = self.display_name if isinstance(display_name, _Keep) else display_name
+        new.params = self.params if params is None else params
+        return new
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NameAddr):
+            return NotImplemented
+        return (
+            self.display_name == other.display_name
+            and self.params == other.params
+            and self.uri == other.uri
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.display_name, self.params, self.uri))
+
+    def __repr__(self) -> str:
+        return f"NameAddr({str(self)!r})"
 
     def __str__(self) -> str:
+        uri = self._uri_text if self._uri is None else str(self._uri)
         if self.display_name is None:
-            head = f"<{self.uri}>"
-        elif is_token(self.display_name.replace(" ", "")) and self.display_name.strip():
-            head = f"{self.display_name} <{self.uri}>"
+            head = f"<{uri}>"
+        elif all(is_token(word) for word in self.display_name.split(" ")):
+            head = f"{self.display_name} <{uri}>"
         else:
-            head = f"{quote_string(self.display_name)} <{self.uri}>"
+            head = f"{quote_string(self.display_name)} <{uri}>"
         return head + format_params(self.params)
 
 
@@ -278,12 +435,44 @@ def _display_tokens(text: str, value: str, header: str) -> str:
     return " ".join(words)
 
 
+# The common shapes, with no whitespace except one space before '<':
+#   "Display" <uri>;params     Display Name <uri>;params     <uri>;params
+_NAME_ADDR_FAST = re.compile(
+    rf'(?:"((?:[^"\\\r\n]|\\[^\r\n])*)" ?|({_TOKEN}(?: {_TOKEN})*) )?<([^<>\s"]+)>{_FAST_PARAMS}\Z'
+)
+#   sip:user@host;params    (addr-spec: the parameters belong to the header)
+_ADDR_SPEC_FAST = re.compile(rf"([A-Za-z][A-Za-z0-9+.\-]*:[^\s;<>\",?]+){_FAST_PARAMS}\Z")
+
+
+def _split_fast_params(text: str) -> Params:
+    # Only for text a fast pattern accepted: tokens with plain values.
+    return tuple(
+        [(n, v if eq else None) for n, eq, v in (p.partition("=") for p in text[1:].split(";"))]
+    )
+
+
 def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
     """Parse ``[display-name] <URI> *(;param)`` or ``addr-spec *(;param)``.
 
     In the addr-spec form the URI ends at the first ``;`` so those parameters
     belong to the header, not to the URI (RFC 3261 §20, RFC 4475 cparam01).
     """
+    m = _NAME_ADDR_FAST.match(value)
+    if m is not None:
+        quoted, tokens, uri_text, params = m.groups()
+        if quoted is not None:
+            display: str | None = unquote_string(f'"{quoted}"') if "\\" in quoted else quoted
+        else:
+            display = tokens
+        return NameAddr(uri_text, display, _split_fast_params(params) if params else ())
+    m = _ADDR_SPEC_FAST.match(value)
+    if m is not None:
+        uri_text, params = m.groups()
+        return NameAddr(uri_text, None, _split_fast_params(params) if params else ())
+    return _parse_name_addr_slow(value, header)
+
+
+def _parse_name_addr_slow(value: str, header: str) -> NameAddr:
     text = value.strip()
     display: str | None = None
     if text.startswith('"'):
@@ -322,9 +511,8 @@ def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
             )
     if not uri_text:
         raise _bad(f"{header}: empty URI in {value!r}")
-    uri = parse_uri(uri_text)
     params = parse_params(rest, header=header) if rest else ()
-    return NameAddr(uri, display, params)
+    return NameAddr(uri_text, display, params)
 
 
 def _closing_quote(text: str, header: str) -> int:
@@ -362,7 +550,3 @@ def parse_cseq(value: str) -> CSeq:
     if seq > _MAX_CSEQ:
         raise _bad(f"CSeq: sequence number {parts[0]} exceeds 2**32-1 (RFC 3261 §8.1.1.5)")
     return CSeq(seq, parts[1])
-
-
-def is_sip_uri(uri: URI) -> bool:
-    return isinstance(uri, SipURI)

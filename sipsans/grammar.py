@@ -263,10 +263,11 @@ def pct_encode(s: str, safe: frozenset[str]) -> str:
 # the toplabel). RFC 3261 excludes it, but container and cloud host names carry it in
 # practice and it is not a delimiter anywhere in a SIP URI, so accepting it cannot
 # change how the rest of the URI is split.
-HOSTNAME_PATTERN = (
-    r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?\.)*"
-    r"[A-Za-z](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?\.?"
-)
+# Written with possessive quantifiers (Python 3.11) so that matching never
+# backtracks inside a label: a label is alphanumeric runs joined by hyphen runs.
+_LABEL = r"[A-Za-z0-9_]++(?:-++[A-Za-z0-9_]++)*+"
+_TOPLABEL = r"[A-Za-z][A-Za-z0-9_]*+(?:-++[A-Za-z0-9_]++)*+"
+HOSTNAME_PATTERN = rf"(?:{_LABEL}\.)*{_TOPLABEL}\.?"
 # IPv4address  =  1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT
 # The ABNF allows 999; only 0-255 is an address, so larger octets are rejected.
 IPV4_PATTERN = (

@@ -170,66 +170,65 @@ def split_list(value: str) -> list[str]:
 class Headers:
     """Ordered, case-preserving, case-insensitive header list.
 
-    Iterating yields ``(name, value)`` pairs exactly as stored. Values are the
-    unfolded field values without surrounding whitespace. Mutating methods keep
-    the order of the other lines and drop the cached typed views of the message.
+    Iterating yields ``(name, value)`` pairs in order. Values are the unfolded
+    field values without surrounding whitespace. Mutating methods keep the order
+    of the other lines and drop the cached typed views of the message.
+
+    Internally each line is a ``(name, ":", raw_value)`` triple exactly as
+    ``str.partition`` returns it, so the parser stores lines without copying;
+    the surrounding whitespace of a value is stripped when it is read.
     """
 
-    __slots__ = ("_cache", "_index", "_keys", "_names", "_values")
+    __slots__ = ("_cache", "_keys", "_lines")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._names: list[str] = []
-        self._values: list[str] = []
         self._keys: list[str] = []
-        self._index: dict[str, list[int]] | None = None
+        self._lines: list[tuple[str, str, str]] = []
         self._cache: dict[str, object] | None = None
         for name, value in items:
             self.add(name, value)
 
     @classmethod
-    def _from_parsed(cls, keys: list[str], names: list[str], values: list[str]) -> Headers:
+    def _from_parsed(cls, keys: list[str], lines: list[tuple[str, str, str]]) -> Headers:
         """Adopt lists built by the parser without copying them."""
         self = cls.__new__(cls)
         self._keys = keys
-        self._names = names
-        self._values = values
-        self._index = None
+        self._lines = lines
         self._cache = None
         return self
 
     # -- reading -----------------------------------------------------------------
 
     def _positions(self, key: str) -> list[int]:
-        index = self._index
-        if index is None:
-            index = {}
-            for i, k in enumerate(self._keys):
-                found = index.get(k)
-                if found is None:
-                    index[k] = [i]
-                else:
-                    found.append(i)
-            self._index = index
-        return index.get(key, [])
+        # Messages carry a dozen or two lines, so C-level list scans (count, index)
+        # beat building and maintaining a dict index.
+        keys = self._keys
+        count = keys.count(key)
+        if count == 0:
+            return []
+        first = keys.index(key)
+        if count == 1:
+            return [first]
+        return [i for i in range(first, len(keys)) if keys[i] == key]
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return zip(self._names, self._values, strict=True)
+        return ((name, value.strip()) for name, _, value in self._lines)
 
     def __len__(self) -> int:
-        return len(self._names)
+        return len(self._lines)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and bool(self._positions(canonical_key(name)))
+        return isinstance(name, str) and canonical_key(name) in self._keys
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
             return NotImplemented
-        return self._names == other._names and self._values == other._values
+        return self.items() == other.items()
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
-        return f"Headers({list(self)!r})"
+        return f"Headers({self.items()!r})"
 
     @overload
     def get(self, name: str) -> str | None: ...
@@ -237,13 +236,14 @@ class Headers:
     def get(self, name: str, default: _T) -> str | _T: ...
     def get(self, name: str, default: object = None) -> object:
         """The value of the first line named ``name`` (any spelling), or ``default``."""
-        positions = self._positions(canonical_key(name))
-        return self._values[positions[0]] if positions else default
+        keys = self._keys
+        key = canonical_key(name)
+        return self._lines[keys.index(key)][2].strip() if key in keys else default
 
     def lines(self, name: str) -> list[str]:
         """Every line value of ``name``, unsplit, in order."""
-        values = self._values
-        return [values[i] for i in self._positions(canonical_key(name))]
+        lines = self._lines
+        return [lines[i][2].strip() for i in self._positions(canonical_key(name))]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in order.
@@ -252,18 +252,17 @@ class Headers:
         empty elements dropped; other headers give one value per line.
         """
         key = canonical_key(name)
-        values = self._values
-        positions = self._positions(key)
+        values = self.lines(key)
         if key not in LIST_HEADERS:
-            return [values[i] for i in positions]
+            return values
         out: list[str] = []
-        for i in positions:
-            out.extend(part for part in split_list(values[i]) if part)
+        for value in values:
+            out.extend(part for part in split_list(value) if part)
         return out
 
     def items(self) -> list[tuple[str, str]]:
         """A copy of the ``(name, value)`` pairs."""
-        return list(zip(self._names, self._values, strict=True))
+        return [(name, value.strip()) for name, _, value in self._lines]
 
     def keys(self) -> list[str]:
         """The canonical key of every line, in order (lower case, compact expanded)."""
@@ -285,11 +284,11 @@ class Headers:
     # -- changing ----------------------------------------------------------------
 
     def _changed(self) -> None:
-        self._index = None
         self._cache = None
 
     @staticmethod
-    def _check(name: str, value: str) -> None:
+    def _line(name: str, value: str) -> tuple[str, str, str]:
+        value = str(value).strip()
         if not name or any(c in name for c in " \t\r\n:"):
             raise ValueError(f"invalid header name {name!r}: use a token such as 'X-Custom'")
         if "\r" in value or "\n" in value:
@@ -297,22 +296,17 @@ class Headers:
                 f"header {name} value contains CR or LF; pass one line per value "
                 "(sipsans folds nothing on output)"
             )
+        return (name, ":", value)
 
     def add(self, name: str, value: str) -> None:
         """Append a line at the end."""
-        value = str(value)
-        self._check(name, value)
-        self._names.append(name)
-        self._values.append(value)
+        self._lines.append(self._line(name, value))
         self._keys.append(canonical_key(name))
         self._changed()
 
     def insert(self, position: int, name: str, value: str) -> None:
         """Insert a line before ``position`` (0 puts it first, as a proxy's Via)."""
-        value = str(value)
-        self._check(name, value)
-        self._names.insert(position, name)
-        self._values.insert(position, value)
+        self._lines.insert(position, self._line(name, value))
         self._keys.insert(position, canonical_key(name))
         self._changed()
 
@@ -326,24 +320,21 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of ``name`` by one line at the position of the first."""
-        key = canonical_key(name)
-        positions = self._positions(key)
+        positions = self._positions(canonical_key(name))
         if not positions:
             self.add(name, value)
             return
-        value = str(value)
-        self._check(name, value)
-        first = positions[0]
-        self._values[first] = value
+        line = self._line(self._lines[positions[0]][0], value)
+        self._lines[positions[0]] = line
         for i in reversed(positions[1:]):
-            del self._names[i], self._values[i], self._keys[i]
+            del self._lines[i], self._keys[i]
         self._changed()
 
     def remove(self, name: str) -> int:
         """Remove every line of ``name``; returns how many were removed."""
         positions = self._positions(canonical_key(name))
         for i in reversed(positions):
-            del self._names[i], self._values[i], self._keys[i]
+            del self._lines[i], self._keys[i]
         if positions:
             self._changed()
         return len(positions)
@@ -358,16 +349,17 @@ class Headers:
         if not positions:
             return None
         i = positions[0]
-        parts = split_list(self._values[i]) if key in LIST_HEADERS else [self._values[i]]
+        line_name, _, value = self._lines[i]
+        parts = split_list(value) if key in LIST_HEADERS else [value.strip()]
         first = parts[0]
         rest = [p for p in parts[1:] if p]
         if rest:
-            self._values[i] = ", ".join(rest)
+            self._lines[i] = (line_name, ":", ", ".join(rest))
         else:
-            del self._names[i], self._values[i], self._keys[i]
+            del self._lines[i], self._keys[i]
         self._changed()
         return first
 
     def copy(self) -> Headers:
         """An independent copy (typed views are rebuilt on demand)."""
-        return Headers._from_parsed(list(self._keys), list(self._names), list(self._values))
+        return Headers._from_parsed(list(self._keys), list(self._lines))

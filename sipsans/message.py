@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .errors import RemoteProtocolError
-from .fields import CSeq, NameAddr, Via, parse_cseq, parse_name_addr, parse_via
+from .fields import CSeq, NameAddr, Via, ViaList, parse_cseq, parse_name_addr
 from .headers import Headers, split_list
-from .uri import URI, parse_uri
+from .uri import URI, SipURI, parse_uri
 
 __all__ = [
     "REASON_PHRASES",
@@ -108,6 +108,10 @@ def _bad(message: str) -> RemoteProtocolError:
 
 
 def _single(headers: Headers, name: str) -> str:
+    keys = headers._keys
+    key = name.lower()
+    if keys.count(key) == 1:  # the usual case, without building a list
+        return headers._lines[keys.index(key)][2].strip()
     lines = headers.lines(name)
     if not lines:
         raise _bad(f"missing mandatory header {name} (RFC 3261 §8.1.1)")
@@ -116,14 +120,17 @@ def _single(headers: Headers, name: str) -> str:
     return lines[0]
 
 
-def _build_vias(headers: Headers) -> list[Via]:
-    vias: list[Via] = []
+def _build_vias(headers: Headers) -> ViaList:
+    raw: list[str] = []
     for line in headers.lines("via"):
-        for part in split_list(line):
-            if not part:
+        if "," in line:
+            parts = split_list(line)
+            if "" in parts:
                 raise _bad(f"Via: empty value in {line[:80]!r}; remove the stray ','")
-            vias.append(parse_via(part))
-    return vias
+            raw += parts
+        else:
+            raw.append(line)
+    return ViaList(raw)
 
 
 def _name_addr_list(headers: Headers, name: str) -> list[NameAddr]:
@@ -215,8 +222,11 @@ class Message:
     # -- typed views ---------------------------------------------------------
 
     @property
-    def vias(self) -> list[Via]:
-        """Every Via value, topmost first (comma lists and separate lines alike)."""
+    def vias(self) -> ViaList:
+        """Every Via value, topmost first (comma lists and separate lines alike).
+
+        A sequence whose items are parsed on first access.
+        """
         return self.headers.cached("vias", _build_vias)
 
     @property
@@ -273,6 +283,23 @@ class Message:
         """The declared Content-Length, None when absent."""
         return self.headers.cached("content-length", _build_content_length)
 
+    def validate(self) -> None:
+        """Check every header sipsans interprets, beyond what the parser checked.
+
+        :func:`~sipsans.parse_message` checks the start line, framing and the
+        transaction fields (Via, From, To tags, Call-ID, CSeq); this also parses the
+        From/To URIs, Max-Forwards, Contact, Route and Record-Route (and, for a
+        request, the Request-URI). A UAS runs it before acting on a request and
+        answers a failure with its ``status_hint``. Raises RemoteProtocolError.
+        """
+        for via in self.vias:
+            via.host  # noqa: B018  (every Via parses)
+        self.from_.uri  # noqa: B018
+        self.to.uri  # noqa: B018
+        self.max_forwards  # noqa: B018
+        for value in (*self.contacts, *self.routes, *self.record_routes):
+            value.uri  # noqa: B018
+
     # -- wire form -----------------------------------------------------------
 
     def _start_line(self) -> str:
@@ -283,11 +310,9 @@ class Message:
         lines = [self._start_line()]
         length = str(len(body))
         wrote_length = False
-        for key, name, value in zip(
-            self.headers._keys, self.headers._names, self.headers._values, strict=True
-        ):
+        for key, (name, _, value) in zip(self.headers._keys, self.headers._lines, strict=True):
             if key != "content-length":
-                lines.append(f"{name}: {value}")
+                lines.append(f"{name}: {value.strip()}")
             elif not wrote_length:  # strict on output: one Content-Length, always right
                 wrote_length = True
                 lines.append(f"{name}: {length}")
@@ -299,9 +324,14 @@ class Message:
 
 
 class Request(Message):
-    """A SIP request: ``method``, ``uri`` (Request-URI), ``headers``, ``body``."""
+    """A SIP request: ``method``, ``uri`` (Request-URI), ``headers``, ``body``.
 
-    __slots__ = ("method", "uri")
+    A parsed request keeps its Request-URI as text until :attr:`uri` is first read
+    (or :meth:`validate` runs): a proxy or transaction layer matching the request
+    needs only the header fields.
+    """
+
+    __slots__ = ("_uri", "_uri_text", "method")
 
     def __init__(
         self,
@@ -311,12 +341,38 @@ class Request(Message):
         body: bytes = b"",
     ) -> None:
         self.method = method
-        self.uri: URI = parse_uri(uri) if isinstance(uri, str) else uri
+        self._uri: URI | None = parse_uri(uri) if isinstance(uri, str) else uri
+        self._uri_text = ""
         self.headers = headers if isinstance(headers, Headers) else Headers(headers)
         self.body = bytes(body)
 
+    @property
+    def uri(self) -> URI:
+        """The Request-URI (raises RemoteProtocolError when a received one is invalid)."""
+        uri = self._uri
+        if uri is None:
+            uri = parse_uri(self._uri_text)
+            if isinstance(uri, SipURI) and uri.headers:
+                # RFC 3261 §19.1.1 Table 1: headers are not allowed in a Request-URI
+                # (RFC 4475 escruri); never turn them into header fields.
+                raise _bad(
+                    f"Request-URI {self._uri_text[:80]!r} carries '?headers', "
+                    "which are not allowed there"
+                )
+            self._uri = uri
+        return uri
+
+    @uri.setter
+    def uri(self, value: URI) -> None:
+        self._uri = value
+
     def _start_line(self) -> str:
         return f"{self.method} {self.uri} SIP/2.0"
+
+    def validate(self) -> None:
+        """Check the Request-URI and every header sipsans interprets (see Message)."""
+        self.uri  # noqa: B018
+        super().validate()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Request):

@@ -16,13 +16,14 @@ response a UAS sends (responses that fail are simply dropped, §18.1.2).
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from .config import ParserLimits
 from .errors import RemoteProtocolError
+from .fields import ViaList, parse_cseq, parse_name_addr
 from .grammar import is_token
-from .headers import Headers, canonical_key
-from .message import Request, Response
-from .uri import SipURI, parse_uri
+from .headers import _KEY_CACHE, Headers, canonical_key
+from .message import Request, Response, _build_vias, _single
 
 __all__ = ["DEFAULT_LIMITS", "parse_message"]
 
@@ -80,7 +81,8 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
             513,
         )
     text = data[start:end].decode("utf-8", "surrogateescape")
-    message = _parse_head(text.split("\r\n") if crlf else text.split("\n"), limits)
+    lines = text.split("\r\n") if crlf else text.split("\n")
+    message = _parse_head(lines, limits, len(text) > limits.max_line_length)
     body = data[body_start:]
     try:
         length = message.content_length
@@ -106,19 +108,37 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
     return message
 
 
-def _parse_head(lines: list[str], limits: ParserLimits) -> Request | Response:
+def _parse_head(lines: list[str], limits: ParserLimits, long_lines: bool) -> Request | Response:
     first = lines[0]
-    if len(lines) > limits.max_headers + 1:
+    del lines[0]
+    if len(lines) > limits.max_headers:
         raise _bad(
-            f"{len(lines) - 1} header lines exceed the limit of {limits.max_headers} "
+            f"{len(lines)} header lines exceed the limit of {limits.max_headers} "
             "(ParserLimits.max_headers)",
             513,
         )
+    # The hot path: one C-level partition per line and one dict lookup per name.
+    # A line is left for the careful path below when its name is not a common
+    # spelling, when it has no colon, or when it is folded or overlong.
+    parts = [line.partition(":") for line in lines]
+    cache_get = _KEY_CACHE.get
+    found = [cache_get(name) if colon else None for name, colon, _ in parts]
+    max_line = limits.max_line_length
+    if None in found or (long_lines and any(len(line) > max_line for line in lines)):
+        keys, parts = _careful_head(lines, max_line)
+    else:
+        keys = cast(list[str], found)
+    headers = Headers._from_parsed(keys, parts)
+    if first[:4].upper() == "SIP/":
+        return _parse_status_line(first, headers)
+    return _parse_request_line(first, headers)
+
+
+def _careful_head(lines: list[str], max_line: int) -> tuple[list[str], list[tuple[str, str, str]]]:
     keys: list[str] = []
     names: list[str] = []
     values: list[str] = []
-    max_line = limits.max_line_length
-    for line in lines[1:]:
+    for line in lines:
         if not line:
             raise _bad("empty line inside the header section")
         if line[0] in " \t":
@@ -141,16 +161,12 @@ def _parse_head(lines: list[str], limits: ParserLimits) -> Request | Response:
             raise _bad(f"header line without ':' {line[:60]!r}")
         # §7.3.1: whitespace is allowed between the name and the colon (wsinv).
         name = name.rstrip(" \t")
-        key = canonical_key(name)
         if not is_token(name):
             raise _bad(f"invalid header name {name[:60]!r}: header names are tokens (§25.1)")
-        keys.append(key)
+        keys.append(canonical_key(name))
         names.append(name)
         values.append(value.strip())
-    headers = Headers._from_parsed(keys, names, values)
-    if first.startswith("SIP/") or first[:4].upper() == "SIP/":
-        return _parse_status_line(first, headers)
-    return _parse_request_line(first, headers)
+    return keys, [(name, ":", value) for name, value in zip(names, values, strict=True)]
 
 
 def _parse_status_line(line: str, headers: Headers) -> Response:
@@ -187,40 +203,62 @@ def _parse_request_line(line: str, headers: Headers) -> Request:
             raise _bad(f"malformed SIP-Version {version[:20]!r} in the request line")
         if m.groups() != ("2", "0"):
             raise _bad(f"SIP version {version} is not supported; only SIP/2.0", 505)
-    if target.startswith("<"):
+    if target[0] == "<":
         raise _bad(f"Request-URI {target[:80]!r} must not be enclosed in '<>' (RFC 4475 ltgtruri)")
-    uri = parse_uri(target)
-    if isinstance(uri, SipURI) and uri.headers:
-        # RFC 3261 §19.1.1 Table 1: headers are not allowed in a Request-URI
-        # (RFC 4475 escruri); never turn them into header fields.
-        raise _bad(f"Request-URI {target[:80]!r} carries '?headers', which are not allowed there")
     request = Request.__new__(Request)
     request.method = method
-    request.uri = uri
+    request._uri = None  # parsed on first access or by validate()
+    request._uri_text = target
     request.headers = headers
     request.body = b""
     return request
 
 
 _MANDATORY = ("via", "from", "to", "call-id", "cseq")
+_MANDATORY_NAMES = {"via": "Via", "from": "From", "to": "To", "call-id": "Call-ID", "cseq": "CSeq"}
 
 
 def _validate(message: Request | Response) -> None:
-    """Check and cache the fields every transaction reads (§8.1.1, §8.2.2)."""
+    """Check and cache what every transaction reads (§8.1.1, §17.1.3, §17.2.3).
+
+    This is the hot path of every received message, so it reads the header
+    lines directly and fills the typed-view cache in one go; the views built
+    here are the same the message properties would build. The remaining headers
+    are checked by :meth:`Message.validate`, which a UA runs before acting on a
+    request.
+    """
     headers = message.headers
+    keys = headers._keys
+    lines = headers._lines
+    cache = headers._cache
+    if cache is None:
+        cache = headers._cache = {}
+    found: list[str] = []
     for key in _MANDATORY:
-        if key not in headers:
-            name = {"call-id": "Call-ID", "cseq": "CSeq"}.get(key, key.title())
-            raise _bad(f"missing mandatory header {name} (RFC 3261 §8.1.1)")
-    if not message.vias:
+        count = keys.count(key)
+        if count == 1:
+            found.append(lines[keys.index(key)][2].strip())
+        elif count == 0:
+            raise _bad(f"missing mandatory header {_MANDATORY_NAMES[key]} (RFC 3261 §8.1.1)")
+        elif key == "via":
+            found.append(lines[keys.index(key)][2].strip())
+        else:
+            found.append(_single(headers, key))
+    via_line, from_line, to_line, call_id, cseq_line = found
+    if keys.count("via") == 1 and "," not in via_line:
+        vias = ViaList([via_line])
+    else:
+        vias = _build_vias(headers)
+    if not vias:
         raise _bad("missing mandatory header Via (RFC 3261 §8.1.1.7)")
-    message.from_  # noqa: B018  (parse and cache; raises on bad syntax)
-    message.to  # noqa: B018
-    message.call_id  # noqa: B018
-    cseq = message.cseq
-    message.max_forwards  # noqa: B018
-    if "contact" in headers:
-        message.contacts  # noqa: B018
+    vias[0]
+    cache["vias"] = vias
+    cache["from"] = parse_name_addr(from_line, header="From")
+    cache["to"] = parse_name_addr(to_line, header="To")
+    if not call_id or " " in call_id or "\t" in call_id:
+        raise _bad(f"Call-ID: {call_id!r} must be a single word without whitespace (§20.8)")
+    cache["call-id"] = call_id
+    cseq = cache["cseq"] = parse_cseq(cseq_line)
     if isinstance(message, Request) and cseq.method != message.method:
         raise _bad(
             f"CSeq method {cseq.method} does not match the request method {message.method} "

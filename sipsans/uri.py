@@ -77,6 +77,25 @@ class _Unset(enum.Enum):
 _UNSET: Final = _Unset.UNSET
 
 
+def _normalize_text(v: str) -> str:
+    """Check that *v* can be written as UTF-8 escapes and return its canonical form.
+
+    Lone surrogates U+DC80-U+DCFF stand for raw bytes (``surrogateescape``, as
+    :func:`~sipsans.grammar.pct_decode` produces them); a run of them that forms valid
+    UTF-8 is the same bytes as the character it encodes, so it is folded into that
+    character, as parsing the output would. Other lone surrogates have no encoding.
+    """
+    if v.isascii():
+        return v
+    try:
+        return v.encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise LocalProtocolError(
+            f"URI component {v!r} contains a lone surrogate that has no UTF-8 "
+            "encoding; pass real text (or bytes decoded with surrogateescape)"
+        ) from None
+
+
 class SipURI:
     """A ``sip:`` or ``sips:`` URI (RFC 3261 §19.1).
 
@@ -110,8 +129,9 @@ class SipURI:
     _params: tuple[Param, ...]
     _headers: tuple[Header, ...]
     _str: str | None
-    _hash: int | None
-    _cmp: tuple[object, ...] | None
+    # _hash and _cmp are computed on first use; they stay unset until then.
+    _hash: int
+    _cmp: tuple[object, ...]
 
     def __init__(
         self,
@@ -145,14 +165,19 @@ class SipURI:
             raise LocalProtocolError("user must be None or non-empty (RFC 3261: user = 1*...)")
         if password is not None and user is None:
             raise LocalProtocolError("a password needs a user (RFC 3261 userinfo)")
-        params_t = tuple((str(n), None if v is None else str(v)) for n, v in params)
-        headers_t = tuple((str(n), str(v)) for n, v in headers)
+        norm = _normalize_text
+        params_t = tuple((norm(n), None if v is None else norm(v)) for n, v in params)
+        headers_t = tuple((norm(n), norm(v)) for n, v in headers)
         for n, _ in params_t:
             if not n:
                 raise LocalProtocolError("URI parameter names must be non-empty")
         for n, _ in headers_t:
             if not n:
                 raise LocalProtocolError("URI header names must be non-empty")
+        if user is not None:
+            user = norm(user)
+        if password is not None:
+            password = norm(password)
         self._scheme = scheme_l
         self._user = user
         self._password = password
@@ -161,8 +186,6 @@ class SipURI:
         self._params = params_t
         self._headers = headers_t
         self._str = None
-        self._hash = None
-        self._cmp = None
 
     # -- plain components ---------------------------------------------------------
     @property
@@ -355,26 +378,28 @@ class SipURI:
     # -- comparison (RFC 3261 §19.1.4) --------------------------------------------
     def _key(self) -> tuple[object, ...]:
         """The components that must match exactly; also what the hash covers."""
-        k = self._cmp
-        if k is None:
-            strict: list[tuple[str, str | None]] = []
-            seen: set[str] = set()
-            for n, v in self._params:
-                nl = n.lower()
-                if nl in _STRICT_PARAMS and nl not in seen:
-                    seen.add(nl)
-                    strict.append((nl, None if v is None else v.lower()))
-            strict.sort()
-            k = (
-                self._scheme,
-                self._user,
-                self._password,
-                canonical_host(self._host),
-                self._port,
-                tuple(strict),
-                tuple(sorted((n.lower(), v) for n, v in self._headers)),
-            )
-            self._cmp = k
+        try:
+            return self._cmp
+        except AttributeError:
+            pass
+        strict: list[tuple[str, str | None]] = []
+        seen: set[str] = set()
+        for n, v in self._params:
+            nl = n.lower()
+            if nl in _STRICT_PARAMS and nl not in seen:
+                seen.add(nl)
+                strict.append((nl, None if v is None else v.lower()))
+        strict.sort()
+        k = (
+            self._scheme,
+            self._user,
+            self._password,
+            canonical_host(self._host),
+            self._port,
+            tuple(strict),
+            tuple(sorted((n.lower(), v) for n, v in self._headers)),
+        )
+        self._cmp = k
         return k
 
     def _other_params(self) -> dict[str, str | None]:
@@ -409,11 +434,11 @@ class SipURI:
         return all(theirs.get(n, v) == v for n, v in mine.items())
 
     def __hash__(self) -> int:
-        h = self._hash
-        if h is None:
-            h = hash(self._key())
-            self._hash = h
-        return h
+        try:
+            return self._hash
+        except AttributeError:
+            h = self._hash = hash(self._key())
+            return h
 
 
 # ---------------------------------------------------------------------------
@@ -665,53 +690,47 @@ _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _URIC_OPAQUE: Final = URIC | frozenset("%[]")
 
 _UN = r"A-Za-z0-9\-_.!~*'()"  # unreserved
+_PC = _UN + r"\[\]/:&+$"  # paramchar without escaped
+_HC = _UN + r"\[\]/?:+$"  # hname/hvalue characters without escaped
 # The fast path: a SIP URI whose components need no decoding and no diagnosis.
 #   SIP-URI  =  "sip:" [ userinfo ] hostport uri-parameters [ headers ]
 #   userinfo =  ( user / telephone-subscriber ) [ ":" password ] "@"
 # IPv6 references, escapes, empty parameter values and anything unusual take the
 # general path, which accepts the same language plus those and explains errors.
+# Possessive quantifiers keep it linear: no component's characters include the
+# delimiter that ends it.
 _FAST_SIP_RE = re.compile(
-    r"([sS][iI][pP](?:[sS]?)):"
-    r"(?:([" + _UN + r"&=+$,;?/]+)(?::([" + _UN + r"&=+$,]*))?@)?"
-    r"(" + HOSTNAME_PATTERN + "|" + IPV4_PATTERN + r")"
+    r"([sS][iI][pP][sS]?):"
+    r"(?:([" + _UN + r"&=+$,;?/]++)(?::([" + _UN + r"&=+$,]*+))?@)?"
+    r"(" + IPV4_PATTERN + "|" + HOSTNAME_PATTERN + r")"
     r"(?::([0-9]{1,5}))?"
-    r"((?:;[" + _UN + r"\[\]/:&+$]+(?:=[" + _UN + r"\[\]/:&+$]+)?)*)"
-    r"(?:\?([" + _UN + r"\[\]/?:+$]+=[" + _UN + r"\[\]/?:+$]*"
-    r"(?:&[" + _UN + r"\[\]/?:+$]+=[" + _UN + r"\[\]/?:+$]*)*))?"
+    r"((?:;[" + _PC + r"]++(?:=[" + _PC + r"]++)?+)*+)"
+    r"(?:\?([" + _HC + r"]++=[" + _HC + r"]*+(?:&[" + _HC + r"]++=[" + _HC + r"]*+)*+))?"
 )
-_FAST_PARAM_RE = re.compile(r";([^;=]+)(=?)([^;]*)")
 _BAD_CHAR_RE = re.compile(r"[\x00-\x20\x7f]")
 
+# Two small bounded caches (cleared when full, so they never grow past their limit).
+# Parsed URIs are immutable, so sharing them is safe. The same URIs recur in every
+# message of a dialog (Request-URI, From, To, Contact) and the same parameter strings
+# (";transport=tcp", ";lr") recur everywhere; a hit costs one dict lookup.
+_CACHE_MAX: Final = 512
+_uri_cache: dict[str, URI] = {}
+_params_cache: dict[str, tuple[Param, ...]] = {}
 
-def _fast_sip(m: re.Match[str], text: str) -> SipURI | None:
-    scheme, user, password, host, port_s, params_s, headers_s = m.groups()
-    port: int | None = None
-    if port_s is not None:
-        port = int(port_s)
-        if port > 65535:
-            return None
-    u = SipURI.__new__(SipURI)
-    if scheme in ("sip", "sips"):
-        u._str = text
-    else:
-        scheme = scheme.lower()
-        u._str = None
-    u._scheme = scheme
-    u._user = user
-    u._password = password
-    u._host = host
-    u._port = port
-    if params_s:
-        u._params = tuple([(n, v if eq else None) for n, eq, v in _FAST_PARAM_RE.findall(params_s)])
-    else:
-        u._params = ()
-    if headers_s is not None:
-        u._headers = tuple([(n, v) for n, _, v in (h.partition("=") for h in headers_s.split("&"))])
-    else:
-        u._headers = ()
-    u._hash = None
-    u._cmp = None
-    return u
+
+def _split_params(params_s: str) -> tuple[Param, ...]:
+    # Only for text the fast regex accepted: no escapes, no empty names or values.
+    p = _params_cache.get(params_s)
+    if p is None:
+        out: list[Param] = []
+        for item in params_s[1:].split(";"):
+            n, eq, v = item.partition("=")
+            out.append((n, v if eq else None))
+        p = tuple(out)
+        if len(_params_cache) >= _CACHE_MAX:
+            _params_cache.clear()
+        _params_cache[params_s] = p
+    return p
 
 
 def parse_uri(text: str) -> URI:
@@ -725,12 +744,43 @@ def parse_uri(text: str) -> URI:
     around it (§3.1.2.5 ltgtruri), a bad host or an unbracketed IPv6 address (RFC 5118
     §4.2), a bad port, or a malformed ``%`` escape.
     """
+    u: URI | None = _uri_cache.get(text)
+    if u is not None:
+        return u
     m = _FAST_SIP_RE.fullmatch(text)
     if m is not None:
-        u = _fast_sip(m, text)
-        if u is not None:
-            return u
-    return _parse_slow(text)
+        scheme, user, password, host, port_s, params_s, headers_s = m.groups()
+        port = None if port_s is None else int(port_s)
+        if port is None or port <= 65535:
+            s = SipURI.__new__(SipURI)
+            # The text is already canonical unless the scheme has capitals or the
+            # port leading zeros; then str() renders it afresh.
+            if (scheme == "sip" or scheme == "sips") and (  # noqa: PLR1714 - faster than a set
+                port_s is None or port_s[0] != "0" or port_s == "0"
+            ):
+                s._str = text
+            else:
+                scheme = scheme.lower()
+                s._str = None
+            s._scheme = scheme
+            s._user = user
+            s._password = password
+            s._host = host
+            s._port = port
+            s._params = _split_params(params_s) if params_s else ()
+            if headers_s is None:
+                s._headers = ()
+            else:
+                s._headers = tuple(
+                    [(n, v) for n, _, v in (h.partition("=") for h in headers_s.split("&"))]
+                )
+            u = s
+    if u is None:
+        u = _parse_slow(text)
+    if len(_uri_cache) >= _CACHE_MAX:
+        _uri_cache.clear()
+    _uri_cache[text] = u
+    return u
 
 
 def _fail(message: str) -> RemoteProtocolError:
@@ -896,8 +946,6 @@ def _parse_sip(text: str, scheme: str, rest: str) -> SipURI:
     u._params = tuple(params)
     u._headers = tuple(headers)
     u._str = None
-    u._hash = None
-    u._cmp = None
     return u
 
 

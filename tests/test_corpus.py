@@ -379,6 +379,7 @@ def _frames(data: bytes, chunk: int | None) -> tuple[list[bytes], bool]:
 def _verify(data: bytes, verdict: Verdict) -> None:
     if verdict.status is None:
         message = sipsans.parse_message(data)
+        message.validate()
         assert verdict.check is not None
         verdict.check(message)
         # strict on output: what we emit parses back to the same message (bytes()
@@ -389,7 +390,7 @@ def _verify(data: bytes, verdict: Verdict) -> None:
             assert again == message
     else:
         with pytest.raises(RemoteProtocolError) as info:
-            sipsans.parse_message(data)
+            sipsans.parse_message(data).validate()
         assert info.value.status_hint == verdict.status, str(info.value)
         assert str(info.value)  # a message that names the problem
 

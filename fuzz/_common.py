@@ -1,0 +1,98 @@
+"""Shared driver for the atheris harnesses in this folder.
+
+Every harness module defines ``one_input(data: bytes) -> None``, which returns
+normally for any input the code under test handles correctly and raises for a
+bug (an exception other than :class:`sipsans.RemoteProtocolError`, or a broken
+property such as a failed round trip). :func:`main` then runs it two ways:
+
+* ``python fuzz/fuzz_X.py [libFuzzer flags] [CORPUS_DIR ...]`` fuzzes with
+  atheris (``pip install atheris``), instrumenting the ``sipsans`` package;
+* ``python fuzz/fuzz_X.py --replay DIR_OR_FILE ...`` feeds every file once,
+  without atheris, and exits non-zero when any of them fails; this is what
+  ``tests/test_fuzz_corpus.py`` does through pytest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+OneInput = Callable[[bytes], None]
+
+
+def fuzzing_requested(argv: list[str]) -> bool:
+    """True when the harness runs as a script under atheris (not ``--replay``, not imported)."""
+    return "--replay" not in argv
+
+
+def instrumented(enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    """Context manager that makes atheris instrument ``sipsans`` imported inside it.
+
+    Only modules imported for the first time inside the block are instrumented, so
+    the harness imports ``sipsans`` inside this block before anything else does.
+    """
+    if not enabled:
+        return contextlib.nullcontext()
+    try:
+        import atheris
+    except ImportError:
+        return contextlib.nullcontext()
+    manager: contextlib.AbstractContextManager[Any] = atheris.instrument_imports(
+        include=["sipsans"]
+    )
+    return manager
+
+
+def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Every regular file named by ``paths``, walking directories recursively, sorted."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.name[0] != ".")
+        elif path.is_file():
+            yield path
+        else:
+            raise FileNotFoundError(f"no such file or directory: {path}")
+
+
+def replay(one_input: OneInput, paths: Iterable[str | Path]) -> int:
+    """Feed each file to ``one_input`` once; print failures; return the number of failures."""
+    failures = 0
+    count = 0
+    for path in iter_files(paths):
+        count += 1
+        try:
+            one_input(path.read_bytes())
+        except Exception:
+            failures += 1
+            print(f"FAIL {path}", file=sys.stderr)
+            traceback.print_exc()
+    print(f"replayed {count} inputs, {failures} failures", file=sys.stderr)
+    return failures
+
+
+def main(one_input: OneInput, argv: list[str] | None = None) -> None:
+    """Entry point of a harness script (see the module docstring)."""
+    args = list(sys.argv if argv is None else argv)
+    if "--replay" in args:
+        at = args.index("--replay")
+        paths = args[at + 1 :]
+        if not paths:
+            print(f"usage: {args[0]} --replay DIR_OR_FILE ...", file=sys.stderr)
+            sys.exit(2)
+        sys.exit(1 if replay(one_input, paths) else 0)
+    try:
+        import atheris
+    except ImportError:
+        print(
+            "atheris is not installed: `.venv/bin/pip install atheris` to fuzz, "
+            "or pass --replay DIR_OR_FILE to run inputs without it",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    atheris.Setup(args, one_input)
+    atheris.Fuzz()

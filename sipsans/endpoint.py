@@ -1,0 +1,880 @@
+"""The Endpoint: SIP's transaction and transport layers, sans I/O (RFC 3261 §17, §18).
+
+The caller feeds it what happened (bytes received, connections opened and lost,
+send failures, the clock) and pulls what it must do (transmits), what it should
+know (events) and when to wake it next (:meth:`Endpoint.get_next_timer`):
+
+.. code-block:: python
+
+    ep.receive_datagram(data, remote=addr, local=bound, transport="UDP", now=now)
+    for event in ep.events():
+        ...  # the application answers: ep.send_response(...), ep.send_request(...)
+    for t in ep.transmits():
+        ...  # sendto / write / open a connection / close
+    deadline = ep.get_next_timer()  # then call ep.handle_timer(now=...) at or after it
+
+Everything a peer sends is handled without raising: unparseable messages become
+:class:`~sipsans.events.MalformedMessage` (and a stateless error response when the
+request's Via, From, To, Call-ID and CSeq survive). Only misuse by the caller raises
+:class:`~sipsans.errors.LocalProtocolError`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Iterable
+
+from .config import EndpointConfig
+from .errors import LocalProtocolError, RemoteProtocolError
+from .events import (
+    CancelReceived,
+    ConnectionClosed,
+    Event,
+    MalformedMessage,
+    RequestReceived,
+    ResponseReceived,
+    TransactionTerminated,
+    TransactionTimedOut,
+    TransportFailed,
+)
+from .fields import Via
+from .framing import StreamFramer
+from .message import Request, Response, make_response
+from .parser import parse_message
+from .timers import TimerHeap, TimerKind
+from .transaction.builders import build_cancel, build_non2xx_ack
+from .transaction.machine import Transaction, timer_duration, transition
+from .transaction.matching import MAGIC_COOKIE, merge_key, server_key
+from .transaction.tables import (
+    INITIAL,
+    RETRANSMIT_TIMERS,
+    TIMER_INPUT,
+    Do,
+    Input,
+    Machine,
+    Start,
+    State,
+    Stop,
+    Transition,
+)
+from .transport import (
+    Address,
+    ClientTxn,
+    ConnHandle,
+    ServerTxn,
+    Source,
+    Target,
+    Transmit,
+    default_port,
+    is_reliable,
+    response_address,
+    stamp_via,
+)
+
+__all__ = ["Endpoint"]
+
+_CLIENT = (Machine.ICT, Machine.NICT)
+_FINISHED = (State.COMPLETED, State.ACCEPTED, State.CONFIRMED, State.TERMINATED)
+#: Bytes of a malformed message kept in MalformedMessage.raw_prefix.
+_PREFIX = 64
+
+
+class _Conn:
+    """A stream connection registered by the adapter."""
+
+    __slots__ = ("framer", "handle", "local", "remote", "transport", "txns")
+
+    def __init__(
+        self,
+        handle: ConnHandle,
+        transport: str,
+        remote: Address,
+        local: Address | None,
+        framer: StreamFramer,
+    ) -> None:
+        self.handle = handle
+        self.transport = transport
+        self.remote = remote
+        self.local = local
+        self.framer = framer
+        #: Ids of the transactions that send on this connection.
+        self.txns: set[int] = set()
+
+    def source(self) -> Source:
+        return Source(self.transport, self.remote, self.local, self.handle)
+
+
+class Endpoint:
+    """Transactions, matching and transport rules for one SIP element.
+
+    ``rng`` makes every branch and tag; the default is ``random.SystemRandom()``
+    because unguessable branches are a security property. Tests pass a seeded
+    ``random.Random``.
+    """
+
+    def __init__(
+        self, config: EndpointConfig | None = None, *, rng: random.Random | None = None
+    ) -> None:
+        self.config = config if config is not None else EndpointConfig()
+        self._rng = rng if rng is not None else random.SystemRandom()
+        self._now = float("-inf")
+        self._next_id = 1
+        self._next_conn = 1
+        self._transactions: dict[int, Transaction] = {}
+        self._client: dict[tuple[object, ...], Transaction] = {}
+        self._server: dict[tuple[object, ...], Transaction] = {}
+        self._server_cancel: dict[tuple[object, ...], Transaction] = {}
+        self._merge: dict[tuple[object, ...], Transaction] = {}
+        #: CANCELs waiting for a provisional response (§9.1): id -> (INVITE id, CANCEL).
+        self._held: dict[int, tuple[int, Request]] = {}
+        self._timers = TimerHeap()
+        self._events: deque[Event] = deque()
+        self._transmits: list[Transmit] = []
+        self._conns: dict[int, _Conn] = {}
+        self._conn_by_peer: dict[tuple[str, Address], int] = {}
+
+    # -- outputs ----------------------------------------------------------------
+
+    def next_event(self) -> Event | None:
+        """The oldest undelivered event, or None."""
+        return self._events.popleft() if self._events else None
+
+    def events(self) -> list[Event]:
+        """Every undelivered event, oldest first (drains the queue)."""
+        out = list(self._events)
+        self._events.clear()
+        return out
+
+    def transmits(self) -> list[Transmit]:
+        """Everything to send, in order (drains the queue)."""
+        out, self._transmits = self._transmits, []
+        return out
+
+    def get_next_timer(self) -> float | None:
+        """The earliest timer deadline on the caller's clock, or None when idle."""
+        return self._timers.next_deadline()
+
+    def stats(self) -> dict[str, int]:
+        """Sizes of the internal tables; all zero once every transaction ended."""
+        return {
+            "transactions": len(self._transactions),
+            "client_index": len(self._client),
+            "server_index": len(self._server),
+            "cancel_index": len(self._server_cancel),
+            "merge_index": len(self._merge),
+            "held_cancels": len(self._held),
+            "timers": len(self._timers),
+            "connections": len(self._conns),
+        }
+
+    # -- clock ------------------------------------------------------------------
+
+    def _advance(self, now: float) -> None:
+        if now < self._now:
+            raise LocalProtocolError(
+                f"now={now} is earlier than the previous now={self._now}; pass a monotonic clock"
+            )
+        self._now = now
+
+    def handle_timer(self, *, now: float) -> None:
+        """Fire every timer due at or before ``now``, in deadline order.
+
+        Each fires at its own deadline, so a late wake-up produces exactly what
+        punctual ones would have (retransmission intervals stay on schedule).
+        """
+        self._advance(now)
+        heap = self._timers
+        while (entry := heap.pop_due(now)) is not None:
+            txn = self._transactions.get(entry.owner)
+            if txn is None or txn.timers.get(entry.kind) is not entry:
+                continue
+            del txn.timers[entry.kind]
+            self._feed(txn, TIMER_INPUT[entry.kind], at=entry.deadline, timer=entry.kind)
+
+    # -- inputs from the adapter --------------------------------------------------
+
+    def receive_datagram(
+        self,
+        data: bytes,
+        *,
+        remote: Address,
+        local: Address | None = None,
+        transport: str = "UDP",
+        now: float,
+    ) -> None:
+        """A datagram arrived from ``remote`` on ``local``."""
+        self._advance(now)
+        self._receive_message(bytes(data), Source(transport.upper(), remote, local, None))
+
+    def connection_made(
+        self, *, transport: str, remote: Address, local: Address | None = None, now: float
+    ) -> ConnHandle:
+        """Register a stream connection (accepted, or opened for a Transmit with
+        ``conn=None``); returns its handle for :meth:`receive_stream` and Transmits."""
+        self._advance(now)
+        handle = ConnHandle(self._next_conn)
+        self._next_conn += 1
+        transport = transport.upper()
+        conn = _Conn(handle, transport, remote, local, StreamFramer(limits=self.config.limits))
+        self._conns[handle.id] = conn
+        self._conn_by_peer[(transport, remote)] = handle.id
+        return handle
+
+    def receive_stream(self, conn: ConnHandle, data: bytes, *, now: float) -> None:
+        """Bytes read from ``conn``; ``b""`` means the peer closed it (EOF).
+
+        Responses to requests received here go back on the same connection
+        (§18.2.2). A framing error closes this connection only: the endpoint emits
+        ConnectionClosed and a Transmit with ``close=True``.
+        """
+        self._advance(now)
+        state = self._open_conn(conn)
+        if state is None:
+            return  # closed by us already; the adapter may still have had data buffered
+        framer = state.framer
+        source = state.source()
+        try:
+            framer.receive_data(data)
+            while conn.id in self._conns:
+                frame = framer.next_frame()
+                if frame is None:
+                    break
+                self._receive_message(frame, source)
+        except RemoteProtocolError as exc:
+            self._malformed(b"", source, exc)
+            self._close(state, f"framing error: {exc}", ask_adapter=True)
+            return
+        for _ in range(framer.take_pings()):
+            # RFC 5626 §3.5.1: answer each double-CRLF ping with one CRLF pong.
+            self._transmits.append(
+                Transmit(b"\r\n", state.transport, state.remote, state.local, conn)
+            )
+        if not data and conn.id in self._conns:
+            self._close(state, "closed by peer", ask_adapter=True)
+
+    def connection_lost(self, conn: ConnHandle, *, now: float) -> None:
+        """``conn`` is gone (reset, closed by the adapter, ...)."""
+        self._advance(now)
+        state = self._open_conn(conn)
+        if state is not None:
+            self._close(state, "connection lost", ask_adapter=False)
+
+    def transport_error(self, token: int, *, now: float) -> None:
+        """Sending the Transmit with ``token`` failed (ICMP error, refused connection).
+
+        The transaction is told (§17.1.4, §17.2.4); its table decides what happens.
+        """
+        self._advance(now)
+        txn = self._transactions.get(token)
+        if txn is not None:
+            self._feed(txn, Input.TRANSPORT_ERROR)
+
+    # -- commands -----------------------------------------------------------------
+
+    def send_request(self, request: Request, *, target: Target, now: float) -> ClientTxn:
+        """Start a client transaction for ``request`` (anything but ACK and CANCEL).
+
+        The request needs From, To, Call-ID and CSeq (§8.1.1); the endpoint adds the
+        top Via (fresh ``z9hG4bK`` branch, ``rport``, the advertised sent-by) and
+        Max-Forwards when missing. ``request`` itself is not modified.
+        """
+        self._advance(now)
+        method = request.method
+        if method == "ACK":
+            raise LocalProtocolError(
+                "ACK is not a transaction: an INVITE client transaction ACKs non-2xx "
+                "itself and a 2xx is ACKed with send_stateless (RFC 3261 §17.1.1.3, §13.2.2.4)"
+            )
+        if method == "CANCEL":
+            raise LocalProtocolError("use Endpoint.cancel(txn) to send a CANCEL (§9.1)")
+        try:
+            request.from_  # noqa: B018
+            request.to  # noqa: B018
+            request.call_id  # noqa: B018
+            cseq = request.cseq
+        except RemoteProtocolError as exc:
+            raise LocalProtocolError(f"cannot send this request: {exc}") from exc
+        if cseq.method != method:
+            raise LocalProtocolError(
+                f"CSeq method {cseq.method} differs from the request method {method} (§8.1.1.5)"
+            )
+        self._check_capacity()
+        req = request.copy()
+        if "max-forwards" not in req.headers:
+            req.headers.add("Max-Forwards", "70")  # §8.1.1.6
+        transport = target.transport.upper()
+        branch = self._new_branch()
+        via = self._our_via(transport, branch)
+        req.headers.prepend("Via", str(via))
+        wire = bytes(req)
+        if transport == "UDP" and len(wire) > self.config.mtu - 200:
+            # §18.1.1: within 200 bytes of the path MTU a request goes over a
+            # congestion-controlled transport, and the top Via says so.
+            transport = "TCP"
+            req.headers.remove_first("via")
+            req.headers.prepend("Via", str(via._replace(transport=transport)))
+            wire = bytes(req)
+        address = target.address
+        conn = target.conn
+        if conn is None and is_reliable(transport):
+            known = self._conn_by_peer.get((transport, address))
+            conn = self._conns[known].handle if known is not None else None
+        txn = Transaction(
+            self._take_id(),
+            Machine.ICT if method == "INVITE" else Machine.NICT,
+            req,
+            transport=transport,
+            reliable=is_reliable(transport),
+            remote=address,
+            local=None,
+            conn=conn,
+            key=(branch, method),
+        )
+        txn.wire = wire
+        self._client[txn.key] = txn
+        self._register(txn)
+        self._apply(txn, INITIAL[txn.machine], at=self._now)
+        return ClientTxn(txn.id)
+
+    def send_response(self, txn: ServerTxn, response: Response, *, now: float) -> None:
+        """Send ``response`` on the server transaction ``txn``.
+
+        Raises LocalProtocolError when the transaction's state forbids it (a second
+        final response, a response after Terminated, ...).
+        """
+        self._advance(now)
+        state = self._transactions.get(txn.id) if isinstance(txn, ServerTxn) else None
+        if state is None or state.machine in _CLIENT or state.internal:
+            raise LocalProtocolError(f"{txn!r} is not a live server transaction")
+        code = response.status_code
+        if not 100 <= code <= 699:
+            raise LocalProtocolError(f"status code {code} is outside 100-699 (§7.2)")
+        try:
+            cseq = response.cseq
+        except RemoteProtocolError as exc:
+            raise LocalProtocolError(f"cannot send this response: {exc}") from exc
+        if cseq != state.request.cseq:
+            raise LocalProtocolError(
+                f"response CSeq {cseq} does not match the request's {state.request.cseq};"
+                " build it with make_response(request, ...)"
+            )
+        inp = Input.TU_1XX if code < 200 else Input.TU_2XX if code < 300 else Input.TU_3456
+        self._feed(state, inp, response)
+
+    def cancel(self, txn: ClientTxn, *, now: float) -> ClientTxn | None:
+        """CANCEL the INVITE client transaction ``txn`` (§9.1).
+
+        Returns the CANCEL's own client transaction. A CANCEL is only sent after a
+        provisional response arrived; until then it is held, and dropped (with
+        TransactionTerminated for the returned handle) if a final response comes
+        first. Returns None when there is nothing left to cancel (a final response
+        arrived, or the transaction ended). Calling it twice returns the same handle.
+        """
+        self._advance(now)
+        invite = self._transactions.get(txn.id) if isinstance(txn, ClientTxn) else None
+        if invite is None:
+            if isinstance(txn, ClientTxn) and 0 < txn.id < self._next_id:
+                return None
+            raise LocalProtocolError(f"{txn!r} was never issued by this endpoint")
+        if invite.machine is not Machine.ICT:
+            raise LocalProtocolError(
+                f"only INVITE transactions can be cancelled (§9.1); {txn!r} is a "
+                f"{invite.method} transaction"
+            )
+        if invite.cancel:
+            return ClientTxn(invite.cancel)
+        if invite.state in _FINISHED:
+            return None
+        cancel_id = self._take_id()
+        invite.cancel = cancel_id
+        request = build_cancel(invite.request)
+        if invite.state is State.PROCEEDING:
+            self._send_cancel(invite, cancel_id, request)
+        else:
+            self._held[cancel_id] = (invite.id, request)
+        return ClientTxn(cancel_id)
+
+    def send_stateless(
+        self, message: Request | Response, *, target: Target | None = None, now: float
+    ) -> Request | Response:
+        """Send outside any transaction: the ACK for a 2xx (§13.2.2.4), a 2xx
+        retransmitted by a UAS core after its transaction ended, stateless proxying.
+
+        A request needs ``target``; if it has no Via, a copy gets our top Via with a
+        fresh branch (a request that has Vias is sent as is). A response without
+        ``target`` goes where its top Via says (§18.2.2). Returns what was sent, so
+        that the same ACK can be sent again for each 2xx retransmission.
+        """
+        self._advance(now)
+        if isinstance(message, Request):
+            if target is None:
+                raise LocalProtocolError("send_stateless needs target= for a request")
+            if "via" not in message.headers:
+                message = message.copy()
+                via = self._our_via(target.transport.upper(), self._new_branch())
+                message.headers.prepend("Via", str(via))
+            transport = target.transport.upper()
+            remote = target.address
+            conn = target.conn
+        elif target is not None:
+            transport, remote, conn = target.transport.upper(), target.address, target.conn
+        else:
+            try:
+                via = message.top_via
+            except RemoteProtocolError as exc:
+                raise LocalProtocolError(f"cannot route this response: {exc}") from exc
+            transport = via.transport
+            remote = response_address(via, transport, None)
+            conn = None
+        if conn is None and is_reliable(transport):
+            known = self._conn_by_peer.get((transport, remote))
+            conn = self._conns[known].handle if known is not None else None
+        self._transmits.append(Transmit(bytes(message), transport, remote, None, conn))
+        return message
+
+    # -- helpers: identifiers and handles ------------------------------------------
+
+    def _take_id(self) -> int:
+        n = self._next_id
+        self._next_id = n + 1
+        return n
+
+    def _new_branch(self) -> str:
+        # §8.1.1.7: unique across space and time; 64 random bits after the cookie.
+        return f"{MAGIC_COOKIE}{self._rng.getrandbits(64):016x}"
+
+    def _new_tag(self) -> str:
+        return f"{self._rng.getrandbits(48):012x}"
+
+    def _our_via(self, transport: str, branch: str) -> Via:
+        cfg = self.config
+        # RFC 3581 §3: rport (empty) asks the server to answer our source port.
+        return Via(
+            transport,
+            cfg.advertised_host,
+            cfg.advertised_port,
+            (("branch", branch), ("rport", None)),
+        )
+
+    @staticmethod
+    def _handle(txn: Transaction) -> ClientTxn | ServerTxn:
+        return ClientTxn(txn.id) if txn.machine in _CLIENT else ServerTxn(txn.id)
+
+    def _check_capacity(self) -> None:
+        if len(self._transactions) >= self.config.max_transactions:
+            raise LocalProtocolError(
+                f"{len(self._transactions)} transactions in flight, the limit set by "
+                "EndpointConfig.max_transactions"
+            )
+
+    def _open_conn(self, conn: ConnHandle) -> _Conn | None:
+        state = self._conns.get(conn.id)
+        if state is None and not 0 < conn.id < self._next_conn:
+            raise LocalProtocolError(f"{conn!r} was never registered with connection_made")
+        return state
+
+    # -- the machine runner -----------------------------------------------------------
+
+    def _register(self, txn: Transaction) -> None:
+        self._transactions[txn.id] = txn
+        if txn.conn is not None:
+            conn = self._conns.get(txn.conn.id)
+            if conn is not None:
+                conn.txns.add(txn.id)
+
+    def _feed(
+        self,
+        txn: Transaction,
+        inp: Input,
+        msg: Request | Response | None = None,
+        source: Source | None = None,
+        *,
+        at: float | None = None,
+        timer: TimerKind | None = None,
+    ) -> None:
+        """Apply one input to ``txn`` (the table decides; LocalProtocolError for misuse)."""
+        t = transition(txn.machine, txn.state, inp)
+        self._apply(
+            txn, t, inp=inp, msg=msg, source=source, at=self._now if at is None else at, timer=timer
+        )
+
+    def _apply(
+        self,
+        txn: Transaction,
+        t: Transition,
+        *,
+        inp: Input | None = None,
+        msg: Request | Response | None = None,
+        source: Source | None = None,
+        at: float,
+        timer: TimerKind | None = None,
+    ) -> None:
+        previous = txn.state
+        txn.state = t.next
+        zero: TimerKind | None = None
+        for action in t.actions:
+            if isinstance(action, Start):
+                seconds = timer_duration(
+                    action.timer, action.dur, txn.interval, self.config, txn.reliable
+                )
+                if seconds is None:
+                    continue
+                if action.timer in RETRANSMIT_TIMERS:
+                    txn.interval = seconds
+                old = txn.timers.pop(action.timer, None)
+                if old is not None:
+                    self._timers.cancel(old)
+                if seconds == 0:
+                    zero = action.timer  # D, I, J, K on reliable transports: fire now
+                else:
+                    txn.timers[action.timer] = self._timers.push(at + seconds, txn.id, action.timer)
+            elif isinstance(action, Stop):
+                old = txn.timers.pop(action.timer, None)
+                if old is not None:
+                    self._timers.cancel(old)
+            else:
+                self._do(txn, action, inp=inp, msg=msg, source=source, timer=timer)
+        if t.next is State.TERMINATED:
+            self._terminate(txn)
+        elif zero is not None:
+            self._feed(txn, TIMER_INPUT[zero], at=at, timer=zero)
+        if txn.machine is Machine.ICT and txn.cancel in self._held and txn.state is not previous:
+            self._release_held_cancel(txn)
+
+    def _do(
+        self,
+        txn: Transaction,
+        action: Do,
+        *,
+        inp: Input | None,
+        msg: Request | Response | None,
+        source: Source | None,
+        timer: TimerKind | None,
+    ) -> None:
+        if action is Do.SEND_REQUEST:
+            self._send(txn, txn.wire)
+        elif action is Do.SEND_RESPONSE or action is Do.SEND_TRYING:
+            if action is Do.SEND_TRYING:
+                # §8.2.6.1: a 100 copies Timestamp and needs no To tag.
+                msg = make_response(txn.request, 100)
+            assert isinstance(msg, Response)
+            txn.response = msg
+            txn.last_response = bytes(msg)
+            self._send(txn, txn.last_response)
+        elif action is Do.RESEND_RESPONSE:
+            if txn.last_response is not None:
+                self._send(txn, txn.last_response)
+        elif action is Do.SEND_ACK:
+            if txn.ack is None:
+                assert isinstance(msg, Response)
+                txn.ack = bytes(build_non2xx_ack(txn.request, msg))
+            self._send(txn, txn.ack)
+        elif action is Do.PASS_TO_TU:
+            if isinstance(msg, Response):
+                assert source is not None
+                txn.response = msg
+                self._events.append(
+                    ResponseReceived(response=msg, txn=ClientTxn(txn.id), source=source)
+                )
+            elif inp is Input.ACK:
+                assert isinstance(msg, Request) and source is not None
+                self._events.append(RequestReceived(request=msg, txn=None, source=source))
+            elif not txn.internal:
+                assert txn.source is not None
+                self._events.append(
+                    RequestReceived(request=txn.request, txn=ServerTxn(txn.id), source=txn.source)
+                )
+        elif action is Do.INFORM_TIMEOUT:
+            if not txn.internal:
+                assert timer is not None
+                self._events.append(TransactionTimedOut(txn=self._handle(txn), timer=timer))
+        elif not txn.internal:  # Do.INFORM_TRANSPORT_ERROR
+            self._events.append(
+                TransportFailed(txn=self._handle(txn), reason="transport error reported")
+            )
+
+    def _send(self, txn: Transaction, data: bytes) -> None:
+        self._transmits.append(
+            Transmit(data, txn.transport, txn.remote, txn.local, txn.conn, txn.id)
+        )
+
+    def _terminate(self, txn: Transaction) -> None:
+        for entry in txn.timers.values():
+            self._timers.cancel(entry)
+        txn.timers.clear()
+        del self._transactions[txn.id]
+        for index in (self._client, self._server, self._server_cancel):
+            if index.get(txn.key) is txn:
+                del index[txn.key]
+        if txn.merge_key is not None and self._merge.get(txn.merge_key) is txn:
+            del self._merge[txn.merge_key]
+        if txn.conn is not None:
+            conn = self._conns.get(txn.conn.id)
+            if conn is not None:
+                conn.txns.discard(txn.id)
+        if not txn.internal:
+            self._events.append(TransactionTerminated(txn=self._handle(txn)))
+
+    # -- CANCEL, client side (§9.1) ---------------------------------------------------
+
+    def _release_held_cancel(self, invite: Transaction) -> None:
+        held = self._held.pop(invite.cancel)
+        if invite.state is State.PROCEEDING:
+            self._send_cancel(invite, invite.cancel, held[1])
+        else:
+            # A final response (or a timeout) came first: nothing left to cancel.
+            self._events.append(TransactionTerminated(txn=ClientTxn(invite.cancel)))
+
+    def _send_cancel(self, invite: Transaction, cancel_id: int, request: Request) -> None:
+        txn = Transaction(
+            cancel_id,
+            Machine.NICT,
+            request,
+            transport=invite.transport,
+            reliable=invite.reliable,
+            remote=invite.remote,
+            local=invite.local,
+            conn=invite.conn,
+            key=(invite.key[0], "CANCEL"),
+        )
+        txn.wire = bytes(request)
+        self._client[txn.key] = txn
+        self._register(txn)
+        self._apply(txn, INITIAL[Machine.NICT], at=self._now)
+        self._feed(invite, Input.CANCEL_SENT)
+
+    # -- receiving --------------------------------------------------------------------
+
+    def _receive_message(self, data: bytes, source: Source) -> None:
+        try:
+            message = parse_message(data, limits=self.config.limits)
+        except RemoteProtocolError as exc:
+            self._malformed(data, source, exc)
+            return
+        if isinstance(message, Response):
+            self._on_response(message, source)
+        else:
+            self._on_request(message, source)
+
+    def _malformed(self, data: bytes, source: Source, exc: RemoteProtocolError) -> None:
+        self._events.append(
+            MalformedMessage(
+                source=source,
+                error=str(exc),
+                status_hint=exc.status_hint,
+                raw_prefix=data[:_PREFIX],
+            )
+        )
+        partial = exc.partial
+        if isinstance(partial, Request) and partial.method != "ACK":
+            self._stateless_reply(partial, exc.status_hint, source)
+
+    def _on_response(self, response: Response, source: Source) -> None:
+        via = response.top_via
+        cfg = self.config
+        port = via.port if via.port is not None else default_port(via.transport)
+        if via.host.lower() != cfg.advertised_host.lower() or port != cfg.advertised_port:
+            return  # §18.1.2: not a sent-by we insert, so silently discarded
+        branch = via.branch
+        txn = self._client.get((branch, response.cseq.method)) if branch is not None else None
+        if txn is None:
+            self._events.append(ResponseReceived(response=response, txn=None, source=source))
+            return
+        if txn.conn is None and source.conn is not None and txn.reliable:
+            # The adapter opened a connection for our request; later sends (the ACK) use it.
+            txn.conn = source.conn
+            self._register(txn)
+        code = response.status_code
+        inp = Input.RESP_1XX if code < 200 else Input.RESP_2XX if code < 300 else Input.RESP_3456
+        self._feed(txn, inp, response, source)
+
+    def _on_request(self, request: Request, source: Source) -> None:
+        via = request.top_via
+        stamped = stamp_via(via, source.remote)
+        if stamped is not via:
+            headers = request.headers
+            headers.remove_first("via")
+            headers.prepend("Via", str(stamped))
+        method = request.method
+        key = server_key(request)
+        rfc3261 = len(key) == 3  # see server_key: (branch, host, port) for RFC 3261 peers
+        if method == "ACK":
+            self._on_ack(request, key, rfc3261, source)
+            return
+        if method == "CANCEL":
+            self._on_cancel(request, key, rfc3261, source)
+            return
+        txn = self._server.get(key)
+        if txn is not None:
+            if txn.method == method and (rfc3261 or request.to.tag == txn.request.to.tag):
+                self._feed(txn, Input.REQUEST, request, source)
+            else:
+                # Leniency refused: §8.1.1.7 makes a branch unique per transaction and
+                # one key cannot hold two transactions, so the reuse is answered 400.
+                self._stateless_reply(request, 400, source)
+            return
+        merged = merge_key(request) if self.config.detect_merged_requests else None
+        if merged is not None and merged in self._merge:
+            # §8.2.2.2: same From tag, Call-ID and CSeq as an ongoing transaction but
+            # not a retransmission of it: a request that forked and merged here.
+            self._internal_reply(request, key, source, 482, cancel=False)
+            return
+        if len(self._transactions) >= self.config.max_transactions:
+            self._overloaded(request, source)
+            return
+        txn = self._new_server(request, key, source, cancel=False)
+        if merged is not None:
+            txn.merge_key = merged
+            self._merge[merged] = txn
+        self._apply(txn, INITIAL[txn.machine], at=self._now)
+
+    def _on_ack(self, ack: Request, key: tuple[object, ...], rfc3261: bool, source: Source) -> None:
+        txn = self._server.get(key)
+        if txn is not None and txn.machine is Machine.IST:
+            sent = txn.response
+            # §17.2.3 (RFC 2543 peers): the ACK's To tag is the tag of our response.
+            if rfc3261 or (sent is not None and sent.to.tag == ack.to.tag):
+                self._feed(txn, Input.ACK, ack, source)
+                return
+        # An ACK for a 2xx is not part of any transaction (§17.1.1.3): the TU matches it
+        # to its dialog.
+        self._events.append(RequestReceived(request=ack, txn=None, source=source))
+
+    def _on_cancel(
+        self, cancel: Request, key: tuple[object, ...], rfc3261: bool, source: Source
+    ) -> None:
+        existing = self._server_cancel.get(key)
+        if existing is not None:
+            self._feed(existing, Input.REQUEST, cancel, source)
+            return
+        if len(self._transactions) >= self.config.max_transactions:
+            self._overloaded(cancel, source)
+            return
+        target = self._server.get(key)
+        if target is not None and not rfc3261 and cancel.to.tag != target.request.to.tag:
+            target = None
+        if target is None:
+            # §9.2: no matching transaction.
+            self._internal_reply(cancel, key, source, 481, cancel=True)
+            return
+        # §9.2: the To tag of the 200 and of the 487 SHOULD be the same.
+        sent = target.response
+        tag = (sent.to.tag if sent is not None else None) or self._new_tag()
+        self._internal_reply(cancel, key, source, 200, cancel=True, to_tag=tag)
+        if target.machine is Machine.IST and target.state is State.PROCEEDING:
+            answered = self.config.answer_cancelled_invite
+            if answered:
+                self._feed(target, Input.TU_3456, make_response(target.request, 487, to_tag=tag))
+            self._events.append(
+                CancelReceived(request=cancel, txn=ServerTxn(target.id), answered=answered)
+            )
+
+    def _new_server(
+        self, request: Request, key: tuple[object, ...], source: Source, *, cancel: bool
+    ) -> Transaction:
+        transport = source.transport
+        reliable = is_reliable(transport)
+        if reliable and source.conn is not None:
+            remote, conn = source.remote, source.conn  # §18.2.2: same connection
+        else:
+            remote, conn = response_address(request.top_via, transport, source.remote), None
+        machine = Machine.IST if request.method == "INVITE" else Machine.NIST
+        txn = Transaction(
+            self._take_id(),
+            machine,
+            request,
+            transport=transport,
+            reliable=reliable,
+            remote=remote,
+            local=source.local,
+            conn=conn,
+            key=key,
+        )
+        txn.source = source
+        (self._server_cancel if cancel else self._server)[key] = txn
+        self._register(txn)
+        return txn
+
+    def _internal_reply(
+        self,
+        request: Request,
+        key: tuple[object, ...],
+        source: Source,
+        status: int,
+        *,
+        cancel: bool,
+        to_tag: str | None = None,
+    ) -> None:
+        """Answer on a transaction the endpoint runs itself, so that retransmissions
+        of the request get the same answer (CANCEL 200/481, 482)."""
+        txn = self._new_server(request, key, source, cancel=cancel)
+        txn.internal = True
+        self._apply(txn, INITIAL[txn.machine], at=self._now)
+        response = make_response(request, status, to_tag=to_tag or self._new_tag())
+        self._feed(txn, Input.TU_2XX if status < 300 else Input.TU_3456, response)
+
+    def _overloaded(self, request: Request, source: Source) -> None:
+        # §21.5.4: 503 with Retry-After, sent statelessly because we hold no more state.
+        self._stateless_reply(
+            request, 503, source, headers=(("Retry-After", str(self.config.retry_after)),)
+        )
+
+    def _stateless_reply(
+        self,
+        request: Request,
+        status: int,
+        source: Source,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """A response sent outside any transaction, when Via, From, To, Call-ID and
+        CSeq of ``request`` are readable; otherwise nothing can be sent."""
+        try:
+            via = request.top_via
+            request.from_  # noqa: B018
+            to = request.to
+            request.call_id  # noqa: B018
+            request.cseq  # noqa: B018
+            stamped = stamp_via(via, source.remote)
+            if stamped is not via:
+                request.headers.remove_first("via")
+                request.headers.prepend("Via", str(stamped))
+            tag = None if to.tag is not None else self._new_tag()
+            status = status if 300 <= status <= 699 else 400
+            response = make_response(request, status, to_tag=tag, headers=headers)
+            data = bytes(response)
+        except (RemoteProtocolError, ValueError):
+            return
+        transport = source.transport
+        conn = source.conn if source.conn is not None and source.conn.id in self._conns else None
+        if conn is not None:
+            remote = source.remote
+        else:
+            remote = response_address(stamped, transport, source.remote)
+        self._transmits.append(Transmit(data, transport, remote, source.local, conn))
+
+    # -- connections ------------------------------------------------------------------
+
+    def _close(self, state: _Conn, reason: str, *, ask_adapter: bool) -> None:
+        handle = state.handle
+        del self._conns[handle.id]
+        peer = (state.transport, state.remote)
+        if self._conn_by_peer.get(peer) == handle.id:
+            del self._conn_by_peer[peer]
+        if ask_adapter:
+            self._transmits.append(
+                Transmit(b"", state.transport, state.remote, state.local, handle, close=True)
+            )
+        self._events.append(ConnectionClosed(conn=handle, reason=reason))
+        for txn_id in sorted(state.txns):
+            txn = self._transactions.get(txn_id)
+            if txn is None:
+                continue
+            txn.conn = None
+            if txn.machine in _CLIENT:
+                # The response can no longer come back on this connection (§17.1.4).
+                self._feed(txn, Input.TRANSPORT_ERROR)
+            else:
+                # §18.2.2: responses now go over a new connection to the address in
+                # received (or sent-by) and the sent-by port.
+                txn.remote = response_address(txn.request.top_via, txn.transport, None)

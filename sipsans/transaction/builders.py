@@ -1,0 +1,45 @@
+"""Requests the transaction layer builds itself: ACK for a non-2xx, CANCEL.
+
+Both copy header lines from the original request as written, so that every field a
+peer compares (From tag, Call-ID, Request-URI, top Via) is byte-identical.
+"""
+
+from __future__ import annotations
+
+from ..headers import Headers
+from ..message import Request, Response
+
+__all__ = ["build_cancel", "build_non2xx_ack"]
+
+
+def _common(original: Request, method: str, to_line: str) -> Headers:
+    source = original.headers
+    headers = Headers()
+    # §17.1.1.3 and §9.1: exactly one Via, equal to the original's top Via.
+    headers.add("Via", str(original.top_via))
+    for route in source.lines("route"):
+        headers.add("Route", route)  # same Route set as the original request
+    headers.add("Max-Forwards", "70")
+    headers.add("From", source.get("from", ""))
+    headers.add("To", to_line)
+    headers.add("Call-ID", source.get("call-id", ""))
+    headers.add("CSeq", f"{original.cseq.seq} {method}")
+    headers.add("Content-Length", "0")
+    return headers
+
+
+def build_non2xx_ack(original: Request, response: Response) -> Request:
+    """The ACK an INVITE client transaction sends for a 300-699 (§17.1.1.3).
+
+    Request-URI, Call-ID, From, CSeq number and Route come from the INVITE; To
+    (with its tag) from the response.
+    """
+    to_line = response.headers.get("to", "")
+    return Request("ACK", original.uri, _common(original, "ACK", to_line))
+
+
+def build_cancel(original: Request) -> Request:
+    """The CANCEL for ``original`` (§9.1): same Request-URI, Call-ID, To, From, CSeq
+    number, top Via (hence branch) and Route; method CANCEL."""
+    to_line = original.headers.get("to", "")
+    return Request("CANCEL", original.uri, _common(original, "CANCEL", to_line))

@@ -1,0 +1,152 @@
+"""What the Endpoint exchanges with its adapter: addresses, handles, targets, transmits.
+
+Also the transport rules of RFC 3261 §18 that are pure functions of a message and
+where it came from: stamping ``received``/``rport`` on a request's top Via
+(§18.2.1, RFC 3581 §4) and choosing where a response goes (§18.2.2, RFC 3581 §5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from .fields import Via
+
+__all__ = [
+    "RELIABLE_TRANSPORTS",
+    "Address",
+    "ClientTxn",
+    "ConnHandle",
+    "ServerTxn",
+    "Source",
+    "Target",
+    "Transmit",
+    "default_port",
+    "is_reliable",
+    "response_address",
+    "stamp_via",
+]
+
+#: ``(host, port)``; the host is an IP literal or, in a Target, possibly a name.
+Address: TypeAlias = tuple[str, int]
+
+#: Transports with their own retransmission (§17.1.1.2 "reliable transport").
+RELIABLE_TRANSPORTS = frozenset({"TCP", "TLS", "SCTP", "TLS-SCTP", "WS", "WSS"})
+
+
+def is_reliable(transport: str) -> bool:
+    return transport.upper() in RELIABLE_TRANSPORTS
+
+
+def default_port(transport: str) -> int:
+    """5061 for TLS (§19.1.2, §26.2), 5060 otherwise."""
+    return 5061 if transport.upper() in ("TLS", "WSS", "TLS-SCTP") else 5060
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTxn:
+    """Handle of a client transaction; ``id`` is also the token of its transmits."""
+
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTxn:
+    """Handle of a server transaction; ``id`` is also the token of its transmits."""
+
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnHandle:
+    """Handle of a stream connection, issued by ``Endpoint.connection_made``."""
+
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where to send a request: ``Target("UDP", "192.0.2.1", 5060)``.
+
+    ``port`` None means the transport's default. ``conn`` pins an open stream
+    connection (for example the one a registration came in on, RFC 5626).
+    """
+
+    transport: str
+    host: str
+    port: int | None = None
+    conn: ConnHandle | None = None
+
+    @property
+    def address(self) -> Address:
+        return (self.host, self.port if self.port is not None else default_port(self.transport))
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a message came from: transport, peer and local address, connection."""
+
+    transport: str
+    remote: Address
+    local: Address | None = None
+    conn: ConnHandle | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transmit:
+    """One instruction for the adapter.
+
+    Send ``data`` over ``transport`` to ``remote`` (from ``local`` when given). On a
+    stream transport, write to ``conn``; when ``conn`` is None, open (or reuse) a
+    connection to ``remote``, register it with ``Endpoint.connection_made`` and write
+    there. If sending fails, call ``Endpoint.transport_error(token)`` (token 0: nobody
+    is waiting for it). ``close=True`` asks the adapter to close ``conn`` after
+    writing ``data`` (which may be empty), e.g. after a framing error.
+    """
+
+    data: bytes
+    transport: str
+    remote: Address
+    local: Address | None = None
+    conn: ConnHandle | None = None
+    token: int = 0
+    close: bool = False
+
+
+def _bare(host: str) -> str:
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def stamp_via(via: Via, remote: Address) -> Via:
+    """The top Via of a received request after §18.2.1 and RFC 3581 §4.
+
+    ``received`` is added when the sent-by host differs from the source address
+    (§18.2.1), and always when the client asked for ``rport``, whose value becomes
+    the source port (RFC 3581 §4).
+    """
+    host, port = remote
+    if via.has_rport:
+        return via.with_param("received", _bare(host)).with_param("rport", str(port))
+    if _bare(via.host).lower() != _bare(host).lower():
+        return via.with_param("received", _bare(host))
+    return via
+
+
+def response_address(via: Via, transport: str, remote: Address | None) -> Address:
+    """Where a response to a request with top Via ``via`` goes (§18.2.2, RFC 3581 §5).
+
+    ``remote`` is the source of the request when it is known. For a stream transport
+    this is the address of a *new* connection, used only when the request's
+    connection is gone.
+    """
+    port = via.port if via.port is not None else default_port(transport)
+    if not is_reliable(transport):
+        maddr = via.maddr
+        if maddr:
+            return (maddr, port)
+        # RFC 3581 §5: rport filled in means "answer the source address and port".
+        if via.rport is not None:
+            return (via.received or via.host, via.rport)
+        if via.has_rport and remote is not None:
+            return remote
+    return (via.received or _bare(via.host), port)
