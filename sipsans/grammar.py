@@ -46,9 +46,12 @@ __all__ = [
     "USER_CHARS",
     "USER_UNRESERVED",
     "canonical_host",
+    "is_global_number",
     "is_hostname",
     "is_ipv4",
     "is_ipv6_reference",
+    "is_local_number",
+    "is_phonedigits",
     "is_token",
     "parse_host",
     "parse_port",
@@ -57,6 +60,7 @@ __all__ = [
     "pct_encode",
     "quote_string",
     "split_host_port",
+    "strip_visual_separators",
     "unquote_string",
 ]
 
@@ -420,3 +424,38 @@ def split_host_port(text: str, *, allow_bare_ipv6: bool = False) -> tuple[str, i
         host, _, port = text.partition(":")
         return parse_host(host), parse_port(port)
     return parse_host(text, allow_bare_ipv6=allow_bare_ipv6), None
+
+
+# ---------------------------------------------------------------------------
+# tel numbers (RFC 3966 §3)
+# ---------------------------------------------------------------------------
+# global-number-digits = "+" *phonedigit DIGIT *phonedigit
+# local-number-digits  = *phonedigit-hex (HEXDIG / "*" / "#") *phonedigit-hex
+# phonedigit           = DIGIT / [ visual-separator ]
+# phonedigit-hex       = HEXDIG / "*" / "#" / [ visual-separator ]
+# visual-separator     = "-" / "." / "(" / ")"
+# extension            = ";ext=" 1*phonedigit
+_GLOBAL_NUMBER_RE = re.compile(r"\+[0-9\-.()]*[0-9][0-9\-.()]*")
+_LOCAL_NUMBER_RE = re.compile(r"[0-9A-Fa-f*#\-.()]*[0-9A-Fa-f*#][0-9A-Fa-f*#\-.()]*")
+_PHONEDIGITS_RE = re.compile(r"[0-9\-.()]+")
+_VISUAL_SEPARATORS = str.maketrans("", "", "-.()")
+
+
+def is_global_number(s: str) -> bool:
+    """True if *s* is RFC 3966 ``global-number-digits`` (``+1-201-555-0123``)."""
+    return _GLOBAL_NUMBER_RE.fullmatch(s) is not None
+
+
+def is_local_number(s: str) -> bool:
+    """True if *s* is RFC 3966 ``local-number-digits`` (``7042``, ``*21#``, ``ABCD``)."""
+    return _LOCAL_NUMBER_RE.fullmatch(s) is not None
+
+
+def is_phonedigits(s: str) -> bool:
+    """True if *s* is ``1*phonedigit`` (digits and visual separators; RFC 3966 ext)."""
+    return _PHONEDIGITS_RE.fullmatch(s) is not None
+
+
+def strip_visual_separators(s: str) -> str:
+    """Remove RFC 3966 visual separators ``-.()``; numbers compare without them (§4)."""
+    return s.translate(_VISUAL_SEPARATORS)

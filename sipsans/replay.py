@@ -55,9 +55,7 @@ def _dpkt() -> Any:
     try:
         import dpkt  # noqa: PLC0415  (optional dependency, loaded on demand)
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "reading captures needs dpkt: pip install 'sipsans[pcap]'"
-        ) from exc
+        raise ImportError("reading captures needs dpkt: pip install 'sipsans[pcap]'") from exc
     return dpkt
 
 
@@ -114,7 +112,9 @@ class _TcpFlow:
             if chunk is None:
                 # a retransmission overlapping what we already have
                 overlapping = [
-                    s for s in self.pending if 0 < (expected - s) & 0xFFFFFFFF < len(self.pending[s])
+                    s
+                    for s in self.pending
+                    if 0 < (expected - s) & 0xFFFFFFFF < len(self.pending[s])
                 ]
                 if not overlapping:
                     break
@@ -165,7 +165,13 @@ def read_capture(path: str | Path) -> Iterator[CapturedPayload]:
                 fin = bool(segment.flags & 0x01)
                 if data or fin:
                     yield CapturedPayload(
-                        time=now, transport="TCP", src=src, dst=dst, data=data, stream=stream, fin=fin
+                        time=now,
+                        transport="TCP",
+                        src=src,
+                        dst=dst,
+                        data=data,
+                        stream=stream,
+                        fin=fin,
                     )
             elif isinstance(segment, dpkt.sctp.SCTP):
                 src, dst = (src_ip, segment.sport), (dst_ip, segment.dport)
@@ -174,17 +180,17 @@ def read_capture(path: str | Path) -> Iterator[CapturedPayload]:
                         continue
                     # RFC 9260 §3.3.1: TSN(4) stream id(2) stream seq(2) PPID(4), then user
                     # data; a user message split over chunks runs from the B flag to the E flag.
-                    key = (src, dst, int.from_bytes(chunk.data[4:6], "big"))
+                    fragment_key = (src, dst, int.from_bytes(chunk.data[4:6], "big"))
                     part = bytes(chunk.data[12:])
                     if chunk.flags & 0x02:  # B: beginning fragment
-                        fragments[key] = [part]
+                        fragments[fragment_key] = [part]
                     else:
-                        fragments.setdefault(key, []).append(part)
+                        fragments.setdefault(fragment_key, []).append(part)
                     if chunk.flags & 0x01:  # E: ending fragment
                         yield CapturedPayload(
                             time=now,
                             transport="SCTP",
                             src=src,
                             dst=dst,
-                            data=b"".join(fragments.pop(key)),
+                            data=b"".join(fragments.pop(fragment_key)),
                         )

@@ -46,11 +46,15 @@ from sipsans.grammar import (
     URIC,
     USER_CHARS,
     canonical_host,
+    is_global_number,
     is_hostname,
+    is_local_number,
+    is_phonedigits,
     parse_host,
     pct_decode,
     pct_encode,
     split_host_port,
+    strip_visual_separators,
 )
 
 __all__ = ["URI", "AbsoluteURI", "SipURI", "TelURI", "parse_uri"]
@@ -444,22 +448,6 @@ class SipURI:
 # ---------------------------------------------------------------------------
 # tel: (RFC 3966)
 # ---------------------------------------------------------------------------
-# global-number-digits = "+" *phonedigit DIGIT *phonedigit
-# local-number-digits  = *phonedigit-hex (HEXDIG / "*" / "#") *phonedigit-hex
-# phonedigit           = DIGIT / [ visual-separator ]
-# phonedigit-hex       = HEXDIG / "*" / "#" / [ visual-separator ]
-# visual-separator     = "-" / "." / "(" / ")"
-_TEL_GLOBAL_RE = re.compile(r"\+[0-9\-.()]*[0-9][0-9\-.()]*")
-_TEL_LOCAL_RE = re.compile(r"[0-9A-Fa-f*#\-.()]*[0-9A-Fa-f*#][0-9A-Fa-f*#\-.()]*")
-# extension = ";ext=" 1*phonedigit
-_TEL_EXT_RE = re.compile(r"[0-9\-.()]+")
-_VISUAL_SEPARATORS = str.maketrans("", "", "-.()")
-
-
-def _strip_separators(s: str) -> str:
-    return s.translate(_VISUAL_SEPARATORS)
-
-
 class TelURI:
     """A ``tel:`` URI (RFC 3966).
 
@@ -479,7 +467,9 @@ class TelURI:
     def __init__(self, number: str, params: Iterable[Param] = ()) -> None:
         """Build a tel URI; raises :class:`~sipsans.errors.LocalProtocolError` if invalid."""
         self._number, self._params = _check_tel(
-            number, tuple((n, v) for n, v in params), LocalProtocolError
+            number,
+            tuple((n, None if v is None else _normalize_text(v)) for n, v in params),
+            LocalProtocolError,
         )
         self._str = None
         self._hash = None
@@ -503,7 +493,7 @@ class TelURI:
     @property
     def digits(self) -> str:
         """The number without visual separators (``+12015550123``)."""
-        return _strip_separators(self._number)
+        return strip_visual_separators(self._number)
 
     def param(self, name: str) -> str | None:
         """The value of parameter *name* (case-insensitive), or None."""
@@ -560,7 +550,7 @@ class TelURI:
                 nl = n.lower()
                 vl = None if v is None else v.lower()
                 if vl is not None and (nl == "ext" or (nl == "phone-context" and vl[:1] == "+")):
-                    vl = _strip_separators(vl)
+                    vl = strip_visual_separators(vl)
                 params.append((nl, vl))
             k = (self.digits.lower(), frozenset(params))
             self._key_cache = k
@@ -586,12 +576,12 @@ def _check_tel(
     err: type[LocalProtocolError] | type[RemoteProtocolError],
 ) -> tuple[str, tuple[Param, ...]]:
     if number.startswith("+"):
-        if _TEL_GLOBAL_RE.fullmatch(number) is None:
+        if not is_global_number(number):
             raise err(
                 f"invalid global number {number!r} in tel URI: expected '+' then digits "
                 "and visual separators -.() (RFC 3966 §3 global-number-digits)"
             )
-    elif _TEL_LOCAL_RE.fullmatch(number) is None:
+    elif not is_local_number(number):
         raise err(
             f"invalid tel number {number!r}: expected '+digits' or local hex digits, "
             "'*', '#' and visual separators (RFC 3966 §3)"
@@ -608,13 +598,13 @@ def _check_tel(
             raise err(f"tel URI parameter {n!r} appears twice; each may appear once (RFC 3966 §3)")
         seen.add(nl)
         if nl == "phone-context":
-            if not v or not (_TEL_GLOBAL_RE.fullmatch(v) or is_hostname(v)):
+            if not v or not (is_global_number(v) or is_hostname(v)):
                 raise err(
                     f"invalid phone-context {v!r}: expected a domain name or '+digits' "
                     "(RFC 3966 §3 descriptor)"
                 )
         elif nl == "ext":
-            if not v or _TEL_EXT_RE.fullmatch(v) is None:
+            if not v or not is_phonedigits(v):
                 raise err(f"invalid tel extension {v!r}: expected digits (RFC 3966 §3)")
         elif nl == "isub" and not v:
             raise err("tel isub parameter needs a value (RFC 3966 §3 isdn-subaddress)")

@@ -71,7 +71,9 @@ def _expected_counts() -> dict[str, int]:
     if not index.exists():
         return {}
     with index.open(newline="") as handle:
-        return {row["file"]: int(row["sip_messages"]) for row in csv.DictReader(handle, delimiter="\t")}
+        return {
+            row["file"]: int(row["sip_messages"]) for row in csv.DictReader(handle, delimiter="\t")
+        }
 
 
 EXPECTED = _expected_counts()
@@ -106,9 +108,9 @@ def test_tcp_reassembly_of_a_fragmented_invite() -> None:
     framer = StreamFramer()
     first = None
     for payload in read_capture(path):
-        if payload.transport == "TCP" and payload.data.startswith(b"INVITE"):
-            framer.receive_data(payload.data)
-        elif payload.transport == "TCP" and first is None and framer.buffered:
+        if payload.transport == "TCP" and (
+            payload.data.startswith(b"INVITE") or (first is None and framer.buffered)
+        ):
             framer.receive_data(payload.data)
         if first is None and (frame := framer.next_frame()) is not None:
             first = parse_message(frame)

@@ -18,7 +18,7 @@ from conftest import corpus_files, require_corpus
 import sipsans
 from sipsans import AbsoluteURI, RemoteProtocolError, Request, Response, SipURI, StreamFramer
 
-Check = Callable[[Request | Response], None]
+Check = Callable[[Request | Response], object]
 
 
 @dataclass(frozen=True)

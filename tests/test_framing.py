@@ -130,7 +130,9 @@ def test_buffer_and_header_limits() -> None:
 def test_bytewise_feeding_scans_linearly() -> None:
     # One byte at a time must not rescan the buffer from the start every time.
     framer = StreamFramer()
-    big = MESSAGE.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\n" + b"X-Pad: " + b"p" * 2000 + b"\r\n")
+    big = MESSAGE.replace(
+        b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\n" + b"X-Pad: " + b"p" * 2000 + b"\r\n"
+    )
     frames = []
     for i in range(len(big)):
         framer.receive_data(big[i : i + 1])

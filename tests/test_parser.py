@@ -106,7 +106,9 @@ def test_display_name_directly_followed_by_angle_bracket() -> None:
 
 
 def test_ipv6_hosts_in_uri_and_via() -> None:
-    data = BASE.replace(b"OPTIONS sip:bob@biloxi.example.com", b"OPTIONS sip:bob@[2001:db8::10]:5070")
+    data = BASE.replace(
+        b"OPTIONS sip:bob@biloxi.example.com", b"OPTIONS sip:bob@[2001:db8::10]:5070"
+    )
     data = data.replace(b"pc33.atlanta.example.com;", b"[2001:db8::9:1]:5060;")
     m = parse_message(data)
     assert isinstance(m, Request)
@@ -255,6 +257,7 @@ def test_factories_fill_mandatory_headers() -> None:
         content_type="application/sdp",
     )
     again = parse_message(bytes(request))
+    assert isinstance(again, Request)
     assert again == request
     assert again.max_forwards == 70
     assert again.cseq == sipsans.CSeq(986759, "INVITE")

@@ -47,7 +47,9 @@ def server(**config: object) -> Endpoint:
     )
 
 
-def run(ep: Endpoint, *, until: float = 1000.0) -> tuple[list[tuple[float, Transmit]], list[tuple[float, Event]]]:
+def run(
+    ep: Endpoint, *, until: float = 1000.0
+) -> tuple[list[tuple[float, Transmit]], list[tuple[float, Event]]]:
     """Fire every timer up to ``until``; return (time, transmit) and (time, event)."""
     sent: list[tuple[float, Transmit]] = []
     events: list[tuple[float, Event]] = []
@@ -62,7 +64,9 @@ def times(sent: list[tuple[float, Transmit]]) -> list[float]:
     return [round(t, 6) for t, _ in sent]
 
 
-def start_client(method: str, transport: str = "UDP", **config: object) -> tuple[Endpoint, ClientTxn, bytes]:
+def start_client(
+    method: str, transport: str = "UDP", **config: object
+) -> tuple[Endpoint, ClientTxn, bytes]:
     ep = client(**config)
     txn = ep.send_request(request(method), target=Target(transport, *UAS), now=0.0)
     (first,) = ep.transmits()
@@ -237,7 +241,9 @@ def test_invite_server_sends_no_100_when_the_tu_answers_in_time() -> None:
     assert ep.events() == []
 
 
-def final_response(ep: Endpoint, wire: bytes, status: int, now: float, transport: str = "UDP") -> ServerTxn:
+def final_response(
+    ep: Endpoint, wire: bytes, status: int, now: float, transport: str = "UDP"
+) -> ServerTxn:
     txn = receive(ep, wire, now=0.0, transport=transport)
     req = parse_message(wire)
     assert not isinstance(req, Response)
@@ -305,7 +311,10 @@ def test_final_response_over_tcp_is_never_retransmitted() -> None:
     assert t.conn == conn
     sent, events = run(ep)
     assert sent == []
-    assert events == [(32.0, TransactionTimedOut(txn=event.txn, timer=TimerKind.H)), (32.0, TransactionTerminated(txn=event.txn))]
+    assert events == [
+        (32.0, TransactionTimedOut(txn=event.txn, timer=TimerKind.H)),
+        (32.0, TransactionTerminated(txn=event.txn)),
+    ]
 
 
 def test_2xx_moves_invite_server_to_accepted_for_timer_l() -> None:
