@@ -93,3 +93,27 @@ peers:
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage htmlcov
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# make fuzz: run each atheris harness of fuzz/ for FUZZ_SECONDS seconds (default 60), starting
+# from its seed corpus fuzz/corpus/<name>/ (installs the `fuzz` dependency group first). New
+# inputs libFuzzer finds go to fuzz/.work/<name>/ (scratch, untracked); a crash stops the run
+# with its input in fuzz/artifacts/<name>/crash-*. Copy a crash into fuzz/corpus/<name>/ to
+# keep it as a regression test (tests/test_fuzz_corpus.py replays every corpus file).
+# Extra libFuzzer flags go in FUZZ_FLAGS, e.g. make fuzz FUZZ_SECONDS=600 FUZZ_FLAGS=-jobs=2
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   ?=
+FUZZ_STAMP   := $(VENV)/.sipsans-fuzz.stamp
+FUZZ_RUN      = -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_FLAGS)
+
+.PHONY: fuzz
+
+$(FUZZ_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --group fuzz
+	@touch $@
+
+fuzz: venv $(FUZZ_STAMP)
+	@mkdir -p fuzz/.work/parser fuzz/.work/framer fuzz/artifacts/parser fuzz/artifacts/framer
+	$(BIN)/python fuzz/fuzz_parser.py $(FUZZ_RUN) -artifact_prefix=fuzz/artifacts/parser/ \
+	  fuzz/.work/parser fuzz/corpus/parser
+	$(BIN)/python fuzz/fuzz_framer.py $(FUZZ_RUN) -max_len=1024 \
+	  -artifact_prefix=fuzz/artifacts/framer/ fuzz/.work/framer fuzz/corpus/framer

@@ -170,5 +170,6 @@ def one_input(data: bytes) -> None:
     # next_message is next_frame + parse_message, and a bad message is not a framing error.
     assert _message_events(stream, eof) == _expected_message_events(whole)
 
+
 if __name__ == "__main__":
     main(one_input)

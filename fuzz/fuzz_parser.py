@@ -49,6 +49,23 @@ def _uri_ok(value: sipsans.NameAddr) -> bool:
     return True
 
 
+def _read_properties(value: object, depth: int = 0) -> None:
+    """Read every public property of a typed value (and of the values it holds).
+
+    Properties such as ``Via.rport``, ``SipURI.ttl`` or ``NameAddr.tag`` convert text on
+    access; they may raise RemoteProtocolError, nothing else.
+    """
+    for name in dir(type(value)):
+        if name.startswith("_") or not isinstance(getattr(type(value), name, None), property):
+            continue
+        try:
+            attr = getattr(value, name)
+        except RemoteProtocolError:
+            continue
+        if depth < 2 and isinstance(attr, sipsans.SipURI | sipsans.TelURI | sipsans.NameAddr):
+            _read_properties(attr, depth + 1)
+
+
 def _read_views(msg: Message) -> None:
     """Read every typed view; only RemoteProtocolError may escape from the parsing."""
     for name in _LIST_VIEWS:
@@ -58,6 +75,7 @@ def _read_views(msg: Message) -> None:
         except RemoteProtocolError:
             continue
         for value in values:
+            _read_properties(value)
             if isinstance(value, sipsans.NameAddr) and not _uri_ok(value):
                 continue
             text = str(value)
@@ -73,6 +91,7 @@ def _read_views(msg: Message) -> None:
             value = getattr(msg, name)
         except RemoteProtocolError:
             continue
+        _read_properties(value)
         if isinstance(value, sipsans.NameAddr) and not _uri_ok(value):
             continue
         text = str(value)
@@ -86,6 +105,7 @@ def _read_views(msg: Message) -> None:
             uri = msg.uri
         except RemoteProtocolError:
             return
+        _read_properties(uri)
         text = str(uri)
         assert sipsans.parse_uri(text) == uri, (uri, text)
 
@@ -149,6 +169,7 @@ def one_input(data: bytes) -> None:
     again = parse_message(wire)
     assert _without_length(again) == _without_length(msg), (msg.headers, again.headers)
     assert again.body == msg.body
+
 
 if __name__ == "__main__":
     main(one_input)

@@ -68,6 +68,7 @@ from .transport import (
     Transmit,
     default_port,
     is_reliable,
+    replace_top_via,
     response_address,
     stamp_via,
 )
@@ -693,9 +694,7 @@ class Endpoint:
         via = request.top_via
         stamped = stamp_via(via, source.remote)
         if stamped is not via:
-            headers = request.headers
-            headers.remove_first("via")
-            headers.prepend("Via", str(stamped))
+            replace_top_via(request, stamped)
         method = request.method
         key = server_key(request)
         rfc3261 = len(key) == 3  # see server_key: (branch, host, port) for RFC 3261 peers
@@ -837,8 +836,7 @@ class Endpoint:
             request.cseq  # noqa: B018
             stamped = stamp_via(via, source.remote)
             if stamped is not via:
-                request.headers.remove_first("via")
-                request.headers.prepend("Via", str(stamped))
+                replace_top_via(request, stamped)
             tag = None if to.tag is not None else self._new_tag()
             status = status if 300 <= status <= 699 else 400
             response = make_response(request, status, to_tag=tag, headers=headers)

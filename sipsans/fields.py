@@ -18,7 +18,14 @@ from collections.abc import Sequence
 from typing import NamedTuple, overload
 
 from .errors import RemoteProtocolError
-from .grammar import HOSTNAME_PATTERN, IPV4_PATTERN, is_token, quote_string, unquote_string
+from .grammar import (
+    HOSTNAME_PATTERN,
+    IPV4_PATTERN,
+    is_digits,
+    is_token,
+    quote_string,
+    unquote_string,
+)
 from .uri import URI, parse_uri
 
 __all__ = [
@@ -34,6 +41,10 @@ __all__ = [
     "parse_params",
     "parse_via",
 ]
+
+# SIP whitespace is SP and HTAB (RFC 3261 §25.1 LWS); str.strip() would also
+# remove Unicode spaces that are part of a value.
+_WS = " \t"
 
 Params = tuple[tuple[str, str | None], ...]
 
@@ -86,6 +97,10 @@ def _split_semicolons(text: str) -> list[str]:
 # The common case: no whitespace, no quotes, every parameter a token with an
 # optional plain value. Anything else takes the general path below.
 _PARAMS_FAST = re.compile(r"(?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[^;\s\"=]+)?)+")
+# The same without the leading ';' (what follows the first ';' of a value).
+_PARAMS_TAIL = re.compile(
+    r"[A-Za-z0-9\-.!%*_+`'~]+(?:=[^;\s\"=]+)?(?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[^;\s\"=]+)?)*"
+)
 
 
 def parse_params(text: str, *, header: str) -> Params:
@@ -98,7 +113,7 @@ def parse_params(text: str, *, header: str) -> Params:
         return tuple(
             [(n, v if eq else None) for n, eq, v in (p.partition("=") for p in text[1:].split(";"))]
         )
-    text = text.strip()
+    text = text.strip(_WS)
     if not text:
         return ()
     if text[0] != ";":
@@ -106,14 +121,14 @@ def parse_params(text: str, *, header: str) -> Params:
     out: list[tuple[str, str | None]] = []
     for raw in _split_semicolons(text[1:]):
         name, eq, value = raw.partition("=")
-        name = name.strip()
+        name = name.strip(_WS)
         if not is_token(name):
             raise _bad(
-                f"{header}: empty or invalid parameter name {raw.strip()!r}; "
+                f"{header}: empty or invalid parameter name {raw.strip(_WS)!r}; "
                 "remove the stray ';' (RFC 3261 §25.1 generic-param)"
             )
         if eq:
-            value = value.strip()
+            value = value.strip(_WS)
             if not value:
                 raise _bad(f"{header}: parameter {name!r} has '=' but no value")
             if value[0] == '"':
@@ -138,11 +153,11 @@ _FAST_PARAMS = rf"((?:;{_TOKEN}(?:=[^;\s\"=<>,]+)?)*)"
 _VIA_FAST = re.compile(
     r"SIP/2\.0/([A-Za-z0-9.!%*_+`'~-]+) "
     rf"({IPV4_PATTERN}|{HOSTNAME_PATTERN}|\[[0-9A-Fa-f:.]+\])"
-    rf"(?::(\d{{1,5}}))?{_FAST_PARAMS}\Z"
+    rf"(?::([0-9]{{1,5}}))?{_FAST_PARAMS}\Z"
 )
 _VIA_SLOW = re.compile(
     r"([A-Za-z0-9.!%*_+`'~-]+)\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)"
-    r"\s+([^\s;:\[\]]+|\[[0-9A-Fa-f:.]+\])(?:\s*:\s*(\d{1,5}))?\s*(;.*)?\Z",
+    r"\s+([^\s;:\[\]]+|\[[0-9A-Fa-f:.]+\])(?:[ \t]*:[ \t]*([0-9]{1,5}))?[ \t]*(;.*)?\Z",
     re.DOTALL,
 )
 
@@ -204,8 +219,8 @@ class Via(NamedTuple):
 def _check_host(host: str, value: str) -> str:
     if host.startswith("["):
         return host
-    if host.count(".") == 3 and host.replace(".", "").isdigit():
-        if any(int(octet) > 255 for octet in host.split(".")):
+    if host.count(".") == 3 and is_digits(host.replace(".", "")):
+        if not _IPV4.fullmatch(host):
             raise _bad(f"Via: IPv4 address {host!r} out of range in {value!r}")
         return host
     for label in host.split("."):
@@ -236,15 +251,62 @@ def _bare_ipv6_via(value: str) -> re.Match[str] | None:
             ipaddress.IPv6Address(host)
         except ValueError:
             continue
-        if port is not None and not port.isdigit():
+        if port is not None and not is_digits(port):
             continue
         text = f"SIP/2.0/{m.group(3)} [{host}]" + (f":{port}" if port else "") + (m.group(5) or "")
         return _VIA_SLOW.match(text)
     return None
 
 
+_IPV4 = re.compile(IPV4_PATTERN)
+_SIMPLE_HOST = re.compile(r"[A-Za-z0-9.-]+\Z")
+_TRANSPORTS = {"SIP/2.0/UDP": "UDP", "SIP/2.0/TCP": "TCP", "SIP/2.0/TLS": "TLS"}
+_TRANSPORTS |= {"SIP/2.0/SCTP": "SCTP", "SIP/2.0/WS": "WS", "SIP/2.0/WSS": "WSS"}
+
+
+def _parse_via_simple(value: str) -> Via | None:
+    """The shape nearly every Via has: ``SIP/2.0/UDP host[:port];k=v;flag``.
+
+    Returns None (the general path then decides) for anything unusual.
+    """
+    protocol, _, rest = value.partition(" ")
+    transport = _TRANSPORTS.get(protocol)
+    if transport is None:
+        return None
+    sent_by, _, params = rest.partition(";")
+    host, colon, port = sent_by.partition(":")
+    if not _SIMPLE_HOST.match(host) or host[0] in ".-" or host[-1] == "-":
+        return None
+    if host[-1].isdigit() and not _IPV4.fullmatch(host):
+        return None  # all-digit labels must form an IPv4 address
+    if colon:
+        if not is_digits(port) or len(port) > 5 or int(port) > 65535:
+            return None
+        port_number: int | None = int(port)
+    else:
+        port_number = None
+    if not params:
+        return Via(transport, host, port_number, ())
+    if not _PARAMS_TAIL.fullmatch(params) or "rport=" in params:
+        return None
+    if ";" not in params:  # the usual lone branch parameter
+        name, eq, value = params.partition("=")
+        return Via(transport, host, port_number, ((name, value if eq else None),))
+    return Via(
+        transport,
+        host,
+        port_number,
+        tuple(
+            [(n, v if eq else None) for n, eq, v in (p.partition("=") for p in params.split(";"))]
+        ),
+    )
+
+
 def parse_via(value: str) -> Via:
     """Parse one Via value (already split from a comma list)."""
+    via = _parse_via_simple(value)
+    if via is not None:
+        return via
     m = _VIA_FAST.match(value)
     if m is not None:
         # The pattern has validated every part: only the port range and rport are left.
@@ -257,7 +319,7 @@ def parse_via(value: str) -> Via:
                 _split_fast_params(rest) if rest else (),
             )
     else:
-        m = _VIA_SLOW.match(value.strip()) or _bare_ipv6_via(value)
+        m = _VIA_SLOW.match(value.strip(_WS)) or _bare_ipv6_via(value)
         if m is None:
             raise _bad(
                 f"Via: cannot parse {value[:80]!r}; expected 'SIP/2.0/UDP host[:port];branch=...'"
@@ -278,7 +340,7 @@ def parse_via(value: str) -> Via:
     params = parse_params(rest, header="Via") if rest else ()
     for key, param_value in params:
         low = key.lower()
-        if low == "rport" and param_value is not None and not param_value.isdigit():
+        if low == "rport" and param_value is not None and not is_digits(param_value):
             raise _bad(f"Via: rport value {param_value!r} is not a port number (RFC 3581)")
         if low == "branch" and not param_value:
             raise _bad("Via: branch parameter has no value (RFC 3261 §8.1.1.7)")
@@ -404,11 +466,18 @@ class NameAddr:
         return (
             self.display_name == other.display_name
             and self.params == other.params
-            and self.uri == other.uri
+            and self._comparable_uri() == other._comparable_uri()
         )
 
+    def _comparable_uri(self) -> object:
+        # An unparseable received URI compares (and hashes) by its text instead of raising.
+        try:
+            return self.uri
+        except RemoteProtocolError:
+            return ("unparsed", self._uri_text)
+
     def __hash__(self) -> int:
-        return hash((self.display_name, self.params, self.uri))
+        return hash((self.display_name, self.params, self._comparable_uri()))
 
     def __repr__(self) -> str:
         return f"NameAddr({str(self)!r})"
@@ -426,7 +495,7 @@ class NameAddr:
 
 def _display_tokens(text: str, value: str, header: str) -> str:
     # display-name = *(token LWS) / quoted-string
-    words = text.split()
+    words = [word for word in re.split(r"[ \t]+", text) if word]
     if not all(is_token(w) for w in words):
         raise _bad(
             f"{header}: display name {text!r} must be quoted when it contains characters "
@@ -435,20 +504,58 @@ def _display_tokens(text: str, value: str, header: str) -> str:
     return " ".join(words)
 
 
-# The common shapes, with no whitespace except one space before '<':
-#   "Display" <uri>;params     Display Name <uri>;params     <uri>;params
-_NAME_ADDR_FAST = re.compile(
-    rf'(?:"((?:[^"\\\r\n]|\\[^\r\n])*)" ?|({_TOKEN}(?: {_TOKEN})*) )?<([^<>\s"]+)>{_FAST_PARAMS}\Z'
-)
 #   sip:user@host;params    (addr-spec: the parameters belong to the header)
 _ADDR_SPEC_FAST = re.compile(rf"([A-Za-z][A-Za-z0-9+.\-]*:[^\s;<>\",?]+){_FAST_PARAMS}\Z")
 
 
 def _split_fast_params(text: str) -> Params:
     # Only for text a fast pattern accepted: tokens with plain values.
+    if text.count(";") == 1:  # one parameter, typically ";tag=..." or ";lr"
+        name, eq, value = text[1:].partition("=")
+        return ((name, value if eq else None),)
     return tuple(
         [(n, v if eq else None) for n, eq, v in (p.partition("=") for p in text[1:].split(";"))]
     )
+
+
+_URI_IN_ANGLES = re.compile(r'[^\s<>"]+')
+_QDTEXT = re.compile(r'[^"\\\x00-\x08\x0a-\x1f\x7f]*')
+_DISPLAY_TOKENS = re.compile(rf"{_TOKEN}(?:[ \t]+{_TOKEN})*")
+
+
+def _new_name_addr(uri_text: str, display: str | None, params: Params) -> NameAddr:
+    value = NameAddr.__new__(NameAddr)
+    value._uri = None
+    value._uri_text = uri_text
+    value.display_name = display
+    value.params = params
+    return value
+
+
+def _parse_name_addr_simple(value: str, lt: int) -> NameAddr | None:
+    """``[display] <uri>[;params]`` without escapes or odd spacing; None otherwise."""
+    gt = value.find(">", lt)
+    uri_text = value[lt + 1 : gt]
+    if gt < 0 or not _URI_IN_ANGLES.fullmatch(uri_text):
+        return None
+    display: str | None = None
+    text = value[:lt].rstrip(_WS)
+    if text:
+        if text[0] == '"':
+            inner = text[1:-1]
+            if len(text) < 2 or text[-1] != '"' or not _QDTEXT.fullmatch(inner):
+                return None
+            display = inner
+        elif _DISPLAY_TOKENS.fullmatch(text):
+            display = text
+        else:
+            return None
+    rest = value[gt + 1 :]
+    if not rest:
+        return _new_name_addr(uri_text, display, ())
+    if not _PARAMS_FAST.fullmatch(rest):
+        return None
+    return _new_name_addr(uri_text, display, _split_fast_params(rest))
 
 
 def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
@@ -457,28 +564,26 @@ def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
     In the addr-spec form the URI ends at the first ``;`` so those parameters
     belong to the header, not to the URI (RFC 3261 §20, RFC 4475 cparam01).
     """
-    m = _NAME_ADDR_FAST.match(value)
-    if m is not None:
-        quoted, tokens, uri_text, params = m.groups()
-        if quoted is not None:
-            display: str | None = unquote_string(f'"{quoted}"') if "\\" in quoted else quoted
-        else:
-            display = tokens
-        return NameAddr(uri_text, display, _split_fast_params(params) if params else ())
-    m = _ADDR_SPEC_FAST.match(value)
-    if m is not None:
-        uri_text, params = m.groups()
-        return NameAddr(uri_text, None, _split_fast_params(params) if params else ())
+    lt = value.find("<")
+    if lt >= 0:
+        simple = _parse_name_addr_simple(value, lt)
+        if simple is not None:
+            return simple
+    else:
+        m = _ADDR_SPEC_FAST.match(value)
+        if m is not None:
+            uri_text, params = m.groups()
+            return _new_name_addr(uri_text, None, _split_fast_params(params) if params else ())
     return _parse_name_addr_slow(value, header)
 
 
 def _parse_name_addr_slow(value: str, header: str) -> NameAddr:
-    text = value.strip()
+    text = value.strip(_WS)
     display: str | None = None
     if text.startswith('"'):
         end = _closing_quote(text, header)
         display = unquote_string(text[: end + 1])
-        text = text[end + 1 :].lstrip()
+        text = text[end + 1 :].lstrip(_WS)
         if not text.startswith("<"):
             raise _bad(f"{header}: expected '<URI>' after the quoted display name in {value!r}")
     lt = text.find("<")
@@ -489,7 +594,7 @@ def _parse_name_addr_slow(value: str, header: str) -> NameAddr:
         if gt < 0:
             raise _bad(f"{header}: '<' without a matching '>' in {value[:80]!r}")
         uri_text = text[lt + 1 : gt]
-        if uri_text != uri_text.strip():
+        if uri_text != uri_text.strip(_WS):
             raise _bad(
                 f"{header}: whitespace inside '<...>' around the URI in {value!r}; "
                 "write '<sip:...>' (RFC 4475 badaspec)"
@@ -498,7 +603,7 @@ def _parse_name_addr_slow(value: str, header: str) -> NameAddr:
     else:
         uri_text, semi, rest = text.partition(";")
         rest = semi + rest
-        uri_text = uri_text.strip()
+        uri_text = uri_text.strip(_WS)
         if any(c in uri_text for c in ",?"):
             raise _bad(
                 f"{header}: URI {uri_text!r} contains ',' or '?', so it must be enclosed in "
@@ -541,10 +646,34 @@ class CSeq(NamedTuple):
         return f"{self.seq} {self.method}"
 
 
+_KNOWN_METHODS = frozenset(
+    [
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "OPTIONS",
+        "REGISTER",
+        "PRACK",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "PUBLISH",
+        "INFO",
+        "REFER",
+        "MESSAGE",
+        "UPDATE",
+    ]
+)
+
+
 def parse_cseq(value: str) -> CSeq:
     """Parse a CSeq value; the number must fit 32 bits (RFC 4475 scalar02)."""
-    parts = value.split()
-    if len(parts) != 2 or not parts[0].isdigit() or not is_token(parts[1]):
+    number, space, method = value.partition(" ")
+    if space and is_digits(number) and len(number) < 10 and method in _KNOWN_METHODS:
+        return CSeq(int(number), method)
+    parts = value.replace("\t", " ").split(" ")
+    parts = [part for part in parts if part]
+    if len(parts) != 2 or not is_digits(parts[0]) or not is_token(parts[1]):
         raise _bad(f"CSeq: expected '<number> <METHOD>', got {value!r} (RFC 3261 §20.16)")
     seq = int(parts[0])
     if seq > _MAX_CSEQ:

@@ -107,8 +107,8 @@ class StreamFramer:
             if buf[:4] == b"\r\n\r\n":
                 self._pings += 1
                 del buf[:4]
-            elif len(buf) == 2 and not self._eof:
-                return None  # maybe the first half of a ping; wait for more
+            elif len(buf) < 4 and not self._eof and b"\r\n\r\n".startswith(buf):
+                return None  # maybe the start of a ping; wait for more
             else:
                 del buf[:2]
             self._scan_from = 0
@@ -167,7 +167,7 @@ class StreamFramer:
             self._fail(f"conflicting Content-Length values ({listed}); framing is lost")
             return 0
         (raw,) = values
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             self._fail(
                 f"Content-Length {raw.decode('latin-1')!r} is not a non-negative integer; "
                 "framing is lost"

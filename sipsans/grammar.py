@@ -9,7 +9,7 @@ Percent-decoding policy
 Only URI components whose ABNF is built from ``escaped`` (user, password, URI
 parameter names and values, URI header names and values, tel parameters) are ever
 decoded, and they are decoded exactly once. A ``%`` anywhere else (a method, a Via
-branch, a display name, a Call-ID) is an ordinary character: RFC 4475 §3.1.1.4
+branch, a display name, a Call-ID) is an ordinary character: RFC 4475 §3.1.1.5
 (esc02) has ``RE%47IST%45R`` as a method and ``"%Z%45"`` as a display name, and
 neither may be decoded.
 
@@ -34,6 +34,8 @@ __all__ = [
     "HEADER_CHARS",
     "HEXDIG",
     "HNV_UNRESERVED",
+    "HOSTNAME_PATTERN",
+    "IPV4_PATTERN",
     "MARK",
     "PARAM_CHARS",
     "PARAM_UNRESERVED",
@@ -46,6 +48,7 @@ __all__ = [
     "USER_CHARS",
     "USER_UNRESERVED",
     "canonical_host",
+    "is_digits",
     "is_global_number",
     "is_hostname",
     "is_ipv4",
@@ -104,6 +107,11 @@ TOKEN_CHARS: frozenset[str] = ALPHANUM | frozenset("-.!%*_+`'~")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 
 
+def is_digits(s: str) -> bool:
+    """True for a non-empty run of ASCII digits (``str.isdigit`` also accepts '²', '١')."""
+    return s.isascii() and s.isdigit()
+
+
 def is_token(s: str) -> bool:
     """Return True if *s* is an RFC 3261 §25.1 ``token`` (non-empty, token chars only)."""
     return _TOKEN_RE.fullmatch(s) is not None
@@ -116,9 +124,13 @@ def is_token(s: str) -> bool:
 # qdtext         =  LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII
 # quoted-pair    =  "\" (%x00-09 / %x0B-0C / %x0E-7F)
 #
-# Raw control characters other than HTAB are not qdtext; they may only appear as a
-# quoted-pair (RFC 4475 §3.1.1.3 intmeth escapes NUL, BEL and DEL that way).
-_QUOTED_RE = re.compile(r'"((?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\x00-\x09\x0b\x0c\x0e-\x7f])*)"')
+# Leniency: qdtext excludes raw control characters other than HTAB; they may only be
+# sent as quoted-pairs (RFC 4475 §3.1.1.2 intmeth does that for NUL, BEL and DEL).
+# On input any raw character except CR and LF is accepted inside the quotes: it is
+# unambiguous there, and rejecting a whole request over a control character in a
+# display name helps nobody. CR and LF stay errors (they would mean an unfolded line
+# break or header injection). quote_string() always escapes controls on output.
+_QUOTED_RE = re.compile(r'"((?:[^"\\\r\n]|\\[\x00-\x09\x0b\x0c\x0e-\x7f])*)"')
 _QUOTED_PAIR_RE = re.compile(r"\\(.)", re.DOTALL)
 _NEEDS_QUOTED_PAIR_RE = re.compile(r'["\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
 
@@ -145,8 +157,9 @@ def unquote_string(s: str) -> str:
     *s* is the whole quoted string including both double quotes (leading and trailing
     whitespace is the caller's business). Raises
     :class:`~sipsans.errors.RemoteProtocolError` (400) if it is unterminated (RFC 4475
-    §3.1.2.7 quotbal), has text after the closing quote, contains a raw CR/LF or
-    other control character, or a quoted-pair escapes a character outside 0x00-0x7F.
+    §3.1.2.6 quotbal), has text after the closing quote, contains a raw CR or LF, or
+    a quoted-pair escapes a character outside 0x00-0x7F (CR and LF included). Other
+    raw control characters are tolerated (see the comment above).
     """
     m = _QUOTED_RE.fullmatch(s)
     if m is None:
@@ -180,10 +193,10 @@ def _diagnose_quoted(s: str) -> str:
                 )
             i += 2
             continue
-        if c != "\t" and (ord(c) < 0x20 or c == "\x7f"):
+        if c in "\r\n":
             return (
-                f"raw control character {c!r} in quoted-string {s!r}; "
-                "it must be sent as a quoted-pair (RFC 3261 §25.1)"
+                f"raw line break {c!r} in quoted-string {s!r}; a quoted-string cannot "
+                "carry CR or LF (RFC 3261 §25.1)"
             )
         i += 1
     return f"unterminated quoted-string {s!r}: the closing double quote is missing"
@@ -209,7 +222,7 @@ def pct_decode(s: str) -> str:
     Consecutive escapes are decoded together as UTF-8 (``%C3%A9`` -> ``é``); byte
     sequences that are not UTF-8 become lone surrogates (``surrogateescape``) so that
     :func:`pct_encode` gives the same bytes back. ``%00`` decodes to NUL and is kept
-    (RFC 4475 §3.1.1.5 escnull). A ``%`` not followed by two hex digits raises
+    (RFC 4475 §3.1.1.4 escnull). A ``%`` not followed by two hex digits raises
     :class:`~sipsans.errors.RemoteProtocolError` (400).
 
     Call this only on components that RFC 3261 defines with ``escaped``.

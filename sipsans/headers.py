@@ -16,6 +16,10 @@ from typing import TypeVar, overload
 
 __all__ = ["COMPACT_FORMS", "LIST_HEADERS", "Headers", "canonical_key", "split_list"]
 
+# SIP whitespace is SP and HTAB (RFC 3261 §25.1 LWS); str.strip() would also
+# remove Unicode spaces that are part of a value.
+_WS = " \t"
+
 _T = TypeVar("_T")
 
 #: Compact header names (RFC 3261 §7.3.3 and §20; RFC 3265 o/u, RFC 3515 r,
@@ -123,7 +127,7 @@ def canonical_key(name: str) -> str:
     key = _KEY_CACHE.get(name)
     if key is not None:
         return key
-    low = name.strip().lower()
+    low = name.strip(_WS).lower()
     return COMPACT_FORMS.get(low, low)
 
 
@@ -136,9 +140,9 @@ def split_list(value: str) -> list[str]:
     the grammar forbids them (RFC 4475 badinv01).
     """
     if "," not in value:
-        return [value.strip()]
+        return [value.strip(_WS)]
     if '"' not in value and "<" not in value:
-        return [part.strip() for part in value.split(",")]
+        return [part.strip(_WS) for part in value.split(",")]
     parts: list[str] = []
     start = 0
     in_quotes = False
@@ -160,10 +164,10 @@ def split_list(value: str) -> list[str]:
         elif ch == "<":
             in_angle = True
         elif ch == ",":
-            parts.append(value[start:i].strip())
+            parts.append(value[start:i].strip(_WS))
             start = i + 1
         i += 1
-    parts.append(value[start:].strip())
+    parts.append(value[start:].strip(_WS))
     return parts
 
 
@@ -212,7 +216,7 @@ class Headers:
         return [i for i in range(first, len(keys)) if keys[i] == key]
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return ((name, value.strip()) for name, _, value in self._lines)
+        return ((name, value.strip(_WS)) for name, _, value in self._lines)
 
     def __len__(self) -> int:
         return len(self._lines)
@@ -238,12 +242,12 @@ class Headers:
         """The value of the first line named ``name`` (any spelling), or ``default``."""
         keys = self._keys
         key = canonical_key(name)
-        return self._lines[keys.index(key)][2].strip() if key in keys else default
+        return self._lines[keys.index(key)][2].strip(_WS) if key in keys else default
 
     def lines(self, name: str) -> list[str]:
         """Every line value of ``name``, unsplit, in order."""
         lines = self._lines
-        return [lines[i][2].strip() for i in self._positions(canonical_key(name))]
+        return [lines[i][2].strip(_WS) for i in self._positions(canonical_key(name))]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in order.
@@ -262,7 +266,7 @@ class Headers:
 
     def items(self) -> list[tuple[str, str]]:
         """A copy of the ``(name, value)`` pairs."""
-        return [(name, value.strip()) for name, _, value in self._lines]
+        return [(name, value.strip(_WS)) for name, _, value in self._lines]
 
     def keys(self) -> list[str]:
         """The canonical key of every line, in order (lower case, compact expanded)."""
@@ -288,7 +292,7 @@ class Headers:
 
     @staticmethod
     def _line(name: str, value: str) -> tuple[str, str, str]:
-        value = str(value).strip()
+        value = str(value).strip(_WS)
         if not name or any(c in name for c in " \t\r\n:"):
             raise ValueError(f"invalid header name {name!r}: use a token such as 'X-Custom'")
         if "\r" in value or "\n" in value:
@@ -350,7 +354,7 @@ class Headers:
             return None
         i = positions[0]
         line_name, _, value = self._lines[i]
-        parts = split_list(value) if key in LIST_HEADERS else [value.strip()]
+        parts = split_list(value) if key in LIST_HEADERS else [value.strip(_WS)]
         first = parts[0]
         rest = [p for p in parts[1:] if p]
         if rest:

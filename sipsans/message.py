@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from .errors import RemoteProtocolError
 from .fields import CSeq, NameAddr, Via, ViaList, parse_cseq, parse_name_addr
+from .grammar import is_digits
 from .headers import Headers, split_list
 from .uri import URI, SipURI, parse_uri
 
@@ -27,6 +28,10 @@ __all__ = [
     "make_request",
     "make_response",
 ]
+
+# SIP whitespace is SP and HTAB (RFC 3261 §25.1 LWS); str.strip() would also
+# remove Unicode spaces that are part of a value.
+_WS = " \t"
 
 #: Default reason phrases (RFC 3261 §21 and the extensions that added codes).
 REASON_PHRASES: dict[int, str] = {
@@ -111,7 +116,7 @@ def _single(headers: Headers, name: str) -> str:
     keys = headers._keys
     key = name.lower()
     if keys.count(key) == 1:  # the usual case, without building a list
-        return headers._lines[keys.index(key)][2].strip()
+        return headers._lines[keys.index(key)][2].strip(_WS)
     lines = headers.lines(name)
     if not lines:
         raise _bad(f"missing mandatory header {name} (RFC 3261 §8.1.1)")
@@ -190,7 +195,7 @@ def _build_max_forwards(headers: Headers) -> int | None:
     if not lines:
         return None
     value = _single(headers, "max-forwards")
-    if not value.isdigit() or int(value) > 255:
+    if not is_digits(value) or int(value) > 255:
         raise _bad(f"Max-Forwards: {value!r} is not an integer from 0 to 255 (§20.22)")
     return int(value)
 
@@ -199,14 +204,14 @@ def _build_content_length(headers: Headers) -> int | None:
     lines = headers.lines("content-length")
     if not lines:
         return None
-    values = {line.strip() for line in lines}
+    values = {line.strip(_WS) for line in lines}
     if len(values) > 1:
         raise _bad(
             f"Content-Length appears {len(lines)} times with different values "
             f"{sorted(values)}; send exactly one (RFC 4475 mcl01)"
         )
     value = lines[0]
-    if not value.isdigit():
+    if not is_digits(value):
         raise _bad(f"Content-Length: {value!r} is not a non-negative integer (§20.14)")
     return int(value)
 
@@ -312,7 +317,7 @@ class Message:
         wrote_length = False
         for key, (name, _, value) in zip(self.headers._keys, self.headers._lines, strict=True):
             if key != "content-length":
-                lines.append(f"{name}: {value.strip()}")
+                lines.append(f"{name}: {value.strip(_WS)}")
             elif not wrote_length:  # strict on output: one Content-Length, always right
                 wrote_length = True
                 lines.append(f"{name}: {length}")

@@ -21,16 +21,22 @@ from typing import cast
 from .config import ParserLimits
 from .errors import RemoteProtocolError
 from .fields import ViaList, parse_cseq, parse_name_addr
-from .grammar import is_token
+from .grammar import is_digits, is_token
 from .headers import _KEY_CACHE, Headers, canonical_key
 from .message import Request, Response, _build_vias, _single
 
 __all__ = ["DEFAULT_LIMITS", "parse_message"]
 
+# SIP whitespace is SP and HTAB (RFC 3261 §25.1 LWS); str.strip() would also
+# remove Unicode spaces that are part of a value.
+_WS = " \t"
+
 DEFAULT_LIMITS = ParserLimits()
 
-_STATUS_LINE = re.compile(r"SIP/(\d+)\.(\d+) ([1-6]\d\d)(?: (.*))?\Z", re.IGNORECASE | re.DOTALL)
-_VERSION = re.compile(r"SIP/(\d+)\.(\d+)\Z", re.IGNORECASE)
+_STATUS_LINE = re.compile(
+    r"SIP/([0-9]+)\.([0-9]+) ([1-6][0-9][0-9])(?: (.*))?\Z", re.IGNORECASE | re.DOTALL
+)
+_VERSION = re.compile(r"SIP/([0-9]+)\.([0-9]+)\Z", re.IGNORECASE)
 
 
 def _bad(message: str, status: int = 400) -> RemoteProtocolError:
@@ -85,7 +91,16 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
     message = _parse_head(lines, limits, len(text) > limits.max_line_length)
     body = data[body_start:]
     try:
-        length = message.content_length
+        keys = message.headers._keys
+        if "content-length" not in keys:
+            length = None
+        elif keys.count("content-length") == 1:
+            raw = message.headers._lines[keys.index("content-length")][2].strip(_WS)
+            if not is_digits(raw):
+                raise _bad(f"Content-Length: {raw!r} is not a non-negative integer (§20.14)")
+            length = int(raw)
+        else:
+            length = message.content_length  # several lines: the careful check
         if length is not None:
             if length > limits.max_body_size:
                 raise _bad(
@@ -146,7 +161,7 @@ def _careful_head(lines: list[str], max_line: int) -> tuple[list[str], list[tupl
             # the fold (CRLF and leading whitespace) is replaced by one space.
             if not values:
                 raise _bad("the first header line starts with whitespace")
-            values[-1] = f"{values[-1]} {line.strip()}".strip()
+            values[-1] = f"{values[-1]} {line.strip(_WS)}".strip(_WS)
             if len(values[-1]) > max_line:
                 raise _bad(f"header {names[-1]} exceeds the line length limit {max_line}", 513)
             continue
@@ -160,12 +175,12 @@ def _careful_head(lines: list[str], max_line: int) -> tuple[list[str], list[tupl
         if not colon:
             raise _bad(f"header line without ':' {line[:60]!r}")
         # §7.3.1: whitespace is allowed between the name and the colon (wsinv).
-        name = name.rstrip(" \t")
+        name = name.rstrip(_WS)
         if not is_token(name):
             raise _bad(f"invalid header name {name[:60]!r}: header names are tokens (§25.1)")
         keys.append(canonical_key(name))
         names.append(name)
-        values.append(value.strip())
+        values.append(value.strip(_WS))
     return keys, [(name, ":", value) for name, value in zip(names, values, strict=True)]
 
 
@@ -186,7 +201,8 @@ def _parse_request_line(line: str, headers: Headers) -> Request:
     # Request-Line = Method SP Request-URI SP SIP-Version. Leniency: runs of
     # spaces and trailing whitespace are tolerated (RFC 4475 lwsstart, trws
     # allow it); they are never re-emitted because bytes() writes single spaces.
-    parts = line.split()
+    # SIP separates with SP only; str.split() would also eat Unicode spaces.
+    parts = [part for part in line.split(" ") if part]
     if len(parts) != 3:
         if len(parts) > 3:
             raise _bad(
@@ -237,16 +253,20 @@ def _validate(message: Request | Response) -> None:
     for key in _MANDATORY:
         count = keys.count(key)
         if count == 1:
-            found.append(lines[keys.index(key)][2].strip())
+            found.append(lines[keys.index(key)][2].strip(_WS))
         elif count == 0:
             raise _bad(f"missing mandatory header {_MANDATORY_NAMES[key]} (RFC 3261 §8.1.1)")
         elif key == "via":
-            found.append(lines[keys.index(key)][2].strip())
+            found.append(lines[keys.index(key)][2].strip(_WS))
         else:
             found.append(_single(headers, key))
     via_line, from_line, to_line, call_id, cseq_line = found
-    if keys.count("via") == 1 and "," not in via_line:
+    via_count = keys.count("via")
+    if via_count == 1 and "," not in via_line:
         vias = ViaList([via_line])
+    elif via_count == 2 and "," not in via_line:
+        second = lines[keys.index("via", keys.index("via") + 1)][2].strip(_WS)
+        vias = ViaList([via_line, second]) if "," not in second else _build_vias(headers)
     else:
         vias = _build_vias(headers)
     if not vias:

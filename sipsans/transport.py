@@ -7,10 +7,13 @@ where it came from: stamping ``received``/``rport`` on a request's top Via
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
 from .fields import Via
+from .headers import Headers
+from .message import Message
 
 __all__ = [
     "RELIABLE_TRANSPORTS",
@@ -23,6 +26,7 @@ __all__ = [
     "Transmit",
     "default_port",
     "is_reliable",
+    "replace_top_via",
     "response_address",
     "stamp_via",
 ]
@@ -150,3 +154,32 @@ def response_address(via: Via, transport: str, remote: Address | None) -> Addres
         if via.has_rport and remote is not None:
             return remote
     return (via.received or _bare(via.host), port)
+
+
+def replace_top_via(message: Message, via: Via) -> None:
+    """Replace the topmost Via value of ``message`` (the rest of its line stays).
+
+    Editing headers drops every cached typed view, so the views a transaction reads
+    (all already validated by the parser) are put back instead of being parsed again.
+    The slot names are those of :mod:`sipsans.message`.
+    """
+    vias = message.vias
+    saved: dict[str, object] = {
+        "vias": [via, *vias[1:]],
+        "from": message.from_,
+        "to": message.to,
+        "call-id": message.call_id,
+        "cseq": message.cseq,
+    }
+    headers = message.headers
+    headers.remove_first("via")
+    headers.prepend("Via", str(via))
+    for slot, value in saved.items():
+        headers.cached(slot, _constant(value))
+
+
+def _constant(value: object) -> Callable[[Headers], object]:
+    def build(_headers: Headers) -> object:
+        return value
+
+    return build

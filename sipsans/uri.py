@@ -12,7 +12,7 @@ re-escaped as RFC 3261 §25 requires, so ``parse_uri(str(u)) == u`` always holds
 text need not be byte-identical to what was parsed.
 
 Components built from ``escaped`` (user, password, parameter names and values, header
-names and values) are stored percent-DECODED, exactly once (RFC 4475 §3.1.1.2 esc01:
+names and values) are stored percent-DECODED, exactly once (RFC 4475 §3.1.1.3 esc01:
 ``n%61me=v%61lue%25%34%31`` is the parameter ``name`` with value ``value%41``).
 
 Deliberate choices, each with its reason:
@@ -675,8 +675,9 @@ URI: TypeAlias = SipURI | TelURI | AbsoluteURI
 # ---------------------------------------------------------------------------
 # scheme  =  ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
-# Any character that can never appear in a URI: whitespace, controls, and the RFC 2396
-# "delims"/"unwise" characters other than those RFC 3261 allows somewhere.
+# Characters allowed after "scheme:" in an absoluteURI: uric (RFC 3261 §25.1), '%'
+# for escapes, and (leniency) '[' ']' for IPv6 hosts as in http://[2001:db8::1]/,
+# which RFC 3986 allows and the older RFC 2396 grammar predates.
 _URIC_OPAQUE: Final = URIC | frozenset("%[]")
 
 _UN = r"A-Za-z0-9\-_.!~*'()"  # unreserved
@@ -728,10 +729,10 @@ def parse_uri(text: str) -> URI:
 
     Returns a :class:`SipURI` for sip/sips (scheme case-insensitive), a
     :class:`TelURI` for tel, and an :class:`AbsoluteURI` for any other scheme
-    (RFC 4475 §3.3.1 unkscm, §3.3.2 novelsc, §3.3.3 unksm2). Raises
+    (RFC 4475 §3.3.2 unkscm, §3.3.3 novelsc, §3.3.4 unksm2). Raises
     :class:`~sipsans.errors.RemoteProtocolError` (``status_hint=400``) naming the
-    problem for: empty text, whitespace inside (RFC 4475 §3.1.2.6 lwsruri), ``<...>``
-    around it (§3.1.2.5 ltgtruri), a bad host or an unbracketed IPv6 address (RFC 5118
+    problem for: empty text, whitespace inside (RFC 4475 §3.1.2.8 lwsruri), ``<...>``
+    around it (§3.1.2.7 ltgtruri), a bad host or an unbracketed IPv6 address (RFC 5118
     §4.2), a bad port, or a malformed ``%`` escape.
     """
     u: URI | None = _uri_cache.get(text)
@@ -784,7 +785,7 @@ def _parse_slow(text: str) -> URI:
         raise _fail(
             f"URI {text!r} is enclosed in '<' '>'; angle brackets belong to a name-addr "
             "header value, not to a bare URI such as the Request-URI (RFC 3261 §25.1; "
-            "RFC 4475 §3.1.2.5)"
+            "RFC 4475 §3.1.2.7 ltgtruri)"
         )
     bad = _BAD_CHAR_RE.search(text)
     if bad is not None:
@@ -793,7 +794,7 @@ def _parse_slow(text: str) -> URI:
         raise _fail(
             f"{what} {c!r} at offset {bad.start()} inside URI {text!r}; a URI contains "
             "no whitespace: remove it or escape it as %20 (RFC 3261 §25.1; RFC 4475 "
-            "§3.1.2.6)"
+            "§3.1.2.8 lwsruri)"
         )
     if not text.isascii():
         raise _fail(
@@ -865,7 +866,7 @@ _PVALUE_IN: Final = PARAM_CHARS | frozenset("=")
 def _parse_sip(text: str, scheme: str, rest: str) -> SipURI:
     # userinfo ends at the first '@': no other component may contain a raw '@'
     # (RFC 3261 §25.1), while ';' and '?' may appear in the user part (user-unreserved;
-    # RFC 4475 §3.1.1.10 semiuri).
+    # RFC 4475 §3.1.1.9 semiuri).
     user: str | None = None
     password: str | None = None
     at = rest.find("@")

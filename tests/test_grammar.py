@@ -45,9 +45,9 @@ def test_token_chars_are_exactly_rfc3261() -> None:
     [
         "INVITE",
         "z9hG4bK776asdhds",
-        # RFC 4475 §3.1.1.3 intmeth: the whole odd method is one token.
+        # RFC 4475 §3.1.1.2 intmeth: the whole odd method is one token.
         "!interesting-Method0123456789_*+`.%indeed'~",
-        # RFC 4475 §3.1.1.4 esc02: '%' is a token character, never an escape here.
+        # RFC 4475 §3.1.1.5 esc02: '%' is a token character, never an escape here.
         "RE%47IST%45R",
     ],
 )
@@ -89,7 +89,7 @@ def test_quote_string_refuses_cr_lf(s: str) -> None:
 
 
 def test_unquote_intmeth_display_name() -> None:
-    # RFC 4475 §3.1.1.3 intmeth: To: "BEL:\<BEL> NUL:\<NUL> DEL:\<DEL>"
+    # RFC 4475 §3.1.1.2 intmeth: To: "BEL:\<BEL> NUL:\<NUL> DEL:\<DEL>"
     raw = '"BEL:\\\x07 NUL:\\\x00 DEL:\\\x7f"'
     assert unquote_string(raw) == "BEL:\x07 NUL:\x00 DEL:\x7f"
 
@@ -105,6 +105,8 @@ def test_unquote_intmeth_display_name() -> None:
         ('"%Z%45"', "%Z%45"),  # RFC 4475 esc02: no percent-decoding in display names
         ('"Zoë"', "Zoë"),
         ('"a\tb"', "a\tb"),
+        # leniency: raw controls other than CR/LF are tolerated inside the quotes
+        ('"a\x00b\x1f\x7f"', "a\x00b\x1f\x7f"),
     ],
 )
 def test_unquote_string(raw: str, value: str) -> None:
@@ -114,7 +116,7 @@ def test_unquote_string(raw: str, value: str) -> None:
 @pytest.mark.parametrize(
     ("raw", "problem"),
     [
-        # RFC 4475 §3.1.2.7 quotbal
+        # RFC 4475 §3.1.2.6 quotbal
         ('"Mr. J. User <sip:j.user@example.com>', "unterminated"),
         ('"abc\\"', "unterminated"),
         ('"abc\\', "unterminated"),
@@ -122,9 +124,8 @@ def test_unquote_string(raw: str, value: str) -> None:
         ("abc", "does not start"),
         ("", "does not start"),
         ('"a"b', "after the closing quote"),
-        ('"a\rb"', "control character"),
-        ('"a\nb"', "control character"),
-        ('"a\x00b"', "control character"),
+        ('"a\rb"', "line break"),
+        ('"a\nb"', "line break"),
         ('"a\\\rb"', "quoted-pair"),
         ('"a\\éb"', "quoted-pair"),
     ],

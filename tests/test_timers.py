@@ -57,8 +57,8 @@ def test_heap_pops_exactly_the_live_entries_sorted(items: list[tuple[float, bool
         else:
             heap.cancel(entry)
     popped = []
-    while (entry := heap.pop_due(100.0)) is not None:
-        popped.append((entry.deadline, entry.owner))
+    while (due := heap.pop_due(100.0)) is not None:
+        popped.append((due.deadline, due.owner))
     assert popped == sorted(live)
     assert len(heap) == 0 and heap.next_deadline() is None
 

@@ -101,11 +101,14 @@ def test_unanswered_invite_over_tcp_is_sent_once_and_times_out_at_32_s() -> None
     ep, txn, _ = start_client("INVITE", "TCP")
     sent, events = run(ep)
     assert sent == []  # §17.1.1.2: Timer A only on unreliable transports
-    assert [(t, e) for t, e in events][0] == (32.0, TransactionTimedOut(txn=txn, timer=TimerKind.B))
+    assert next((t, e) for t, e in events) == (
+        32.0,
+        TransactionTimedOut(txn=txn, timer=TimerKind.B),
+    )
 
 
 def test_provisional_stops_invite_retransmissions_and_timer_b() -> None:
-    ep, txn, wire = start_client("INVITE")
+    ep, _txn, wire = start_client("INVITE")
     ep.handle_timer(now=0.5)
     assert len(ep.transmits()) == 1
     respond(ep, wire, 180, now=0.7)
@@ -131,7 +134,7 @@ def test_non2xx_final_is_acked_and_timer_d_is_32_s_over_udp() -> None:
 
 
 def test_non2xx_final_over_tcp_terminates_at_once() -> None:
-    ep, txn, wire = start_client("INVITE", "TCP")
+    ep, _txn, wire = start_client("INVITE", "TCP")
     respond(ep, wire, 404, now=0.2, transport="TCP")
     (ack,) = ep.transmits()
     assert first_line(ack.data).startswith("ACK ")
@@ -145,7 +148,7 @@ def test_2xx_moves_invite_client_to_accepted_for_timer_m() -> None:
     assert [type(e).__name__ for e in ep.events()] == ["ResponseReceived"]
     respond(ep, wire, 200, now=2.0)  # RFC 6026 §8.4: retransmitted 2xx reach the TU
     assert [type(e).__name__ for e in ep.events()] == ["ResponseReceived"]
-    sent, events = run(ep)
+    _sent, events = run(ep)
     assert events == [(32.1, TransactionTerminated(txn=txn))]  # Timer M = 64*T1
 
 
@@ -181,7 +184,7 @@ def test_non_invite_final_response_starts_timer_k() -> None:
 
 
 def test_non_invite_over_tcp_completes_at_once() -> None:
-    ep, txn, wire = start_client("OPTIONS", "TCP")
+    ep, _txn, wire = start_client("OPTIONS", "TCP")
     assert run(ep, until=31)[0] == []
     respond(ep, wire, 200, now=31.0, transport="TCP")
     assert [type(e).__name__ for e in ep.events()] == ["ResponseReceived", "TransactionTerminated"]
@@ -195,7 +198,7 @@ def test_custom_t1_t2_scale_the_schedule() -> None:
 
 
 def test_late_wake_up_fires_every_overdue_timer_on_its_own_schedule() -> None:
-    ep, txn, _ = start_client("INVITE")
+    ep, _txn, _ = start_client("INVITE")
     ep.handle_timer(now=10.0)  # one late wake-up covers A at 0.5, 1.5, 3.5 and 7.5
     assert len(ep.transmits()) == 4
     assert ep.get_next_timer() == 15.5

@@ -186,6 +186,55 @@ def test_all_components() -> None:
     assert str(u).startswith("sips:alice:secret@Atlanta.COM:5061;Transport=TLS;lr;")
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sip:alice@atlanta.com", ("alice", None, "atlanta.com", None, (), ())),
+        (
+            "sip:alice:secretword@atlanta.com;transport=tcp",
+            ("alice", "secretword", "atlanta.com", None, (("transport", "tcp"),), ()),
+        ),
+        (
+            "sips:alice@atlanta.com?subject=project%20x&priority=urgent",
+            (
+                "alice",
+                None,
+                "atlanta.com",
+                None,
+                (),
+                (("subject", "project x"), ("priority", "urgent")),
+            ),
+        ),
+        (
+            "sip:+1-212-555-1212:1234@gateway.com;user=phone",
+            ("+1-212-555-1212", "1234", "gateway.com", None, (("user", "phone"),), ()),
+        ),
+        ("sips:1212@gateway.com", ("1212", None, "gateway.com", None, (), ())),
+        ("sip:alice@192.0.2.4", ("alice", None, "192.0.2.4", None, (), ())),
+        (
+            "sip:atlanta.com;method=REGISTER?to=alice%40atlanta.com",
+            (
+                None,
+                None,
+                "atlanta.com",
+                None,
+                (("method", "REGISTER"),),
+                (("to", "alice@atlanta.com"),),
+            ),
+        ),
+        (
+            "sip:alice;day=tuesday@atlanta.com",
+            ("alice;day=tuesday", None, "atlanta.com", None, (), ()),
+        ),
+    ],
+)
+def test_rfc3261_19_1_3_examples(text: str, expected: tuple[object, ...]) -> None:
+    u = sip(text)
+    assert (u.user, u.password, u.host, u.port, u.params, u.headers) == expected
+    assert str(u) == text
+    assert u == uri_module._parse_slow(text)
+
+
 def test_absent_accessors() -> None:
     u = sip("sip:h.example")
     assert u.user is None
@@ -203,7 +252,7 @@ def test_bad_ttl_raises_on_access(text: str) -> None:
 
 
 def test_esc01_request_uri() -> None:
-    # RFC 4475 §3.1.1.2
+    # RFC 4475 §3.1.1.3 esc01
     u = sip("sip:sips%3Auser%40example.com@example.net")
     assert u.user == "sips:user@example.com"
     assert u.host == "example.net"
@@ -224,7 +273,7 @@ def test_esc01_from_with_spaces() -> None:
 
 
 def test_semiuri_user_contains_semicolon() -> None:
-    # RFC 4475 §3.1.1.10: the ';' belongs to the user part because '@' follows it.
+    # RFC 4475 §3.1.1.9 semiuri: the ';' belongs to the user part because '@' follows it.
     u = sip("sip:user;par=u%40example.net@example.com")
     assert u.user == "user;par=u@example.net"
     assert u.host == "example.com"
@@ -233,7 +282,7 @@ def test_semiuri_user_contains_semicolon() -> None:
 
 
 def test_escnull_users() -> None:
-    # RFC 4475 §3.1.1.5: %00 must not truncate.
+    # RFC 4475 §3.1.1.4 escnull: %00 must not truncate.
     assert sip("sip:null-%00-null@example.com").user == "null-\x00-null"
     assert sip("sip:%00@host5.example.com").user == "\x00"
     assert sip("sip:%00%00@host5.example.com").user == "\x00\x00"
@@ -241,7 +290,7 @@ def test_escnull_users() -> None:
 
 
 def test_regescrt_route_header() -> None:
-    # RFC 4475 §3.4.2 regescrt
+    # RFC 4475 §3.3.14 regescrt
     u = sip("sip:user@example.com?Route=%3Csip:sip.example.com%3E")
     assert u.headers == (("Route", "<sip:sip.example.com>"),)
     assert u.without_headers() == sip("sip:user@example.com")
@@ -249,7 +298,7 @@ def test_regescrt_route_header() -> None:
 
 
 def test_intmeth_unusual_userinfo() -> None:
-    # RFC 4475 §3.1.1.3 intmeth Request-URI: every odd character is a legal user or
+    # RFC 4475 §3.1.1.2 intmeth Request-URI: every odd character is a legal user or
     # password character.
     u = sip(
         "sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too."
@@ -262,7 +311,7 @@ def test_intmeth_unusual_userinfo() -> None:
 
 
 def test_cparam_unknown_param_is_a_uri_param() -> None:
-    # RFC 4475 §3.4.4 cparam02 (inside <>, the param belongs to the URI)
+    # RFC 4475 §3.3.13 cparam02 (inside <>, the param belongs to the URI)
     u = sip("sip:+19725552222@gw1.example.net;unknownparam")
     assert u.user == "+19725552222"
     assert u.params == (("unknownparam", None),)
@@ -285,7 +334,7 @@ def test_cparam_unknown_param_is_a_uri_param() -> None:
     ],
 )
 def test_other_schemes_are_absolute_uris(text: str, scheme: str, opaque: str) -> None:
-    # RFC 4475 §3.3.1 unkscm, §3.3.2 novelsc, §3.3.3 unksm2
+    # RFC 4475 §3.3.2 unkscm, §3.3.3 novelsc, §3.3.4 unksm2
     u = parse_uri(text)
     assert isinstance(u, AbsoluteURI)
     assert (u.scheme, u.opaque) == (scheme, opaque)
@@ -460,10 +509,10 @@ def test_tel_constructor() -> None:
     ("text", "problem"),
     [
         ("", "empty URI"),
-        ("sip:user@example.com; lr", "whitespace"),  # RFC 4475 §3.1.2.6 lwsruri
+        ("sip:user@example.com; lr", "whitespace"),  # RFC 4475 §3.1.2.8 lwsruri
         ("sip:user@example.com\t", "whitespace"),
         ("sip:user@exa\x00mple.com", "control character"),
-        ("<sip:user@example.com>", "enclosed in '<' '>'"),  # RFC 4475 §3.1.2.5 ltgtruri
+        ("<sip:user@example.com>", "enclosed in '<' '>'"),  # RFC 4475 §3.1.2.7 ltgtruri
         ("sip:2001:db8::10", "must be enclosed in brackets"),  # RFC 5118 §4.2
         ("sip:user@example.com:99999", "out of range"),
         ("sip:user@example.com:", "invalid port"),

@@ -1,0 +1,58 @@
+"""Digest authentication for SIP (RFC 3261 §22, RFC 2617, RFC 7616, RFC 8760).
+
+Pure functions and small classes over hashlib/hmac; no I/O, no clock (``now`` is an
+argument), randomness only from an injected ``rng``.
+
+* :mod:`.params`: parsing and formatting WWW-/Proxy-Authenticate challenges and
+  (Proxy-)Authorization credentials.
+* :mod:`.digest`: the algorithms (MD5, SHA-256, SHA-512-256 and their ``-sess``
+  variants) and the response computation.
+* :mod:`.client`: :class:`DigestClient`, which a UserAgent uses to answer 401/407.
+* :mod:`.server`: :class:`DigestServer`, for registrars and UASs that challenge.
+
+See ``docs/auth.md``.
+"""
+
+from __future__ import annotations
+
+from .client import AuthFailure, AuthRetry, Credentials, DigestClient
+from .digest import (
+    ALGORITHMS,
+    canonical_algorithm,
+    compute_ha1,
+    compute_response,
+    compute_userhash,
+    hash_hex,
+    sha512_256,
+)
+from .params import (
+    AuthParams,
+    DigestAuthorization,
+    DigestChallenge,
+    parse_auth_header,
+    parse_authorization,
+    parse_digest_challenges,
+)
+from .server import DigestServer, Verdict
+
+__all__ = [
+    "ALGORITHMS",
+    "AuthFailure",
+    "AuthParams",
+    "AuthRetry",
+    "Credentials",
+    "DigestAuthorization",
+    "DigestChallenge",
+    "DigestClient",
+    "DigestServer",
+    "Verdict",
+    "canonical_algorithm",
+    "compute_ha1",
+    "compute_response",
+    "compute_userhash",
+    "hash_hex",
+    "parse_auth_header",
+    "parse_authorization",
+    "parse_digest_challenges",
+    "sha512_256",
+]
