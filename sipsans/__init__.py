@@ -30,7 +30,42 @@ from .timers import TimerKind
 from .transport import ClientTxn, ConnHandle, ServerTxn, Source, Target, Transmit
 from .uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
 
-__all__ = [
+# The UserAgent layer (issue 5).
+from .auth import Credentials  # noqa: E402
+from .dialog import (  # noqa: E402
+    ClientInviteDialog,
+    DialogId,
+    DialogSnapshot,
+    DialogState,
+    ServerInviteDialog,
+    TerminatedReason,
+)
+from .events import (  # noqa: E402
+    AuthenticationFailed,
+    DialogStateChanged,
+    DialogTerminated,
+    InDialogRequest,
+    IncomingCall,
+    MessageReceived,
+)
+from .ua import UAConfig, UserAgent  # noqa: E402
+
+__all__ = [  # noqa: RUF022 - grouped by layer
+    "AuthenticationFailed",
+    "ClientInviteDialog",
+    "Credentials",
+    "DialogId",
+    "DialogSnapshot",
+    "DialogState",
+    "DialogStateChanged",
+    "DialogTerminated",
+    "InDialogRequest",
+    "IncomingCall",
+    "MessageReceived",
+    "ServerInviteDialog",
+    "TerminatedReason",
+    "UAConfig",
+    "UserAgent",
     "REASON_PHRASES",
     "URI",
     "AbsoluteURI",

@@ -10,21 +10,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from .dialog.model import DialogId
+from .dialog.state import DialogState, TerminatedReason
+from .dialog.views import ServerInviteDialog
 from .message import Request, Response
 from .timers import TimerKind
 from .transport import ClientTxn, ConnHandle, ServerTxn, Source
 
 __all__ = [
+    "AuthenticationFailed",
     "CancelReceived",
     "ConnectionClosed",
+    "DialogStateChanged",
+    "DialogTerminated",
     "Event",
+    "InDialogRequest",
+    "IncomingCall",
     "MalformedMessage",
+    "MessageReceived",
     "RequestReceived",
     "ResponseReceived",
     "TransactionEvent",
     "TransactionTerminated",
     "TransactionTimedOut",
     "TransportFailed",
+    "UAEvent",
 ]
 
 
@@ -129,5 +139,88 @@ TransactionEvent: TypeAlias = (
     | ConnectionClosed
 )
 
-#: Every event of the core (the UserAgent extends this union).
-Event: TypeAlias = TransactionEvent
+
+# -- UserAgent events (DESIGN.md §4) ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncomingCall:
+    """A new INVITE (no To tag) created the UAS dialog ``dialog``.
+
+    Answer with ``dialog.ringing()``, ``.progress()``, ``.accept()`` or ``.reject()``;
+    the UA has sent nothing yet but the transaction's own 100 Trying (§17.2.1).
+    """
+
+    dialog: ServerInviteDialog
+    request: Request
+    txn: ServerTxn
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialogStateChanged:
+    """A dialog moved from ``previous`` to ``state`` (see docs/dialogs.md).
+
+    ``message`` is what caused it when a message did (the 180/183/200 with its
+    body, the ACK carrying an answer, the BYE), else None. ``previous`` is None for
+    a dialog that just appeared (an early dialog of a new fork).
+    """
+
+    dialog_id: DialogId
+    previous: DialogState | None
+    state: DialogState
+    message: Request | Response | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialogTerminated:
+    """The dialog ended; ``status`` is the SIP status involved, when one applies."""
+
+    dialog_id: DialogId
+    reason: TerminatedReason
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InDialogRequest:
+    """A request within dialog ``dialog_id`` for the application to answer with
+    ``ua.respond(txn, ...)``. Unanswered requests get the documented default after
+    ``UAConfig.answer_timeout``. ``txn`` is None for an ACK carrying a body (the
+    answer to an offer made in a 2xx), which needs no answer."""
+
+    dialog_id: DialogId
+    request: Request
+    txn: ServerTxn | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageReceived:
+    """An out-of-dialog MESSAGE (RFC 3428); answer with ``ua.respond(txn, ...)``
+    (200 is sent for you after ``UAConfig.answer_timeout``)."""
+
+    request: Request
+    txn: ServerTxn
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthenticationFailed:
+    """A 401/407 could not be answered (no credentials, unsupported challenge, or
+    the credentials were rejected). ``txn`` is the handle the command returned."""
+
+    dialog_id: DialogId | None
+    txn: ClientTxn
+    response: Response
+    reason: str
+    realm: str | None = None
+
+
+UAEvent: TypeAlias = (
+    IncomingCall
+    | DialogStateChanged
+    | DialogTerminated
+    | InDialogRequest
+    | MessageReceived
+    | AuthenticationFailed
+)
+
+#: Every event of the core: the Endpoint's transaction events and the UserAgent's.
+Event: TypeAlias = TransactionEvent | UAEvent

@@ -532,49 +532,57 @@ def _new_name_addr(uri_text: str, display: str | None, params: Params) -> NameAd
     return value
 
 
-def _parse_name_addr_simple(value: str, lt: int) -> NameAddr | None:
-    """``[display] <uri>[;params]`` without escapes or odd spacing; None otherwise."""
-    gt = value.find(">", lt)
-    uri_text = value[lt + 1 : gt]
-    if gt < 0 or not _URI_IN_ANGLES.fullmatch(uri_text):
-        return None
-    display: str | None = None
-    text = value[:lt].rstrip(_WS)
-    if text:
-        if text[0] == '"':
-            inner = text[1:-1]
-            if len(text) < 2 or text[-1] != '"' or not _QDTEXT.fullmatch(inner):
-                return None
-            display = inner
-        elif _DISPLAY_TOKENS.fullmatch(text):
-            display = text
-        else:
-            return None
-    rest = value[gt + 1 :]
-    if not rest:
-        return _new_name_addr(uri_text, display, ())
-    if not _PARAMS_FAST.fullmatch(rest):
-        return None
-    return _new_name_addr(uri_text, display, _split_fast_params(rest))
-
-
 def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
     """Parse ``[display-name] <URI> *(;param)`` or ``addr-spec *(;param)``.
 
     In the addr-spec form the URI ends at the first ``;`` so those parameters
     belong to the header, not to the URI (RFC 3261 §20, RFC 4475 cparam01).
     """
+    # The hot path, written out flat because it runs for From and To of every
+    # message: ``[display] <uri>[;params]`` without escapes or odd spacing.
+    # Anything else falls through to the careful parser below.
     lt = value.find("<")
-    if lt >= 0:
-        simple = _parse_name_addr_simple(value, lt)
-        if simple is not None:
-            return simple
-    else:
+    if lt < 0:
         m = _ADDR_SPEC_FAST.match(value)
         if m is not None:
-            uri_text, params = m.groups()
-            return _new_name_addr(uri_text, None, _split_fast_params(params) if params else ())
-    return _parse_name_addr_slow(value, header)
+            uri_text, params_text = m.groups()
+            fast = _split_fast_params(params_text) if params_text else ()
+            return _new_name_addr(uri_text, None, fast)
+        return _parse_name_addr_slow(value, header)
+    gt = value.find(">", lt)
+    uri_text = value[lt + 1 : gt]
+    if gt < 0 or not _URI_IN_ANGLES.fullmatch(uri_text):
+        return _parse_name_addr_slow(value, header)
+    display: str | None = None
+    if lt:
+        text = value[:lt].rstrip(_WS)
+        if not text:
+            pass
+        elif text[0] == '"':
+            display = text[1:-1]
+            if len(text) < 2 or text[-1] != '"' or not _QDTEXT.fullmatch(display):
+                return _parse_name_addr_slow(value, header)
+        elif _DISPLAY_TOKENS.fullmatch(text):
+            display = text
+        else:
+            return _parse_name_addr_slow(value, header)
+    rest = value[gt + 1 :]
+    params: Params
+    if not rest:
+        params = ()
+    elif not _PARAMS_FAST.fullmatch(rest):
+        return _parse_name_addr_slow(value, header)
+    elif rest.count(";") == 1:  # typically ";tag=..."
+        name, eq, param_value = rest[1:].partition("=")
+        params = ((name, param_value if eq else None),)
+    else:
+        params = _split_fast_params(rest)
+    result = NameAddr.__new__(NameAddr)
+    result._uri = None
+    result._uri_text = uri_text
+    result.display_name = display
+    result.params = params
+    return result
 
 
 def _parse_name_addr_slow(value: str, header: str) -> NameAddr:

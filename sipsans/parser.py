@@ -20,7 +20,7 @@ from typing import cast
 
 from .config import ParserLimits
 from .errors import RemoteProtocolError
-from .fields import ViaList, parse_cseq, parse_name_addr
+from .fields import _KNOWN_METHODS, ViaList, parse_cseq, parse_name_addr
 from .grammar import is_digits, is_token
 from .headers import _KEY_CACHE, Headers, canonical_key
 from .message import Request, Response, _build_vias, _single
@@ -138,6 +138,11 @@ def _parse_head(lines: list[str], limits: ParserLimits, long_lines: bool) -> Req
     parts = [line.partition(":") for line in lines]
     cache_get = _KEY_CACHE.get
     found = [cache_get(name) if colon else None for name, colon, _ in parts]
+    if None in found:
+        found = [
+            key if key is not None else _learn_key(name, colon)
+            for key, (name, colon, _) in zip(found, parts, strict=True)
+        ]
     max_line = limits.max_line_length
     if None in found or (long_lines and any(len(line) > max_line for line in lines)):
         keys, parts = _careful_head(lines, max_line)
@@ -147,6 +152,26 @@ def _parse_head(lines: list[str], limits: ParserLimits, long_lines: bool) -> Req
     if first[:4].upper() == "SIP/":
         return _parse_status_line(first, headers)
     return _parse_request_line(first, headers)
+
+
+_LEARNED_KEYS_MAX = 4096
+
+
+def _learn_key(name: str, colon: str) -> str | None:
+    """The key of a header name the fast table does not know, or None.
+
+    None sends the whole header section down the careful path (no colon, a
+    folded line, whitespace before the colon, an invalid name). Valid names are
+    remembered, up to a fixed bound, so that extension headers a peer sends in
+    every message stay on the fast path; the table is a pure memo of
+    :func:`canonical_key`, so sharing it between endpoints changes no result.
+    """
+    if not colon or not is_token(name):
+        return None
+    key = canonical_key(name)
+    if len(_KEY_CACHE) < _LEARNED_KEYS_MAX:
+        _KEY_CACHE[name] = key
+    return key
 
 
 def _careful_head(lines: list[str], max_line: int) -> tuple[list[str], list[tuple[str, str, str]]]:
@@ -211,7 +236,7 @@ def _parse_request_line(line: str, headers: Headers) -> Request:
             )
         raise _bad(f"malformed request line {line[:80]!r}; expected 'METHOD URI SIP/2.0'")
     method, target, version = parts
-    if not is_token(method):
+    if method not in _KNOWN_METHODS and not is_token(method):
         raise _bad(f"method {method[:40]!r} is not a token (§25.1)")
     if version != "SIP/2.0":
         m = _VERSION.match(version)

@@ -1,14 +1,19 @@
-"""sipsans_anyio: the anyio adapter for sipsans, on asyncio or trio (coming).
+"""sipsans_anyio: the anyio adapter for sipsans, on asyncio or trio.
 
-This package will run the sans-IO core in an anyio task group: UDP and TCP/TLS receive
-loops plus one timer task on ``anyio.current_time()``, so the same code serves asyncio and
-trio. ``sipsans_anyio.blocking`` will give plain threads the same API through anyio's
-blocking portal (DESIGN.md §6). It needs the ``anyio`` extra (``pip install sipsans[anyio]``,
-or ``sipsans[trio]`` for trio); the sipsans core itself never imports it.
-
-Nothing is implemented yet: importing this package only gives you this description.
+:class:`Session` runs a sans-IO core (``sipsans.Endpoint`` or ``sipsans.UserAgent``) in
+an anyio task group: UDP and TCP/TLS receive loops, writer tasks, and one timer task on
+``anyio.current_time()``, so the same code serves asyncio and trio.
+:class:`sipsans_anyio.blocking.BlockingSession` gives plain threads the same API through
+anyio's blocking portal (DESIGN.md §6). It needs the ``anyio`` extra
+(``pip install sipsans[anyio]``, or ``sipsans[trio]`` for trio); the sipsans core never
+imports it. The pump is shared with :mod:`sipsans_asyncio` (stdlib only).
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from sipsans_asyncio.driver import RequestTimeout, SansIOCore, TransportError
+from sipsans_asyncio.session import Listen
+
+from .session import Session
+
+__all__ = ["Listen", "RequestTimeout", "SansIOCore", "Session", "TransportError"]

@@ -1,14 +1,32 @@
-"""sipsans_asyncio: the asyncio adapter for sipsans (coming).
+"""sipsans_asyncio: the asyncio adapter for sipsans.
 
 The sipsans core is sans-IO: it consumes bytes and timer ticks and emits events and
-outbound messages. This package will wire it to the real world with stdlib asyncio only:
-a ``DatagramProtocol`` for UDP, stream protocols for TCP and TLS, one ``loop.call_at`` timer
-re-armed after every pump, ``now = loop.time()``, and uvloop when installed and asked for
-(DESIGN.md §6). It holds no protocol logic of its own.
-
-What exists today is the ``sipsans`` command line (:mod:`sipsans_asyncio.cli`).
+transmits. :class:`Session` wires any such core (``sipsans.Endpoint``, or the
+``sipsans.UserAgent``) to stdlib asyncio: UDP through a ``DatagramProtocol``, TCP and
+TLS through stream protocols, SIP over WebSocket (RFC 7118) through wsproto, one
+``loop.call_at`` timer re-armed after every pump, ``now = loop.time()``. It holds no
+protocol logic of its own (DESIGN.md §6). :func:`run` uses uvloop when asked and
+installed. The ``sipsans`` command line lives in :mod:`sipsans_asyncio.cli`.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .driver import Driver, RequestCore, RequestTimeout, SansIOCore, TransportError
+from .run import run
+from .session import Listen, Session
+from .tls import client_context, server_context
+from .tracing import TraceWriter
+
+__all__ = [
+    "Driver",
+    "Listen",
+    "RequestCore",
+    "RequestTimeout",
+    "SansIOCore",
+    "Session",
+    "TraceWriter",
+    "TransportError",
+    "client_context",
+    "run",
+    "server_context",
+]

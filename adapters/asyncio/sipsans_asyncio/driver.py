@@ -1,0 +1,254 @@
+"""The loop-agnostic half of every adapter: the pump around a sans-IO core.
+
+:class:`Driver` owns the core and does the three things DESIGN.md §2 asks after every
+input or command: drain the events to the application, hand every transmit to the
+I/O layer, and re-arm the single wake-up at ``core.get_next_timer()``. It knows nothing
+about sockets or event loops; :class:`sipsans_asyncio.Session` and
+:class:`sipsans_anyio.Session` subclass it and provide the clock, the sending and the
+timer. It holds no SIP logic either: it only routes what the core produces.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, Protocol, TypeVar
+
+from sipsans import (
+    ClientTxn,
+    ConnHandle,
+    Request,
+    Response,
+    ResponseReceived,
+    Target,
+    TransactionTerminated,
+    TransactionTimedOut,
+    Transmit,
+    TransportFailed,
+)
+
+from .tracing import TraceWriter
+
+__all__ = [
+    "Address",
+    "Driver",
+    "RequestCore",
+    "RequestTimeout",
+    "SansIOCore",
+    "TransportError",
+]
+
+log = logging.getLogger("sipsans.adapter")
+
+Address = tuple[str, int]
+
+
+class SansIOCore(Protocol):
+    """The pull surface shared by ``sipsans.Endpoint`` and ``sipsans.UserAgent``."""
+
+    def events(self) -> Sequence[object]: ...
+    def transmits(self) -> list[Transmit]: ...
+    def get_next_timer(self) -> float | None: ...
+    def handle_timer(self, *, now: float) -> None: ...
+    def receive_datagram(
+        self,
+        data: bytes,
+        *,
+        remote: Address,
+        local: Address | None = ...,
+        transport: str = ...,
+        now: float,
+    ) -> None: ...
+    def connection_made(
+        self, *, transport: str, remote: Address, local: Address | None = ..., now: float
+    ) -> ConnHandle: ...
+    def receive_stream(self, conn: ConnHandle, data: bytes, *, now: float) -> None: ...
+    def connection_lost(self, conn: ConnHandle, *, now: float) -> None: ...
+    def transport_error(self, token: int, *, now: float) -> None: ...
+
+
+class RequestCore(SansIOCore, Protocol):
+    """A core that starts client transactions (``sipsans.Endpoint``)."""
+
+    def send_request(self, request: Request, *, target: Target, now: float) -> ClientTxn: ...
+
+
+class TransportError(Exception):
+    """A request could not be sent (refused connection, TLS verification, no socket)."""
+
+
+class RequestTimeout(Exception):
+    """No final response arrived before the transaction timed out (Timer B or F)."""
+
+
+CoreT = TypeVar("CoreT", bound=SansIOCore)
+#: Called with the final Response, or with the exception that ends the wait.
+Resolver = Callable[[Response | Exception], None]
+
+
+class Driver(Generic[CoreT]):
+    """Pump, clock guard, trace and response waiters around ``core``.
+
+    Subclasses implement :meth:`_clock`, :meth:`_send`, :meth:`_arm` and
+    :meth:`_deliver`, and call the ``*_in`` methods when the outside world speaks.
+    """
+
+    #: The core; a subclass sets it (possibly only once its sockets are bound).
+    core: CoreT
+
+    def __init__(
+        self,
+        *,
+        trace: TraceWriter | None = None,
+        on_event: Callable[[object], None] | None = None,
+    ) -> None:
+        self.trace = trace
+        self.on_event = on_event
+        self._last = float("-inf")
+        self._pumping = False
+        self._again = False
+        self._waiters: dict[ClientTxn, Resolver] = {}
+        #: Adapter-level detail of failed sends, by transmit token (for error messages).
+        self.send_errors: dict[int, str] = {}
+
+    # -- hooks for the I/O layer -------------------------------------------------------
+
+    def _clock(self) -> float:
+        raise NotImplementedError
+
+    def _send(self, transmit: Transmit) -> None:
+        raise NotImplementedError
+
+    def _arm(self, deadline: float | None) -> None:
+        raise NotImplementedError
+
+    def _deliver(self, event: object) -> None:
+        raise NotImplementedError
+
+    # -- clock ----------------------------------------------------------------------------
+
+    def now(self, at_least: float | None = None) -> float:
+        """The loop's clock, never going backwards (the core rejects that)."""
+        t = self._clock()
+        if at_least is not None and t < at_least:
+            t = at_least
+        if t < self._last:
+            return self._last
+        self._last = t
+        return t
+
+    # -- the pump ---------------------------------------------------------------------------
+
+    def pump(self) -> None:
+        """Drain events and transmits until both are empty, then re-arm the timer."""
+        if self._pumping:
+            self._again = True
+            return
+        self._pumping = True
+        core = self.core
+        try:
+            while True:
+                self._again = False
+                events = core.events()
+                transmits = core.transmits()
+                if not events and not transmits and not self._again:
+                    break
+                for event in events:
+                    self._dispatch(event)
+                for transmit in transmits:
+                    if self.trace is not None:
+                        self.trace.transmit(self._last, transmit)
+                    self._send(transmit)
+        finally:
+            self._pumping = False
+        self._arm(core.get_next_timer())
+
+    def command(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Call a core command with ``now=`` filled in, then pump; returns its result."""
+        result = fn(*args, now=self.now(), **kwargs)
+        self.pump()
+        return result
+
+    def _dispatch(self, event: object) -> None:
+        txn = getattr(event, "txn", None)
+        resolve = self._waiters.get(txn) if isinstance(txn, ClientTxn) else None
+        if resolve is None:
+            if self.on_event is not None:
+                self.on_event(event)
+            else:
+                self._deliver(event)
+            return
+        assert isinstance(txn, ClientTxn)
+        if isinstance(event, ResponseReceived):
+            if event.response.status_code >= 200:
+                del self._waiters[txn]
+                resolve(event.response)
+        elif isinstance(event, TransactionTimedOut):
+            del self._waiters[txn]
+            resolve(RequestTimeout(f"no final response (timer {event.timer.name})"))
+        elif isinstance(event, TransportFailed):
+            del self._waiters[txn]
+            detail = self.send_errors.pop(txn.id, event.reason)
+            resolve(TransportError(detail))
+        elif isinstance(event, TransactionTerminated):
+            del self._waiters[txn]
+            resolve(TransportError("transaction ended without a final response"))
+
+    def wait_for(self, txn: ClientTxn, resolve: Resolver) -> None:
+        """Route the outcome of ``txn`` to ``resolve`` instead of the event stream."""
+        self._waiters[txn] = resolve
+
+    def forget(self, txn: ClientTxn) -> None:
+        self._waiters.pop(txn, None)
+
+    # -- inputs from the I/O layer -------------------------------------------------------------
+
+    def datagram_in(
+        self, data: bytes, remote: Address, local: Address | None, transport: str = "UDP"
+    ) -> None:
+        now = self.now()
+        if self.trace is not None:
+            self.trace.datagram_in(now, data, transport, remote, local)
+        self.core.receive_datagram(data, remote=remote, local=local, transport=transport, now=now)
+        self.pump()
+
+    def conn_open(self, transport: str, remote: Address, local: Address | None) -> ConnHandle:
+        now = self.now()
+        handle = self.core.connection_made(transport=transport, remote=remote, local=local, now=now)
+        if self.trace is not None:
+            self.trace.stream_open(now, handle.id, transport, remote, local)
+        return handle
+
+    def stream_in(self, handle: ConnHandle, data: bytes, remote: Address, transport: str) -> None:
+        now = self.now()
+        if self.trace is not None:
+            self.trace.stream_in(now, handle.id, data)
+        self.core.receive_stream(handle, data, now=now)
+        self.pump()
+
+    def conn_lost(self, handle: ConnHandle, remote: Address, transport: str) -> None:
+        now = self.now()
+        if self.trace is not None:
+            self.trace.stream_closed(now, handle.id)
+        self.core.connection_lost(handle, now=now)
+        self.pump()
+
+    def send_failed(self, token: int, detail: str) -> None:
+        """A transmit could not be sent: tell the core (which tells the transaction)."""
+        log.warning("send failed: %s", detail)
+        if token:
+            self.send_errors[token] = detail
+            if len(self.send_errors) > 1024:  # bounded: details nobody asked for
+                self.send_errors.pop(next(iter(self.send_errors)))
+        now = self.now()
+        if self.trace is not None:
+            self.trace.transport_error(now, token)
+        self.core.transport_error(token, now=now)
+        self.pump()
+
+    def timer_fired(self, deadline: float) -> None:
+        now = self.now(at_least=deadline)
+        if self.trace is not None:
+            self.trace.timer(now)
+        self.core.handle_timer(now=now)
+        self.pump()

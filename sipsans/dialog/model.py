@@ -1,0 +1,321 @@
+"""Dialog data and the rules for building in-dialog requests (RFC 3261 §12).
+
+:class:`Dialog` is the UserAgent's record of one dialog: identifiers, route set,
+sequence numbers and remote target (§12.1), plus a few fields the UA needs while
+INVITE transactions run. :func:`build_request` makes a request within a dialog per
+§12.2.1.1 (loose and strict routing); :func:`target_for` picks where to send it.
+:func:`snapshot` / :func:`restore` turn a confirmed dialog into a JSON-able dict
+and back (format in docs/dialogs.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypedDict
+
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..fields import NameAddr, parse_name_addr
+from ..message import Request, make_request
+from ..transport import Target
+from ..uri import URI, SipURI, parse_uri
+from .state import DialogState, TerminatedReason
+
+if TYPE_CHECKING:
+    from ..message import Response
+
+__all__ = [
+    "SNAPSHOT_VERSION",
+    "Dialog",
+    "DialogId",
+    "DialogSnapshot",
+    "build_request",
+    "restore",
+    "snapshot",
+    "target_for",
+]
+
+Role = Literal["uac", "uas"]
+SNAPSHOT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DialogId:
+    """A dialog's key (§12): Call-ID, local tag, remote tag, from *our* side.
+
+    The UAC's local tag is its From tag; the UAS's is its To tag, so the two ends
+    of one dialog hold mirrored ids. ``remote_tag`` is "" while a UAC has no
+    response with a To tag yet.
+    """
+
+    call_id: str
+    local_tag: str
+    remote_tag: str
+
+
+class Dialog:
+    """Everything the UA knows about one dialog (early or confirmed)."""
+
+    __slots__ = (
+        "ack",
+        "ack_cseq",
+        "call",
+        "call_id",
+        "glare_retry",
+        "invite_body",
+        "invite_cseq",
+        "late_offer",
+        "local_contact",
+        "local_cseq",
+        "local_tag",
+        "local_uri",
+        "reason",
+        "remote_cseq",
+        "remote_tag",
+        "remote_target",
+        "remote_uri",
+        "retrans",
+        "role",
+        "route_set",
+        "secure",
+        "server_invite",
+        "state",
+        "status",
+        "target",
+        "txns",
+        "uac_reinvite",
+    )
+
+    def __init__(
+        self,
+        *,
+        role: Role,
+        call_id: str,
+        local_tag: str,
+        remote_tag: str,
+        local_uri: str,
+        remote_uri: str,
+        local_contact: str,
+        remote_target: str,
+        route_set: tuple[str, ...],
+        local_cseq: int,
+        remote_cseq: int | None,
+        state: DialogState,
+        target: Target | None = None,
+        secure: bool = False,
+    ) -> None:
+        self.role: Role = role
+        self.call_id = call_id
+        self.local_tag = local_tag
+        self.remote_tag = remote_tag
+        #: From/To values without tags (display name and URI), as text.
+        self.local_uri = local_uri
+        self.remote_uri = remote_uri
+        self.local_contact = local_contact
+        self.remote_target = remote_target
+        self.route_set = route_set
+        self.local_cseq = local_cseq
+        self.remote_cseq = remote_cseq
+        self.state = state
+        #: A fixed next hop (outbound proxy) given to invite(target=...), else None.
+        self.target = target
+        self.secure = secure
+        self.reason: TerminatedReason | None = None
+        self.status: int | None = None
+        #: UAC: the call record of the initial INVITE (None once it ended).
+        self.call: object | None = None
+        #: UAC: the ACK last sent for the INVITE with CSeq ``ack_cseq`` (resent on
+        #: each 2xx retransmission, §13.2.2.4).
+        self.ack: Request | None = None
+        self.ack_cseq = 0
+        #: UAC: a 2xx carried an offer for our offer-less INVITE: ACK waits for dialog.ack().
+        self.late_offer: Response | None = None
+        #: UAS: the INVITE server transaction whose 2xx is not ACKed yet, with the
+        #: 2xx, retransmit interval and start time: (txn id, response, interval, started).
+        self.retrans: tuple[int, Response, float, float] | None = None
+        self.server_invite: int | None = None
+        #: CSeq of the INVITE (initial or re-INVITE) the ACK must carry.
+        self.invite_cseq = 0
+        #: Id of our pending re-INVITE's client transaction (§14.1 glare), or 0.
+        self.uac_reinvite = 0
+        #: Body and headers of a re-INVITE waiting for its §14.1 retry.
+        self.glare_retry: tuple[bytes | None, str | None, tuple[tuple[str, str], ...]] | None = None
+        self.invite_body = b""
+        #: Client transactions of this dialog still running.
+        self.txns: set[int] = set()
+
+    @property
+    def id(self) -> DialogId:
+        return DialogId(self.call_id, self.local_tag, self.remote_tag)
+
+    @property
+    def is_early(self) -> bool:
+        return self.state in (DialogState.CALLING, DialogState.TRYING, DialogState.EARLY)
+
+    def local_name_addr(self) -> str:
+        return str(parse_name_addr(self.local_uri, header="From").with_tag(self.local_tag))
+
+    def remote_name_addr(self) -> str:
+        addr = parse_name_addr(self.remote_uri, header="To")
+        return str(addr.with_tag(self.remote_tag)) if self.remote_tag else str(addr)
+
+
+def _uri(text: str) -> URI:
+    try:
+        return parse_uri(text)
+    except RemoteProtocolError as exc:  # pragma: no cover - values were validated on receipt
+        raise LocalProtocolError(f"unusable URI {text!r} in dialog: {exc}") from exc
+
+
+def _is_loose(route: str) -> bool:
+    uri = parse_name_addr(route, header="Route").uri
+    return isinstance(uri, SipURI) and uri.lr
+
+
+def build_request(
+    d: Dialog,
+    method: str,
+    cseq: int,
+    *,
+    headers: tuple[tuple[str, str], ...] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> tuple[Request, URI]:
+    """A request within dialog ``d`` (§12.2.1.1) and its next-hop URI.
+
+    With an empty route set the Request-URI is the remote target. When the first
+    route is a loose router (``lr``) the Request-URI is the remote target and the
+    route set becomes the Route headers; otherwise (a strict router, RFC 2543) the
+    first route goes into the Request-URI, its headers stripped, and the remote
+    target is appended as the last Route.
+    """
+    remote = _uri(d.remote_target)
+    routes = list(d.route_set)
+    if routes and not _is_loose(routes[0]):
+        first = parse_name_addr(routes[0], header="Route").uri
+        ruri: URI = first.without_headers() if isinstance(first, SipURI) else first
+        route_values = [*routes[1:], f"<{remote}>"]
+        next_hop: URI = ruri
+    else:
+        ruri = remote
+        route_values = routes
+        next_hop = parse_name_addr(routes[0], header="Route").uri if routes else remote
+    fields = [("Route", value) for value in route_values]
+    contact = d.local_contact if method in _CONTACT_METHODS else None
+    request = make_request(
+        method,
+        ruri,
+        from_=d.local_name_addr(),
+        to=d.remote_name_addr(),
+        call_id=d.call_id,
+        cseq=cseq,
+        contact=contact,
+        headers=[*fields, *headers],
+        body=body,
+        content_type=content_type,
+    )
+    return request, next_hop
+
+
+#: Methods whose requests carry our Contact (target refresh and dialog-creating ones).
+_CONTACT_METHODS = frozenset({"INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"})
+
+
+def target_for(uri: URI, fixed: Target | None = None) -> Target:
+    """Where to send a request whose next hop is ``uri`` (RFC 3263 without DNS:
+    the URI's host, port and ``transport=``; sips means TLS)."""
+    if fixed is not None:
+        return fixed
+    if not isinstance(uri, SipURI):
+        raise LocalProtocolError(f"cannot route to {uri}: only sip: and sips: URIs have a host")
+    transport = (uri.transport or ("TLS" if uri.secure else "UDP")).upper()
+    host = uri.maddr or uri.host
+    return Target(transport, host, uri.port)
+
+
+def route_set_from(record_routes: list[NameAddr], *, reverse: bool) -> tuple[str, ...]:
+    """§12.1.1/§12.1.2: the route set is the Record-Route list (reversed by the UAC)."""
+    values = [str(rr) for rr in record_routes]
+    return tuple(reversed(values) if reverse else values)
+
+
+class DialogSnapshot(TypedDict):
+    """The JSON-able form of a confirmed dialog (``ua.snapshot``); see docs/dialogs.md."""
+
+    version: int
+    role: str
+    call_id: str
+    local_tag: str
+    remote_tag: str
+    local_uri: str
+    remote_uri: str
+    local_contact: str
+    remote_target: str
+    route_set: list[str]
+    local_cseq: int
+    remote_cseq: int | None
+    secure: bool
+    target: list[object] | None
+
+
+def snapshot(d: Dialog) -> DialogSnapshot:
+    if d.state is not DialogState.CONFIRMED:
+        raise LocalProtocolError(f"only confirmed dialogs can be snapshotted; {d.id} is {d.state}")
+    target = d.target
+    return {
+        "version": SNAPSHOT_VERSION,
+        "role": d.role,
+        "call_id": d.call_id,
+        "local_tag": d.local_tag,
+        "remote_tag": d.remote_tag,
+        "local_uri": d.local_uri,
+        "remote_uri": d.remote_uri,
+        "local_contact": d.local_contact,
+        "remote_target": d.remote_target,
+        "route_set": list(d.route_set),
+        "local_cseq": d.local_cseq,
+        "remote_cseq": d.remote_cseq,
+        "secure": d.secure,
+        "target": None if target is None else [target.transport, target.host, target.port],
+    }
+
+
+def restore(data: DialogSnapshot) -> Dialog:
+    """A confirmed Dialog from :func:`snapshot` output (LocalProtocolError if invalid)."""
+    try:
+        if data["version"] != SNAPSHOT_VERSION:
+            raise LocalProtocolError(f"unsupported dialog snapshot version {data['version']!r}")
+        role = data["role"]
+        if role not in ("uac", "uas"):
+            raise LocalProtocolError(f"bad role {role!r} in dialog snapshot")
+        raw_target = data["target"]
+        target = None
+        if raw_target is not None:
+            transport, host, port = raw_target
+            assert isinstance(transport, str) and isinstance(host, str)
+            assert port is None or isinstance(port, int)
+            target = Target(transport, host, port)
+        d = Dialog(
+            role="uac" if role == "uac" else "uas",
+            call_id=str(data["call_id"]),
+            local_tag=str(data["local_tag"]),
+            remote_tag=str(data["remote_tag"]),
+            local_uri=str(data["local_uri"]),
+            remote_uri=str(data["remote_uri"]),
+            local_contact=str(data["local_contact"]),
+            remote_target=str(data["remote_target"]),
+            route_set=tuple(str(r) for r in data["route_set"]),
+            local_cseq=int(data["local_cseq"]),
+            remote_cseq=None if data["remote_cseq"] is None else int(data["remote_cseq"]),
+            state=DialogState.CONFIRMED,
+            target=target,
+            secure=bool(data["secure"]),
+        )
+        # Validate every stored URI now rather than on the first request.
+        parse_uri(d.remote_target)
+        parse_name_addr(d.local_uri, header="From")
+        parse_name_addr(d.remote_uri, header="To")
+        for route in d.route_set:
+            parse_name_addr(route, header="Route")
+    except (KeyError, TypeError, ValueError, AssertionError, RemoteProtocolError) as exc:
+        raise LocalProtocolError(f"invalid dialog snapshot: {exc!r}") from exc
+    return d

@@ -1,0 +1,763 @@
+"""The UserAgent: INVITE dialogs on top of the Endpoint (RFC 3261 §8, §12-§15, §22).
+
+Layered on :class:`~sipsans.Endpoint` like HTTP/3 on QUIC: the UA consumes the
+endpoint's transaction events and emits its own (``IncomingCall``,
+``DialogStateChanged``, ``InDialogRequest``, ``DialogTerminated``,
+``AuthenticationFailed``, ``MessageReceived``), passing through the transaction
+events it does not consume. Same pull surface as the Endpoint::
+
+    ua.receive_datagram(data, remote=addr, now=now)
+    for event in ua.events(): ...          # app commands: ua.invite(...), dialog.accept(...)
+    for t in ua.transmits(): ...           # send them
+    deadline = ua.get_next_timer()         # wake up then: ua.handle_timer(now=...)
+
+What the UA consumes and what passes through is tabulated in docs/dialogs.md.
+Incoming requests are handled by :mod:`sipsans.ua_server`, responses by
+:mod:`sipsans.ua_client`; this module holds the state, the commands and the timers.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from . import ua_client, ua_server
+from .auth import Credentials, DigestClient
+from .config import EndpointConfig
+from .dialog.model import (
+    Dialog,
+    DialogId,
+    DialogSnapshot,
+    build_request,
+    restore,
+    snapshot,
+    target_for,
+)
+from .dialog.state import DialogInput, DialogState, TerminatedReason, transition
+from .dialog.views import ClientInviteDialog, ServerInviteDialog
+from .endpoint import Endpoint
+from .errors import LocalProtocolError, RemoteProtocolError
+from .events import (
+    DialogStateChanged,
+    DialogTerminated,
+    Event,
+    TransactionTerminated,
+)
+from .fields import NameAddr, parse_name_addr
+from .message import Request, Response, make_request, make_response
+from .transport import Address, ClientTxn, ConnHandle, ServerTxn, Target, Transmit
+from .uri import SipURI, parse_uri
+
+__all__ = ["UAConfig", "UserAgent"]
+
+Hdrs = tuple[tuple[str, str], ...]
+
+#: Methods RFC 3261 and its extensions define; anything else gets 501 (§8.2.1).
+KNOWN_METHODS = frozenset(
+    {
+        "INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE",
+        "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UAConfig:
+    """Settings of a :class:`UserAgent`."""
+
+    #: Methods we accept (the Allow header); others known to SIP get 405 (§8.2.1).
+    allow: tuple[str, ...] = (
+        "INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "UPDATE", "INFO", "MESSAGE", "NOTIFY",
+    )  # fmt: skip
+    #: Option tags we support; a Require naming another gets 420 (§8.2.2.3).
+    supported: tuple[str, ...] = ()
+    #: Seconds the application has to answer a request before the UA sends the
+    #: default (docs/dialogs.md: 200 for OPTIONS/INFO/MESSAGE/NOTIFY, 488 for an
+    #: offer in a re-INVITE/UPDATE, 200 for an UPDATE without one).
+    answer_timeout: float = 5.0
+    #: Seconds an incoming call may stay unanswered before the UA rejects it with 480.
+    ring_timeout: float = 180.0
+    #: Most dialogs (early and confirmed) at once; past it new INVITEs get 503.
+    max_dialogs: int = 10_000
+    #: Retry-After seconds for 500 (CSeq out of order, §12.2.2) and 503.
+    retry_after: int = 1
+    #: Most 401/407 retries for one request (a safety net; the digest client already
+    #: stops when the same credentials are rejected).
+    max_auth_retries: int = 3
+    #: The User-Agent header value, or None for none.
+    user_agent: str | None = "sipsans"
+
+
+class _Call:
+    """A UAC's initial INVITE: its current transaction, forks and ACKs (§13.2.2)."""
+
+    __slots__ = (
+        "acks",
+        "auth_tries",
+        "cancelling",
+        "confirmed",
+        "credentials",
+        "dialogs",
+        "origin",
+        "primary",
+        "request",
+        "target",
+        "txn",
+    )
+
+    def __init__(
+        self,
+        request: Request,
+        target: Target,
+        primary: Dialog,
+        credentials: tuple[Credentials, ...],
+    ) -> None:
+        self.request = request
+        self.target = target
+        self.primary = primary
+        self.credentials = credentials
+        self.txn = 0
+        self.origin = ClientTxn(0)
+        self.auth_tries = 0
+        self.cancelling = False
+        self.confirmed: Dialog | None = None
+        #: Every dialog of this call by remote (To) tag: one per fork (§12.1.2).
+        self.dialogs: dict[str, Dialog] = {}
+        #: The ACK sent per To tag, resent for each 2xx retransmission (§13.2.2.4).
+        self.acks: dict[str, tuple[Request, Target]] = {}
+
+
+class _Out:
+    """A request the UA sent within a dialog (or out of dialog) other than the
+    initial INVITE; kept so that 401/407 can be retried (§22.2)."""
+
+    __slots__ = (
+        "auth_tries",
+        "body",
+        "content_type",
+        "dialog",
+        "headers",
+        "origin",
+        "request",
+        "target",
+    )
+
+    def __init__(
+        self,
+        dialog: Dialog | None,
+        request: Request,
+        target: Target,
+        origin: ClientTxn,
+        body: bytes | None,
+        content_type: str | None,
+        headers: Hdrs,
+    ) -> None:
+        self.dialog = dialog
+        self.request = request
+        self.target = target
+        self.origin = origin
+        self.auth_tries = 0
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers
+
+
+class _In:
+    """An incoming request handed to the application and not answered yet."""
+
+    __slots__ = ("dialog", "request")
+
+    def __init__(self, request: Request, dialog: Dialog | None) -> None:
+        self.request = request
+        self.dialog = dialog
+
+
+class UserAgent:
+    """A SIP user agent: calls, dialogs, in-dialog requests, digest authentication.
+
+    ``identity`` is our address of record (the From of our requests, unless
+    ``from_=`` is given); ``credentials`` answer 401/407 challenges; ``rng`` makes
+    tags, Call-IDs, CSeqs, cnonces and §14.1 back-offs (default
+    ``random.SystemRandom()``).
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint | None = None,
+        identity: str | NameAddr = "sip:anonymous@anonymous.invalid",
+        credentials: Credentials | Iterable[Credentials] | None = None,
+        *,
+        config: UAConfig | None = None,
+        rng: random.Random | None = None,
+        contact: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint if endpoint is not None else Endpoint(rng=rng)
+        self.config = config if config is not None else UAConfig()
+        self._rng = rng if rng is not None else random.SystemRandom()
+        self.identity = (
+            identity if isinstance(identity, NameAddr) else parse_name_addr(identity, header="From")
+        )
+        self.digest = DigestClient(credentials or (), rng=self._rng)
+        ep_config: EndpointConfig = self.endpoint.config
+        uri = self.identity.uri
+        user = uri.user if isinstance(uri, SipURI) else None
+        host = ep_config.advertised_host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        at = f"{user}@" if user else ""
+        self.contact = contact or f"<sip:{at}{host}:{ep_config.advertised_port}>"
+        self._now = float("-inf")
+        self._events: deque[Event] = deque()
+        self._dialogs: dict[DialogId, Dialog] = {}
+        self._calls: dict[int, _Call] = {}  # ICT id -> call
+        self._call_keys: dict[tuple[str, str], _Call] = {}  # (Call-ID, From tag) -> call
+        self._out: dict[int, _Out] = {}  # client txn id -> request record
+        self._pending: dict[int, _In] = {}  # server txn id -> unanswered request
+        self._app_txns: set[int] = set()  # server txns whose Terminated the app sees
+        self._timers: list[tuple[float, int, str, object]] = []
+        self._seq = itertools.count()
+        #: Original handle of a re-INVITE waiting for its §14.1 retry, per dialog.
+        self._glare_origin: dict[DialogId, ClientTxn] = {}
+        #: BYEs asked for before our 2xx was ACKed (§15), per dialog.
+        self._deferred_bye: dict[DialogId, tuple[Hdrs, str | None]] = {}
+
+    # -- pull surface ---------------------------------------------------------------
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def events(self) -> list[Event]:
+        out = list(self._events)
+        self._events.clear()
+        return out
+
+    def transmits(self) -> list[Transmit]:
+        return self.endpoint.transmits()
+
+    def get_next_timer(self) -> float | None:
+        ours = self._timers[0][0] if self._timers else None
+        theirs = self.endpoint.get_next_timer()
+        if ours is None:
+            return theirs
+        return ours if theirs is None else min(ours, theirs)
+
+    def stats(self) -> dict[str, int]:
+        """Sizes of the UA's tables (all zero when idle) and the endpoint's."""
+        return {
+            "dialogs": len(self._dialogs),
+            "calls": len(self._calls),
+            "call_keys": len(self._call_keys),
+            "requests": len(self._out),
+            "pending_answers": len(self._pending),
+            "app_txns": len(self._app_txns),
+            "ua_timers": len(self._timers),
+            "glare_retries": len(self._glare_origin),
+            "deferred_byes": len(self._deferred_bye),
+            **self.endpoint.stats(),
+        }
+
+    # -- inputs (pass-through) -------------------------------------------------------
+
+    def _advance(self, now: float) -> None:
+        if now < self._now:
+            raise LocalProtocolError(f"now={now} is earlier than the previous now={self._now}")
+        self._now = now
+
+    def receive_datagram(
+        self,
+        data: bytes,
+        *,
+        remote: Address,
+        local: Address | None = None,
+        transport: str = "UDP",
+        now: float,
+    ) -> None:
+        self._advance(now)
+        self.endpoint.receive_datagram(
+            data, remote=remote, local=local, transport=transport, now=now
+        )
+        self._drain()
+
+    def connection_made(
+        self, *, transport: str, remote: Address, local: Address | None = None, now: float
+    ) -> ConnHandle:
+        self._advance(now)
+        return self.endpoint.connection_made(
+            transport=transport, remote=remote, local=local, now=now
+        )
+
+    def receive_stream(self, conn: ConnHandle, data: bytes, *, now: float) -> None:
+        self._advance(now)
+        self.endpoint.receive_stream(conn, data, now=now)
+        self._drain()
+
+    def connection_lost(self, conn: ConnHandle, *, now: float) -> None:
+        self._advance(now)
+        self.endpoint.connection_lost(conn, now=now)
+        self._drain()
+
+    def transport_error(self, token: int, *, now: float) -> None:
+        self._advance(now)
+        self.endpoint.transport_error(token, now=now)
+        self._drain()
+
+    def handle_timer(self, *, now: float) -> None:
+        """Fire the endpoint's and the UA's overdue timers, in deadline order.
+
+        Each UA timer acts at its own deadline (so retransmission intervals stay on
+        schedule after a late wake-up); commands to the endpoint use the latest
+        clock value seen, which never goes backwards.
+        """
+        if now < self._now:
+            raise LocalProtocolError(f"now={now} is earlier than the previous now={self._now}")
+        ep = self.endpoint
+        while True:
+            mine = self._timers[0][0] if self._timers and self._timers[0][0] <= now else None
+            theirs = ep.get_next_timer()
+            if theirs is not None and theirs > now:
+                theirs = None
+            if theirs is not None and (mine is None or theirs <= mine):
+                self._now = max(self._now, theirs)
+                ep.handle_timer(now=self._now)
+            elif mine is not None:
+                deadline, _, kind, key = heapq.heappop(self._timers)
+                self._now = max(self._now, deadline)
+                self._fire(kind, key, deadline)
+            else:
+                break
+            self._drain()
+        self._now = now
+
+    # -- internal plumbing ------------------------------------------------------------
+
+    def _emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    def _drain(self) -> None:
+        """Consume the endpoint's events: dialogs react, the rest passes through."""
+        ep = self.endpoint
+        while (event := ep.next_event()) is not None:
+            ua_server.dispatch(self, event)
+
+    def _at(self, deadline: float, kind: str, key: object) -> None:
+        heapq.heappush(self._timers, (deadline, next(self._seq), kind, key))
+
+    def _fire(self, kind: str, key: object, at: float) -> None:
+        if kind == "retransmit":
+            assert isinstance(key, DialogId)
+            ua_server.retransmit_2xx(self, key, at)
+        elif kind == "answer":
+            assert isinstance(key, int)
+            ua_server.default_answer(self, key, at)
+        elif kind == "ring":
+            assert isinstance(key, int)
+            ua_server.ring_timeout(self, key, at)
+        elif kind == "glare":
+            assert isinstance(key, DialogId)
+            d = self._dialogs.get(key)
+            if d is not None and d.glare_retry is not None and d.state is DialogState.CONFIRMED:
+                body, ctype, headers = d.glare_retry
+                d.glare_retry = None
+                origin = self._glare_origin.pop(key, None)
+                self._send_reinvite(d, body, ctype, headers, at, origin)
+            elif d is not None:
+                d.glare_retry = None
+                self._glare_origin.pop(key, None)
+        elif kind == "late":
+            assert isinstance(key, DialogId)
+            d = self._dialogs.get(key)
+            if d is not None and d.late_offer is not None:
+                # The app never answered the offer of the 2xx: ACK without an answer
+                # and end the session (RFC 3264 §5 leaves no valid alternative).
+                self._late_ack(d, b"", None, at)
+                if d.state is DialogState.CONFIRMED:
+                    self._send_bye(d, (), "SIP;cause=488", at, TerminatedReason.UAC_OTHER)
+
+    def _new_tag(self) -> str:
+        return f"{self._rng.getrandbits(48):012x}"
+
+    def _local_contact(self, transport: str) -> str:
+        if transport.upper() == "UDP":
+            return self.contact
+        addr = parse_name_addr(self.contact, header="Contact")
+        uri = addr.uri
+        if isinstance(uri, SipURI) and uri.transport is None:
+            return str(addr.replace(uri=uri.with_param("transport", transport.lower())))
+        return self.contact
+
+    def _common_headers(self) -> Hdrs:
+        ua = self.config.user_agent
+        return (("User-Agent", ua),) if ua else ()
+
+    def _set_state(
+        self, d: Dialog, inp: DialogInput, message: Request | Response | None = None
+    ) -> bool:
+        """Feed ``inp`` to the dialog table; emit DialogStateChanged. True if it moved."""
+        nxt = transition(d.state, inp)
+        if nxt is None:
+            return False
+        previous = d.state
+        d.state = nxt
+        if nxt is not previous:
+            self._emit(
+                DialogStateChanged(dialog_id=d.id, previous=previous, state=nxt, message=message)
+            )
+        return True
+
+    def _terminate(
+        self,
+        d: Dialog,
+        inp: DialogInput,
+        reason: TerminatedReason,
+        status: int | None = None,
+        message: Request | Response | None = None,
+    ) -> None:
+        if d.state is DialogState.TERMINATED:
+            return
+        if transition(d.state, inp) is not DialogState.TERMINATED:
+            inp = DialogInput.ENDED if d.is_early else DialogInput.FAILED
+        d.reason, d.status = reason, status
+        self._set_state(d, inp, message)
+        d.retrans = None
+        d.late_offer = None
+        d.glare_retry = None
+        self._emit(DialogTerminated(dialog_id=d.id, reason=reason, status=status))
+        self._maybe_free(d)
+
+    def _maybe_free(self, d: Dialog) -> None:
+        """Forget a terminated dialog once nothing of it runs any more."""
+        if d.state is DialogState.TERMINATED and not d.txns and d.call is None:
+            if self._dialogs.get(d.id) is d:
+                del self._dialogs[d.id]
+
+    def _resolve(self, key: DialogId, cached: object) -> Dialog:
+        """The record behind a view: a UAC view follows its call to the fork that
+        answered; every view keeps its record so a freed dialog still reads."""
+        if isinstance(cached, _Call):
+            return cached.confirmed or cached.primary
+        if isinstance(cached, Dialog):
+            return cached
+        d = self._dialogs.get(key)
+        if d is None:
+            raise LocalProtocolError(f"no dialog {key}")
+        return d
+
+    def _role_reason(
+        self, d: Dialog, *, local: bool, uac: TerminatedReason, uas: TerminatedReason
+    ) -> TerminatedReason:
+        """The UAC_*/UAS_* reason for an act by us (``local``) or by the peer."""
+        we_are_uac = d.role == "uac"
+        return uac if we_are_uac == local else uas
+
+    # -- commands: calls ------------------------------------------------------------------
+
+    def invite(
+        self,
+        to: str | NameAddr | SipURI,
+        *,
+        from_: str | NameAddr | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        credentials: Credentials | Iterable[Credentials] | None = None,
+        target: Target | None = None,
+        now: float,
+    ) -> ClientInviteDialog:
+        """Start a call (§13.2.1). The request goes to ``target`` or, by default, to
+        the first Route given in ``headers`` or else to the host, port and
+        ``transport=`` of the To URI."""
+        self._advance(now)
+        if len(self._dialogs) >= self.config.max_dialogs:
+            raise LocalProtocolError(f"{len(self._dialogs)} dialogs, UAConfig.max_dialogs reached")
+        to_addr = (
+            to
+            if isinstance(to, NameAddr)
+            else NameAddr(to)
+            if isinstance(to, SipURI)
+            else parse_name_addr(to, header="To")
+        )
+        ruri = to_addr.uri
+        if isinstance(ruri, SipURI):
+            ruri = ruri.without_headers()
+        local = (
+            self.identity
+            if from_ is None
+            else from_
+            if isinstance(from_, NameAddr)
+            else parse_name_addr(from_, header="From")
+        )
+        local = local.replace(params=tuple(p for p in local.params if p[0].lower() != "tag"))
+        remote = to_addr.replace(params=tuple(p for p in to_addr.params if p[0].lower() != "tag"))
+        extra = tuple(headers)
+        if target is None:
+            routes = [v for k, v in extra if k.lower() == "route"]
+            hop = parse_name_addr(routes[0], header="Route").uri if routes else ruri
+            target = target_for(hop)
+        local_tag = self._new_tag()
+        call_id = f"{self._rng.getrandbits(96):024x}@{self.endpoint.config.advertised_host}"
+        cseq = self._rng.randrange(1, 2**15)
+        if body and content_type is None:
+            content_type = "application/sdp"
+        contact = self._local_contact(target.transport)
+        request = make_request(
+            "INVITE",
+            ruri,
+            from_=str(local.with_tag(local_tag)),
+            to=str(remote),
+            call_id=call_id,
+            cseq=cseq,
+            contact=contact,
+            headers=[("Allow", ", ".join(self.config.allow)), *self._common_headers(), *extra],
+            body=body,
+            content_type=content_type,
+        )
+        d = Dialog(
+            role="uac",
+            call_id=call_id,
+            local_tag=local_tag,
+            remote_tag="",
+            local_uri=str(local),
+            remote_uri=str(remote),
+            local_contact=contact,
+            remote_target=str(ruri),
+            route_set=(),
+            local_cseq=cseq,
+            remote_cseq=None,
+            state=DialogState.CALLING,
+            target=target if target is not None else None,
+            secure=isinstance(ruri, SipURI) and ruri.secure,
+        )
+        d.invite_cseq = cseq
+        d.invite_body = body
+        creds = (credentials,) if isinstance(credentials, Credentials) else tuple(credentials or ())
+        call = _Call(request, target, d, creds)
+        d.call = call
+        txn = self.endpoint.send_request(request, target=target, now=now)
+        call.txn, call.origin = txn.id, txn
+        self._calls[txn.id] = call
+        self._call_keys[(call_id, local_tag)] = call
+        self._dialogs[d.id] = d
+        self._drain()
+        view = ClientInviteDialog(self, d.id)
+        view._last = call
+        return view
+
+    def snapshot(self, dialog_id: DialogId) -> DialogSnapshot:
+        """The JSON-able state of a confirmed dialog (format: docs/dialogs.md)."""
+        d = self._dialogs.get(dialog_id)
+        if d is None:
+            raise LocalProtocolError(f"no dialog {dialog_id}")
+        return snapshot(d)
+
+    def restore(
+        self, data: DialogSnapshot, *, now: float
+    ) -> ClientInviteDialog | ServerInviteDialog:
+        """Resume a confirmed dialog from :meth:`snapshot` (in this or another process)."""
+        self._advance(now)
+        d = restore(data)
+        if d.id in self._dialogs:
+            raise LocalProtocolError(f"dialog {d.id} already exists")
+        self._dialogs[d.id] = d
+        return ClientInviteDialog(self, d.id) if d.role == "uac" else ServerInviteDialog(self, d.id)
+
+    def dialog(self, dialog_id: DialogId) -> ClientInviteDialog | ServerInviteDialog:
+        """A view of a known dialog (for ids from events)."""
+        d = self._dialogs.get(dialog_id)
+        if d is None:
+            raise LocalProtocolError(f"no dialog {dialog_id}")
+        return ClientInviteDialog(self, d.id) if d.role == "uac" else ServerInviteDialog(self, d.id)
+
+    def respond(
+        self,
+        txn: ServerTxn,
+        status: int,
+        *,
+        reason: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+        now: float,
+    ) -> None:
+        """Answer a request delivered as InDialogRequest, MessageReceived or
+        RequestReceived. Provisional answers may be followed by a final one."""
+        self._advance(now)
+        ua_server.respond(self, txn, status, reason, tuple(headers), body, content_type, now)
+        self._drain()
+
+    # -- commands used by the dialog views ---------------------------------------------
+
+    def _send_in_dialog(
+        self,
+        d: Dialog,
+        method: str,
+        body: bytes | None,
+        content_type: str | None,
+        headers: Hdrs,
+        now: float,
+        origin: ClientTxn | None = None,
+    ) -> tuple[ClientTxn, ClientTxn]:
+        """Send a request within ``d``; returns (its transaction, the app's handle)."""
+        d.local_cseq += 1
+        if body and content_type is None:
+            content_type = "application/sdp"
+        request, hop = build_request(
+            d,
+            method,
+            d.local_cseq,
+            headers=(*self._common_headers(), *headers),
+            body=body or b"",
+            content_type=content_type if body else None,
+        )
+        target = target_for(hop, d.target)
+        txn = self.endpoint.send_request(request, target=target, now=now)
+        out = _Out(d, request, target, origin or txn, body, content_type, headers)
+        self._out[txn.id] = out
+        d.txns.add(txn.id)
+        return txn, out.origin
+
+    def _in_dialog(
+        self,
+        d: Dialog,
+        method: str,
+        body: bytes | None,
+        content_type: str | None,
+        headers: Hdrs,
+        now: float,
+    ) -> ClientTxn:
+        self._advance(now)
+        method = method.upper()
+        if method in ("ACK", "CANCEL", "BYE", "INVITE"):
+            raise LocalProtocolError(
+                f"use the dialog's {method.lower()}() / reinvite() / hangup() for {method}"
+            )
+        if d.state not in (DialogState.EARLY, DialogState.WAIT_ACK, DialogState.CONFIRMED):
+            raise LocalProtocolError(f"dialog {d.id} is {d.state.value}: no requests within it")
+        _, origin = self._send_in_dialog(d, method, body, content_type, headers, now)
+        self._drain()
+        return origin
+
+    def _reinvite(
+        self, d: Dialog, body: bytes | None, content_type: str | None, headers: Hdrs, now: float
+    ) -> ClientTxn:
+        self._advance(now)
+        if d.state is not DialogState.CONFIRMED:
+            raise LocalProtocolError(
+                f"re-INVITE needs a confirmed dialog; {d.id} is {d.state.value}"
+            )
+        if d.uac_reinvite or d.glare_retry is not None:
+            raise LocalProtocolError("a re-INVITE is already in progress on this dialog (§14.1)")
+        txn = self._send_reinvite(d, body, content_type, headers, now, None)
+        self._drain()
+        return txn
+
+    def _send_reinvite(
+        self,
+        d: Dialog,
+        body: bytes | None,
+        content_type: str | None,
+        headers: Hdrs,
+        now: float,
+        origin: ClientTxn | None,
+    ) -> ClientTxn:
+        txn, origin = self._send_in_dialog(d, "INVITE", body, content_type, headers, now, origin)
+        d.uac_reinvite = txn.id
+        d.invite_body = body or b""
+        return origin
+
+    def _glare(self, d: Dialog, out: _Out, now: float) -> None:
+        """§14.1: after a 491, retry at a random time: 2.1-4 s when we own the
+        Call-ID (we were the UAC), 0-2 s otherwise, in units of 10 ms."""
+        if d.role == "uac":
+            wait = self._rng.randint(210, 400) / 100
+        else:
+            wait = self._rng.randint(0, 200) / 100
+        d.glare_retry = (out.body, out.content_type, out.headers)
+        self._glare_origin[d.id] = out.origin
+        self._at(now + wait, "glare", d.id)
+
+    def _bye(self, d: Dialog, headers: Hdrs, reason: str | None, now: float) -> ClientTxn | None:
+        self._advance(now)
+        if d.state is DialogState.WAIT_ACK:
+            d.glare_retry = None
+            ua_server.defer_bye(self, d, headers, reason)
+            return None
+        if d.state is not DialogState.CONFIRMED:
+            raise LocalProtocolError(
+                f"BYE needs a confirmed dialog; {d.id} is {d.state.value} (use hangup())"
+            )
+        local = self._role_reason(
+            d, local=True, uac=TerminatedReason.UAC_BYE, uas=TerminatedReason.UAS_BYE
+        )
+        txn = self._send_bye(d, headers, reason, now, local)
+        self._drain()
+        return txn
+
+    def _send_bye(
+        self,
+        d: Dialog,
+        headers: Hdrs,
+        reason: str | None,
+        now: float,
+        why: TerminatedReason,
+        status: int | None = None,
+    ) -> ClientTxn:
+        extra = (*headers, ("Reason", reason)) if reason else headers
+        _, txn = self._send_in_dialog(d, "BYE", None, None, extra, now)
+        self._terminate(d, DialogInput.BYE_SENT, why, status)
+        return txn
+
+    def _hangup(self, d: Dialog, headers: Hdrs, reason: str | None, now: float) -> ClientTxn | None:
+        self._advance(now)
+        if d.state is DialogState.TERMINATED:
+            return None
+        if d.state in (DialogState.CONFIRMED, DialogState.WAIT_ACK):
+            return self._bye(d, headers, reason, now)
+        if d.role == "uac":
+            return self._cancel(d, headers, reason, now)
+        # An unanswered incoming call: decline it.
+        self._answer_invite(d, 603, None, headers, b"", None, now)
+        return None
+
+    def _cancel(self, d: Dialog, headers: Hdrs, reason: str | None, now: float) -> ClientTxn | None:
+        self._advance(now)
+        call = d.call
+        if not isinstance(call, _Call) or not d.is_early:
+            return None
+        call.cancelling = True
+        # TODO(lead): Endpoint.cancel builds the CANCEL itself (§9.1) and takes no
+        # extra headers yet, so ``headers`` and ``reason`` cannot be sent on it.
+        txn = self.endpoint.cancel(ClientTxn(call.txn), now=now)
+        self._drain()
+        return txn
+
+    def _late_ack(self, d: Dialog, body: bytes, content_type: str | None, now: float) -> None:
+        self._advance(now)
+        if d.late_offer is None:
+            raise LocalProtocolError("no 2xx with an offer is waiting for an ACK on this dialog")
+        d.late_offer = None
+        ua_client.send_ack(self, d, body, content_type, now)
+        self._drain()
+
+    def _answer_invite(
+        self,
+        d: Dialog,
+        status: int,
+        reason: str | None,
+        headers: Hdrs,
+        body: bytes,
+        content_type: str | None,
+        now: float,
+    ) -> None:
+        self._advance(now)
+        if (
+            d.role != "uas"
+            or d.server_invite is None
+            or d.state not in (DialogState.TRYING, DialogState.EARLY)
+        ):
+            raise LocalProtocolError(f"dialog {d.id} has no INVITE waiting for an answer")
+        ua_server.answer_invite(self, d, status, reason, headers, body, content_type, now)
+        self._drain()

@@ -1,0 +1,449 @@
+"""The UserAgent's server side: requests it receives (RFC 3261 §8.2, §12.2.2, §13.3,
+§14.2, §15.1.2) and the event dispatch from the Endpoint.
+
+Checks run in the order of §8.2: the message itself (400 with the parser's hint),
+the method (501 unknown, 405 with Allow), Require (420 with Unsupported), then the
+dialog (481 for an unknown one, 500 with Retry-After for a CSeq out of order,
+491/500 for overlapping INVITEs). What survives goes to the application as an event.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import ua_client
+from .dialog.model import Dialog, DialogId, route_set_from
+from .dialog.state import DialogInput, DialogState, TerminatedReason
+from .dialog.views import ServerInviteDialog
+from .errors import LocalProtocolError, RemoteProtocolError
+from .events import (
+    CancelReceived,
+    Event,
+    InDialogRequest,
+    IncomingCall,
+    MessageReceived,
+    RequestReceived,
+    ResponseReceived,
+    TransactionTerminated,
+    TransactionTimedOut,
+    TransportFailed,
+)
+from .message import Request, Response, make_response
+from .transport import ServerTxn, Source
+
+if TYPE_CHECKING:
+    from .ua import UserAgent
+
+__all__ = [
+    "answer_invite",
+    "default_answer",
+    "dispatch",
+    "on_server_failure",
+    "respond",
+    "retransmit_2xx",
+    "ring_timeout",
+    "server_txn_ended",
+]
+
+#: Methods that only make sense inside a dialog: out of one they get 481.
+_DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "NOTIFY", "PRACK"})
+
+
+def dispatch(ua: UserAgent, event: Event) -> None:
+    """Route one endpoint event: dialogs consume what is theirs, the rest passes."""
+    if isinstance(event, RequestReceived):
+        if event.txn is None:
+            _on_ack(ua, event.request)
+        else:
+            _on_request(ua, event.request, event.txn, event.source)
+    elif isinstance(event, ResponseReceived):
+        ua_client.on_response(ua, event)
+    elif isinstance(event, CancelReceived):
+        _on_cancel(ua, event)
+    elif isinstance(event, TransactionTimedOut | TransportFailed):
+        ua_client.on_failure(ua, event)
+    elif isinstance(event, TransactionTerminated):
+        ua_client.transaction_terminated(ua, event)
+    else:
+        ua._emit(event)  # MalformedMessage, ConnectionClosed
+
+
+def _reply(
+    ua: UserAgent,
+    txn: ServerTxn,
+    request: Request,
+    status: int,
+    headers: tuple[tuple[str, str], ...] = (),
+    to_tag: str | None = None,
+) -> None:
+    tag = to_tag if to_tag is not None else ua._new_tag()
+    response = make_response(request, status, to_tag=tag, headers=headers)
+    ua.endpoint.send_response(txn, response, now=ua._now)
+
+
+def _hand_over(
+    ua: UserAgent, txn: ServerTxn, request: Request, d: Dialog | None, default: bool
+) -> None:
+    from .ua import _In
+
+    ua._pending[txn.id] = _In(request, d)
+    ua._app_txns.add(txn.id)
+    if default:
+        ua._at(ua._now + ua.config.answer_timeout, "answer", txn.id)
+
+
+def _on_request(ua: UserAgent, request: Request, txn: ServerTxn, source: Source) -> None:
+    cfg = ua.config
+    try:
+        request.validate()
+    except RemoteProtocolError as exc:
+        _reply(ua, txn, request, exc.status_hint if 400 <= exc.status_hint <= 699 else 400)
+        return
+    method = request.method
+    from .ua import KNOWN_METHODS
+
+    if method not in KNOWN_METHODS:
+        _reply(ua, txn, request, 501)  # §8.2.1
+        return
+    if method not in cfg.allow:
+        _reply(ua, txn, request, 405, (("Allow", ", ".join(cfg.allow)),))  # §8.2.1
+        return
+    required = [t.strip() for t in request.headers.get_all("require") if t.strip()]
+    unsupported = [t for t in required if t not in cfg.supported]
+    if unsupported:
+        _reply(ua, txn, request, 420, (("Unsupported", ", ".join(unsupported)),))  # §8.2.2.3
+        return
+    to_tag = request.to.tag
+    if to_tag:
+        _in_dialog(ua, request, txn, to_tag)
+    else:
+        _out_of_dialog(ua, request, txn, source)
+
+
+def _retry_after(ua: UserAgent) -> tuple[tuple[str, str], ...]:
+    return (("Retry-After", str(ua.config.retry_after)),)
+
+
+def _in_dialog(ua: UserAgent, request: Request, txn: ServerTxn, to_tag: str) -> None:
+    method = request.method
+    key = DialogId(request.call_id, to_tag, request.from_.tag or "")
+    d = ua._dialogs.get(key)
+    if d is None or (d.state is DialogState.TERMINATED and method != "BYE"):
+        _reply(ua, txn, request, 481)  # §12.2.2
+        return
+    seq = request.cseq.seq
+    if d.remote_cseq is not None and seq < d.remote_cseq:
+        _reply(ua, txn, request, 500, _retry_after(ua))  # §12.2.2: out of order
+        return
+    d.remote_cseq = seq
+    if method == "BYE":
+        _reply(ua, txn, request, 200, to_tag=to_tag)  # §15.1.2
+        if d.state is DialogState.TERMINATED:
+            return  # BYEs crossed
+        if d.role == "uas" and d.server_invite is not None and d.is_early:
+            # §15.1.2: a BYE ends the pending INVITE with 487.
+            pending = ua._pending.pop(d.server_invite, None)
+            if pending is not None:
+                _reply(ua, ServerTxn(d.server_invite), pending.request, 487, to_tag=d.local_tag)
+            d.server_invite = None
+        ua._deferred_bye.pop(d.id, None)
+        reason = ua._role_reason(
+            d, local=False, uac=TerminatedReason.UAC_BYE, uas=TerminatedReason.UAS_BYE
+        )
+        ua._terminate(d, DialogInput.BYE_RECEIVED, reason, None, request)
+        return
+    if method == "INVITE":
+        if d.uac_reinvite:
+            _reply(ua, txn, request, 491, to_tag=to_tag)  # §14.2: glare
+            return
+        if d.state is not DialogState.CONFIRMED or d.server_invite is not None:
+            _reply(ua, txn, request, 500, _retry_after(ua), to_tag=to_tag)  # §14.2
+            return
+        d.server_invite = txn.id
+    _hand_over(ua, txn, request, d, default=True)
+    ua._emit(InDialogRequest(dialog_id=d.id, request=request, txn=txn))
+
+
+def _out_of_dialog(ua: UserAgent, request: Request, txn: ServerTxn, source: Source) -> None:
+    method = request.method
+    if method == "INVITE":
+        _new_call(ua, request, txn, source.transport)
+    elif method == "MESSAGE":
+        _hand_over(ua, txn, request, None, default=True)
+        ua._emit(MessageReceived(request=request, txn=txn))
+    elif method in _DIALOG_ONLY:
+        _reply(ua, txn, request, 481)  # §15.1.2, RFC 3311 §5.2, RFC 6086 §4.2
+    else:
+        # OPTIONS and any method the application allowed: passed through, with a
+        # default answer for OPTIONS only (§11.2).
+        _hand_over(ua, txn, request, None, default=method == "OPTIONS")
+        ua._emit(RequestReceived(request=request, txn=txn, source=source))
+
+
+def _new_call(ua: UserAgent, request: Request, txn: ServerTxn, transport: str) -> None:
+    """§12.1.1: a UAS dialog from an INVITE without a To tag."""
+    if len(ua._dialogs) >= ua.config.max_dialogs:
+        _reply(ua, txn, request, 503, _retry_after(ua))
+        return
+    contact = ua_client._contact_uri(request)
+    if contact is None:
+        _reply(ua, txn, request, 400)  # §8.1.1.8: an INVITE MUST carry a Contact
+        return
+    local = request.to.replace(params=tuple(p for p in request.to.params if p[0].lower() != "tag"))
+    remote = request.from_
+    remote = remote.replace(params=tuple(p for p in remote.params if p[0].lower() != "tag"))
+    d = Dialog(
+        role="uas",
+        call_id=request.call_id,
+        local_tag=ua._new_tag(),
+        remote_tag=request.from_.tag or "",
+        local_uri=str(local),
+        remote_uri=str(remote),
+        local_contact=ua._local_contact(transport),
+        remote_target=contact,
+        route_set=route_set_from(request.record_routes, reverse=False),
+        local_cseq=ua._rng.randrange(1, 2**15),
+        remote_cseq=request.cseq.seq,
+        state=DialogState.TRYING,
+    )
+    d.server_invite = txn.id
+    d.invite_cseq = request.cseq.seq
+    ua._dialogs[d.id] = d
+    _hand_over(ua, txn, request, d, default=False)
+    ua._at(ua._now + ua.config.ring_timeout, "ring", txn.id)
+    view = ServerInviteDialog(ua, d.id)
+    view._last = d
+    ua._emit(IncomingCall(dialog=view, request=request, txn=txn))
+
+
+def _on_ack(ua: UserAgent, ack: Request) -> None:
+    """§13.3.1.4: the ACK for our 2xx stops its retransmission and confirms the dialog."""
+    try:
+        key = DialogId(ack.call_id, ack.to.tag or "", ack.from_.tag or "")
+        seq = ack.cseq.seq
+    except RemoteProtocolError:
+        return
+    d = ua._dialogs.get(key)
+    if d is None or d.retrans is None or seq != d.invite_cseq:
+        return  # a retransmitted or stray ACK: absorbed (§17.2.1)
+    d.retrans = None
+    d.server_invite = None
+    if d.state is DialogState.WAIT_ACK:
+        ua._set_state(d, DialogInput.RECV_ACK, ack)
+    elif ack.body:
+        ua._emit(InDialogRequest(dialog_id=d.id, request=ack, txn=None))
+    deferred = ua._deferred_bye.pop(d.id, None)
+    if deferred is not None and d.state is DialogState.CONFIRMED:
+        why = ua._role_reason(
+            d, local=True, uac=TerminatedReason.UAC_BYE, uas=TerminatedReason.UAS_BYE
+        )
+        ua._send_bye(d, deferred[0], deferred[1], ua._now, why)
+
+
+def _on_cancel(ua: UserAgent, event: CancelReceived) -> None:
+    pending = ua._pending.get(event.txn.id)
+    d = pending.dialog if pending is not None else None
+    if d is None or pending is None or d.server_invite != event.txn.id or not d.is_early:
+        ua._emit(event)
+        return
+    del ua._pending[event.txn.id]
+    if not event.answered:
+        _reply(ua, event.txn, pending.request, 487, to_tag=d.local_tag)
+    d.server_invite = None
+    ua._terminate(d, DialogInput.CANCEL_RECEIVED, TerminatedReason.UAC_CANCEL, 487, event.request)
+
+
+def on_server_failure(ua: UserAgent, event: TransactionTimedOut | TransportFailed) -> None:
+    if event.txn.id in ua._app_txns:
+        ua._emit(event)
+
+
+def server_txn_ended(ua: UserAgent, txn_id: int) -> None:
+    pending = ua._pending.pop(txn_id, None)
+    d = pending.dialog if pending is not None else None
+    if d is not None and d.server_invite == txn_id and d.retrans is None:
+        d.server_invite = None
+        if d.is_early:
+            ua._terminate(d, DialogInput.FAILED, TerminatedReason.TIMEOUT)
+
+
+# -- answering ---------------------------------------------------------------------
+
+
+def _uas_reason(status: int) -> TerminatedReason:
+    if status in (486, 600):
+        return TerminatedReason.UAS_BUSY
+    if status in (603, 607):
+        return TerminatedReason.UAS_DECLINE
+    return TerminatedReason.UAS_OTHER
+
+
+def _dialog_headers(
+    ua: UserAgent, d: Dialog, request: Request, status: int
+) -> list[tuple[str, str]]:
+    """Contact, Record-Route and Allow for a dialog-creating or target refresh answer."""
+    out: list[tuple[str, str]] = []
+    if 101 <= status < 300:
+        # §12.1.1: copy every Record-Route, in order, and give our Contact.
+        out += [("Record-Route", v) for v in request.headers.get_all("record-route")]
+        out.append(("Contact", d.local_contact))
+    if 200 <= status < 300:
+        out.append(("Allow", ", ".join(ua.config.allow)))
+    return out
+
+
+def answer_invite(
+    ua: UserAgent,
+    d: Dialog,
+    status: int,
+    reason: str | None,
+    headers: tuple[tuple[str, str], ...],
+    body: bytes,
+    content_type: str | None,
+    now: float,
+) -> None:
+    """The UAS's response to the initial INVITE (§13.3.1)."""
+    assert d.server_invite is not None
+    txn = ServerTxn(d.server_invite)
+    pending = ua._pending.get(txn.id)
+    if pending is None:
+        raise LocalProtocolError(f"the INVITE of {d.id} was already answered or ended")
+    request = pending.request
+    if body and content_type is None:
+        content_type = "application/sdp"
+    response = make_response(
+        request,
+        status,
+        reason,
+        to_tag=d.local_tag,
+        headers=[*_dialog_headers(ua, d, request, status), *ua._common_headers(), *headers],
+        body=body,
+        content_type=content_type if body else None,
+    )
+    ua.endpoint.send_response(txn, response, now=now)
+    if status < 200:
+        ua._set_state(d, DialogInput.SENT_1XX, response)
+        return
+    del ua._pending[txn.id]
+    if status < 300:
+        ua._set_state(d, DialogInput.SENT_2XX, response)
+        _start_retransmit(ua, d, txn, response, now)
+    else:
+        d.server_invite = None
+        ua._terminate(d, DialogInput.SENT_FAILURE, _uas_reason(status), status, response)
+
+
+def _start_retransmit(
+    ua: UserAgent, d: Dialog, txn: ServerTxn, response: Response, now: float
+) -> None:
+    t1 = ua.endpoint.config.t1
+    d.retrans = (txn.id, response, t1, now)
+    ua._at(now + t1, "retransmit", d.id)
+
+
+def retransmit_2xx(ua: UserAgent, key: DialogId, at: float) -> None:
+    """§13.3.1.4: resend the 2xx at T1, 2*T1, ... capped at T2 until the ACK; after
+    64*T1 without one the dialog is confirmed and at once ended with BYE."""
+    d = ua._dialogs.get(key)
+    if d is None or d.retrans is None:
+        return
+    txn_id, response, interval, started = d.retrans
+    cfg = ua.endpoint.config
+    if at - started >= 64 * cfg.t1 - 1e-9:
+        d.retrans = None
+        d.server_invite = None
+        deferred = ua._deferred_bye.pop(d.id, None)
+        headers, reason = deferred if deferred is not None else ((), None)
+        if d.state is DialogState.WAIT_ACK:
+            d.state = DialogState.CONFIRMED  # §13.3.1.4: "the dialog is confirmed, but ..."
+        ua._send_bye(d, headers, reason, ua._now, TerminatedReason.TIMEOUT)
+        return
+    try:
+        ua.endpoint.send_response(ServerTxn(txn_id), response, now=ua._now)
+    except LocalProtocolError:
+        ua.endpoint.send_stateless(response, now=ua._now)  # the transaction ended (Timer L)
+    interval = min(2 * interval, cfg.t2)
+    d.retrans = (txn_id, response, interval, started)
+    ua._at(at + interval, "retransmit", key)
+
+
+def respond(
+    ua: UserAgent,
+    txn: ServerTxn,
+    status: int,
+    reason: str | None,
+    headers: tuple[tuple[str, str], ...],
+    body: bytes,
+    content_type: str | None,
+    now: float,
+) -> None:
+    pending = ua._pending.get(txn.id)
+    if pending is None:
+        raise LocalProtocolError(f"{txn!r} is not a request waiting for an answer")
+    d = pending.dialog
+    request = pending.request
+    method = request.method
+    if d is not None and d.role == "uas" and method == "INVITE" and d.is_early:
+        answer_invite(ua, d, status, reason, headers, body, content_type, now)
+        return
+    extra: list[tuple[str, str]] = []
+    if d is not None and method in ("INVITE", "UPDATE"):
+        extra = _dialog_headers(ua, d, request, status)
+        extra = [h for h in extra if h[0] != "Record-Route"]  # a target refresh keeps the route set
+    elif status == 405 or (method == "OPTIONS" and 200 <= status < 300):
+        extra = [("Allow", ", ".join(ua.config.allow))]
+        if method == "OPTIONS":
+            extra.append(("Accept", "application/sdp"))
+    if body and content_type is None:
+        content_type = "application/sdp"
+    tag = d.local_tag if d is not None else (None if request.to.tag else ua._new_tag())
+    response = make_response(
+        request,
+        status,
+        reason,
+        to_tag=tag,
+        headers=[*extra, *ua._common_headers(), *headers],
+        body=body,
+        content_type=content_type if body else None,
+    )
+    ua.endpoint.send_response(txn, response, now=now)
+    if status < 200:
+        return
+    del ua._pending[txn.id]
+    if d is None:
+        return
+    if method == "INVITE":
+        if status < 300:
+            ua_client._refresh_target(d, request)  # §12.2.2: target refresh
+            d.invite_cseq = request.cseq.seq
+            _start_retransmit(ua, d, txn, response, now)
+        else:
+            d.server_invite = None
+    elif method == "UPDATE" and status < 300:
+        ua_client._refresh_target(d, request)
+
+
+def default_answer(ua: UserAgent, txn_id: int, at: float) -> None:
+    """The documented answer to a request the application left unanswered."""
+    pending = ua._pending.get(txn_id)
+    if pending is None:
+        return
+    request = pending.request
+    method = request.method
+    if method == "INVITE" or (method == "UPDATE" and request.body):
+        status = 488  # we cannot invent an answer to a session offer (RFC 3264 §6)
+    else:
+        status = 200
+    respond(ua, ServerTxn(txn_id), status, None, (), b"", None, ua._now)
+
+
+def ring_timeout(ua: UserAgent, txn_id: int, at: float) -> None:
+    pending = ua._pending.get(txn_id)
+    d = pending.dialog if pending is not None else None
+    if d is not None and d.server_invite == txn_id and d.is_early:
+        answer_invite(ua, d, 480, None, (), b"", None, ua._now)
+
+
+def defer_bye(ua: UserAgent, d: Dialog, headers: tuple[tuple[str, str], ...], reason: str | None) -> None:
+    """§15: the callee may not BYE before its 2xx is ACKed; send it after the ACK."""
+    ua._deferred_bye[d.id] = (headers, reason)
