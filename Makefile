@@ -112,8 +112,11 @@ $(FUZZ_STAMP): $(STAMP)
 	@touch $@
 
 fuzz: venv $(FUZZ_STAMP)
-	@mkdir -p fuzz/.work/parser fuzz/.work/framer fuzz/artifacts/parser fuzz/artifacts/framer
+	@mkdir -p fuzz/.work/parser fuzz/.work/framer fuzz/.work/endpoint \
+	  fuzz/artifacts/parser fuzz/artifacts/framer fuzz/artifacts/endpoint
 	$(BIN)/python fuzz/fuzz_parser.py $(FUZZ_RUN) -artifact_prefix=fuzz/artifacts/parser/ \
 	  fuzz/.work/parser fuzz/corpus/parser
 	$(BIN)/python fuzz/fuzz_framer.py $(FUZZ_RUN) -max_len=1024 \
 	  -artifact_prefix=fuzz/artifacts/framer/ fuzz/.work/framer fuzz/corpus/framer
+	$(BIN)/python fuzz/fuzz_endpoint.py $(FUZZ_RUN) -max_len=2048 \
+	  -artifact_prefix=fuzz/artifacts/endpoint/ fuzz/.work/endpoint fuzz/corpus/endpoint

@@ -7,14 +7,30 @@ user guide and ``DESIGN.md`` for the architecture.
 
 from __future__ import annotations
 
+# The UserAgent layer (issue 5).
+from .auth import Credentials
 from .config import EndpointConfig, ParserLimits
+from .dialog import (
+    ClientInviteDialog,
+    DialogId,
+    DialogSnapshot,
+    DialogState,
+    ServerInviteDialog,
+    TerminatedReason,
+)
 from .endpoint import Endpoint
 from .errors import LocalProtocolError, RemoteProtocolError, SipError
 from .events import (
+    AuthenticationFailed,
     CancelReceived,
     ConnectionClosed,
+    DialogStateChanged,
+    DialogTerminated,
     Event,
+    IncomingCall,
+    InDialogRequest,
     MalformedMessage,
+    MessageReceived,
     RequestReceived,
     ResponseReceived,
     TransactionTerminated,
@@ -28,27 +44,8 @@ from .message import REASON_PHRASES, Message, Request, Response, make_request, m
 from .parser import parse_message
 from .timers import TimerKind
 from .transport import ClientTxn, ConnHandle, ServerTxn, Source, Target, Transmit
+from .ua import UAConfig, UserAgent
 from .uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
-
-# The UserAgent layer (issue 5).
-from .auth import Credentials  # noqa: E402
-from .dialog import (  # noqa: E402
-    ClientInviteDialog,
-    DialogId,
-    DialogSnapshot,
-    DialogState,
-    ServerInviteDialog,
-    TerminatedReason,
-)
-from .events import (  # noqa: E402
-    AuthenticationFailed,
-    DialogStateChanged,
-    DialogTerminated,
-    InDialogRequest,
-    IncomingCall,
-    MessageReceived,
-)
-from .ua import UAConfig, UserAgent  # noqa: E402
 
 __all__ = [  # noqa: RUF022 - grouped by layer
     "AuthenticationFailed",

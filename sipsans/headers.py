@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar, overload
 
+from .grammar import is_token
+
 __all__ = ["COMPACT_FORMS", "LIST_HEADERS", "Headers", "canonical_key", "split_list"]
 
 # SIP whitespace is SP and HTAB (RFC 3261 §25.1 LWS); str.strip() would also
@@ -293,7 +295,7 @@ class Headers:
     @staticmethod
     def _line(name: str, value: str) -> tuple[str, str, str]:
         value = str(value).strip(_WS)
-        if not name or any(c in name for c in " \t\r\n:"):
+        if name not in _KEY_CACHE and not is_token(name):
             raise ValueError(f"invalid header name {name!r}: use a token such as 'X-Custom'")
         if "\r" in value or "\n" in value:
             raise ValueError(

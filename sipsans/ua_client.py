@@ -9,6 +9,7 @@ and 2xx retransmissions it re-ACKs.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from .auth import AuthFailure
@@ -17,16 +18,18 @@ from .dialog.state import DialogInput, DialogState, TerminatedReason, reason_for
 from .errors import RemoteProtocolError
 from .events import (
     AuthenticationFailed,
+    DialogStateChanged,
     ResponseReceived,
     TransactionTerminated,
     TransactionTimedOut,
     TransportFailed,
 )
 from .message import Request, Response
-from .transport import ClientTxn
+from .transport import ClientTxn, Target
+from .ua_records import _Call, _Out
 
 if TYPE_CHECKING:
-    from .ua import UserAgent, _Call, _Out
+    from .ua import UserAgent
 
 __all__ = ["on_failure", "on_response", "send_ack", "transaction_terminated"]
 
@@ -131,10 +134,10 @@ def _fork(ua: UserAgent, call: _Call, resp: Response, tag: str) -> tuple[Dialog,
 def _learn(d: Dialog, resp: Response) -> None:
     """§12.1.2: remote target from Contact, route set from the reversed Record-Route."""
     _refresh_target(d, resp)
-    try:
+    # Leniency: a broken Record-Route keeps the previous route set rather than
+    # dropping the response.
+    with contextlib.suppress(RemoteProtocolError):
         d.route_set = route_set_from(resp.record_routes, reverse=True)
-    except RemoteProtocolError:
-        pass  # leniency: keep the previous route set rather than drop the response
 
 
 def _call_response(ua: UserAgent, call: _Call, event: ResponseReceived) -> None:
@@ -149,8 +152,6 @@ def _call_response(ua: UserAgent, call: _Call, event: ResponseReceived) -> None:
             if new:
                 previous = None
                 d.state = DialogState.EARLY
-                from .events import DialogStateChanged
-
                 ua._emit(
                     DialogStateChanged(
                         dialog_id=d.id, previous=previous, state=d.state, message=resp
@@ -214,7 +215,7 @@ def _call_dialogs(call: _Call) -> list[Dialog]:
     return dialogs
 
 
-def _auth_failed(
+def _auth_failed(  # noqa: PLR0917 - internal command plumbing, mirrors the public signature
     ua: UserAgent, d: Dialog | None, origin: ClientTxn, resp: Response, why: str, realm: str | None
 ) -> None:
     ua._emit(
@@ -335,8 +336,6 @@ def send_ack(
     the dialog's route set, the INVITE's credentials, a new branch (no transaction)."""
     call = d.call
     if invite is None:
-        from .ua import _Call
-
         invite = call.request if isinstance(call, _Call) else None
     creds = (
         tuple((k, v) for k, v in invite.headers if k.lower() in _AUTH_HEADERS)
@@ -356,7 +355,6 @@ def send_ack(
     target = target_for(hop, d.target)
     sent = ua.endpoint.send_stateless(request, target=target, now=now)
     assert isinstance(sent, Request)
-    from .ua import _Call
 
     if isinstance(call, _Call) and invite is call.request:
         call.acks[d.remote_tag] = (sent, target)
@@ -368,8 +366,6 @@ def _resend_ack(ua: UserAgent, ack: Request, d: Dialog | None, target: object = 
     if target is None:
         assert d is not None
         target = target_for(build_request(d, "ACK", d.invite_cseq)[1], d.target)
-    from .transport import Target
-
     assert isinstance(target, Target)
     ua.endpoint.send_stateless(ack, target=target, now=ua._now)
 
@@ -407,13 +403,8 @@ def on_failure(ua: UserAgent, event: TransactionTimedOut | TransportFailed) -> N
                 status = 408 if timeout else 503
                 ua._terminate(od, DialogInput.FAILED, TerminatedReason.TIMEOUT, status)
             return
-    ua_server_failure(ua, event)
-
-
-def ua_server_failure(ua: UserAgent, event: TransactionTimedOut | TransportFailed) -> None:
-    from . import ua_server
-
-    ua_server.on_server_failure(ua, event)
+    if txn.id in ua._app_txns:
+        ua._emit(event)  # a server transaction the application was answering
 
 
 def _rewrite(
@@ -451,9 +442,17 @@ def transaction_terminated(ua: UserAgent, event: TransactionTerminated) -> None:
     if txn.id in ua._app_txns:
         ua._app_txns.discard(txn.id)
         ua._emit(event)
-    from . import ua_server
+    _server_txn_ended(ua, txn.id)
 
-    ua_server.server_txn_ended(ua, txn.id)
+
+def _server_txn_ended(ua: UserAgent, txn_id: int) -> None:
+    """An unanswered request's transaction is gone (transport failure): forget it."""
+    pending = ua._pending.pop(txn_id, None)
+    d = pending.dialog if pending is not None else None
+    if d is not None and d.server_invite == txn_id and d.retrans is None:
+        d.server_invite = None
+        if d.is_early:
+            ua._terminate(d, DialogInput.FAILED, TerminatedReason.TIMEOUT)
 
 
 def _finish_call(ua: UserAgent, call: _Call) -> None:

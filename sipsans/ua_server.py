@@ -19,8 +19,8 @@ from .errors import LocalProtocolError, RemoteProtocolError
 from .events import (
     CancelReceived,
     Event,
-    InDialogRequest,
     IncomingCall,
+    InDialogRequest,
     MessageReceived,
     RequestReceived,
     ResponseReceived,
@@ -30,6 +30,7 @@ from .events import (
 )
 from .message import Request, Response, make_response
 from .transport import ServerTxn, Source
+from .ua_records import KNOWN_METHODS, _In
 
 if TYPE_CHECKING:
     from .ua import UserAgent
@@ -38,11 +39,9 @@ __all__ = [
     "answer_invite",
     "default_answer",
     "dispatch",
-    "on_server_failure",
     "respond",
     "retransmit_2xx",
     "ring_timeout",
-    "server_txn_ended",
 ]
 
 #: Methods that only make sense inside a dialog: out of one they get 481.
@@ -68,7 +67,7 @@ def dispatch(ua: UserAgent, event: Event) -> None:
         ua._emit(event)  # MalformedMessage, ConnectionClosed
 
 
-def _reply(
+def _reply(  # noqa: PLR0917 - internal command plumbing, mirrors the public signature
     ua: UserAgent,
     txn: ServerTxn,
     request: Request,
@@ -82,10 +81,8 @@ def _reply(
 
 
 def _hand_over(
-    ua: UserAgent, txn: ServerTxn, request: Request, d: Dialog | None, default: bool
+    ua: UserAgent, txn: ServerTxn, request: Request, d: Dialog | None, *, default: bool
 ) -> None:
-    from .ua import _In
-
     ua._pending[txn.id] = _In(request, d)
     ua._app_txns.add(txn.id)
     if default:
@@ -100,8 +97,6 @@ def _on_request(ua: UserAgent, request: Request, txn: ServerTxn, source: Source)
         _reply(ua, txn, request, exc.status_hint if 400 <= exc.status_hint <= 699 else 400)
         return
     method = request.method
-    from .ua import KNOWN_METHODS
-
     if method not in KNOWN_METHODS:
         _reply(ua, txn, request, 501)  # §8.2.1
         return
@@ -253,20 +248,6 @@ def _on_cancel(ua: UserAgent, event: CancelReceived) -> None:
     ua._terminate(d, DialogInput.CANCEL_RECEIVED, TerminatedReason.UAC_CANCEL, 487, event.request)
 
 
-def on_server_failure(ua: UserAgent, event: TransactionTimedOut | TransportFailed) -> None:
-    if event.txn.id in ua._app_txns:
-        ua._emit(event)
-
-
-def server_txn_ended(ua: UserAgent, txn_id: int) -> None:
-    pending = ua._pending.pop(txn_id, None)
-    d = pending.dialog if pending is not None else None
-    if d is not None and d.server_invite == txn_id and d.retrans is None:
-        d.server_invite = None
-        if d.is_early:
-            ua._terminate(d, DialogInput.FAILED, TerminatedReason.TIMEOUT)
-
-
 # -- answering ---------------------------------------------------------------------
 
 
@@ -292,7 +273,7 @@ def _dialog_headers(
     return out
 
 
-def answer_invite(
+def answer_invite(  # noqa: PLR0917 - internal command plumbing, mirrors the public signature
     ua: UserAgent,
     d: Dialog,
     status: int,
@@ -367,7 +348,7 @@ def retransmit_2xx(ua: UserAgent, key: DialogId, at: float) -> None:
     ua._at(at + interval, "retransmit", key)
 
 
-def respond(
+def respond(  # noqa: PLR0917 - internal command plumbing, mirrors the public signature
     ua: UserAgent,
     txn: ServerTxn,
     status: int,
@@ -430,10 +411,8 @@ def default_answer(ua: UserAgent, txn_id: int, at: float) -> None:
         return
     request = pending.request
     method = request.method
-    if method == "INVITE" or (method == "UPDATE" and request.body):
-        status = 488  # we cannot invent an answer to a session offer (RFC 3264 §6)
-    else:
-        status = 200
+    # We cannot invent an answer to a session offer (RFC 3264 §6): 488.
+    status = 488 if method == "INVITE" or (method == "UPDATE" and request.body) else 200
     respond(ua, ServerTxn(txn_id), status, None, (), b"", None, ua._now)
 
 
@@ -444,6 +423,8 @@ def ring_timeout(ua: UserAgent, txn_id: int, at: float) -> None:
         answer_invite(ua, d, 480, None, (), b"", None, ua._now)
 
 
-def defer_bye(ua: UserAgent, d: Dialog, headers: tuple[tuple[str, str], ...], reason: str | None) -> None:
+def defer_bye(
+    ua: UserAgent, d: Dialog, headers: tuple[tuple[str, str], ...], reason: str | None
+) -> None:
     """§15: the callee may not BYE before its 2xx is ACKed; send it after the ACK."""
     ua._deferred_bye[d.id] = (headers, reason)

@@ -8,7 +8,6 @@ from uasim import SDP, Callee, add_ua, assert_clean, terminated, ua
 from sipsans import (
     DialogState,
     DialogStateChanged,
-    IncomingCall,
     ResponseReceived,
     TerminatedReason,
 )
@@ -48,11 +47,13 @@ def test_bye_from_callee() -> None:
     call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
     net.drive(until=2.0)
     server = callee.calls[0]
-    txn = net.call(bob, lambda now: server.bye(reason='Q.850;cause=16', now=now))
+    txn = net.call(bob, lambda now: server.bye(reason="Q.850;cause=16", now=now))
     net.drive()
     assert call.terminated_reason is TerminatedReason.UAS_BYE
     assert server.terminated_reason is TerminatedReason.UAS_BYE
     finals = [e for e in bob.of_type(ResponseReceived) if e.txn == txn]
     assert [e.response.status_code for e in finals] == [200]
-    assert any(b"Reason: Q.850;cause=16" in w.data for w in net.wire if w.first_line.startswith("BYE"))
+    assert any(
+        b"Reason: Q.850;cause=16" in w.data for w in net.wire if w.first_line.startswith("BYE")
+    )
     assert_clean(alice, bob)

@@ -26,7 +26,10 @@ from sipsans import (
     UserAgent,
 )
 
-SDP = b"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+SDP = (
+    b"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n"
+    b"m=audio 4000 RTP/AVP 0\r\n"
+)
 SDP2 = SDP.replace(b"4000", b"4002")
 
 
@@ -91,7 +94,9 @@ class Callee:
 
             net.at(net.now + self.ring, answer)
         elif isinstance(event, InDialogRequest) and self.answer_in_dialog and event.txn:
-            body = SDP2 if event.request.method in ("INVITE", "UPDATE") and event.request.body else b""
+            body = (
+                SDP2 if event.request.method in ("INVITE", "UPDATE") and event.request.body else b""
+            )
             ua(node).respond(event.txn, 200, body=body, now=net.now)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from ..errors import LocalProtocolError
 from ..transport import ClientTxn
 from .model import Dialog, DialogId
 from .state import DialogState, TerminatedReason
@@ -216,8 +217,6 @@ class ServerInviteDialog(_InviteDialog):
     ) -> None:
         """A provisional response (183 Session Progress with early media by default)."""
         if not 101 <= status <= 199:
-            from ..errors import LocalProtocolError
-
             raise LocalProtocolError(f"progress() sends 101-199, not {status}")
         self._ua._answer_invite(
             self._dialog(), status, None, tuple(headers), body, content_type, now
@@ -244,7 +243,5 @@ class ServerInviteDialog(_InviteDialog):
     ) -> None:
         """A final 3xx-6xx (``reason`` is the reason phrase)."""
         if not 300 <= status <= 699:
-            from ..errors import LocalProtocolError
-
             raise LocalProtocolError(f"reject() sends 300-699, not {status}")
         self._ua._answer_invite(self._dialog(), status, reason, tuple(headers), b"", None, now)

@@ -212,21 +212,28 @@ class Session(Driver[CoreT], Generic[CoreT]):
         tg = self._tg
         if tg is not None:
             tg.cancel_scope.cancel()
+            await tg.__aexit__(None, None, None)
         with anyio.CancelScope(shield=True):
             for listener in self._listeners:
                 await listener.aclose()
             for udp in self._udp:
+                udp.out_send.close()
+                udp.out_recv.close()
                 await udp.sock.aclose()
             for conn in list(self._conns.values()):
+                conn.out_send.close()
+                conn.out_recv.close()
                 await conn.stream.aclose()
-            if tg is not None:
-                await tg.__aexit__(None, None, None)
         for txn, resolve in list(self._waiters.items()):
             del self._waiters[txn]
             resolve(TransportError("session closed"))
         if self._sink is not None:
             self._sink.close()
         self._events_send.close()
+
+    def __del__(self) -> None:
+        # The receiving end of the event stream lives as long as the session.
+        self._events_recv.close()
 
     # -- events ---------------------------------------------------------------------------
 
@@ -241,14 +248,13 @@ class Session(Driver[CoreT], Generic[CoreT]):
             raise EOFError("session closed") from None
 
     def __aiter__(self) -> AsyncIterator[object]:
-        return self._iterate()
+        return self
 
-    async def _iterate(self) -> AsyncIterator[object]:
-        while True:
-            try:
-                yield await self.next_event()
-            except EOFError:
-                return
+    async def __anext__(self) -> object:
+        try:
+            return await self.next_event()
+        except EOFError:
+            raise StopAsyncIteration from None
 
     async def request(self: Session[RC], request: Request, *, target: Target) -> Response:
         """Send ``request`` and return its final response (see the asyncio Session)."""
@@ -371,13 +377,17 @@ class Session(Driver[CoreT], Generic[CoreT]):
             context = self._ssl_client or ssl.create_default_context()
         try:
             with anyio.fail_after(self._connect_timeout):
-                stream: anyio.abc.ByteStream = await anyio.connect_tcp(
-                    host.strip("[]"),
-                    port,
-                    ssl_context=context,
-                    tls_hostname=self._tls_server_name or host.strip("[]"),
-                    tls_standard_compatible=False,
-                )
+                stream: anyio.abc.ByteStream
+                if context is None:
+                    stream = await anyio.connect_tcp(host.strip("[]"), port)
+                else:
+                    stream = await anyio.connect_tcp(
+                        host.strip("[]"),
+                        port,
+                        ssl_context=context,
+                        tls_hostname=self._tls_server_name or host.strip("[]"),
+                        tls_standard_compatible=False,
+                    )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             detail = describe_connect_error(name, host, port, exc)
             for _, token in self._connecting.pop(key, []):
@@ -429,6 +439,7 @@ class Session(Driver[CoreT], Generic[CoreT]):
             pass
         finally:
             conn.out_send.close()
+            conn.out_recv.close()
             with anyio.CancelScope(shield=True):
                 await conn.stream.aclose()
 

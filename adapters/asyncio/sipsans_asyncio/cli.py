@@ -8,8 +8,17 @@ Subcommands:
     and a UAS in one process talking over real loopback UDP, printed as a ladder diagram
     (DESIGN.md §6), once the Endpoint and UserAgent layers exist.
 
-``uas``, ``call``, ``options``, ``register``, ``message`` and ``replay`` come with the
-layers they need.
+``options URI`` / ``message URI TEXT``
+    Send one request and print the final response (exit 0 on 2xx, 1 otherwise).
+
+``uas``
+    Answer calls (``--ring``, ``--reject CODE``, ``--calls N``) and OPTIONS.
+
+``call URI``
+    Call, stay ``--duration`` seconds, hang up (Ctrl-C hangs up too).
+
+Common flags: ``--listen HOST:PORT``, ``--transport udp|tcp|tls|ws``, ``--trace FILE``.
+``register`` and ``replay`` come with the layers they need.
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ from importlib import metadata
 from typing import TextIO
 
 import sipsans
+
+from .commands import CommandError, run_command
 
 __all__ = ["SAMPLE_INVITE", "main"]
 
@@ -175,7 +186,44 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Parse an embedded INVITE with SDP, print its typed fields, and print it"
         " serialised again.",
     )
+    _add_network_commands(commands)
     return parser
+
+
+def _common(sub: argparse.ArgumentParser, *, listen: str) -> None:
+    sub.add_argument(
+        "--listen", default=listen, metavar="HOST:PORT", help=f"bind address ({listen})"
+    )
+    sub.add_argument("--advertise", metavar="HOST:PORT", help="address put in Via/Contact")
+    sub.add_argument("--transport", choices=["udp", "tcp", "tls", "ws", "wss"], type=str.lower)
+    sub.add_argument("--trace", metavar="FILE", help="append a JSONL transcript to FILE")
+    sub.add_argument("--timeout", type=float, default=32.0, help="seconds to wait for an answer")
+    sub.add_argument("--cafile", help="CA bundle to verify TLS peers with")
+    sub.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    sub.add_argument("--cert", help="TLS certificate chain (PEM) to serve")
+    sub.add_argument("--key", help="TLS private key (PEM)")
+    sub.add_argument("-v", "--verbose", action="store_true")
+
+
+def _add_network_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser("options", help="send OPTIONS and print the answer")
+    sub.add_argument("uri")
+    _common(sub, listen="0.0.0.0:0")
+    sub = commands.add_parser("message", help="send a MESSAGE (RFC 3428) with a text body")
+    sub.add_argument("uri")
+    sub.add_argument("text")
+    _common(sub, listen="0.0.0.0:0")
+    sub = commands.add_parser("uas", help="answer calls and OPTIONS")
+    _common(sub, listen="127.0.0.1:5060")
+    sub.add_argument("--ring", type=float, default=0.0, help="send 180, answer after SECONDS")
+    sub.add_argument("--reject", type=int, metavar="CODE", help="reject every call with CODE")
+    sub.add_argument("--calls", type=int, default=0, help="exit after N calls (0: never)")
+    sub = commands.add_parser("call", help="call URI, talk --duration seconds, hang up")
+    sub.add_argument("uri")
+    _common(sub, listen="0.0.0.0:0")
+    sub.add_argument("--duration", type=float, default=5.0)
+    sub.add_argument("--user", help="digest user name")
+    sub.add_argument("--password", help="digest password")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,6 +232,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _run_demo(sys.stdout)
+    if args.command in ("options", "message", "uas", "call"):
+        if args.command == "uas" and args.reject is not None and not 300 <= args.reject <= 699:
+            parser.error("--reject takes a final status code 300-699")
+        try:
+            return run_command(args)
+        except CommandError as exc:
+            parser.error(str(exc))
     parser.print_help(sys.stderr)
     return 2
 

@@ -66,6 +66,11 @@ def _is_ip(host: str) -> bool:
 def describe_connect_error(transport: str, host: str, port: int, exc: BaseException) -> str:
     """A one-line explanation of why a connection could not be opened."""
     where = f"{transport} connection to {host}:{port}"
+    # anyio wraps the per-address failures: explain the underlying one.
+    while exc.__cause__ is not None and not isinstance(
+        exc, ssl.SSLError | ConnectionRefusedError | TimeoutError
+    ):
+        exc = exc.__cause__
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (
             f"{where}: TLS certificate verification failed ({exc.verify_message}); trust the"
@@ -256,14 +261,13 @@ class Session(Driver[CoreT], Generic[CoreT]):
         return event
 
     def __aiter__(self) -> AsyncIterator[object]:
-        return self._iterate()
+        return self
 
-    async def _iterate(self) -> AsyncIterator[object]:
-        while True:
-            try:
-                yield await self.next_event()
-            except EOFError:
-                return
+    async def __anext__(self) -> object:
+        try:
+            return await self.next_event()
+        except EOFError:
+            raise StopAsyncIteration from None
 
     async def request(self: Session[RC], request: Request, *, target: Target) -> Response:
         """Send ``request`` in a client transaction and return its final response.
