@@ -36,6 +36,7 @@ from __future__ import annotations
 import random
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TypeVar
 
 from _common import fuzzing_requested, instrumented, main
@@ -85,7 +86,10 @@ class Program:
         return items[self.byte() % len(items)]
 
     def raw(self) -> bytes:
+        """A length byte then that many bytes; length 255 means a 2-byte length follows."""
         n = self.byte()
+        if n == 0xFF:
+            n = self.byte() << 8 | self.byte()
         chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
@@ -112,6 +116,7 @@ def _template(p: Program) -> bytes:
     transport = str(p.pick(TRANSPORTS))
     body = b"v=0\r\n" * (p.byte() % 3)
     branch_param = f";branch={branch}" if branch else ""
+    # Bit 0 makes the CSeq method disagree with an ACK's or CANCEL's (a §8.1.1.5 error).
     cseq_method = "INVITE" if method in ("ACK", "CANCEL") and shape & 1 else method
     if shape & 0x40:  # a response
         start = f"SIP/2.0 {p.pick(CODES)} Whatever"
@@ -305,33 +310,107 @@ def one_input(data: bytes) -> None:
     run.finish()
 
 
+def _op_datagram(shape: int = 0, method: int = 0, *, to_tag: int = 0, response: int = 0) -> bytes:
+    """Op 0 with a templated message from PEERS[0] over UDP (``response``: a CODES index)."""
+    # shape, method, branch, call_id, cseq, to_tag, from_tag, sent_by, transport, body
+    fields = [shape, method, 0, 0, 0, to_tag, 1, 0, 0, 0]
+    if shape & 0x40:
+        fields.insert(9, response)  # the status code is read after the transport
+    return bytes([0, *fields, 0, 0])  # then: remote PEERS[0], transport UDP
+
+
+def _op_request(method: int, transport: int = 0) -> bytes:
+    """Op 5: send_request(method index, PEERS[0], TRANSPORTS[transport]), no body."""
+    return bytes([5, method, 0, transport, 0, 0, 0])
+
+
+def _op_jump(index: int) -> bytes:
+    return bytes([4, index])
+
+
 def seeds() -> dict[str, bytes]:
     """Hand-made programs for the seed corpus (``python fuzz/fuzz_endpoint.py --seeds``)."""
-    invite = bytes([0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0])  # op 0: templated INVITE
+    invite = _op_datagram(0, METHODS.index("INVITE"))
+    ok, busy, ringing = CODES.index(200), CODES.index(486), CODES.index(180)
     return {
-        "uas-invite-200": invite + bytes([0, 6, 0, 3, 4, 5]),  # datagram, respond 200, timers
+        # A UAS answers an INVITE with 200 (op 6), then time runs out.
+        "uas-invite-200": invite + bytes([6, 0, ok]) + _op_jump(4) + _op_jump(14),
+        # A UAS answers 486, the peer ACKs (the same template with method ACK).
         "uas-invite-486-ack": invite
-        + bytes([0, 6, 0, 10])
-        + bytes([0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0])
-        + bytes([4, 14]),
-        "uac-invite-answered": bytes([5, 0, 0, 0, 0, 0, 0, 9, 0, 3, 0, 4, 4, 9, 0, 6, 0, 4, 14]),
-        "uac-cancel": bytes([5, 0, 0, 0, 0, 0, 0, 9, 0, 1, 0, 7, 0, 4, 4, 4, 14]),
-        "uac-timeout": bytes([5, 4, 0, 0, 0, 0, 0] + [4, 5] * 8 + [4, 14]),
-        "tcp-stream": bytes([1, 0, 0, 2, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 60, 3, 0, 1]),
-        "tcp-request-and-error": bytes([5, 0, 0, 1, 0, 0, 0, 8, 0, 4, 2]),
-        "raw-garbage": bytes([0, 0x80, 12]) + b"INVITE x SIP" + bytes([0, 0, 0]),
-        "misuse": bytes([11, 0, 11, 1, 11, 2, 5, 11, 3]),
-        "stateless": bytes([10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 1, 0]),
+        + bytes([6, 0, busy])
+        + _op_datagram(0, METHODS.index("ACK"), to_tag=1)
+        + _op_jump(14),
+        # A UAC INVITE answered 180 then 200 by the peer (op 9 answers our transmit).
+        "uac-invite-answered": _op_request(0)
+        + bytes([9, 0, ringing, 0])
+        + bytes([9, 0, ok, 0])
+        + _op_jump(14),
+        # A UAC INVITE gets 180, then is cancelled (op 7).
+        "uac-cancel": _op_request(0) + bytes([9, 0, ringing, 0, 7, 0]) + _op_jump(4) * 3,
+        # An OPTIONS nobody answers: retransmissions, then Timer F.
+        "uac-timeout": _op_request(1) + _op_jump(5) * 8 + _op_jump(14),
+        # A TCP connection (op 1) carrying a templated INVITE in two pieces, then EOF (op 3).
+        # (op 2 reads: connection, template, ping flag, cut point.)
+        "tcp-stream": bytes([1, 0, 0, 2, 0]) + invite[1:11] + bytes([0, 60, 3, 0, 1]),
+        # A request over TCP, then a transport error for its token (op 8).
+        "tcp-request-and-error": _op_request(1, 1) + bytes([8, 0]) + _op_jump(2),
+        # Raw bytes as a datagram (shape 0x80: a length byte, then the bytes).
+        "raw-garbage": bytes([0, 0x80, 12]) + b"INVITE x SIP" + bytes([0, 0]),
+        # Misuse: time backwards, an unknown connection, an unknown CANCEL, a wrong handle.
+        "misuse": bytes([11, 0, 11, 1, 11, 2, 5]) + invite + bytes([11, 3]),
+        # send_stateless: an ACK (op 10 with bit 0 clear) and a stateless 200.
+        "stateless": invite + bytes([10, 0, 10, 1, 0]),
     }
+
+
+def _raw(data: bytes) -> bytes:
+    if len(data) < 0xFF:
+        return bytes([len(data)]) + data
+    return bytes([0xFF, len(data) >> 8, len(data) & 0xFF]) + data
+
+
+def capture_seeds(corpus: Path) -> dict[str, bytes]:
+    """Programs that replay the SIP payloads of the shared captures (needs dpkt).
+
+    Every UDP/SCTP payload towards port 5060 becomes a raw datagram (op 0), every TCP
+    payload a raw chunk (op 2) on one connection, with 0.1 s clock jumps between them.
+    """
+    from sipsans.replay import read_capture
+
+    found: dict[str, bytes] = {}
+    for path in sorted((corpus / "pcap").glob("*.pcap")):
+        program = bytearray()
+        opened = False
+        for payload in read_capture(path):
+            if len(payload.data) > 0xFFFF or not payload.data or len(program) > 60_000:
+                continue
+            sip = payload.dst[1] in (5060, 5061) or b"SIP/2.0" in payload.data[:200]
+            if not sip:
+                continue
+            if payload.transport == "TCP":
+                if not opened:
+                    program += bytes([1, 0, 0])
+                    opened = True
+                program += bytes([2, 0, 0x80]) + _raw(payload.data) + bytes([0, 0xFF])
+            else:
+                transport = 2 if payload.transport == "SCTP" else 0
+                program += bytes([0, 0x80]) + _raw(payload.data) + bytes([0, transport])
+            program += _op_jump(2)
+        if program:
+            found[f"pcap-{path.stem}"] = bytes(program)
+    return found
 
 
 if __name__ == "__main__":
     if "--seeds" in sys.argv:
-        from pathlib import Path
-
-        folder = Path(__file__).resolve().parent / "corpus" / "endpoint"
+        here = Path(__file__).resolve().parent
+        folder = here / "corpus" / "endpoint"
         folder.mkdir(parents=True, exist_ok=True)
-        for name, program in seeds().items():
+        programs = seeds()
+        shared = here.parent.parent / "shared" / "corpus"
+        if shared.is_dir():
+            programs.update(capture_seeds(shared))
+        for name, program in programs.items():
             one_input(program)
             (folder / name).write_bytes(program)
         sys.exit(0)

@@ -595,6 +595,10 @@ def _parse_name_addr_slow(value: str, header: str) -> NameAddr:
         if not text.startswith("<"):
             raise _bad(f"{header}: expected '<URI>' after the quoted display name in {value!r}")
     lt = text.find("<")
+    if lt > 0 and display is None and ";" in text[:lt]:
+        # addr-spec form whose header parameters hold a '<' (in a quoted value):
+        # the URI ends at the first ';' (RFC 3261 §20), so there is no name-addr.
+        lt = -1
     if lt >= 0:
         if display is None and lt > 0:
             display = _display_tokens(text[:lt], value, header)

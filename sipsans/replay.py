@@ -551,7 +551,7 @@ def run_replay(
         if not inbound:
             continue
         report.fed += 1
-        if payload.data or payload.transport != "TCP":
+        if payload.data:  # (an empty datagram carries nothing; an empty TCP segment is a FIN)
             feed(payload, payload.data)
         if payload.fin:
             feed(payload, b"")  # EOF

@@ -58,3 +58,24 @@ def test_every_harness_has_a_corpus() -> None:
 @pytest.mark.parametrize(("harness", "path"), CASES, ids=[f"{h}/{p.name}" for h, p in CASES])
 def test_corpus_input(harness: str, path: Path) -> None:
     _harness(harness)(path.read_bytes())
+
+
+def test_endpoint_seed_programs_are_in_the_corpus_and_do_what_they_say() -> None:
+    """fuzz/corpus/endpoint/ holds the hand-written programs of fuzz_endpoint.seeds()."""
+    _harness("endpoint")
+    module = _modules["endpoint"]
+    programs: dict[str, bytes] = module.seeds()
+    for name, program in programs.items():
+        assert (CORPUS_DIR / "endpoint" / name).read_bytes() == program, name
+
+    def wire(name: str) -> list[bytes]:
+        run = module.Run(programs[name])
+        while not run.p.done:
+            run.step()
+        first_lines: list[bytes] = [t.data.split(b"\r\n", 1)[0] for t in run.sent]
+        return first_lines
+
+    assert b"SIP/2.0 200 Whatever" not in wire("uas-invite-200")  # our 200 is the core's
+    assert any(line.startswith(b"SIP/2.0 200") for line in wire("uas-invite-200"))
+    assert any(line.startswith(b"CANCEL ") for line in wire("uac-cancel"))
+    assert wire("uac-timeout").count(wire("uac-timeout")[0]) > 3  # retransmissions

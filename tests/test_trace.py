@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -254,3 +255,34 @@ def test_commands_cancel_and_stateless_are_recorded_and_replayed() -> None:
     result = replay_transcript(rec.text())
     assert result.ok, result.describe()
     assert result.inputs == 4 and result.transmits == 3
+
+
+# -- golden transcripts -------------------------------------------------------------------------
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def _golden_sessions() -> dict[str, str]:
+    _, rec_a, rec_b = recorded_session(3)
+    return {"netsim-lossy-uac.jsonl": rec_a.text(), "netsim-lossy-uas.jsonl": rec_b.text()}
+
+
+@pytest.mark.parametrize("name", sorted(_golden_sessions()))
+def test_golden_transcript_replays_byte_for_byte(name: str) -> None:
+    path = GOLDEN / name
+    with path.open(encoding="utf-8") as lines:
+        result = replay_transcript(lines)
+    assert result.ok, (
+        f"{path.name}: {result.describe()}\n(if the core's output changed on purpose, "
+        "regenerate with: python tests/test_trace.py)"
+    )
+    assert result.transmits > 5
+
+
+if __name__ == "__main__":
+    # ``python tests/test_trace.py`` rewrites tests/golden/*.jsonl. Do that only for an
+    # intended change of the core's output, and say so in the commit.
+    GOLDEN.mkdir(exist_ok=True)
+    for name, text in _golden_sessions().items():
+        (GOLDEN / name).write_text(text, encoding="utf-8")
+        print(f"wrote {GOLDEN / name}")

@@ -57,3 +57,12 @@ def test_bye_from_callee() -> None:
         b"Reason: Q.850;cause=16" in w.data for w in net.wire if w.first_line.startswith("BYE")
     )
     assert_clean(alice, bob)
+
+
+def test_dialogs_doc_shows_the_current_table() -> None:
+    from pathlib import Path
+
+    from sipsans.dialog.state import render_table
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "dialogs.md").read_text()
+    assert render_table() in doc, "docs/dialogs.md is stale: regenerate the table block"

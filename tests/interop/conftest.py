@@ -1,0 +1,107 @@
+"""Interop fixtures: real SIP peers (Debian packages) on 127.0.0.1, bounded runs.
+
+A missing peer skips the test with a reason on a developer machine and fails it under
+``CI=true`` (where ``make peers`` installs them first).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_peer(program: str, package: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        message = f"{program} not found (Debian package {package}; `make peers` installs it in CI)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def sipp() -> str:
+    return require_peer("sipp", "sip-tester")
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (closed again; small race accepted)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+class Sipsans:
+    """A `sipsans` command running in a subprocess."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.log = log
+        self._file = log.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sipsans_asyncio.cli", *args],
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def wait_for(self, text: str, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log.read_text():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"sipsans never printed {text!r}:\n{self.log.read_text()}")
+
+    def finish(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._file.close()
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+@pytest.fixture
+def run_sipsans(tmp_path: Path) -> Iterator[Callable[[list[str]], Sipsans]]:
+    started: list[Sipsans] = []
+
+    def start(args: list[str]) -> Sipsans:
+        item = Sipsans(args, tmp_path / f"sipsans-{len(started)}.log")
+        started.append(item)
+        return item
+
+    yield start
+    for item in started:
+        if item.proc.poll() is None:
+            item.proc.kill()
+            item.proc.wait()
