@@ -363,8 +363,13 @@ class Endpoint:
         inp = Input.TU_1XX if code < 200 else Input.TU_2XX if code < 300 else Input.TU_3456
         self._feed(state, inp, response)
 
-    def cancel(self, txn: ClientTxn, *, now: float) -> ClientTxn | None:
+    def cancel(
+        self, txn: ClientTxn, *, headers: Iterable[tuple[str, str]] = (), now: float
+    ) -> ClientTxn | None:
         """CANCEL the INVITE client transaction ``txn`` (§9.1).
+
+        ``headers`` are added to the CANCEL, e.g. ``[("Reason", 'SIP;cause=200;text="Call
+        completed elsewhere"')]`` (RFC 3326).
 
         Returns the CANCEL's own client transaction. A CANCEL is only sent after a
         provisional response arrived; until then it is held, and dropped (with
@@ -389,7 +394,7 @@ class Endpoint:
             return None
         cancel_id = self._take_id()
         invite.cancel = cancel_id
-        request = build_cancel(invite.request)
+        request = build_cancel(invite.request, headers)
         if invite.state is State.PROCEEDING:
             self._send_cancel(invite, cancel_id, request)
         else:

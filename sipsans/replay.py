@@ -445,7 +445,10 @@ def _note(data: bytes) -> str:
     try:
         parse_message(data)
     except RemoteProtocolError as exc:
-        return f"[malformed: {exc}]"
+        text = str(exc)
+        return f"[malformed: {text[:70]}{'...' if len(text) > 70 else ''}]"
+    except Exception as exc:  # a parser bug: the ladder still gets drawn, the feed reports it
+        return f"[parser raised {type(exc).__name__}]"
     return ""
 
 

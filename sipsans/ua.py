@@ -634,9 +634,10 @@ class UserAgent:
         if not isinstance(call, _Call) or not d.is_early:
             return None
         call.cancelling = True
-        # TODO(lead): Endpoint.cancel builds the CANCEL itself (§9.1) and takes no
-        # extra headers yet, so ``headers`` and ``reason`` cannot be sent on it.
-        txn = self.endpoint.cancel(ClientTxn(call.txn), now=now)
+        extra = list(headers)
+        if reason is not None:
+            extra.append(("Reason", reason))
+        txn = self.endpoint.cancel(ClientTxn(call.txn), headers=extra, now=now)
         self._drain()
         return txn
 

@@ -292,3 +292,30 @@ def test_malformed_events_carry_the_source() -> None:
     assert isinstance(first, MalformedMessage)
     assert first.source.remote == ("1.1.1.1", 31000) and first.raw_prefix == b"\x00" * 4
     assert second.status_hint == 400
+
+
+def test_ladder_rendering() -> None:
+    from sipsans.ladder import Arrow, message_label, render_ladder
+
+    assert message_label(b"INVITE sip:b@x SIP/2.0\r\n\r\n") == "INVITE"
+    assert message_label(b"SIP/2.0 180 Ringing\r\n") == "180 Ringing"
+    assert message_label(b"\r\n\r\n") == "(keep-alive)"
+    assert message_label(b"\x00\x00") == "? b'\\x00\\x00'"
+    assert render_ladder([], []) == ""
+    text = render_ladder(
+        ["a", "b", "c"],
+        [
+            Arrow(5.0, 0, 2, "OPTIONS"),
+            Arrow(5.25, 2, 1, "x" * 80, note="[late]"),
+            Arrow(6.0, 1, 1, "self"),
+        ],
+    )
+    header, first, second, third = text.splitlines()
+    assert header.split() == ["time", "a", "b", "c"]
+    bars = [i for i, ch in enumerate(first) if ch == "|"]
+    assert len(bars) == 2  # the arrow crosses b's column
+    assert first.split()[0] == "0.000" and first.rstrip().endswith("->|")
+    assert "OPTIONS" in first
+    assert second.split()[0] == "0.250" and "<-" in second and "~" in second
+    assert second.endswith("  [late]")
+    assert third.split()[0] == "1.000" and "| self" in third

@@ -225,3 +225,40 @@ def test_drive_refuses_to_spin_forever() -> None:
     net.at(0.0, again)
     with pytest.raises(AssertionError, match="did not settle"):
         net.drive(max_steps=50)
+
+
+def test_connections_close_and_reset() -> None:
+    from sipsans import ConnectionClosed
+
+    net = Net(8)
+    alice = net.add("alice", "192.0.2.1")
+    bob = net.add("bob", "192.0.2.2", handler=answer(200))
+    for _ in range(2):
+        net.call(
+            alice,
+            lambda now: alice.core.send_request(
+                request("OPTIONS"), target=bob.target("TCP"), now=now
+            ),
+        )
+        net.drive()
+    (response, _) = alice.of_type(ResponseReceived)
+    conn = response.source.conn
+    assert conn is not None
+    # A framing error at alice: she closes the connection, bob sees EOF after a latency.
+    alice.core.receive_stream(conn, b"garbage\r\n\r\n", now=net.now)
+    net.pump(alice)
+    net.drive()
+    assert [e.reason for e in bob.of_type(ConnectionClosed)] == ["closed by peer"]
+    assert len(alice.of_type(ConnectionClosed)) == 1
+    # A new connection, then the network breaks it: both ends hear of it at once.
+    net.call(
+        alice,
+        lambda now: alice.core.send_request(request("OPTIONS"), target=bob.target("TCP"), now=now),
+    )
+    net.drive()
+    conn = alice.of_type(ResponseReceived)[-1].source.conn
+    assert conn is not None
+    net.reset(alice, conn)
+    assert [e.reason for e in alice.of_type(ConnectionClosed)][-1] == "connection lost"
+    assert [e.reason for e in bob.of_type(ConnectionClosed)][-1] == "connection lost"
+    net.reset(alice, conn)  # already gone: nothing happens

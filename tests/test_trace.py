@@ -16,10 +16,12 @@ from sipsans import (
     Endpoint,
     EndpointConfig,
     Event,
+    Request,
     RequestReceived,
     ResponseReceived,
     Target,
     make_response,
+    parse_message,
 )
 from sipsans.testing import Net, Node
 from sipsans.trace import (
@@ -245,7 +247,9 @@ def test_commands_cancel_and_stateless_are_recorded_and_replayed() -> None:
     invite = request("INVITE", call_id="cx")
     txn = rec.send_request(invite, target=Target("UDP", "192.0.2.2", 5060), now=0.0)
     (sent,) = rec.transmits()
-    ringing = make_response(__import__("sipsans").parse_message(sent.data), 180, to_tag="r")
+    sent_request = parse_message(sent.data)
+    assert isinstance(sent_request, Request)
+    ringing = make_response(sent_request, 180, to_tag="r")
     rec.receive_datagram(bytes(ringing), remote=("192.0.2.2", 5060), now=0.1)
     assert any(isinstance(e, ResponseReceived) for e in rec.events())
     assert rec.cancel(txn, now=0.2) is not None
@@ -277,6 +281,58 @@ def test_golden_transcript_replays_byte_for_byte(name: str) -> None:
         "regenerate with: python tests/test_trace.py)"
     )
     assert result.transmits > 5
+
+
+def test_stream_inputs_and_transport_errors_replay() -> None:
+    rec = Recorder(Endpoint(rng=random.Random(9)), seed=9)
+    conn = rec.connection_made(transport="TCP", remote=("192.0.2.1", 40000), now=0.0)
+    rec.receive_stream(conn, raw("OPTIONS", transport="TCP")[:30], now=0.1)
+    rec.receive_stream(conn, raw("OPTIONS", transport="TCP")[30:], now=0.2)
+    (event,) = rec.events()
+    assert isinstance(event, RequestReceived) and event.txn is not None
+    rec.send_response(event.txn, make_response(event.request, 200, to_tag="x"), now=0.3)
+    rec.transmits()
+    rec.connection_lost(conn, now=0.4)
+    txn = rec.send_request(request("OPTIONS"), target=Target("TCP", "192.0.2.5", 5060), now=0.5)
+    (sent,) = rec.transmits()
+    assert sent.token == txn.id
+    rec.transport_error(sent.token, now=0.6)
+    rec.events()
+    kinds = [json.loads(line)["kind"] for line in rec.lines[1:]]
+    assert kinds == [
+        "stream_open",
+        "stream_in",
+        "stream_in",
+        "send_response",
+        "transmit",
+        "stream_closed",
+        "send_request",
+        "transmit",
+        "transport_error",
+    ]
+    result = replay_transcript(rec.text())
+    assert result.ok, result.describe()
+    # A handle that comes back different is a divergence too.
+    moved = altered(rec.text(), 1, lambda r: r.update(conn=7))
+    bad = replay_transcript(moved)
+    assert bad.divergence is not None and "stream_open returned handle 1, recorded 7" in (
+        bad.divergence.reason
+    )
+
+
+def test_a_recorded_command_that_is_not_a_message_is_a_transcript_error() -> None:
+    rec = Recorder(Endpoint(rng=random.Random(1)), seed=1)
+    rec.send_request(request("OPTIONS"), target=Target("UDP", "192.0.2.5"), now=0.0)
+    garbage = base64.b64encode(b"not sip at all").decode()
+    text = altered(rec.text(), 1, lambda r: r.update(data=garbage))
+    with pytest.raises(TranscriptError, match="line 2: the recorded message does not parse"):
+        replay_transcript(text)
+    options = parse_message(raw("OPTIONS"))
+    assert isinstance(options, Request)
+    response = base64.b64encode(bytes(make_response(options, 200))).decode()
+    text = altered(rec.text(), 1, lambda r: r.update(data=response))
+    with pytest.raises(TranscriptError, match="send_request needs a request"):
+        replay_transcript(text)
 
 
 if __name__ == "__main__":

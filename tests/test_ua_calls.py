@@ -73,6 +73,20 @@ def test_hangup_while_early_sends_cancel_and_gets_487() -> None:
     assert_clean(alice, bob)
 
 
+def test_cancel_carries_headers_and_reason() -> None:
+    """cancel(headers=, reason=) puts them on the CANCEL itself (§9.1, RFC 3326)."""
+    net, alice, bob, callee, call = _call(callee=Callee(ring=60))
+    net.drive(until=1.0)
+    reason = 'SIP;cause=200;text="Call completed elsewhere"'
+    net.call(alice, lambda now: call.cancel(headers=[("X-Why", "test")], reason=reason, now=now))
+    net.drive()
+    (cancel,) = {bytes(w.data) for w in net.wire if w.first_line.startswith("CANCEL")}
+    assert b"\r\nX-Why: test\r\n" in cancel
+    assert f"\r\nReason: {reason}\r\n".encode() in cancel
+    assert call.terminated_reason is TerminatedReason.UAC_CANCEL
+    assert_clean(alice, bob)
+
+
 def test_hangup_before_any_provisional_waits_for_it() -> None:
     net = Net(4)
     alice = add_ua(net, "alice", "192.0.2.1")

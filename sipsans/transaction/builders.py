@@ -6,6 +6,8 @@ peer compares (From tag, Call-ID, Request-URI, top Via) is byte-identical.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..headers import Headers
 from ..message import Request, Response
 
@@ -38,8 +40,16 @@ def build_non2xx_ack(original: Request, response: Response) -> Request:
     return Request("ACK", original.uri, _common(original, "ACK", to_line))
 
 
-def build_cancel(original: Request) -> Request:
+def build_cancel(original: Request, extra: Iterable[tuple[str, str]] = ()) -> Request:
     """The CANCEL for ``original`` (§9.1): same Request-URI, Call-ID, To, From, CSeq
-    number, top Via (hence branch) and Route; method CANCEL."""
+    number, top Via (hence branch) and Route; method CANCEL.
+
+    ``extra`` headers (a Reason, RFC 3326) go before Content-Length.
+    """
     to_line = original.headers.get("to", "")
-    return Request("CANCEL", original.uri, _common(original, "CANCEL", to_line))
+    headers = _common(original, "CANCEL", to_line)
+    headers.remove("content-length")
+    for name, value in extra:
+        headers.add(name, value)
+    headers.add("Content-Length", "0")
+    return Request("CANCEL", original.uri, headers)
