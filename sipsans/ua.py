@@ -522,6 +522,7 @@ class UserAgent:
         txn = self.endpoint.send_request(request, target=target, now=now)
         out = _Out(d, request, target, origin or txn, body, content_type, headers)
         self._out[txn.id] = out
+        out.live += 1
         d.txns.add(txn.id)
         return txn, out.origin
 

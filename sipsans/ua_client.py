@@ -313,6 +313,7 @@ def _retry_out(ua: UserAgent, out: _Out, resp: Response) -> bool:
     txn = ua.endpoint.send_request(request, target=out.target, now=ua._now)
     out.request = request
     ua._out[txn.id] = out
+    out.live += 1
     if d is not None:
         d.txns.add(txn.id)
         if request.method == "INVITE":
@@ -428,13 +429,14 @@ def transaction_terminated(ua: UserAgent, event: TransactionTerminated) -> None:
             return
         out = ua._out.pop(txn.id, None)
         if out is not None:
+            out.live -= 1
             d = out.dialog
             if d is not None:
                 d.txns.discard(txn.id)
                 if d.uac_reinvite == txn.id:
                     d.uac_reinvite = 0
                 ua._maybe_free(d)
-            if not any(o is out for o in ua._out.values()):
+            if out.live == 0:
                 ua._emit(TransactionTerminated(txn=out.origin))
             return
         ua._emit(event)

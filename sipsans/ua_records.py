@@ -70,6 +70,7 @@ class _Out:
         "content_type",
         "dialog",
         "headers",
+        "live",
         "origin",
         "request",
         "target",
@@ -88,6 +89,9 @@ class _Out:
         self.dialog = dialog
         self.request = request
         self.target = target
+        #: client transactions still mapped to this record (auth and glare retries
+        #: add one each); the record ends when the count drops to zero
+        self.live = 0
         self.origin = origin
         self.auth_tries = 0
         self.body = body

@@ -26,6 +26,10 @@ __all__ = [
 
 
 class DialogState(enum.Enum):
+    # Members are singletons, so identity hashing is correct and runs in C;
+    # Enum's own __hash__ is Python code on the hot path of every table lookup.
+    __hash__ = object.__hash__
+
     CALLING = "Calling"
     TRYING = "Trying"
     EARLY = "Early"
@@ -37,6 +41,10 @@ class DialogState(enum.Enum):
 class TerminatedReason(enum.Enum):
     """Why a dialog ended. ``UAC_*``/``UAS_*`` name the party that ended it, seen the
     same way on both ends: the UAC is whoever sent the initial INVITE."""
+
+    # Members are singletons, so identity hashing is correct and runs in C;
+    # Enum's own __hash__ is Python code on the hot path of every table lookup.
+    __hash__ = object.__hash__
 
     TIMEOUT = "timeout"
     UAC_CANCEL = "uac-cancel"
@@ -52,6 +60,10 @@ class TerminatedReason(enum.Enum):
 
 
 class DialogInput(enum.Enum):
+    # Members are singletons, so identity hashing is correct and runs in C;
+    # Enum's own __hash__ is Python code on the hot path of every table lookup.
+    __hash__ = object.__hash__
+
     # UAC side
     INVITE_SENT = "INVITE sent"
     RECV_100 = "100 received"

@@ -49,6 +49,10 @@ __all__ = [
 
 
 class Machine(enum.Enum):
+    # Members are singletons, so identity hashing is correct and runs in C;
+    # Enum's own __hash__ is Python code on the hot path of every table lookup.
+    __hash__ = object.__hash__
+
     ICT = "INVITE client"  #: §17.1.1, RFC 6026 §8.4
     NICT = "non-INVITE client"  #: §17.1.2
     IST = "INVITE server"  #: §17.2.1, RFC 6026 §8.7
@@ -56,6 +60,10 @@ class Machine(enum.Enum):
 
 
 class State(enum.Enum):
+    # Members are singletons, so identity hashing is correct and runs in C;
+    # Enum's own __hash__ is Python code on the hot path of every table lookup.
+    __hash__ = object.__hash__
+
     CALLING = "Calling"
     TRYING = "Trying"
     PROCEEDING = "Proceeding"
@@ -66,6 +74,10 @@ class State(enum.Enum):
 
 
 class Input(enum.Enum):
+    # Members are singletons, so identity hashing is correct and runs in C;
+    # Enum's own __hash__ is Python code on the hot path of every table lookup.
+    __hash__ = object.__hash__
+
     # from the network (client side): a response matched to the transaction
     RESP_1XX = "1xx"
     RESP_2XX = "2xx"
@@ -128,6 +140,10 @@ ZERO_WHEN_RELIABLE = frozenset({TimerKind.D, TimerKind.I, TimerKind.J, TimerKind
 class Dur(enum.Enum):
     """Symbolic timer durations, resolved against the config by the runner."""
 
+    # Members are singletons, so identity hashing is correct and runs in C;
+    # Enum's own __hash__ is Python code on the hot path of every table lookup.
+    __hash__ = object.__hash__
+
     T1 = "T1"
     T2 = "T2"
     T4 = "T4"
@@ -139,6 +155,10 @@ class Dur(enum.Enum):
 
 
 class Do(enum.Enum):
+    # Members are singletons, so identity hashing is correct and runs in C;
+    # Enum's own __hash__ is Python code on the hot path of every table lookup.
+    __hash__ = object.__hash__
+
     SEND_REQUEST = "send request"
     SEND_ACK = "send ACK"
     PASS_TO_TU = "pass to TU"
