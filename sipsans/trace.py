@@ -152,7 +152,9 @@ class Recorder:
     core on ``SystemRandom`` cannot be replayed). ``write`` gets each line with its
     trailing newline; ``keep=True`` (the default) also keeps them in :attr:`lines`.
     Attributes the recorder does not know (``stats()``, ``config``, ...) pass through
-    unrecorded.
+    unrecorded. That includes a UserAgent's own commands (``invite``, ``bye``, ...):
+    until they get record kinds of their own, a UserAgent session replays only as far
+    as its inputs and Endpoint-level commands determine it.
     """
 
     def __init__(

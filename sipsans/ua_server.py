@@ -97,8 +97,9 @@ def _on_request(ua: UserAgent, request: Request, txn: ServerTxn, source: Source)
         _reply(ua, txn, request, exc.status_hint if 400 <= exc.status_hint <= 699 else 400)
         return
     method = request.method
-    if method not in KNOWN_METHODS:
-        _reply(ua, txn, request, 501)  # §8.2.1
+    cfg = ua.config
+    if method not in KNOWN_METHODS and method not in cfg.allow:
+        _reply(ua, txn, request, 501)  # §8.2.1: an extension the application did not allow
         return
     if method not in cfg.allow:
         _reply(ua, txn, request, 405, (("Allow", ", ".join(cfg.allow)),))  # §8.2.1

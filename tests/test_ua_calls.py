@@ -75,7 +75,7 @@ def test_hangup_while_early_sends_cancel_and_gets_487() -> None:
 
 def test_cancel_carries_headers_and_reason() -> None:
     """cancel(headers=, reason=) puts them on the CANCEL itself (§9.1, RFC 3326)."""
-    net, alice, bob, callee, call = _call(callee=Callee(ring=60))
+    net, alice, bob, _callee, call = _call(callee=Callee(ring=60))
     net.drive(until=1.0)
     reason = 'SIP;cause=200;text="Call completed elsewhere"'
     net.call(alice, lambda now: call.cancel(headers=[("X-Why", "test")], reason=reason, now=now))
@@ -137,7 +137,7 @@ def test_in_dialog_info_options_message_and_defaults() -> None:
     assert set(got) == {"INFO", "OPTIONS", "MESSAGE"}
     assert got["MESSAGE"].request.body == b"hello"
     # The app answers INFO itself; OPTIONS and MESSAGE get the defaults after 2 s.
-    net.call(bob, lambda now: bob_ua.respond(got["INFO"].txn, 200, now=now))  # type: ignore[arg-type]
+    net.call(bob, lambda now: bob_ua.respond(got["INFO"].txn, 200, now=now))
     net.drive(until=6.0)
     finals = {  # by the handle each command returned
         e.txn: e.response for e in alice.of_type(ResponseReceived) if e.response.status_code >= 200
@@ -149,6 +149,53 @@ def test_in_dialog_info_options_message_and_defaults() -> None:
     assert finals[message].status_code == 200
     net.call(alice, lambda now: call.bye(now=now))
     net.drive()
+    assert_clean(alice, bob)
+
+
+def test_notify_and_generic_request_from_the_callee_side() -> None:
+    """notify() and request(method) work on a ServerInviteDialog too; the peer gets
+    them in the dialog with rising CSeqs (§12.2.1.1). An extension method reaches the
+    application when configured in ``allow``; one that is not gets 501 (§8.2.1)."""
+    config = UAConfig(answer_timeout=2.0, allow=(*UAConfig().allow, "PING"))
+    net = Net(1)
+    alice = add_ua(net, "alice", "192.0.2.1", config=config)
+    callee = Callee()
+    bob = add_ua(net, "bob", "192.0.2.2", handler=callee, config=config)
+    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
+    net.drive(until=2.0)
+    incoming = callee.calls[0]
+    notify = net.call(
+        bob,
+        lambda now: incoming.notify(
+            body=b"SIP/2.0 200 OK\r\n",
+            content_type="message/sipfrag",
+            headers=[("Event", "refer"), ("Subscription-State", "terminated;reason=noresource")],
+            now=now,
+        ),
+    )
+    net.drive(until=2.5)
+    ping = net.call(bob, lambda now: incoming.request("PING", headers=[("X-Probe", "1")], now=now))
+    net.drive(until=2.7)
+    frob = net.call(bob, lambda now: incoming.request("FROBNICATE", now=now))
+    net.drive(until=3.0)
+    got = {e.request.method: e for e in alice.of_type(InDialogRequest)}
+    assert set(got) == {"NOTIFY", "PING"}
+    assert got["NOTIFY"].request.body == b"SIP/2.0 200 OK\r\n"
+    assert got["NOTIFY"].request.headers.get("Event") == "refer"
+    assert got["NOTIFY"].request.cseq.seq < got["PING"].request.cseq.seq
+    assert got["PING"].request.headers.get("X-Probe") == "1"
+    assert got["PING"].dialog_id == call.id
+    net.call(alice, lambda now: ua(alice).respond(got["PING"].txn, 202, now=now))  # type: ignore[arg-type]
+    net.drive(until=6.0)
+    finals = {
+        e.txn: e.response for e in bob.of_type(ResponseReceived) if e.response.status_code >= 200
+    }
+    assert finals[notify].status_code == 200  # the default after answer_timeout
+    assert finals[ping].status_code == 202
+    assert finals[frob].status_code == 501
+    net.call(bob, lambda now: incoming.bye(now=now))
+    net.drive()
+    assert call.terminated_reason is TerminatedReason.UAS_BYE
     assert_clean(alice, bob)
 
 

@@ -11,9 +11,18 @@ imports it. The pump is shared with :mod:`sipsans_asyncio` (stdlib only).
 
 from __future__ import annotations
 
+from sipsans_asyncio.calls import AsyncDialog, CallFailed
 from sipsans_asyncio.driver import RequestTimeout, SansIOCore, TransportError
 from sipsans_asyncio.session import Listen
 
 from .session import Session
 
-__all__ = ["Listen", "RequestTimeout", "SansIOCore", "Session", "TransportError"]
+__all__ = [
+    "AsyncDialog",
+    "CallFailed",
+    "Listen",
+    "RequestTimeout",
+    "SansIOCore",
+    "Session",
+    "TransportError",
+]

@@ -15,7 +15,7 @@ loop has done the work. ``on_event`` callbacks run in the loop's thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
 from typing import Any, Generic
@@ -23,12 +23,153 @@ from typing import Any, Generic
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from sipsans import Request, Response, Target
+from sipsans import (
+    ClientInviteDialog,
+    DialogId,
+    DialogState,
+    Request,
+    Response,
+    ServerInviteDialog,
+    ServerTxn,
+    Target,
+    TerminatedReason,
+)
+from sipsans_asyncio.calls import AsyncDialog
 from sipsans_asyncio.driver import CoreT
 
 from .session import Session
 
-__all__ = ["BlockingSession"]
+__all__ = ["BlockingDialog", "BlockingSession"]
+
+
+class BlockingDialog:
+    """:class:`sipsans_asyncio.calls.AsyncDialog` for threads: the same methods, blocking.
+
+    Every method takes the keyword arguments of its async twin and returns its result
+    (the final ``Response`` of the request sent, or None); ``with dialog:`` hangs up on
+    exit, ``dialog.closed(timeout=...)`` waits for the end.
+    """
+
+    __slots__ = ("_portal", "dialog")
+
+    def __init__(self, portal: BlockingPortal, dialog: AsyncDialog) -> None:
+        self._portal = portal
+        #: The async dialog living in the portal's loop.
+        self.dialog = dialog
+
+    def __repr__(self) -> str:
+        return f"<BlockingDialog {self.dialog.view!r}>"
+
+    def _run(self, fn: Callable[..., Awaitable[Any]], /, *args: Any, **kwargs: Any) -> Any:
+        async def run() -> Any:
+            return await fn(*args, **kwargs)
+
+        return self._portal.call(run)
+
+    @property
+    def id(self) -> DialogId:
+        return self.dialog.id
+
+    @property
+    def state(self) -> DialogState:
+        return self.dialog.state
+
+    @property
+    def terminated_reason(self) -> TerminatedReason | None:
+        return self.dialog.terminated_reason
+
+    @property
+    def status(self) -> int | None:
+        return self.dialog.status
+
+    @property
+    def initial_request(self) -> Request | None:
+        return self.dialog.initial_request
+
+    @property
+    def response(self) -> Response | None:
+        return self.dialog.response
+
+    @property
+    def is_terminated(self) -> bool:
+        return self.dialog.is_terminated
+
+    def __enter__(self) -> BlockingDialog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._run(self.dialog.__aexit__, exc_type, exc, tb)
+
+    def closed(self, timeout: float | None = None) -> TerminatedReason | None:
+        result: TerminatedReason | None = self._run(self.dialog.closed, timeout)
+        return result
+
+    def established(self, timeout: float | None = None) -> BlockingDialog:
+        self._run(self.dialog.established, timeout)
+        return self
+
+    def bye(self, **kwargs: Any) -> Response | None:
+        result: Response | None = self._run(self.dialog.bye, **kwargs)
+        return result
+
+    def hangup(self, **kwargs: Any) -> Response | None:
+        result: Response | None = self._run(self.dialog.hangup, **kwargs)
+        return result
+
+    def cancel(self, **kwargs: Any) -> Response | None:
+        result: Response | None = self._run(self.dialog.cancel, **kwargs)
+        return result
+
+    def reinvite(self, **kwargs: Any) -> Response | None:
+        result: Response | None = self._run(self.dialog.reinvite, **kwargs)
+        return result
+
+    def request(self, method: str, **kwargs: Any) -> Response | None:
+        result: Response | None = self._run(self.dialog.request, method, **kwargs)
+        return result
+
+    def update(self, **kwargs: Any) -> Response | None:
+        result: Response | None = self._run(self.dialog.update, **kwargs)
+        return result
+
+    def info(self, **kwargs: Any) -> Response | None:
+        result: Response | None = self._run(self.dialog.info, **kwargs)
+        return result
+
+    def options(self, **kwargs: Any) -> Response | None:
+        result: Response | None = self._run(self.dialog.options, **kwargs)
+        return result
+
+    def message(self, **kwargs: Any) -> Response | None:
+        result: Response | None = self._run(self.dialog.message, **kwargs)
+        return result
+
+    def notify(self, **kwargs: Any) -> Response | None:
+        result: Response | None = self._run(self.dialog.notify, **kwargs)
+        return result
+
+    def ack(self, **kwargs: Any) -> None:
+        self._run(self.dialog.ack, **kwargs)
+
+    def ringing(self, **kwargs: Any) -> None:
+        self._run(self.dialog.ringing, **kwargs)
+
+    def progress(self, status: int = 183, **kwargs: Any) -> None:
+        self._run(self.dialog.progress, status, **kwargs)
+
+    def accept(self, **kwargs: Any) -> None:
+        self._run(self.dialog.accept, **kwargs)
+
+    def reject(self, status: int = 486, **kwargs: Any) -> None:
+        self._run(self.dialog.reject, status, **kwargs)
+
+    def respond(self, txn: ServerTxn, status: int, **kwargs: Any) -> None:
+        self._run(self.dialog.respond, txn, status, **kwargs)
 
 
 class BlockingSession(Generic[CoreT]):
@@ -114,6 +255,39 @@ class BlockingSession(Generic[CoreT]):
                 return await self.session.next_event()
 
         return self.portal.call(run)
+
+    # -- UserAgent conveniences (see sipsans_asyncio.calls) ------------------------------
+
+    def invite(self, to: Any, *, timeout: float | None = None, **options: Any) -> BlockingDialog:
+        """Call ``to``; returns the confirmed dialog, raises ``CallFailed``; after
+        ``timeout`` seconds the call is hung up (CANCEL/BYE) and TimeoutError raised."""
+
+        async def run() -> AsyncDialog:
+            return await self.session.invite(to, timeout=timeout, **options)
+
+        return BlockingDialog(self.portal, self.portal.call(run))
+
+    def wrap(self, dialog: ClientInviteDialog | ServerInviteDialog | DialogId) -> BlockingDialog:
+        """The blocking dialog of a core view or id (e.g. ``IncomingCall.dialog``)."""
+
+        async def run() -> AsyncDialog:
+            return self.session.wrap(dialog)
+
+        return BlockingDialog(self.portal, self.portal.call(run))
+
+    def respond(self, txn: ServerTxn, status: int, **kwargs: Any) -> None:
+        """Answer an InDialogRequest / MessageReceived (``ua.respond``)."""
+
+        async def run() -> None:
+            await self.session.respond(txn, status, **kwargs)
+
+        self.portal.call(run)
+
+    def dialogs(self) -> list[BlockingDialog]:
+        async def run() -> list[AsyncDialog]:
+            return self.session.dialogs()
+
+        return [BlockingDialog(self.portal, d) for d in self.portal.call(run)]
 
     def command(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run a core command in the loop thread (``now=`` filled in), then pump."""

@@ -26,7 +26,8 @@ from anyio.streams.tls import TLSListener
 
 from sipsans import ConnHandle, Request, Response, Target, Transmit
 from sipsans.trace import Recorder
-from sipsans_asyncio.driver import Address, CoreT, Driver, RequestCore, TransportError
+from sipsans_asyncio.calls import UAMixin, Waiter
+from sipsans_asyncio.driver import Address, CoreT, RequestCore, TransportError
 from sipsans_asyncio.session import STREAM_TRANSPORTS, Listen, describe_connect_error
 from sipsans_asyncio.tracing import TraceSink, TraceWriter
 
@@ -81,7 +82,28 @@ class _Conn:
         self.send(None)
 
 
-class Session(Driver[CoreT], Generic[CoreT]):
+class _EventWaiter:
+    __slots__ = ("_event", "_outcome")
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+        self._outcome: list[object] = []
+
+    def resolve(self, outcome: object) -> None:
+        if not self._outcome:
+            self._outcome.append(outcome)
+            self._event.set()
+
+    async def wait(self, timeout: float | None = None) -> object:
+        with anyio.fail_after(timeout):
+            await self._event.wait()
+        outcome = self._outcome[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+class Session(UAMixin[CoreT], Generic[CoreT]):
     """A sans-IO core on anyio; same arguments as :class:`sipsans_asyncio.Session`
     (WebSocket listeners are asyncio-only for now)."""
 
@@ -101,6 +123,7 @@ class Session(Driver[CoreT], Generic[CoreT]):
         connect_timeout: float = 10.0,
     ) -> None:
         super().__init__(on_event=on_event)
+        self._ua_init()
         self._sink = TraceSink(trace) if trace is not None else None
         self._trace_seed = trace_seed
         if hasattr(core, "transmits"):
@@ -208,6 +231,10 @@ class Session(Driver[CoreT], Generic[CoreT]):
     ) -> None:
         if self._closed:
             return
+        if self._tg is not None and not self._closing and hasattr(self, "core"):
+            with anyio.CancelScope(shield=True):
+                await self._end_dialogs()
+        self._closing = True
         self._closed = True
         tg = self._tg
         if tg is not None:
@@ -277,6 +304,9 @@ class Session(Driver[CoreT], Generic[CoreT]):
         if isinstance(result, Exception):
             raise result
         return result
+
+    def _waiter(self) -> Waiter:
+        return _EventWaiter()
 
     # -- Driver hooks ------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ installed. The ``sipsans`` command line lives in :mod:`sipsans_asyncio.cli`.
 
 from __future__ import annotations
 
+from .calls import AsyncDialog, CallFailed
 from .driver import Driver, RequestCore, RequestTimeout, SansIOCore, TransportError
 from .run import run
 from .session import Listen, Session
@@ -18,6 +19,8 @@ from .tls import client_context, server_context
 from .tracing import TraceWriter
 
 __all__ = [
+    "AsyncDialog",
+    "CallFailed",
     "Driver",
     "Listen",
     "RequestCore",

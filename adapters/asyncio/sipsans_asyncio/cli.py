@@ -3,10 +3,11 @@
 Subcommands:
 
 ``demo``
-    Today: parse a realistic INVITE (with an SDP offer) with :func:`sipsans.parse_message`,
-    print what the parser understood, and print the message serialised again. Coming: a UAC
-    and a UAS in one process talking over real loopback UDP, printed as a ladder diagram
-    (DESIGN.md §6), once the Endpoint and UserAgent layers exist.
+    A UAC and a UAS in one process making a full call over real loopback UDP
+    (INVITE/100/180/200/ACK/BYE/200 with SDP), printed as a ladder diagram
+    (:mod:`sipsans_asyncio.demo`). ``demo --parse`` instead parses a realistic INVITE
+    with :func:`sipsans.parse_message`, prints what the parser understood and the
+    message serialised again.
 
 ``options URI`` / ``message URI TEXT``
     Send one request and print the final response (exit 0 on 2xx, 1 otherwise).
@@ -17,8 +18,16 @@ Subcommands:
 ``call URI``
     Call, stay ``--duration`` seconds, hang up (Ctrl-C hangs up too).
 
+``register AOR``
+    Register AOR (``--user/--password``, ``--expires``), stay ``--duration`` seconds,
+    unregister.
+
+``replay FILE``
+    Feed one side of a pcap capture (or a sipsans transcript) through an Endpoint in
+    virtual time (:func:`sipsans.replay.run_replay`): ``--as HOST:PORT``, ``--check``,
+    ``--ladder``.
+
 Common flags: ``--listen HOST:PORT``, ``--transport udp|tcp|tls|ws``, ``--trace FILE``.
-``register`` and ``replay`` come with the layers they need.
 """
 
 from __future__ import annotations
@@ -104,13 +113,8 @@ def _wire_lines(data: bytes) -> list[str]:
     return lines
 
 
-def _run_demo(out: TextIO) -> int:
-    print(f"sipsans {_version()} demo: parse one INVITE and write it back.", file=out)
-    print(
-        "(The full demo, a UAC and a UAS calling each other over loopback UDP, comes with the"
-        " Endpoint and UserAgent layers.)",
-        file=out,
-    )
+def _run_parse_demo(out: TextIO) -> int:
+    print(f"sipsans {_version()} demo --parse: parse one INVITE and write it back.", file=out)
     print(file=out)
 
     try:
@@ -173,6 +177,22 @@ def _run_demo(out: TextIO) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from sipsans import replay  # noqa: PLC0415 - reads files; only this command needs it
+
+    argv = [args.file]
+    if args.as_address:
+        argv += ["--as", args.as_address]
+    for flag in ("check", "expect_malformed", "ladder", "quiet"):
+        if getattr(args, flag):
+            argv.append("--" + flag.replace("_", "-"))
+    try:
+        return replay.main(argv)
+    except OSError as exc:
+        print(f"sipsans: error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sipsans",
@@ -180,12 +200,31 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser(
+    demo = commands.add_parser(
         "demo",
-        help="parse a sample INVITE and show what sipsans understood",
-        description="Parse an embedded INVITE with SDP, print its typed fields, and print it"
-        " serialised again.",
+        help="a full call between two sipsans UAs over loopback UDP, as a ladder diagram",
+        description="Run a UAC and a UAS in this process, bound to 127.0.0.1 (free ports), make"
+        " a call with SDP, hang up, and print the exchange as a ladder diagram.",
     )
+    demo.add_argument(
+        "--parse", action="store_true", help="instead parse a sample INVITE and show its fields"
+    )
+    demo.add_argument("-v", "--verbose", action="store_true", help="also print every message")
+    replay = commands.add_parser(
+        "replay",
+        help="feed a pcap capture (or transcript) through an Endpoint in virtual time",
+        description="Play one side of a SIP capture through a sipsans Endpoint in virtual time"
+        " and print its events or a ladder (a .jsonl transcript is replayed byte for byte).",
+    )
+    replay.add_argument("file", help="a .pcap/.pcapng capture or a .jsonl transcript")
+    replay.add_argument("--as", dest="as_address", metavar="HOST:PORT",
+                        help="the side to play (default: who gets the first request)")  # fmt: skip
+    replay.add_argument("--check", action="store_true",
+                        help="exit 1 on unexpected errors (exceptions, bad input)")  # fmt: skip
+    replay.add_argument("--expect-malformed", action="store_true",
+                        help="malformed messages are expected (not a --check error)")  # fmt: skip
+    replay.add_argument("--ladder", action="store_true", help="print a ladder diagram")
+    replay.add_argument("--quiet", action="store_true", help="print only the summary")
     _add_network_commands(commands)
     return parser
 
@@ -224,6 +263,16 @@ def _add_network_commands(commands: argparse._SubParsersAction[argparse.Argument
     sub.add_argument("--duration", type=float, default=5.0)
     sub.add_argument("--user", help="digest user name")
     sub.add_argument("--password", help="digest password")
+    sub = commands.add_parser("register", help="register AOR, wait --duration, unregister")
+    sub.add_argument("aor", metavar="AOR", help="address of record, e.g. sip:alice@example.com")
+    _common(sub, listen="0.0.0.0:0")
+    sub.add_argument("--registrar", metavar="URI", help="registrar URI (default: the AOR's domain)")
+    sub.add_argument("--expires", type=int, default=3600, help="binding lifetime asked for")
+    sub.add_argument(
+        "--duration", type=float, default=0.0, help="stay registered SECONDS before unregistering"
+    )
+    sub.add_argument("--user", help="digest user name")
+    sub.add_argument("--password", help="digest password")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -231,8 +280,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
-        return _run_demo(sys.stdout)
-    if args.command in ("options", "message", "uas", "call"):
+        if args.parse:
+            return _run_parse_demo(sys.stdout)
+        from .demo import run_demo  # noqa: PLC0415 - only the demo needs it
+
+        return run_demo(sys.stdout, verbose=args.verbose)
+    if args.command == "replay":
+        return _replay(args)
+    if args.command in ("options", "message", "uas", "call", "register"):
         if args.command == "uas" and args.reject is not None and not 300 <= args.reject <= 699:
             parser.error("--reject takes a final status code 300-699")
         try:

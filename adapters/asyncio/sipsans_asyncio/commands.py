@@ -1,4 +1,5 @@
-"""The network subcommands of ``sipsans``: ``options``, ``message``, ``uas``, ``call``.
+"""The network subcommands of ``sipsans``: ``options``, ``message``, ``uas``, ``call``,
+``register``.
 
 Each is a small application on :class:`sipsans_asyncio.Session`; the argument parsing
 lives in :mod:`sipsans_asyncio.cli`. Exit status: 0 success, 1 a negative answer
@@ -18,6 +19,7 @@ from typing import Any
 import sipsans
 from sipsans.dialog.model import target_for
 
+from .calls import CallFailed
 from .driver import RequestTimeout, TransportError
 from .session import Listen, Session
 from .tls import client_context, server_context
@@ -165,6 +167,19 @@ async def _uas(args: argparse.Namespace) -> int:
                     print(f"call {call_id} ended: {event.reason.name}")
                 if args.calls and answered >= args.calls:
                     done.set()
+        elif isinstance(event, sipsans.InDialogRequest) and event.txn is not None:
+            # A re-INVITE/UPDATE with an offer gets our answer; anything else a 200.
+            request = event.request
+            offer = request.method in ("INVITE", "UPDATE") and bool(request.body)
+            body = ANSWER_SDP if request.method == "INVITE" or offer else b""
+            with contextlib.suppress(sipsans.LocalProtocolError):
+                session.command(
+                    session.core.respond,
+                    event.txn,
+                    200,
+                    body=body,
+                    content_type="application/sdp" if body else None,
+                )
         elif (
             isinstance(event, sipsans.RequestReceived)
             and event.txn is not None
@@ -190,51 +205,117 @@ async def _call(args: argparse.Namespace) -> int:
     uri, target = _target(args)
     session = _session(args, _user_agent(args), transport=target.transport, server=False)
     async with session:
-        dialog = session.command(
-            session.core.invite, uri, body=ANSWER_SDP, content_type="application/sdp", target=target
-        )
-        call_id = dialog.id.call_id
-
-        def mine(event: object) -> bool:
-            dialog_id = getattr(event, "dialog_id", None)
-            return dialog_id is not None and dialog_id.call_id == call_id
-
         try:
-            async with asyncio.timeout(args.timeout):
-                while True:
-                    event = await session.next_event()
-                    if not mine(event):
-                        continue
-                    if isinstance(event, sipsans.DialogTerminated):
-                        status = "" if event.status is None else f" ({event.status})"
-                        print(f"call failed: {event.reason.name}{status}")
-                        return 1
-                    if (
-                        isinstance(event, sipsans.DialogStateChanged)
-                        and event.state is sipsans.DialogState.CONFIRMED
-                    ):
-                        print(f"answered; talking for {args.duration} s", flush=True)
-                        break
-            async with asyncio.timeout(args.duration):
-                while True:
-                    event = await session.next_event()
-                    if mine(event) and isinstance(event, sipsans.DialogTerminated):
-                        print("the far end hung up")
-                        return 0
+            dialog = await session.invite(
+                uri,
+                body=ANSWER_SDP,
+                content_type="application/sdp",
+                target=target,
+                timeout=args.timeout,
+            )
+        except CallFailed as exc:
+            status = "" if exc.status is None else f" ({exc.status})"
+            name = exc.reason.name if exc.reason is not None else "FAILED"
+            print(f"call failed: {name}{status}")
+            return 1
+        except TimeoutError:
+            # invite() sent CANCEL; give the 487 a moment so the call ends cleanly.
+            print(f"no answer within {args.timeout:g} s; cancelled")
+            with contextlib.suppress(TimeoutError):
+                for pending in session.dialogs():
+                    await pending.closed(timeout=2.0)
+            return 1
+        print(f"answered; talking for {args.duration:g} s", flush=True)
+        try:
+            await dialog.closed(timeout=args.duration)
         except TimeoutError:
             pass
-        except asyncio.CancelledError:
-            session.command(dialog.hangup)
-            await asyncio.sleep(0.2)
-            raise
-        session.command(dialog.hangup)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(5):
-                while True:
-                    event = await session.next_event()
-                    if mine(event) and isinstance(event, sipsans.DialogTerminated):
-                        break
+        else:
+            print("the far end hung up")
+            return 0
+        try:
+            await dialog.hangup()
+        except (RequestTimeout, TransportError) as exc:
+            print(f"BYE failed: {exc}")
         print("hung up")
+    return 0
+
+
+async def _register(args: argparse.Namespace) -> int:
+    from sipsans.registration import (  # noqa: PLC0415 - only this command needs it
+        Registration,
+        RegistrationDriver,
+        RegistrationState,
+        RegistrationStateChanged,
+    )
+
+    try:
+        aor = sipsans.parse_uri(args.aor)
+        registrar = sipsans.parse_uri(args.registrar) if args.registrar else None
+    except sipsans.RemoteProtocolError as exc:
+        raise CommandError(f"bad URI: {exc}") from None
+    if not isinstance(aor, sipsans.SipURI):
+        raise CommandError(f"{args.aor!r} is not a sip: or sips: URI")
+    hop = registrar if isinstance(registrar, sipsans.SipURI) else aor
+    if not isinstance(hop, sipsans.SipURI):
+        raise CommandError(f"{args.registrar!r} is not a sip: or sips: URI")
+    target = target_for(hop if registrar is not None else sipsans.SipURI(aor.host, port=aor.port))
+    if args.transport and hop.transport is None:
+        target = sipsans.Target(args.transport.upper(), target.host, target.port)
+    credentials = (
+        sipsans.Credentials(username=args.user, password=args.password or "") if args.user else None
+    )
+    machine: list[Registration] = []
+
+    def make(addr: tuple[str, int]) -> RegistrationDriver:
+        host = f"[{addr[0]}]" if ":" in addr[0] else addr[0]
+        user = f"{aor.user}@" if aor.user else ""
+        transport = "" if target.transport == "UDP" else f";transport={target.transport.lower()}"
+        reg = Registration(
+            aor,
+            registrar,
+            contacts=[f"<sip:{user}{host}:{addr[1]}{transport}>"],
+            expires=args.expires,
+            credentials=credentials,
+            headers=[("User-Agent", "sipsans")],
+        )
+        machine.append(reg)
+        return RegistrationDriver(_endpoint(addr), reg, target)
+
+    session = _session(args, make, transport=target.transport, server=False)
+
+    async def until(*states: RegistrationState) -> RegistrationStateChanged:
+        while True:
+            event = await session.next_event()
+            if isinstance(event, RegistrationStateChanged):
+                if args.verbose:
+                    print(f"{event.previous.name} -> {event.state.name} {event.reason}")
+                if event.state in states:
+                    return event
+
+    async with session:
+        reg, driver = machine[0], session.core
+        try:
+            async with asyncio.timeout(args.timeout):
+                session.command(lambda now: driver.send(reg.start(now), now=now))
+                event = await until(RegistrationState.REGISTERED, RegistrationState.FAILED)
+        except TimeoutError:
+            print(f"sipsans: no answer from the registrar within {args.timeout:g} s")
+            return 2
+        if event.state is RegistrationState.FAILED:
+            status = "" if event.status is None else f"{event.status} "
+            print(f"registration failed: {status}{event.reason}".rstrip())
+            return 1
+        print(f"registered {aor} for {event.expires} s")
+        for binding in reg.bindings:
+            print(f"  binding {binding}")
+        if args.duration > 0:
+            await asyncio.sleep(args.duration)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(args.timeout):
+                session.command(lambda now: driver.send(reg.stop(now), now=now))
+                await until(RegistrationState.UNREGISTERED, RegistrationState.FAILED)
+                print("unregistered")
     return 0
 
 
@@ -248,6 +329,8 @@ def run_command(args: argparse.Namespace) -> int:
         coro = _uas(args)
     elif args.command == "call":
         coro = _call(args)
+    elif args.command == "register":
+        coro = _register(args)
     else:  # pragma: no cover - the parser only offers the commands above
         raise CommandError(f"unknown command {args.command}")
     try:

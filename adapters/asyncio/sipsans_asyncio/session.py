@@ -27,7 +27,8 @@ from typing import Any, Generic, TextIO, TypeVar, cast
 from sipsans import ConnHandle, Request, Response, Target, Transmit
 from sipsans.trace import Recorder
 
-from .driver import Address, CoreT, Driver, RequestCore, TransportError
+from .calls import UAMixin, Waiter
+from .driver import Address, CoreT, RequestCore, TransportError
 from .protocols import StreamConn, UdpSocket, make_conn
 from .tracing import TraceSink, TraceWriter
 
@@ -85,7 +86,27 @@ def describe_connect_error(transport: str, host: str, port: int, exc: BaseExcept
     return f"{where} failed: {exc}"
 
 
-class Session(Driver[CoreT], Generic[CoreT]):
+class _FutureWaiter:
+    __slots__ = ("_future",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._future: asyncio.Future[object] = loop.create_future()
+
+    def resolve(self, outcome: object) -> None:
+        if self._future.done():
+            return
+        if isinstance(outcome, BaseException):
+            self._future.set_exception(outcome)
+        else:
+            self._future.set_result(outcome)
+
+    async def wait(self, timeout: float | None = None) -> object:
+        if timeout is None:
+            return await self._future
+        return await asyncio.wait_for(asyncio.shield(self._future), timeout)
+
+
+class Session(UAMixin[CoreT], Generic[CoreT]):
     """A sans-IO core (``sipsans.Endpoint`` or ``sipsans.UserAgent``) on asyncio.
 
     ``core`` is the core itself, or a factory called with the advertised address once
@@ -98,6 +119,10 @@ class Session(Driver[CoreT], Generic[CoreT]):
     recorder, and ``trace_seed`` should be the seed of the Endpoint's rng). With
     ``on_event`` every event is passed to that callback synchronously inside the pump;
     otherwise it is queued for ``async for event in session`` / :meth:`next_event`.
+
+    With a ``sipsans.UserAgent`` core the session also offers ``await session.invite()``,
+    ``session.wrap(dialog)`` and awaitable dialogs (:mod:`sipsans_asyncio.calls`), and
+    closing it hangs up every dialog first.
     """
 
     def __init__(
@@ -116,6 +141,7 @@ class Session(Driver[CoreT], Generic[CoreT]):
         connect_timeout: float = 10.0,
     ) -> None:
         super().__init__(on_event=on_event)
+        self._ua_init()
         self._sink = TraceSink(trace) if trace is not None else None
         self._trace_seed = trace_seed
         if hasattr(core, "transmits"):
@@ -212,6 +238,9 @@ class Session(Driver[CoreT], Generic[CoreT]):
         """Close every socket and connection; pending requests fail with TransportError."""
         if self._closed:
             return
+        if self._started and not self._closing:
+            await self._end_dialogs()
+        self._closing = True
         self._closed = True
         for handle in (self._timer, self._idle):
             if handle is not None:
@@ -292,6 +321,10 @@ class Session(Driver[CoreT], Generic[CoreT]):
             return await future
         finally:
             self.forget(txn)
+
+    def _waiter(self) -> Waiter:
+        assert self._loop is not None, "start the session first"
+        return _FutureWaiter(self._loop)
 
     # -- Driver hooks ---------------------------------------------------------------------------
 

@@ -1,0 +1,486 @@
+"""Awaitable calls and dialogs on top of a session whose core is a ``sipsans.UserAgent``.
+
+The core's dialog views (``ClientInviteDialog``/``ServerInviteDialog``) are commands
+that take ``now=`` and return the ``ClientTxn`` whose outcome arrives later as events.
+:class:`AsyncDialog` wraps such a view: every method is a coroutine that issues the same
+command through the session's pump and, when a request was sent, returns its final
+``Response`` (resolved from the ``ResponseReceived`` / ``TransactionTimedOut`` /
+``TransportFailed`` event carrying that handle, which never reaches ``async for``).
+
+:class:`UAMixin` gives a session ``await ua.invite(...)``, ``ua.wrap(dialog)`` and the
+clean shutdown of every dialog when the session closes. It is loop-agnostic: the
+asyncio and anyio sessions only provide :meth:`UAMixin._waiter` (a one-shot result slot
+on their loop). No SIP logic lives here: dialog states, CANCEL/BYE choice, ACKs and
+retransmissions are the UserAgent's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, Generic, Protocol, cast
+
+from sipsans import (
+    ClientInviteDialog,
+    DialogId,
+    DialogState,
+    DialogStateChanged,
+    DialogTerminated,
+    IncomingCall,
+    Request,
+    Response,
+    ServerInviteDialog,
+    ServerTxn,
+    TerminatedReason,
+)
+from sipsans.transport import ClientTxn
+
+from .driver import CoreT, Driver, RequestTimeout, TransportError
+
+__all__ = ["AsyncDialog", "CallFailed", "UAMixin", "Waiter"]
+
+View = ClientInviteDialog | ServerInviteDialog
+Hdrs = Iterable[tuple[str, str]]
+_Key = tuple[str, str]  # (Call-ID, local tag): stable while the remote tag is learnt
+
+
+class CallFailed(Exception):
+    """``await ua.invite(...)`` (or ``await call.accept(...)``) ended without a
+    confirmed dialog. ``reason`` is the dialog's :class:`sipsans.TerminatedReason`,
+    ``status`` the SIP status that ended it (486, 603, 408, ...) when one applies, and
+    ``dialog`` the terminated :class:`AsyncDialog`."""
+
+    def __init__(self, dialog: AsyncDialog) -> None:
+        self.dialog = dialog
+        self.reason: TerminatedReason | None = dialog.terminated_reason
+        self.status: int | None = dialog.status
+        name = self.reason.name if self.reason is not None else "UNKNOWN"
+        status = f" ({self.status})" if self.status is not None else ""
+        super().__init__(f"call {dialog.id.call_id} failed: {name}{status}")
+
+
+class Waiter(Protocol):
+    """A one-shot result slot on the session's loop."""
+
+    def resolve(self, outcome: object) -> None:
+        """Set the result (an exception instance is raised by :meth:`wait`); later calls
+        are ignored."""
+
+    async def wait(self, timeout: float | None = None) -> object:
+        """The result; TimeoutError after ``timeout`` seconds (the slot stays usable)."""
+
+
+def _key(dialog_id: DialogId) -> _Key:
+    return (dialog_id.call_id, dialog_id.local_tag)
+
+
+class AsyncDialog:
+    """An INVITE dialog (either end) with awaitable methods.
+
+    Requests (``bye``, ``reinvite``, ``update``, ``info``, ``options``, ``message``,
+    ``notify``, ``request``, ``cancel``, ``hangup``) return the final ``Response`` to the
+    request they sent, or None when nothing was sent (or the UA holds it, e.g. a BYE
+    waiting for the ACK of our 2xx, §15); they raise :class:`RequestTimeout` or
+    :class:`TransportError` when no final response comes. Answers (``ringing``,
+    ``progress``, ``reject``) return once sent; ``accept`` returns once the ACK
+    confirmed the dialog (raises :class:`CallFailed` if it ended instead).
+    ``async with dialog:`` hangs up on exit; ``await dialog.closed()`` waits for the end.
+    """
+
+    __slots__ = ("_session", "initial_request", "response", "view")
+
+    def __init__(
+        self, session: UAMixin[Any], view: View, *, request: Request | None = None
+    ) -> None:
+        self._session = session
+        #: The core's dialog view (its properties are always current).
+        self.view = view
+        #: The INVITE that created an incoming call (None for ours).
+        self.initial_request = request
+        #: The response that confirmed our call (its body is the SDP answer), or None.
+        self.response: Response | None = None
+
+    def __repr__(self) -> str:
+        return f"<AsyncDialog {self.view!r}>"
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def id(self) -> DialogId:
+        return self.view.id
+
+    @property
+    def state(self) -> DialogState:
+        return self.view.state
+
+    @property
+    def terminated_reason(self) -> TerminatedReason | None:
+        return self.view.terminated_reason
+
+    @property
+    def status(self) -> int | None:
+        return self.view.status
+
+    @property
+    def is_terminated(self) -> bool:
+        return self.view.state is DialogState.TERMINATED
+
+    async def closed(self, timeout: float | None = None) -> TerminatedReason | None:
+        """Wait until the dialog is terminated; returns its TerminatedReason."""
+        await self._session._until(self, lambda: self.is_terminated, timeout)
+        return self.terminated_reason
+
+    async def established(self, timeout: float | None = None) -> AsyncDialog:
+        """Wait until the dialog is confirmed; :class:`CallFailed` if it ended instead."""
+        await self._session._until(
+            self, lambda: self.state in (DialogState.CONFIRMED, DialogState.TERMINATED), timeout
+        )
+        if self.state is not DialogState.CONFIRMED:
+            raise CallFailed(self)
+        return self
+
+    async def __aenter__(self) -> AsyncDialog:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Hang up (CANCEL, reject or BYE, whatever the state calls for) unless ended."""
+        if self.is_terminated or self._session._closing:
+            return
+        txn = self._session.command(self.view.hangup)
+        if txn is not None and exc is None:
+            # Normal exit: wait (bounded) for the answer to the BYE/CANCEL. Under
+            # cancellation the request is out; the session finishes it.
+            waiter = self._session._watch_txn(txn)
+            try:
+                await waiter.wait(self._session.hangup_timeout)
+            except (TimeoutError, RequestTimeout, TransportError):
+                pass
+            finally:
+                self._session.forget(txn)
+
+    # -- requests ----------------------------------------------------------------------
+
+    async def _send(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Response | None:
+        return await self._session._request_command(fn, *args, **kwargs)
+
+    async def bye(self, *, headers: Hdrs = (), reason: str | None = None) -> Response | None:
+        """BYE (§15.1.1); ``reason`` is an RFC 3326 Reason header value."""
+        return await self._send(self.view.bye, headers=headers, reason=reason)
+
+    async def hangup(self, *, headers: Hdrs = (), reason: str | None = None) -> Response | None:
+        """CANCEL while early (the CANCEL's response is returned), BYE once confirmed,
+        603 for an unanswered incoming call (returns None)."""
+        return await self._send(self.view.hangup, headers=headers, reason=reason)
+
+    async def cancel(self, *, headers: Hdrs = (), reason: str | None = None) -> Response | None:
+        """CANCEL our pending INVITE (§9.1); returns the response to the CANCEL."""
+        view = self.view
+        if not isinstance(view, ClientInviteDialog):
+            raise TypeError("only the caller's dialog can be cancelled")
+        return await self._send(view.cancel, headers=headers, reason=reason)
+
+    async def reinvite(
+        self, *, body: bytes | None = None, content_type: str | None = None, headers: Hdrs = ()
+    ) -> Response | None:
+        """re-INVITE (§14); the UA ACKs a 2xx and retries after a 491 back-off."""
+        return await self._send(
+            self.view.reinvite, body=body, content_type=content_type, headers=headers
+        )
+
+    async def request(
+        self,
+        method: str,
+        *,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        headers: Hdrs = (),
+    ) -> Response | None:
+        """Any request within the dialog."""
+        return await self._send(
+            self.view.request, method, body=body, content_type=content_type, headers=headers
+        )
+
+    async def update(
+        self, *, body: bytes | None = None, content_type: str | None = None, headers: Hdrs = ()
+    ) -> Response | None:
+        return await self.request("UPDATE", body=body, content_type=content_type, headers=headers)
+
+    async def info(
+        self, *, body: bytes | None = None, content_type: str | None = None, headers: Hdrs = ()
+    ) -> Response | None:
+        return await self.request("INFO", body=body, content_type=content_type, headers=headers)
+
+    async def options(
+        self, *, body: bytes | None = None, content_type: str | None = None, headers: Hdrs = ()
+    ) -> Response | None:
+        return await self.request("OPTIONS", body=body, content_type=content_type, headers=headers)
+
+    async def message(
+        self, *, body: bytes | None = None, content_type: str | None = None, headers: Hdrs = ()
+    ) -> Response | None:
+        if body and content_type is None:
+            content_type = "text/plain"
+        return await self.request("MESSAGE", body=body, content_type=content_type, headers=headers)
+
+    async def notify(
+        self, *, body: bytes | None = None, content_type: str | None = None, headers: Hdrs = ()
+    ) -> Response | None:
+        return await self.request("NOTIFY", body=body, content_type=content_type, headers=headers)
+
+    async def ack(self, *, body: bytes = b"", content_type: str | None = None) -> None:
+        """The ACK carrying our answer to an offer made in the 2xx (late offer)."""
+        view = self.view
+        if not isinstance(view, ClientInviteDialog):
+            raise TypeError("only the caller sends ACK")
+        self._session.command(view.ack, body=body, content_type=content_type)
+
+    # -- answering an incoming call -----------------------------------------------------
+
+    def _server(self) -> ServerInviteDialog:
+        view = self.view
+        if not isinstance(view, ServerInviteDialog):
+            raise TypeError("only an incoming call can be answered")
+        return view
+
+    async def ringing(self, *, headers: Hdrs = ()) -> None:
+        self._session.command(self._server().ringing, headers=headers)
+
+    async def progress(
+        self,
+        status: int = 183,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Hdrs = (),
+    ) -> None:
+        self._session.command(
+            self._server().progress, status, body=body, content_type=content_type, headers=headers
+        )
+
+    async def accept(
+        self,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Hdrs = (),
+        wait: bool = True,
+    ) -> None:
+        """200 OK; with ``wait`` (default) returns once the ACK arrived, raising
+        :class:`CallFailed` when the dialog ended instead (no ACK, CANCEL won)."""
+        self._session.command(
+            self._server().accept, body=body, content_type=content_type, headers=headers
+        )
+        if wait:
+            await self.established()
+
+    async def reject(
+        self, status: int = 486, *, reason: str | None = None, headers: Hdrs = ()
+    ) -> None:
+        self._session.command(self._server().reject, status, reason=reason, headers=headers)
+
+    async def respond(
+        self,
+        txn: ServerTxn,
+        status: int,
+        *,
+        reason: str | None = None,
+        headers: Hdrs = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> None:
+        """Answer an ``InDialogRequest`` of this dialog (same as ``ua.respond``)."""
+        await self._session.respond(
+            txn, status, reason=reason, headers=headers, body=body, content_type=content_type
+        )
+
+
+class UAMixin(Driver[CoreT], Generic[CoreT]):
+    """UserAgent conveniences for a session (see the module docstring)."""
+
+    #: Seconds ``close()`` waits for the BYEs/CANCELs it sent to be answered.
+    close_timeout: float = 2.0
+    #: Seconds ``async with dialog`` waits for the answer to its BYE/CANCEL.
+    hangup_timeout: float = 5.0
+
+    def _ua_init(self) -> None:
+        self._watchers: dict[_Key, list[Callable[[], None]]] = {}
+        self._live: dict[_Key, AsyncDialog] = {}
+        self._closing = False
+
+    def _waiter(self) -> Waiter:
+        raise NotImplementedError
+
+    # -- event observation ------------------------------------------------------------------
+
+    def _dispatch(self, event: object) -> None:
+        cls = type(event)
+        if cls is IncomingCall:
+            assert isinstance(event, IncomingCall)
+            key = _key(event.dialog.id)
+            if key not in self._live:
+                self._live[key] = AsyncDialog(self, event.dialog, request=event.request)
+        elif cls is DialogStateChanged or cls is DialogTerminated:
+            assert isinstance(event, DialogStateChanged | DialogTerminated)
+            key = _key(event.dialog_id)
+            live = self._live.get(key)
+            if live is not None:
+                if (
+                    isinstance(event, DialogStateChanged)
+                    and event.state is DialogState.CONFIRMED
+                    and isinstance(event.message, Response)
+                    and live.response is None
+                ):
+                    live.response = event.message
+                if live.is_terminated:
+                    del self._live[key]
+            for check in self._watchers.get(key, ()):
+                check()
+        super()._dispatch(event)
+
+    async def _until(
+        self, dialog: AsyncDialog, done: Callable[[], bool], timeout: float | None
+    ) -> None:
+        """Wait until ``done()`` holds, re-checked at each event of ``dialog``."""
+        if done():
+            return
+        waiter = self._waiter()
+        key = _key(dialog.id)
+
+        def check() -> None:
+            if done():
+                waiter.resolve(None)
+
+        self._watchers.setdefault(key, []).append(check)
+        try:
+            await waiter.wait(timeout)
+        finally:
+            checks = self._watchers.get(key)
+            if checks is not None:
+                checks.remove(check)
+                if not checks:
+                    del self._watchers[key]
+
+    # -- commands -------------------------------------------------------------------------
+
+    def _watch_txn(self, txn: ClientTxn) -> Waiter:
+        waiter = self._waiter()
+        self.wait_for(txn, waiter.resolve)
+        return waiter
+
+    async def _request_command(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> Response | None:
+        """Run a core command that may return a ClientTxn; wait for its final response."""
+        txn = fn(*args, now=self.now(), **kwargs)
+        if not isinstance(txn, ClientTxn):
+            self.pump()
+            return None
+        waiter = self._watch_txn(txn)  # before pumping: failures may come at once
+        self.pump()
+        try:
+            result = await waiter.wait()
+        finally:
+            self.forget(txn)
+        assert isinstance(result, Response)
+        return result
+
+    def wrap(self, dialog: View | DialogId) -> AsyncDialog:
+        """The :class:`AsyncDialog` of a core view or dialog id (e.g. ``event.dialog`` of an
+        ``IncomingCall``, ``event.dialog_id`` of an ``InDialogRequest``); the same object
+        for the same dialog while it lives."""
+        view: View = cast(Any, self.core).dialog(dialog) if isinstance(dialog, DialogId) else dialog
+        key = _key(view.id)
+        live = self._live.get(key)
+        if live is None:
+            live = AsyncDialog(self, view)
+            if not live.is_terminated:
+                self._live[key] = live
+        return live
+
+    async def invite(
+        self,
+        to: Any,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> AsyncDialog:
+        """Call ``to`` (``ua.invite`` options: ``from_``, ``body``, ``content_type``,
+        ``headers``, ``credentials``, ``target``) and return the dialog once it is
+        confirmed (the 2xx is ACKed; ``dialog.response`` is that 2xx).
+
+        Raises :class:`CallFailed` (with ``reason``/``status``) if the call ends first.
+        If the waiting task is cancelled (or ``timeout`` passes: TimeoutError), the call
+        is hung up: CANCEL while ringing, BYE if it was answered meanwhile. With
+        ``wait=False`` the dialog is returned at once (see ``dialog.established()``).
+        """
+        view = cast(Any, self.core).invite(to, now=self.now(), **options)
+        dialog = AsyncDialog(self, view)
+        self._live[_key(view.id)] = dialog
+        self.pump()
+        if not wait:
+            return dialog
+        try:
+            await dialog.established(timeout)
+        except CallFailed:
+            raise
+        except BaseException:
+            # Cancelled or timed out: CANCEL (early) or BYE (answered meanwhile).
+            if not dialog.is_terminated and not self._closing:
+                self.command(view.hangup)
+            raise
+        return dialog
+
+    async def respond(
+        self,
+        txn: ServerTxn,
+        status: int,
+        *,
+        reason: str | None = None,
+        headers: Hdrs = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> None:
+        """Answer an InDialogRequest / MessageReceived / RequestReceived (``ua.respond``)."""
+        self.command(
+            cast(Any, self.core).respond,
+            txn,
+            status,
+            reason=reason,
+            headers=headers,
+            body=body,
+            content_type=content_type,
+        )
+
+    def dialogs(self) -> list[AsyncDialog]:
+        """The dialogs not yet terminated that this session knows of."""
+        return [d for d in self._live.values() if not d.is_terminated]
+
+    async def _end_dialogs(self) -> None:
+        """Hang up every live dialog and wait (bounded) for the answers."""
+        if not hasattr(self.core, "invite"):
+            return
+        waiters: list[tuple[ClientTxn, Waiter]] = []
+        for dialog in self.dialogs():
+            try:
+                txn = self.command(dialog.view.hangup)
+            except Exception:
+                continue
+            if isinstance(txn, ClientTxn):
+                waiters.append((txn, self._watch_txn(txn)))
+        self._closing = True
+        remaining = self.close_timeout
+        for txn, waiter in waiters:
+            start = self.now()
+            try:
+                await waiter.wait(max(0.0, remaining))
+            except (TimeoutError, RequestTimeout, TransportError):
+                pass
+            finally:
+                self.forget(txn)
+            remaining -= self.now() - start

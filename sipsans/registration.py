@@ -1,0 +1,646 @@
+"""REGISTER client (RFC 3261 §10.2) as a pure state machine, and a small driver for an Endpoint.
+
+:class:`Registration` keeps one address-of-record bound to one or more contacts at a
+registrar. It never sends anything itself: every command returns the next request to
+send (or None) and the caller hands it to a transaction layer, then feeds back the
+final response (:meth:`Registration.on_response`), a transaction failure
+(:meth:`Registration.on_timeout`) and timer wake-ups (:meth:`Registration.on_timer` at
+:meth:`Registration.next_deadline`). A UserAgent hosts it that way; applications
+that only have an :class:`~sipsans.Endpoint` use :class:`RegistrationDriver`.
+
+State table (``status`` / ``reason`` travel in :class:`RegistrationStateChanged`)::
+
+    state          input                                   next state
+    -------------  --------------------------------------  ----------------------------------
+    UNREGISTERED   start()                                 REGISTERING (REGISTER sent)
+    FAILED         start()                                 REGISTERING
+    REGISTERING    2xx                                     REGISTERED (expiry granted)
+    REGISTERING    401/407 answered, 423 with Min-Expires  REGISTERING (retry sent at once)
+    REGISTERING    transient error (408/480/5xx/timeout)   REGISTERING, retry later; the
+                                                           max_failures-th one in a row: FAILED
+    REGISTERING    any other final response, auth failure  FAILED
+    REGISTERED     refresh deadline (on_timer)             REFRESHING (REGISTER sent)
+    REFRESHING     2xx                                     REGISTERED
+    REFRESHING     binding expired while retrying          REGISTERING
+    REFRESHING     errors                                  as in REGISTERING
+    any            stop()                                  UNREGISTERING (expires=0 sent; queued
+                                                           until a pending REGISTER is answered)
+    UNREGISTERING  2xx, or an error (the binding is left   UNREGISTERED
+                   to expire at the registrar)
+    UNREGISTERING  401/407 answered                        UNREGISTERING (retry sent at once)
+
+Refresh rule: a binding granted ``g`` seconds (counted from when the REGISTER was
+*sent*, so the estimate errs early) is refreshed at ``max(g / 2, g - refresh_margin)``
+seconds, ``refresh_margin`` defaulting to 300: five minutes before expiry for long
+bindings, half-way through for short ones (what common UAs such as PJSIP and
+Linphone do in spirit: refresh comfortably before expiry without flooding).
+
+The registrar's grant (§10.2.4): the ``expires`` parameter of *our* contacts in the
+200's Contact list (the smallest, when several are ours), else the 200's Expires
+header, else what we asked for.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .auth import AuthFailure, Credentials, DigestClient
+from .endpoint import Endpoint
+from .errors import LocalProtocolError, RemoteProtocolError
+from .events import ResponseReceived, TransactionTimedOut, TransportFailed
+from .fields import NameAddr, parse_name_addr
+from .grammar import is_digits
+from .message import Request, Response, make_request
+from .transport import Address, ClientTxn, ConnHandle, Target, Transmit
+from .uri import URI, SipURI, parse_uri
+
+__all__ = [
+    "Registration",
+    "RegistrationDriver",
+    "RegistrationState",
+    "RegistrationStateChanged",
+    "refresh_delay",
+]
+
+#: Status codes worth retrying later (the server or the path may recover); every
+#: other final failure that is not 401/407/423 ends the registration at once.
+TRANSIENT_STATUS = frozenset({408, 480, 500, 502, 503, 504})
+
+
+class RegistrationState(enum.Enum):
+    """Where a :class:`Registration` is (see the module's state table)."""
+
+    UNREGISTERED = "unregistered"
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    REFRESHING = "refreshing"
+    UNREGISTERING = "unregistering"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistrationStateChanged:
+    """A :class:`Registration` changed state.
+
+    ``status`` is the response status that caused it (None for a local cause such as
+    ``start()`` or a timer); ``reason`` says why in words (for FAILED it names the
+    status or the timeout); ``expires`` is the granted interval on REGISTERED.
+    """
+
+    aor: str
+    state: RegistrationState
+    previous: RegistrationState
+    status: int | None = None
+    reason: str = ""
+    expires: int | None = None
+
+
+def refresh_delay(granted: float, margin: float) -> float:
+    """Seconds after sending until a binding granted *granted* seconds is refreshed.
+
+    ``max(granted / 2, granted - margin)``: *margin* seconds before expiry, but never
+    earlier than half-way.
+    """
+    return max(granted / 2.0, granted - margin)
+
+
+def header_int(message: Request | Response, name: str) -> int | None:
+    """An integer header (Expires, Min-Expires, Retry-After); None if absent or malformed.
+
+    Retry-After may carry a comment and parameters after the delta-seconds
+    (RFC 3261 §20.33); only the leading number is read.
+    """
+    value = message.headers.get(name)
+    if value is None:
+        return None
+    head = value.strip(" \t").split("(", 1)[0].split(";", 1)[0].strip(" \t")
+    return int(head) if is_digits(head) else None
+
+
+def as_name_addr(value: NameAddr | URI | str) -> NameAddr:
+    """A contact given as a NameAddr, a URI or text (``"<sip:a@h>;q=0.5"`` or ``"sip:a@h"``)."""
+    if isinstance(value, NameAddr):
+        return value
+    if isinstance(value, str):
+        return parse_name_addr(value, header="Contact")
+    return NameAddr(value)
+
+
+def digest_client(
+    credentials: DigestClient | Credentials | Iterable[Credentials] | None, rng: random.Random
+) -> DigestClient | None:
+    """The DigestClient for *credentials* (None: challenges cannot be answered)."""
+    if credentials is None or isinstance(credentials, DigestClient):
+        return credentials
+    return DigestClient(credentials, rng=rng)
+
+
+def new_token(rng: random.Random, bits: int = 64) -> str:
+    return f"{rng.getrandbits(bits):0{bits // 4}x}"
+
+
+class Registration:
+    """Keeps *aor* bound to *contacts* at *registrar_uri* (RFC 3261 §10.2).
+
+    ``registrar_uri`` defaults to the AOR's domain (``sip:example.com`` for
+    ``sip:alice@example.com``, §10.2 Request-URI). Every REGISTER of one Registration
+    shares the Call-ID and the From tag, with a CSeq one higher each time (§10.2.4);
+    To is the AOR without a tag. ``credentials`` answer 401/407 (one retry per
+    challenge; later REGISTERs carry credentials for the remembered nonce, §22.3).
+    ``headers`` are added to every REGISTER (User-Agent, Supported, ...).
+    ``max_failures`` consecutive transient failures (408, 480, 5xx, timeouts) end in
+    FAILED; between them it waits ``retry_interval`` seconds, doubling up to
+    ``max_retry_interval``, or what a Retry-After says (§20.33, typically on 503).
+    """
+
+    def __init__(
+        self,
+        aor: SipURI | str,
+        registrar_uri: URI | str | None = None,
+        contacts: Sequence[NameAddr | URI | str] = (),
+        *,
+        expires: int = 3600,
+        rng: random.Random | None = None,
+        credentials: DigestClient | Credentials | Iterable[Credentials] | None = None,
+        refresh_margin: float = 300.0,
+        max_failures: int = 3,
+        retry_interval: float = 30.0,
+        max_retry_interval: float = 600.0,
+        headers: Iterable[tuple[str, str]] = (),
+        display_name: str | None = None,
+    ) -> None:
+        parsed = parse_uri(aor) if isinstance(aor, str) else aor
+        if not isinstance(parsed, SipURI):
+            raise LocalProtocolError(f"an address-of-record must be a sip/sips URI, not {aor!r}")
+        if expires < 0:
+            raise LocalProtocolError(f"expires must be >= 0, not {expires}")
+        self.aor = parsed
+        if registrar_uri is None:
+            registrar_uri = SipURI(parsed.host, scheme=parsed.scheme, port=parsed.port)
+        self.registrar_uri = (
+            parse_uri(registrar_uri) if isinstance(registrar_uri, str) else registrar_uri
+        )
+        self.contacts = [as_name_addr(c) for c in contacts]
+        self.expires = expires  # what we ask for (raised by a 423's Min-Expires)
+        self._rng = rng if rng is not None else random.SystemRandom()
+        self.digest = digest_client(credentials, self._rng)
+        self.refresh_margin = refresh_margin
+        self.max_failures = max_failures
+        self.retry_interval = retry_interval
+        self.max_retry_interval = max_retry_interval
+        self.headers = list(headers)
+        self.display_name = display_name
+        self.call_id = new_token(self._rng, 128)
+        self.from_tag = new_token(self._rng)
+        self.cseq = 0
+
+        self._state = RegistrationState.UNREGISTERED
+        #: When the binding runs out (on the caller's clock), None when not registered.
+        self.expires_at: float | None = None
+        #: The expiry the registrar granted last.
+        self.granted: int | None = None
+        #: Every binding of the AOR listed in the last 2xx (ours and other devices').
+        self.bindings: list[NameAddr] = []
+        self.failures = 0  # consecutive transient failures
+        self._refresh_at: float | None = None
+        self._retry_at: float | None = None
+        self._pending: Request | None = None
+        self._sent_at = 0.0
+        self._queued_stop: bool | None = None  # wildcard flag of a stop() awaiting a response
+        self._events: list[RegistrationStateChanged] = []
+        self._now = float("-inf")
+
+    # -- bookkeeping ------------------------------------------------------------------
+
+    def _advance(self, now: float) -> None:
+        if now < self._now:
+            raise LocalProtocolError(f"time went backwards: {now} < {self._now}")
+        self._now = now
+
+    def _set(
+        self,
+        state: RegistrationState,
+        *,
+        status: int | None = None,
+        reason: str = "",
+        expires: int | None = None,
+    ) -> None:
+        previous = self._state
+        self._state = state
+        if state is RegistrationState.UNREGISTERED or state is RegistrationState.FAILED:
+            self.expires_at = self._refresh_at = self._retry_at = None
+            self.granted = None
+        if previous is not state:
+            self._events.append(
+                RegistrationStateChanged(
+                    aor=str(self.aor),
+                    state=state,
+                    previous=previous,
+                    status=status,
+                    reason=reason,
+                    expires=expires,
+                )
+            )
+
+    @property
+    def state(self) -> RegistrationState:
+        """The current :class:`RegistrationState`."""
+        return self._state
+
+    def take_events(self) -> list[RegistrationStateChanged]:
+        """The state changes since the last call, oldest first (drains)."""
+        out, self._events = self._events, []
+        return out
+
+    @property
+    def pending(self) -> Request | None:
+        """The REGISTER awaiting its final response, if any."""
+        return self._pending
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`on_timer` wants to run next (absolute, caller's clock), or None."""
+        deadlines = [
+            t
+            for t in (
+                self._retry_at,
+                self._refresh_at if self._state is RegistrationState.REGISTERED else None,
+                self.expires_at if self._state is RegistrationState.REFRESHING else None,
+            )
+            if t is not None
+        ]
+        return min(deadlines) if deadlines else None
+
+    # -- building requests ------------------------------------------------------------
+
+    def _build(self, *, expires: int, wildcard: bool = False, preauth: bool = True) -> Request:
+        self.cseq += 1
+        fields: list[tuple[str, str]] = []
+        if wildcard:
+            fields.append(("Contact", "*"))
+        else:
+            for contact in self.contacts:
+                params = tuple(p for p in contact.params if p[0].lower() != "expires")
+                fields.append(
+                    ("Contact", str(contact.replace(params=(*params, ("expires", str(expires))))))
+                )
+        fields.append(("Expires", str(expires)))
+        fields += self.headers
+        request = make_request(
+            "REGISTER",
+            self.registrar_uri,
+            from_=NameAddr(self.aor, self.display_name, (("tag", self.from_tag),)),
+            to=NameAddr(self.aor, self.display_name),
+            call_id=self.call_id,
+            cseq=self.cseq,
+            headers=fields,
+        )
+        if preauth and self.digest is not None:
+            for name, value in self.digest.authenticate(request):
+                request.headers.add(name, value)
+        return request
+
+    def _send(self, request: Request, now: float) -> Request:
+        self._pending = request
+        self._sent_at = now
+        self._retry_at = None
+        return request
+
+    def _register_request(self, now: float, *, preauth: bool = True) -> Request:
+        return self._send(self._build(expires=self.expires, preauth=preauth), now)
+
+    # -- commands ---------------------------------------------------------------------
+
+    def start(self, now: float) -> Request:
+        """Begin registering: the first REGISTER to send."""
+        self._advance(now)
+        if self._state not in (RegistrationState.UNREGISTERED, RegistrationState.FAILED):
+            raise LocalProtocolError(f"start() in state {self._state.name}; stop() first")
+        if not self.contacts:
+            raise LocalProtocolError("a Registration needs at least one contact to register")
+        self.failures = 0
+        self._queued_stop = None
+        self._set(RegistrationState.REGISTERING, reason="start()")
+        return self._register_request(now)
+
+    def stop(self, now: float, *, wildcard: bool = False) -> Request | None:
+        """Remove our bindings (``expires=0`` on each contact, or ``Contact: *``).
+
+        ``Contact: *`` removes every binding of the AOR, other devices' too (§10.2.2).
+        When a REGISTER is still awaiting its final response the un-REGISTER is
+        queued (a UA must not send a new REGISTER before that, §10.2) and comes back
+        from :meth:`on_response`/:meth:`on_timeout`; this returns None then.
+        """
+        self._advance(now)
+        if self._pending is not None and self._state is not RegistrationState.UNREGISTERING:
+            self._queued_stop = wildcard
+            return None
+        return self._unregister(now, wildcard)
+
+    def _unregister(self, now: float, wildcard: bool) -> Request:
+        self._queued_stop = None
+        self._refresh_at = self._retry_at = None
+        self._set(RegistrationState.UNREGISTERING, reason="stop()")
+        return self._send(self._build(expires=0, wildcard=wildcard), now)
+
+    def on_timer(self, now: float) -> Request | None:
+        """The deadline passed: a refresh or a retry to send, or None."""
+        self._advance(now)
+        if self._pending is not None:
+            return None
+        if self._retry_at is not None and now >= self._retry_at:
+            if self._state is RegistrationState.REFRESHING and self._expired(now):
+                self._set(RegistrationState.REGISTERING, reason="binding expired while retrying")
+            return self._register_request(now)
+        if self._state is RegistrationState.REGISTERED and (
+            self._refresh_at is not None and now >= self._refresh_at
+        ):
+            self._refresh_at = None
+            self._set(RegistrationState.REFRESHING, reason="refresh before expiry")
+            return self._register_request(now)
+        if self._state is RegistrationState.REFRESHING and self._expired(now):
+            self.expires_at = None
+            self._set(RegistrationState.REGISTERING, reason="binding expired while retrying")
+        return None
+
+    def _expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    # -- responses ----------------------------------------------------------------------
+
+    def _is_ours(self, response: Response) -> bool:
+        pending = self._pending
+        if pending is None:
+            return False
+        try:
+            return response.call_id == pending.call_id and response.cseq == pending.cseq
+        except RemoteProtocolError:
+            return False
+
+    def on_response(self, response: Response, now: float) -> Request | None:
+        """A response to our REGISTER: returns the next request to send, if any.
+
+        Provisional responses and responses to older REGISTERs are ignored.
+        """
+        self._advance(now)
+        if response.status_code < 200 or not self._is_ours(response):
+            return None
+        request = self._pending
+        assert request is not None
+        self._pending = None
+        code = response.status_code
+        unregistering = self._state is RegistrationState.UNREGISTERING
+        if code in (401, 407):
+            retry = self._answer_challenge(request, response, now)
+            if retry is not None:
+                return retry
+            return self._after_final(now)
+        if unregistering:
+            if 200 <= code < 300:
+                self._set(RegistrationState.UNREGISTERED, status=code, reason="unregistered")
+            else:
+                self._set(
+                    RegistrationState.UNREGISTERED,
+                    status=code,
+                    reason=f"un-REGISTER answered {code} {response.reason}; "
+                    "the binding is left to expire",
+                )
+            return self._after_final(now)
+        if 200 <= code < 300:
+            self._registered(response, code)
+            return self._after_final(now)
+        if code == 423:
+            minimum = header_int(response, "Min-Expires")
+            if minimum is not None and minimum > self.expires:
+                self.expires = minimum  # §10.2.8: retry with at least Min-Expires
+                if self._queued_stop is not None:
+                    return self._after_final(now)
+                return self._register_request(now)
+            self._fail(code, f"423 {response.reason} without a usable Min-Expires")
+            return self._after_final(now)
+        if code in TRANSIENT_STATUS:
+            self._transient(
+                now, code, f"{code} {response.reason}", header_int(response, "Retry-After")
+            )
+            return self._after_final(now)
+        self._fail(code, f"{code} {response.reason}")
+        return self._after_final(now)
+
+    def on_timeout(self, now: float, reason: str = "transaction timed out") -> Request | None:
+        """Our REGISTER got no final response (timer F) or could not be sent."""
+        self._advance(now)
+        if self._pending is None:
+            return None
+        self._pending = None
+        if self._state is RegistrationState.UNREGISTERING:
+            self._set(
+                RegistrationState.UNREGISTERED,
+                reason=f"un-REGISTER failed: {reason}; the binding is left to expire",
+            )
+        else:
+            self._transient(now, 408, reason, None)
+        return self._after_final(now)
+
+    def _after_final(self, now: float) -> Request | None:
+        if self._queued_stop is not None:
+            return self._unregister(now, self._queued_stop)
+        return None
+
+    def _answer_challenge(self, request: Request, response: Response, now: float) -> Request | None:
+        code = response.status_code
+        if self.digest is None:
+            self._finish_auth_failure(code, f"{code} {response.reason}: no credentials configured")
+            return None
+        result = self.digest.authorize(request, response)
+        if isinstance(result, AuthFailure):
+            self._finish_auth_failure(code, f"{code} {response.reason}: {result.reason}")
+            return None
+        retry = self._build(
+            expires=0 if self._state is RegistrationState.UNREGISTERING else self.expires,
+            wildcard=request.contact_is_wildcard,
+            preauth=False,
+        )
+        return self._send(result.apply(retry), now)
+
+    def _finish_auth_failure(self, code: int, reason: str) -> None:
+        if self._state is RegistrationState.UNREGISTERING:
+            self._set(RegistrationState.UNREGISTERED, status=code, reason=reason)
+        else:
+            self._fail(code, reason)
+
+    def _granted(self, response: Response) -> int:
+        values: list[int] = []
+        try:
+            listed = response.contacts
+        except RemoteProtocolError:
+            listed = []  # lenient: a garbled Contact list still leaves the Expires header
+        mine = [c.uri for c in self.contacts]
+        for contact in listed:
+            try:
+                uri = contact.uri
+            except RemoteProtocolError:
+                continue
+            value = contact.param("expires")
+            if uri in mine and value is not None and is_digits(value):
+                values.append(int(value))
+        if values:
+            return min(values)
+        # Lenient: registrars behind NATs or rewriting contacts may list ours in another
+        # form; fall back to the Expires header, then to what we asked for.
+        header = header_int(response, "Expires")
+        return header if header is not None else self.expires
+
+    def _registered(self, response: Response, code: int) -> None:
+        granted = self._granted(response)
+        try:
+            self.bindings = list(response.contacts)
+        except RemoteProtocolError:
+            self.bindings = []
+        if granted <= 0:
+            self._transient(self._now, code, f"{code} {response.reason} granted expires=0", None)
+            return
+        self.failures = 0
+        self.granted = granted
+        self.expires_at = self._sent_at + granted
+        self._refresh_at = self._sent_at + refresh_delay(granted, self.refresh_margin)
+        self._retry_at = None
+        self._set(RegistrationState.REGISTERED, status=code, reason="registered", expires=granted)
+
+    def _transient(self, now: float, code: int, reason: str, retry_after: int | None) -> None:
+        self.failures += 1
+        if self.failures >= self.max_failures:
+            self._fail(code, f"{reason} ({self.failures} consecutive failures)")
+            return
+        if retry_after is not None:
+            delay = float(retry_after)
+        else:
+            delay = min(self.retry_interval * 2 ** (self.failures - 1), self.max_retry_interval)
+        self._retry_at = now + delay
+        if self._state is RegistrationState.REGISTERED:  # a granted 0 on a refresh
+            self._set(RegistrationState.REFRESHING, status=code, reason=reason)
+
+    def _fail(self, code: int | None, reason: str) -> None:
+        self._set(RegistrationState.FAILED, status=code, reason=reason)
+
+
+# -- driving over an Endpoint --------------------------------------------------------------
+
+
+class ClientMachine(Protocol):
+    """What :class:`RegistrationDriver` drives: Registration and Publication."""
+
+    def on_response(self, response: Response, now: float) -> Request | None: ...
+
+    def on_timeout(self, now: float, reason: str = ...) -> Request | None: ...
+
+    def on_timer(self, now: float) -> Request | None: ...
+
+    def next_deadline(self) -> float | None: ...
+
+    def take_events(self) -> Sequence[object]: ...
+
+
+class RegistrationDriver:
+    """Runs a :class:`Registration` (or a Publication) over an :class:`~sipsans.Endpoint`.
+
+    It has the Endpoint's pull surface, so an adapter (or :class:`sipsans.testing.Net`)
+    drives it in the Endpoint's place: inputs pass through, :meth:`events` returns the
+    Endpoint's events minus the responses it consumed, plus the machine's state
+    changes; :meth:`get_next_timer` covers both. Send the first request with
+    ``driver.send(reg.start(now), now=now)``.
+    """
+
+    def __init__(self, endpoint: Endpoint, machine: ClientMachine, target: Target) -> None:
+        self.endpoint = endpoint
+        self.machine = machine
+        self.target = target
+        self.txn: ClientTxn | None = None
+        self._now = float("-inf")
+
+    def send(self, request: Request | None, *, now: float) -> None:
+        """Send *request* (a command's result; None does nothing) on a new transaction."""
+        self._now = max(self._now, now)
+        if request is not None:
+            self.txn = self.endpoint.send_request(request, target=self.target, now=now)
+
+    def events(self) -> list[Any]:
+        out: list[Any] = []
+        machine = self.machine
+        for event in self.endpoint.events():
+            if (
+                isinstance(event, ResponseReceived)
+                and self.txn is not None
+                and event.txn == self.txn
+            ):
+                if event.response.status_code >= 200:
+                    self.txn = None
+                self.send(machine.on_response(event.response, self._now), now=self._now)
+            elif (
+                isinstance(event, TransactionTimedOut | TransportFailed)
+                and self.txn is not None
+                and event.txn == self.txn
+            ):
+                self.txn = None
+                why = event.reason if isinstance(event, TransportFailed) else "timed out"
+                self.send(machine.on_timeout(self._now, why), now=self._now)
+            else:
+                out.append(event)
+        out += machine.take_events()
+        return out
+
+    def handle_timer(self, *, now: float) -> None:
+        self._now = max(self._now, now)
+        self.endpoint.handle_timer(now=now)
+        deadline = self.machine.next_deadline()
+        if deadline is not None and deadline <= now:
+            self.send(self.machine.on_timer(now), now=now)
+
+    def get_next_timer(self) -> float | None:
+        times = [
+            t
+            for t in (self.endpoint.get_next_timer(), self.machine.next_deadline())
+            if t is not None
+        ]
+        return min(times) if times else None
+
+    def transmits(self) -> list[Transmit]:
+        return self.endpoint.transmits()
+
+    # -- pass-through inputs ----------------------------------------------------------
+
+    def receive_datagram(
+        self,
+        data: bytes,
+        *,
+        remote: Address,
+        local: Address | None = None,
+        transport: str = "UDP",
+        now: float,
+    ) -> None:
+        self._now = max(self._now, now)
+        self.endpoint.receive_datagram(
+            data, remote=remote, local=local, transport=transport, now=now
+        )
+
+    def connection_made(
+        self, *, transport: str, remote: Address, local: Address | None = None, now: float
+    ) -> ConnHandle:
+        self._now = max(self._now, now)
+        return self.endpoint.connection_made(
+            transport=transport, remote=remote, local=local, now=now
+        )
+
+    def receive_stream(self, conn: ConnHandle, data: bytes, *, now: float) -> None:
+        self._now = max(self._now, now)
+        self.endpoint.receive_stream(conn, data, now=now)
+
+    def connection_lost(self, conn: ConnHandle, *, now: float) -> None:
+        self._now = max(self._now, now)
+        self.endpoint.connection_lost(conn, now=now)
+
+    def transport_error(self, token: int, *, now: float) -> None:
+        self._now = max(self._now, now)
+        self.endpoint.transport_error(token, now=now)
