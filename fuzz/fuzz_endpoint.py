@@ -24,8 +24,8 @@ op  what it does
 A bug is any exception other than :class:`sipsans.LocalProtocolError` from a command,
 any exception at all from an input that a peer or the network controls (datagrams,
 stream data, EOF, lost connections, timers, transport errors with a monotonic clock),
-a timer deadline in the past after ``handle_timer``, or timers that never settle once
-the clock runs far ahead.
+a timer deadline in the past after ``handle_timer``, timers that never settle once
+the clock runs far ahead, or a CANCEL still held (§9.1) when they have.
 
 Run: ``python fuzz/fuzz_endpoint.py -max_total_time=300 fuzz/corpus/endpoint``, or
 ``python fuzz/fuzz_endpoint.py --replay fuzz/corpus/endpoint`` without atheris.
@@ -33,6 +33,7 @@ Run: ``python fuzz/fuzz_endpoint.py -max_total_time=300 fuzz/corpus/endpoint``, 
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from collections.abc import Sequence
@@ -290,10 +291,16 @@ class Run:
         self.drain()
 
     def finish(self) -> None:
-        """Run the clock far ahead: the timers must settle."""
+        """Run the clock far ahead: the timers must settle, and no CANCEL stays held.
+
+        (An INVITE client transaction that got a provisional response may stay: RFC 3261
+        gives Proceeding no timer, the TU ends it, e.g. with a CANCEL after Timer C.)
+        """
         for _ in range(64):
             deadline = self.ep.get_next_timer()
             if deadline is None:
+                held = self.ep.stats()["held_cancels"]
+                assert held == 0, f"{held} CANCELs held with no timer left"
                 return
             self.now = max(self.now, deadline) + 100.0
             self.ep.handle_timer(now=self.now)
@@ -301,13 +308,29 @@ class Run:
         raise AssertionError(f"timers never settle: next at {self.ep.get_next_timer()}")
 
 
+#: Core bugs already reported and not fixed yet, as (exception type, message part). With
+#: SIPSANS_FUZZ_SKIP_KNOWN=1 in the environment the harness lets them pass, so that a
+#: long fuzzing run can look past them; the corpus replay in pytest never sets it.
+KNOWN_BUGS = (
+    # A Via with a bare LF inside a parameter parses; stamping received/rport then
+    # re-serialises it and Headers refuses the LF (ValueError out of receive_datagram).
+    ("ValueError", "value contains CR or LF"),
+)
+SKIP_KNOWN = os.environ.get("SIPSANS_FUZZ_SKIP_KNOWN") == "1"
+
+
 def one_input(data: bytes) -> None:
-    run = Run(data)
-    for _ in range(MAX_OPS):
-        if run.p.done:
-            break
-        run.step()
-    run.finish()
+    try:
+        run = Run(data)
+        for _ in range(MAX_OPS):
+            if run.p.done:
+                break
+            run.step()
+        run.finish()
+    except Exception as exc:
+        known = any(type(exc).__name__ == name and part in str(exc) for name, part in KNOWN_BUGS)
+        if not (SKIP_KNOWN and known):
+            raise
 
 
 def _op_datagram(shape: int = 0, method: int = 0, *, to_tag: int = 0, response: int = 0) -> bytes:

@@ -42,6 +42,14 @@ from .framing import StreamFramer
 from .headers import Headers
 from .message import REASON_PHRASES, Message, Request, Response, make_request, make_response
 from .parser import parse_message
+from .publication import Publication, PublicationDriver, PublicationState, PublicationStateChanged
+from .registrar import Binding, LocationService, Registrar
+from .registration import (
+    Registration,
+    RegistrationDriver,
+    RegistrationState,
+    RegistrationStateChanged,
+)
 from .timers import TimerKind
 from .transport import ClientTxn, ConnHandle, ServerTxn, Source, Target, Transmit
 from .ua import UAConfig, UserAgent
@@ -104,6 +112,17 @@ __all__ = [  # noqa: RUF022 - grouped by layer
     "parse_name_addr",
     "parse_uri",
     "parse_via",
+    "Binding",
+    "LocationService",
+    "Publication",
+    "PublicationDriver",
+    "PublicationState",
+    "PublicationStateChanged",
+    "Registrar",
+    "Registration",
+    "RegistrationDriver",
+    "RegistrationState",
+    "RegistrationStateChanged",
 ]
 
 __version__ = "0.1.0.dev0"

@@ -45,6 +45,7 @@ __all__ = [
     "main",
     "parse_address",
     "read_capture",
+    "replay_transcript_file",
     "run_replay",
 ]
 
@@ -462,6 +463,7 @@ def run_replay(
     expect_malformed: bool = False,
     config: EndpointConfig | None = None,
     record: Callable[[str], object] | None = None,
+    make_core: Callable[[EndpointConfig], Any] | None = None,
 ) -> ReplayReport:
     """Play one side of a capture through a fresh Endpoint in virtual time.
 
@@ -479,6 +481,11 @@ def run_replay(
     or from the played side. ``progress(bytes_read, total)`` reports reading
     progress; ``record`` gets the transcript lines (see :mod:`sipsans.trace`) of the
     session, so a capture becomes a byte-for-byte regression test.
+
+    ``config`` replaces the Endpoint configuration (by default it advertises the
+    sent-by of the played side's own requests, so that responses to them match).
+    ``make_core(config)`` builds something else to play the side, e.g. a UserAgent
+    on an Endpoint: anything with the Endpoint's pull surface.
     """
     path = Path(path)
     report = ReplayReport(str(path), None, check=check, expect_malformed=expect_malformed)
@@ -495,7 +502,9 @@ def run_replay(
         config = EndpointConfig(
             advertised_host=side.advertised[0], advertised_port=side.advertised[1]
         )
-    core: Any = Endpoint(config, rng=random.Random(0))
+    core: Any = (
+        make_core(config) if make_core is not None else Endpoint(config, rng=random.Random(0))
+    )
     if record is not None:
         from .trace import Recorder  # noqa: PLC0415
 
@@ -563,6 +572,17 @@ def run_replay(
     return report
 
 
+def replay_transcript_file(path: str | Path, **kwargs: Any) -> Any:
+    """:func:`sipsans.trace.replay_transcript` on a transcript file (trace.py reads no files).
+
+    Keyword arguments (``make_core=``) pass through; returns its ``ReplayResult``.
+    """
+    from .trace import replay_transcript  # noqa: PLC0415
+
+    with Path(path).open(encoding="utf-8") as lines:
+        return replay_transcript(lines, **kwargs)
+
+
 def _print_progress(done: int, total: int) -> None:
     import sys  # noqa: PLC0415
 
@@ -598,10 +618,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with path.open("rb") as handle:
         first = handle.read(1)
     if first == b"{":
-        from .trace import replay_transcript  # noqa: PLC0415
-
-        with path.open(encoding="utf-8") as lines:
-            result = replay_transcript(lines)
+        result = replay_transcript_file(path)
         print(result.describe())
         return 0 if result.ok else 1
     big = path.stat().st_size > 16 * 1024 * 1024

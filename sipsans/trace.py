@@ -517,6 +517,11 @@ def replay_transcript(
         raise TranscriptError(
             f"line {number}: not a {FORMAT} version {VERSION} header: {json.dumps(header)[:200]}"
         )
+    if not isinstance(header.get("seed"), int):
+        raise TranscriptError(
+            f"line {number}: the header has no integer seed (the core was not built on a "
+            "seeded random.Random), so its identifiers cannot be reproduced"
+        )
     seed = int(header["seed"])
     config = dict(header.get("config") or {})
     core = make_core(seed, config)

@@ -346,7 +346,8 @@ def retransmit_2xx(ua: UserAgent, key: DialogId, at: float) -> None:
         ua.endpoint.send_stateless(response, now=ua._now)  # the transaction ended (Timer L)
     interval = min(2 * interval, cfg.t2)
     d.retrans = (txn_id, response, interval, started)
-    ua._at(at + interval, "retransmit", key)
+    # The next resend, or the 64*T1 give-up instant if that comes first.
+    ua._at(min(at + interval, started + 64 * cfg.t1), "retransmit", key)
 
 
 def respond(  # noqa: PLR0917 - internal command plumbing, mirrors the public signature

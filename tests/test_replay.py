@@ -13,7 +13,13 @@ from conftest import CORPUS, corpus_files
 from txhelpers import raw
 
 from sipsans import MalformedMessage, RequestReceived, ResponseReceived
-from sipsans.replay import main, parse_address, read_capture, run_replay
+from sipsans.replay import (
+    main,
+    parse_address,
+    read_capture,
+    replay_transcript_file,
+    run_replay,
+)
 from sipsans.trace import replay_transcript
 
 #: The captures whose SIP is malformed on purpose, and the errors the Endpoint must report.
@@ -280,6 +286,7 @@ def test_module_entry_point(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     transcript.write_text("".join(lines))
     assert main([str(transcript)]) == 0
     assert "replay matched" in capsys.readouterr().out
+    assert replay_transcript_file(transcript).ok
     last = max(i for i, line in enumerate(lines) if '"kind":"transmit"' in line)
     transcript.write_text("".join(lines[:last] + lines[last + 1 :]))
     assert main([str(transcript)]) == 1
@@ -319,3 +326,20 @@ def test_ladder_rendering() -> None:
     assert second.split()[0] == "0.250" and "<-" in second and "~" in second
     assert second.endswith("  [late]")
     assert third.split()[0] == "1.000" and "| self" in third
+
+
+def test_make_core_plays_the_side_with_another_core() -> None:
+    import random
+
+    from sipsans import Endpoint, EndpointConfig
+
+    built: list[EndpointConfig] = []
+
+    def make_core(config: EndpointConfig) -> Endpoint:
+        built.append(config)
+        return Endpoint(config, rng=random.Random(5))
+
+    report = run_replay(capture("simple_invite_scenario.pcap"), make_core=make_core)
+    (config,) = built
+    assert (config.advertised_host, config.advertised_port) == ("127.0.0.1", 5090)
+    assert len([e for _, e in report.events if isinstance(e, RequestReceived)]) == 3

@@ -229,6 +229,9 @@ def test_bad_transcripts_raise_transcript_error() -> None:
         replay_transcript(header + "\n{nope\n")
     with pytest.raises(TranscriptError, match="unknown record kind"):
         replay_transcript(header + '\n{"t": 0, "kind": "teleport"}\n')
+    unseeded = json.dumps({"format": "sipsans-transcript", "version": 1, "seed": None})
+    with pytest.raises(TranscriptError, match="no integer seed"):
+        replay_transcript(unseeded)
     with pytest.raises(TranscriptError, match="EndpointConfig"):
         config_from_dict({"no_such_field": 1})
 

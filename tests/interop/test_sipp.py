@@ -163,3 +163,257 @@ def test_sipp_options_against_sipsans_uas(
     args += ["-m", "5", "-r", "10", "-timeout", "20s", "-timeout_error"]
     assert run_sipp(sipp, args, screen, timeout=40) == 0, screen.read_text(errors="replace")
     assert sipp_stats(screen) == {"Successful call": 5, "Failed call": 0}
+
+
+CHALLENGE_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="challenge the INVITE with 401, verify the retried INVITE's digest">
+  <recv request="INVITE" />
+  <send>
+    <![CDATA[
+      SIP/2.0 401 Unauthorized
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      WWW-Authenticate: Digest realm="sipp.test", nonce="4f3a9b1c2d", algorithm=MD5, qop="auth"
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK" />
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="Digest .*username=.alice." search_in="hdr" header="Authorization:"
+            check_it="true" assign_to="dummy" />
+      <verifyauth assign_to="authvalid" username="alice" password="s3cret" />
+    </action>
+  </recv>
+  <nop hide="true" test="authvalid" next="good" />
+  <send>
+    <![CDATA[
+      SIP/2.0 403 Wrong Digest
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK" next="end" />
+  <label id="good" />
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag02[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv request="ACK" />
+  <recv request="BYE" />
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <label id="end" />
+  <Reference variables="dummy" />
+</scenario>
+"""
+
+
+@pytest.mark.parametrize(("password", "expected_rc"), [("s3cret", 0), ("wrong", 1)])
+def test_sipsans_call_answers_a_401_challenge(
+    sipp: str,
+    port: int,
+    run_sipsans: Callable[[list[str]], Sipsans],
+    tmp_path: Path,
+    password: str,
+    expected_rc: int,
+) -> None:
+    """sipp (UAS) challenges with 401 and checks the digest with its verifyauth action."""
+    scenario = tmp_path / "challenge_uas.xml"
+    scenario.write_text(CHALLENGE_UAS)
+    screen = tmp_path / "sipp.screen"
+    command = [sipp, "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-m", "1"]
+    command += ["-timeout", "30s", "-timeout_error", "-nostdin"]
+    command += ["-trace_screen", "-screen_file", str(screen)]
+    peer = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        call = run_sipsans(
+            ["call", f"sip:service@127.0.0.1:{port}", "--duration", "0.3", "--timeout", "10"]
+            + ["--user", "alice", "--password", password]
+        )
+        assert call.finish(timeout=30) == expected_rc, call.output()
+        if expected_rc == 0:
+            assert "answered" in call.output() and "hung up" in call.output()
+        else:
+            assert "call failed" in call.output() and "(403)" in call.output()
+        assert peer.wait(timeout=30) == 0
+    finally:
+        if peer.poll() is None:
+            peer.kill()
+            peer.wait()
+    assert sipp_stats(screen) == {"Successful call": 1, "Failed call": 0}
+
+
+REINVITE_UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="call, re-INVITE and BYE from the far side">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:service@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:service@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv response="100" optional="true" />
+  <recv response="180" optional="true" />
+  <recv response="200" rtd="true" rrs="true" />
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:service@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="200" />
+  <send retrans="500">
+    <![CDATA[
+      INVITE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:service@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+      a=sendonly
+
+    ]]>
+  </send>
+  <recv response="100" optional="true" />
+  <recv response="200">
+    <action>
+      <ereg regexp="CSeq: 2 INVITE" search_in="msg" check_it="true" assign_to="c1" />
+      <ereg regexp="m=audio" search_in="body" check_it="true" assign_to="c2" />
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:service@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="200" />
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:service@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 3 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200">
+    <action>
+      <ereg regexp="CSeq: 3 BYE" search_in="msg" check_it="true" assign_to="c3" />
+    </action>
+  </recv>
+  <Reference variables="c1,c2,c3" />
+</scenario>
+"""
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_sipp_reinvite_and_bye_from_the_far_side(
+    sipp: str,
+    port: int,
+    run_sipsans: Callable[[list[str]], Sipsans],
+    tmp_path: Path,
+    transport: str,
+) -> None:
+    calls = 5
+    uas = run_sipsans(
+        ["uas", "--listen", f"127.0.0.1:{port}", "--transport", transport]
+        + ["--calls", str(calls), "-v"]
+    )
+    uas.wait_for("listening")
+    scenario = tmp_path / "reinvite_uac.xml"
+    scenario.write_text(REINVITE_UAC)
+    screen = tmp_path / "sipp.screen"
+    args = ["-sf", str(scenario), f"127.0.0.1:{port}", "-i", "127.0.0.1", "-p", "0"]
+    args += ["-m", str(calls), "-r", "10", "-timeout", "30s", "-timeout_error"]
+    if transport == "tcp":
+        args += ["-t", "t1"]
+    rc = run_sipp(sipp, args, screen, timeout=60)
+    assert rc == 0, screen.read_text(errors="replace")[-3000:]
+    assert sipp_stats(screen) == {"Successful call": calls, "Failed call": 0}
+    assert uas.finish(timeout=15) == 0, uas.output()
+    assert uas.output().count("UAC_BYE") == calls

@@ -242,6 +242,9 @@ def _common(sub: argparse.ArgumentParser, *, listen: str) -> None:
     sub.add_argument("--cert", help="TLS certificate chain (PEM) to serve")
     sub.add_argument("--key", help="TLS private key (PEM)")
     sub.add_argument("-v", "--verbose", action="store_true")
+    sub.add_argument(
+        "--uvloop", action="store_true", help="run on uvloop when it is installed (sipsans[fast])"
+    )
 
 
 def _add_network_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

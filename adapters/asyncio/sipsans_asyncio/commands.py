@@ -21,6 +21,7 @@ from sipsans.dialog.model import target_for
 
 from .calls import CallFailed
 from .driver import RequestTimeout, TransportError
+from .run import run
 from .session import Listen, Session
 from .tls import client_context, server_context
 
@@ -334,7 +335,7 @@ def run_command(args: argparse.Namespace) -> int:
     else:  # pragma: no cover - the parser only offers the commands above
         raise CommandError(f"unknown command {args.command}")
     try:
-        return asyncio.run(coro)
+        return run(coro, use_uvloop=getattr(args, "uvloop", False))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,240 @@
+"""UAS capacity: `sipp -sn uac` over UDP at rising call rates against three UASes.
+
+    .venv/bin/python bench/uas_cps.py [--rates 200,500,1000,2000,3000,4000] [--seconds 4]
+
+UASes, measured in the same run on 127.0.0.1:
+  * ``sipsans``: ``sipsans uas`` (the CLI: asyncio adapter + UserAgent), on uvloop when
+    installed (``--no-uvloop`` to compare with the stdlib loop);
+  * ``sipp``: ``sipp -sn uas`` (C++, the reference for CPU per call);
+  * ``aiosipua``: a minimal auto-answer UAS on aiosipua's ``SipUAS`` (this file,
+    ``--serve-aiosipua PORT``), on the same event loop as sipsans.
+
+Each step runs ``sipp -sn uac -r RATE -m RATE*SECONDS`` (so about SECONDS seconds of
+load, bounded by a timeout) and reads sipp's statistics CSV (``-trace_stat``): a step is
+clean when every call succeeded, none failed and sipp counted no retransmission. A UAS
+stops at its first unclean step; its score is the highest clean rate. The UAS CPU time
+per call is (utime + stime) of its process from /proc/PID/stat, before and after the
+step, divided by the successful calls; reported for the highest clean step. Nothing here
+is asserted: this is a measurement (DESIGN.md §8), not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+ANSWER_SDP = (
+    "v=0\r\n"
+    "o=bench 1 1 IN IP4 127.0.0.1\r\n"
+    "s=-\r\n"
+    "c=IN IP4 127.0.0.1\r\n"
+    "t=0 0\r\n"
+    "m=audio 6000 RTP/AVP 0\r\n"
+    "a=rtpmap:0 PCMU/8000\r\n"
+)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+
+
+@dataclass
+class Step:
+    rate: int
+    calls: int
+    ok: int
+    failed: int
+    retrans: int
+    cpu_us_per_call: float
+    seconds: float
+    exit_code: int
+
+    @property
+    def clean(self) -> bool:
+        return self.exit_code == 0 and self.failed == 0 and self.retrans == 0 and self.ok == self.calls
+
+
+def run_step(sipp: str, port: int, pid: int, rate: int, seconds: float, work: Path) -> Step:
+    calls = max(1, int(rate * seconds))
+    stats = work / f"uac_{port}_{rate}.csv"
+    stats.unlink(missing_ok=True)
+    command = [sipp, "-sn", "uac", f"127.0.0.1:{port}", "-i", "127.0.0.1", "-p", "0"]
+    command += ["-r", str(rate), "-m", str(calls), "-nostdin", "-timeout", f"{int(seconds) + 20}s"]
+    command += ["-timeout_error", "-trace_stat", "-stf", str(stats), "-fd", "1"]
+    before = cpu_seconds(pid)
+    start = time.monotonic()
+    result = subprocess.run(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=seconds + 40,
+        check=False,
+    )
+    elapsed = time.monotonic() - start
+    time.sleep(0.3)  # let the UAS finish the last BYE
+    used = cpu_seconds(pid) - before
+    ok = failed = retrans = 0
+    if stats.exists():
+        rows = list(csv.DictReader(stats.open(), delimiter=";"))
+        if rows:
+            last = rows[-1]
+            ok = int(last["SuccessfulCall(C)"])
+            failed = int(last["FailedCall(C)"])
+            retrans = int(last["Retransmissions(C)"])
+    per_call = used / ok * 1e6 if ok else float("nan")
+    return Step(rate, calls, ok, failed, retrans, per_call, elapsed, result.returncode)
+
+
+def start_uas(kind: str, port: int, sipp: str, uvloop: bool) -> subprocess.Popen[bytes]:
+    if kind == "sipsans":
+        command = [sys.executable, "-m", "sipsans_asyncio.cli", "uas"]
+        command += ["--listen", f"127.0.0.1:{port}"]
+        if uvloop:
+            command.append("--uvloop")
+    elif kind == "sipp":
+        command = [sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-nostdin"]
+    elif kind == "aiosipua":
+        command = [sys.executable, __file__, "--serve-aiosipua", str(port)]
+        if uvloop:
+            command.append("--uvloop")
+    else:
+        raise ValueError(kind)
+    proc = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    time.sleep(1.0)  # bind and import
+    if proc.poll() is not None:
+        raise RuntimeError(f"{kind} UAS exited at start ({proc.returncode})")
+    return proc
+
+
+def bench_uas(
+    kind: str, sipp: str, rates: list[int], seconds: float, uvloop: bool, work: Path
+) -> list[Step]:
+    port = free_port()
+    proc = start_uas(kind, port, sipp, uvloop)
+    steps: list[Step] = []
+    try:
+        for rate in rates:
+            step = run_step(sipp, port, proc.pid, rate, seconds, work)
+            steps.append(step)
+            mark = "clean" if step.clean else "NOT clean"
+            print(
+                f"  {kind:9} {rate:5d} cps: {step.ok}/{step.calls} ok, {step.failed} failed,"
+                f" {step.retrans} retrans, {step.cpu_us_per_call:7.1f} us CPU/call,"
+                f" {step.seconds:5.1f} s  {mark}",
+                flush=True,
+            )
+            if not step.clean:
+                break
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return steps
+
+
+# -- the aiosipua UAS ----------------------------------------------------------------------
+
+
+async def serve_aiosipua(port: int) -> None:
+    from aiosipua import SipUAS, UdpSipTransport, parse_sdp  # type: ignore[import-untyped]
+
+    answer = parse_sdp(ANSWER_SDP)
+    transport = UdpSipTransport(local_addr=("127.0.0.1", port))
+    uas = SipUAS(transport)
+    uas.on_invite = lambda call: call.accept(answer)
+    await uas.start()
+    await asyncio.Event().wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="200,500,1000,2000,3000,4000")
+    parser.add_argument("--seconds", type=float, default=4.0, help="load per step")
+    parser.add_argument("--uas", default="sipsans,sipp,aiosipua")
+    parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument("--uvloop", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-aiosipua", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_aiosipua:
+        sys.path.insert(0, str(HERE.parent / "adapters" / "asyncio"))
+        from sipsans_asyncio.run import run
+
+        run(serve_aiosipua(args.serve_aiosipua), use_uvloop=args.uvloop)
+        return 0
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        print("sipp not found (Debian package sip-tester)", file=sys.stderr)
+        return 2
+    try:
+        import uvloop  # noqa: F401
+
+        uvloop_ok = not args.no_uvloop
+    except ImportError:
+        uvloop_ok = False
+    rates = [int(r) for r in args.rates.split(",")]
+    kinds = args.uas.split(",")
+    print(
+        f"sipp -sn uac over UDP, {args.seconds:g} s per step, rates {rates};"
+        f" python UASes on {'uvloop' if uvloop_ok else 'asyncio'}; {os.cpu_count()} CPUs"
+    )
+    results: dict[str, list[Step]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in kinds:
+            results[kind] = bench_uas(kind, sipp, rates, args.seconds, uvloop_ok, Path(tmp))
+    print()
+    print(f"{'UAS':10} {'best clean cps':>15} {'CPU us/call at it':>18}")
+    best: dict[str, Step | None] = {}
+    for kind, steps in results.items():
+        clean = [s for s in steps if s.clean]
+        top = clean[-1] if clean else None
+        best[kind] = top
+        cps = str(top.rate) if top else "none"
+        cpu = f"{top.cpu_us_per_call:.1f}" if top else "-"
+        print(f"{kind:10} {cps:>15} {cpu:>18}")
+    s, p, a = best.get("sipsans"), best.get("sipp"), best.get("aiosipua")
+    if s and a:
+        print(f"sipsans / aiosipua clean cps: {s.rate / a.rate:.2f}x")
+    if s and p:
+        # CPU per call measured at the same rate when possible
+        same = next((x for x in results["sipp"] if x.rate == s.rate and x.clean), p)
+        print(
+            f"sipsans CPU/call vs sipp: {s.cpu_us_per_call / same.cpu_us_per_call:.1f}x"
+            f" (at {s.rate} and {same.rate} cps)"
+        )
+    if s and a:
+        same_a = next((x for x in results["aiosipua"] if x.rate == s.rate and x.clean), a)
+        print(
+            f"sipsans CPU/call vs aiosipua: {s.cpu_us_per_call / same_a.cpu_us_per_call:.2f}x"
+            f" (at {s.rate} and {same_a.rate} cps)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

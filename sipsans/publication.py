@@ -1,0 +1,440 @@
+"""PUBLISH client, an Event State Compositor's peer (RFC 3903) as a pure state machine.
+
+:class:`Publication` publishes one piece of event state (``Event: presence`` with a
+PIDF body, for instance) for an entity and keeps it alive. It is driven like
+:class:`~sipsans.registration.Registration`: commands return the next request to
+send, :meth:`Publication.on_response` / :meth:`Publication.on_timeout` take the
+outcome, :meth:`Publication.on_timer` runs at :meth:`Publication.next_deadline`, and
+:class:`PublicationDriver` runs it over an Endpoint.
+
+The four kinds of PUBLISH (RFC 3903 §4.1, Table 1)::
+
+    kind      SIP-If-Match  body  Expires
+    initial   no            yes   > 0
+    refresh   yes           no    > 0
+    modify    yes           yes   > 0
+    remove    yes           no    0
+
+State table::
+
+    state        input                                 next state
+    -----------  ------------------------------------  ------------------------------------
+    UNPUBLISHED  publish()                             PUBLISHING (initial PUBLISH)
+    PUBLISHING   2xx with SIP-ETag                     PUBLISHED (entity-tag stored)
+    PUBLISHED    refresh deadline                      REFRESHING (refresh PUBLISH)
+    PUBLISHED    modify()                              PUBLISHING (modify PUBLISH)
+    REFRESHING   2xx with SIP-ETag                     PUBLISHED
+    any active   412 Conditional Request Failed        PUBLISHING (initial PUBLISH again, §4.1.2)
+    any active   423 with Min-Expires                  same (retry with the minimum, §4.1.3?)
+    any active   401/407 answered                      same (retry with credentials)
+    any active   transient errors (408/480/5xx/timer)  same, retry later; max_failures-th: FAILED
+    any active   489 Bad Event, other errors           FAILED
+    any          remove()                              REMOVING (queued while a PUBLISH pends)
+    REMOVING     2xx, 412, or an error                 UNPUBLISHED
+
+Only one PUBLISH is in flight at a time (§4.1: a new one waits for the final
+response to the previous one); a modify() or remove() issued meanwhile is queued and
+comes back from on_response/on_timeout. Refreshes follow the Registration rule,
+``max(g / 2, g - refresh_margin)`` after sending for a grant of ``g`` seconds.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .auth import AuthFailure, Credentials, DigestClient
+from .errors import LocalProtocolError, RemoteProtocolError
+from .fields import NameAddr
+from .message import Request, Response, make_request
+from .registration import (
+    TRANSIENT_STATUS,
+    RegistrationDriver,
+    digest_client,
+    header_int,
+    new_token,
+    refresh_delay,
+)
+from .uri import URI, SipURI, parse_uri
+
+__all__ = [
+    "Publication",
+    "PublicationDriver",
+    "PublicationState",
+    "PublicationStateChanged",
+]
+
+
+class PublicationState(enum.Enum):
+    """Where a :class:`Publication` is (see the module's state table)."""
+
+    UNPUBLISHED = "unpublished"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+    REFRESHING = "refreshing"
+    REMOVING = "removing"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublicationStateChanged:
+    """A :class:`Publication` changed state; ``etag`` is the entity-tag now held."""
+
+    entity: str
+    event: str
+    state: PublicationState
+    previous: PublicationState
+    status: int | None = None
+    reason: str = ""
+    etag: str | None = None
+    expires: int | None = None
+
+
+_ACTIVE = (PublicationState.PUBLISHING, PublicationState.PUBLISHED, PublicationState.REFRESHING)
+
+
+class Publication:
+    """Publishes *body* of *content_type* for *entity_uri* under the *event* package.
+
+    ``target_uri`` (the Request-URI) defaults to the entity URI (RFC 3903 §4.1).
+    Other arguments are those of :class:`~sipsans.registration.Registration`.
+    """
+
+    def __init__(
+        self,
+        entity_uri: SipURI | str,
+        event: str,
+        body: bytes,
+        content_type: str,
+        *,
+        expires: int = 3600,
+        target_uri: URI | str | None = None,
+        rng: random.Random | None = None,
+        credentials: DigestClient | Credentials | Iterable[Credentials] | None = None,
+        refresh_margin: float = 300.0,
+        max_failures: int = 3,
+        retry_interval: float = 30.0,
+        max_retry_interval: float = 600.0,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        entity = parse_uri(entity_uri) if isinstance(entity_uri, str) else entity_uri
+        if not isinstance(entity, SipURI):
+            raise LocalProtocolError(f"a presentity must be a sip/sips URI, not {entity_uri!r}")
+        if expires <= 0:
+            raise LocalProtocolError("expires must be > 0; remove() ends a publication")
+        self.entity = entity
+        self.event = event
+        self.body = bytes(body)
+        self.content_type = content_type
+        self.expires = expires
+        target = target_uri if target_uri is not None else entity
+        self.target_uri = parse_uri(target) if isinstance(target, str) else target
+        self._rng = rng if rng is not None else random.SystemRandom()
+        self.digest = digest_client(credentials, self._rng)
+        self.refresh_margin = refresh_margin
+        self.max_failures = max_failures
+        self.retry_interval = retry_interval
+        self.max_retry_interval = max_retry_interval
+        self.headers = list(headers)
+        self.call_id = new_token(self._rng, 128)
+        self.from_tag = new_token(self._rng)
+        self.cseq = 0
+        #: The entity-tag of the published state (SIP-ETag of the last 2xx, §4.1.1).
+        self.etag: str | None = None
+        self.expires_at: float | None = None
+        self.granted: int | None = None
+        self.failures = 0
+        self._state = PublicationState.UNPUBLISHED
+        self._pending: Request | None = None
+        self._sent_at = 0.0
+        self._sent_body: bytes | None = None
+        self._refresh_at: float | None = None
+        self._retry_at: float | None = None
+        self._dirty = False  # the body changed; the next PUBLISH carries it
+        self._queued_remove = False
+        self._events: list[PublicationStateChanged] = []
+        self._now = float("-inf")
+
+    # -- bookkeeping ----------------------------------------------------------------------
+
+    @property
+    def state(self) -> PublicationState:
+        return self._state
+
+    @property
+    def pending(self) -> Request | None:
+        return self._pending
+
+    def _advance(self, now: float) -> None:
+        if now < self._now:
+            raise LocalProtocolError(f"time went backwards: {now} < {self._now}")
+        self._now = now
+
+    def _set(
+        self,
+        state: PublicationState,
+        *,
+        status: int | None = None,
+        reason: str = "",
+        expires: int | None = None,
+    ) -> None:
+        previous = self._state
+        self._state = state
+        if state in (PublicationState.UNPUBLISHED, PublicationState.FAILED):
+            self.etag = None
+            self.expires_at = self._refresh_at = self._retry_at = self.granted = None
+        if previous is not state:
+            self._events.append(
+                PublicationStateChanged(
+                    entity=str(self.entity),
+                    event=self.event,
+                    state=state,
+                    previous=previous,
+                    status=status,
+                    reason=reason,
+                    etag=self.etag,
+                    expires=expires,
+                )
+            )
+
+    def take_events(self) -> list[PublicationStateChanged]:
+        """The state changes since the last call (drains)."""
+        out, self._events = self._events, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        if self._pending is not None:
+            return None
+        if self._retry_at is not None:
+            return self._retry_at
+        if self._state is PublicationState.PUBLISHED:
+            return self._refresh_at
+        return None
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _build(self, *, expires: int, with_body: bool, preauth: bool = True) -> Request:
+        self.cseq += 1
+        fields = [("Event", self.event), ("Expires", str(expires))]
+        if self.etag is not None:
+            fields.append(("SIP-If-Match", self.etag))
+        fields += self.headers
+        request = make_request(
+            "PUBLISH",
+            self.target_uri,
+            from_=NameAddr(self.entity, None, (("tag", self.from_tag),)),
+            to=NameAddr(self.entity),
+            call_id=self.call_id,
+            cseq=self.cseq,
+            headers=fields,
+            body=self.body if with_body else b"",
+            content_type=self.content_type if with_body else None,
+        )
+        if preauth and self.digest is not None:
+            for name, value in self.digest.authenticate(request):
+                request.headers.add(name, value)
+        return request
+
+    def _publish(self, now: float, *, preauth: bool = True) -> Request:
+        # initial (no etag) and modify carry the body; a refresh does not (§4.1, Table 1).
+        with_body = self.etag is None or self._dirty
+        request = self._build(expires=self.expires, with_body=with_body, preauth=preauth)
+        return self._send(request, now)
+
+    def _send(self, request: Request, now: float) -> Request:
+        self._pending = request
+        self._sent_at = now
+        self._sent_body = request.body if request.body else None
+        self._retry_at = None
+        return request
+
+    # -- commands -------------------------------------------------------------------------
+
+    def publish(self, now: float) -> Request:
+        """The initial PUBLISH (from UNPUBLISHED or FAILED)."""
+        self._advance(now)
+        if self._state not in (PublicationState.UNPUBLISHED, PublicationState.FAILED):
+            raise LocalProtocolError(f"publish() in state {self._state.name}")
+        self.failures = 0
+        self._queued_remove = False
+        self._set(PublicationState.PUBLISHING, reason="publish()")
+        return self._publish(now)
+
+    start = publish  # the Registration-shaped name
+
+    def modify(self, body: bytes, now: float, *, content_type: str | None = None) -> Request | None:
+        """Replace the published state with *body* (a modify PUBLISH, or queued)."""
+        self._advance(now)
+        if self._state not in _ACTIVE:
+            raise LocalProtocolError(f"modify() in state {self._state.name}; publish() first")
+        self.body = bytes(body)
+        if content_type is not None:
+            self.content_type = content_type
+        self._dirty = True
+        if self._pending is not None:
+            return None  # sent once the pending PUBLISH is answered
+        self._set(PublicationState.PUBLISHING, reason="modify()")
+        return self._publish(now)
+
+    def remove(self, now: float) -> Request | None:
+        """Remove the published state (``Expires: 0`` with SIP-If-Match, §4.5)."""
+        self._advance(now)
+        if self._pending is not None and self._state is not PublicationState.REMOVING:
+            self._queued_remove = True
+            return None
+        return self._remove(now)
+
+    stop = remove
+
+    def _remove(self, now: float) -> Request | None:
+        self._queued_remove = False
+        if self.etag is None:
+            self._set(PublicationState.UNPUBLISHED, reason="nothing published")
+            return None
+        self._set(PublicationState.REMOVING, reason="remove()")
+        self._refresh_at = self._retry_at = None
+        return self._send(self._build(expires=0, with_body=False), now)
+
+    def on_timer(self, now: float) -> Request | None:
+        self._advance(now)
+        if self._pending is not None:
+            return None
+        if self._retry_at is not None and now >= self._retry_at:
+            return self._publish(now)
+        if self._state is PublicationState.PUBLISHED and (
+            self._refresh_at is not None and now >= self._refresh_at
+        ):
+            self._set(PublicationState.REFRESHING, reason="refresh before expiry")
+            return self._publish(now)
+        return None
+
+    # -- responses ------------------------------------------------------------------------
+
+    def on_response(self, response: Response, now: float) -> Request | None:
+        """A response to our PUBLISH: returns the next request to send, if any."""
+        self._advance(now)
+        pending = self._pending
+        if response.status_code < 200 or pending is None:
+            return None
+        try:
+            if response.call_id != pending.call_id or response.cseq != pending.cseq:
+                return None
+        except RemoteProtocolError:
+            return None
+        self._pending = None
+        code = response.status_code
+        if code in (401, 407):
+            retry = self._challenge(pending, response, now)
+            if retry is not None:
+                return retry
+        elif self._state is PublicationState.REMOVING:
+            reason = "removed" if 200 <= code < 300 else f"remove answered {code} {response.reason}"
+            self._set(PublicationState.UNPUBLISHED, status=code, reason=reason)
+        elif 200 <= code < 300:
+            self._published(response, code)
+        elif code == 412:
+            # §4.1.2 / §6 step 3: the ESC lost our entity-tag; publish afresh.
+            self.etag = None
+            self._set(PublicationState.PUBLISHING, status=code, reason="412: publishing afresh")
+            if not self._queued_remove:
+                return self._publish(now)
+        elif code == 423:
+            minimum = header_int(response, "Min-Expires")
+            if minimum is not None and minimum > self.expires:
+                self.expires = minimum
+                if not self._queued_remove:
+                    return self._publish(now)
+            else:
+                self._set(
+                    PublicationState.FAILED,
+                    status=code,
+                    reason=f"423 {response.reason} without a usable Min-Expires",
+                )
+        elif code in TRANSIENT_STATUS:
+            self._transient(
+                now, code, f"{code} {response.reason}", header_int(response, "Retry-After")
+            )
+        else:  # 489 Bad Event, 403, 404, ...
+            self._set(PublicationState.FAILED, status=code, reason=f"{code} {response.reason}")
+        return self._after_final(now)
+
+    def on_timeout(self, now: float, reason: str = "transaction timed out") -> Request | None:
+        self._advance(now)
+        if self._pending is None:
+            return None
+        self._pending = None
+        if self._state is PublicationState.REMOVING:
+            self._set(PublicationState.UNPUBLISHED, reason=f"remove failed: {reason}")
+        else:
+            self._transient(now, 408, reason, None)
+        return self._after_final(now)
+
+    def _after_final(self, now: float) -> Request | None:
+        if self._queued_remove:
+            return self._remove(now)
+        if self._dirty and self._state is PublicationState.PUBLISHED:
+            self._set(PublicationState.PUBLISHING, reason="modify()")
+            return self._publish(now)
+        return None
+
+    def _challenge(self, request: Request, response: Response, now: float) -> Request | None:
+        code = response.status_code
+        result = (
+            self.digest.authorize(request, response)
+            if self.digest is not None
+            else AuthFailure("no credentials configured")
+        )
+        if isinstance(result, AuthFailure):
+            state = (
+                PublicationState.UNPUBLISHED
+                if self._state is PublicationState.REMOVING
+                else PublicationState.FAILED
+            )
+            self._set(state, status=code, reason=f"{code} {response.reason}: {result.reason}")
+            return None
+        retry = self._build(
+            expires=header_int(request, "Expires") or 0,
+            with_body=bool(request.body),
+            preauth=False,
+        )
+        return self._send(result.apply(retry), now)
+
+    def _published(self, response: Response, code: int) -> None:
+        etag = response.headers.get("SIP-ETag")
+        if not etag:
+            self._set(
+                PublicationState.FAILED, status=code, reason=f"{code} without SIP-ETag (§11.3.1)"
+            )
+            return
+        self.etag = etag.strip(" \t")
+        granted = header_int(response, "Expires")
+        granted = granted if granted is not None else self.expires
+        if self._dirty and self._sent_body == self.body:
+            self._dirty = False  # the modification arrived
+        self.failures = 0
+        self.granted = granted
+        self.expires_at = self._sent_at + granted
+        self._refresh_at = self._sent_at + refresh_delay(granted, self.refresh_margin)
+        self._set(PublicationState.PUBLISHED, status=code, reason="published", expires=granted)
+
+    def _transient(self, now: float, code: int, reason: str, retry_after: int | None) -> None:
+        self.failures += 1
+        if self.failures >= self.max_failures:
+            self._set(
+                PublicationState.FAILED,
+                status=code,
+                reason=f"{reason} ({self.failures} consecutive failures)",
+            )
+            return
+        delay = (
+            float(retry_after)
+            if retry_after is not None
+            else min(self.retry_interval * 2 ** (self.failures - 1), self.max_retry_interval)
+        )
+        self._retry_at = now + delay
+
+
+class PublicationDriver(RegistrationDriver):
+    """Runs a :class:`Publication` over an Endpoint (see :class:`RegistrationDriver`)."""

@@ -1,0 +1,249 @@
+"""RFC 3261 §12-§14 details of the UserAgent, checked against scripted raw peers.
+
+The raw peers are bare Endpoints driven by hand, so every header the UA sends
+can be inspected and every misbehaviour (no ACK, CSeq going backwards) staged.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from netsim import Net, Node
+from uasim import SDP, SDP2, Callee, add_ua, assert_clean, ua
+
+from sipsans import (
+    DialogState,
+    Event,
+    RequestReceived,
+    Response,
+    ResponseReceived,
+    TerminatedReason,
+    UAConfig,
+    make_request,
+    make_response,
+    parse_message,
+)
+from sipsans.message import Request
+
+ROUTES = ("<sip:192.0.2.9:5060;lr;hop=1>", "<sip:192.0.2.2:5060;lr;hop=2>")
+
+
+def sent(net: Net, src: str, prefix: str) -> list[Request | Response]:
+    return [
+        parse_message(w.data)
+        for w in net.wire
+        if w.src == src and w.first_line.startswith(prefix) and w.delivered
+    ]
+
+
+class RecordRoutingCallee:
+    """Answers INVITE with 200 carrying two Record-Route values; answers BYE."""
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+
+    def __call__(self, node: Node, event: Event) -> None:
+        if not isinstance(event, RequestReceived):
+            return
+        req, now = event.request, node.net.now
+        self.requests.append(req)
+        if event.txn is None:
+            return  # the ACK
+        headers = [("Record-Route", route) for route in ROUTES]
+        headers.append(("Contact", "<sip:bob@192.0.2.2:5060;transport=udp>"))
+        if req.method == "INVITE":
+            resp = make_response(
+                req, 200, to_tag="rr1", headers=headers, body=SDP, content_type="application/sdp"
+            )
+        else:
+            resp = make_response(req, 200)
+        node.ep.send_response(event.txn, resp, now=now)
+
+
+def test_uac_route_set_is_the_reversed_record_route() -> None:
+    """§12.1.2: the UAC's route set is the Record-Route list reversed; ACK and BYE
+    carry it as Route, in that order, and go to the first (loose) route (§12.2.1.1).
+    Here the first route is 192.0.2.2 itself so the simulated network delivers."""
+    net = Net(3)
+    alice = add_ua(net, "alice", "192.0.2.1")
+    callee = RecordRoutingCallee()
+    net.add("bob", "192.0.2.2", handler=callee)
+    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
+    net.drive(until=2.0)
+    assert call.state is DialogState.CONFIRMED
+    net.call(alice, lambda now: call.bye(now=now))
+    net.drive()
+    ack, bye = (r for r in callee.requests if r.method in ("ACK", "BYE"))
+    for request in (ack, bye):
+        assert request.headers.lines("Route") == list(reversed(ROUTES))
+        assert str(request.uri) == "sip:bob@192.0.2.2:5060;transport=udp"  # remote target
+    assert bye.cseq.seq == ack.cseq.seq + 1  # §12.2.1.1: local CSeq + 1
+    assert_clean(alice)
+
+
+class RawCaller:
+    """A hand-driven UAC: sends INVITE, optionally ACKs the 2xx, sends in-dialog requests."""
+
+    def __init__(self, *, ack: bool = True, record_route: tuple[str, ...] = ()) -> None:
+        self.ack = ack
+        self.record_route = record_route
+        self.invites: list[Request] = []
+        self.finals: list[Response] = []
+        self.requests: list[Request] = []
+
+    def invite(self, node: Node, now: float, call_id: str = "raw-1") -> None:
+        headers = [("Record-Route", route) for route in self.record_route]
+        request = make_request(
+            "INVITE",
+            "sip:bob@192.0.2.2",
+            from_="<sip:raw@192.0.2.1>;tag=raw",
+            to="<sip:bob@192.0.2.2>",
+            call_id=call_id,
+            cseq=1,
+            contact="<sip:raw@192.0.2.1:5060>",
+            headers=headers,
+            body=SDP,
+            content_type="application/sdp",
+        )
+        self.invites.append(request)
+        node.ep.send_request(request, target=node.net.nodes["bob"].target(), now=now)
+
+    def in_dialog(self, node: Node, method: str, cseq: int, now: float) -> None:
+        final = next(r for r in self.finals if r.status_code == 200)
+        request = make_request(
+            method,
+            "sip:bob@192.0.2.2:5060",
+            from_="<sip:raw@192.0.2.1>;tag=raw",
+            to=str(final.to),
+            call_id=final.call_id,
+            cseq=cseq,
+        )
+        node.ep.send_request(request, target=node.net.nodes["bob"].target(), now=now)
+
+    def __call__(self, node: Node, event: Event) -> None:
+        now = node.net.now
+        if isinstance(event, ResponseReceived) and event.response.status_code >= 200:
+            resp = event.response
+            self.finals.append(resp)
+            if resp.cseq.method == "INVITE" and resp.status_code == 200 and self.ack:
+                ack = make_request(
+                    "ACK",
+                    "sip:bob@192.0.2.2:5060",
+                    from_="<sip:raw@192.0.2.1>;tag=raw",
+                    to=str(resp.to),
+                    call_id=resp.call_id,
+                    cseq=resp.cseq.seq,
+                )
+                node.ep.send_stateless(ack, target=node.net.nodes["bob"].target(), now=now)
+        elif isinstance(event, RequestReceived):
+            self.requests.append(event.request)
+            if event.txn is not None:
+                node.ep.send_response(event.txn, make_response(event.request, 200), now=now)
+
+
+def _raw_call(
+    caller: RawCaller, callee: Callee, config: UAConfig | None = None
+) -> tuple[Net, Node, Node]:
+    net = Net(4)
+    raw = net.add("raw", "192.0.2.1", handler=caller)
+    bob = add_ua(net, "bob", "192.0.2.2", handler=callee, config=config)
+    net.call(raw, lambda now: caller.invite(raw, now))
+    return net, raw, bob
+
+
+def test_uas_route_set_keeps_the_record_route_order() -> None:
+    """§12.1.1: the UAS's route set is the Record-Route list in order; its BYE goes
+    to the remote target (the caller's Contact) with those Route headers."""
+    routes = ("<sip:192.0.2.1:5060;lr;hop=a>", "<sip:192.0.2.7:5060;lr;hop=b>")
+    caller = RawCaller(record_route=routes)
+    callee = Callee(ring=0.1)
+    net, _raw, bob = _raw_call(caller, callee)
+    net.drive(until=2.0)
+    (dialog,) = callee.calls
+    assert dialog.state is DialogState.CONFIRMED
+    net.call(bob, lambda now: dialog.bye(now=now))
+    net.drive()
+    (bye,) = [r for r in caller.requests if r.method == "BYE"]
+    assert bye.headers.lines("Route") == list(routes)
+    assert str(bye.uri) == "sip:raw@192.0.2.1:5060"
+    assert dialog.terminated_reason is TerminatedReason.UAS_BYE
+    assert_clean(bob)
+
+
+def test_uas_retransmits_2xx_until_timeout_then_byes() -> None:
+    """§13.3.1.4: the UAS core resends the 2xx at T1, 2*T1, ... capped at T2 until the
+    ACK comes; after 64*T1 without one it ends the dialog with a BYE."""
+    caller = RawCaller(ack=False)
+    callee = Callee(ring=0.0)
+    net, _raw, bob = _raw_call(caller, callee)
+    net.drive(until=60.0)
+    oks = [w.time for w in net.wire if w.src == "bob" and w.first_line.startswith("SIP/2.0 200")]
+    gaps = [round(b - a, 6) for a, b in pairwise(oks)]
+    assert gaps[:6] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    byes = [w.time for w in net.wire if w.src == "bob" and w.first_line.startswith("BYE")]
+    assert byes and abs(byes[0] - (oks[0] + 32.0)) < 1e-6
+    assert all(t < byes[0] for t in oks)  # no 2xx after giving up
+    (dialog,) = callee.calls
+    assert dialog.state is DialogState.TERMINATED
+    assert dialog.terminated_reason is TerminatedReason.TIMEOUT
+    net.drive()
+    assert_clean(bob)
+
+
+def test_late_offer_answer_goes_in_the_ack() -> None:
+    """An INVITE without a body gets the offer in the 2xx; the answer rides the ACK
+    (RFC 3261 §13.2.1, RFC 3264)."""
+    net = Net(6)
+    alice = add_ua(net, "alice", "192.0.2.1")
+    callee = Callee(ring=0.1)
+    add_ua(net, "bob", "192.0.2.2", handler=callee)
+    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", now=now))
+    net.drive(until=1.0)
+    (ok,) = [r for r in sent(net, "bob", "SIP/2.0 200") if isinstance(r, Response)][:1]
+    assert ok.body == SDP  # the offer
+    assert not sent(net, "alice", "ACK")  # the UA waits for the application's answer
+    net.call(alice, lambda now: call.ack(body=SDP2, content_type="application/sdp", now=now))
+    net.drive(until=2.0)
+    (ack,) = sent(net, "alice", "ACK")
+    assert ack.body == SDP2
+    assert ack.content_type == "application/sdp"
+    assert call.state is DialogState.CONFIRMED
+    assert callee.calls[0].state is DialogState.CONFIRMED
+    net.call(alice, lambda now: call.bye(now=now))
+    net.drive()
+    assert_clean(alice, net.nodes["bob"])
+
+
+def test_out_of_order_cseq_gets_500_with_retry_after() -> None:
+    """§12.2.2: a request whose CSeq is lower than the remote CSeq gets 500."""
+    caller = RawCaller()
+    callee = Callee(ring=0.1, answer_in_dialog=True)
+    net, raw, bob = _raw_call(caller, callee)
+    net.drive(until=1.0)
+    net.call(raw, lambda now: caller.in_dialog(raw, "INFO", 10, now))
+    net.drive(until=2.0)
+    net.call(raw, lambda now: caller.in_dialog(raw, "INFO", 5, now))
+    net.drive(until=3.0)
+    info_finals = [r for r in caller.finals if r.cseq.method == "INFO"]
+    assert [r.status_code for r in info_finals] == [200, 500]
+    assert info_finals[1].headers.get("Retry-After") is not None
+    net.call(bob, lambda now: callee.calls[0].bye(now=now))
+    net.drive()
+    assert_clean(bob)
+
+
+def test_dialog_limit_answers_503_with_retry_after() -> None:
+    caller = RawCaller()
+    callee = Callee(ring=5.0)
+    net, raw, bob = _raw_call(caller, callee, UAConfig(max_dialogs=1))
+    net.drive(until=0.5)
+    net.call(raw, lambda now: caller.invite(raw, now, call_id="raw-2"))
+    net.drive(until=1.0)
+    busy = [r for r in caller.finals if r.call_id == "raw-2"]
+    assert [r.status_code for r in busy] == [503]
+    assert busy[0].headers.get("Retry-After") is not None
+    net.drive()
+    assert [r.status_code for r in caller.finals if r.call_id == "raw-1"] == [200]
+    net.call(bob, lambda now: callee.calls[0].bye(now=now))
+    net.drive()
+    assert_clean(bob)
