@@ -115,9 +115,9 @@ def start_uas(kind: str, port: int, sipp: str, uvloop: bool) -> subprocess.Popen
     elif kind == "sipp":
         command = [sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-nostdin"]
     elif kind == "aiosipua":
+        # aiosipua asserts asyncio.DatagramTransport, which uvloop's UDP transport is
+        # not: it always runs on the stdlib loop.
         command = [sys.executable, __file__, "--serve-aiosipua", str(port)]
-        if uvloop:
-            command.append("--uvloop")
     else:
         raise ValueError(kind)
     proc = subprocess.Popen(
@@ -201,7 +201,7 @@ def main() -> int:
     kinds = args.uas.split(",")
     print(
         f"sipp -sn uac over UDP, {args.seconds:g} s per step, rates {rates};"
-        f" python UASes on {'uvloop' if uvloop_ok else 'asyncio'}; {os.cpu_count()} CPUs"
+        f" sipsans on {'uvloop' if uvloop_ok else 'asyncio'}; {os.cpu_count()} CPUs"
     )
     results: dict[str, list[Step]] = {}
     with tempfile.TemporaryDirectory() as tmp:

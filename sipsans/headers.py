@@ -188,11 +188,10 @@ class Headers:
     __slots__ = ("_cache", "_keys", "_lines")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._keys: list[str] = []
-        self._lines: list[tuple[str, str, str]] = []
+        line = self._line
+        self._lines: list[tuple[str, str, str]] = [line(name, value) for name, value in items]
+        self._keys: list[str] = [canonical_key(name) for name, _, _ in self._lines]
         self._cache: dict[str, object] | None = None
-        for name, value in items:
-            self.add(name, value)
 
     @classmethod
     def _from_parsed(cls, keys: list[str], lines: list[tuple[str, str, str]]) -> Headers:

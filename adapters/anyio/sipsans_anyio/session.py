@@ -10,6 +10,7 @@ shared :class:`sipsans_asyncio.driver.Driver`; no SIP logic lives here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import logging
 import math
@@ -44,7 +45,9 @@ def _addr(value: Any) -> Address:
     return (str(value[0]), int(value[1]))
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_ip(host: str) -> bool:
+    """True for an IP literal (cached: it is asked for every datagram sent)."""
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:

@@ -326,20 +326,24 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
                 self._live[key] = AsyncDialog(self, event.dialog, request=event.request)
         elif cls is DialogStateChanged or cls is DialogTerminated:
             assert isinstance(event, DialogStateChanged | DialogTerminated)
-            key = _key(event.dialog_id)
+            dialog_id = event.dialog_id
+            key = (dialog_id.call_id, dialog_id.local_tag)
             live = self._live.get(key)
             if live is not None:
-                if (
-                    isinstance(event, DialogStateChanged)
-                    and event.state is DialogState.CONFIRMED
-                    and isinstance(event.message, Response)
-                    and live.response is None
-                ):
-                    live.response = event.message
-                if live.is_terminated:
+                if cls is DialogStateChanged:
+                    assert isinstance(event, DialogStateChanged)
+                    if (
+                        event.state is DialogState.CONFIRMED
+                        and live.response is None
+                        and isinstance(event.message, Response)
+                    ):
+                        live.response = event.message
+                elif live.is_terminated:  # (a UAC's other forks may end while it lives)
                     del self._live[key]
-            for check in self._watchers.get(key, ()):
-                check()
+            checks = self._watchers.get(key)
+            if checks:
+                for check in list(checks):
+                    check()
         super()._dispatch(event)
 
     async def _until(

@@ -15,6 +15,7 @@ and closed after ``idle_timeout`` seconds without traffic.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import ssl
@@ -56,7 +57,9 @@ class Listen:
             raise ValueError(f"unknown transport {self.transport!r}; use one of {TRANSPORTS}")
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_ip(host: str) -> bool:
+    """True for an IP literal (cached: it is asked for every datagram sent)."""
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
