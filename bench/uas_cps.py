@@ -71,10 +71,12 @@ class Step:
 
     @property
     def clean(self) -> bool:
-        return self.exit_code == 0 and self.failed == 0 and self.retrans == 0 and self.ok == self.calls
+        return (
+            self.exit_code == 0 and self.failed == 0 and self.retrans == 0 and self.ok == self.calls
+        )
 
 
-def run_step(sipp: str, port: int, pid: int, rate: int, seconds: float, work: Path) -> Step:
+def run_step(sipp: str, port: int, pid: int, *, rate: int, seconds: float, work: Path) -> Step:
     calls = max(1, int(rate * seconds))
     stats = work / f"uac_{port}_{rate}.csv"
     stats.unlink(missing_ok=True)
@@ -130,14 +132,14 @@ def start_uas(kind: str, port: int, sipp: str, uvloop: bool) -> subprocess.Popen
 
 
 def bench_uas(
-    kind: str, sipp: str, rates: list[int], seconds: float, uvloop: bool, work: Path
+    kind: str, sipp: str, *, rates: list[int], seconds: float, uvloop: bool, work: Path
 ) -> list[Step]:
     port = free_port()
     proc = start_uas(kind, port, sipp, uvloop)
     steps: list[Step] = []
     try:
         for rate in rates:
-            step = run_step(sipp, port, proc.pid, rate, seconds, work)
+            step = run_step(sipp, port, proc.pid, rate=rate, seconds=seconds, work=work)
             steps.append(step)
             mark = "clean" if step.clean else "NOT clean"
             print(
@@ -162,7 +164,7 @@ def bench_uas(
 
 
 async def serve_aiosipua(port: int) -> None:
-    from aiosipua import SipUAS, UdpSipTransport, parse_sdp  # type: ignore[import-untyped]
+    from aiosipua import SipUAS, UdpSipTransport, parse_sdp
 
     answer = parse_sdp(ANSWER_SDP)
     transport = UdpSipTransport(local_addr=("127.0.0.1", port))
@@ -206,7 +208,9 @@ def main() -> int:
     results: dict[str, list[Step]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
-            results[kind] = bench_uas(kind, sipp, rates, args.seconds, uvloop_ok, Path(tmp))
+            results[kind] = bench_uas(
+                kind, sipp, rates=rates, seconds=args.seconds, uvloop=uvloop_ok, work=Path(tmp)
+            )
     print()
     print(f"{'UAS':10} {'best clean cps':>15} {'CPU us/call at it':>18}")
     best: dict[str, Step | None] = {}

@@ -8,6 +8,7 @@ commands). Each run is bounded by baresip's own ``-t SECONDS``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -89,10 +90,8 @@ class Baresip:
         with socket.create_connection(("127.0.0.1", self.ctrl), timeout=5) as conn:
             conn.sendall(b"%d:%s," % (len(payload), payload))
             conn.settimeout(2)
-            try:
+            with contextlib.suppress(TimeoutError):
                 conn.recv(4096)
-            except TimeoutError:
-                pass
 
     def stop(self) -> None:
         if self.proc.poll() is None:
