@@ -32,7 +32,8 @@ def test_basic_call_and_bye_from_caller() -> None:
     assert bob_states == [DialogState.EARLY, DialogState.WAIT_ACK, DialogState.CONFIRMED]
     net.call(alice, lambda now: call.bye(now=now))
     net.drive()
-    assert call.state is DialogState.TERMINATED
+    final_state: DialogState = call.state  # re-read after the BYE (mypy keeps the narrowing)
+    assert final_state is DialogState.TERMINATED
     assert call.terminated_reason is TerminatedReason.UAC_BYE
     assert server.terminated_reason is TerminatedReason.UAC_BYE
     assert [e.reason for e in terminated(bob)] == [TerminatedReason.UAC_BYE]

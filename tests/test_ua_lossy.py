@@ -19,7 +19,6 @@ def test_calls_survive_loss_duplication_reordering(seed: int) -> None:
     alice = add_ua(net, "alice", "192.0.2.1")
     callee = Callee(answer_in_dialog=True)
     bob = add_ua(net, "bob", "192.0.2.2", handler=callee)
-    expected = {}
     calls = []
     for i in range(8):
         kind = ["bye-alice", "bye-bob", "cancel", "reinvite"][i % 4]
@@ -61,7 +60,6 @@ def test_calls_survive_loss_duplication_reordering(seed: int) -> None:
         # A BYE lost 11 times (Timer F) still ends the dialog locally (§15.1.1).
         assert call.terminated_reason in (want, TerminatedReason.TIMEOUT), (kind, call)
     assert_clean(alice, bob)
-    del expected
 
 
 @pytest.mark.parametrize("seed", range(4))
