@@ -7,6 +7,7 @@
 #   make lint    ruff check + ruff format --check + mypy
 #   make fmt     apply ruff's formatter and autofixes
 #   make bench   run bench/parse.py (installs the `bench` dependency group first)
+#   make bench-uas  sipp -sn uac at rising rates against sipsans/sipp/aiosipua UASes (needs sipp)
 #   make peers   CI only: install the interop peers from Debian (see below)
 #   make clean   remove the venv, caches and build artefacts
 
@@ -24,7 +25,7 @@ BENCH_STAMP := $(VENV)/.sipsans-bench.stamp
 INTEROP_APT_PACKAGES ?= sip-tester kamailio baresip
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test lint fmt bench peers clean
+.PHONY: help venv demo test lint fmt bench bench-uas peers clean
 
 help:
 	@awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' Makefile
@@ -74,6 +75,9 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: venv $(BENCH_STAMP)
 	$(BIN)/python bench/parse.py
+
+bench-uas: venv $(BENCH_STAMP)
+	$(BIN)/python bench/uas_cps.py
 
 # Does nothing unless CI=true and tests/interop/ exists. Kamailio's package would start a
 # daemon on port 5060 that our tests then collide with: a temporary policy-rc.d (the usual

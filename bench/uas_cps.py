@@ -11,8 +11,9 @@ UASes, measured in the same run on 127.0.0.1:
 
 Each step runs ``sipp -sn uac -r RATE -m RATE*SECONDS`` (so about SECONDS seconds of
 load, bounded by a timeout) and reads sipp's statistics CSV (``-trace_stat``): a step is
-clean when every call succeeded, none failed and sipp counted no retransmission. A UAS
-stops at its first unclean step; its score is the highest clean rate. The UAS CPU time
+clean when every call succeeded, none failed and sipp counted no retransmission. Rates
+are interleaved (each rate against every UAS in turn), and a UAS stops at its first
+unclean step; its score is the highest clean rate. The UAS CPU time
 per call is (utime + stime) of its process from /proc/PID/stat, before and after the
 step, divided by the successful calls; reported for the highest clean step. Nothing here
 is asserted: this is a measurement (DESIGN.md §8), not a test.
@@ -131,33 +132,41 @@ def start_uas(kind: str, port: int, sipp: str, uvloop: bool) -> subprocess.Popen
     return proc
 
 
-def bench_uas(
-    kind: str, sipp: str, *, rates: list[int], seconds: float, uvloop: bool, work: Path
-) -> list[Step]:
-    port = free_port()
-    proc = start_uas(kind, port, sipp, uvloop)
-    steps: list[Step] = []
+def bench_all(
+    kinds: list[str], sipp: str, *, rates: list[int], seconds: float, uvloop: bool, work: Path
+) -> dict[str, list[Step]]:
+    """Rate by rate, each UAS in turn (interleaved, so that a load change on the machine
+    hits every UAS alike); a UAS leaves the race at its first unclean step."""
+    procs: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
+    results: dict[str, list[Step]] = {kind: [] for kind in kinds}
     try:
+        for kind in kinds:
+            port = free_port()
+            procs[kind] = (port, start_uas(kind, port, sipp, uvloop))
         for rate in rates:
-            step = run_step(sipp, port, proc.pid, rate=rate, seconds=seconds, work=work)
-            steps.append(step)
-            mark = "clean" if step.clean else "NOT clean"
-            print(
-                f"  {kind:9} {rate:5d} cps: {step.ok}/{step.calls} ok, {step.failed} failed,"
-                f" {step.retrans} retrans, {step.cpu_us_per_call:7.1f} us CPU/call,"
-                f" {step.seconds:5.1f} s  {mark}",
-                flush=True,
-            )
-            if not step.clean:
-                break
+            for kind in kinds:
+                steps = results[kind]
+                if steps and not steps[-1].clean:
+                    continue
+                port, proc = procs[kind]
+                step = run_step(sipp, port, proc.pid, rate=rate, seconds=seconds, work=work)
+                steps.append(step)
+                mark = "clean" if step.clean else "NOT clean"
+                print(
+                    f"  {kind:9} {rate:5d} cps: {step.ok}/{step.calls} ok, {step.failed} failed,"
+                    f" {step.retrans} retrans, {step.cpu_us_per_call:7.1f} us CPU/call,"
+                    f" {step.seconds:5.1f} s  {mark}",
+                    flush=True,
+                )
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return steps
+        for _, proc in procs.values():
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return results
 
 
 # -- the aiosipua UAS ----------------------------------------------------------------------
@@ -205,12 +214,10 @@ def main() -> int:
         f"sipp -sn uac over UDP, {args.seconds:g} s per step, rates {rates};"
         f" sipsans on {'uvloop' if uvloop_ok else 'asyncio'}; {os.cpu_count()} CPUs"
     )
-    results: dict[str, list[Step]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in kinds:
-            results[kind] = bench_uas(
-                kind, sipp, rates=rates, seconds=args.seconds, uvloop=uvloop_ok, work=Path(tmp)
-            )
+        results = bench_all(
+            kinds, sipp, rates=rates, seconds=args.seconds, uvloop=uvloop_ok, work=Path(tmp)
+        )
     print()
     print(f"{'UAS':10} {'best clean cps':>15} {'CPU us/call at it':>18}")
     best: dict[str, Step | None] = {}

@@ -145,6 +145,33 @@ def test_asyncio_cancellation_sends_cancel() -> None:
     assert dialogs == []
 
 
+async def _asyncio_explicit_cancel() -> tuple[int, Any, list[str]]:
+    log: list[str] = []
+    udp = [sipsans_asyncio.Listen("udp", "127.0.0.1", 0)]
+    async with (
+        sipsans_asyncio.Session(ua_factory("alice", 9), listen=udp) as alice,
+        sipsans_asyncio.Session(ua_factory("bob", 10), listen=udp) as bob,
+    ):
+        task = asyncio.create_task(callee(bob, answer=False, log=log))
+        dialog = await alice.invite(uri_of(bob), body=SDP, wait=False)
+        assert dialog.state in (sipsans.DialogState.CALLING, sipsans.DialogState.TRYING)
+        await asyncio.sleep(0.2)  # ringing
+        response = await dialog.cancel(reason="SIP;cause=487")
+        assert response is not None
+        reason = await dialog.closed(timeout=5)
+        with pytest.raises(CallFailed):
+            await dialog.established()
+        task.cancel()
+    return response.status_code, reason, log
+
+
+def test_asyncio_explicit_cancel_returns_the_cancel_response() -> None:
+    status, reason, log = asyncio.run(_asyncio_explicit_cancel())
+    assert status == 200
+    assert reason is sipsans.TerminatedReason.UAC_CANCEL
+    assert "terminated UAC_CANCEL" in log
+
+
 async def _asyncio_rejected() -> CallFailed:
     udp = [sipsans_asyncio.Listen("udp", "127.0.0.1", 0)]
     async with (
@@ -303,3 +330,28 @@ def test_blocking_full_call_and_cancel() -> None:
             stop.set()
             worker.join()
     assert log[0] == "UAC_BYE" and "UAC_CANCEL" in log
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_anyio_session_cancelled_from_outside_still_hangs_up(backend: str) -> None:
+    """A cancel scope around the whole session: closing it BYEs the call (shielded)."""
+
+    async def main() -> list[str]:
+        log: list[str] = []
+        udp = [sipsans_anyio.Listen("udp", "127.0.0.1", 0)]
+        async with (
+            sipsans_anyio.Session(ua_factory("bob", 16), listen=udp) as bob,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(lambda: callee(bob, log=log))
+            with anyio.move_on_after(1.0):
+                async with sipsans_anyio.Session(ua_factory("alice", 15), listen=udp) as alice:
+                    await alice.invite(uri_of(bob), body=SDP)
+                    await anyio.sleep(30)
+            with anyio.fail_after(5):
+                while "terminated UAC_BYE" not in log:
+                    await anyio.sleep(0.02)
+            tg.cancel_scope.cancel()
+        return log
+
+    assert "terminated UAC_BYE" in anyio.run(main, backend=backend)

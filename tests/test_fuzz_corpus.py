@@ -79,3 +79,20 @@ def test_endpoint_seed_programs_are_in_the_corpus_and_do_what_they_say() -> None
     assert any(line.startswith(b"SIP/2.0 200") for line in wire("uas-invite-200"))
     assert any(line.startswith(b"CANCEL ") for line in wire("uac-cancel"))
     assert wire("uac-timeout").count(wire("uac-timeout")[0]) > 3  # retransmissions
+
+
+PENDING_DIR = FUZZ_DIR / "pending"
+PENDING = [
+    (folder.name, f)
+    for folder in sorted(p for p in PENDING_DIR.glob("*") if p.is_dir())
+    for f in sorted(folder.iterdir())
+    if f.is_file()
+]
+
+
+@pytest.mark.xfail(strict=True, reason="a reported core bug, not fixed yet")
+@pytest.mark.parametrize(("harness", "path"), PENDING, ids=[f"{h}/{p.name}" for h, p in PENDING])
+def test_pending_crash_still_fails(harness: str, path: Path) -> None:
+    """fuzz/pending/<harness>/ holds reproducers of reported, unfixed bugs. Once a fix lands
+    this test XPASSes (a failure under strict xfail): move the file into fuzz/corpus/."""
+    _harness(harness)(path.read_bytes())

@@ -14,6 +14,7 @@ import functools
 import ipaddress
 import logging
 import math
+import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
@@ -59,9 +60,20 @@ class _Udp:
     def __init__(self, sock: anyio.abc.UDPSocket) -> None:
         self.sock = sock
         self.local = _addr(sock.extra(anyio.abc.SocketAttribute.local_address))
+        #: The non-blocking OS socket: datagrams to IP literals are sent on it at once
+        #: (no task hop, and they still leave while the session's tasks are cancelled).
+        raw = sock.extra(anyio.abc.SocketAttribute.raw_socket, None)
+        self.dup: socket.socket | None = None
+        if raw is not None and not isinstance(raw, socket.socket):
+            # asyncio hands out a TransportSocket (no sendto): send on a duplicate.
+            self.dup = socket.fromfd(raw.fileno(), raw.family, raw.type)
+            self.dup.setblocking(False)
+        self.raw: socket.socket | None = self.dup or raw
         self.out_send, self.out_recv = anyio.create_memory_object_stream[
             tuple[bytes, Address, int]
         ](math.inf)
+        #: Datagrams waiting for the writer task (direct sends wait behind them).
+        self.queued = 0
 
 
 class _Conn:
@@ -247,6 +259,9 @@ class Session(UAMixin[CoreT], Generic[CoreT]):
             for listener in self._listeners:
                 await listener.aclose()
             for udp in self._udp:
+                if udp.dup is not None:
+                    udp.dup.close()
+                udp.raw = None
                 udp.out_send.close()
                 udp.out_recv.close()
                 await udp.sock.aclose()
@@ -349,6 +364,18 @@ class Session(UAMixin[CoreT], Generic[CoreT]):
             if udp is None:
                 self.send_failed(transmit.token, "no UDP socket: add Listen('udp', ...)")
                 return
+            host, port = transmit.remote
+            if udp.raw is not None and not udp.queued and _is_ip(host):
+                try:
+                    udp.raw.sendto(transmit.data, (host.strip("[]"), port))
+                except BlockingIOError:
+                    pass  # the socket buffer is full: queue it for the writer task
+                except OSError as exc:
+                    self.send_failed(transmit.token, f"UDP send to {host}:{port} failed: {exc}")
+                    return
+                else:
+                    return
+            udp.queued += 1
             udp.out_send.send_nowait((transmit.data, transmit.remote, transmit.token))
         elif name in STREAM_TRANSPORTS and name not in ("WS", "WSS"):
             self._send_stream(name, transmit)
@@ -392,6 +419,7 @@ class Session(UAMixin[CoreT], Generic[CoreT]):
 
     async def _udp_writer(self, udp: _Udp) -> None:
         async for data, (name, port), token in udp.out_recv:
+            udp.queued -= 1
             host = name.strip("[]")
             try:
                 if not _is_ip(host):

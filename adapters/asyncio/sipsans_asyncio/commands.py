@@ -304,8 +304,10 @@ async def _register(args: argparse.Namespace) -> int:
             print(f"sipsans: no answer from the registrar within {args.timeout:g} s")
             return 2
         if event.state is RegistrationState.FAILED:
-            status = "" if event.status is None else f"{event.status} "
-            print(f"registration failed: {status}{event.reason}".rstrip())
+            text = event.reason
+            if event.status is not None and not text.startswith(str(event.status)):
+                text = f"{event.status} {text}"
+            print(f"registration failed: {text}".rstrip())
             return 1
         print(f"registered {aor} for {event.expires} s")
         for binding in reg.bindings:
