@@ -87,7 +87,7 @@ class AsyncDialog:
     ``async with dialog:`` hangs up on exit; ``await dialog.closed()`` waits for the end.
     """
 
-    __slots__ = ("_session", "initial_request", "response", "view")
+    __slots__ = ("_session", "initial_request", "response", "view", "was_confirmed")
 
     def __init__(
         self, session: UAMixin[Any], view: View, *, request: Request | None = None
@@ -99,6 +99,10 @@ class AsyncDialog:
         self.initial_request = request
         #: The response that confirmed our call (its body is the SDP answer), or None.
         self.response: Response | None = None
+        #: Whether the dialog reached Confirmed. The core may confirm and end a dialog in
+        #: one pump (the ACK and a BYE in the same read), so the current state alone
+        #: cannot tell ``established()`` that the call was answered.
+        self.was_confirmed = False
 
     def __repr__(self) -> str:
         return f"<AsyncDialog {self.view!r}>"
@@ -133,9 +137,12 @@ class AsyncDialog:
     async def established(self, timeout: float | None = None) -> AsyncDialog:
         """Wait until the dialog is confirmed; :class:`CallFailed` if it ended instead."""
         await self._session._until(
-            self, lambda: self.state in (DialogState.CONFIRMED, DialogState.TERMINATED), timeout
+            self,
+            lambda: self.was_confirmed
+            or self.state in (DialogState.CONFIRMED, DialogState.TERMINATED),
+            timeout,
         )
-        if self.state is not DialogState.CONFIRMED:
+        if not (self.was_confirmed or self.state is DialogState.CONFIRMED):
             raise CallFailed(self)
         return self
 
@@ -332,6 +339,8 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
             if live is not None:
                 if cls is DialogStateChanged:
                     assert isinstance(event, DialogStateChanged)
+                    if event.state is DialogState.CONFIRMED:
+                        live.was_confirmed = True
                     if (
                         event.state is DialogState.CONFIRMED
                         and live.response is None
