@@ -2,12 +2,14 @@
 # nothing but a Python >= 3.11 with venv support and GNU make (a fresh Debian 12 is enough).
 #
 #   make demo    run the `sipsans demo` command
-#   make test    lint (ruff), format check, type check (mypy --strict), then the pytest suite
-#                (this is exactly what CI runs, through .ci/run)
+#   make test    lint (ruff), format check, type check (mypy --strict), a fuzzing smoke run,
+#                then the pytest suite (this is exactly what CI runs, through .ci/run)
 #   make lint    ruff check + ruff format --check + mypy
 #   make fmt     apply ruff's formatter and autofixes
 #   make bench   run bench/parse.py (installs the `bench` dependency group first)
 #   make bench-uas  sipp -sn uac at rising rates against sipsans/sipp/aiosipua UASes (needs sipp)
+#   make fuzz    run each atheris harness of fuzz/ for FUZZ_SECONDS (60) seconds
+#   make fuzz-smoke  the same for FUZZ_SMOKE_SECONDS (10) seconds each (part of make test)
 #   make peers   CI only: install the interop peers from Debian (see below)
 #   make clean   remove the venv, caches and build artefacts
 
@@ -62,7 +64,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: venv peers lint
+test: venv peers lint fuzz-smoke
 	$(BIN)/pytest -q
 
 fmt: venv
@@ -104,23 +106,40 @@ clean:
 # with its input in fuzz/artifacts/<name>/crash-*. Copy a crash into fuzz/corpus/<name>/ to
 # keep it as a regression test (tests/test_fuzz_corpus.py replays every corpus file).
 # Extra libFuzzer flags go in FUZZ_FLAGS, e.g. make fuzz FUZZ_SECONDS=600 FUZZ_FLAGS=-jobs=2
-FUZZ_SECONDS ?= 60
-FUZZ_FLAGS   ?=
-FUZZ_STAMP   := $(VENV)/.sipsans-fuzz.stamp
-FUZZ_RUN      = -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_FLAGS)
+#
+# make fuzz-smoke (a prerequisite of `make test`, so CI runs it): each harness fuzzes for
+# FUZZ_SMOKE_SECONDS (default 10) from its corpus, into a fresh scratch directory; any crash
+# fails the target, with the input in fuzz/artifacts/<name>/ and its base64 in the log.
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_FLAGS         ?=
+FUZZ_STAMP         := $(VENV)/.sipsans-fuzz.stamp
+FUZZ_RUN            = -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_FLAGS)
+# harness:max_len (the cost of the framer and the program harnesses grows with input size)
+FUZZ_HARNESSES     := parser:1024 framer:1024 endpoint:2048 ua:2048
 
-.PHONY: fuzz
+.PHONY: fuzz fuzz-smoke
 
 $(FUZZ_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --group fuzz
 	@touch $@
 
 fuzz: venv $(FUZZ_STAMP)
-	@mkdir -p fuzz/.work/parser fuzz/.work/framer fuzz/.work/endpoint \
-	  fuzz/artifacts/parser fuzz/artifacts/framer fuzz/artifacts/endpoint
-	$(BIN)/python fuzz/fuzz_parser.py $(FUZZ_RUN) -artifact_prefix=fuzz/artifacts/parser/ \
-	  fuzz/.work/parser fuzz/corpus/parser
-	$(BIN)/python fuzz/fuzz_framer.py $(FUZZ_RUN) -max_len=1024 \
-	  -artifact_prefix=fuzz/artifacts/framer/ fuzz/.work/framer fuzz/corpus/framer
-	$(BIN)/python fuzz/fuzz_endpoint.py $(FUZZ_RUN) -max_len=2048 \
-	  -artifact_prefix=fuzz/artifacts/endpoint/ fuzz/.work/endpoint fuzz/corpus/endpoint
+	@set -e; for spec in $(FUZZ_HARNESSES); do \
+	  name=$${spec%%:*}; mkdir -p fuzz/.work/$$name fuzz/artifacts/$$name; \
+	  echo "== fuzz_$$name.py for $(FUZZ_SECONDS) s"; \
+	  $(BIN)/python fuzz/fuzz_$$name.py $(FUZZ_RUN) -max_len=$${spec##*:} \
+	    -artifact_prefix=fuzz/artifacts/$$name/ fuzz/.work/$$name fuzz/corpus/$$name; \
+	done
+
+fuzz-smoke: venv $(FUZZ_STAMP)
+	@set -e; rm -rf fuzz/.work/smoke; for spec in $(FUZZ_HARNESSES); do \
+	  name=$${spec%%:*}; mkdir -p fuzz/.work/smoke/$$name fuzz/artifacts/$$name; \
+	  echo "fuzz-smoke: fuzz_$$name.py for $(FUZZ_SMOKE_SECONDS) s"; \
+	  $(BIN)/python fuzz/fuzz_$$name.py -max_total_time=$(FUZZ_SMOKE_SECONDS) \
+	    -max_len=$${spec##*:} -print_final_stats=1 -artifact_prefix=fuzz/artifacts/$$name/ \
+	    fuzz/.work/smoke/$$name fuzz/corpus/$$name 2>fuzz/.work/smoke/$$name.log \
+	  || { tail -n 40 fuzz/.work/smoke/$$name.log; echo "fuzz-smoke: fuzz_$$name.py failed" \
+	       "(full log: fuzz/.work/smoke/$$name.log)" >&2; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units' fuzz/.work/smoke/$$name.log; \
+	done

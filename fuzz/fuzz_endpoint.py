@@ -33,15 +33,13 @@ Run: ``python fuzz/fuzz_endpoint.py -max_total_time=300 fuzz/corpus/endpoint``, 
 
 from __future__ import annotations
 
-import os
 import random
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from _common import fuzzing_requested, instrumented, main
+from _common import KnownBug, fuzzing_requested, instrumented, is_known, main
 
 _FUZZING = __name__ == "__main__" and fuzzing_requested(sys.argv) and "--seeds" not in sys.argv
 with instrumented(_FUZZING):
@@ -310,30 +308,8 @@ class Run:
 
 
 #: Core bugs already reported and not fixed yet, as (exception type, message part,
-#: function in the traceback). With SIPSANS_FUZZ_SKIP_KNOWN=1 in the environment the
-#: harness lets them pass, so that a long fuzzing run can look past them; the corpus
-#: replay in pytest never sets it. Remove an entry when its fix lands.
-KNOWN_BUGS = (
-    # A Via with a bare LF inside a parameter parses; stamping received/rport then
-    # re-serialises it and Headers refuses the LF (ValueError out of receive_datagram).
-    ("ValueError", "value contains CR or LF", "replace_top_via"),
-    # Stamping the top Via rebuilds the Via list, which parses the lower Vias lazily: an
-    # invalid one raises RemoteProtocolError out of receive_datagram.
-    ("RemoteProtocolError", "", "replace_top_via"),
-    # A request whose branch lacks the magic cookie is matched by the RFC 2543 rules,
-    # which read request.uri; an invalid Request-URI (lazily parsed) then raises
-    # RemoteProtocolError out of receive_datagram.
-    ("RemoteProtocolError", "", "server_key"),
-)
-SKIP_KNOWN = os.environ.get("SIPSANS_FUZZ_SKIP_KNOWN") == "1"
-
-
-def _known(exc: BaseException) -> bool:
-    functions = {frame.name for frame in traceback.extract_tb(exc.__traceback__)}
-    return any(
-        type(exc).__name__ == name and part in str(exc) and function in functions
-        for name, part, function in KNOWN_BUGS
-    )
+#: function in the traceback); see ``_common.is_known``. Remove an entry when its fix lands.
+KNOWN_BUGS: tuple[KnownBug, ...] = ()
 
 
 def one_input(data: bytes) -> None:
@@ -345,7 +321,7 @@ def one_input(data: bytes) -> None:
             run.step()
         run.finish()
     except Exception as exc:
-        if not (SKIP_KNOWN and _known(exc)):
+        if not is_known(exc, KNOWN_BUGS):
             raise
 
 

@@ -12,10 +12,13 @@ from .auth import Credentials
 from .config import EndpointConfig, ParserLimits
 from .dialog import (
     ClientInviteDialog,
+    ClientSubscription,
     DialogId,
     DialogSnapshot,
     DialogState,
     ServerInviteDialog,
+    ServerSubscription,
+    SubscriptionState,
     TerminatedReason,
 )
 from .endpoint import Endpoint
@@ -28,11 +31,15 @@ from .events import (
     DialogTerminated,
     Event,
     IncomingCall,
+    IncomingSubscription,
     InDialogRequest,
     MalformedMessage,
     MessageReceived,
+    NotifyReceived,
+    ReferReceived,
     RequestReceived,
     ResponseReceived,
+    SubscriptionStateChanged,
     TransactionTerminated,
     TransactionTimedOut,
     TransportFailed,
@@ -50,9 +57,11 @@ from .registration import (
     RegistrationState,
     RegistrationStateChanged,
 )
+from .replaces import Replaces
 from .timers import TimerKind
 from .transport import ClientTxn, ConnHandle, ServerTxn, Source, Target, Transmit
 from .ua import UAConfig, UserAgent
+from .ua_registration import RegistrationHandle
 from .uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
 
 __all__ = [  # noqa: RUF022 - grouped by layer
@@ -68,6 +77,14 @@ __all__ = [  # noqa: RUF022 - grouped by layer
     "IncomingCall",
     "MessageReceived",
     "ServerInviteDialog",
+    "ClientSubscription",
+    "ServerSubscription",
+    "SubscriptionState",
+    "SubscriptionStateChanged",
+    "NotifyReceived",
+    "IncomingSubscription",
+    "ReferReceived",
+    "Replaces",
     "TerminatedReason",
     "UAConfig",
     "UserAgent",
@@ -121,6 +138,7 @@ __all__ = [  # noqa: RUF022 - grouped by layer
     "Registrar",
     "Registration",
     "RegistrationDriver",
+    "RegistrationHandle",
     "RegistrationState",
     "RegistrationStateChanged",
 ]

@@ -204,9 +204,19 @@ class Endpoint:
         transport: str = "UDP",
         now: float,
     ) -> None:
-        """A datagram arrived from ``remote`` on ``local``."""
+        """A datagram arrived from ``remote`` on ``local``.
+
+        A datagram of nothing but CR, LF and whitespace (or empty) is a keep-alive and
+        is dropped silently. Leniency: RFC 5626 §4.4.1 keeps UDP flows alive with STUN,
+        but many UAs send the stream keep-alive (CRLF, or CRLFCRLF, RFC 5626 §3.5.1) as a
+        datagram; like the CRLFs §7.5 says to ignore before a start line, it holds no
+        message, so reporting it as malformed would only be noise.
+        """
         self._advance(now)
-        self._receive_message(bytes(data), Source(transport.upper(), remote, local, None))
+        data = bytes(data)
+        if not data or (data[0] in b" \t\r\n" and not data.strip(b" \t\r\n")):
+            return
+        self._receive_message(data, Source(transport.upper(), remote, local, None))
 
     def connection_made(
         self, *, transport: str, remote: Address, local: Address | None = None, now: float

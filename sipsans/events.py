@@ -7,13 +7,22 @@ events of :class:`sipsans.Endpoint`; the UserAgent adds its own.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import TypeAlias
 
 from .dialog.model import DialogId
 from .dialog.state import DialogState, TerminatedReason
-from .dialog.views import ServerInviteDialog
+from .dialog.subscription import SubscriptionState
+from .dialog.views import (
+    ClientInviteDialog,
+    ClientSubscription,
+    ServerInviteDialog,
+    ServerSubscription,
+)
+from .fields import NameAddr
 from .message import Request, Response
+from .replaces import Replaces
 from .timers import TimerKind
 from .transport import ClientTxn, ConnHandle, ServerTxn, Source
 
@@ -26,10 +35,16 @@ __all__ = [
     "Event",
     "InDialogRequest",
     "IncomingCall",
+    "IncomingSubscription",
     "MalformedMessage",
     "MessageReceived",
+    "NotifyReceived",
+    "ReferReceived",
+    "RegistrationState",
+    "RegistrationStateChanged",
     "RequestReceived",
     "ResponseReceived",
+    "SubscriptionStateChanged",
     "TransactionEvent",
     "TransactionTerminated",
     "TransactionTimedOut",
@@ -149,11 +164,16 @@ class IncomingCall:
 
     Answer with ``dialog.ringing()``, ``.progress()``, ``.accept()`` or ``.reject()``;
     the UA has sent nothing yet but the transaction's own 100 Trying (§17.2.1).
+
+    ``replaces`` is the dialog the INVITE's Replaces header names (RFC 3891), already
+    checked against §3 (no match 481, ended 603, early-only but confirmed 486):
+    once this call is confirmed the UA ends that dialog with BYE (CANCEL if early).
     """
 
     dialog: ServerInviteDialog
     request: Request
     txn: ServerTxn
+    replaces: ClientInviteDialog | ServerInviteDialog | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -213,6 +233,106 @@ class AuthenticationFailed:
     realm: str | None = None
 
 
+class RegistrationState(enum.Enum):
+    """Where a :class:`~sipsans.Registration` is (state table in sipsans/registration.py).
+
+    Defined here rather than beside the REGISTER machine so that this module, which
+    the machine imports, needs nothing from it."""
+
+    UNREGISTERED = "unregistered"
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    REFRESHING = "refreshing"
+    UNREGISTERING = "unregistering"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistrationStateChanged:
+    """A :class:`~sipsans.Registration` changed state (``ua.register`` or a
+    RegistrationDriver).
+
+    ``status`` is the response status that caused it (None for a local cause such as
+    ``start()`` or a timer); ``reason`` says why in words (for FAILED it names the
+    status or the timeout); ``expires`` is the granted interval on REGISTERED.
+    """
+
+    aor: str
+    state: RegistrationState
+    previous: RegistrationState
+    status: int | None = None
+    reason: str = ""
+    expires: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionStateChanged:
+    """A subscription (either role) moved from ``previous`` to ``state``.
+
+    ``previous`` is None for a subscription that just appeared (a fork of our
+    SUBSCRIBE, a REFER's implicit subscription). ``reason`` and ``retry_after`` are
+    the Subscription-State parameters sent or received, or the local cause (see
+    docs/subscriptions.md); ``status`` is the SIP status that caused it, if one did;
+    ``message`` the request or response that did.
+    """
+
+    subscription: ClientSubscription | ServerSubscription
+    previous: SubscriptionState | None
+    state: SubscriptionState
+    reason: str | None = None
+    retry_after: int | None = None
+    status: int | None = None
+    message: Request | Response | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotifyReceived:
+    """A NOTIFY for one of our subscriptions (already answered 200 by the UA).
+
+    ``state``, ``reason``, ``expires`` and ``retry_after`` come from its
+    Subscription-State header (RFC 6665 §8.2.3); the body is the resource state
+    (message/sipfrag for a REFER, RFC 3515 §2.4.5).
+    """
+
+    subscription: ClientSubscription
+    request: Request
+    state: SubscriptionState
+    reason: str | None = None
+    expires: int | None = None
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncomingSubscription:
+    """A SUBSCRIBE for an event package in ``UAConfig.event_packages`` (RFC 6665
+    §4.2.1). Answer with ``subscription.accept(...)`` (200 and the first NOTIFY) or
+    ``.reject(...)``; unanswered after ``UAConfig.answer_timeout`` it gets 480."""
+
+    subscription: ServerSubscription
+    request: Request
+    txn: ServerTxn
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReferReceived:
+    """A REFER within dialog ``dialog_id`` (RFC 3515), with its header fields parsed.
+
+    Accept with ``ua.respond(txn, 202, now=...)``: the UA then sends the first NOTIFY
+    (``SIP/2.0 100 Trying``) of the implicit subscription, unless ``refer_sub`` is
+    False (RFC 4488); report progress with ``dialog.notify_refer(status, now=...)``.
+    Unanswered after ``UAConfig.answer_timeout`` it gets 603. ``replaces`` is the
+    Replaces header embedded in the Refer-To URI (an attended transfer, RFC 3891).
+    """
+
+    dialog_id: DialogId
+    request: Request
+    txn: ServerTxn
+    refer_to: NameAddr
+    referred_by: NameAddr | None = None
+    refer_sub: bool = True
+    replaces: Replaces | None = None
+
+
 UAEvent: TypeAlias = (
     IncomingCall
     | DialogStateChanged
@@ -220,6 +340,11 @@ UAEvent: TypeAlias = (
     | InDialogRequest
     | MessageReceived
     | AuthenticationFailed
+    | RegistrationStateChanged
+    | SubscriptionStateChanged
+    | NotifyReceived
+    | IncomingSubscription
+    | ReferReceived
 )
 
 #: Every event of the core: the Endpoint's transaction events and the UserAgent's.

@@ -133,7 +133,8 @@ def parse_params(text: str, *, header: str) -> Params:
                 raise _bad(f"{header}: parameter {name!r} has '=' but no value")
             if value[0] == '"':
                 unquote_string(value)  # validates the quoted string
-            elif any(c in value for c in " \t"):
+            elif any(c in value for c in " \t\r\n"):
+                # gen-value (§25.1) is a token, host or quoted-string: no LWS, no CR/LF.
                 raise _bad(f"{header}: whitespace inside the value of parameter {name!r}")
             out.append((name, value))
         else:
@@ -160,6 +161,11 @@ _VIA_SLOW = re.compile(
     r"\s+([^\s;:\[\]]+|\[[0-9A-Fa-f:.]+\])(?:[ \t]*:[ \t]*([0-9]{1,5}))?[ \t]*(;.*)?\Z",
     re.DOTALL,
 )
+
+
+#: An rport with a value, whose digits the careful path checks (parameter names are
+#: case-insensitive, §7.3.1: ``RPort=x`` is an rport too).
+_RPORT_VALUE = re.compile("rport=", re.IGNORECASE)
 
 
 class Via(NamedTuple):
@@ -287,7 +293,7 @@ def _parse_via_simple(value: str) -> Via | None:
             return None
     if not params:
         return Via(transport, host, port_number, ())
-    if not _PARAMS_TAIL.fullmatch(params) or "rport=" in params:
+    if not _PARAMS_TAIL.fullmatch(params) or _RPORT_VALUE.search(params):
         return None
     if ";" not in params:  # the usual lone branch parameter
         name, eq, value = params.partition("=")
@@ -311,7 +317,7 @@ def parse_via(value: str) -> Via:
     if m is not None:
         # The pattern has validated every part: only the port range and rport are left.
         transport, host, port, rest = m.groups()
-        if (port is None or len(port) < 5 or int(port) <= 65535) and "rport=" not in rest:
+        if (port is None or len(port) < 5 or int(port) <= 65535) and not _RPORT_VALUE.search(rest):
             return Via(
                 transport if transport.isupper() else transport.upper(),
                 host,
@@ -385,6 +391,13 @@ class ViaList(Sequence[Via]):
 
     def __repr__(self) -> str:
         return f"ViaList({self._raw!r})"
+
+    def with_top(self, via: Via) -> ViaList:
+        """A copy whose topmost value is ``via``; the others stay as they are, unparsed
+        (stamping ``received`` on a request must not fail on a bad lower Via, §18.2.1)."""
+        copy = ViaList([str(via), *self._raw[1:]])
+        copy._parsed = [via, *self._parsed[1:]]
+        return copy
 
 
 # -- name-addr / addr-spec (RFC 3261 §20.10, §20.20, §20.39, §25.1) ---------------
@@ -561,6 +574,8 @@ def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
         elif text[0] == '"':
             display = text[1:-1]
             if len(text) < 2 or text[-1] != '"' or '"' in display or "\\" in display:
+                return _parse_name_addr_slow(value, header)
+            if "\r" in display or "\n" in display:  # §25.1 qdtext: the careful path refuses
                 return _parse_name_addr_slow(value, header)
         elif _DISPLAY_TOKENS.fullmatch(text):
             display = text

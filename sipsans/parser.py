@@ -88,9 +88,15 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
         )
     text = data[start:end].decode("utf-8", "surrogateescape")
     lines = text.split("\r\n") if crlf else text.split("\n")
+    # §7.3.1, §25.1: CR and LF occur in a header section only as CRLF line ends; no
+    # value (quoted-string, Via parameter, TEXT-UTF8) may hold a bare one, and peers
+    # that split lines on a bare LF would read another message. Refused below (400).
+    bare_cr_lf = crlf and text.count("\r") + text.count("\n") != 2 * len(lines) - 2
     message = _parse_head(lines, limits, len(text) > limits.max_line_length)
     body = data[body_start:]
     try:
+        if bare_cr_lf:
+            raise _bad("bare CR or LF inside a header line (RFC 3261 §7.3.1, §25.1)")
         keys = message.headers._keys
         if "content-length" not in keys:
             length = None

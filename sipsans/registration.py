@@ -42,16 +42,20 @@ header, else what we asked for.
 
 from __future__ import annotations
 
-import enum
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .auth import AuthFailure, Credentials, DigestClient
 from .endpoint import Endpoint
 from .errors import LocalProtocolError, RemoteProtocolError
-from .events import ResponseReceived, TransactionTimedOut, TransportFailed
+from .events import (
+    RegistrationState,
+    RegistrationStateChanged,
+    ResponseReceived,
+    TransactionTimedOut,
+    TransportFailed,
+)
 from .fields import NameAddr, parse_name_addr
 from .grammar import is_digits
 from .message import Request, Response, make_request
@@ -69,34 +73,6 @@ __all__ = [
 #: Status codes worth retrying later (the server or the path may recover); every
 #: other final failure that is not 401/407/423 ends the registration at once.
 TRANSIENT_STATUS = frozenset({408, 480, 500, 502, 503, 504})
-
-
-class RegistrationState(enum.Enum):
-    """Where a :class:`Registration` is (see the module's state table)."""
-
-    UNREGISTERED = "unregistered"
-    REGISTERING = "registering"
-    REGISTERED = "registered"
-    REFRESHING = "refreshing"
-    UNREGISTERING = "unregistering"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RegistrationStateChanged:
-    """A :class:`Registration` changed state.
-
-    ``status`` is the response status that caused it (None for a local cause such as
-    ``start()`` or a timer); ``reason`` says why in words (for FAILED it names the
-    status or the timeout); ``expires`` is the granted interval on REGISTERED.
-    """
-
-    aor: str
-    state: RegistrationState
-    previous: RegistrationState
-    status: int | None = None
-    reason: str = ""
-    expires: int | None = None
 
 
 def refresh_delay(granted: float, margin: float) -> float:

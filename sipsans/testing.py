@@ -33,46 +33,15 @@ import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from .config import EndpointConfig
 from .endpoint import Endpoint
 from .events import Event
+from .sansio import SipCore
 from .transport import Address, ConnHandle, Target, Transmit, is_reliable
 
 __all__ = ["Handler", "Net", "Node", "SipCore", "Wire"]
-
-
-class SipCore(Protocol):
-    """The pull surface shared by Endpoint and UserAgent (what :class:`Net` drives)."""
-
-    def receive_datagram(
-        self,
-        data: bytes,
-        *,
-        remote: Address,
-        local: Address | None = ...,
-        transport: str = ...,
-        now: float,
-    ) -> None: ...
-
-    def connection_made(
-        self, *, transport: str, remote: Address, local: Address | None = ..., now: float
-    ) -> ConnHandle: ...
-
-    def receive_stream(self, conn: ConnHandle, data: bytes, *, now: float) -> None: ...
-
-    def connection_lost(self, conn: ConnHandle, *, now: float) -> None: ...
-
-    def transport_error(self, token: int, *, now: float) -> None: ...
-
-    def handle_timer(self, *, now: float) -> None: ...
-
-    def events(self) -> list[Any]: ...
-
-    def transmits(self) -> list[Transmit]: ...
-
-    def get_next_timer(self) -> float | None: ...
 
 
 C = TypeVar("C", bound=SipCore)

@@ -161,11 +161,12 @@ def replace_top_via(message: Message, via: Via) -> None:
 
     Editing headers drops every cached typed view, so the views a transaction reads
     (all already validated by the parser) are put back instead of being parsed again.
-    The slot names are those of :mod:`sipsans.message`.
+    The lower Vias stay unparsed: a bad one is the business of whoever reads it
+    (``Message.validate()``), not a reason to fail here. The slot names are those of
+    :mod:`sipsans.message`.
     """
-    vias = message.vias
     saved: dict[str, object] = {
-        "vias": [via, *vias[1:]],
+        "vias": message.vias.with_top(via),
         "from": message.from_,
         "to": message.to,
         "call-id": message.call_id,

@@ -1,10 +1,13 @@
-"""The UserAgent: INVITE dialogs on top of the Endpoint (RFC 3261 §8, §12-§15, §22).
+"""The UserAgent: dialogs on top of the Endpoint (RFC 3261 §8, §10.2, §12-§15, §22;
+RFC 6665, RFC 3515, RFC 3891).
 
 Layered on :class:`~sipsans.Endpoint` like HTTP/3 on QUIC: the UA consumes the
 endpoint's transaction events and emits its own (``IncomingCall``,
 ``DialogStateChanged``, ``InDialogRequest``, ``DialogTerminated``,
-``AuthenticationFailed``, ``MessageReceived``), passing through the transaction
-events it does not consume. Same pull surface as the Endpoint::
+``AuthenticationFailed``, ``MessageReceived``, ``RegistrationStateChanged``,
+``SubscriptionStateChanged``, ``NotifyReceived``, ``IncomingSubscription``,
+``ReferReceived``), passing through the transaction events it does not consume.
+Same pull surface as the Endpoint::
 
     ua.receive_datagram(data, remote=addr, now=now)
     for event in ua.events(): ...          # app commands: ua.invite(...), dialog.accept(...)
@@ -13,7 +16,9 @@ events it does not consume. Same pull surface as the Endpoint::
 
 What the UA consumes and what passes through is tabulated in docs/dialogs.md.
 Incoming requests are handled by :mod:`sipsans.ua_server`, responses by
-:mod:`sipsans.ua_client`; this module holds the state, the commands and the timers.
+:mod:`sipsans.ua_client`, registrations by :mod:`sipsans.ua_registration`,
+subscriptions by :mod:`sipsans.ua_subscriptions`, REFER and Replaces by
+:mod:`sipsans.ua_refer`; this module holds the state, the commands and the timers.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from . import ua_client, ua_server
+from . import ua_client, ua_refer, ua_registration, ua_server, ua_subscriptions
 from .auth import Credentials, DigestClient
 from .config import EndpointConfig
 from .dialog.model import (
@@ -38,9 +43,15 @@ from .dialog.model import (
     target_for,
 )
 from .dialog.state import DialogInput, DialogState, TerminatedReason, transition
-from .dialog.views import ClientInviteDialog, ServerInviteDialog
+from .dialog.subscription import Subscription, SubscriptionState
+from .dialog.views import (
+    ClientInviteDialog,
+    ClientSubscription,
+    ServerInviteDialog,
+    ServerSubscription,
+)
 from .endpoint import Endpoint
-from .errors import LocalProtocolError
+from .errors import LocalProtocolError, RemoteProtocolError
 from .events import (
     DialogStateChanged,
     DialogTerminated,
@@ -48,11 +59,22 @@ from .events import (
 )
 from .fields import NameAddr, parse_name_addr
 from .message import Request, Response, make_request
+from .registration import Registration, as_name_addr
+from .replaces import Replaces
 from .transport import Address, ClientTxn, ConnHandle, ServerTxn, Target, Transmit
 from .ua_records import Hdrs, _Call, _In, _Out
-from .uri import SipURI
+from .ua_registration import RegistrationHandle
+from .uri import URI, SipURI, parse_uri
 
 __all__ = ["UAConfig", "UserAgent"]
+
+#: URI header fields (§19.1.5) the UA never copies into a request it builds.
+_URI_HEADER_DENY = frozenset(
+    {
+        "from", "to", "call-id", "cseq", "via", "contact", "max-forwards", "route",
+        "record-route", "content-length", "content-type", "body", "require",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,8 +85,22 @@ class UAConfig:
     allow: tuple[str, ...] = (
         "INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "UPDATE", "INFO", "MESSAGE", "NOTIFY",
     )  # fmt: skip
-    #: Option tags we support; a Require naming another gets 420 (§8.2.2.3).
-    supported: tuple[str, ...] = ()
+    #: Option tags we support; a Require naming another gets 420 (§8.2.2.3). The
+    #: UA implements Replaces (RFC 3891) and norefersub (RFC 4488).
+    supported: tuple[str, ...] = ("replaces", "norefersub")
+    #: Event packages we act as notifier for (RFC 6665 §4.2): a SUBSCRIBE for one of
+    #: them becomes IncomingSubscription, others get 489; non-empty adds SUBSCRIBE
+    #: to Allow. (Subscribing needs nothing here.)
+    event_packages: tuple[str, ...] = ()
+    #: Accept REFER within dialogs (RFC 3515): adds REFER to Allow; when False a
+    #: REFER gets 405.
+    refer: bool = True
+    #: The longest subscription we grant as notifier, and the default when a
+    #: SUBSCRIBE has no Expires (RFC 6665 §4.2.1.1).
+    subscription_expires: int = 3600
+    #: Duration of a REFER's implicit subscription (RFC 3515 §2.4.4); the notifier
+    #: sends ``terminated;reason=timeout`` if no final status was reported by then.
+    refer_expires: int = 300
     #: Seconds the application has to answer a request before the UA sends the
     #: default (docs/dialogs.md: 200 for OPTIONS/INFO/MESSAGE/NOTIFY, 488 for an
     #: offer in a re-INVITE/UPDATE, 200 for an UPDATE without one).
@@ -103,6 +139,14 @@ class UserAgent:
     ) -> None:
         self.endpoint = endpoint if endpoint is not None else Endpoint(rng=rng)
         self.config = config if config is not None else UAConfig()
+        allow = list(self.config.allow)
+        if self.config.event_packages and "SUBSCRIBE" not in allow:
+            allow.append("SUBSCRIBE")
+        if self.config.refer and "REFER" not in allow:
+            allow.append("REFER")
+        #: The methods we accept (the Allow header): UAConfig.allow plus what the
+        #: subscription and REFER settings enable.
+        self._allow = tuple(allow)
         self._rng = rng if rng is not None else random.SystemRandom()
         self.identity = (
             identity if isinstance(identity, NameAddr) else parse_name_addr(identity, header="From")
@@ -130,6 +174,17 @@ class UserAgent:
         self._glare_origin: dict[DialogId, ClientTxn] = {}
         #: BYEs asked for before our 2xx was ACKed (§15), per dialog.
         self._deferred_bye: dict[DialogId, tuple[Hdrs, str | None]] = {}
+        #: Registrations kept up (``register``), by handle key; idle ones are dropped.
+        self._registrations: dict[int, RegistrationHandle] = {}
+        #: REGISTER client transactions -> their registration.
+        self._reg_txns: dict[int, RegistrationHandle] = {}
+        self._reg_keys = itertools.count(1)
+        #: Live subscriptions (both roles), by key.
+        self._subs: dict[int, Subscription] = {}
+        #: Our initial SUBSCRIBEs by (Call-ID, From tag): where NOTIFYs that create a
+        #: dialog (forks included) find their subscription (RFC 6665 §4.1.4).
+        self._sub_calls: dict[tuple[str, str], Subscription] = {}
+        self._sub_keys = itertools.count(1)
 
     # -- pull surface ---------------------------------------------------------------
 
@@ -163,6 +218,10 @@ class UserAgent:
             "ua_timers": len(self._timers),
             "glare_retries": len(self._glare_origin),
             "deferred_byes": len(self._deferred_bye),
+            "registrations": len(self._registrations),
+            "register_txns": len(self._reg_txns),
+            "subscriptions": len(self._subs),
+            "subscribe_calls": len(self._sub_calls),
             **self.endpoint.stats(),
         }
 
@@ -273,6 +332,12 @@ class UserAgent:
             elif d is not None:
                 d.glare_retry = None
                 self._glare_origin.pop(key, None)
+        elif kind == "subscription":
+            assert isinstance(key, int)
+            ua_subscriptions.fire(self, key, at)
+        elif kind == "register":
+            assert isinstance(key, int)
+            ua_registration.fire(self, key, at)
         elif kind == "late":
             assert isinstance(key, DialogId)
             d = self._dialogs.get(key)
@@ -331,12 +396,13 @@ class UserAgent:
         d.retrans = None
         d.late_offer = None
         d.glare_retry = None
+        self._deferred_bye.pop(d.id, None)  # ended some other way before its ACK came
         self._emit(DialogTerminated(dialog_id=d.id, reason=reason, status=status))
         self._maybe_free(d)
 
     def _maybe_free(self, d: Dialog) -> None:
         """Forget a terminated dialog once nothing of it runs any more."""
-        free = d.state is DialogState.TERMINATED and not d.txns and d.call is None
+        free = d.state is DialogState.TERMINATED and not d.txns and d.call is None and not d.subs
         if free and self._dialogs.get(d.id) is d:
             del self._dialogs[d.id]
 
@@ -384,24 +450,30 @@ class UserAgent:
             if isinstance(to, NameAddr)
             else NameAddr(to)
             if isinstance(to, SipURI)
-            else parse_name_addr(to, header="To")
+            else _name_addr_arg(to, "To")
         )
         ruri = to_addr.uri
+        uri_headers: list[tuple[str, str]] = []
         if isinstance(ruri, SipURI):
+            # §19.1.5: header fields in the URI go into the request, except those the
+            # UA builds itself (a Refer-To with Replaces, RFC 3891 §4, arrives so).
+            uri_headers = [(n, v) for n, v in ruri.headers if n.lower() not in _URI_HEADER_DENY]
+            if any(n.lower() == "replaces" for n, _ in uri_headers):
+                uri_headers.append(("Require", "replaces"))
             ruri = ruri.without_headers()
         local = (
             self.identity
             if from_ is None
             else from_
             if isinstance(from_, NameAddr)
-            else parse_name_addr(from_, header="From")
+            else _name_addr_arg(from_, "From")
         )
         local = local.replace(params=tuple(p for p in local.params if p[0].lower() != "tag"))
         remote = to_addr.replace(params=tuple(p for p in to_addr.params if p[0].lower() != "tag"))
         extra = tuple(headers)
         if target is None:
             routes = [v for k, v in extra if k.lower() == "route"]
-            hop = parse_name_addr(routes[0], header="Route").uri if routes else ruri
+            hop = _name_addr_arg(routes[0], "Route").uri if routes else ruri
             target = target_for(hop)
         local_tag = self._new_tag()
         call_id = f"{self._rng.getrandbits(96):024x}@{self.endpoint.config.advertised_host}"
@@ -417,7 +489,12 @@ class UserAgent:
             call_id=call_id,
             cseq=cseq,
             contact=contact,
-            headers=[("Allow", ", ".join(self.config.allow)), *self._common_headers(), *extra],
+            headers=[
+                ("Allow", ", ".join(self._allow)),
+                *self._common_headers(),
+                *uri_headers,
+                *extra,
+            ],
             body=body,
             content_type=content_type,
         )
@@ -451,6 +528,197 @@ class UserAgent:
         view = ClientInviteDialog(self, d.id)
         view._last = call
         return view
+
+    # -- commands: registration -----------------------------------------------------------
+
+    def register(
+        self,
+        registrar: str | URI | None = None,
+        *,
+        aor: str | SipURI | None = None,
+        contacts: Iterable[str | NameAddr | URI] | None = None,
+        expires: int = 3600,
+        credentials: Credentials | Iterable[Credentials] | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        target: Target | None = None,
+        refresh_margin: float = 300.0,
+        max_failures: int = 3,
+        retry_interval: float = 30.0,
+        max_retry_interval: float = 600.0,
+        now: float,
+    ) -> RegistrationHandle:
+        """Register ``aor`` (default: our identity) at ``registrar`` and keep it
+        registered (RFC 3261 §10.2) until ``handle.stop()`` or :meth:`unregister`.
+
+        ``registrar`` is the Request-URI (default: the AOR's domain); REGISTERs go to
+        ``target`` or else to its host, port and ``transport=``. ``contacts`` default
+        to our Contact. ``credentials`` answer 401/407 (default: the UA's). The UA
+        refreshes before expiry, retries with Min-Expires after 423, retries
+        transient failures and ends in FAILED after ``max_failures`` of them in a row.
+        The other options are those of :class:`~sipsans.registration.Registration`.
+        Progress arrives as ``RegistrationStateChanged`` events.
+        """
+        self._advance(now)
+        aor_uri = aor if aor is not None else self.identity.uri
+        if not isinstance(aor_uri, SipURI | str):
+            raise LocalProtocolError(
+                f"cannot register the identity {aor_uri}: an address-of-record is a sip: "
+                "or sips: URI; pass aor="
+            )
+        registrar_uri = parse_uri(registrar) if isinstance(registrar, str) else registrar
+        machine = Registration(
+            aor_uri,
+            registrar_uri,
+            expires=expires,
+            rng=self._rng,
+            credentials=self.digest if credentials is None else credentials,
+            headers=(*self._common_headers(), *headers),
+            display_name=self.identity.display_name if aor is None else None,
+            refresh_margin=refresh_margin,
+            max_failures=max_failures,
+            retry_interval=retry_interval,
+            max_retry_interval=max_retry_interval,
+        )
+        if target is None:
+            target = target_for(machine.registrar_uri)
+        if contacts is None:
+            contacts = (self._local_contact(target.transport),)
+        machine.contacts = [as_name_addr(c) for c in contacts]
+        handle = RegistrationHandle(self, machine, target, next(self._reg_keys))
+        handle.start(now=now)
+        return handle
+
+    def unregister(
+        self, handle: RegistrationHandle | None = None, *, wildcard: bool = False, now: float
+    ) -> None:
+        """Remove the bindings of ``handle``, or of every registration when None (for a
+        clean shutdown: drive the UA until ``RegistrationStateChanged`` says UNREGISTERED)."""
+        self._advance(now)
+        for h in [handle] if handle is not None else list(self._registrations.values()):
+            h.stop(wildcard=wildcard, now=now)
+
+    @property
+    def registrations(self) -> list[RegistrationHandle]:
+        """The registrations the UA is keeping up or removing right now."""
+        return list(self._registrations.values())
+
+    # -- commands: subscriptions (RFC 6665) ---------------------------------------------
+
+    def subscribe(
+        self,
+        to: str | NameAddr | URI,
+        event: str,
+        *,
+        expires: int = 3600,
+        accept: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+        from_: str | NameAddr | None = None,
+        target: Target | None = None,
+        now: float,
+    ) -> ClientSubscription:
+        """Subscribe to ``event`` (``"presence"``, ``"dialog;id=7"``, ...) of ``to``
+        (RFC 6665 §4.1.2). The request goes to ``target``, else to the first Route in
+        ``headers``, else to the To URI's host, port and ``transport=``.
+
+        The UA refreshes before expiry and reports ``SubscriptionStateChanged`` and
+        ``NotifyReceived``; every NOTIFY From tag of a forked SUBSCRIBE becomes its
+        own subscription. ``expires=0`` fetches the state once."""
+        self._advance(now)
+        sub = ua_subscriptions.subscribe(
+            self, to, event, expires, accept, tuple(headers), body, content_type, from_, target,
+            now,
+        )  # fmt: skip
+        self._drain()
+        return sub
+
+    @property
+    def subscriptions(self) -> list[ClientSubscription | ServerSubscription]:
+        """Every live subscription, both roles (for a clean shutdown)."""
+        return [ua_subscriptions.view(self, rec) for rec in self._subs.values()]
+
+    def _sub_refresh(self, rec: Subscription, expires: int | None, now: float) -> None:
+        self._advance(now)
+        ua_subscriptions.refresh(self, rec, expires, now)
+        self._drain()
+
+    def _sub_unsubscribe(self, rec: Subscription, now: float) -> None:
+        self._advance(now)
+        ua_subscriptions.unsubscribe(self, rec, now)
+        self._drain()
+
+    def _sub_accept(  # noqa: PLR0917 - internal command plumbing, mirrors the public signature
+        self,
+        rec: Subscription,
+        state: SubscriptionState | str,
+        body: bytes,
+        content_type: str | None,
+        expires: int | None,
+        headers: Hdrs,
+        now: float,
+    ) -> None:
+        self._advance(now)
+        ua_subscriptions.accept(self, rec, state, body, content_type, expires, headers, now)
+        self._drain()
+
+    def _sub_reject(
+        self, rec: Subscription, status: int, reason: str | None, headers: Hdrs, now: float
+    ) -> None:
+        self._advance(now)
+        ua_subscriptions.reject(self, rec, status, reason, headers, now)
+        self._drain()
+
+    def _sub_notify(  # noqa: PLR0917 - internal command plumbing, mirrors the public signature
+        self,
+        rec: Subscription,
+        body: bytes | None,
+        content_type: str | None,
+        state: SubscriptionState | str | None,
+        reason: str | None,
+        retry_after: int | None,
+        headers: Hdrs,
+        now: float,
+    ) -> ClientTxn:
+        self._advance(now)
+        txn = ua_subscriptions.send_notify(
+            self, rec, body, content_type, state, reason, retry_after, headers, now
+        )
+        self._drain()
+        return txn
+
+    # -- commands: REFER (RFC 3515) --------------------------------------------------------
+
+    def _refer(  # noqa: PLR0917 - internal command plumbing, mirrors the public signature
+        self,
+        d: Dialog,
+        refer_to: str | NameAddr | URI,
+        referred_by: str | NameAddr | None,
+        refer_sub: bool,
+        replaces: DialogId | Replaces | None,
+        headers: Hdrs,
+        now: float,
+    ) -> ClientTxn:
+        self._advance(now)
+        txn = ua_refer.refer(self, d, refer_to, referred_by, refer_sub, replaces, headers, now)
+        self._drain()
+        return txn
+
+    def _notify_refer(
+        self,
+        d: Dialog,
+        status: int,
+        sub_state: SubscriptionState | str | None,
+        reason: str | None,
+        now: float,
+    ) -> ClientTxn:
+        self._advance(now)
+        txn = ua_refer.notify_refer(self, d, status, sub_state, reason, now)
+        self._drain()
+        return txn
+
+    def _as_subscription(self, d: Dialog) -> ClientSubscription | ServerSubscription:
+        return ua_refer.as_subscription(self, d)
 
     def snapshot(self, dialog_id: DialogId) -> DialogSnapshot:
         """The JSON-able state of a confirmed dialog (format: docs/dialogs.md)."""
@@ -669,3 +937,13 @@ class UserAgent:
             raise LocalProtocolError(f"dialog {d.id} has no INVITE waiting for an answer")
         ua_server.answer_invite(self, d, status, reason, headers, body, content_type, now)
         self._drain()
+
+
+def _name_addr_arg(value: str, header: str) -> NameAddr:
+    """A name-addr the application passed in: a bad one is misuse (DESIGN.md §4)."""
+    try:
+        addr = parse_name_addr(value, header=header)
+        addr.uri  # noqa: B018 - the URI is parsed lazily; check it now
+    except RemoteProtocolError as exc:
+        raise LocalProtocolError(f"invalid {header} argument {value!r}: {exc}") from None
+    return addr

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
+from . import ua_refer, ua_registration, ua_subscriptions
 from .auth import AuthFailure
 from .dialog.model import Dialog, DialogId, build_request, route_set_from, target_for
 from .dialog.state import DialogInput, DialogState, TerminatedReason, reason_for_status
@@ -34,6 +35,11 @@ if TYPE_CHECKING:
 __all__ = ["on_failure", "on_response", "send_ack", "transaction_terminated"]
 
 _AUTH_HEADERS = ("authorization", "proxy-authorization")
+
+#: Methods whose failure ends only their own usage of the dialog, not the dialog:
+#: a BYE ends it anyway; a 481 or timeout to NOTIFY/SUBSCRIBE ends one subscription
+#: (RFC 5057, RFC 6665 §4.1.2.2, §4.2.2).
+_USAGE_ONLY = frozenset({"BYE", "NOTIFY", "SUBSCRIBE"})
 
 
 def _contact_uri(message: Request | Response) -> str | None:
@@ -71,6 +77,10 @@ def on_response(ua: UserAgent, event: ResponseReceived) -> None:
         out = ua._out.get(txn.id)
         if out is not None:
             _out_response(ua, out, event)
+            return
+        reg = ua._reg_txns.get(txn.id)
+        if reg is not None:
+            ua_registration.on_response(ua, reg, txn, resp)
             return
         ua._emit(event)  # a CANCEL's response, or a transaction the app started
         return
@@ -258,10 +268,15 @@ def _out_response(ua: UserAgent, out: _Out, event: ResponseReceived) -> None:
     method = out.request.method
     now = ua._now
     if code < 200:
-        _pass(ua, event, out.origin)
+        if not out.quiet:
+            _pass(ua, event, out.origin)
         return
     if code in (401, 407) and _retry_out(ua, out, resp):
         return
+    if out.sub is not None:
+        ua_subscriptions.on_final(ua, out, code, resp)
+        if out.quiet:
+            return
     if d is not None and method == "INVITE":
         if 200 <= code < 300:
             if d.ack is not None and d.ack_cseq == resp.cseq.seq:
@@ -281,7 +296,7 @@ def _out_response(ua: UserAgent, out: _Out, event: ResponseReceived) -> None:
     elif d is not None and method == "UPDATE" and 200 <= code < 300:
         _refresh_target(d, resp)
     _pass(ua, event, out.origin)
-    if d is not None and code in (408, 481) and method != "BYE":
+    if d is not None and code in (408, 481) and method not in _USAGE_ONLY:
         # §12.2.1.2: the dialog is gone at the other end.
         reason = (
             TerminatedReason.TIMEOUT
@@ -312,6 +327,11 @@ def _retry_out(ua: UserAgent, out: _Out, resp: Response) -> bool:
     request.headers.set("CSeq", f"{seq} {request.method}")
     txn = ua.endpoint.send_request(request, target=out.target, now=ua._now)
     out.request = request
+    sub = out.sub
+    if sub is not None and d is None:
+        sub.request = request  # the initial SUBSCRIBE's CSeq grows with each retry
+    elif sub is not None and d is not None and request.method == "REFER":
+        ua_refer.rekey(d, sub, request)
     ua._out[txn.id] = out
     out.live += 1
     if d is not None:
@@ -396,13 +416,20 @@ def on_failure(ua: UserAgent, event: TransactionTimedOut | TransportFailed) -> N
             return
         out = ua._out.get(txn.id)
         if out is not None:
-            ua._emit(_rewrite(event, out.origin))
+            if not out.quiet:
+                ua._emit(_rewrite(event, out.origin))
+            if out.sub is not None:
+                ua_subscriptions.on_final(ua, out, 408 if timeout else 503, None)
             od = out.dialog
-            if od is not None and out.request.method != "BYE":
+            if od is not None and out.request.method not in _USAGE_ONLY:
                 if out.request.method == "INVITE":
                     od.uac_reinvite = 0
                 status = 408 if timeout else 503
                 ua._terminate(od, DialogInput.FAILED, TerminatedReason.TIMEOUT, status)
+            return
+        reg = ua._reg_txns.get(txn.id)
+        if reg is not None:
+            ua_registration.on_failure(ua, reg, event)
             return
     if txn.id in ua._app_txns:
         ua._emit(event)  # a server transaction the application was answering
@@ -436,9 +463,11 @@ def transaction_terminated(ua: UserAgent, event: TransactionTerminated) -> None:
                 if d.uac_reinvite == txn.id:
                     d.uac_reinvite = 0
                 ua._maybe_free(d)
-            if out.live == 0:
+            if out.live == 0 and not out.quiet:
                 ua._emit(TransactionTerminated(txn=out.origin))
             return
+        if ua._reg_txns.pop(txn.id, None) is not None:
+            return  # a REGISTER's: the application sees RegistrationStateChanged
         ua._emit(event)
         return
     if txn.id in ua._app_txns:
@@ -450,6 +479,8 @@ def transaction_terminated(ua: UserAgent, event: TransactionTerminated) -> None:
 def _server_txn_ended(ua: UserAgent, txn_id: int) -> None:
     """An unanswered request's transaction is gone (transport failure): forget it."""
     pending = ua._pending.pop(txn_id, None)
+    if pending is not None and pending.sub is not None:
+        ua_subscriptions.abandon(ua, pending.sub)  # the SUBSCRIBE can no longer be answered
     d = pending.dialog if pending is not None else None
     if d is not None and d.server_invite == txn_id and d.retrans is None:
         d.server_invite = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .auth import Credentials
 from .dialog.model import Dialog
+from .dialog.subscription import Subscription
 from .message import Request
 from .transport import ClientTxn, Target
 
@@ -72,7 +73,9 @@ class _Out:
         "headers",
         "live",
         "origin",
+        "quiet",
         "request",
+        "sub",
         "target",
     )
 
@@ -97,13 +100,22 @@ class _Out:
         self.body = body
         self.content_type = content_type
         self.headers = headers
+        #: The subscription whose SUBSCRIBE, NOTIFY or REFER this is, if any.
+        self.sub: Subscription | None = None
+        #: True for requests the UA sent on its own (refreshes, automatic NOTIFYs):
+        #: their responses and end are not passed on to the application.
+        self.quiet = False
 
 
 class _In:
     """An incoming request handed to the application and not answered yet."""
 
-    __slots__ = ("dialog", "request")
+    __slots__ = ("dialog", "request", "sub")
 
-    def __init__(self, request: Request, dialog: Dialog | None) -> None:
+    def __init__(
+        self, request: Request, dialog: Dialog | None, sub: Subscription | None = None
+    ) -> None:
         self.request = request
         self.dialog = dialog
+        #: The notifier's subscription a SUBSCRIBE awaiting accept/reject created.
+        self.sub = sub

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import ua_client
+from . import ua_client, ua_refer, ua_subscriptions
 from .dialog.model import Dialog, DialogId, route_set_from
 from .dialog.state import DialogInput, DialogState, TerminatedReason
 from .dialog.views import ServerInviteDialog
@@ -29,8 +29,9 @@ from .events import (
     TransportFailed,
 )
 from .message import Request, Response, make_response
-from .transport import ServerTxn, Source
-from .ua_records import KNOWN_METHODS, _In
+from .replaces import match_replaces, parse_replaces
+from .transport import ClientTxn, ServerTxn, Source
+from .ua_records import KNOWN_METHODS, _Call, _In
 
 if TYPE_CHECKING:
     from .ua import UserAgent
@@ -98,11 +99,12 @@ def _on_request(ua: UserAgent, request: Request, txn: ServerTxn, source: Source)
         return
     method = request.method
     cfg = ua.config
-    if method not in KNOWN_METHODS and method not in cfg.allow:
+    allow = ua._allow
+    if method not in KNOWN_METHODS and method not in allow:
         _reply(ua, txn, request, 501)  # §8.2.1: an extension the application did not allow
         return
-    if method not in cfg.allow:
-        _reply(ua, txn, request, 405, (("Allow", ", ".join(cfg.allow)),))  # §8.2.1
+    if method not in allow:
+        _reply(ua, txn, request, 405, (("Allow", ", ".join(allow)),))  # §8.2.1
         return
     required = [t.strip() for t in request.headers.get_all("require") if t.strip()]
     unsupported = [t for t in required if t not in cfg.supported]
@@ -124,14 +126,32 @@ def _in_dialog(ua: UserAgent, request: Request, txn: ServerTxn, to_tag: str) -> 
     method = request.method
     key = DialogId(request.call_id, to_tag, request.from_.tag or "")
     d = ua._dialogs.get(key)
-    if d is None or (d.state is DialogState.TERMINATED and method != "BYE"):
+    if d is None and method == "NOTIFY":
+        ua_subscriptions.on_notify(ua, request, txn, None)  # may create the dialog (RFC 6665)
+        return
+    # RFC 5057: a dialog whose INVITE usage ended lives on for its subscriptions.
+    usages = bool(d is not None and d.subs and method in ("NOTIFY", "SUBSCRIBE"))
+    if d is None or (d.state is DialogState.TERMINATED and method != "BYE" and not usages):
         _reply(ua, txn, request, 481)  # §12.2.2
+        return
+    if not d.invite_usage and method in ("BYE", "INVITE"):
+        # RFC 5057: no INVITE usage to end or modify in a subscription's dialog.
+        _reply(ua, txn, request, 481, to_tag=to_tag)
         return
     seq = request.cseq.seq
     if d.remote_cseq is not None and seq < d.remote_cseq:
         _reply(ua, txn, request, 500, _retry_after(ua))  # §12.2.2: out of order
         return
     d.remote_cseq = seq
+    if method == "NOTIFY":
+        ua_subscriptions.on_notify(ua, request, txn, d)
+        return
+    if method == "SUBSCRIBE":
+        ua_subscriptions.on_subscribe(ua, request, txn, d)
+        return
+    if method == "REFER":
+        ua_refer.on_refer(ua, d, request, txn)
+        return
     if method == "BYE":
         _reply(ua, txn, request, 200, to_tag=to_tag)  # §15.1.2
         if d.state is DialogState.TERMINATED:
@@ -143,10 +163,23 @@ def _in_dialog(ua: UserAgent, request: Request, txn: ServerTxn, to_tag: str) -> 
                 _reply(ua, ServerTxn(d.server_invite), pending.request, 487, to_tag=d.local_tag)
             d.server_invite = None
         ua._deferred_bye.pop(d.id, None)
+        early_uac = d.role == "uac" and d.is_early
         reason = ua._role_reason(
             d, local=False, uac=TerminatedReason.UAC_BYE, uas=TerminatedReason.UAS_BYE
         )
         ua._terminate(d, DialogInput.BYE_RECEIVED, reason, None, request)
+        call = d.call
+        if (
+            early_uac
+            and isinstance(call, _Call)
+            and not call.cancelling
+            and not any(other.is_early for other in ua_client._call_dialogs(call))
+        ):
+            # §15: a callee MUST NOT BYE an early dialog. When one does and no other fork
+            # is left, the INVITE has nobody to wait for: CANCEL it (§9.1), so that it
+            # ends (within 64*T1 at worst) instead of lingering forever.
+            call.cancelling = True
+            ua.endpoint.cancel(ClientTxn(call.txn), now=ua._now)
         return
     if method == "INVITE":
         if d.uac_reinvite:
@@ -167,12 +200,15 @@ def _out_of_dialog(ua: UserAgent, request: Request, txn: ServerTxn, source: Sour
     elif method == "MESSAGE":
         _hand_over(ua, txn, request, None, default=True)
         ua._emit(MessageReceived(request=request, txn=txn))
+    elif method == "SUBSCRIBE":
+        ua_subscriptions.on_subscribe(ua, request, txn, None)
     elif method in _DIALOG_ONLY:
         _reply(ua, txn, request, 481)  # §15.1.2, RFC 3311 §5.2, RFC 6086 §4.2
     else:
         # OPTIONS and any method the application allowed: passed through, with a
-        # default answer for OPTIONS only (§11.2).
-        _hand_over(ua, txn, request, None, default=method == "OPTIONS")
+        # default answer for OPTIONS (§11.2) and for a REFER outside a dialog (603:
+        # the UA keeps no implicit subscription for a REFER outside a dialog).
+        _hand_over(ua, txn, request, None, default=method in ("OPTIONS", "REFER"))
         ua._emit(RequestReceived(request=request, txn=txn, source=source))
 
 
@@ -185,6 +221,19 @@ def _new_call(ua: UserAgent, request: Request, txn: ServerTxn, transport: str) -
     if contact is None:
         _reply(ua, txn, request, 400)  # §8.1.1.8: an INVITE MUST carry a Contact
         return
+    replaced = None
+    values = request.headers.get_all("replaces")
+    if values:
+        # RFC 3891 §3: exactly one; it must name a dialog we may replace.
+        try:
+            if len(values) != 1:
+                raise RemoteProtocolError("more than one Replaces", status_hint=400)
+            replaced, status = match_replaces(ua._dialogs, parse_replaces(values[0]))
+        except RemoteProtocolError:
+            replaced, status = None, 400
+        if replaced is None:
+            _reply(ua, txn, request, status)
+            return
     local = request.to.replace(params=tuple(p for p in request.to.params if p[0].lower() != "tag"))
     remote = request.from_
     remote = remote.replace(params=tuple(p for p in remote.params if p[0].lower() != "tag"))
@@ -204,12 +253,20 @@ def _new_call(ua: UserAgent, request: Request, txn: ServerTxn, transport: str) -
     )
     d.server_invite = txn.id
     d.invite_cseq = request.cseq.seq
+    d.replaces = replaced.id if replaced is not None else None
     ua._dialogs[d.id] = d
     _hand_over(ua, txn, request, d, default=False)
     ua._at(ua._now + ua.config.ring_timeout, "ring", txn.id)
     view = ServerInviteDialog(ua, d.id)
     view._last = d
-    ua._emit(IncomingCall(dialog=view, request=request, txn=txn))
+    ua._emit(
+        IncomingCall(
+            dialog=view,
+            request=request,
+            txn=txn,
+            replaces=ua.dialog(replaced.id) if replaced is not None else None,
+        )
+    )
 
 
 def _on_ack(ua: UserAgent, ack: Request) -> None:
@@ -226,6 +283,8 @@ def _on_ack(ua: UserAgent, ack: Request) -> None:
     d.server_invite = None
     if d.state is DialogState.WAIT_ACK:
         ua._set_state(d, DialogInput.RECV_ACK, ack)
+        if d.replaces is not None:
+            ua_refer.replaced(ua, d)  # RFC 3891 §3
     elif ack.body:
         ua._emit(InDialogRequest(dialog_id=d.id, request=ack, txn=None))
     deferred = ua._deferred_bye.pop(d.id, None)
@@ -239,13 +298,18 @@ def _on_ack(ua: UserAgent, ack: Request) -> None:
 def _on_cancel(ua: UserAgent, event: CancelReceived) -> None:
     pending = ua._pending.get(event.txn.id)
     d = pending.dialog if pending is not None else None
-    if d is None or pending is None or d.server_invite != event.txn.id or not d.is_early:
+    if d is None or pending is None or d.server_invite != event.txn.id:
         ua._emit(event)
         return
     del ua._pending[event.txn.id]
     if not event.answered:
         _reply(ua, event.txn, pending.request, 487, to_tag=d.local_tag)
     d.server_invite = None
+    if not d.is_early:
+        # §9.2 for a re-INVITE: the 487 ends that request only; the dialog and its session
+        # stay as they were. The application hears of it (and must not answer any more).
+        ua._emit(event)
+        return
     ua._terminate(d, DialogInput.CANCEL_RECEIVED, TerminatedReason.UAC_CANCEL, 487, event.request)
 
 
@@ -270,7 +334,7 @@ def _dialog_headers(
         out += [("Record-Route", v) for v in request.headers.get_all("record-route")]
         out.append(("Contact", d.local_contact))
     if 200 <= status < 300:
-        out.append(("Allow", ", ".join(ua.config.allow)))
+        out.append(("Allow", ", ".join(ua._allow)))
     return out
 
 
@@ -369,12 +433,24 @@ def respond(  # noqa: PLR0917 - internal command plumbing, mirrors the public si
     if d is not None and d.role == "uas" and method == "INVITE" and d.is_early:
         answer_invite(ua, d, status, reason, headers, body, content_type, now)
         return
+    if pending.sub is not None:  # a SUBSCRIBE: accept() or reject() it
+        if 200 <= status < 300:
+            ua_subscriptions.accept(
+                ua, pending.sub, "active", body, content_type, None, headers, now
+            )
+        elif status >= 300:
+            ua_subscriptions.reject(ua, pending.sub, status, reason, headers, now)
+        else:
+            raise LocalProtocolError("a SUBSCRIBE is answered with a final status (RFC 6665)")
+        return
     extra: list[tuple[str, str]] = []
     if d is not None and method in ("INVITE", "UPDATE"):
         extra = _dialog_headers(ua, d, request, status)
         extra = [h for h in extra if h[0] != "Record-Route"]  # a target refresh keeps the route set
+    elif method == "REFER" and 200 <= status < 300:
+        extra = list(ua_refer.accept_headers(request))
     elif status == 405 or (method == "OPTIONS" and 200 <= status < 300):
-        extra = [("Allow", ", ".join(ua.config.allow))]
+        extra = [("Allow", ", ".join(ua._allow))]
         if method == "OPTIONS":
             extra.append(("Accept", "application/sdp"))
     if body and content_type is None:
@@ -404,6 +480,8 @@ def respond(  # noqa: PLR0917 - internal command plumbing, mirrors the public si
             d.server_invite = None
     elif method == "UPDATE" and status < 300:
         ua_client._refresh_target(d, request)
+    elif method == "REFER" and status < 300:
+        ua_refer.accepted(ua, d, request, now)
 
 
 def default_answer(ua: UserAgent, txn_id: int, at: float) -> None:
@@ -413,8 +491,12 @@ def default_answer(ua: UserAgent, txn_id: int, at: float) -> None:
         return
     request = pending.request
     method = request.method
-    # We cannot invent an answer to a session offer (RFC 3264 §6): 488.
-    status = 488 if method == "INVITE" or (method == "UPDATE" and request.body) else 200
+    # We cannot invent an answer to a session offer (RFC 3264 §6): 488. Nobody
+    # agreed to a transfer (603) or a subscription (480) either.
+    if method == "INVITE" or (method == "UPDATE" and request.body):
+        status = 488
+    else:
+        status = {"REFER": 603, "SUBSCRIBE": 480}.get(method, 200)
     respond(ua, ServerTxn(txn_id), status, None, (), b"", None, ua._now)
 
 

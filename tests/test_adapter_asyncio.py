@@ -1,221 +1,34 @@
-"""Loopback tests of the asyncio adapter with a bare Endpoint: UDP, TCP, TLS, WS."""
+"""What only the asyncio adapter package has: the transcript writer, ``Listen`` checks,
+``run()``, and the RFC 7118 byte machine both adapters share. The loopback tests of
+the sessions themselves are in test_adapter_sessions.py (every flavour)."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import random
-import ssl
-from collections.abc import Callable, Iterator
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
+from loopback import endpoint_factory
 
 import sipsans
-from sipsans.trace import replay_transcript
-from sipsans_asyncio import (
-    Listen,
-    RequestTimeout,
-    Session,
-    TraceWriter,
-    TransportError,
-    client_context,
+from sipsans.trace import INPUT_KINDS
+from sipsans_asyncio import Listen, Session, TraceWriter, run
+
+pytest.importorskip("wsproto")
+
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import CloseConnection, Ping, Request
+
+from sipsans_asyncio.rfc7118 import SipWebSocket
+
+OPTIONS = (
+    b"OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bK1\r\n"
+    b"Max-Forwards: 70\r\nTo: <sip:bob@127.0.0.1>\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\n"
+    b"Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
 )
-
-trustme = pytest.importorskip("trustme")
-
-Address = tuple[str, int]
-
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # this adapter is asyncio's own; sipsans_anyio is tested on trio too
-
-
-def endpoint_factory(seed: int, **config: Any) -> Callable[[Address], sipsans.Endpoint]:
-    def make(addr: Address) -> sipsans.Endpoint:
-        cfg = sipsans.EndpointConfig(advertised_host=addr[0], advertised_port=addr[1], **config)
-        return sipsans.Endpoint(cfg, rng=random.Random(seed))
-
-    return make
-
-
-def options(to: Address, transport: str = "UDP", cseq: int = 1) -> sipsans.Request:
-    uri = f"sip:uas@{to[0]}:{to[1]}"
-    if transport != "UDP":
-        uri += f";transport={transport.lower()}"
-    return sipsans.make_request(
-        "OPTIONS",
-        uri,
-        from_="<sip:uac@127.0.0.1>;tag=uac1",
-        to=f"<{uri}>",
-        call_id=f"options-{cseq}@127.0.0.1",
-        cseq=cseq,
-    )
-
-
-class Answerer:
-    """A tiny UAS application over Endpoint events: 200 to every request but ACK."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.status = status
-        self.session: Session[sipsans.Endpoint] | None = None
-        self.seen: list[object] = []
-
-    def __call__(self, event: object) -> None:
-        self.seen.append(event)
-        if isinstance(event, sipsans.RequestReceived) and event.txn is not None:
-            assert self.session is not None
-            response = sipsans.make_response(
-                event.request, self.status, to_tag="uas1", headers=[("Allow", "OPTIONS")]
-            )
-            self.session.command(self.session.core.send_response, event.txn, response)
-
-
-@pytest.fixture(scope="module")
-def tls_contexts() -> Iterator[tuple[ssl.SSLContext, ssl.SSLContext]]:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(server)
-    client = ssl.create_default_context()
-    ca.configure_trust(client)
-    yield server, client
-
-
-async def _roundtrip(
-    transport: str,
-    *,
-    ssl_server: ssl.SSLContext | None = None,
-    ssl_client: ssl.SSLContext | None = None,
-) -> tuple[sipsans.Response, Answerer]:
-    app = Answerer()
-    uas = Session(
-        endpoint_factory(1),
-        listen=[Listen(transport, "127.0.0.1", 0)],
-        on_event=app,
-        ssl_server=ssl_server,
-    )
-    app.session = uas
-    async with uas:
-        listen = "udp" if transport == "UDP" else "tcp"
-        async with Session(
-            endpoint_factory(2), listen=[Listen(listen, "127.0.0.1", 0)], ssl_client=ssl_client
-        ) as uac:
-            to = uas.addresses[transport]
-            target = sipsans.Target(transport, *to)
-            async with asyncio.timeout(10):
-                response = await uac.request(options(to, transport), target=target)
-            return response, app
-
-
-@pytest.mark.parametrize("transport", ["UDP", "TCP", "WS"])
-async def test_options_roundtrip(transport: str) -> None:
-    response, app = await _roundtrip(transport)
-    assert response.status_code == 200
-    assert response.to.tag == "uas1"
-    received = [e for e in app.seen if isinstance(e, sipsans.RequestReceived)]
-    assert [e.request.method for e in received] == ["OPTIONS"]
-    assert received[0].source.transport == transport
-
-
-@pytest.mark.parametrize("transport", ["TLS", "WSS"])
-async def test_options_over_tls(
-    transport: str, tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext]
-) -> None:
-    server, client = tls_contexts
-    response, app = await _roundtrip(transport, ssl_server=server, ssl_client=client)
-    assert response.status_code == 200
-    received = [e for e in app.seen if isinstance(e, sipsans.RequestReceived)]
-    assert received[0].source.transport == transport
-
-
-async def test_tls_verification_failure_is_explained(
-    tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext],
-) -> None:
-    server, _ = tls_contexts
-    with pytest.raises(TransportError, match="certificate verification failed"):
-        await _roundtrip("TLS", ssl_server=server, ssl_client=client_context())
-
-
-async def test_refused_tcp_connection_fails_the_request() -> None:
-    # Bind a port and close it again so that nothing listens there.
-    probe = Session(endpoint_factory(3), listen=[Listen("tcp", "127.0.0.1", 0)])
-    async with probe:
-        dead = probe.addresses["TCP"]
-    async with Session(endpoint_factory(4), listen=[Listen("tcp", "127.0.0.1", 0)]) as uac:
-        with pytest.raises(TransportError, match="refused"):
-            async with asyncio.timeout(10):
-                await uac.request(options(dead, "TCP"), target=sipsans.Target("TCP", *dead))
-
-
-async def test_udp_request_times_out_with_timer_f() -> None:
-    # A UDP socket that never answers; T1 is shortened so that Timer F (64*T1) is quick.
-    async with Session(endpoint_factory(5), listen=[Listen("udp", "127.0.0.1", 0)]) as silent:
-        dead = silent.addresses["UDP"]
-        factory = endpoint_factory(6, t1=0.01, t2=0.04)
-        async with Session(factory, listen=[Listen("udp", "127.0.0.1", 0)]) as uac:
-            with pytest.raises(RequestTimeout):
-                async with asyncio.timeout(10):
-                    await uac.request(options(dead), target=sipsans.Target("UDP", *dead))
-        # The silent side saw the OPTIONS and its retransmissions (Timer E).
-        seen = []
-        while not silent._queue.empty():
-            seen.append(silent._queue.get_nowait())
-        requests = [e for e in seen if isinstance(e, sipsans.RequestReceived)]
-        assert len(requests) == 1
-
-
-async def test_events_are_iterable_and_end_on_close() -> None:
-    uas = Session(endpoint_factory(7), listen=[Listen("udp", "127.0.0.1", 0)])
-    async with uas:
-        to = uas.addresses["UDP"]
-        async with Session(endpoint_factory(8), listen=[Listen("udp", "127.0.0.1", 0)]) as uac:
-            pending = asyncio.ensure_future(
-                uac.request(options(to), target=sipsans.Target("UDP", *to))
-            )
-            async with asyncio.timeout(10):
-                async for event in uas:
-                    if isinstance(event, sipsans.RequestReceived) and event.txn is not None:
-                        reply = sipsans.make_response(event.request, 486, to_tag="busy")
-                        uas.command(uas.core.send_response, event.txn, reply)
-                        break
-                response = await pending
-            assert response.status_code == 486
-    with pytest.raises(EOFError):
-        await uas.next_event()
-    assert [e async for e in uas] == []
-
-
-@pytest.mark.parametrize("transport", ["UDP", "TCP"])
-async def test_trace_of_a_live_session_replays(transport: str) -> None:
-    out = io.StringIO()
-    app = Answerer()
-    uas = Session(
-        endpoint_factory(9),
-        listen=[Listen(transport, "127.0.0.1", 0)],
-        on_event=app,
-        trace=out,
-        trace_seed=9,
-    )
-    app.session = uas
-    async with uas:
-        to = uas.addresses[transport]
-        listen = [Listen(transport, "127.0.0.1", 0)]
-        async with Session(endpoint_factory(10), listen=listen) as uac:
-            async with asyncio.timeout(10):
-                await uac.request(options(to, transport), target=sipsans.Target(transport, *to))
-    records = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert records[0]["format"] == "sipsans-transcript"
-    kinds = [r["kind"] for r in records[1:]]
-    assert "send_response" in kinds and "transmit" in kinds
-    result = replay_transcript(out.getvalue())
-    assert result.ok, result.describe()
-    assert result.transmits >= 1
 
 
 def test_trace_writer_records_io(tmp_path: Path) -> None:
@@ -231,24 +44,92 @@ def test_trace_writer_records_io(tmp_path: Path) -> None:
     writer.close()
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines[0] == {"format": "sipsans-transcript", "version": 1, "seed": 3, "config": {}}
-    assert [r["kind"] for r in lines[1:]] == [
-        "datagram_in",
-        "stream_open",
-        "stream_in",
-        "stream_closed",
-        "transport_error",
-        "timer",
-        "transmit",
-    ]
+    kinds = [r["kind"] for r in lines[1:]]
+    order = "datagram_in stream_open stream_in stream_closed transport_error timer transmit"
+    assert " ".join(kinds) == order
+    assert set(kinds[:-1]) <= INPUT_KINDS  # what a replay feeds back to the core
     assert lines[1]["data"] == "eA==" and lines[-1]["remote"] == ["127.0.0.1", 5062]
 
 
-async def test_listen_errors_are_clear() -> None:
-    async with Session(endpoint_factory(11), listen=[Listen("udp", "127.0.0.1", 0)]) as first:
-        port = first.addresses["UDP"][1]
-        with pytest.raises(OSError, match=f"cannot listen on UDP 127.0.0.1:{port}"):
-            await Session(endpoint_factory(12), listen=[Listen("udp", "127.0.0.1", port)]).start()
-    with pytest.raises(ValueError, match="needs ssl_server"):
-        await Session(endpoint_factory(13), listen=[Listen("tls", "127.0.0.1", 0)]).start()
-    with pytest.raises(ValueError, match="unknown transport"):
+def test_unknown_transport_is_refused_up_front() -> None:
+    with pytest.raises(ValueError, match="unknown transport 'sctp'"):
         Listen("sctp")
+
+
+def test_run_on_the_stdlib_loop_and_start_close_by_hand() -> None:
+    async def main() -> tuple[str, tuple[str, int]]:
+        session = Session(endpoint_factory(1), listen=[Listen("udp", "127.0.0.1", 0)])
+        await session.start()
+        address = session.addresses["UDP"]
+        await session.close()
+        with pytest.raises(EOFError):
+            await session.next_event()
+        return type(asyncio.get_running_loop()).__module__, address
+
+    module, (host, port) = run(main(), use_uvloop=False)
+    assert module.startswith("asyncio.")
+    assert host == "127.0.0.1" and port > 0
+
+
+def test_run_can_tune_the_collector_for_a_server() -> None:
+    # Process-wide settings: checked in a fresh interpreter.
+    code = (
+        "import asyncio, gc\n"
+        "from sipsans_asyncio.run import YOUNG_THRESHOLD, run\n"
+        "async def main():\n"
+        "    return gc.get_threshold()[0], gc.get_freeze_count()\n"
+        "young, frozen = run(main(), tune_gc=True)\n"
+        "assert young == YOUNG_THRESHOLD == 10000, young\n"
+        "assert frozen > 1000, frozen  # start-up objects: modules, classes, ...\n"
+        "assert gc.get_threshold()[0] == 10000\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# -- RFC 7118 over wsproto, without sockets -----------------------------------------------
+
+
+def _connected() -> tuple[SipWebSocket, SipWebSocket]:
+    client = SipWebSocket(client=True, host="127.0.0.1", port=5062)
+    server = SipWebSocket(client=False)
+    answer = server.receive(client.handshake())
+    assert answer.ready and answer.error is None
+    assert client.receive(answer.send).ready
+    return client, server
+
+
+def test_ws_handshake_offers_and_selects_sip() -> None:
+    client = SipWebSocket(client=True, host="::1", port=5062)
+    request = client.handshake()
+    assert b"Sec-WebSocket-Protocol: sip\r\n" in request
+    assert b"Host: [::1]:5062\r\n" in request
+    answer = SipWebSocket(client=False).receive(request)
+    assert b"Sec-WebSocket-Protocol: sip\r\n" in answer.send
+
+
+def test_ws_one_sip_message_per_websocket_message() -> None:
+    client, server = _connected()
+    framed = client.frame(OPTIONS)
+    assert framed[0] == 0x81  # FIN + text frame: the message is UTF-8 (RFC 7118 §5.2)
+    # Split anywhere, the message comes out once, whole.
+    first = server.receive(framed[:7])
+    second = server.receive(framed[7:] + client.frame(OPTIONS))
+    assert first.messages == [] and second.messages == [OPTIONS, OPTIONS]
+    assert client.frame(b"\xff\xfe")[0] == 0x82  # not UTF-8: a binary frame
+
+
+def test_ws_ping_is_answered_and_close_ends_the_stream() -> None:
+    client, server = _connected()
+    peer = client._ws  # the raw wsproto connection, to send control frames
+    got = server.receive(peer.send(Ping(payload=b"hi")))
+    assert got.send and got.messages == [] and not got.closed
+    got = server.receive(peer.send(CloseConnection(code=1000)))
+    assert got.closed and got.send  # the Close is echoed (RFC 6455 §5.5.1)
+
+
+def test_ws_handshake_failures_are_explained() -> None:
+    server = SipWebSocket(client=False)
+    browser = WSConnection(ConnectionType.CLIENT)
+    got = server.receive(browser.send(Request(host="h", target="/", subprotocols=["chat"])))
+    assert got.error == "the WebSocket client did not offer the 'sip' subprotocol"
+    assert got.send.startswith(b"HTTP/1.1 400 ")

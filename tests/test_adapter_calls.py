@@ -1,16 +1,18 @@
-"""Full calls UA <-> UA over loopback UDP with the awaitable dialog API, in every flavour:
-sipsans_asyncio, sipsans_anyio on asyncio and trio, and the blocking facade."""
+"""Full calls UA <-> UA over loopback with the awaitable dialog API, in every flavour:
+sipsans_asyncio, sipsans_anyio on asyncio and trio (over UDP and WebSocket), plain
+asyncio tasks, and the blocking facade."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import pytest
+from loopback import ANYIO_FLAVOURS, SDP, Flavour, by_flavour, ua_factory, uri_of
 
 import sipsans
 import sipsans_anyio
@@ -18,28 +20,7 @@ import sipsans_asyncio
 from sipsans_anyio.blocking import BlockingSession
 from sipsans_asyncio import AsyncDialog, CallFailed
 
-Address = tuple[str, int]
-
-SDP = (
-    b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-    b"m=audio 4000 RTP/AVP 0\r\n"
-)
-
-
-def ua_factory(name: str, seed: int) -> Callable[[Address], sipsans.UserAgent]:
-    def make(addr: Address) -> sipsans.UserAgent:
-        cfg = sipsans.EndpointConfig(advertised_host=addr[0], advertised_port=addr[1])
-        rng = random.Random(seed)
-        return sipsans.UserAgent(
-            sipsans.Endpoint(cfg, rng=rng), identity=f"sip:{name}@127.0.0.1", rng=rng
-        )
-
-    return make
-
-
-def uri_of(session: Any) -> str:
-    host, port = session.addresses["UDP"]
-    return f"sip:bob@{host}:{port}"
+pytestmark = pytest.mark.anyio
 
 
 async def callee(
@@ -73,14 +54,12 @@ async def caller(alice: Any, to: str) -> list[str]:
     seen.append(dialog.state.name)
     assert dialog.response is not None and dialog.response.body == SDP
     response = await dialog.reinvite(body=SDP)
-    assert response is not None
     seen.append(f"reinvite {response.status_code}")
     response = await dialog.info(body=b"signal=1", content_type="application/dtmf-relay")
-    assert response is not None
     seen.append(f"info {response.status_code}")
-    response = await dialog.bye(reason='Q.850;cause=16;text="normal"')
-    assert response is not None
-    seen.append(f"bye {response.status_code}")
+    bye = await dialog.bye(reason='Q.850;cause=16;text="normal"')
+    assert bye is not None  # sent at once: our dialog is confirmed
+    seen.append(f"bye {bye.status_code}")
     seen.append(str(await dialog.closed()))
     return seen
 
@@ -88,25 +67,37 @@ async def caller(alice: Any, to: str) -> list[str]:
 EXPECTED = ["CONFIRMED", "reinvite 200", "info 200", "bye 200", "TerminatedReason.UAC_BYE"]
 
 
-# -- asyncio ------------------------------------------------------------------------------
-
-
-async def _asyncio_call() -> tuple[list[str], list[str]]:
+@asynccontextmanager
+async def alice_calls_bob(
+    flavour: Flavour, seed: int, transport: str = "UDP", **callee_options: Any
+) -> AsyncIterator[tuple[Any, Any, list[str]]]:
+    """Two sessions, Alice's and Bob's, with :func:`callee` running for Bob: yields
+    ``(alice, bob, log of Bob's side)``."""
     log: list[str] = []
-    udp = [sipsans_asyncio.Listen("udp", "127.0.0.1", 0)]
     async with (
-        sipsans_asyncio.Session(ua_factory("alice", 1), listen=udp) as alice,
-        sipsans_asyncio.Session(ua_factory("bob", 2), listen=udp) as bob,
+        flavour(ua_factory("alice", seed), transport) as alice,
+        flavour(ua_factory("bob", seed + 1), transport) as bob,
+        anyio.create_task_group() as tg,
     ):
-        task = asyncio.create_task(callee(bob, log=log))
-        seen = await asyncio.wait_for(caller(alice, uri_of(bob)), 10)
-        await asyncio.sleep(0.05)
-        task.cancel()
-    return seen, log
+        tg.start_soon(lambda: callee(bob, log=log, **callee_options))
+        yield alice, bob, log
+        tg.cancel_scope.cancel()
 
 
-def test_asyncio_full_call() -> None:
-    seen, log = asyncio.run(_asyncio_call())
+async def _until(done: Any) -> None:
+    """Poll ``done()`` for up to 5 s (for the far end's view of a call's end)."""
+    with anyio.fail_after(5):
+        while not done():
+            await anyio.sleep(0.02)
+
+
+@by_flavour()
+@pytest.mark.parametrize("transport", ["UDP", "WS"])
+async def test_full_call(flavour: Flavour, transport: str) -> None:
+    async with alice_calls_bob(flavour, 1, transport) as (alice, bob, log):
+        with anyio.fail_after(10):
+            seen = await caller(alice, uri_of(bob, transport))
+        await _until(lambda: "terminated UAC_BYE" in log)
     assert seen == EXPECTED
     assert log == [
         "accepted CONFIRMED",
@@ -116,164 +107,120 @@ def test_asyncio_full_call() -> None:
     ]
 
 
-async def _asyncio_cancel() -> tuple[CallFailed | None, Any, list[str]]:
-    log: list[str] = []
-    udp = [sipsans_asyncio.Listen("udp", "127.0.0.1", 0)]
-    async with (
-        sipsans_asyncio.Session(ua_factory("alice", 3), listen=udp) as alice,
-        sipsans_asyncio.Session(ua_factory("bob", 4), listen=udp) as bob,
-    ):
-        task = asyncio.create_task(callee(bob, answer=False, log=log))
-        call = asyncio.create_task(alice.invite(uri_of(bob), body=SDP))
-        await asyncio.sleep(0.3)  # ringing
-        call.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await call
-        # the CANCEL went out: the call ends with 487 on both sides
-        for _ in range(100):
-            if "terminated UAC_CANCEL" in log:
-                break
-            await asyncio.sleep(0.02)
-        dialogs = alice.dialogs()
-        task.cancel()
-    return None, dialogs, log
+@by_flavour()
+async def test_cancelled_invite_sends_cancel(flavour: Flavour) -> None:
+    async with alice_calls_bob(flavour, 3, answer=False) as (alice, bob, log):
+        with anyio.move_on_after(0.3) as scope:  # it rings meanwhile
+            await alice.invite(uri_of(bob), body=SDP)
+        assert scope.cancelled_caught
+        # The CANCEL went out: the call ends with 487 at both ends.
+        await _until(lambda: "terminated UAC_CANCEL" in log)
+        assert alice.dialogs() == []
 
 
-def test_asyncio_cancellation_sends_cancel() -> None:
-    _, dialogs, log = asyncio.run(_asyncio_cancel())
-    assert "terminated UAC_CANCEL" in log
-    assert dialogs == []
+def test_asyncio_task_cancel_sends_cancel() -> None:
+    """The same with plain asyncio: ``task.cancel()`` on a pending ``invite()``."""
+
+    async def main() -> list[str]:
+        log: list[str] = []
+        udp = [sipsans_asyncio.Listen("udp", "127.0.0.1", 0)]
+        async with (
+            sipsans_asyncio.Session(ua_factory("alice", 5), listen=udp) as alice,
+            sipsans_asyncio.Session(ua_factory("bob", 6), listen=udp) as bob,
+        ):
+            answering = asyncio.create_task(callee(bob, answer=False, log=log))
+            call = asyncio.create_task(alice.invite(uri_of(bob), body=SDP))
+            await asyncio.sleep(0.3)  # ringing
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            async with asyncio.timeout(5):
+                while "terminated UAC_CANCEL" not in log:
+                    await asyncio.sleep(0.02)
+            answering.cancel()
+        return log
+
+    assert "terminated UAC_CANCEL" in asyncio.run(main())
 
 
-async def _asyncio_explicit_cancel() -> tuple[int, Any, list[str]]:
-    log: list[str] = []
-    udp = [sipsans_asyncio.Listen("udp", "127.0.0.1", 0)]
-    async with (
-        sipsans_asyncio.Session(ua_factory("alice", 9), listen=udp) as alice,
-        sipsans_asyncio.Session(ua_factory("bob", 10), listen=udp) as bob,
-    ):
-        task = asyncio.create_task(callee(bob, answer=False, log=log))
+@by_flavour()
+async def test_explicit_cancel_returns_the_cancel_response(flavour: Flavour) -> None:
+    async with alice_calls_bob(flavour, 9, answer=False) as (alice, bob, log):
         dialog = await alice.invite(uri_of(bob), body=SDP, wait=False)
         assert dialog.state in (sipsans.DialogState.CALLING, sipsans.DialogState.TRYING)
-        await asyncio.sleep(0.2)  # ringing
-        response = await dialog.cancel(reason="SIP;cause=487")
-        assert response is not None
-        reason = await dialog.closed(timeout=5)
-        with pytest.raises(CallFailed):
+        await anyio.sleep(0.2)  # ringing
+        with anyio.fail_after(10):
+            response = await dialog.cancel(reason="SIP;cause=487")
+            reason = await dialog.closed()
+        with pytest.raises(CallFailed) as failed:
             await dialog.established()
-        task.cancel()
-    return response.status_code, reason, log
-
-
-def test_asyncio_explicit_cancel_returns_the_cancel_response() -> None:
-    status, reason, log = asyncio.run(_asyncio_explicit_cancel())
-    assert status == 200
+        await _until(lambda: "terminated UAC_CANCEL" in log)
+    assert response is not None and response.status_code == 200  # the CANCEL's own answer
     assert reason is sipsans.TerminatedReason.UAC_CANCEL
-    assert "terminated UAC_CANCEL" in log
+    # The INVITE itself ended with 487 (§9.1), and the exception carries that response.
+    assert failed.value.response is not None
+    assert failed.value.response.status_code == failed.value.status == 487
+    assert failed.value.response.cseq.method == "INVITE"
 
 
-async def _asyncio_rejected() -> CallFailed:
-    udp = [sipsans_asyncio.Listen("udp", "127.0.0.1", 0)]
+@by_flavour()
+async def test_rejected_call_raises_call_failed_with_the_response(flavour: Flavour) -> None:
     async with (
-        sipsans_asyncio.Session(ua_factory("alice", 5), listen=udp) as alice,
-        sipsans_asyncio.Session(ua_factory("bob", 6), listen=udp) as bob,
+        flavour(ua_factory("alice", 5)) as alice,
+        flavour(ua_factory("bob", 6)) as bob,
+        anyio.create_task_group() as tg,
     ):
 
         async def reject() -> None:
             async for event in bob:
                 if isinstance(event, sipsans.IncomingCall):
-                    await bob.wrap(event.dialog).reject(486)
+                    await bob.wrap(event.dialog).reject(
+                        486, reason="Gone Fishing", headers=[("Retry-After", "120")]
+                    )
 
-        task = asyncio.create_task(reject())
-        try:
+        tg.start_soon(reject)
+        with pytest.raises(CallFailed) as failed, anyio.fail_after(10):
             await alice.invite(uri_of(bob))
-        except CallFailed as exc:
-            return exc
-        finally:
-            task.cancel()
-    raise AssertionError("the call was not rejected")
-
-
-def test_asyncio_rejected_call_raises_call_failed() -> None:
-    exc = asyncio.run(_asyncio_rejected())
+        tg.cancel_scope.cancel()
+    exc = failed.value
     assert exc.status == 486
     assert exc.reason is sipsans.TerminatedReason.UAS_BUSY
     assert exc.dialog.is_terminated
+    # The application can read what the callee said, not only the code.
+    assert exc.response is not None
+    assert (exc.response.status_code, exc.response.reason) == (486, "Gone Fishing")
+    assert exc.response.headers.get("Retry-After") == "120"
+    assert exc.dialog.response is exc.response
 
 
-async def _asyncio_close_ends_dialogs() -> list[str]:
+@by_flavour()
+async def test_dialog_context_and_session_close_hang_up(flavour: Flavour) -> None:
     log: list[str] = []
-    udp = [sipsans_asyncio.Listen("udp", "127.0.0.1", 0)]
-    async with sipsans_asyncio.Session(ua_factory("bob", 8), listen=udp) as bob:
-        task = asyncio.create_task(callee(bob, log=log))
-        async with sipsans_asyncio.Session(ua_factory("alice", 7), listen=udp) as alice:
-            dialog = await alice.invite(uri_of(bob), body=SDP)
-            async with dialog:
-                assert dialog.state is sipsans.DialogState.CONFIRMED
-            assert dialog.is_terminated
-            await alice.invite(uri_of(bob), body=SDP)  # left open: closing the session BYEs it
-        for _ in range(100):
-            if log.count("terminated UAC_BYE") == 2:
-                break
-            await asyncio.sleep(0.02)
-        task.cancel()
-    return log
-
-
-def test_asyncio_dialog_context_and_session_close_hang_up() -> None:
-    log = asyncio.run(_asyncio_close_ends_dialogs())
-    assert log.count("terminated UAC_BYE") == 2
-
-
-# -- anyio on asyncio and trio -------------------------------------------------------------
-
-
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_anyio_full_call(backend: str) -> None:
-    async def main() -> tuple[list[str], list[str]]:
-        log: list[str] = []
-        udp = [sipsans_anyio.Listen("udp", "127.0.0.1", 0)]
-        async with (
-            sipsans_anyio.Session(ua_factory("alice", 11), listen=udp) as alice,
-            sipsans_anyio.Session(ua_factory("bob", 12), listen=udp) as bob,
-            anyio.create_task_group() as tg,
-        ):
-            tg.start_soon(lambda: callee(bob, log=log))
+    async with flavour(ua_factory("bob", 8)) as bob, anyio.create_task_group() as tg:
+        tg.start_soon(lambda: callee(bob, log=log))
+        async with flavour(ua_factory("alice", 7)) as alice:
             with anyio.fail_after(10):
-                seen = await caller(alice, uri_of(bob))
-            await anyio.sleep(0.05)
-            tg.cancel_scope.cancel()
-        return seen, log
+                dialog = await alice.invite(uri_of(bob), body=SDP)
+                async with dialog:
+                    assert dialog.state is sipsans.DialogState.CONFIRMED
+                assert dialog.is_terminated
+                await alice.invite(uri_of(bob), body=SDP)  # left open: closing BYEs it
+        await _until(lambda: log.count("terminated UAC_BYE") == 2)
+        tg.cancel_scope.cancel()
 
-    seen, log = anyio.run(main, backend=backend)
-    assert seen == EXPECTED
-    assert "in-dialog INVITE" in log and "terminated UAC_BYE" in log
 
-
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_anyio_cancellation_sends_cancel(backend: str) -> None:
-    async def main() -> tuple[list[str], list[Any]]:
-        log: list[str] = []
-        udp = [sipsans_anyio.Listen("udp", "127.0.0.1", 0)]
-        async with (
-            sipsans_anyio.Session(ua_factory("alice", 13), listen=udp) as alice,
-            sipsans_anyio.Session(ua_factory("bob", 14), listen=udp) as bob,
-            anyio.create_task_group() as tg,
-        ):
-            tg.start_soon(lambda: callee(bob, answer=False, log=log))
-            with anyio.move_on_after(0.3) as scope:
+@by_flavour(ANYIO_FLAVOURS)
+async def test_session_cancelled_from_outside_still_hangs_up(flavour: Flavour) -> None:
+    """A cancel scope around the whole anyio session: closing it BYEs the call (shielded)."""
+    log: list[str] = []
+    async with flavour(ua_factory("bob", 16)) as bob, anyio.create_task_group() as tg:
+        tg.start_soon(lambda: callee(bob, log=log))
+        with anyio.move_on_after(1.0):
+            async with flavour(ua_factory("alice", 15)) as alice:
                 await alice.invite(uri_of(bob), body=SDP)
-            assert scope.cancelled_caught
-            with anyio.fail_after(5):
-                while "terminated UAC_CANCEL" not in log:
-                    await anyio.sleep(0.02)
-            dialogs = alice.dialogs()
-            tg.cancel_scope.cancel()
-        return log, dialogs
-
-    log, dialogs = anyio.run(main, backend=backend)
-    assert "terminated UAC_CANCEL" in log
-    assert dialogs == []
+                await anyio.sleep(30)
+        await _until(lambda: "terminated UAC_BYE" in log)
+        tg.cancel_scope.cancel()
 
 
 # -- blocking ------------------------------------------------------------------------------
@@ -311,16 +258,16 @@ def test_blocking_full_call_and_cancel() -> None:
         worker = threading.Thread(target=bob_thread)
         worker.start()
         try:
-            host, port = bob.addresses["UDP"]
-            with alice.invite(f"sip:bob@{host}:{port}", body=SDP) as dialog:
+            with alice.invite(uri_of(bob), body=SDP) as dialog:
                 assert dialog.state is sipsans.DialogState.CONFIRMED
-                response = dialog.reinvite(body=SDP)
-                assert response is not None and response.status_code == 200
+                assert dialog.response is not None and dialog.response.status_code == 200
+                assert dialog.reinvite(body=SDP).status_code == 200
+                assert dialog.options().status_code == 200
                 response = dialog.bye(reason="SIP;cause=200")
                 assert response is not None and response.status_code == 200
             assert dialog.closed(timeout=5) is sipsans.TerminatedReason.UAC_BYE
             with pytest.raises(TimeoutError):
-                alice.invite(f"sip:late@{host}:{port}", body=SDP, timeout=0.4)
+                alice.invite(uri_of(bob, user="late"), body=SDP, timeout=0.4)
             for _ in range(100):
                 if "UAC_CANCEL" in log:
                     break
@@ -330,28 +277,3 @@ def test_blocking_full_call_and_cancel() -> None:
             stop.set()
             worker.join()
     assert log[0] == "UAC_BYE" and "UAC_CANCEL" in log
-
-
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_anyio_session_cancelled_from_outside_still_hangs_up(backend: str) -> None:
-    """A cancel scope around the whole session: closing it BYEs the call (shielded)."""
-
-    async def main() -> list[str]:
-        log: list[str] = []
-        udp = [sipsans_anyio.Listen("udp", "127.0.0.1", 0)]
-        async with (
-            sipsans_anyio.Session(ua_factory("bob", 16), listen=udp) as bob,
-            anyio.create_task_group() as tg,
-        ):
-            tg.start_soon(lambda: callee(bob, log=log))
-            with anyio.move_on_after(1.0):
-                async with sipsans_anyio.Session(ua_factory("alice", 15), listen=udp) as alice:
-                    await alice.invite(uri_of(bob), body=SDP)
-                    await anyio.sleep(30)
-            with anyio.fail_after(5):
-                while "terminated UAC_BYE" not in log:
-                    await anyio.sleep(0.02)
-            tg.cancel_scope.cancel()
-        return log
-
-    assert "terminated UAC_BYE" in anyio.run(main, backend=backend)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import subprocess
 import sys
 import threading
@@ -206,3 +207,145 @@ def test_register_and_unregister(capsys: pytest.CaptureFixture[str]) -> None:
     finally:
         stop.set()
         thread.join()
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Output:
+    """Everything printed so far (from any thread), read through capsys."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self._capsys = capsys
+        self.text = ""
+
+    def read(self) -> str:
+        self.text += self._capsys.readouterr().out
+        return self.text
+
+    def wait_for(self, marker: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while marker not in self.read():
+            assert time.monotonic() < deadline, f"never printed {marker!r}:\n{self.text}"
+            time.sleep(0.02)
+
+
+class _Command(threading.Thread):
+    """``cli.main(argv)`` in a thread (each command runs its own event loop)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.argv = argv
+        self.rc: int | None = None
+        self.start()
+
+    def run(self) -> None:
+        self.rc = cli.main(self.argv)
+
+    def result(self, timeout: float = 15.0) -> int | None:
+        self.join(timeout)
+        assert not self.is_alive(), f"{self.argv[0]} did not finish within {timeout} s"
+        return self.rc
+
+
+def _registrar(port: int, requests: int) -> _Command:
+    return _Command(
+        [
+            *("registrar", "--listen", f"127.0.0.1:{port}", "--user", "alice:s3cret"),
+            *("--requests", str(requests)),
+        ]
+    )
+
+
+def test_registrar_challenges_binds_and_unbinds(capsys: pytest.CaptureFixture[str]) -> None:
+    """`sipsans register` against `sipsans registrar`: 401, 200 with the binding,
+    and the unregistration answered with the remembered nonce (nc=2)."""
+    output = _Output(capsys)
+    port = _free_udp_port()
+    registrar = _registrar(port, requests=3)
+    output.wait_for("listening")
+    aor = f"sip:alice@127.0.0.1:{port}"
+    register = [*("register", aor, "--user", "alice", "--password", "s3cret"), "--expires", "120"]
+    assert cli.main([*register, "--listen", "127.0.0.1:0", "--timeout", "5"]) == 0
+    assert registrar.result() == 0
+    lines = output.read().splitlines()
+    answers = [line.rsplit("-> ", 1)[1] for line in lines if line.startswith("REGISTER ")]
+    assert answers == ["401 Unauthorized", "200 OK", "200 OK"]
+    assert f"registered {aor} for 120 s" in lines and "unregistered" in lines
+    assert sum(1 for line in lines if "binding <sip:alice@127.0.0.1:" in line) == 2  # both sides
+    assert "3 REGISTER requests answered" in lines
+
+
+def test_registrar_refuses_a_wrong_password(capsys: pytest.CaptureFixture[str]) -> None:
+    output = _Output(capsys)
+    port = _free_udp_port()
+    registrar = _registrar(port, requests=2)
+    output.wait_for("listening")
+    argv = ["register", f"sip:alice@127.0.0.1:{port}", "--user", "alice", "--password", "nope"]
+    assert cli.main([*argv, "--listen", "127.0.0.1:0", "--timeout", "5"]) == 1
+    assert registrar.result() == 0
+    text = output.read()
+    assert "registration failed: 401" in text
+    assert text.count("-> 401 Unauthorized") == 2 and "binding" not in text
+
+
+def test_uas_registers_takes_a_call_and_unregisters(capsys: pytest.CaptureFixture[str]) -> None:
+    """`uas --register` registers from its own socket: the binding is its listening
+    address, where the call then arrives; it unregisters when it exits."""
+    output = _Output(capsys)
+    port, uas_port = _free_udp_port(), _free_udp_port()
+    registrar = _registrar(port, requests=3)
+    output.wait_for("listening")
+    aor = f"sip:alice@127.0.0.1:{port}"
+    uas = _Command(
+        [
+            *("uas", "--listen", f"127.0.0.1:{uas_port}", "--calls", "1", "--timeout", "5"),
+            *("--register", aor, "--user", "alice", "--password", "s3cret"),
+        ]
+    )
+    output.wait_for(f"registered {aor}")
+    assert f"binding <sip:alice@127.0.0.1:{uas_port}>" in output.read()
+    call = ["call", f"sip:alice@127.0.0.1:{uas_port}", "--duration", "0.2", "--timeout", "5"]
+    assert cli.main([*call, "--listen", "127.0.0.1:0"]) == 0
+    assert uas.result() == 0
+    assert registrar.result() == 0
+    text = output.read()
+    assert "1 calls handled" in text and "unregistered" in text
+    assert text.index("hung up") < text.index("unregistered")
+    assert "3 REGISTER requests answered" in text
+
+
+def test_uas_exits_1_when_its_registration_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    output = _Output(capsys)
+    port = _free_udp_port()
+    registrar = _registrar(port, requests=2)
+    output.wait_for("listening")
+    aor = f"sip:alice@127.0.0.1:{port}"
+    argv = ["uas", "--listen", "127.0.0.1:0", "--register", aor, "--timeout", "5"]
+    assert cli.main([*argv, "--user", "alice", "--password", "nope"]) == 1
+    assert registrar.result() == 0
+    text = output.read()
+    assert "registration failed: 401" in text and "calls handled" not in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["registrar", "--user", "alice"], "expected NAME:PASSWORD"),
+        (["registrar", "--min-expires", "0"], "--min-expires"),
+        (["registrar", "--algorithm", "MD4"], "invalid choice"),
+        (["uas", "--register", "tel:+123"], "not a sip: or sips: URI"),
+    ],
+)
+def test_registration_usage_errors(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*argv, "--listen", "127.0.0.1:0"])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

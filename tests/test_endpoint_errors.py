@@ -14,6 +14,7 @@ from sipsans import (
     EndpointConfig,
     LocalProtocolError,
     MalformedMessage,
+    RemoteProtocolError,
     RequestReceived,
     ServerTxn,
     Target,
@@ -157,3 +158,70 @@ def test_mutated_requests_never_raise(field: bytes, junk: bytes) -> None:
     ep.receive_datagram(data, remote=PEER, local=ME, now=0.0)
     for t in ep.transmits():
         assert parse_message(t.data).status_code in (400, 420, 505, 513, 416)  # type: ignore[union-attr]
+
+
+# -- inputs once found by fuzz/fuzz_endpoint.py (fuzz/corpus/endpoint/ keeps the programs) --
+
+ELSEWHERE = ("203.0.113.1", 9999)  # not the Via sent-by, so received/rport get stamped
+
+
+def test_bare_lf_inside_a_via_parameter_is_malformed_not_a_crash() -> None:
+    """§25.1: a Via parameter value cannot hold LF. The request is refused as malformed
+    (the 400 cannot be sent: its Via could not be copied into a response)."""
+    ep = ep_at()
+    ep.receive_datagram(raw(via_params=";x=a\nb"), remote=ELSEWHERE, local=ME, now=0.0)
+    (event,) = ep.events()
+    assert isinstance(event, MalformedMessage) and event.status_hint == 400
+    assert ep.stats()["transactions"] == 0
+
+
+def test_bare_cr_elsewhere_in_a_request_is_answered_400() -> None:
+    ep = ep_at()
+    data = raw(extra=("Subject: a\rb",))
+    ep.receive_datagram(data, remote=ELSEWHERE, local=ME, now=0.0)
+    (event,) = ep.events()
+    assert isinstance(event, MalformedMessage) and event.status_hint == 400
+    assert [first_line(t.data) for t in ep.transmits()] == ["SIP/2.0 400 Bad Request"]
+
+
+def test_invalid_lower_via_does_not_stop_stamping_received() -> None:
+    """§18.2.1 stamps only the top Via; a bad lower Via is for whoever reads it (the
+    UA's validate()), and the response copies it back unchanged (§8.2.6.2)."""
+    ep = ep_at()
+    ep.receive_datagram(raw(extra=("Via: ACK",)), remote=ELSEWHERE, local=ME, now=0.0)
+    (event,) = ep.events()
+    assert isinstance(event, RequestReceived) and event.txn is not None
+    assert event.request.top_via.received == ELSEWHERE[0]
+    with pytest.raises(RemoteProtocolError):
+        event.request.validate()
+    response = make_response(event.request, 486, to_tag="b1")
+    ep.send_response(event.txn, response, now=0.0)
+    (t,) = ep.transmits()
+    assert b"\r\nVia: ACK\r\n" in t.data and b"received=203.0.113.1" in t.data
+
+
+def test_rfc2543_request_with_invalid_request_uri_gets_a_transaction() -> None:
+    """§17.2.3 matches RFC 2543 requests (no magic cookie) on the Request-URI too; an
+    invalid one is keyed by its text, so the request still reaches the TU (which
+    answers 400 after validate()) and its retransmission is absorbed."""
+    ep = ep_at()
+    data = raw("OPTIONS", branch="old1", uri="sip:b@fec0::1:5060")
+    ep.receive_datagram(data, remote=PEER, local=ME, now=0.0)
+    (event,) = ep.events()
+    assert isinstance(event, RequestReceived) and event.txn is not None
+    with pytest.raises(RemoteProtocolError):
+        event.request.validate()
+    ep.receive_datagram(data, remote=PEER, local=ME, now=0.5)
+    assert ep.events() == []  # a retransmission of the same transaction
+
+
+@pytest.mark.parametrize("data", [b"", b"\r\n", b"\r\n\r\n", b" \r\n\t\r\n"])
+def test_crlf_keepalive_datagrams_are_ignored(data: bytes) -> None:
+    """A CRLF datagram is a common UDP keep-alive (RFC 5626 §4.4.1 prefers STUN; RFC 3261
+    §7.5 ignores CRLFs before a start line): it holds no message, so no event, no answer;
+    CRLFs before a real request are still skipped."""
+    ep = ep_at()
+    ep.receive_datagram(data, remote=PEER, local=ME, now=0.0)
+    assert ep.events() == [] and ep.transmits() == []
+    ep.receive_datagram(b"\r\n" + raw(), remote=PEER, local=ME, now=0.0)
+    assert [type(e) for e in ep.events()] == [RequestReceived]

@@ -81,6 +81,38 @@ def test_endpoint_seed_programs_are_in_the_corpus_and_do_what_they_say() -> None
     assert wire("uac-timeout").count(wire("uac-timeout")[0]) > 3  # retransmissions
 
 
+def test_ua_seed_programs_are_in_the_corpus_and_do_what_they_say() -> None:
+    """fuzz/corpus/ua/ holds the hand-written programs of fuzz_ua.seeds(); each stages what
+    its comment says (checked on the UA's transmits and events)."""
+    _harness("ua")
+    module = _modules["ua"]
+    programs: dict[str, bytes] = module.seeds()
+    for name, program in programs.items():
+        assert (CORPUS_DIR / "ua" / name).read_bytes() == program, name
+
+    def log(name: str) -> list[str]:
+        run = module.Run(programs[name], record=True)
+        while not run.p.done:
+            run.step()
+        lines: list[str] = run.log
+        return lines
+
+    def statuses(name: str) -> set[str]:
+        return {line[8:11] for line in log(name) if line.startswith("SIP/2.0 ")}
+
+    uas = log("uas-call-bye")
+    assert uas.index("IncomingCall") < uas.index("SIP/2.0 200 OK") < uas.index("DialogTerminated")
+    assert "SIP/2.0 486 Nope" in log("uas-ring-reject")
+    assert "SIP/2.0 487 Request Terminated" in log("uas-cancelled")
+    assert "BYE" in [line.split(" ")[0] for line in log("uac-call-bye")]
+    assert [line.split(" ")[0] for line in log("uac-auth-busy")].count("INVITE") == 2  # retried
+    assert "CANCEL" in [line.split(" ")[0] for line in log("uac-cancel")]
+    assert {"405", "481", "501"} <= statuses("out-of-dialog")
+    assert "NotifyReceived" in log("subscribe-notify")
+    assert "NotifyReceived" in log("refer-sent")
+    assert "ReferReceived" in log("refer-received")
+
+
 PENDING_DIR = FUZZ_DIR / "pending"
 PENDING = [
     (folder.name, f)

@@ -284,3 +284,49 @@ def test_bytes_always_writes_a_correct_content_length() -> None:
     assert b"Content-Length: 5\r\n\r\nhello" in bytes(m)
     bare = Request("OPTIONS", "sip:a@b", [("Call-ID", "x")])
     assert bytes(bare).endswith(b"Content-Length: 0\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'From: "A\rB" <sip:alice@atlanta.example.com>;tag=1928301774',  # CR in qdtext
+        b'From: "A\nB" <sip:alice@atlanta.example.com>;tag=1928301774',  # LF in qdtext
+        b"Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bKa\nb",  # LF in a param
+        b"Subject: lunch\rtoday",  # CR in TEXT-UTF8
+        b"Subject: lunch\n",  # a line ending in a bare LF inside a CRLF message
+    ],
+)
+def test_bare_cr_or_lf_inside_a_header_line_is_refused_400(line: bytes) -> None:
+    """RFC 3261 §7.3.1, §25.1: CR and LF appear in a header section only as the CRLF
+    that ends (or folds) a line; qdtext, gen-value and TEXT-UTF8 all exclude them."""
+    key = line.split(b":", 1)[0]
+    with pytest.raises(RemoteProtocolError) as info:
+        parse_message(with_lines(line, drop=(key + b":",)))
+    assert info.value.status_hint == 400
+    assert isinstance(info.value.partial, Request)  # so a UAS can still answer 400
+
+
+def test_parsing_a_single_value_refuses_cr_and_lf_too() -> None:
+    """The same §25.1 rules hold for the value parsers used on their own: what they
+    accept can always be written back into a header."""
+    with pytest.raises(RemoteProtocolError):
+        sipsans.parse_name_addr('"A\rB" <sip:alice@192.0.2.1>;tag=1', header="From")
+    with pytest.raises(RemoteProtocolError):
+        sipsans.parse_via("SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKa\nb")
+    ok = sipsans.parse_name_addr('"A\\"B" <sip:alice@192.0.2.1>;tag=1', header="From")
+    assert ok.display_name == 'A"B'
+
+
+def test_bare_lf_line_ends_are_still_read_when_the_message_has_no_cr() -> None:
+    """The bare-LF leniency (whole message written with LF line ends) is unaffected."""
+    m = parse_message(BASE.replace(b"\r\n", b"\n"))
+    assert m.cseq.seq == 63104
+
+
+@pytest.mark.parametrize("param", ["rport=5060x", "RPORT=x", "rPort=50 60", "Rport=\x01"])
+def test_rport_value_must_be_digits_whatever_the_case_of_its_name(param: str) -> None:
+    """RFC 3581 §3: ``rport = "rport" [EQUAL 1*DIGIT]``, and parameter names compare
+    case-insensitively (RFC 3261 §7.3.1), so ``RPort=x`` is an invalid rport too."""
+    with pytest.raises(RemoteProtocolError):
+        sipsans.parse_via(f"SIP/2.0/UDP 192.0.2.1;{param};branch=z9hG4bK1")
+    assert sipsans.parse_via("SIP/2.0/UDP 192.0.2.1;RPort=5060").rport == 5060

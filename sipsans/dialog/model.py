@@ -22,6 +22,7 @@ from .state import DialogState, TerminatedReason
 
 if TYPE_CHECKING:
     from ..message import Response
+    from .subscription import EventHeader, Subscription
 
 __all__ = [
     "SNAPSHOT_VERSION",
@@ -63,6 +64,8 @@ class Dialog:
         "glare_retry",
         "invite_body",
         "invite_cseq",
+        "invite_usage",
+        "last_sub",
         "late_offer",
         "local_contact",
         "local_cseq",
@@ -73,6 +76,7 @@ class Dialog:
         "remote_tag",
         "remote_target",
         "remote_uri",
+        "replaces",
         "retrans",
         "role",
         "route_set",
@@ -80,6 +84,7 @@ class Dialog:
         "server_invite",
         "state",
         "status",
+        "subs",
         "target",
         "txns",
         "uac_reinvite",
@@ -142,6 +147,15 @@ class Dialog:
         self.invite_body = b""
         #: Client transactions of this dialog still running.
         self.txns: set[int] = set()
+        #: False for a dialog made by a subscription alone (RFC 5057: it has no INVITE
+        #: usage; it ends with its last subscription, without dialog events).
+        self.invite_usage = True
+        #: Subscription usages (RFC 5057), by (our role, Event package and id).
+        self.subs: dict[tuple[str, EventHeader], Subscription] = {}
+        #: The newest subscription usage, kept after it ended (``as_subscription()``).
+        self.last_sub: Subscription | None = None
+        #: UAS: the dialog an INVITE with Replaces (RFC 3891) is to replace.
+        self.replaces: DialogId | None = None
 
     @property
     def id(self) -> DialogId:

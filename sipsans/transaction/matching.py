@@ -12,10 +12,15 @@ Keys are plain tuples so that each lookup is one dict access.
   Call-ID, CSeq number and the whole top Via. The To tag is compared after the
   lookup: an INVITE retransmission carries the INVITE's To tag, an ACK carries the
   tag of the response the transaction sent.
+
+Computing a key never raises for a message the parser accepted: the parser has
+validated the top Via, From, To, Call-ID and CSeq, and the Request-URI (parsed
+lazily) is keyed by its text when it is invalid.
 """
 
 from __future__ import annotations
 
+from ..errors import RemoteProtocolError
 from ..message import Request, Response
 
 __all__ = ["MAGIC_COOKIE", "client_key", "merge_key", "server_key", "uses_rfc3261_branch"]
@@ -45,12 +50,25 @@ def server_key(request: Request) -> tuple[object, ...]:
         # §17.2.3: branch and sent-by; host names compare case-insensitively (§19.1.4).
         return (branch, via.host.lower(), via.port)
     return (
-        str(request.uri),
+        _uri_key(request),
         request.from_.tag,
         request.call_id,
         request.cseq.seq,
         str(via),
     )
+
+
+def _uri_key(request: Request) -> str:
+    """The Request-URI as matched by §17.2.3, or its raw text when it is invalid.
+
+    Leniency: an invalid Request-URI keys its transaction by its text, as it would
+    under an RFC 3261 branch (where the URI plays no part in matching); the TU answers
+    400 when it validates the request (§8.2.2 is the TU's job, not the transaction's).
+    """
+    try:
+        return str(request.uri)
+    except RemoteProtocolError:
+        return request._uri_text
 
 
 def merge_key(request: Request) -> tuple[object, ...] | None:

@@ -6,7 +6,9 @@ A missing peer skips the test with a reason on a developer machine and fails it 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -33,6 +35,59 @@ def require_peer(program: str, package: str) -> str:
 @pytest.fixture
 def sipp() -> str:
     return require_peer("sipp", "sip-tester")
+
+
+def sipp_stats(screen: Path) -> dict[str, int]:
+    """Successful/failed call counts from sipp's final statistics screen (-1: not shown)."""
+    text = screen.read_text(errors="replace")
+    out = {}
+    for key in ("Successful call", "Failed call"):
+        found = re.findall(rf"{key}\s*\|\s*\d+\s*\|\s*(\d+)", text)
+        out[key] = int(found[-1]) if found else -1
+    return out
+
+
+def sipp_scenario(name: str, *steps: str) -> str:
+    """A sipp scenario file made of *steps* (``<send>``, ``<recv>``, ... elements)."""
+    return (
+        f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="{name}">\n'
+        + "".join(steps)
+        + "</scenario>\n"
+    )
+
+
+def sipp_command(sipp: str, args: list[str], screen: Path) -> list[str]:
+    """A sipp command line that never reads stdin and writes its final screen to *screen*."""
+    return [sipp, *args, "-nostdin", "-trace_screen", "-screen_file", str(screen)]
+
+
+def run_sipp(sipp: str, args: list[str], screen: Path, timeout: float) -> int:
+    """Run sipp to completion (killed after *timeout* seconds); its exit status."""
+    result = subprocess.run(
+        sipp_command(sipp, args, screen),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    return result.returncode
+
+
+@contextlib.contextmanager
+def sipp_in_background(
+    sipp: str, args: list[str], screen: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """sipp running while the block runs (a UAS waiting for sipsans); killed if still
+    running when the block ends. Give sipp its own ``-timeout`` and wait for it with one."""
+    peer = subprocess.Popen(
+        sipp_command(sipp, args, screen), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+    )
+    try:
+        yield peer
+    finally:
+        if peer.poll() is None:
+            peer.kill()
+            peer.wait()
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:

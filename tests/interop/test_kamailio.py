@@ -1,7 +1,8 @@
 """sipsans through kamailio 5.6 (Debian package kamailio), run in the foreground with its
 own configuration (``-DD -E -f cfg``) on 127.0.0.1: a registrar with digest
 authentication (``pv_www_authenticate``) and a record-routing stateful proxy that relays
-INVITEs to a ``sipsans uas`` (in-dialog requests follow the Record-Route, RFC 3261 §16.12)."""
+INVITEs to the registered contacts (``lookup("location")``), or for ``bob`` to a fixed
+``sipsans uas``; in-dialog requests follow the Record-Route (RFC 3261 §16.12)."""
 
 from __future__ import annotations
 
@@ -55,12 +56,20 @@ request_route {{
             www_challenge("$td", "0");
             exit;
         }}
-        if (!save("location")) {{ sl_reply_error(); }}
+        if (!save("location")) {{ sl_reply_error(); exit; }}
+        xlog("L_INFO", "REGISTER of $tu from $si:$sp saved, Expires: $hdr(Expires)\n");
         exit;
     }}
     if (is_method("INVITE")) {{
+        if ($rU == "bob") {{
+            $du = "sip:127.0.0.1:{uas}";  # a `sipsans uas` that does not register
+        }} else if (lookup("location")) {{
+            xlog("L_INFO", "INVITE for $tu routed to $ru\n");
+        }} else {{
+            sl_send_reply("404", "Not Found");
+            exit;
+        }}
         record_route();
-        $du = "sip:127.0.0.1:{uas}";
         t_relay();
         exit;
     }}
@@ -159,3 +168,42 @@ def test_sipsans_call_through_a_record_routing_proxy(
     proxy.stop()
     assert "in-dialog ACK via Record-Route" in proxy.output()
     assert "in-dialog BYE via Record-Route" in proxy.output()
+
+
+def test_registered_sipsans_ua_is_called_through_kamailio(
+    kamailio: Callable[[int], Kamailio],
+    run_sipsans: Callable[[list[str]], Sipsans],
+    port: int,
+) -> None:
+    """The issue's flow: alice's UA registers with digest from the socket it takes calls
+    on; a second UA calls sip:alice@<kamailio>; kamailio finds her by lookup("location")
+    and record-routes; the ACK and BYE follow the route set; both end cleanly and alice
+    unregisters on exit, after which kamailio no longer finds her."""
+    proxy = kamailio(9)
+    aor = f"sip:alice@127.0.0.1:{proxy.port}"
+    callee = run_sipsans(
+        [
+            *("uas", "--listen", f"127.0.0.1:{port}", "--calls", "1", "-v", "--timeout", "10"),
+            *("--register", aor, "--user", "alice", "--password", "s3cret", "--expires", "60"),
+        ]
+    )
+    callee.wait_for(f"registered {aor} for 60 s")
+    assert f"binding <sip:alice@127.0.0.1:{port}>" in callee.output()
+    call = run_sipsans(["call", aor, "--duration", "0.5", "--timeout", "10"])
+    assert call.finish(timeout=20) == 0, call.output() + proxy.output()
+    assert "answered" in call.output() and "hung up" in call.output()
+    assert callee.finish(timeout=15) == 0, callee.output()
+    out = callee.output()
+    assert "ended: UAC_BYE" in out and "1 calls handled" in out
+    assert out.index("UAC_BYE") < out.index("unregistered"), out
+    # Unregistered: the next call finds no contact (kamailio answers 404 itself).
+    again = run_sipsans(["call", aor, "--timeout", "10"])
+    assert again.finish(timeout=20) == 1, again.output()
+    assert "call failed" in again.output() and "(404)" in again.output()
+    proxy.stop()
+    log = proxy.output()
+    assert f"REGISTER of {aor} from 127.0.0.1:{port} saved, Expires: 60" in log, log
+    assert f"INVITE for {aor} routed to sip:alice@127.0.0.1:{port}" in log, log
+    assert "in-dialog ACK via Record-Route" in log
+    assert "in-dialog BYE via Record-Route" in log
+    assert f"REGISTER of {aor} from 127.0.0.1:{port} saved, Expires: 0" in log, log

@@ -1,19 +1,21 @@
 """sipsans_anyio: the anyio adapter for sipsans, on asyncio or trio.
 
 :class:`Session` runs a sans-IO core (``sipsans.Endpoint`` or ``sipsans.UserAgent``) in
-an anyio task group: UDP and TCP/TLS receive loops, writer tasks, and one timer task on
-``anyio.current_time()``, so the same code serves asyncio and trio.
+an anyio task group: UDP, TCP/TLS and WebSocket (RFC 7118, the ``ws`` extra) receive
+loops, writer tasks, and one timer task on ``anyio.current_time()``, so the same code
+serves asyncio and trio.
 :class:`sipsans_anyio.blocking.BlockingSession` gives plain threads the same API through
 anyio's blocking portal (DESIGN.md §6). It needs the ``anyio`` extra
 (``pip install sipsans[anyio]``, or ``sipsans[trio]`` for trio); the sipsans core never
-imports it. The pump is shared with :mod:`sipsans_asyncio` (stdlib only).
+imports it. The pump and every loop-independent part of the session are shared with
+:mod:`sipsans_asyncio` (stdlib only).
 """
 
 from __future__ import annotations
 
+from sipsans_asyncio.base import Listen
 from sipsans_asyncio.calls import AsyncDialog, CallFailed
-from sipsans_asyncio.driver import RequestTimeout, SansIOCore, TransportError
-from sipsans_asyncio.session import Listen
+from sipsans_asyncio.driver import RequestTimeout, SansIOCore, SipCore, TransportError
 
 from .session import Session
 
@@ -24,5 +26,6 @@ __all__ = [
     "RequestTimeout",
     "SansIOCore",
     "Session",
+    "SipCore",
     "TransportError",
 ]

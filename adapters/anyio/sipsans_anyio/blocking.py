@@ -10,15 +10,17 @@
 
 The session runs in an event loop thread owned by the portal (asyncio by default,
 ``backend="trio"`` works too); every method here blocks the calling thread until the
-loop has done the work. ``on_event`` callbacks run in the loop's thread.
+loop has done the work. ``on_event`` callbacks run in the loop's thread. Each blocking
+method is generated from its async twin (:func:`_blocking`), so both keep the same
+arguments, results and documentation.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, ExitStack
-from types import TracebackType
-from typing import Any, Generic
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, Unpack
 
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
@@ -26,28 +28,42 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from sipsans import (
     ClientInviteDialog,
     DialogId,
-    DialogState,
     Request,
     Response,
     ServerInviteDialog,
     ServerTxn,
     Target,
-    TerminatedReason,
 )
-from sipsans_asyncio.calls import AsyncDialog
+from sipsans_asyncio.calls import Answer, AsyncDialog, DialogInfo, View
 from sipsans_asyncio.driver import CoreT
 
 from .session import Session
 
 __all__ = ["BlockingDialog", "BlockingSession"]
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-class BlockingDialog:
+
+def _blocking(
+    method: Callable[Concatenate[AsyncDialog, P], Awaitable[R]],
+) -> Callable[Concatenate[BlockingDialog, P], R]:
+    """The blocking twin of an :class:`AsyncDialog` method: it runs the coroutine in
+    the portal's loop and returns its result (or raises its exception)."""
+
+    def call(self: BlockingDialog, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._portal.call(functools.partial(method, self.dialog, *args, **kwargs))
+
+    functools.update_wrapper(call, method)
+    return call
+
+
+class BlockingDialog(DialogInfo):
     """:class:`sipsans_asyncio.calls.AsyncDialog` for threads: the same methods, blocking.
 
-    Every method takes the keyword arguments of its async twin and returns its result
-    (the final ``Response`` of the request sent, or None); ``with dialog:`` hangs up on
-    exit, ``dialog.closed(timeout=...)`` waits for the end.
+    Every method takes the arguments of its async twin and returns its result (the
+    final ``Response`` of the request sent, or None); ``with dialog:`` hangs up on exit,
+    ``dialog.closed(timeout=...)`` waits for the end.
     """
 
     __slots__ = ("_portal", "dialog")
@@ -60,27 +76,9 @@ class BlockingDialog:
     def __repr__(self) -> str:
         return f"<BlockingDialog {self.dialog.view!r}>"
 
-    def _run(self, fn: Callable[..., Awaitable[Any]], /, *args: Any, **kwargs: Any) -> Any:
-        async def run() -> Any:
-            return await fn(*args, **kwargs)
-
-        return self._portal.call(run)
-
     @property
-    def id(self) -> DialogId:
-        return self.dialog.id
-
-    @property
-    def state(self) -> DialogState:
-        return self.dialog.state
-
-    @property
-    def terminated_reason(self) -> TerminatedReason | None:
-        return self.dialog.terminated_reason
-
-    @property
-    def status(self) -> int | None:
-        return self.dialog.status
+    def view(self) -> View:
+        return self.dialog.view
 
     @property
     def initial_request(self) -> Request | None:
@@ -90,86 +88,34 @@ class BlockingDialog:
     def response(self) -> Response | None:
         return self.dialog.response
 
-    @property
-    def is_terminated(self) -> bool:
-        return self.dialog.is_terminated
-
     def __enter__(self) -> BlockingDialog:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._run(self.dialog.__aexit__, exc_type, exc, tb)
-
-    def closed(self, timeout: float | None = None) -> TerminatedReason | None:
-        result: TerminatedReason | None = self._run(self.dialog.closed, timeout)
-        return result
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._portal.call(self.dialog.__aexit__, exc_type, exc, tb)
 
     def established(self, timeout: float | None = None) -> BlockingDialog:
-        self._run(self.dialog.established, timeout)
+        """Wait until the dialog is confirmed; ``CallFailed`` if it ended instead."""
+        self._portal.call(self.dialog.established, timeout)
         return self
 
-    def bye(self, **kwargs: Any) -> Response | None:
-        result: Response | None = self._run(self.dialog.bye, **kwargs)
-        return result
-
-    def hangup(self, **kwargs: Any) -> Response | None:
-        result: Response | None = self._run(self.dialog.hangup, **kwargs)
-        return result
-
-    def cancel(self, **kwargs: Any) -> Response | None:
-        result: Response | None = self._run(self.dialog.cancel, **kwargs)
-        return result
-
-    def reinvite(self, **kwargs: Any) -> Response | None:
-        result: Response | None = self._run(self.dialog.reinvite, **kwargs)
-        return result
-
-    def request(self, method: str, **kwargs: Any) -> Response | None:
-        result: Response | None = self._run(self.dialog.request, method, **kwargs)
-        return result
-
-    def update(self, **kwargs: Any) -> Response | None:
-        result: Response | None = self._run(self.dialog.update, **kwargs)
-        return result
-
-    def info(self, **kwargs: Any) -> Response | None:
-        result: Response | None = self._run(self.dialog.info, **kwargs)
-        return result
-
-    def options(self, **kwargs: Any) -> Response | None:
-        result: Response | None = self._run(self.dialog.options, **kwargs)
-        return result
-
-    def message(self, **kwargs: Any) -> Response | None:
-        result: Response | None = self._run(self.dialog.message, **kwargs)
-        return result
-
-    def notify(self, **kwargs: Any) -> Response | None:
-        result: Response | None = self._run(self.dialog.notify, **kwargs)
-        return result
-
-    def ack(self, **kwargs: Any) -> None:
-        self._run(self.dialog.ack, **kwargs)
-
-    def ringing(self, **kwargs: Any) -> None:
-        self._run(self.dialog.ringing, **kwargs)
-
-    def progress(self, status: int = 183, **kwargs: Any) -> None:
-        self._run(self.dialog.progress, status, **kwargs)
-
-    def accept(self, **kwargs: Any) -> None:
-        self._run(self.dialog.accept, **kwargs)
-
-    def reject(self, status: int = 486, **kwargs: Any) -> None:
-        self._run(self.dialog.reject, status, **kwargs)
-
-    def respond(self, txn: ServerTxn, status: int, **kwargs: Any) -> None:
-        self._run(self.dialog.respond, txn, status, **kwargs)
+    closed = _blocking(AsyncDialog.closed)
+    bye = _blocking(AsyncDialog.bye)
+    hangup = _blocking(AsyncDialog.hangup)
+    cancel = _blocking(AsyncDialog.cancel)
+    reinvite = _blocking(AsyncDialog.reinvite)
+    request = _blocking(AsyncDialog.request)
+    update = _blocking(AsyncDialog.update)
+    info = _blocking(AsyncDialog.info)
+    options = _blocking(AsyncDialog.options)
+    message = _blocking(AsyncDialog.message)
+    notify = _blocking(AsyncDialog.notify)
+    ack = _blocking(AsyncDialog.ack)
+    ringing = _blocking(AsyncDialog.ringing)
+    progress = _blocking(AsyncDialog.progress)
+    accept = _blocking(AsyncDialog.accept)
+    reject = _blocking(AsyncDialog.reject)
+    respond = _blocking(AsyncDialog.respond)
 
 
 class BlockingSession(Generic[CoreT]):
@@ -208,11 +154,10 @@ class BlockingSession(Generic[CoreT]):
         portal_cm: AbstractContextManager[BlockingPortal] = start_blocking_portal(self._backend)
         self._portal = self._stack.enter_context(portal_cm)
         try:
-
-            async def make() -> Session[CoreT]:
-                return Session(self._core_arg, **self._options)
-
-            session = self._portal.call(make)
+            # Made in the loop's thread: the session's anyio objects belong to that loop.
+            session: Session[CoreT] = self._portal.call(
+                functools.partial(_make_session, self._core_arg, self._options)
+            )
             self._stack.enter_context(self._portal.wrap_async_context_manager(session))
         except BaseException:
             self._stack.close()
@@ -221,12 +166,7 @@ class BlockingSession(Generic[CoreT]):
         self._session = session
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         try:
             self._stack.close()
         finally:
@@ -236,63 +176,48 @@ class BlockingSession(Generic[CoreT]):
     def close(self) -> None:
         self.__exit__(None, None, None)
 
+    def _wait(self, timeout: float | None, coro: Callable[[], Awaitable[R]]) -> R:
+        """Run ``coro()`` in the loop; TimeoutError after ``timeout`` seconds."""
+
+        async def run() -> R:
+            with anyio.fail_after(timeout):
+                return await coro()
+
+        return self.portal.call(run)
+
     def request(
         self, request: Request, *, target: Target, timeout: float | None = None
     ) -> Response:
         """Send ``request`` and block until its final response (or raise)."""
-
-        async def run() -> Response:
-            with anyio.fail_after(timeout):
-                return await self.session.request(request, target=target)
-
-        return self.portal.call(run)
+        return self._wait(timeout, functools.partial(self.session.request, request, target=target))
 
     def next_event(self, timeout: float | None = None) -> object:
         """Block until the next event; TimeoutError after ``timeout`` seconds."""
-
-        async def run() -> object:
-            with anyio.fail_after(timeout):
-                return await self.session.next_event()
-
-        return self.portal.call(run)
+        return self._wait(timeout, self.session.next_event)
 
     # -- UserAgent conveniences (see sipsans_asyncio.calls) ------------------------------
 
     def invite(self, to: Any, *, timeout: float | None = None, **options: Any) -> BlockingDialog:
         """Call ``to``; returns the confirmed dialog, raises ``CallFailed``; after
         ``timeout`` seconds the call is hung up (CANCEL/BYE) and TimeoutError raised."""
-
-        async def run() -> AsyncDialog:
-            return await self.session.invite(to, timeout=timeout, **options)
-
-        return BlockingDialog(self.portal, self.portal.call(run))
+        invite = functools.partial(self.session.invite, to, timeout=timeout, **options)
+        return BlockingDialog(self.portal, self.portal.call(invite))
 
     def wrap(self, dialog: ClientInviteDialog | ServerInviteDialog | DialogId) -> BlockingDialog:
         """The blocking dialog of a core view or id (e.g. ``IncomingCall.dialog``)."""
+        return BlockingDialog(self.portal, self.portal.call(self.session.wrap, dialog))
 
-        async def run() -> AsyncDialog:
-            return self.session.wrap(dialog)
-
-        return BlockingDialog(self.portal, self.portal.call(run))
-
-    def respond(self, txn: ServerTxn, status: int, **kwargs: Any) -> None:
+    def respond(self, txn: ServerTxn, status: int, **answer: Unpack[Answer]) -> None:
         """Answer an InDialogRequest / MessageReceived (``ua.respond``)."""
-
-        async def run() -> None:
-            await self.session.respond(txn, status, **kwargs)
-
-        self.portal.call(run)
+        self.portal.call(functools.partial(self.session.respond, txn, status, **answer))
 
     def dialogs(self) -> list[BlockingDialog]:
-        async def run() -> list[AsyncDialog]:
-            return self.session.dialogs()
-
-        return [BlockingDialog(self.portal, d) for d in self.portal.call(run)]
+        return [BlockingDialog(self.portal, d) for d in self.portal.call(self.session.dialogs)]
 
     def command(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run a core command in the loop thread (``now=`` filled in), then pump."""
+        return self.portal.call(functools.partial(self.session.command, fn, *args, **kwargs))
 
-        async def run() -> Any:
-            return self.session.command(fn, *args, **kwargs)
 
-        return self.portal.call(run)
+async def _make_session(core: Any, options: dict[str, Any]) -> Session[Any]:
+    return Session(core, **options)

@@ -6,14 +6,15 @@ transmits. :class:`Session` wires any such core (``sipsans.Endpoint``, or the
 TLS through stream protocols, SIP over WebSocket (RFC 7118) through wsproto, one
 ``loop.call_at`` timer re-armed after every pump, ``now = loop.time()``. It holds no
 protocol logic of its own (DESIGN.md §6). :func:`run` uses uvloop when asked and
-installed. The ``sipsans`` command line lives in :mod:`sipsans_asyncio.cli`.
+installed, and :func:`tune_gc` when asked (servers). The ``sipsans`` command line lives
+in :mod:`sipsans_asyncio.cli`.
 """
 
 from __future__ import annotations
 
 from .calls import AsyncDialog, CallFailed
-from .driver import Driver, RequestCore, RequestTimeout, SansIOCore, TransportError
-from .run import run
+from .driver import Driver, RequestCore, RequestTimeout, SansIOCore, SipCore, TransportError
+from .run import run, tune_gc
 from .session import Listen, Session
 from .tls import client_context, server_context
 from .tracing import TraceWriter
@@ -27,9 +28,11 @@ __all__ = [
     "RequestTimeout",
     "SansIOCore",
     "Session",
+    "SipCore",
     "TraceWriter",
     "TransportError",
     "client_context",
     "run",
     "server_context",
+    "tune_gc",
 ]

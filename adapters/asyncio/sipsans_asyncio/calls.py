@@ -5,7 +5,8 @@ that take ``now=`` and return the ``ClientTxn`` whose outcome arrives later as e
 :class:`AsyncDialog` wraps such a view: every method is a coroutine that issues the same
 command through the session's pump and, when a request was sent, returns its final
 ``Response`` (resolved from the ``ResponseReceived`` / ``TransactionTimedOut`` /
-``TransportFailed`` event carrying that handle, which never reaches ``async for``).
+``TransportFailed`` event carrying that handle, which never reaches ``async for``), as
+DESIGN.md §3 says.
 
 :class:`UAMixin` gives a session ``await ua.invite(...)``, ``ua.wrap(dialog)`` and the
 clean shutdown of every dialog when the session closes. It is loop-agnostic: the
@@ -17,8 +18,7 @@ retransmissions are the UserAgent's.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from types import TracebackType
-from typing import Any, Generic, Protocol, cast
+from typing import Any, Generic, Protocol, TypedDict, Unpack, cast, overload
 
 from sipsans import (
     ClientInviteDialog,
@@ -37,23 +37,46 @@ from sipsans.transport import ClientTxn
 
 from .driver import CoreT, Driver, RequestTimeout, TransportError
 
-__all__ = ["AsyncDialog", "CallFailed", "UAMixin", "Waiter"]
+__all__ = ["AsyncDialog", "CallFailed", "DialogInfo", "UAMixin", "Waiter"]
 
 View = ClientInviteDialog | ServerInviteDialog
 Hdrs = Iterable[tuple[str, str]]
 _Key = tuple[str, str]  # (Call-ID, local tag): stable while the remote tag is learnt
 
 
+class Content(TypedDict, total=False):
+    """The keywords of an in-dialog request (defaults: no body, no extra headers)."""
+
+    body: bytes | None
+    content_type: str | None
+    headers: Hdrs
+
+
+class Answer(TypedDict, total=False):
+    """The keywords of ``respond(txn, status, ...)`` (defaults: the standard reason
+    phrase, no body, no extra headers)."""
+
+    reason: str | None
+    headers: Hdrs
+    body: bytes
+    content_type: str | None
+
+
 class CallFailed(Exception):
     """``await ua.invite(...)`` (or ``await call.accept(...)``) ended without a
-    confirmed dialog. ``reason`` is the dialog's :class:`sipsans.TerminatedReason`,
-    ``status`` the SIP status that ended it (486, 603, 408, ...) when one applies, and
-    ``dialog`` the terminated :class:`AsyncDialog`."""
+    confirmed dialog.
+
+    ``reason`` is the dialog's :class:`sipsans.TerminatedReason`, ``status`` the SIP
+    status that ended it (486, 603, 408, ...) when one applies, ``response`` the final
+    response that ended our call (its reason phrase and headers, e.g. Retry-After or
+    Warning) or None when none did (a timeout, a transport failure, an incoming call),
+    and ``dialog`` the terminated :class:`AsyncDialog`."""
 
     def __init__(self, dialog: AsyncDialog) -> None:
         self.dialog = dialog
         self.reason: TerminatedReason | None = dialog.terminated_reason
         self.status: int | None = dialog.status
+        self.response: Response | None = dialog.response
         name = self.reason.name if self.reason is not None else "UNKNOWN"
         status = f" ({self.status})" if self.status is not None else ""
         super().__init__(f"call {dialog.id.call_id} failed: {name}{status}")
@@ -74,40 +97,15 @@ def _key(dialog_id: DialogId) -> _Key:
     return (dialog_id.call_id, dialog_id.local_tag)
 
 
-class AsyncDialog:
-    """An INVITE dialog (either end) with awaitable methods.
+class DialogInfo:
+    """The read-only state of a dialog, from the core's view (always current)."""
 
-    Requests (``bye``, ``reinvite``, ``update``, ``info``, ``options``, ``message``,
-    ``notify``, ``request``, ``cancel``, ``hangup``) return the final ``Response`` to the
-    request they sent, or None when nothing was sent (or the UA holds it, e.g. a BYE
-    waiting for the ACK of our 2xx, §15); they raise :class:`RequestTimeout` or
-    :class:`TransportError` when no final response comes. Answers (``ringing``,
-    ``progress``, ``reject``) return once sent; ``accept`` returns once the ACK
-    confirmed the dialog (raises :class:`CallFailed` if it ended instead).
-    ``async with dialog:`` hangs up on exit; ``await dialog.closed()`` waits for the end.
-    """
+    __slots__ = ()
 
-    __slots__ = ("_session", "initial_request", "response", "view", "was_confirmed")
-
-    def __init__(
-        self, session: UAMixin[Any], view: View, *, request: Request | None = None
-    ) -> None:
-        self._session = session
-        #: The core's dialog view (its properties are always current).
-        self.view = view
-        #: The INVITE that created an incoming call (None for ours).
-        self.initial_request = request
-        #: The response that confirmed our call (its body is the SDP answer), or None.
-        self.response: Response | None = None
-        #: Whether the dialog reached Confirmed. The core may confirm and end a dialog in
-        #: one pump (the ACK and a BYE in the same read), so the current state alone
-        #: cannot tell ``established()`` that the call was answered.
-        self.was_confirmed = False
-
-    def __repr__(self) -> str:
-        return f"<AsyncDialog {self.view!r}>"
-
-    # -- state -------------------------------------------------------------------------
+    @property
+    def view(self) -> View:
+        """The core's dialog view."""
+        raise NotImplementedError
 
     @property
     def id(self) -> DialogId:
@@ -129,6 +127,61 @@ class AsyncDialog:
     def is_terminated(self) -> bool:
         return self.view.state is DialogState.TERMINATED
 
+
+class AsyncDialog(DialogInfo):
+    """An INVITE dialog (either end) with awaitable methods.
+
+    Requests (``reinvite``, ``update``, ``info``, ``options``, ``message``, ``notify``,
+    ``request``) return the final ``Response`` to the request they sent; ``bye``,
+    ``cancel`` and ``hangup`` do too, or return None when nothing was sent (or the UA
+    holds it, e.g. a BYE waiting for the ACK of our 2xx, §15). They raise
+    :class:`RequestTimeout` or :class:`TransportError` when no final response comes.
+    Answers (``ringing``, ``progress``, ``reject``) return once sent; ``accept`` returns
+    once the ACK confirmed the dialog (raises :class:`CallFailed` if it ended instead).
+    ``async with dialog:`` hangs up on exit; ``await dialog.closed()`` waits for the end.
+    """
+
+    __slots__ = ("_session", "initial_request", "response", "view", "was_confirmed")
+
+    view: View  # a plain attribute here: the wrapped view
+
+    def __init__(
+        self, session: UAMixin[Any], view: View, *, request: Request | None = None
+    ) -> None:
+        self._session = session
+        #: The core's dialog view (its properties are always current).
+        self.view = view
+        #: The INVITE that created an incoming call (None for ours).
+        self.initial_request = request
+        #: The final response to our INVITE: the 2xx that confirmed the call (its body
+        #: is the SDP answer) or the 3xx-6xx that ended it; None until then, and for an
+        #: incoming call.
+        self.response: Response | None = None
+        #: Whether the dialog reached Confirmed. The core may confirm and end a dialog in
+        #: one pump (the ACK and a BYE in the same read), so the current state alone
+        #: cannot tell ``established()`` that the call was answered.
+        self.was_confirmed = False
+
+    def __repr__(self) -> str:
+        return f"<AsyncDialog {self.view!r}>"
+
+    def _observe(self, event: DialogStateChanged) -> None:
+        """Keep ``response`` and ``was_confirmed`` from the core's state changes."""
+        message = event.message
+        if event.state is DialogState.CONFIRMED:
+            if not self.was_confirmed and isinstance(message, Response):
+                self.response = message  # the 2xx (of whichever fork answered)
+            self.was_confirmed = True
+        elif (
+            event.state is DialogState.TERMINATED
+            and not self.was_confirmed
+            and isinstance(message, Response)
+            and isinstance(self.view, ClientInviteDialog)
+        ):
+            self.response = message  # the final 3xx-6xx that ended our call
+
+    # -- waiting for states ----------------------------------------------------------
+
     async def closed(self, timeout: float | None = None) -> TerminatedReason | None:
         """Wait until the dialog is terminated; returns its TerminatedReason."""
         await self._session._until(self, lambda: self.is_terminated, timeout)
@@ -138,8 +191,9 @@ class AsyncDialog:
         """Wait until the dialog is confirmed; :class:`CallFailed` if it ended instead."""
         await self._session._until(
             self,
-            lambda: self.was_confirmed
-            or self.state in (DialogState.CONFIRMED, DialogState.TERMINATED),
+            lambda: (
+                self.was_confirmed or self.state in (DialogState.CONFIRMED, DialogState.TERMINATED)
+            ),
             timeout,
         )
         if not (self.was_confirmed or self.state is DialogState.CONFIRMED):
@@ -149,95 +203,64 @@ class AsyncDialog:
     async def __aenter__(self) -> AsyncDialog:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Hang up (CANCEL, reject or BYE, whatever the state calls for) unless ended."""
-        if self.is_terminated or self._session._closing:
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        """Hang up (CANCEL, reject or BYE, whatever the state calls for) unless ended.
+
+        On a normal exit, wait (bounded by ``session.hangup_timeout``) for the answer to
+        the BYE/CANCEL; under cancellation or an error the request is out and the
+        session finishes it."""
+        session = self._session
+        if self.is_terminated or session._closing:
             return
-        txn = self._session.command(self.view.hangup)
+        txn = session.command(self.view.hangup)
         if txn is not None and exc is None:
-            # Normal exit: wait (bounded) for the answer to the BYE/CANCEL. Under
-            # cancellation the request is out; the session finishes it.
-            waiter = self._session._watch_txn(txn)
-            try:
-                await waiter.wait(self._session.hangup_timeout)
-            except (TimeoutError, RequestTimeout, TransportError):
-                pass
-            finally:
-                self._session.forget(txn)
+            await session._settle(txn, session._watch_txn(txn), session.hangup_timeout)
 
     # -- requests ----------------------------------------------------------------------
 
-    async def _send(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Response | None:
-        return await self._session._request_command(fn, *args, **kwargs)
-
     async def bye(self, *, headers: Hdrs = (), reason: str | None = None) -> Response | None:
         """BYE (§15.1.1); ``reason`` is an RFC 3326 Reason header value."""
-        return await self._send(self.view.bye, headers=headers, reason=reason)
+        return await self._session._request(self.view.bye, headers=headers, reason=reason)
 
     async def hangup(self, *, headers: Hdrs = (), reason: str | None = None) -> Response | None:
         """CANCEL while early (the CANCEL's response is returned), BYE once confirmed,
         603 for an unanswered incoming call (returns None)."""
-        return await self._send(self.view.hangup, headers=headers, reason=reason)
+        return await self._session._request(self.view.hangup, headers=headers, reason=reason)
 
     async def cancel(self, *, headers: Hdrs = (), reason: str | None = None) -> Response | None:
         """CANCEL our pending INVITE (§9.1); returns the response to the CANCEL."""
         view = self.view
         if not isinstance(view, ClientInviteDialog):
             raise TypeError("only the caller's dialog can be cancelled")
-        return await self._send(view.cancel, headers=headers, reason=reason)
+        return await self._session._request(view.cancel, headers=headers, reason=reason)
 
-    async def reinvite(
-        self, *, body: bytes | None = None, content_type: str | None = None, headers: Hdrs = ()
-    ) -> Response | None:
+    async def reinvite(self, **content: Unpack[Content]) -> Response:
         """re-INVITE (§14); the UA ACKs a 2xx and retries after a 491 back-off."""
-        return await self._send(
-            self.view.reinvite, body=body, content_type=content_type, headers=headers
-        )
+        return await self._session._request(self.view.reinvite, **content)
 
-    async def request(
-        self,
-        method: str,
-        *,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        headers: Hdrs = (),
-    ) -> Response | None:
-        """Any request within the dialog."""
-        return await self._send(
-            self.view.request, method, body=body, content_type=content_type, headers=headers
-        )
+    async def request(self, method: str, **content: Unpack[Content]) -> Response:
+        """Any request within the dialog (§12.2.1.1)."""
+        return await self._session._request(self.view.request, method, **content)
 
-    async def update(
-        self, *, body: bytes | None = None, content_type: str | None = None, headers: Hdrs = ()
-    ) -> Response | None:
-        return await self.request("UPDATE", body=body, content_type=content_type, headers=headers)
+    async def update(self, **content: Unpack[Content]) -> Response:
+        """UPDATE (RFC 3311)."""
+        return await self._session._request(self.view.update, **content)
 
-    async def info(
-        self, *, body: bytes | None = None, content_type: str | None = None, headers: Hdrs = ()
-    ) -> Response | None:
-        return await self.request("INFO", body=body, content_type=content_type, headers=headers)
+    async def info(self, **content: Unpack[Content]) -> Response:
+        """INFO (RFC 6086)."""
+        return await self._session._request(self.view.info, **content)
 
-    async def options(
-        self, *, body: bytes | None = None, content_type: str | None = None, headers: Hdrs = ()
-    ) -> Response | None:
-        return await self.request("OPTIONS", body=body, content_type=content_type, headers=headers)
+    async def options(self, **content: Unpack[Content]) -> Response:
+        """OPTIONS within the dialog (§11)."""
+        return await self._session._request(self.view.options, **content)
 
-    async def message(
-        self, *, body: bytes | None = None, content_type: str | None = None, headers: Hdrs = ()
-    ) -> Response | None:
-        if body and content_type is None:
-            content_type = "text/plain"
-        return await self.request("MESSAGE", body=body, content_type=content_type, headers=headers)
+    async def message(self, **content: Unpack[Content]) -> Response:
+        """MESSAGE (RFC 3428); ``content_type`` defaults to text/plain."""
+        return await self._session._request(self.view.message, **content)
 
-    async def notify(
-        self, *, body: bytes | None = None, content_type: str | None = None, headers: Hdrs = ()
-    ) -> Response | None:
-        return await self.request("NOTIFY", body=body, content_type=content_type, headers=headers)
+    async def notify(self, **content: Unpack[Content]) -> Response:
+        """NOTIFY (RFC 6665); give the Event and Subscription-State headers."""
+        return await self._session._request(self.view.notify, **content)
 
     async def ack(self, *, body: bytes = b"", content_type: str | None = None) -> None:
         """The ACK carrying our answer to an offer made in the 2xx (late offer)."""
@@ -255,6 +278,7 @@ class AsyncDialog:
         return view
 
     async def ringing(self, *, headers: Hdrs = ()) -> None:
+        """180 Ringing (§13.3.1.1)."""
         self._session.command(self._server().ringing, headers=headers)
 
     async def progress(
@@ -265,6 +289,7 @@ class AsyncDialog:
         content_type: str | None = None,
         headers: Hdrs = (),
     ) -> None:
+        """A provisional response (183 Session Progress by default)."""
         self._session.command(
             self._server().progress, status, body=body, content_type=content_type, headers=headers
         )
@@ -288,22 +313,12 @@ class AsyncDialog:
     async def reject(
         self, status: int = 486, *, reason: str | None = None, headers: Hdrs = ()
     ) -> None:
+        """A final 3xx-6xx (``reason`` is the reason phrase)."""
         self._session.command(self._server().reject, status, reason=reason, headers=headers)
 
-    async def respond(
-        self,
-        txn: ServerTxn,
-        status: int,
-        *,
-        reason: str | None = None,
-        headers: Hdrs = (),
-        body: bytes = b"",
-        content_type: str | None = None,
-    ) -> None:
+    async def respond(self, txn: ServerTxn, status: int, **answer: Unpack[Answer]) -> None:
         """Answer an ``InDialogRequest`` of this dialog (same as ``ua.respond``)."""
-        await self._session.respond(
-            txn, status, reason=reason, headers=headers, body=body, content_type=content_type
-        )
+        await self._session.respond(txn, status, **answer)
 
 
 class UAMixin(Driver[CoreT], Generic[CoreT]):
@@ -333,20 +348,11 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
                 self._live[key] = AsyncDialog(self, event.dialog, request=event.request)
         elif cls is DialogStateChanged or cls is DialogTerminated:
             assert isinstance(event, DialogStateChanged | DialogTerminated)
-            dialog_id = event.dialog_id
-            key = (dialog_id.call_id, dialog_id.local_tag)
+            key = _key(event.dialog_id)
             live = self._live.get(key)
             if live is not None:
-                if cls is DialogStateChanged:
-                    assert isinstance(event, DialogStateChanged)
-                    if event.state is DialogState.CONFIRMED:
-                        live.was_confirmed = True
-                    if (
-                        event.state is DialogState.CONFIRMED
-                        and live.response is None
-                        and isinstance(event.message, Response)
-                    ):
-                        live.response = event.message
+                if isinstance(event, DialogStateChanged):
+                    live._observe(event)
                 elif live.is_terminated:  # (a UAC's other forks may end while it lives)
                     del self._live[key]
             checks = self._watchers.get(key)
@@ -385,12 +391,32 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
         self.wait_for(txn, waiter.resolve)
         return waiter
 
-    async def _request_command(
-        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    async def _settle(self, txn: ClientTxn, waiter: Waiter, timeout: float) -> None:
+        """Wait up to ``timeout`` for the end of a hang-up request, whatever it is."""
+        try:
+            await waiter.wait(max(0.0, timeout))
+        except (TimeoutError, RequestTimeout, TransportError):
+            pass
+        finally:
+            self.forget(txn)
+
+    @overload
+    async def _request(
+        self, fn: Callable[..., ClientTxn], /, *args: Any, **kwargs: Any
+    ) -> Response: ...
+
+    @overload
+    async def _request(
+        self, fn: Callable[..., ClientTxn | None], /, *args: Any, **kwargs: Any
+    ) -> Response | None: ...
+
+    async def _request(
+        self, fn: Callable[..., ClientTxn | None], /, *args: Any, **kwargs: Any
     ) -> Response | None:
-        """Run a core command that may return a ClientTxn; wait for its final response."""
+        """Run a core command that sends a request (or holds it: None) and return the
+        request's final response."""
         txn = fn(*args, now=self.now(), **kwargs)
-        if not isinstance(txn, ClientTxn):
+        if txn is None:
             self.pump()
             return None
         waiter = self._watch_txn(txn)  # before pumping: failures may come at once
@@ -427,10 +453,11 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
         ``headers``, ``credentials``, ``target``) and return the dialog once it is
         confirmed (the 2xx is ACKed; ``dialog.response`` is that 2xx).
 
-        Raises :class:`CallFailed` (with ``reason``/``status``) if the call ends first.
-        If the waiting task is cancelled (or ``timeout`` passes: TimeoutError), the call
-        is hung up: CANCEL while ringing, BYE if it was answered meanwhile. With
-        ``wait=False`` the dialog is returned at once (see ``dialog.established()``).
+        Raises :class:`CallFailed` (with ``reason``/``status``/``response``) if the call
+        ends first. If the waiting task is cancelled (or ``timeout`` passes:
+        TimeoutError), the call is hung up: CANCEL while ringing, BYE if it was answered
+        meanwhile. With ``wait=False`` the dialog is returned at once (see
+        ``dialog.established()``).
         """
         view = cast(Any, self.core).invite(to, now=self.now(), **options)
         dialog = AsyncDialog(self, view)
@@ -449,26 +476,9 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
             raise
         return dialog
 
-    async def respond(
-        self,
-        txn: ServerTxn,
-        status: int,
-        *,
-        reason: str | None = None,
-        headers: Hdrs = (),
-        body: bytes = b"",
-        content_type: str | None = None,
-    ) -> None:
+    async def respond(self, txn: ServerTxn, status: int, **answer: Unpack[Answer]) -> None:
         """Answer an InDialogRequest / MessageReceived / RequestReceived (``ua.respond``)."""
-        self.command(
-            cast(Any, self.core).respond,
-            txn,
-            status,
-            reason=reason,
-            headers=headers,
-            body=body,
-            content_type=content_type,
-        )
+        self.command(cast(Any, self.core).respond, txn, status, **answer)
 
     def dialogs(self) -> list[AsyncDialog]:
         """The dialogs not yet terminated that this session knows of."""
@@ -490,10 +500,5 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
         remaining = self.close_timeout
         for txn, waiter in waiters:
             start = self.now()
-            try:
-                await waiter.wait(max(0.0, remaining))
-            except (TimeoutError, RequestTimeout, TransportError):
-                pass
-            finally:
-                self.forget(txn)
+            await self._settle(txn, waiter, remaining)
             remaining -= self.now() - start

@@ -13,7 +13,9 @@ Subcommands:
     Send one request and print the final response (exit 0 on 2xx, 1 otherwise).
 
 ``uas``
-    Answer calls (``--ring``, ``--reject CODE``, ``--calls N``) and OPTIONS.
+    Answer calls (``--ring``, ``--reject CODE``, ``--calls N``) and OPTIONS; with
+    ``--register AOR`` (``--user/--password``) register the AOR first from the same
+    socket, so a proxy's location lookup routes calls here, and unregister on exit.
 
 ``call URI``
     Call, stay ``--duration`` seconds, hang up (Ctrl-C hangs up too).
@@ -21,6 +23,10 @@ Subcommands:
 ``register AOR``
     Register AOR (``--user/--password``, ``--expires``), stay ``--duration`` seconds,
     unregister.
+
+``registrar``
+    Accept registrations (RFC 3261 §10.3) with digest authentication for each
+    ``--user NAME:PASSWORD``; print every REGISTER's answer and the bindings.
 
 ``replay FILE``
     Feed one side of a pcap capture (or a sipsans transcript) through an Endpoint in
@@ -39,6 +45,7 @@ from importlib import metadata
 from typing import TextIO
 
 import sipsans
+from sipsans.auth import ALGORITHMS
 
 from .commands import CommandError, run_command
 
@@ -247,6 +254,13 @@ def _common(sub: argparse.ArgumentParser, *, listen: str) -> None:
     )
 
 
+def _registration_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--registrar", metavar="URI", help="registrar URI (default: the AOR's domain)")
+    sub.add_argument("--expires", type=int, default=3600, help="binding lifetime asked for")
+    sub.add_argument("--user", help="digest user name")
+    sub.add_argument("--password", help="digest password")
+
+
 def _add_network_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = commands.add_parser("options", help="send OPTIONS and print the answer")
     sub.add_argument("uri")
@@ -260,6 +274,12 @@ def _add_network_commands(commands: argparse._SubParsersAction[argparse.Argument
     sub.add_argument("--ring", type=float, default=0.0, help="send 180, answer after SECONDS")
     sub.add_argument("--reject", type=int, metavar="CODE", help="reject every call with CODE")
     sub.add_argument("--calls", type=int, default=0, help="exit after N calls (0: never)")
+    sub.add_argument(
+        "--register",
+        metavar="AOR",
+        help="register AOR from this UA first (so calls to it arrive here); unregister on exit",
+    )
+    _registration_options(sub)
     sub = commands.add_parser("call", help="call URI, talk --duration seconds, hang up")
     sub.add_argument("uri")
     _common(sub, listen="0.0.0.0:0")
@@ -269,13 +289,38 @@ def _add_network_commands(commands: argparse._SubParsersAction[argparse.Argument
     sub = commands.add_parser("register", help="register AOR, wait --duration, unregister")
     sub.add_argument("aor", metavar="AOR", help="address of record, e.g. sip:alice@example.com")
     _common(sub, listen="0.0.0.0:0")
-    sub.add_argument("--registrar", metavar="URI", help="registrar URI (default: the AOR's domain)")
-    sub.add_argument("--expires", type=int, default=3600, help="binding lifetime asked for")
+    _registration_options(sub)
     sub.add_argument(
         "--duration", type=float, default=0.0, help="stay registered SECONDS before unregistering"
     )
-    sub.add_argument("--user", help="digest user name")
-    sub.add_argument("--password", help="digest password")
+    sub = commands.add_parser(
+        "registrar",
+        help="accept registrations, with digest authentication for --user NAME:PASSWORD",
+        description="A registrar (RFC 3261 §10.3): answers REGISTER, keeps the bindings in"
+        " memory, prints each answer. With --user, every REGISTER must authenticate (digest,"
+        " RFC 3261 §22) as the AOR's user.",
+    )
+    _common(sub, listen="127.0.0.1:5060")
+    sub.add_argument(
+        "--user",
+        action="append",
+        metavar="NAME:PASSWORD",
+        help="a user who may register sip:NAME@... (repeatable)",
+    )
+    sub.add_argument("--realm", help="digest realm (default: the first --domain, else the host)")
+    sub.add_argument("--domain", action="append", help="a domain served (repeatable; default: any)")
+    sub.add_argument(
+        "--algorithm",
+        action="append",
+        choices=ALGORITHMS,
+        metavar="ALG",
+        help="digest algorithm offered (repeatable; default: SHA-256 and MD5)",
+    )
+    sub.add_argument("--min-expires", type=int, default=60, help="shortest binding (423 below)")
+    sub.add_argument("--max-expires", type=int, default=7200, help="longest binding granted")
+    sub.add_argument(
+        "--requests", type=int, default=0, help="exit after answering N REGISTERs (0: never)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -290,9 +335,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(sys.stdout, verbose=args.verbose)
     if args.command == "replay":
         return _replay(args)
-    if args.command in ("options", "message", "uas", "call", "register"):
+    if args.command in ("options", "message", "uas", "call", "register", "registrar"):
         if args.command == "uas" and args.reject is not None and not 300 <= args.reject <= 699:
             parser.error("--reject takes a final status code 300-699")
+        if args.command == "registrar" and not 0 < args.min_expires <= args.max_expires:
+            parser.error("need 0 < --min-expires <= --max-expires")
         try:
             return run_command(args)
         except CommandError as exc:

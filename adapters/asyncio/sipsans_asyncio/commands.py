@@ -1,5 +1,5 @@
 """The network subcommands of ``sipsans``: ``options``, ``message``, ``uas``, ``call``,
-``register``.
+``register``, ``registrar``.
 
 Each is a small application on :class:`sipsans_asyncio.Session`; the argument parsing
 lives in :mod:`sipsans_asyncio.cli`. Exit status: 0 success, 1 a negative answer
@@ -11,9 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
 import sys
+import time
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import sipsans
@@ -25,7 +29,7 @@ from .run import run
 from .session import Listen, Session
 from .tls import client_context, server_context
 
-__all__ = ["ANSWER_SDP", "CommandError", "parse_hostport", "run_command"]
+__all__ = ["ANSWER_SDP", "CommandError", "parse_hostport", "parse_users", "run_command"]
 
 #: The SDP answer `sipsans uas` and `sipsans call` send (audio, PCMU, no media really flows).
 ANSWER_SDP = (
@@ -52,6 +56,17 @@ def parse_hostport(text: str, *, default_port: int) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise CommandError(f"bad address {text!r}: expected HOST:PORT")
     return host, int(port)
+
+
+def parse_users(values: list[str]) -> dict[str, str]:
+    """``NAME:PASSWORD`` items (the password may contain ``:``) -> {name: password}."""
+    users: dict[str, str] = {}
+    for value in values:
+        name, sep, password = value.partition(":")
+        if not sep or not name:
+            raise CommandError(f"bad --user {value!r}: expected NAME:PASSWORD")
+        users[name] = password
+    return users
 
 
 def _target(args: argparse.Namespace) -> tuple[sipsans.SipURI, sipsans.Target]:
@@ -114,7 +129,7 @@ async def _request(args: argparse.Namespace, method: str, body: bytes, ctype: st
             async with asyncio.timeout(args.timeout):
                 response = await session.request(request, target=target)
         except (TransportError, RequestTimeout, TimeoutError) as exc:
-            print(f"sipsans: {method} to {uri} failed: {exc or 'timed out'}", file=sys.stderr)
+            print(f"sipsans: {method} to {uri} failed: {str(exc) or 'timed out'}", file=sys.stderr)
             return 2
     print(f"{response.status_code} {response.reason}")
     if args.verbose:
@@ -122,14 +137,17 @@ async def _request(args: argparse.Namespace, method: str, body: bytes, ctype: st
     return 0 if 200 <= response.status_code < 300 else 1
 
 
-def _user_agent(args: argparse.Namespace) -> Any:
+def _user_agent(args: argparse.Namespace, identity: str | None = None) -> Any:
+    """A factory of the UserAgent core: *identity* (an AOR) or sip:sipsans@<host>, with
+    the digest credentials of ``--user``/``--password``."""
+
     def make(addr: tuple[str, int]) -> Any:
         endpoint = _endpoint(addr)
         credentials = None
         if getattr(args, "user", None):
             credentials = sipsans.Credentials(username=args.user, password=args.password or "")
         return sipsans.UserAgent(
-            endpoint, identity=f"sip:sipsans@{addr[0]}", credentials=credentials
+            endpoint, identity=identity or f"sip:sipsans@{addr[0]}", credentials=credentials
         )
 
     return make
@@ -141,6 +159,8 @@ async def _uas(args: argparse.Namespace) -> int:
     done = asyncio.Event()
     answered = 0
     calls: set[object] = set()
+    registration = _RegistrationArgs.of(args, args.register) if args.register else None
+    states: asyncio.Queue[sipsans.RegistrationStateChanged] = asyncio.Queue()
     session: Session[Any]
 
     def answer(dialog: Any) -> None:
@@ -190,14 +210,27 @@ async def _uas(args: argparse.Namespace) -> int:
                 event.request, 200, headers=[("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS")]
             )
             session.command(session.core.endpoint.send_response, event.txn, reply)
+        elif isinstance(event, sipsans.RegistrationStateChanged):
+            states.put_nowait(event)
 
-    session = _session(args, _user_agent(args), transport=transport, server=True)
+    session = _session(args, _user_agent(args, args.register), transport=transport, server=True)
     session.on_event = on_event
     async with session:
         host, port = session.addresses[transport]
         print(f"sipsans uas listening on {transport} {host}:{port}", flush=True)
-        await done.wait()
-        await asyncio.sleep(0.05)  # let the last 200 OK for BYE leave
+        handle = None
+        if registration is not None:
+            # Registered from this session's own socket: calls to the AOR reach this UA.
+            result = await _start_registration(session, args, registration, states.get)
+            if isinstance(result, int):
+                return result
+            handle = result
+        try:
+            await done.wait()
+            await asyncio.sleep(0.05)  # let the last 200 OK for BYE leave
+        finally:
+            if handle is not None:
+                await _stop_registration(session, args, handle, states.get)
     print(f"{answered} calls handled")
     return 0
 
@@ -242,83 +275,189 @@ async def _call(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _register(args: argparse.Namespace) -> int:
-    from sipsans.registration import (  # noqa: PLC0415 - only this command needs it
-        Registration,
-        RegistrationDriver,
-        RegistrationState,
-        RegistrationStateChanged,
-    )
+@dataclass(frozen=True, slots=True)
+class _RegistrationArgs:
+    """The AOR, registrar URI and first hop of ``register AOR`` / ``uas --register AOR``."""
 
+    aor: sipsans.SipURI
+    registrar: sipsans.SipURI | None
+    target: sipsans.Target
+
+    @classmethod
+    def of(cls, args: argparse.Namespace, aor_text: str) -> _RegistrationArgs:
+        aor = _sip_uri(aor_text)
+        registrar = _sip_uri(args.registrar) if args.registrar else None
+        # The Request-URI defaults to the AOR's domain (§10.2); REGISTERs go there
+        # unless --transport names another transport than the URI.
+        hop = registrar if registrar is not None else sipsans.SipURI(aor.host, port=aor.port)
+        target = target_for(hop)
+        if args.transport and hop.transport is None:
+            target = sipsans.Target(args.transport.upper(), target.host, target.port)
+        return cls(aor, registrar, target)
+
+
+def _sip_uri(text: str) -> sipsans.SipURI:
     try:
-        aor = sipsans.parse_uri(args.aor)
-        registrar = sipsans.parse_uri(args.registrar) if args.registrar else None
+        uri = sipsans.parse_uri(text)
     except sipsans.RemoteProtocolError as exc:
-        raise CommandError(f"bad URI: {exc}") from None
-    if not isinstance(aor, sipsans.SipURI):
-        raise CommandError(f"{args.aor!r} is not a sip: or sips: URI")
-    hop = registrar if isinstance(registrar, sipsans.SipURI) else aor
-    if not isinstance(hop, sipsans.SipURI):
-        raise CommandError(f"{args.registrar!r} is not a sip: or sips: URI")
-    target = target_for(hop if registrar is not None else sipsans.SipURI(aor.host, port=aor.port))
-    if args.transport and hop.transport is None:
-        target = sipsans.Target(args.transport.upper(), target.host, target.port)
-    credentials = (
-        sipsans.Credentials(username=args.user, password=args.password or "") if args.user else None
-    )
-    machine: list[Registration] = []
+        raise CommandError(f"bad URI {text!r}: {exc}") from None
+    if not isinstance(uri, sipsans.SipURI):
+        raise CommandError(f"{text!r} is not a sip: or sips: URI")
+    return uri
 
-    def make(addr: tuple[str, int]) -> RegistrationDriver:
-        host = f"[{addr[0]}]" if ":" in addr[0] else addr[0]
-        user = f"{aor.user}@" if aor.user else ""
-        transport = "" if target.transport == "UDP" else f";transport={target.transport.lower()}"
-        reg = Registration(
-            aor,
-            registrar,
-            contacts=[f"<sip:{user}{host}:{addr[1]}{transport}>"],
-            expires=args.expires,
-            credentials=credentials,
-            headers=[("User-Agent", "sipsans")],
-        )
-        machine.append(reg)
-        return RegistrationDriver(_endpoint(addr), reg, target)
 
-    session = _session(args, make, transport=target.transport, server=False)
+async def _until(
+    next_state: Callable[[], Awaitable[object]], verbose: bool, *states: sipsans.RegistrationState
+) -> sipsans.RegistrationStateChanged:
+    """The next RegistrationStateChanged into one of *states*."""
+    while True:
+        event = await next_state()
+        if isinstance(event, sipsans.RegistrationStateChanged):
+            if verbose:
+                print(f"{event.previous.name} -> {event.state.name} {event.reason}", flush=True)
+            if event.state in states:
+                return event
 
-    async def until(*states: RegistrationState) -> RegistrationStateChanged:
-        while True:
-            event = await session.next_event()
-            if isinstance(event, RegistrationStateChanged):
-                if args.verbose:
-                    print(f"{event.previous.name} -> {event.state.name} {event.reason}")
-                if event.state in states:
-                    return event
 
+async def _start_registration(
+    session: Session[Any],
+    args: argparse.Namespace,
+    reg: _RegistrationArgs,
+    next_state: Callable[[], Awaitable[object]],
+) -> sipsans.RegistrationHandle | int:
+    """Register with ``ua.register`` and print the outcome: the handle, or the exit
+    status (1 refused, 2 no answer within ``--timeout``)."""
+    state = sipsans.RegistrationState
+    try:
+        async with asyncio.timeout(args.timeout):
+            handle: sipsans.RegistrationHandle = session.command(
+                session.core.register,
+                reg.registrar,
+                aor=reg.aor,
+                expires=args.expires,
+                target=reg.target,
+            )
+            event = await _until(next_state, args.verbose, state.REGISTERED, state.FAILED)
+    except TimeoutError:
+        print(f"sipsans: no answer from the registrar within {args.timeout:g} s")
+        return 2
+    if event.state is state.FAILED:
+        text = event.reason
+        if event.status is not None and not text.startswith(str(event.status)):
+            text = f"{event.status} {text}"
+        print(f"registration failed: {text}".rstrip())
+        return 1
+    print(f"registered {reg.aor} for {event.expires} s", flush=True)
+    for binding in handle.bindings:
+        print(f"  binding {binding}", flush=True)
+    return handle
+
+
+async def _stop_registration(
+    session: Session[Any],
+    args: argparse.Namespace,
+    handle: sipsans.RegistrationHandle,
+    next_state: Callable[[], Awaitable[object]],
+) -> None:
+    """Remove our binding (``expires=0``), waiting at most ``--timeout`` for the answer."""
+    state = sipsans.RegistrationState
+    if handle.state in (state.UNREGISTERED, state.FAILED):
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(args.timeout):
+            session.command(handle.stop)
+            await _until(next_state, args.verbose, state.UNREGISTERED, state.FAILED)
+            print("unregistered", flush=True)
+
+
+async def _register(args: argparse.Namespace) -> int:
+    reg = _RegistrationArgs.of(args, args.aor)
+    make = _user_agent(args, args.aor)
+    session = _session(args, make, transport=reg.target.transport, server=False)
     async with session:
-        reg, driver = machine[0], session.core
-        try:
-            async with asyncio.timeout(args.timeout):
-                session.command(lambda now: driver.send(reg.start(now), now=now))
-                event = await until(RegistrationState.REGISTERED, RegistrationState.FAILED)
-        except TimeoutError:
-            print(f"sipsans: no answer from the registrar within {args.timeout:g} s")
-            return 2
-        if event.state is RegistrationState.FAILED:
-            text = event.reason
-            if event.status is not None and not text.startswith(str(event.status)):
-                text = f"{event.status} {text}"
-            print(f"registration failed: {text}".rstrip())
-            return 1
-        print(f"registered {aor} for {event.expires} s")
-        for binding in reg.bindings:
-            print(f"  binding {binding}")
+        result = await _start_registration(session, args, reg, session.next_event)
+        if isinstance(result, int):
+            return result
         if args.duration > 0:
             await asyncio.sleep(args.duration)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(args.timeout):
-                session.command(lambda now: driver.send(reg.stop(now), now=now))
-                await until(RegistrationState.UNREGISTERED, RegistrationState.FAILED)
-                print("unregistered")
+        await _stop_registration(session, args, result, session.next_event)
+    return 0
+
+
+#: What `sipsans registrar` answers besides REGISTER (the Allow of its 405s, §21.4.6).
+_REGISTRAR_ALLOW = "REGISTER, OPTIONS"
+
+
+async def _registrar(args: argparse.Namespace) -> int:
+    """Serve :class:`sipsans.Registrar` (RFC 3261 §10.3), with digest authentication
+    (:class:`sipsans.auth.DigestServer`) when users are given."""
+    from sipsans.auth import DigestServer  # noqa: PLC0415 - only this command needs it
+
+    transport = (args.transport or "udp").upper()
+    users = parse_users(args.user or [])
+    done = asyncio.Event()
+    answered = 0
+    session: Session[Any]
+    registrar: sipsans.Registrar
+    tags = random.SystemRandom()
+
+    def on_event(event: object) -> None:
+        nonlocal answered
+        if not isinstance(event, sipsans.RequestReceived) or event.txn is None:
+            return  # an ACK (for a non-2xx it never gets here: the transaction absorbs it)
+        request = event.request
+        if request.method == "REGISTER":
+            response = registrar.handle_register(request, now=session.now(), source=event.source)
+        else:
+            status = 200 if request.method == "OPTIONS" else 405
+            response = sipsans.make_response(
+                request,
+                status,
+                to_tag=f"{tags.getrandbits(64):016x}",
+                headers=[("Allow", _REGISTRAR_ALLOW)],
+            )
+        session.command(session.core.send_response, event.txn, response)
+        if request.method != "REGISTER":
+            return
+        answered += 1
+        host, port = event.source.remote
+        print(
+            f"REGISTER {request.to.uri} from {event.source.transport} {host}:{port}"
+            f" -> {response.status_code} {response.reason}",
+            flush=True,
+        )
+        if response.status_code == 200:
+            for contact in response.contacts:
+                print(f"  binding {contact}", flush=True)
+        if args.requests and answered >= args.requests:
+            done.set()
+
+    session = _session(args, _endpoint, transport=transport, server=True)
+    session.on_event = on_event
+    async with session:
+        # Made before the first await, so before any REGISTER can arrive; the default
+        # realm is the address the session ended up advertising.
+        host, port = session.addresses[transport]
+        realm = args.realm or (args.domain[0] if args.domain else session.advertised[0])
+        digest = None
+        if users:
+            digest = DigestServer(
+                os.urandom(32), realm, algorithms=args.algorithm or ("SHA-256", "MD5")
+            )
+        registrar = sipsans.Registrar(
+            domains=args.domain or None,
+            min_expires=args.min_expires,
+            max_expires=args.max_expires,
+            default_expires=min(max(3600, args.min_expires), args.max_expires),
+            authenticator=digest,
+            password_lookup=(lambda user, _realm: users.get(user)) if users else None,
+            epoch_offset=time.time() - session.now(),
+        )
+        auth = f"digest realm {realm!r} for {', '.join(users)}" if users else "no authentication"
+        print(f"sipsans registrar listening on {transport} {host}:{port} ({auth})", flush=True)
+        await done.wait()
+        await asyncio.sleep(0.05)  # let the last response leave
+    print(f"{answered} REGISTER requests answered")
     return 0
 
 
@@ -334,10 +473,15 @@ def run_command(args: argparse.Namespace) -> int:
         coro = _call(args)
     elif args.command == "register":
         coro = _register(args)
+    elif args.command == "registrar":
+        coro = _registrar(args)
     else:  # pragma: no cover - the parser only offers the commands above
         raise CommandError(f"unknown command {args.command}")
     try:
-        return run(coro, use_uvloop=getattr(args, "uvloop", False))
+        # Long-running servers trade later freeing of reference cycles for fewer
+        # collections under load (sipsans_asyncio.run.tune_gc).
+        server = args.command in ("uas", "registrar")
+        return run(coro, use_uvloop=getattr(args, "uvloop", False), tune_gc=server)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -11,7 +11,7 @@ timer. It holds no SIP logic either: it only routes what the core produces.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from sipsans import (
@@ -26,6 +26,7 @@ from sipsans import (
     Transmit,
     TransportFailed,
 )
+from sipsans.sansio import SipCore
 
 from .tracing import TraceWriter
 
@@ -35,6 +36,7 @@ __all__ = [
     "RequestCore",
     "RequestTimeout",
     "SansIOCore",
+    "SipCore",
     "TransportError",
 ]
 
@@ -43,31 +45,11 @@ log = logging.getLogger("sipsans.adapter")
 Address = tuple[str, int]
 
 
-class SansIOCore(Protocol):
-    """The pull surface shared by ``sipsans.Endpoint`` and ``sipsans.UserAgent``."""
-
-    def events(self) -> Sequence[object]: ...
-    def transmits(self) -> list[Transmit]: ...
-    def get_next_timer(self) -> float | None: ...
-    def handle_timer(self, *, now: float) -> None: ...
-    def receive_datagram(
-        self,
-        data: bytes,
-        *,
-        remote: Address,
-        local: Address | None = ...,
-        transport: str = ...,
-        now: float,
-    ) -> None: ...
-    def connection_made(
-        self, *, transport: str, remote: Address, local: Address | None = ..., now: float
-    ) -> ConnHandle: ...
-    def receive_stream(self, conn: ConnHandle, data: bytes, *, now: float) -> None: ...
-    def connection_lost(self, conn: ConnHandle, *, now: float) -> None: ...
-    def transport_error(self, token: int, *, now: float) -> None: ...
+#: The core's pull surface (``sipsans.sansio.SipCore``), under the adapter's older name.
+SansIOCore = SipCore
 
 
-class RequestCore(SansIOCore, Protocol):
+class RequestCore(SipCore, Protocol):
     """A core that starts client transactions (``sipsans.Endpoint``)."""
 
     def send_request(self, request: Request, *, target: Target, now: float) -> ClientTxn: ...
@@ -81,7 +63,7 @@ class RequestTimeout(Exception):
     """No final response arrived before the transaction timed out (Timer B or F)."""
 
 
-CoreT = TypeVar("CoreT", bound=SansIOCore)
+CoreT = TypeVar("CoreT", bound=SipCore)
 #: Called with the final Response, or with the exception that ends the wait.
 Resolver = Callable[[Response | Exception], None]
 

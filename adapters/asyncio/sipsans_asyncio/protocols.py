@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sipsans import ConnHandle
 
+from .base import WS_TRANSPORTS
 from .driver import Address
 
 if TYPE_CHECKING:
@@ -95,9 +96,13 @@ class StreamConn(asyncio.Protocol):
         return None  # let asyncio close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError(f"connection closed: {exc}"))
+        self.not_ready(f"connection closed: {exc}")
         self.session.detach(self)
+
+    def not_ready(self, reason: str) -> None:
+        """The connection failed before it could carry SIP: fail the dialler's wait."""
+        if self.client and not self.ready.done():  # (nobody waits on an accepted one)
+            self.ready.set_exception(ConnectionError(reason))
 
     def send(self, data: bytes) -> None:
         """Write SIP bytes."""
@@ -113,7 +118,7 @@ class StreamConn(asyncio.Protocol):
 def make_conn(
     session: Session[Any], name: str, *, client: bool, host: str = "", port: int = 0
 ) -> StreamConn:
-    if name in ("WS", "WSS"):
+    if name in WS_TRANSPORTS:
         from .ws import WsConn  # noqa: PLC0415  (wsproto is the optional `ws` extra)
 
         return WsConn(session, name, client=client, host=host, port=port)

@@ -1,0 +1,181 @@
+"""UserAgent findings of fuzz/fuzz_ua.py: misuse raises LocalProtocolError, peers'
+misbehaviour never raises, and every call ends so that ``ua.stats()`` empties.
+
+Each test drives one UA by hand with the raw messages of a peer at 192.0.2.1, the way
+the harness does (its reproducers are in fuzz/corpus/ua/).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from sipsans import (
+    CancelReceived,
+    DialogState,
+    DialogTerminated,
+    Endpoint,
+    EndpointConfig,
+    Event,
+    IncomingCall,
+    InDialogRequest,
+    LocalProtocolError,
+    Request,
+    Response,
+    TerminatedReason,
+    UserAgent,
+    make_response,
+    parse_message,
+)
+
+PEER = ("192.0.2.1", 5060)
+SDP = (
+    b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+    b"m=audio 4000 RTP/AVP 0\r\n"
+)
+
+
+class Harness:
+    """A UA at 192.0.2.10 and what it sent and reported."""
+
+    def __init__(self) -> None:
+        ep = Endpoint(EndpointConfig(advertised_host="192.0.2.10"), rng=random.Random(1))
+        self.ua = UserAgent(ep, identity="sip:alice@192.0.2.10", rng=random.Random(2))
+        self.now = 0.0
+        self.sent: list[Request | Response] = []
+        self.events: list[Event] = []
+
+    def pump(self) -> None:
+        self.sent += [parse_message(t.data) for t in self.ua.transmits()]
+        self.events += self.ua.events()
+
+    def receive(self, data: bytes) -> None:
+        self.ua.receive_datagram(data, remote=PEER, now=self.now)
+        self.pump()
+
+    def last(self, start: str) -> Request | Response:
+        return next(m for m in reversed(self.sent) if bytes(m).decode().startswith(start))
+
+    def settle(self) -> dict[str, int]:
+        """Run the clock until no timer is left; the non-zero entries of ua.stats()."""
+        for _ in range(100):
+            deadline = self.ua.get_next_timer()
+            if deadline is None:
+                break
+            self.now = max(self.now, deadline) + 1.0
+            self.ua.handle_timer(now=self.now)
+            self.pump()
+        return {name: n for name, n in self.ua.stats().items() if n}
+
+
+def peer_request(method: str, *, call_id: str, from_tag: str, to_tag: str = "", cseq: int = 1,
+                 branch: str = "z9hG4bKpeer1", body: bytes = b"") -> bytes:  # fmt: skip
+    lines = [
+        f"{method} sip:alice@192.0.2.10 SIP/2.0",
+        f"Via: SIP/2.0/UDP 192.0.2.1:5060;branch={branch}",
+        "Max-Forwards: 70",
+        f"From: <sip:bob@192.0.2.1>;tag={from_tag}",
+        "To: <sip:alice@192.0.2.10>" + (f";tag={to_tag}" if to_tag else ""),
+        f"Call-ID: {call_id}",
+        f"CSeq: {cseq} {method}",
+        "Contact: <sip:bob@192.0.2.1:5060>",
+    ]
+    if body:
+        lines.append("Content-Type: application/sdp")
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def confirmed_incoming_call(h: Harness) -> IncomingCall:
+    """An INVITE from the peer, accepted by the app and ACKed by the peer."""
+    h.receive(peer_request("INVITE", call_id="c1", from_tag="f1", body=SDP))
+    call = next(e for e in h.events if isinstance(e, IncomingCall))
+    call.dialog.accept(body=SDP, now=h.now)
+    h.pump()
+    ok = h.last("SIP/2.0 200")
+    assert isinstance(ok, Response)
+    local_tag = ok.to.tag or ""
+    h.receive(
+        peer_request("ACK", call_id="c1", from_tag="f1", to_tag=local_tag, branch="z9hG4bKack")
+    )
+    assert call.dialog.state is DialogState.CONFIRMED
+    return call
+
+
+def test_an_invalid_target_is_misuse() -> None:
+    """DESIGN.md §4: what the caller passes in raises LocalProtocolError, not the parser's
+    RemoteProtocolError."""
+    h = Harness()
+    for bad in ("not a uri", "<sip:>", "sip:bob@[::1"):
+        with pytest.raises(LocalProtocolError):
+            h.ua.invite(bad, now=0.0)
+    assert h.settle() == {}
+
+
+def test_bye_on_an_early_uac_dialog_ends_the_call() -> None:
+    """§15: a callee MUST NOT BYE an early dialog. When one does, the dialog ends and, with
+    no other fork left, the INVITE is CANCELled (§9.1) so that nothing lingers."""
+    h = Harness()
+    dialog = h.ua.invite("sip:bob@192.0.2.1", now=0.0)
+    h.pump()
+    invite = h.last("INVITE")
+    assert isinstance(invite, Request)
+    h.receive(
+        bytes(make_response(invite, 180, to_tag="t1", headers=[("Contact", "<sip:b@192.0.2.1>")]))
+    )
+    assert dialog.state is DialogState.EARLY
+    local_tag = invite.from_.tag or ""
+    h.receive(peer_request("BYE", call_id=invite.call_id, from_tag="t1", to_tag=local_tag))
+    assert dialog.terminated_reason is TerminatedReason.UAS_BYE  # the callee's BYE ended it
+    assert isinstance(h.last("SIP/2.0 200"), Response)  # the BYE is answered (§15.1.2)
+    assert isinstance(h.last("CANCEL"), Request)
+    assert h.settle() == {}  # the peer never answers: the INVITE still ends (64*T1)
+
+
+def test_a_bye_held_for_the_ack_is_dropped_when_the_dialog_ends_otherwise() -> None:
+    """§15: the callee's BYE waits for the ACK of its 2xx. If the dialog ends before (here
+    an in-dialog OPTIONS times out, §12.2.1.2), the held BYE goes with it."""
+    h = Harness()
+    h.receive(peer_request("INVITE", call_id="c1", from_tag="f1", body=SDP))
+    call = next(e for e in h.events if isinstance(e, IncomingCall))
+    call.dialog.accept(body=SDP, now=0.0)
+    call.dialog.options(now=0.0)
+    assert call.dialog.bye(now=0.0) is None  # held until the ACK
+    assert h.settle() == {}
+    assert call.dialog.state is DialogState.TERMINATED
+
+
+def test_a_cancelled_reinvite_is_not_answered_again() -> None:
+    """§9.2: a CANCEL of a pending re-INVITE gets 200 and the re-INVITE 487; the dialog
+    stays, the app learns of it, and the UA's default answer must not fire afterwards."""
+    h = Harness()
+    call = confirmed_incoming_call(h)
+    local_tag = call.dialog.id.local_tag
+    reinvite = peer_request(
+        "INVITE",
+        call_id="c1",
+        from_tag="f1",
+        to_tag=local_tag,
+        cseq=2,
+        branch="z9hG4bKre",
+        body=SDP,
+    )
+    h.receive(reinvite)
+    request = next(e for e in h.events if isinstance(e, InDialogRequest))
+    cancel = peer_request(
+        "CANCEL", call_id="c1", from_tag="f1", to_tag=local_tag, cseq=2, branch="z9hG4bKre"
+    )
+    h.receive(cancel)
+    assert any(isinstance(e, CancelReceived) for e in h.events)
+    assert isinstance(h.last("SIP/2.0 487"), Response)
+    with pytest.raises(LocalProtocolError):
+        h.ua.respond(request.txn, 200, now=h.now)  # type: ignore[arg-type]
+    h.now += 10.0  # past UAConfig.answer_timeout: no second answer, nothing raised
+    h.ua.handle_timer(now=h.now)
+    h.pump()
+    assert call.dialog.state is DialogState.CONFIRMED
+    call.dialog.bye(now=h.now)
+    h.pump()
+    assert h.settle() == {}
+    assert any(isinstance(e, DialogTerminated) for e in h.events)
