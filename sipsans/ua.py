@@ -565,20 +565,23 @@ class UserAgent:
                 f"cannot register the identity {aor_uri}: an address-of-record is a sip: "
                 "or sips: URI; pass aor="
             )
-        registrar_uri = parse_uri(registrar) if isinstance(registrar, str) else registrar
-        machine = Registration(
-            aor_uri,
-            registrar_uri,
-            expires=expires,
-            rng=self._rng,
-            credentials=self.digest if credentials is None else credentials,
-            headers=(*self._common_headers(), *headers),
-            display_name=self.identity.display_name if aor is None else None,
-            refresh_margin=refresh_margin,
-            max_failures=max_failures,
-            retry_interval=retry_interval,
-            max_retry_interval=max_retry_interval,
-        )
+        try:
+            registrar_uri = parse_uri(registrar) if isinstance(registrar, str) else registrar
+            machine = Registration(
+                aor_uri,
+                registrar_uri,
+                expires=expires,
+                rng=self._rng,
+                credentials=self.digest if credentials is None else credentials,
+                headers=(*self._common_headers(), *headers),
+                display_name=self.identity.display_name if aor is None else None,
+                refresh_margin=refresh_margin,
+                max_failures=max_failures,
+                retry_interval=retry_interval,
+                max_retry_interval=max_retry_interval,
+            )
+        except RemoteProtocolError as exc:  # a URI we were given does not parse
+            raise LocalProtocolError(f"register(): {exc}") from None
         if target is None:
             target = target_for(machine.registrar_uri)
         if contacts is None:

@@ -66,15 +66,7 @@ def refer(  # noqa: PLR0917 - internal command plumbing, mirrors the public sign
 ) -> ClientTxn:
     if d.state is not DialogState.CONFIRMED:
         raise LocalProtocolError(f"REFER needs a confirmed dialog; {d.id} is {d.state.value}")
-    if isinstance(refer_to, NameAddr):
-        to = refer_to
-    elif isinstance(refer_to, str):
-        try:
-            to = parse_name_addr(refer_to, header="Refer-To")
-        except RemoteProtocolError as exc:  # a bad argument is misuse (DESIGN.md §4)
-            raise LocalProtocolError(f"invalid refer_to {refer_to!r}: {exc}") from None
-    else:
-        to = NameAddr(refer_to)
+    to = subs.name_addr(refer_to, "Refer-To")
     if replaces is not None:
         uri = to.uri
         if not isinstance(uri, SipURI):
@@ -164,10 +156,7 @@ def accepted(ua: UserAgent, d: Dialog, request: Request, now: float) -> None:
     """We answered a REFER 2xx: the implicit subscription starts with ``100 Trying``."""
     if accept_headers(request):
         return
-    event = EventHeader("refer", str(request.cseq.seq))
-    old = d.subs.get(("notifier", event))
-    if old is not None and old.state is not SubscriptionState.TERMINATED:
-        return  # the same REFER answered twice cannot happen; be safe
+    event = EventHeader("refer", str(request.cseq.seq))  # §2.4.6: id is the REFER's CSeq
     rec = subs.new_record(ua, "notifier", event, ua.config.refer_expires)
     rec.implicit, rec.request = True, request
     subs.attach(d, rec)

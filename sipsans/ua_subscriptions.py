@@ -63,6 +63,7 @@ __all__ = [
     "attach",
     "fire",
     "move",
+    "name_addr",
     "new_record",
     "notify",
     "on_final",
@@ -223,7 +224,8 @@ def fire(ua: UserAgent, key: int, at: float) -> None:
 # -- subscriber ---------------------------------------------------------------------------
 
 
-def _name_addr(value: str | NameAddr | URI, header: str) -> NameAddr:
+def name_addr(value: str | NameAddr | URI, header: str) -> NameAddr:
+    """A caller's address argument as a NameAddr (LocalProtocolError if unreadable)."""
     if isinstance(value, NameAddr):
         return value
     if isinstance(value, str):
@@ -258,11 +260,11 @@ def subscribe(  # noqa: PLR0917 - internal command plumbing, mirrors the public 
         raise LocalProtocolError(f"bad event {event!r}: {exc}") from None
     if body and content_type is None:
         raise LocalProtocolError("a SUBSCRIBE body needs content_type= (the package's type)")
-    to_addr = _name_addr(to, "To")
+    to_addr = name_addr(to, "To")
     ruri = to_addr.uri
     if isinstance(ruri, SipURI):
         ruri = ruri.without_headers()
-    local = ua.identity if from_ is None else _name_addr(from_, "From")
+    local = ua.identity if from_ is None else name_addr(from_, "From")
     local = local.replace(params=tuple(p for p in local.params if p[0].lower() != "tag"))
     remote = to_addr.replace(params=tuple(p for p in to_addr.params if p[0].lower() != "tag"))
     routes = [v for k, v in headers if k.lower() == "route"]

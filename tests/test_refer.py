@@ -32,6 +32,7 @@ from sipsans import (
     SubscriptionState,
     SubscriptionStateChanged,
     TerminatedReason,
+    UAConfig,
 )
 from sipsans.replaces import Replaces, parse_replaces, parse_sipfrag, replaces_for
 from sipsans.testing import Node
@@ -305,3 +306,36 @@ def test_refer_misuse() -> None:
         call.refer("sip:carol@192.0.2.3", now=net.now)
     with pytest.raises(LocalProtocolError, match="no accepted REFER"):
         call.notify_refer(100, now=net.now)
+
+
+def test_unreported_refer_expires_with_timeout() -> None:
+    """A transferee that accepts and never reports: the implicit subscription ends at
+    ``UAConfig.refer_expires`` with ``terminated;reason=timeout`` (RFC 6665 §4.2.2)."""
+    net = Net(57)
+
+    def accept_only(node: Node[Any], event: Event) -> None:
+        if isinstance(event, ReferReceived):
+            ua(node).respond(event.txn, 202, now=node.net.now)
+
+    config = UAConfig(refer_expires=40)
+    alice = add_ua(net, "alice", "192.0.2.1", handler=accept_only, config=config)
+    bob_app = Callee()
+    bob = add_ua(net, "bob", "192.0.2.2", handler=bob_app)
+    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
+    net.drive(until=5)
+    [b_a] = bob_app.calls
+    net.call(bob, lambda now: b_a.refer("sip:carol@192.0.2.3", now=now))
+    net.drive(until=100)
+    assert sipfrags(bob) == [100, 100]  # the state so far, twice: accepted, then the end
+    [first, last] = bob.of_type(NotifyReceived)
+    assert first.expires == 40 and last.state is S.TERMINATED and last.reason == "timeout"
+    ended = next(
+        t
+        for t, e in alice.log
+        if isinstance(e, SubscriptionStateChanged) and e.state is S.TERMINATED
+    )
+    assert ended == pytest.approx(5 + 40, abs=0.2)
+    assert dstate(call) is DialogState.CONFIRMED  # the call itself is untouched
+    net.call(alice, lambda now: call.bye(now=now))
+    net.drive()
+    assert_clean(alice, bob)

@@ -220,3 +220,5 @@ def test_tel_identity_needs_an_aor() -> None:
     agent.identity = agent.identity.replace(uri=parse_uri("tel:+15551234"))
     with pytest.raises(LocalProtocolError, match="aor="):
         agent.register(REGISTRAR, now=0.0)
+    with pytest.raises(LocalProtocolError, match="register"):
+        agent.register("sip:", aor="sip:alice@example.com", now=0.0)

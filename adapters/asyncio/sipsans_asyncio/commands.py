@@ -29,7 +29,14 @@ from .run import run
 from .session import Listen, Session
 from .tls import client_context, server_context
 
-__all__ = ["ANSWER_SDP", "CommandError", "parse_hostport", "parse_users", "run_command"]
+__all__ = [
+    "ANSWER_SDP",
+    "CommandError",
+    "UasHandler",
+    "parse_hostport",
+    "parse_users",
+    "run_command",
+]
 
 #: The SDP answer `sipsans uas` and `sipsans call` send (audio, PCMU, no media really flows).
 ANSWER_SDP = (
@@ -153,68 +160,108 @@ def _user_agent(args: argparse.Namespace, identity: str | None = None) -> Any:
     return make
 
 
+class UasHandler:
+    """What ``sipsans uas`` does with each event of its session (the session's
+    ``on_event``, called inside the pump): answer calls (or ring first, or reject),
+    answer in-dialog requests and OPTIONS, count the calls that ended.
+
+    Dispatch is by exact event type (one dict look-up per event): under ``sipp -sn uac``
+    this runs several times per call.
+    """
+
+    def __init__(
+        self,
+        session: Session[Any],
+        args: argparse.Namespace,
+        *,
+        on_registration: Callable[[sipsans.RegistrationStateChanged], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.args = args
+        self.answered = 0
+        #: Set once ``--calls`` calls have ended.
+        self.done = asyncio.Event()
+        self._calls: set[str] = set()
+        self._on_registration = on_registration
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            sipsans.IncomingCall: self._incoming,
+            sipsans.DialogTerminated: self._terminated,
+            sipsans.InDialogRequest: self._in_dialog,
+            sipsans.RequestReceived: self._request,
+            sipsans.RegistrationStateChanged: self._registration,
+        }
+
+    def __call__(self, event: object) -> None:
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+
+    def answer(self, dialog: Any) -> None:
+        with contextlib.suppress(sipsans.LocalProtocolError):
+            self.session.command(dialog.accept, body=ANSWER_SDP, content_type="application/sdp")
+
+    def _incoming(self, event: sipsans.IncomingCall) -> None:
+        dialog = event.dialog
+        self._calls.add(dialog.id.call_id)
+        args = self.args
+        if args.reject:
+            self.session.command(dialog.reject, args.reject)
+        elif args.ring > 0:
+            self.session.command(dialog.ringing)
+            asyncio.get_running_loop().call_later(args.ring, self.answer, dialog)
+        else:
+            self.answer(dialog)
+
+    def _terminated(self, event: sipsans.DialogTerminated) -> None:
+        call_id = event.dialog_id.call_id
+        if call_id not in self._calls:
+            return
+        self._calls.discard(call_id)
+        self.answered += 1
+        args = self.args
+        if args.verbose:
+            print(f"call {call_id} ended: {event.reason.name}")
+        if args.calls and self.answered >= args.calls:
+            self.done.set()
+
+    def _in_dialog(self, event: sipsans.InDialogRequest) -> None:
+        if event.txn is None:
+            return
+        # A re-INVITE/UPDATE with an offer gets our answer; anything else a 200.
+        request = event.request
+        offer = request.method in ("INVITE", "UPDATE") and bool(request.body)
+        body = ANSWER_SDP if request.method == "INVITE" or offer else b""
+        session = self.session
+        with contextlib.suppress(sipsans.LocalProtocolError):
+            session.command(
+                session.core.respond,
+                event.txn,
+                200,
+                body=body,
+                content_type="application/sdp" if body else None,
+            )
+
+    def _request(self, event: sipsans.RequestReceived) -> None:
+        if event.txn is None or event.request.method != "OPTIONS":
+            return
+        reply = sipsans.make_response(
+            event.request, 200, headers=[("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS")]
+        )
+        session = self.session
+        session.command(session.core.endpoint.send_response, event.txn, reply)
+
+    def _registration(self, event: sipsans.RegistrationStateChanged) -> None:
+        if self._on_registration is not None:
+            self._on_registration(event)
+
+
 async def _uas(args: argparse.Namespace) -> int:
     transport = (args.transport or "udp").upper()
-    loop = asyncio.get_running_loop()
-    done = asyncio.Event()
-    answered = 0
-    calls: set[object] = set()
     registration = _RegistrationArgs.of(args, args.register) if args.register else None
     states: asyncio.Queue[sipsans.RegistrationStateChanged] = asyncio.Queue()
-    session: Session[Any]
-
-    def answer(dialog: Any) -> None:
-        with contextlib.suppress(sipsans.LocalProtocolError):
-            session.command(dialog.accept, body=ANSWER_SDP, content_type="application/sdp")
-
-    def on_event(event: object) -> None:
-        nonlocal answered
-        if isinstance(event, sipsans.IncomingCall):
-            dialog = event.dialog
-            calls.add(dialog.id.call_id)
-            if args.reject:
-                session.command(dialog.reject, args.reject)
-            elif args.ring > 0:
-                session.command(dialog.ringing)
-                loop.call_later(args.ring, answer, dialog)
-            else:
-                answer(dialog)
-        elif isinstance(event, sipsans.DialogTerminated):
-            call_id = event.dialog_id.call_id
-            if call_id in calls:
-                calls.discard(call_id)
-                answered += 1
-                if args.verbose:
-                    print(f"call {call_id} ended: {event.reason.name}")
-                if args.calls and answered >= args.calls:
-                    done.set()
-        elif isinstance(event, sipsans.InDialogRequest) and event.txn is not None:
-            # A re-INVITE/UPDATE with an offer gets our answer; anything else a 200.
-            request = event.request
-            offer = request.method in ("INVITE", "UPDATE") and bool(request.body)
-            body = ANSWER_SDP if request.method == "INVITE" or offer else b""
-            with contextlib.suppress(sipsans.LocalProtocolError):
-                session.command(
-                    session.core.respond,
-                    event.txn,
-                    200,
-                    body=body,
-                    content_type="application/sdp" if body else None,
-                )
-        elif (
-            isinstance(event, sipsans.RequestReceived)
-            and event.txn is not None
-            and event.request.method == "OPTIONS"
-        ):
-            reply = sipsans.make_response(
-                event.request, 200, headers=[("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS")]
-            )
-            session.command(session.core.endpoint.send_response, event.txn, reply)
-        elif isinstance(event, sipsans.RegistrationStateChanged):
-            states.put_nowait(event)
-
     session = _session(args, _user_agent(args, args.register), transport=transport, server=True)
-    session.on_event = on_event
+    handler = UasHandler(session, args, on_registration=states.put_nowait)
+    session.on_event = handler
     async with session:
         host, port = session.addresses[transport]
         print(f"sipsans uas listening on {transport} {host}:{port}", flush=True)
@@ -226,12 +273,12 @@ async def _uas(args: argparse.Namespace) -> int:
                 return result
             handle = result
         try:
-            await done.wait()
+            await handler.done.wait()
             await asyncio.sleep(0.05)  # let the last 200 OK for BYE leave
         finally:
             if handle is not None:
                 await _stop_registration(session, args, handle, states.get)
-    print(f"{answered} calls handled")
+    print(f"{handler.answered} calls handled")
     return 0
 
 
