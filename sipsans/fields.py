@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple, overload
 
 from .errors import RemoteProtocolError
@@ -236,7 +236,7 @@ def _check_host(host: str, value: str) -> str:
 
 
 _VIA_BARE_IPV6 = re.compile(
-    r"\s*(SIP)\s*/\s*(2\.0)\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s+([0-9A-Fa-f:.]+)\s*(;.*)?\Z",
+    r"[ \t]*(SIP)\s*/\s*(2\.0)\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s+([0-9A-Fa-f:.]+)\s*(;.*)?\Z",
     re.DOTALL,
 )
 
@@ -249,9 +249,11 @@ def _bare_ipv6_via(value: str) -> re.Match[str] | None:
     extra trailing group that makes it invalid is taken as the port.
     """
     m = _VIA_BARE_IPV6.match(value)
-    if m is None or value.count(":") < 2:
+    if m is None:
         return None
     address = m.group(4)
+    if address.count(":") < 2:  # not IPv6 (the colons were in the parameters)
+        return None
     for host, port in ((address, None), tuple(address.rsplit(":", 1))):
         try:
             ipaddress.IPv6Address(host)
@@ -271,16 +273,22 @@ _TRANSPORTS = {"SIP/2.0/UDP": "UDP", "SIP/2.0/TCP": "TCP", "SIP/2.0/TLS": "TLS"}
 _TRANSPORTS |= {"SIP/2.0/SCTP": "SCTP", "SIP/2.0/WS": "WS", "SIP/2.0/WSS": "WSS"}
 
 
-def _parse_via_simple(value: str) -> Via | None:
-    """The shape nearly every Via has: ``SIP/2.0/UDP host[:port];k=v;flag``.
+#: Validated sent-protocols and sent-bys (``SIP/2.0/UDP host:port``), memoized: a peer's
+#: sent-by repeats in every message it sends. A pure function's results, bounded (the
+#: table starts over when full), as ``urllib.parse`` caches split URLs.
+_SENT_BY: dict[str, tuple[str, str, int | None]] = {}
+_SENT_BY_MAX = 1024
+# A lone Via parameter (nearly always ``branch=...``): a token and a plain value.
+_LONE_PARAM = re.compile(rf"({_TOKEN})(?:=([^;\s\"=]+))?\Z")
+_new_via = tuple.__new__  # Via(...) runs the NamedTuple's Python-level __new__
 
-    Returns None (the general path then decides) for anything unusual.
-    """
-    protocol, _, rest = value.partition(" ")
+
+def _sent_by(text: str) -> tuple[str, str, int | None] | None:
+    """``(transport, host, port)`` of ``SIP/2.0/UDP host[:port]``, or None if unusual."""
+    protocol, _, sent_by = text.partition(" ")
     transport = _TRANSPORTS.get(protocol)
     if transport is None:
         return None
-    sent_by, _, params = rest.partition(";")
     host, colon, port = sent_by.partition(":")
     if not _VIA_HOST.match(host):
         return None
@@ -291,21 +299,41 @@ def _parse_via_simple(value: str) -> Via | None:
         port_number = int(port)
         if port_number > 65535:
             return None
+    return (transport, host, port_number)
+
+
+def _parse_via_simple(value: str) -> Via | None:
+    """The shape nearly every Via has: ``SIP/2.0/UDP host[:port];k=v;flag``.
+
+    Returns None (the general path then decides) for anything unusual.
+    """
+    head, _, params = value.partition(";")
+    sent_by = _SENT_BY.get(head)
+    if sent_by is None:
+        sent_by = _sent_by(head)
+        if sent_by is None:
+            return None
+        if len(_SENT_BY) >= _SENT_BY_MAX:
+            _SENT_BY.clear()
+        _SENT_BY[head] = sent_by
+    parsed: Params
     if not params:
-        return Via(transport, host, port_number, ())
-    if not _PARAMS_TAIL.fullmatch(params) or _RPORT_VALUE.search(params):
+        parsed = ()
+    elif ";" not in params:
+        m = _LONE_PARAM.match(params)
+        if m is None:
+            return None
+        name, param_value = m.groups()
+        if param_value is not None and len(name) == 5 and name.lower() == "rport":
+            return None  # rport=<value>: the general path checks that it is a port
+        parsed = ((name, param_value),)
+    elif not _PARAMS_TAIL.fullmatch(params) or _RPORT_VALUE.search(params):
         return None
-    if ";" not in params:  # the usual lone branch parameter
-        name, eq, value = params.partition("=")
-        return Via(transport, host, port_number, ((name, value if eq else None),))
-    return Via(
-        transport,
-        host,
-        port_number,
-        tuple(
+    else:
+        parsed = tuple(
             [(n, v if eq else None) for n, eq, v in (p.partition("=") for p in params.split(";"))]
-        ),
-    )
+        )
+    return _new_via(Via, (*sent_by, parsed))  # type: ignore[no-any-return]
 
 
 def parse_via(value: str) -> Via:
@@ -363,12 +391,23 @@ class ViaList(Sequence[Via]):
 
     __slots__ = ("_parsed", "_raw")
 
-    def __init__(self, raw: list[str]) -> None:
+    def __init__(self, raw: list[str], top: Via | None = None) -> None:
+        """``raw`` are the Via values as text; ``top``, when given, is ``raw[0]`` parsed."""
         self._raw = raw
         self._parsed: list[Via | None] = [None] * len(raw)
+        if top is not None:
+            self._parsed[0] = top
 
     def __len__(self) -> int:
         return len(self._raw)
+
+    def __iter__(self) -> Iterator[Via]:
+        # Sequence.__iter__ would go through __getitem__ (and its slice check) per item.
+        parsed = self._parsed
+        for i, via in enumerate(parsed):
+            if via is None:
+                via = parsed[i] = parse_via(self._raw[i])
+            yield via
 
     @overload
     def __getitem__(self, index: int) -> Via: ...
@@ -531,9 +570,6 @@ def _split_fast_params(text: str) -> Params:
     )
 
 
-_DISPLAY_TOKENS = re.compile(rf"{_TOKEN}(?:[ \t]+{_TOKEN})*")
-
-
 def _new_name_addr(uri_text: str, display: str | None, params: Params) -> NameAddr:
     value = NameAddr.__new__(NameAddr)
     value._uri = None
@@ -543,60 +579,41 @@ def _new_name_addr(uri_text: str, display: str | None, params: Params) -> NameAd
     return value
 
 
+# The hot path, for the From and To of every message: ``[display] <uri>[;params]``
+# without escapes or odd spacing, checked by one match; a lone tag has its own group.
+# Whitespace or quotes inside <...> go the careful way (RFC 4475 badaspec); any other
+# bad character in the URI is caught when it is parsed (lazily, or by validate()).
+_NAME_ADDR_FAST = re.compile(
+    rf'(?:"([^"\\\r\n]*)"[ \t]*|({_TOKEN}(?:[ \t]+{_TOKEN})*)[ \t]*)?'
+    r'<([^ \t<>"]+)>'
+    rf"(?:;tag=({_TOKEN})|((?:;{_TOKEN}(?:=[^;\s\"=]+)?)*))\Z"
+)
+
+
 def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
     """Parse ``[display-name] <URI> *(;param)`` or ``addr-spec *(;param)``.
 
     In the addr-spec form the URI ends at the first ``;`` so those parameters
     belong to the header, not to the URI (RFC 3261 §20, RFC 4475 cparam01).
     """
-    # The hot path, written out flat because it runs for From and To of every
-    # message: ``[display] <uri>[;params]`` without escapes or odd spacing.
-    # Anything else falls through to the careful parser below.
-    lt = value.find("<")
-    if lt < 0:
-        m = _ADDR_SPEC_FAST.match(value)
-        if m is not None:
-            uri_text, params_text = m.groups()
-            fast = _split_fast_params(params_text) if params_text else ()
-            return _new_name_addr(uri_text, None, fast)
+    m = _NAME_ADDR_FAST.match(value)
+    if m is None:
+        if "<" not in value:
+            m = _ADDR_SPEC_FAST.match(value)
+            if m is not None:
+                uri_text, params_text = m.groups()
+                fast = _split_fast_params(params_text) if params_text else ()
+                return _new_name_addr(uri_text, None, fast)
         return _parse_name_addr_slow(value, header)
-    gt = value.find(">", lt)
-    uri_text = value[lt + 1 : gt]
-    # Whitespace or quotes inside <...> go the careful way (RFC 4475 badaspec); any
-    # other bad character is caught when the URI is parsed (lazily, or by validate()).
-    if gt < 0 or " " in uri_text or '"' in uri_text or "\t" in uri_text or not uri_text:
-        return _parse_name_addr_slow(value, header)
-    display: str | None = None
-    if lt:
-        text = value[:lt].rstrip(_WS)
-        if not text:
-            pass
-        elif text[0] == '"':
-            display = text[1:-1]
-            if len(text) < 2 or text[-1] != '"' or '"' in display or "\\" in display:
-                return _parse_name_addr_slow(value, header)
-            if "\r" in display or "\n" in display:  # §25.1 qdtext: the careful path refuses
-                return _parse_name_addr_slow(value, header)
-        elif _DISPLAY_TOKENS.fullmatch(text):
-            display = text
-        else:
-            return _parse_name_addr_slow(value, header)
-    rest = value[gt + 1 :]
-    params: Params
-    if not rest:
-        params = ()
-    elif not _PARAMS_FAST.fullmatch(rest):
-        return _parse_name_addr_slow(value, header)
-    elif rest.count(";") == 1:  # typically ";tag=..."
-        name, eq, param_value = rest[1:].partition("=")
-        params = ((name, param_value if eq else None),)
-    else:
-        params = _split_fast_params(rest)
+    quoted, words, uri_text, tag, rest = m.groups()
     result = NameAddr.__new__(NameAddr)
     result._uri = None
     result._uri_text = uri_text
-    result.display_name = display
-    result.params = params
+    result.display_name = words if quoted is None else quoted
+    if tag is not None:
+        result.params = (("tag", tag),)
+    else:
+        result.params = _split_fast_params(rest) if rest else ()
     return result
 
 
@@ -693,11 +710,15 @@ _KNOWN_METHODS = frozenset(
 )
 
 
+_new_cseq = tuple.__new__  # CSeq(...) runs the NamedTuple's Python-level __new__
+
+
 def parse_cseq(value: str) -> CSeq:
     """Parse a CSeq value; the number must fit 32 bits (RFC 4475 scalar02)."""
     number, space, method = value.partition(" ")
-    if space and is_digits(number) and len(number) < 10 and method in _KNOWN_METHODS:
-        return CSeq(int(number), method)
+    if space and number.isdigit() and number.isascii() and len(number) < 10:
+        if method in _KNOWN_METHODS:
+            return _new_cseq(CSeq, (int(number), method))  # type: ignore[no-any-return]
     parts = value.replace("\t", " ").split(" ")
     parts = [part for part in parts if part]
     if len(parts) != 2 or not is_digits(parts[0]) or not is_token(parts[1]):

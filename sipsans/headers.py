@@ -191,16 +191,68 @@ class Headers:
         line = self._line
         self._lines: list[tuple[str, str, str]] = [line(name, value) for name, value in items]
         self._keys: list[str] = [canonical_key(name) for name, _, _ in self._lines]
-        self._cache: dict[str, object] | None = None
+        #: Typed views by slot name (see :meth:`cached`); emptied by every change.
+        self._cache: dict[str, object] = {}
+
+    # -- internal API of the parser and the message factories ----------------------
+    # They build and read the line lists directly: one call instead of a walk through
+    # the public methods, on the path of every message.
 
     @classmethod
-    def _from_parsed(cls, keys: list[str], lines: list[tuple[str, str, str]]) -> Headers:
-        """Adopt lists built by the parser without copying them."""
+    def _from_parsed(
+        cls,
+        keys: list[str],
+        lines: list[tuple[str, str, str]],
+        views: dict[str, object] | None = None,
+    ) -> Headers:
+        """Adopt lists (and typed views already built from them) without copying.
+
+        ``lines`` are ``(name, separator, raw value)`` triples as ``str.partition``
+        returns them; ``keys[i]`` is the canonical key of ``lines[i]``.
+        """
         self = cls.__new__(cls)
         self._keys = keys
         self._lines = lines
-        self._cache = None
+        self._cache = {} if views is None else views
         return self
+
+    def _count(self, key: str) -> int:
+        """How many lines have canonical ``key``."""
+        return self._keys.count(key)
+
+    def _value(self, key: str) -> str | None:
+        """The value of the first line with canonical ``key``, or None."""
+        keys = self._keys
+        return self._lines[keys.index(key)][2].strip(_WS) if key in keys else None
+
+    def _raw_lines(self, key: str) -> list[tuple[str, str, str]]:
+        """The line triples with canonical ``key``, in order, for copying into a message."""
+        lines = self._lines
+        return [lines[i] for i in self._positions(key)]
+
+    def _append(self, name: str, value: str) -> None:
+        """Append a line and keep the typed views: for a header that has none."""
+        self._lines.append(self._line(name, value))
+        self._keys.append(canonical_key(name))
+
+    def _wire(self, start_line: str, content_length: str) -> str:
+        """The header section of a message, start line first, ending with the empty line.
+
+        Strict on output: ``name: value`` lines, and exactly one Content-Length, whose
+        value is ``content_length`` (RFC 3261 §20.14).
+        """
+        out = [start_line]
+        wrote_length = False
+        for key, (name, _, value) in zip(self._keys, self._lines, strict=True):
+            if key != "content-length":
+                out.append(f"{name}: {value.strip(_WS)}")
+            elif not wrote_length:
+                wrote_length = True
+                out.append(f"{name}: {content_length}")
+        if not wrote_length:
+            out.append(f"Content-Length: {content_length}")
+        out.append("\r\n")
+        return "\r\n".join(out)
 
     # -- reading -----------------------------------------------------------------
 
@@ -278,18 +330,17 @@ class Headers:
     def cached(self, slot: str, build: Callable[[Headers], _T]) -> _T:
         """Return ``build(self)``, computed once until the headers change."""
         cache = self._cache
-        if cache is None:
-            cache = self._cache = {}
-        elif slot in cache:
+        try:
             return cache[slot]  # type: ignore[return-value]
-        value = build(self)
-        cache[slot] = value
-        return value
+        except KeyError:
+            value = cache[slot] = build(self)
+            return value
 
     # -- changing ----------------------------------------------------------------
 
     def _changed(self) -> None:
-        self._cache = None
+        if self._cache:
+            self._cache = {}
 
     @staticmethod
     def _line(name: str, value: str) -> tuple[str, str, str]:

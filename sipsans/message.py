@@ -113,10 +113,9 @@ def _bad(message: str) -> RemoteProtocolError:
 
 
 def _single(headers: Headers, name: str) -> str:
-    keys = headers._keys
     key = name.lower()
-    if keys.count(key) == 1:  # the usual case, without building a list
-        return headers._lines[keys.index(key)][2].strip(_WS)
+    if headers._count(key) == 1:  # the usual case, without building a list
+        return headers._value(key)  # type: ignore[return-value]
     lines = headers.lines(name)
     if not lines:
         raise _bad(f"missing mandatory header {name} (RFC 3261 §8.1.1)")
@@ -191,8 +190,7 @@ def _build_cseq(headers: Headers) -> CSeq:
 
 
 def _build_max_forwards(headers: Headers) -> int | None:
-    lines = headers.lines("max-forwards")
-    if not lines:
+    if not headers._count("max-forwards"):
         return None
     value = _single(headers, "max-forwards")
     if not is_digits(value) or int(value) > 255:
@@ -312,20 +310,8 @@ class Message:
 
     def __bytes__(self) -> bytes:
         body = self.body
-        lines = [self._start_line()]
-        length = str(len(body))
-        wrote_length = False
-        for key, (name, _, value) in zip(self.headers._keys, self.headers._lines, strict=True):
-            if key != "content-length":
-                lines.append(f"{name}: {value.strip(_WS)}")
-            elif not wrote_length:  # strict on output: one Content-Length, always right
-                wrote_length = True
-                lines.append(f"{name}: {length}")
-        if not wrote_length:
-            lines.append(f"Content-Length: {length}")
-        lines.append("")
-        lines.append("")
-        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
+        head = self.headers._wire(self._start_line(), str(len(body)))
+        return head.encode("utf-8", "surrogateescape") + body
 
 
 class Request(Message):
@@ -350,6 +336,17 @@ class Request(Message):
         self._uri_text = ""
         self.headers = headers if isinstance(headers, Headers) else Headers(headers)
         self.body = bytes(body)
+
+    @classmethod
+    def _received(cls, method: str, uri_text: str, headers: Headers) -> Request:
+        """A request as the parser builds it: the Request-URI stays text until read."""
+        self = cls.__new__(cls)
+        self.method = method
+        self._uri = None
+        self._uri_text = uri_text
+        self.headers = headers
+        self.body = b""
+        return self
 
     @property
     def uri(self) -> URI:
@@ -415,6 +412,16 @@ class Response(Message):
         self.reason = REASON_PHRASES.get(status_code, "") if reason is None else reason
         self.headers = headers if isinstance(headers, Headers) else Headers(headers)
         self.body = bytes(body)
+
+    @classmethod
+    def _received(cls, status_code: int, reason: str, headers: Headers) -> Response:
+        """A response as the parser builds it (the body is set afterwards)."""
+        self = cls.__new__(cls)
+        self.status_code = status_code
+        self.reason = reason
+        self.headers = headers
+        self.body = b""
+        return self
 
     def _start_line(self) -> str:
         return f"SIP/2.0 {self.status_code} {self.reason}"
@@ -515,34 +522,34 @@ def make_response(
     # Copy the lines themselves (already validated when the request was parsed or
     # built) and the typed views of the request, which stay valid for the copies:
     # a UAS answering thousands of requests a second pays for no re-parsing.
-    source_lines = source._lines
-    via_lines = [source_lines[i] for i in source._positions("via")]
+    via_lines = source._raw_lines("via")
     to = request.to
-    to_line = _single(source, "to")
+    to_value = _single(source, "to")
     if to_tag is not None and to.tag is None:
-        to_line = f"{to_line};tag={to_tag}"
+        to_value = f"{to_value};tag={to_tag}"
         to = to.with_tag(to_tag)
-    keys = ["via"] * len(via_lines) + ["from", "to", "call-id", "cseq"]
+    keys = ["via"] * len(via_lines)
+    keys += ("from", "to", "call-id", "cseq")
     lines = [
         *via_lines,
         ("From", ":", _single(source, "from")),
-        ("To", ":", to_line),
+        ("To", ":", to_value),
         ("Call-ID", ":", _single(source, "call-id")),
         ("CSeq", ":", _single(source, "cseq")),
     ]
-    response_headers = Headers._from_parsed(keys, lines)
-    if status_code == 100 and "timestamp" in source:
-        response_headers.add("Timestamp", source.get("timestamp", ""))
-    for name, value in headers:
-        response_headers.add(name, value)
-    if content_type is not None:
-        response_headers.add("Content-Type", content_type)
-    response_headers.add("Content-Length", str(len(body)))
-    response_headers._cache = {
+    views: dict[str, object] = {
         "vias": request.vias,
         "from": request.from_,
         "to": to,
         "call-id": request.call_id,
         "cseq": request.cseq,
     }
+    response_headers = Headers._from_parsed(keys, lines, views)
+    if status_code == 100 and source._count("timestamp"):
+        response_headers._append("Timestamp", source.get("timestamp", ""))
+    for name, value in headers:
+        response_headers._append(name, value)
+    if content_type is not None:
+        response_headers._append("Content-Type", content_type)
+    response_headers._append("Content-Length", str(len(body)))
     return Response(status_code, reason, response_headers, body)

@@ -16,12 +16,10 @@ response a UAS sends (responses that fail are simply dropped, §18.1.2).
 from __future__ import annotations
 
 import re
-from typing import cast
-
 from .config import ParserLimits
 from .errors import RemoteProtocolError
-from .fields import _KNOWN_METHODS, ViaList, parse_cseq, parse_name_addr
-from .grammar import is_digits, is_token
+from .fields import _KNOWN_METHODS, ViaList, parse_cseq, parse_name_addr, parse_via
+from .grammar import is_token
 from .headers import _KEY_CACHE, Headers, canonical_key
 from .message import Request, Response, _build_vias, _single
 
@@ -58,8 +56,9 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
         )
     # §7.5: CRLFs before the start line are ignored (keep-alives, stray line ends).
     start = 0
-    while data.startswith(b"\r\n", start):
-        start += 2
+    if data[:1] == b"\r":
+        while data.startswith(b"\r\n", start):
+            start += 2
     crlf = True
     end = data.find(b"\r\n\r\n", start)
     if end >= 0:
@@ -91,47 +90,64 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
     # §7.3.1, §25.1: CR and LF occur in a header section only as CRLF line ends; no
     # value (quoted-string, Via parameter, TEXT-UTF8) may hold a bare one, and peers
     # that split lines on a bare LF would read another message. Refused below (400).
-    bare_cr_lf = crlf and text.count("\r") + text.count("\n") != 2 * len(lines) - 2
-    message = _parse_head(lines, limits, len(text) > limits.max_line_length)
-    body = data[body_start:]
+    # (What is left of CR and LF once the lines are split is bare; ``in`` runs memchr.)
+    joined = "".join(lines) if crlf else ""
+    bare_cr_lf = "\r" in joined or "\n" in joined
+    first = lines[0]
+    del lines[0]
+    keys, fields = _split_fields(lines, limits, len(text) > limits.max_line_length)
+    views: dict[str, object] = {}
+    message = _start_line(first, Headers._from_parsed(keys, fields, views))
     try:
         if bare_cr_lf:
             raise _bad("bare CR or LF inside a header line (RFC 3261 §7.3.1, §25.1)")
-        keys = message.headers._keys
-        if "content-length" not in keys:
+        # Every key -> the index of its last line. When Via is the only header that
+        # repeats (the usual case), each other one is found with a single lookup.
+        where = dict(zip(keys, range(len(keys))))
+        repeats = len(keys) - len(where)
+        if repeats:
+            via_count = keys.count("via")
+            single = repeats == via_count - 1
+        else:
+            via_count = 1 if "via" in where else 0
+            single = True
+        at = where.get("content-length")
+        if at is None:
             length = None
-        elif keys.count("content-length") == 1:
-            raw = message.headers._lines[keys.index("content-length")][2].strip(_WS)
-            if not is_digits(raw):
+        elif single:
+            raw = fields[at][2].strip(_WS)
+            if not (raw.isdigit() and raw.isascii()):
                 raise _bad(f"Content-Length: {raw!r} is not a non-negative integer (§20.14)")
             length = int(raw)
         else:
             length = message.content_length  # several lines: the careful check
-        if length is not None:
-            if length > limits.max_body_size:
-                raise _bad(
-                    f"Content-Length {length} exceeds the body limit of {limits.max_body_size} "
-                    "(ParserLimits.max_body_size)",
-                    413,
-                )
-            if length > len(body):
-                raise _bad(
-                    f"Content-Length {length} is larger than the {len(body)} body bytes "
-                    "received (RFC 4475 clerr)"
-                )
-            if length < len(body):
-                body = body[:length]
-        message.body = body
-        _validate(message)
+        received = len(data) - body_start
+        if length is None:
+            message.body = data[body_start:]
+        elif length > limits.max_body_size:
+            raise _bad(
+                f"Content-Length {length} exceeds the body limit of {limits.max_body_size} "
+                "(ParserLimits.max_body_size)",
+                413,
+            )
+        elif length > received:
+            raise _bad(
+                f"Content-Length {length} is larger than the {received} body bytes "
+                "received (RFC 4475 clerr)"
+            )
+        else:
+            message.body = data[body_start : body_start + length]
+        _transaction_fields(message, keys, fields, where, via_count, single, views)
     except RemoteProtocolError as exc:
         exc.partial = message
         raise
     return message
 
 
-def _parse_head(lines: list[str], limits: ParserLimits, long_lines: bool) -> Request | Response:
-    first = lines[0]
-    del lines[0]
+def _split_fields(
+    lines: list[str], limits: ParserLimits, long_lines: bool
+) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """The canonical key and the ``(name, ":", raw value)`` triple of every header line."""
     if len(lines) > limits.max_headers:
         raise _bad(
             f"{len(lines)} header lines exceed the limit of {limits.max_headers} "
@@ -139,25 +155,38 @@ def _parse_head(lines: list[str], limits: ParserLimits, long_lines: bool) -> Req
             513,
         )
     # The hot path: one C-level partition per line and one dict lookup per name.
-    # A line is left for the careful path below when its name is not a common
+    # A line is left for the careful path below when its name is not a known
     # spelling, when it has no colon, or when it is folded or overlong.
-    parts = [line.partition(":") for line in lines]
-    cache_get = _KEY_CACHE.get
-    found = [cache_get(name) if colon else None for name, colon, _ in parts]
-    if None in found:
-        found = [
-            key if key is not None else _learn_key(name, colon)
-            for key, (name, colon, _) in zip(found, parts, strict=True)
-        ]
+    fields = [line.partition(":") for line in lines]
+    try:
+        keys = [_KEY_CACHE[name] for name, colon, _ in fields if colon]
+    except KeyError:
+        found = [_learn_key(name, colon) for name, colon, _ in fields]
+        keys = [key for key in found if key is not None]
     max_line = limits.max_line_length
-    if None in found or (long_lines and any(len(line) > max_line for line in lines)):
-        keys, parts = _careful_head(lines, max_line)
-    else:
-        keys = cast(list[str], found)
-    headers = Headers._from_parsed(keys, parts)
-    if first[:4].upper() == "SIP/":
-        return _parse_status_line(first, headers)
-    return _parse_request_line(first, headers)
+    if len(keys) != len(fields) or (long_lines and any(len(line) > max_line for line in lines)):
+        return _careful_head(lines, max_line)
+    return keys, fields
+
+
+_STATUS_CODES = {str(code): code for code in range(100, 700)}
+
+
+def _start_line(line: str, headers: Headers) -> Request | Response:
+    """The message that ``line`` starts (§7.1, §7.2); the usual shapes take one split."""
+    parts = line.split(" ", 2)
+    if len(parts) == 3:
+        a, b, c = parts
+        if c == "SIP/2.0":
+            if a in _KNOWN_METHODS and b and b[0] != "<":
+                return Request._received(a, b, headers)
+        elif a == "SIP/2.0":
+            code = _STATUS_CODES.get(b)
+            if code is not None:
+                return Response._received(code, c, headers)
+    if line[:4].upper() == "SIP/":
+        return _parse_status_line(line, headers)
+    return _parse_request_line(line, headers)
 
 
 _LEARNED_KEYS_MAX = 4096
@@ -172,7 +201,12 @@ def _learn_key(name: str, colon: str) -> str | None:
     every message stay on the fast path; the table is a pure memo of
     :func:`canonical_key`, so sharing it between endpoints changes no result.
     """
-    if not colon or not is_token(name):
+    if not colon:
+        return None
+    key = _KEY_CACHE.get(name)
+    if key is not None:
+        return key
+    if not is_token(name):
         return None
     key = canonical_key(name)
     if len(_KEY_CACHE) < _LEARNED_KEYS_MAX:
@@ -252,64 +286,67 @@ def _parse_request_line(line: str, headers: Headers) -> Request:
             raise _bad(f"SIP version {version} is not supported; only SIP/2.0", 505)
     if target[0] == "<":
         raise _bad(f"Request-URI {target[:80]!r} must not be enclosed in '<>' (RFC 4475 ltgtruri)")
-    request = Request.__new__(Request)
-    request.method = method
-    request._uri = None  # parsed on first access or by validate()
-    request._uri_text = target
-    request.headers = headers
-    request.body = b""
-    return request
+    return Request._received(method, target, headers)
 
 
-_MANDATORY = ("via", "from", "to", "call-id", "cseq")
-_MANDATORY_NAMES = {"via": "Via", "from": "From", "to": "To", "call-id": "Call-ID", "cseq": "CSeq"}
+_MANDATORY_NAMES = {"from": "From", "to": "To", "call-id": "Call-ID", "cseq": "CSeq"}
 
 
-def _validate(message: Request | Response) -> None:
+def _transaction_fields(
+    message: Request | Response,
+    keys: list[str],
+    fields: list[tuple[str, str, str]],
+    where: dict[str, int],
+    via_count: int,
+    single: bool,
+    views: dict[str, object],
+) -> None:
     """Check and cache what every transaction reads (§8.1.1, §17.1.3, §17.2.3).
 
-    This is the hot path of every received message, so it reads the header
-    lines directly and fills the typed-view cache in one go; the views built
-    here are the same the message properties would build. The remaining headers
-    are checked by :meth:`Message.validate`, which a UA runs before acting on a
-    request.
+    This is the hot path of every received message, so it reads the header lines
+    the parser just split (``where`` maps each key to its last line, and ``single``
+    says that only Via repeats) and fills the typed-view cache in one go; the views
+    built here are the same the message properties would build. The remaining
+    headers are checked by :meth:`Message.validate`, which a UA runs before acting
+    on a request.
     """
-    headers = message.headers
-    keys = headers._keys
-    lines = headers._lines
-    cache = headers._cache
-    if cache is None:
-        cache = headers._cache = {}
-    found: list[str] = []
-    for key in _MANDATORY:
-        count = keys.count(key)
-        if count == 1:
-            found.append(lines[keys.index(key)][2].strip(_WS))
-        elif count == 0:
-            raise _bad(f"missing mandatory header {_MANDATORY_NAMES[key]} (RFC 3261 §8.1.1)")
-        elif key == "via":
-            found.append(lines[keys.index(key)][2].strip(_WS))
-        else:
-            found.append(_single(headers, key))
-    via_line, from_line, to_line, call_id, cseq_line = found
-    via_count = keys.count("via")
-    if via_count == 1 and "," not in via_line:
-        vias = ViaList([via_line])
-    elif via_count == 2 and "," not in via_line:
-        second = lines[keys.index("via", keys.index("via") + 1)][2].strip(_WS)
-        vias = ViaList([via_line, second]) if "," not in second else _build_vias(headers)
+    if not via_count:
+        raise _bad("missing mandatory header Via (RFC 3261 §8.1.1)")
+    if single:
+        try:
+            from_value = fields[where["from"]][2].strip(_WS)
+            to_value = fields[where["to"]][2].strip(_WS)
+            call_id = fields[where["call-id"]][2].strip(_WS)
+            cseq_value = fields[where["cseq"]][2].strip(_WS)
+        except KeyError as exc:
+            name = _MANDATORY_NAMES[exc.args[0]]
+            raise _bad(f"missing mandatory header {name} (RFC 3261 §8.1.1)") from None
     else:
-        vias = _build_vias(headers)
-    if not vias:
-        raise _bad("missing mandatory header Via (RFC 3261 §8.1.1.7)")
-    vias[0]
-    cache["vias"] = vias
-    cache["from"] = parse_name_addr(from_line, header="From")
-    cache["to"] = parse_name_addr(to_line, header="To")
+        headers = message.headers
+        from_value = _single(headers, "From")
+        to_value = _single(headers, "To")
+        call_id = _single(headers, "Call-ID")
+        cseq_value = _single(headers, "CSeq")
+    if via_count == 1:
+        raw = [fields[where["via"]][2].strip(_WS)]
+    elif via_count == 2:
+        raw = [fields[keys.index("via")][2].strip(_WS), fields[where["via"]][2].strip(_WS)]
+    else:
+        raw = [fields[i][2].strip(_WS) for i, key in enumerate(keys) if key == "via"]
+    for value in raw:
+        if "," in value:  # comma-joined Vias (§7.3.1): the list splitter
+            vias = _build_vias(message.headers)
+            vias[0]  # noqa: B018  (the top Via must parse)
+            break
+    else:
+        vias = ViaList(raw, parse_via(raw[0]))
+    views["vias"] = vias
+    views["from"] = parse_name_addr(from_value, header="From")
+    views["to"] = parse_name_addr(to_value, header="To")
     if not call_id or " " in call_id or "\t" in call_id:
         raise _bad(f"Call-ID: {call_id!r} must be a single word without whitespace (§20.8)")
-    cache["call-id"] = call_id
-    cseq = cache["cseq"] = parse_cseq(cseq_line)
+    views["call-id"] = call_id
+    cseq = views["cseq"] = parse_cseq(cseq_value)
     if isinstance(message, Request) and cseq.method != message.method:
         raise _bad(
             f"CSeq method {cseq.method} does not match the request method {message.method} "

@@ -389,16 +389,38 @@ class UserAgent:
     ) -> None:
         if d.state is DialogState.TERMINATED:
             return
+        was_early = d.is_early
         if transition(d.state, inp) is not DialogState.TERMINATED:
-            inp = DialogInput.ENDED if d.is_early else DialogInput.FAILED
+            inp = DialogInput.ENDED if was_early else DialogInput.FAILED
         d.reason, d.status = reason, status
         self._set_state(d, inp, message)
         d.retrans = None
         d.late_offer = None
         d.glare_retry = None
+        self._glare_origin.pop(d.id, None)
         self._deferred_bye.pop(d.id, None)  # ended some other way before its ACK came
         self._emit(DialogTerminated(dialog_id=d.id, reason=reason, status=status))
+        self._cancel_orphaned_invites(d, was_early)
         self._maybe_free(d)
+
+    def _cancel_orphaned_invites(self, d: Dialog, was_early: bool) -> None:
+        """No INVITE of ours may outlive its dialog waiting for a final response that
+        may never come (a Proceeding INVITE client transaction has no timer, §17.1.1.2):
+        CANCEL a pending re-INVITE (§14.1), and the call's INVITE once its last early
+        dialog ended (§9.1). The CANCEL bounds the wait to 64*T1 (§9.1) even if the peer
+        never answers; an INVITE already answered has nothing to cancel."""
+        if d.uac_reinvite:
+            self.endpoint.cancel(ClientTxn(d.uac_reinvite), now=self._now)
+        call = d.call
+        if (
+            was_early
+            and isinstance(call, _Call)
+            and not call.cancelling
+            and call.confirmed is None
+            and not any(other.is_early for other in ua_client._call_dialogs(call))
+        ):
+            cancel = self.endpoint.cancel(ClientTxn(call.txn), now=self._now)
+            call.cancelling = cancel is not None
 
     def _maybe_free(self, d: Dialog) -> None:
         """Forget a terminated dialog once nothing of it runs any more."""
@@ -641,6 +663,24 @@ class UserAgent:
         """Every live subscription, both roles (for a clean shutdown)."""
         return [ua_subscriptions.view(self, rec) for rec in self._subs.values()]
 
+    def _subscribe_in(  # noqa: PLR0917 - internal command plumbing, mirrors the public signature
+        self,
+        d: Dialog,
+        event: str,
+        expires: int,
+        accept: str | None,
+        headers: Hdrs,
+        body: bytes,
+        content_type: str | None,
+        now: float,
+    ) -> ClientSubscription:
+        self._advance(now)
+        sub = ua_subscriptions.subscribe_in(
+            self, d, event, expires, accept, headers, body, content_type, now
+        )
+        self._drain()
+        return sub
+
     def _sub_refresh(self, rec: Subscription, expires: int | None, now: float) -> None:
         self._advance(now)
         ua_subscriptions.refresh(self, rec, expires, now)
@@ -812,6 +852,10 @@ class UserAgent:
             raise LocalProtocolError(
                 f"use the dialog's {method.lower()}() / reinvite() / hangup() for {method}"
             )
+        if method == "SUBSCRIBE":
+            # A SUBSCRIBE the UA does not track would get its NOTIFYs answered 481 by
+            # this very UA (RFC 6665 §4.1.3).
+            raise LocalProtocolError("use the dialog's subscribe() to SUBSCRIBE within it")
         if d.state not in (DialogState.EARLY, DialogState.WAIT_ACK, DialogState.CONFIRMED):
             raise LocalProtocolError(f"dialog {d.id} is {d.state.value}: no requests within it")
         _, origin = self._send_in_dialog(d, method, body, content_type, headers, now)
@@ -828,6 +872,12 @@ class UserAgent:
             )
         if d.uac_reinvite or d.glare_retry is not None:
             raise LocalProtocolError("a re-INVITE is already in progress on this dialog (§14.1)")
+        if d.late_offer is not None:
+            # §14.1: the initial INVITE is not over until its ACK, and its offer is still
+            # unanswered (RFC 3264 §4 allows no new offer before the answer).
+            raise LocalProtocolError(
+                "the 2xx's offer is waiting for its answer: call ack(body=...) before reinvite()"
+            )
         txn = self._send_reinvite(d, body, content_type, headers, now, None)
         self._drain()
         return txn

@@ -30,8 +30,8 @@ from .events import (
 )
 from .message import Request, Response, make_response
 from .replaces import match_replaces, parse_replaces
-from .transport import ClientTxn, ServerTxn, Source
-from .ua_records import KNOWN_METHODS, _Call, _In
+from .transport import ServerTxn, Source
+from .ua_records import KNOWN_METHODS, _In
 
 if TYPE_CHECKING:
     from .ua import UserAgent
@@ -163,23 +163,12 @@ def _in_dialog(ua: UserAgent, request: Request, txn: ServerTxn, to_tag: str) -> 
                 _reply(ua, ServerTxn(d.server_invite), pending.request, 487, to_tag=d.local_tag)
             d.server_invite = None
         ua._deferred_bye.pop(d.id, None)
-        early_uac = d.role == "uac" and d.is_early
         reason = ua._role_reason(
             d, local=False, uac=TerminatedReason.UAC_BYE, uas=TerminatedReason.UAS_BYE
         )
+        # §15: a callee MUST NOT BYE an early dialog. When one does and no other fork is
+        # left, _terminate CANCELs our INVITE (§9.1), as it does a pending re-INVITE.
         ua._terminate(d, DialogInput.BYE_RECEIVED, reason, None, request)
-        call = d.call
-        if (
-            early_uac
-            and isinstance(call, _Call)
-            and not call.cancelling
-            and not any(other.is_early for other in ua_client._call_dialogs(call))
-        ):
-            # §15: a callee MUST NOT BYE an early dialog. When one does and no other fork
-            # is left, the INVITE has nobody to wait for: CANCEL it (§9.1), so that it
-            # ends (within 64*T1 at worst) instead of lingering forever.
-            call.cancelling = True
-            ua.endpoint.cancel(ClientTxn(call.txn), now=ua._now)
         return
     if method == "INVITE":
         if d.uac_reinvite:

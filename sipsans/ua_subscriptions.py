@@ -76,6 +76,7 @@ __all__ = [
     "set_expiry",
     "state_arg",
     "subscribe",
+    "subscribe_in",
     "unsubscribe",
     "view",
 ]
@@ -252,14 +253,7 @@ def subscribe(  # noqa: PLR0917 - internal command plumbing, mirrors the public 
     now: float,
 ) -> ClientSubscription:
     """Send an initial SUBSCRIBE out of any dialog (RFC 6665 §4.1.2.1)."""
-    if expires < 0:
-        raise LocalProtocolError(f"expires must be >= 0, not {expires}")
-    try:
-        ev = parse_event(event)
-    except RemoteProtocolError as exc:
-        raise LocalProtocolError(f"bad event {event!r}: {exc}") from None
-    if body and content_type is None:
-        raise LocalProtocolError("a SUBSCRIBE body needs content_type= (the package's type)")
+    ev = _subscribe_args(event, expires, body, content_type)
     to_addr = name_addr(to, "To")
     ruri = to_addr.uri
     if isinstance(ruri, SipURI):
@@ -299,6 +293,63 @@ def subscribe(  # noqa: PLR0917 - internal command plumbing, mirrors the public 
     out = _Out(None, request, target, txn, body, content_type, headers)
     out.sub, out.quiet, out.live = rec, True, 1
     ua._out[txn.id] = out
+    rec.refreshing = True
+    return ClientSubscription(ua, rec)
+
+
+def _subscribe_args(event: str, expires: int, body: bytes, content_type: str | None) -> EventHeader:
+    """The Event of a new subscription; bad arguments are misuse (DESIGN.md §4)."""
+    if expires < 0:
+        raise LocalProtocolError(f"expires must be >= 0, not {expires}")
+    try:
+        ev = parse_event(event)
+    except RemoteProtocolError as exc:
+        raise LocalProtocolError(f"bad event {event!r}: {exc}") from None
+    if body and content_type is None:
+        raise LocalProtocolError("a SUBSCRIBE body needs content_type= (the package's type)")
+    return ev
+
+
+def subscribe_in(  # noqa: PLR0917 - internal command plumbing, mirrors the public signature
+    ua: UserAgent,
+    d: Dialog,
+    event: str,
+    expires: int,
+    accept: str | None,
+    headers: Hdrs,
+    body: bytes,
+    content_type: str | None,
+    now: float,
+) -> ClientSubscription:
+    """Send an initial SUBSCRIBE within the existing dialog ``d`` (RFC 6665 §4.1.2.1,
+    dialog reuse §4.5.2, RFC 5057): the subscription is a usage of ``d`` at once, so its
+    NOTIFYs match it (§4.1.3) even when one overtakes the 2xx."""
+    ev = _subscribe_args(event, expires, body, content_type)
+    if d.state is not DialogState.CONFIRMED:
+        raise LocalProtocolError(
+            f"a SUBSCRIBE within a dialog needs a confirmed one; {d.id} is {d.state.value}"
+        )
+    if ("subscriber", ev) in d.subs:
+        # §4.1.2.1 / §8.2.1: Event package and id name the subscription within the dialog.
+        raise LocalProtocolError(
+            f"dialog {d.id} already has a subscription to {ev}; give it another id= "
+            "(e.g. 'presence;id=2') or refresh() the existing one"
+        )
+    rec = new_record(ua, "subscriber", ev, expires)
+    rec.accept = accept
+    rec.headers = tuple(h for h in headers if h[0].lower() != "route")  # the dialog routes
+    rec.unsubscribing = expires == 0  # a fetch: one NOTIFY, then terminated
+    attach(d, rec)
+    extra: list[tuple[str, str]] = [("Event", str(ev)), ("Expires", str(expires))]
+    if accept is not None:
+        extra.append(("Accept", accept))
+    extra += rec.headers
+    txn, _ = ua._send_in_dialog(
+        d, "SUBSCRIBE", body or None, content_type if body else None, tuple(extra), now
+    )
+    out = ua._out[txn.id]
+    out.sub, out.quiet = rec, True
+    rec.request = out.request
     rec.refreshing = True
     return ClientSubscription(ua, rec)
 
@@ -395,7 +446,9 @@ def on_final(ua: UserAgent, out: _Out, code: int, resp: Response | None) -> None
         return
     # SUBSCRIBE
     rec.refreshing = False
-    initial = out.dialog is None
+    # The initial SUBSCRIBE: sent out of any dialog, or (dialog reuse) within one while
+    # no NOTIFY has given the subscription a state yet.
+    initial = out.dialog is None or rec.state is _S.NOTIFY_WAIT
     if initial:
         rec.request = out.request  # as last sent (a digest retry has a higher CSeq)
     asked = header_int(out.request, "Expires")

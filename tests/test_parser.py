@@ -330,3 +330,12 @@ def test_rport_value_must_be_digits_whatever_the_case_of_its_name(param: str) ->
     with pytest.raises(RemoteProtocolError):
         sipsans.parse_via(f"SIP/2.0/UDP 192.0.2.1;{param};branch=z9hG4bK1")
     assert sipsans.parse_via("SIP/2.0/UDP 192.0.2.1;RPort=5060").rport == 5060
+
+
+def test_the_bare_ipv6_via_leniency_needs_an_ipv6_address() -> None:
+    """RFC 5118 §4 wants brackets; a bare IPv6 sent-by is accepted (deployed phones send
+    it), but only when the host itself is IPv6: colons in the parameters do not count."""
+    assert sipsans.parse_via("SIP/2.0/UDP fe80::1:5060;branch=z9hG4bK1").host == "[fe80::1:5060]"
+    for bad in ("\x1fSIP/2.0/UDP 1.2;x=a:b:c", "SIP/2.0/UDP 1.2 x;y=a:b:c"):
+        with pytest.raises(RemoteProtocolError):
+            sipsans.parse_via(bad)

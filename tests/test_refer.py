@@ -18,6 +18,7 @@ from uasim import SDP, Callee, add_ua, assert_clean, ua
 from sipsans import (
     ClientInviteDialog,
     ClientSubscription,
+    Credentials,
     DialogId,
     DialogState,
     DialogStateChanged,
@@ -26,6 +27,7 @@ from sipsans import (
     LocalProtocolError,
     NotifyReceived,
     ReferReceived,
+    Request,
     ResponseReceived,
     ServerInviteDialog,
     ServerSubscription,
@@ -33,7 +35,9 @@ from sipsans import (
     SubscriptionStateChanged,
     TerminatedReason,
     UAConfig,
+    parse_message,
 )
+from sipsans.auth import DigestServer
 from sipsans.replaces import Replaces, parse_replaces, parse_sipfrag, replaces_for
 from sipsans.testing import Node
 
@@ -339,3 +343,140 @@ def test_unreported_refer_expires_with_timeout() -> None:
     net.call(alice, lambda now: call.bye(now=now))
     net.drive()
     assert_clean(alice, bob)
+
+
+@pytest.mark.parametrize("proxy", [False, True], ids=["401", "407"])
+def test_refer_retried_after_a_digest_challenge(proxy: bool) -> None:
+    """RFC 3261 §22.2: a REFER challenged with 401/407 is sent again with credentials and
+    the next CSeq. Its implicit subscription is named by the REFER that was accepted
+    (RFC 3515 §2.4.6: ``id`` is that REFER's CSeq), so the NOTIFYs for it match."""
+    net = Net(58)
+    guard = DigestServer(b"0123456789abcdef", "alice.example", proxy=proxy)
+
+    def transferee(node: Node[Any], event: Event) -> None:
+        now = node.net.now
+        if isinstance(event, ReferReceived):
+            verdict = guard.verify(event.request, now=now, password=lambda user, realm: "pw")
+            if not verdict.ok:
+                headers = [(guard.challenge_header, c) for c in guard.challenges(now=now)]
+                ua(node).respond(event.txn, verdict.status, headers=headers, now=now)
+                return
+            ua(node).respond(event.txn, 202, now=now)
+            dialog = ua(node).dialog(event.dialog_id)
+            # A second later: sent at once it could overtake the UA's 100 Trying (500).
+            node.net.call_at(now + 1.0, node, lambda at: dialog.notify_refer(200, now=at))
+
+    alice = add_ua(net, "alice", "192.0.2.1", handler=transferee)
+    bob_app = Callee()
+    bob = add_ua(net, "bob", "192.0.2.2", handler=bob_app, credentials=Credentials("bob", "pw"))
+    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
+    net.drive(until=5)
+    [b_a] = bob_app.calls
+    refer = net.call(bob, lambda now: b_a.refer("sip:carol@192.0.2.3", now=now))
+    net.drive(until=20)
+    first, second = (parse_message(w.data) for w in net.wire if w.first_line.startswith("REFER "))
+    assert isinstance(first, Request) and isinstance(second, Request)
+    assert guard.credentials_header not in first.headers
+    assert guard.credentials_header in second.headers
+    assert second.cseq.seq == first.cseq.seq + 1  # §22.2: a new request, next CSeq
+    # Bob's application sees one outcome for its REFER handle: the 202 (the UA answered
+    # the challenge itself).
+    finals = [
+        e.response.status_code
+        for e in bob.of_type(ResponseReceived)
+        if e.txn == refer and e.response.status_code >= 200
+    ]
+    assert finals == [202]
+    # The NOTIFY names the accepted REFER and reaches Bob's subscription.
+    notifies = [e.request for e in bob.of_type(NotifyReceived)]
+    assert {n.headers.get("Event") for n in notifies} == {f"refer;id={second.cseq.seq}"}
+    assert sipfrags(bob) == [100, 200]  # the 202 starts it with 100 Trying (§2.4.4)
+    watched = b_a.as_subscription()
+    assert isinstance(watched, ClientSubscription)
+    assert watched.event_id == str(second.cseq.seq)
+    assert state_of(watched) is S.TERMINATED and watched.reason == "noresource"
+    assert not [w for w in net.wire if w.first_line.startswith("SIP/2.0 481")]
+    net.call(alice, lambda now: call.bye(now=now))
+    net.drive()
+    assert_clean(alice, bob)
+
+
+def test_replaces_of_our_own_early_call_cancels_it() -> None:
+    """RFC 3891 §3 (and its §7.1 call flow): an INVITE whose Replaces names an early
+    dialog this UA initiated replaces it. Once the new call is confirmed (ACKed) the UA
+    CANCELs its INVITE, so the call it replaced ends with 487."""
+    net = Net(59)
+    alice = add_ua(net, "alice", "192.0.2.1")  # accepts the replacing call (below)
+    bob_app = Callee(ring=120)  # rings for two minutes
+    bob = add_ua(net, "bob", "192.0.2.2", handler=bob_app)
+    carol = add_ua(net, "carol", "192.0.2.3")
+    a_b = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
+    net.drive(until=2)
+    assert dstate(a_b) is DialogState.EARLY
+    # Carol picks the call up: Replaces names Alice's early dialog as Alice sees it
+    # (to-tag: Alice's own tag, RFC 3891 §3).
+    picked = as_seen_by_recipient(a_b.id)
+    c_a = net.call(
+        carol,
+        lambda now: ua(carol).invite(
+            "sip:alice@192.0.2.1", body=SDP, headers=[("Replaces", str(picked))], now=now
+        ),
+    )
+    net.drive(until=3)
+    [incoming] = alice.of_type(IncomingCall)
+    assert incoming.replaces is not None and incoming.replaces == a_b
+    assert dstate(a_b) is DialogState.EARLY  # nothing happens before the new call is up
+    assert not [w for w in net.wire if w.first_line.startswith("CANCEL")]
+    net.call(alice, lambda now: incoming.dialog.accept(body=SDP, now=now))
+    net.drive(until=10)
+    assert dstate(c_a) is DialogState.CONFIRMED
+    assert dstate(incoming.dialog) is DialogState.CONFIRMED
+    cancels = [w for w in net.wire if w.src == "alice" and w.first_line.startswith("CANCEL")]
+    acks = [w for w in net.wire if w.src == "carol" and w.first_line.startswith("ACK")]
+    assert cancels and acks and cancels[0].time >= acks[0].time  # after the ACK (§3)
+    assert (a_b.terminated_reason, a_b.status) == (TerminatedReason.UAC_CANCEL, 487)
+    assert bob_app.calls[0].terminated_reason is TerminatedReason.UAC_CANCEL
+    net.call(carol, lambda now: c_a.bye(now=now))
+    net.drive()
+    assert_clean(alice, bob, carol)
+
+
+def test_replaces_of_an_early_call_we_did_not_make_is_refused() -> None:
+    """RFC 3891 §3: Replaces naming an early dialog this UA did not initiate gets 481
+    and leaves that dialog alone."""
+    net = Net(60)
+    ringing: list[ServerInviteDialog] = []
+
+    def ring_only(node: Node[Any], event: Event) -> None:
+        if isinstance(event, IncomingCall) and event.replaces is None:
+            ringing.append(event.dialog)
+            event.dialog.ringing(now=node.net.now)
+
+    bob = add_ua(net, "bob", "192.0.2.2")
+    alice = add_ua(net, "alice", "192.0.2.1", handler=ring_only)
+    carol = add_ua(net, "carol", "192.0.2.3")
+    b_a = net.call(bob, lambda now: ua(bob).invite("sip:alice@192.0.2.1", body=SDP, now=now))
+    net.drive(until=2)
+    [a_b] = ringing
+    assert dstate(a_b) is DialogState.EARLY
+    attempt = net.call(
+        carol,
+        lambda now: ua(carol).invite(
+            "sip:alice@192.0.2.1",
+            headers=[("Replaces", str(as_seen_by_recipient(a_b.id)))],
+            now=now,
+        ),
+    )
+    net.drive(until=5)
+    assert (dstate(attempt), attempt.status) == (DialogState.TERMINATED, 481)
+    assert dstate(a_b) is DialogState.EARLY and dstate(b_a) is DialogState.EARLY
+    net.call(bob, lambda now: b_a.hangup(now=now))
+    net.drive()
+    assert_clean(alice, bob, carol)
+
+
+def as_seen_by_recipient(dialog_id: DialogId) -> Replaces:
+    """Replaces naming a dialog of the UA that receives it (to-tag: that UA's tag)."""
+    return Replaces(
+        call_id=dialog_id.call_id, to_tag=dialog_id.local_tag, from_tag=dialog_id.remote_tag
+    )

@@ -14,11 +14,14 @@ from typing import Any
 
 import pytest
 from netsim import Net
-from uasim import add_ua, assert_clean, ua
+from uasim import SDP, add_ua, assert_clean, ua
 
 from sipsans import (
+    ClientInviteDialog,
     ClientSubscription,
+    DialogState,
     Event,
+    IncomingCall,
     IncomingSubscription,
     LocalProtocolError,
     NotifyReceived,
@@ -30,6 +33,7 @@ from sipsans import (
     UAConfig,
     make_request,
     make_response,
+    parse_message,
 )
 from sipsans.dialog.subscription import (
     SUBSCRIPTION_TABLE,
@@ -441,3 +445,99 @@ def test_misuse_raises() -> None:
     sub = agent.subscribe("sip:bob@192.0.2.2", "presence", now=0.0)
     with pytest.raises(LocalProtocolError, match="no dialog"):
         sub.refresh(now=0.0)
+
+
+# -- a subscription within a call's dialog (RFC 6665 §4.1.2.1, §4.5.2; RFC 5057) ----------
+
+
+class CallAndPresence(Presence):
+    """Bob: answers every call at once and is a presence notifier (Presence above)."""
+
+    def __call__(self, node: Node[Any], event: Event) -> None:
+        if isinstance(event, IncomingCall):
+            event.dialog.accept(body=SDP, now=node.net.now)
+        super().__call__(node, event)
+
+
+def _call(seed: int, bob_app: Presence) -> tuple[Net, Node[Any], Node[Any], ClientInviteDialog]:
+    net = Net(seed)
+    alice = add_ua(net, "alice", "192.0.2.1")
+    bob = add_ua(net, "bob", "192.0.2.2", config=NOTIFIER, handler=bob_app)
+    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
+    net.drive(until=2)
+    assert call.state is DialogState.CONFIRMED
+    return net, alice, bob, call
+
+
+def test_subscribe_within_a_call_dialog_shares_it_and_outlives_the_call() -> None:
+    """Dialog reuse: the SUBSCRIBE goes within the call's dialog (its Call-ID, tags and
+    next CSeq, §12.2.1.1); the notifier makes the subscription a usage of that dialog and
+    its NOTIFYs match it on the subscriber (no 481, §4.1.3). Refreshes stay in the dialog;
+    a BYE ends only the INVITE usage (RFC 5057 §5.2), the subscription lives on until
+    unsubscribed, and then nothing is left."""
+    presence = CallAndPresence()
+    net, alice, bob, call = _call(71, presence)
+    sub = net.call(alice, lambda now: call.subscribe("presence", expires=120, now=now))
+    net.drive(until=15)
+    (subscribe,) = wire_requests(net, "alice", "SUBSCRIBE")
+    (invite,) = wire_requests(net, "alice", "INVITE")
+    assert (subscribe.call_id, subscribe.from_.tag) == (invite.call_id, invite.from_.tag)
+    assert subscribe.to.tag == call.id.remote_tag
+    assert subscribe.cseq.seq == invite.cseq.seq + 1
+    assert subscribe.headers.get("Event") == "presence"
+    [server] = presence.subs
+    (bob_call,) = [e.dialog for e in bob.of_type(IncomingCall)]
+    assert server.dialog_id == bob_call.id  # the notifier's usage of the call's dialog
+    assert sub.dialog_id == call.id
+    assert changes(alice, sub) == [S.PENDING, S.ACTIVE]
+    assert [e.request.body for e in alice.of_type(NotifyReceived)] == [b"<offline/>", b"<online/>"]
+    assert not [w for w in net.wire if w.first_line.startswith("SIP/2.0 481")]
+    # Misuse: the same package twice in one dialog, or a SUBSCRIBE the UA cannot track.
+    with pytest.raises(LocalProtocolError, match="already has a subscription"):
+        call.subscribe("presence", now=net.now)
+    with pytest.raises(LocalProtocolError, match="subscribe"):
+        call.request("SUBSCRIBE", headers=[("Event", "presence")], now=net.now)
+    # Refreshed within the dialog before the 120 s run out.
+    net.drive(until=200)
+    refreshes = wire_requests(net, "alice", "SUBSCRIBE")[1:]
+    assert refreshes and all(r.call_id == invite.call_id for r in refreshes)
+    assert state_of(sub) is S.ACTIVE
+    # The call ends; the subscription does not.
+    net.call(alice, lambda now: call.bye(now=now))
+    net.drive(until=210)
+    assert call.state is DialogState.TERMINATED
+    assert state_of(sub) is S.ACTIVE and state_of(server) is S.ACTIVE
+    net.call(bob, lambda now: server.notify(b"<away/>", now=now))
+    net.drive(until=215)
+    assert alice.of_type(NotifyReceived)[-1].request.body == b"<away/>"
+    with pytest.raises(LocalProtocolError, match="confirmed"):
+        call.subscribe("dialog", now=net.now)  # no new usage of an ended call
+    net.call(alice, lambda now: sub.unsubscribe(now=now))
+    net.drive()
+    assert state_of(sub) is S.TERMINATED and state_of(server) is S.TERMINATED
+    assert_clean(alice, bob)
+
+
+def test_subscribe_within_a_call_dialog_refused_leaves_the_call_alone() -> None:
+    """A failure response to an initial SUBSCRIBE ends that subscription (§4.1.2.1)
+    even when it was sent within an existing dialog; the call is untouched (RFC 5057)."""
+    net, alice, bob, call = _call(72, CallAndPresence(decline=403))
+    sub = net.call(alice, lambda now: call.subscribe("presence", now=now))
+    net.drive(until=10)
+    assert state_of(sub) is S.TERMINATED
+    assert (sub.reason, sub.status) == ("rejected", 403)
+    assert call.state is DialogState.CONFIRMED
+    net.call(alice, lambda now: call.bye(now=now))
+    net.drive()
+    assert_clean(alice, bob)
+
+
+def wire_requests(net: Net, src: str, method: str) -> list[Request]:
+    out: list[Request] = []
+    for w in net.wire:
+        if w.src == src and w.first_line.startswith(f"{method} "):
+            message = parse_message(w.data)
+            assert isinstance(message, Request)
+            if message.headers.get("Via") not in [r.headers.get("Via") for r in out]:
+                out.append(message)  # retransmissions once
+    return out

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import pytest
 from netsim import Net, Node
 from uasim import SDP, SDP2, Callee, add_ua, assert_clean, ua
 
 from sipsans import (
+    ClientInviteDialog,
     DialogState,
+    EndpointConfig,
     Event,
+    LocalProtocolError,
     RequestReceived,
     Response,
     ResponseReceived,
@@ -247,3 +251,194 @@ def test_dialog_limit_answers_503_with_retry_after() -> None:
     net.call(bob, lambda now: callee.calls[0].bye(now=now))
     net.drive()
     assert_clean(bob)
+
+
+class StubbornCallee:
+    """A raw callee that rings (180) on every INVITE and gives none a final response,
+    except a 200 to the initial INVITE when ``answer``; it 200s BYE and leaves every other
+    request unanswered. Its endpoint does not 487 a cancelled INVITE either, so only the
+    UA's own timers can end what it sent (§15.1.2 asks the peer for a 487 and it omits it).
+    """
+
+    def __init__(self, *, answer: bool) -> None:
+        self.answer = answer
+        self.invites: list[Request] = []
+
+    def __call__(self, node: Node, event: Event) -> None:
+        if not isinstance(event, RequestReceived) or event.txn is None:
+            return
+        req, now = event.request, node.net.now
+        contact = [("Contact", "<sip:bob@192.0.2.2:5060>")]
+        if req.method == "INVITE":
+            self.invites.append(req)
+            tag = req.to.tag or "stub"
+            node.ep.send_response(
+                event.txn, make_response(req, 180, to_tag=tag, headers=contact), now=now
+            )
+            if self.answer and not req.to.tag:
+                ok = make_response(
+                    req, 200, to_tag=tag, headers=contact, body=SDP, content_type="application/sdp"
+                )
+                node.ep.send_response(event.txn, ok, now=now)
+        elif req.method == "BYE":
+            node.ep.send_response(event.txn, make_response(req, 200), now=now)
+
+    def bye(self, node: Node, now: float) -> None:
+        """The callee ends the call: a BYE built from the last INVITE it received."""
+        invite = self.invites[-1]
+        request = make_request(
+            "BYE",
+            str(invite.contacts[0].uri),
+            from_=str(invite.to),
+            to=str(invite.from_),
+            call_id=invite.call_id,
+            cseq=100,
+        )
+        node.ep.send_request(request, target=node.net.nodes["alice"].target(), now=now)
+
+
+def _stubborn(answer: bool) -> tuple[Net, Node, StubbornCallee]:
+    net = Net(7)
+    alice = add_ua(net, "alice", "192.0.2.1")
+    callee = StubbornCallee(answer=answer)
+    net.add(
+        "bob", "192.0.2.2", config=EndpointConfig(answer_cancelled_invite=False), handler=callee
+    )
+    return net, alice, callee
+
+
+def _state(dialog: ClientInviteDialog) -> DialogState:
+    return dialog.state  # a call, so mypy does not narrow states across commands
+
+
+def _cancels(net: Net) -> list[tuple[float, Request]]:
+    return [
+        (w.time, parsed)
+        for w in net.wire
+        if w.src == "alice"
+        and w.first_line.startswith("CANCEL")
+        and isinstance(parsed := parse_message(w.data), Request)
+    ]
+
+
+def test_invite_is_cancelled_when_its_only_early_dialog_ends() -> None:
+    """§12.2.1.2: an in-dialog request that times out ends the (early) dialog. With no
+    other fork left the call's INVITE, still in Proceeding, would wait forever (no timer
+    runs there, §17.1.1.2): the UA CANCELs it (§9.1), and without a final response the
+    INVITE is considered cancelled 64*T1 after the CANCEL."""
+    net, alice, callee = _stubborn(answer=False)
+    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
+    net.drive(until=1.0)
+    assert call.state is DialogState.EARLY
+    net.call(alice, lambda now: call.options(now=now))  # bob never answers it: Timer F
+    net.drive(until=33.0)
+    assert (call.terminated_reason, call.status) == (TerminatedReason.TIMEOUT, 408)
+    ((sent_at, cancel),) = _cancels(net)
+    (invite,) = callee.invites
+    assert cancel.cseq.seq == invite.cseq.seq and cancel.cseq.method == "CANCEL"  # §9.1
+    assert cancel.top_via.branch == invite.top_via.branch
+    net.drive(until=sent_at + 32.0 - 0.01)
+    assert ua(alice).stats()["calls"] == 1  # still waiting for the 487
+    net.drive()
+    assert_clean(alice)
+
+
+@pytest.mark.parametrize("who_ends", ["we BYE", "the peer BYEs"])
+def test_pending_reinvite_is_cancelled_when_the_dialog_ends(who_ends: str) -> None:
+    """§15.1.2: a BYE leaves requests pending in the dialog to be answered (487) by the
+    peer. One that only rings would keep our re-INVITE in Proceeding for ever, so the UA
+    CANCELs it (§14.1, §9.1) and frees it 64*T1 after the CANCEL at the latest."""
+    net, alice, callee = _stubborn(answer=True)
+    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
+    net.drive(until=1.0)
+    assert call.state is DialogState.CONFIRMED
+    net.call(alice, lambda now: call.reinvite(body=SDP2, now=now))
+    net.drive(until=2.0)
+    reinvite = callee.invites[-1]
+    assert reinvite.to.tag == "stub"  # rung, never answered
+    if who_ends == "we BYE":
+        net.call(alice, lambda now: call.bye(now=now))
+    else:
+        net.call(net.nodes["bob"], lambda now: callee.bye(net.nodes["bob"], now))
+    net.drive(until=3.0)
+    assert _state(call) is DialogState.TERMINATED
+    ((sent_at, cancel),) = _cancels(net)
+    assert (cancel.cseq.seq, cancel.top_via.branch) == (reinvite.cseq.seq, reinvite.top_via.branch)
+    net.drive(until=sent_at + 32.0 - 0.01)
+    assert ua(alice).stats()["requests"] == 1  # the re-INVITE, waiting for its 487
+    net.drive()
+    assert_clean(alice)
+
+
+def test_no_reinvite_while_the_2xx_offer_awaits_its_answer() -> None:
+    """§14.1: the initial INVITE lasts until its ACK, and RFC 3264 §4 allows no new offer
+    before the answer: with a late offer pending, reinvite() is misuse until ack()."""
+    net = Net(6)
+    alice = add_ua(net, "alice", "192.0.2.1")
+    add_ua(net, "bob", "192.0.2.2", handler=Callee(ring=0.1))
+    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", now=now))
+    net.drive(until=1.0)
+    assert call.state is DialogState.CONFIRMED  # the 2xx with the offer came
+    with pytest.raises(LocalProtocolError, match="ack"):
+        net.call(alice, lambda now: call.reinvite(body=SDP2, now=now))
+    assert not sent(net, "alice", "ACK")
+    net.call(alice, lambda now: call.ack(body=SDP2, now=now))
+    net.call(alice, lambda now: call.reinvite(body=SDP2, now=now))  # now it may
+    net.drive(until=2.0)
+    assert [r.cseq.method for r in sent(net, "alice", "INVITE")] == ["INVITE", "INVITE"]
+
+
+class GlaringCaller:
+    """A raw caller over TCP: ACKs the 2xx of its INVITE, answers a re-INVITE 491 and any
+    other request 200."""
+
+    def __call__(self, node: Node, event: Event) -> None:
+        now, bob = node.net.now, node.net.nodes["bob"].target("TCP")
+        if isinstance(event, ResponseReceived) and event.response.cseq.method == "INVITE":
+            resp = event.response
+            if resp.status_code == 200:
+                ack = make_request(
+                    "ACK",
+                    "sip:bob@192.0.2.2:5060;transport=tcp",
+                    from_=str(resp.from_),
+                    to=str(resp.to),
+                    call_id=resp.call_id,
+                    cseq=resp.cseq.seq,
+                )
+                node.ep.send_stateless(ack, target=bob, now=now)
+        elif isinstance(event, RequestReceived) and event.txn is not None:
+            status = 491 if event.request.method == "INVITE" else 200
+            node.ep.send_response(event.txn, make_response(event.request, status), now=now)
+
+
+def test_glare_retry_is_dropped_when_the_dialog_ends_first() -> None:
+    """§14.1: a re-INVITE answered 491 is retried after a random back-off. If the dialog
+    ends before that (our BYE, over TCP where the transactions end at once), the retry is
+    not sent and nothing of it stays behind."""
+    net = Net(8)
+    raw = net.add("raw", "192.0.2.1", handler=GlaringCaller())
+    callee = Callee(ring=0.1)
+    bob = add_ua(net, "bob", "192.0.2.2", handler=callee)
+    invite = make_request(
+        "INVITE",
+        "sip:bob@192.0.2.2;transport=tcp",
+        from_="<sip:raw@192.0.2.1>;tag=raw",
+        to="<sip:bob@192.0.2.2>",
+        call_id="glare-1",
+        cseq=1,
+        contact="<sip:raw@192.0.2.1:5060;transport=tcp>",
+        body=SDP,
+        content_type="application/sdp",
+    )
+    net.call(raw, lambda now: raw.ep.send_request(invite, target=bob.target("TCP"), now=now))
+    net.drive(until=2.0)
+    (dialog,) = callee.calls
+    assert dialog.state is DialogState.CONFIRMED
+    net.call(bob, lambda now: dialog.reinvite(body=SDP2, now=now))
+    net.drive(until=2.1)
+    assert sent(net, "raw", "SIP/2.0 491")  # glare: bob backs off before retrying
+    net.call(bob, lambda now: dialog.bye(now=now))
+    net.drive()
+    assert len(sent(net, "bob", "INVITE")) == 1  # no retry after the BYE
+    left = {k: v for k, v in ua(bob).stats().items() if v and k != "connections"}
+    assert left == {}  # the TCP connection stays open (no idle timeout in the simulator)

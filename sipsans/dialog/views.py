@@ -54,10 +54,21 @@ class _InviteDialog:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, _InviteDialog):
             return NotImplemented
-        return self._ua is other._ua and self._key == other._key
+        if self._ua is not other._ua:
+            return False
+        if self._key == other._key:
+            return True
+        # A UAC's view keeps the id it had before a To tag arrived, while a view made
+        # later (IncomingCall.replaces, ua.dialog(id)) names the fork: the same dialog
+        # when both resolve to the same record.
+        try:
+            return self._dialog() is other._dialog()
+        except LocalProtocolError:
+            return False
 
     def __hash__(self) -> int:
-        return hash(self._key)
+        # Call-ID and local tag never change while a UAC learns its remote tag.
+        return hash((self._key.call_id, self._key.local_tag))
 
     @property
     def id(self) -> DialogId:
@@ -116,7 +127,8 @@ class _InviteDialog:
         headers: Headers_ = (),
         now: float,
     ) -> ClientTxn:
-        """Any request within the dialog (§12.2.1.1)."""
+        """Any request within the dialog (§12.2.1.1); SUBSCRIBE goes through
+        :meth:`subscribe`, so that the UA keeps the subscription its NOTIFYs match."""
         return self._ua._in_dialog(self._dialog(), method, body, content_type, tuple(headers), now)
 
     def _send(
@@ -234,9 +246,30 @@ class _InviteDialog:
         ``Refer-Sub: false``."""
         return self._ua._notify_refer(self._dialog(), status, sub_state, reason, now)
 
+    # -- subscriptions within the dialog (RFC 6665 §4.1.2.1, §4.5.2) -------------------
+
+    def subscribe(
+        self,
+        event: str,
+        *,
+        expires: int = 3600,
+        accept: str | None = None,
+        headers: Headers_ = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+        now: float,
+    ) -> ClientSubscription:
+        """Subscribe to ``event`` of the peer within this (confirmed) dialog instead of a
+        new one (RFC 6665 dialog reuse); it then behaves like one from ``ua.subscribe``:
+        refreshed, reported, ended with ``unsubscribe()``, and it outlives a BYE of the
+        call (RFC 5057). A second subscription to the same package needs another ``id``."""
+        return self._ua._subscribe_in(
+            self._dialog(), event, expires, accept, tuple(headers), body, content_type, now
+        )
+
     def as_subscription(self) -> ClientSubscription | ServerSubscription:
         """The subscription view of this dialog: its newest subscription usage (the
-        implicit subscription of a REFER sent or accepted, RFC 3515)."""
+        implicit subscription of a REFER sent or accepted, or one from ``subscribe()``)."""
         return self._ua._as_subscription(self._dialog())
 
 

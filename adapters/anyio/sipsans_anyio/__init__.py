@@ -16,16 +16,20 @@ from __future__ import annotations
 from sipsans_asyncio.base import Listen
 from sipsans_asyncio.calls import AsyncDialog, CallFailed
 from sipsans_asyncio.driver import RequestTimeout, SansIOCore, SipCore, TransportError
+from sipsans_asyncio.subscriptions import AsyncSubscription, RegistrationFailed, SubscriptionFailed
 
 from .session import Session
 
 __all__ = [
     "AsyncDialog",
+    "AsyncSubscription",
     "CallFailed",
     "Listen",
+    "RegistrationFailed",
     "RequestTimeout",
     "SansIOCore",
     "Session",
     "SipCore",
+    "SubscriptionFailed",
     "TransportError",
 ]

@@ -11,8 +11,8 @@
 The session runs in an event loop thread owned by the portal (asyncio by default,
 ``backend="trio"`` works too); every method here blocks the calling thread until the
 loop has done the work. ``on_event`` callbacks run in the loop's thread. Each blocking
-method is generated from its async twin (:func:`_blocking`), so both keep the same
-arguments, results and documentation.
+method of a dialog or subscription is generated from its async twin (:func:`_blocking`),
+so both keep the same arguments, results and documentation.
 """
 
 from __future__ import annotations
@@ -20,39 +20,65 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, ExitStack
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, Unpack
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, Unpack, overload
 
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from sipsans import (
     ClientInviteDialog,
+    ClientSubscription,
     DialogId,
+    NameAddr,
+    RegistrationHandle,
     Request,
     Response,
     ServerInviteDialog,
+    ServerSubscription,
     ServerTxn,
+    SipURI,
     Target,
 )
+from sipsans.uri import URI
 from sipsans_asyncio.calls import Answer, AsyncDialog, DialogInfo, View
 from sipsans_asyncio.driver import CoreT
+from sipsans_asyncio.subscriptions import (
+    AsyncSubscription,
+    RegisterOptions,
+    SubscribeOptions,
+    SubscriptionInfo,
+    SubView,
+)
 
 from .session import Session
 
-__all__ = ["BlockingDialog", "BlockingSession"]
+__all__ = ["BlockingDialog", "BlockingSession", "BlockingSubscription"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+A = TypeVar("A")
+A_co = TypeVar("A_co", covariant=True)
+
+
+class _Twin(Protocol[A_co]):
+    """A blocking object: the portal, and the async object it drives there."""
+
+    @property
+    def _portal(self) -> BlockingPortal: ...
+
+    @property
+    def _twin(self) -> A_co: ...
 
 
 def _blocking(
-    method: Callable[Concatenate[AsyncDialog, P], Awaitable[R]],
-) -> Callable[Concatenate[BlockingDialog, P], R]:
-    """The blocking twin of an :class:`AsyncDialog` method: it runs the coroutine in
-    the portal's loop and returns its result (or raises its exception)."""
+    method: Callable[Concatenate[A, P], Awaitable[R]],
+) -> Callable[Concatenate[_Twin[A], P], R]:
+    """The blocking twin of an async method (of :class:`AsyncDialog` or
+    :class:`AsyncSubscription`): it runs the coroutine in the portal's loop and returns
+    its result (or raises its exception)."""
 
-    def call(self: BlockingDialog, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self._portal.call(functools.partial(method, self.dialog, *args, **kwargs))
+    def call(self: _Twin[A], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._portal.call(functools.partial(method, self._twin, *args, **kwargs))
 
     functools.update_wrapper(call, method)
     return call
@@ -77,6 +103,10 @@ class BlockingDialog(DialogInfo):
         return f"<BlockingDialog {self.dialog.view!r}>"
 
     @property
+    def _twin(self) -> AsyncDialog:
+        return self.dialog
+
+    @property
     def view(self) -> View:
         return self.dialog.view
 
@@ -99,6 +129,11 @@ class BlockingDialog(DialogInfo):
         self._portal.call(self.dialog.established, timeout)
         return self
 
+    def as_subscription(self) -> BlockingSubscription:
+        """The dialog's newest subscription (a REFER's implicit one, sent or accepted)."""
+        sub = self._portal.call(self.dialog.as_subscription)
+        return BlockingSubscription(self._portal, sub)
+
     closed = _blocking(AsyncDialog.closed)
     bye = _blocking(AsyncDialog.bye)
     hangup = _blocking(AsyncDialog.hangup)
@@ -110,12 +145,50 @@ class BlockingDialog(DialogInfo):
     options = _blocking(AsyncDialog.options)
     message = _blocking(AsyncDialog.message)
     notify = _blocking(AsyncDialog.notify)
+    refer = _blocking(AsyncDialog.refer)
+    notify_refer = _blocking(AsyncDialog.notify_refer)
     ack = _blocking(AsyncDialog.ack)
     ringing = _blocking(AsyncDialog.ringing)
     progress = _blocking(AsyncDialog.progress)
     accept = _blocking(AsyncDialog.accept)
     reject = _blocking(AsyncDialog.reject)
     respond = _blocking(AsyncDialog.respond)
+
+
+class BlockingSubscription(SubscriptionInfo):
+    """:class:`sipsans_asyncio.subscriptions.AsyncSubscription` for threads: the same
+    methods, blocking (``closed(timeout=...)``, ``unsubscribe()`` ... ``notify()``)."""
+
+    __slots__ = ("_portal", "subscription")
+
+    def __init__(self, portal: BlockingPortal, subscription: AsyncSubscription) -> None:
+        self._portal = portal
+        #: The async subscription living in the portal's loop.
+        self.subscription = subscription
+
+    def __repr__(self) -> str:
+        return f"<BlockingSubscription {self.subscription.view!r}>"
+
+    @property
+    def _twin(self) -> AsyncSubscription:
+        return self.subscription
+
+    @property
+    def view(self) -> SubView:
+        return self.subscription.view
+
+    closed = _blocking(AsyncSubscription.closed)
+    refresh = _blocking(AsyncSubscription.refresh)
+    unsubscribe = _blocking(AsyncSubscription.unsubscribe)
+    accept = _blocking(AsyncSubscription.accept)
+    reject = _blocking(AsyncSubscription.reject)
+    notify = _blocking(AsyncSubscription.notify)
+    terminate = _blocking(AsyncSubscription.terminate)
+
+    def established(self, timeout: float | None = None) -> BlockingSubscription:
+        """Wait for the first NOTIFY; ``SubscriptionFailed`` if it ended without one."""
+        self._portal.call(self.subscription.established, timeout)
+        return self
 
 
 class BlockingSession(Generic[CoreT]):
@@ -203,9 +276,67 @@ class BlockingSession(Generic[CoreT]):
         invite = functools.partial(self.session.invite, to, timeout=timeout, **options)
         return BlockingDialog(self.portal, self.portal.call(invite))
 
-    def wrap(self, dialog: ClientInviteDialog | ServerInviteDialog | DialogId) -> BlockingDialog:
-        """The blocking dialog of a core view or id (e.g. ``IncomingCall.dialog``)."""
-        return BlockingDialog(self.portal, self.portal.call(self.session.wrap, dialog))
+    @overload
+    def wrap(
+        self, item: ClientInviteDialog | ServerInviteDialog | DialogId, /
+    ) -> BlockingDialog: ...
+
+    @overload
+    def wrap(self, item: ClientSubscription | ServerSubscription, /) -> BlockingSubscription: ...
+
+    def wrap(
+        self, item: ClientInviteDialog | ServerInviteDialog | DialogId | SubView, /
+    ) -> BlockingDialog | BlockingSubscription:
+        """The blocking dialog of a core view or id (e.g. ``IncomingCall.dialog``), or
+        the blocking subscription of a core one (``IncomingSubscription.subscription``)."""
+        wrapped = self.portal.call(self.session.wrap, item)
+        if isinstance(wrapped, AsyncSubscription):
+            return BlockingSubscription(self.portal, wrapped)
+        return BlockingDialog(self.portal, wrapped)
+
+    def subscribe(
+        self,
+        to: str | NameAddr | URI,
+        event: str,
+        *,
+        timeout: float | None = None,
+        **options: Unpack[SubscribeOptions],
+    ) -> BlockingSubscription:
+        """Subscribe; returns once the first NOTIFY arrived, raises ``SubscriptionFailed``;
+        after ``timeout`` seconds it is un-subscribed and TimeoutError raised."""
+        subscribe = functools.partial(self.session.subscribe, to, event, timeout=timeout, **options)
+        return BlockingSubscription(self.portal, self.portal.call(subscribe))
+
+    def subscriptions(self) -> list[BlockingSubscription]:
+        return [
+            BlockingSubscription(self.portal, s)
+            for s in self.portal.call(self.session.subscriptions)
+        ]
+
+    def register(
+        self,
+        registrar: str | SipURI | None = None,
+        *,
+        timeout: float | None = None,
+        **options: Unpack[RegisterOptions],
+    ) -> RegistrationHandle:
+        """Register; returns the handle once REGISTERED, raises ``RegistrationFailed``;
+        after ``timeout`` seconds the registration is stopped and TimeoutError raised."""
+        register = functools.partial(self.session.register, registrar, timeout=timeout, **options)
+        return self.portal.call(register)
+
+    def unregister(
+        self,
+        handle: RegistrationHandle | None = None,
+        *,
+        wildcard: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Remove the bindings of ``handle`` (or of all); returns once UNREGISTERED."""
+        unregister = functools.partial(
+            self.session.unregister, handle, wildcard=wildcard, timeout=timeout
+        )
+        self.portal.call(unregister)
 
     def respond(self, txn: ServerTxn, status: int, **answer: Unpack[Answer]) -> None:
         """Answer an InDialogRequest / MessageReceived (``ua.respond``)."""

@@ -26,7 +26,7 @@ from anyio.streams.tls import TLSListener
 
 from sipsans import ConnHandle, Transmit
 from sipsans.transport import Address
-from sipsans_asyncio.base import WS_TRANSPORTS, Dial, SessionBase, is_ip
+from sipsans_asyncio.base import WS_TRANSPORTS, Dial, SessionBase, is_ip, set_receive_buffer
 from sipsans_asyncio.calls import Waiter
 from sipsans_asyncio.driver import CoreT
 
@@ -169,6 +169,7 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
         assert self._tg is not None
         if name == "UDP":
             udp = _Udp(await anyio.create_udp_socket(local_host=host, local_port=port))
+            set_receive_buffer(udp.raw, self._udp_receive_buffer)
             self._udp.append(udp)
             self._tg.start_soon(self._udp_reader, udp)
             self._tg.start_soon(self._udp_writer, udp)

@@ -16,19 +16,23 @@ from .calls import AsyncDialog, CallFailed
 from .driver import Driver, RequestCore, RequestTimeout, SansIOCore, SipCore, TransportError
 from .run import run, tune_gc
 from .session import Listen, Session
+from .subscriptions import AsyncSubscription, RegistrationFailed, SubscriptionFailed
 from .tls import client_context, server_context
 from .tracing import TraceWriter
 
 __all__ = [
     "AsyncDialog",
+    "AsyncSubscription",
     "CallFailed",
     "Driver",
     "Listen",
+    "RegistrationFailed",
     "RequestCore",
     "RequestTimeout",
     "SansIOCore",
     "Session",
     "SipCore",
+    "SubscriptionFailed",
     "TraceWriter",
     "TransportError",
     "client_context",

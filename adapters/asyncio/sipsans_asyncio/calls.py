@@ -8,40 +8,68 @@ command through the session's pump and, when a request was sent, returns its fin
 ``TransportFailed`` event carrying that handle, which never reaches ``async for``), as
 DESIGN.md §3 says.
 
-:class:`UAMixin` gives a session ``await ua.invite(...)``, ``ua.wrap(dialog)`` and the
-clean shutdown of every dialog when the session closes. It is loop-agnostic: the
-asyncio and anyio sessions only provide :meth:`UAMixin._waiter` (a one-shot result slot
-on their loop). No SIP logic lives here: dialog states, CANCEL/BYE choice, ACKs and
-retransmissions are the UserAgent's.
+:class:`UAMixin` gives a session ``await ua.invite(...)``, ``await ua.subscribe(...)``
+(an :class:`~sipsans_asyncio.subscriptions.AsyncSubscription`), ``await ua.register(...)``
+and ``await ua.unregister(...)``, ``ua.wrap(dialog_or_subscription)`` and the clean
+shutdown of every dialog, subscription and registration when the session closes. It is
+loop-agnostic: the asyncio and anyio sessions only provide :meth:`UAMixin._waiter` (a
+one-shot result slot on their loop). No SIP logic lives here: dialog and subscription
+states, CANCEL/BYE choice, ACKs, refreshes and retransmissions are the UserAgent's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Generic, Protocol, TypedDict, Unpack, cast, overload
 
 from sipsans import (
     ClientInviteDialog,
+    ClientSubscription,
     DialogId,
     DialogState,
     DialogStateChanged,
     DialogTerminated,
     IncomingCall,
+    LocalProtocolError,
+    NameAddr,
+    NotifyReceived,
+    RegistrationHandle,
+    RegistrationState,
+    RegistrationStateChanged,
+    Replaces,
     Request,
     Response,
     ServerInviteDialog,
+    ServerSubscription,
     ServerTxn,
+    SipURI,
+    SubscriptionState,
+    SubscriptionStateChanged,
     TerminatedReason,
+    UserAgent,
 )
 from sipsans.transport import ClientTxn
+from sipsans.uri import URI
 
 from .driver import CoreT, Driver, RequestTimeout, TransportError
+from .subscriptions import (
+    AsyncSubscription,
+    RegisterOptions,
+    RegistrationFailed,
+    SubscribeOptions,
+    SubscriptionFailed,
+    SubView,
+    subscription_key,
+)
 
 __all__ = ["AsyncDialog", "CallFailed", "DialogInfo", "UAMixin", "Waiter"]
 
 View = ClientInviteDialog | ServerInviteDialog
 Hdrs = Iterable[tuple[str, str]]
 _Key = tuple[str, str]  # (Call-ID, local tag): stable while the remote tag is learnt
+#: The watcher key re-checked at every RegistrationStateChanged.
+_REGISTRATIONS = "registrations"
+_IDLE = (RegistrationState.UNREGISTERED, RegistrationState.FAILED)
 
 
 class Content(TypedDict, total=False):
@@ -132,13 +160,15 @@ class AsyncDialog(DialogInfo):
     """An INVITE dialog (either end) with awaitable methods.
 
     Requests (``reinvite``, ``update``, ``info``, ``options``, ``message``, ``notify``,
-    ``request``) return the final ``Response`` to the request they sent; ``bye``,
-    ``cancel`` and ``hangup`` do too, or return None when nothing was sent (or the UA
-    holds it, e.g. a BYE waiting for the ACK of our 2xx, §15). They raise
-    :class:`RequestTimeout` or :class:`TransportError` when no final response comes.
-    Answers (``ringing``, ``progress``, ``reject``) return once sent; ``accept`` returns
-    once the ACK confirmed the dialog (raises :class:`CallFailed` if it ended instead).
-    ``async with dialog:`` hangs up on exit; ``await dialog.closed()`` waits for the end.
+    ``request``, ``refer``, ``notify_refer``) return the final ``Response`` to the
+    request they sent; ``bye``, ``cancel`` and ``hangup`` do too, or return None when
+    nothing was sent (or the UA holds it, e.g. a BYE waiting for the ACK of our 2xx,
+    §15). They raise :class:`RequestTimeout` or :class:`TransportError` when no final
+    response comes. Answers (``ringing``, ``progress``, ``reject``) return once sent;
+    ``accept`` returns once the ACK confirmed the dialog (raises :class:`CallFailed` if
+    it ended instead). ``async with dialog:`` hangs up on exit; ``await
+    dialog.closed()`` waits for the end; ``as_subscription()`` gives a REFER's
+    subscription.
     """
 
     __slots__ = ("_session", "initial_request", "response", "view", "was_confirmed")
@@ -262,6 +292,52 @@ class AsyncDialog(DialogInfo):
         """NOTIFY (RFC 6665); give the Event and Subscription-State headers."""
         return await self._session._request(self.view.notify, **content)
 
+    # -- REFER (RFC 3515, RFC 4488, RFC 3891) -------------------------------------------
+
+    async def refer(
+        self,
+        refer_to: str | NameAddr | URI,
+        *,
+        referred_by: str | NameAddr | None = None,
+        refer_sub: bool = True,
+        replaces: DialogInfo | DialogId | Replaces | None = None,
+        headers: Hdrs = (),
+    ) -> Response:
+        """REFER the peer to ``refer_to`` (RFC 3515); returns the final response (202).
+
+        With ``refer_sub`` the implicit subscription's NOTIFYs (message/sipfrag, read with
+        ``sipsans.replaces.parse_sipfrag``) arrive as ``NotifyReceived``, and
+        ``await dialog.as_subscription().closed()`` waits for the final one;
+        ``refer_sub=False`` sends ``Refer-Sub: false`` (RFC 4488). ``replaces`` (a dialog
+        we hold with the target) makes it an attended transfer (RFC 3891)."""
+        if isinstance(replaces, DialogInfo):
+            replaces = replaces.view.id
+        return await self._session._request(
+            self.view.refer,
+            refer_to,
+            referred_by=referred_by,
+            refer_sub=refer_sub,
+            replaces=replaces,
+            headers=headers,
+        )
+
+    async def notify_refer(
+        self,
+        status: int,
+        sub_state: SubscriptionState | str | None = None,
+        *,
+        reason: str | None = None,
+    ) -> Response:
+        """NOTIFY the progress of the REFER we accepted (``SIP/2.0 <status>``, RFC 3515
+        §2.4.4); a final ``status`` ends its subscription. Returns the referrer's answer."""
+        return await self._session._request(
+            self.view.notify_refer, status, sub_state, reason=reason
+        )
+
+    def as_subscription(self) -> AsyncSubscription:
+        """The dialog's newest subscription (a REFER's implicit one, sent or accepted)."""
+        return AsyncSubscription(self._session, self.view.as_subscription())
+
     async def ack(self, *, body: bytes = b"", content_type: str | None = None) -> None:
         """The ACK carrying our answer to an offer made in the 2xx (late offer)."""
         view = self.view
@@ -330,7 +406,8 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
     hangup_timeout: float = 5.0
 
     def _ua_init(self) -> None:
-        self._watchers: dict[_Key, list[Callable[[], None]]] = {}
+        #: Checks re-run at each event of a dialog, subscription or registration, by key.
+        self._watchers: dict[Hashable, list[Callable[[object], None]]] = {}
         self._live: dict[_Key, AsyncDialog] = {}
         self._closing = False
 
@@ -355,23 +432,38 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
                     live._observe(event)
                 elif live.is_terminated:  # (a UAC's other forks may end while it lives)
                     del self._live[key]
-            checks = self._watchers.get(key)
-            if checks:
-                for check in list(checks):
-                    check()
+            if self._watchers:  # (inline: this runs for every call at UAS rates)
+                self._wake_watchers(key, event)
+        elif cls is SubscriptionStateChanged or cls is NotifyReceived:
+            assert isinstance(event, SubscriptionStateChanged | NotifyReceived)
+            self._wake_watchers(subscription_key(event.subscription), event)
+        elif cls is RegistrationStateChanged:
+            self._wake_watchers(_REGISTRATIONS, event)
         super()._dispatch(event)
+
+    def _wake_watchers(self, key: Hashable, event: object) -> None:
+        checks = self._watchers.get(key)
+        if checks:
+            for check in list(checks):
+                check(event)
 
     async def _until(
         self, dialog: AsyncDialog, done: Callable[[], bool], timeout: float | None
     ) -> None:
         """Wait until ``done()`` holds, re-checked at each event of ``dialog``."""
-        if done():
+        await self._until_key(_key(dialog.id), lambda _: done(), timeout)
+
+    async def _until_key(
+        self, key: Hashable, done: Callable[[object], bool], timeout: float | None
+    ) -> None:
+        """Wait until ``done(event)`` holds, re-checked at each event routed to ``key``
+        (first with ``event=None``)."""
+        if done(None):
             return
         waiter = self._waiter()
-        key = _key(dialog.id)
 
-        def check() -> None:
-            if done():
+        def check(event: object) -> None:
+            if done(event):
                 waiter.resolve(None)
 
         self._watchers.setdefault(key, []).append(check)
@@ -428,11 +520,26 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
         assert isinstance(result, Response)
         return result
 
-    def wrap(self, dialog: View | DialogId) -> AsyncDialog:
+    def _ua(self) -> UserAgent:
+        if not hasattr(self.core, "invite"):
+            raise TypeError("this needs a sipsans.UserAgent core, not an Endpoint")
+        return cast(UserAgent, self.core)
+
+    @overload
+    def wrap(self, item: View | DialogId, /) -> AsyncDialog: ...
+
+    @overload
+    def wrap(self, item: SubView, /) -> AsyncSubscription: ...
+
+    def wrap(self, item: View | DialogId | SubView, /) -> AsyncDialog | AsyncSubscription:
         """The :class:`AsyncDialog` of a core view or dialog id (e.g. ``event.dialog`` of an
-        ``IncomingCall``, ``event.dialog_id`` of an ``InDialogRequest``); the same object
-        for the same dialog while it lives."""
-        view: View = cast(Any, self.core).dialog(dialog) if isinstance(dialog, DialogId) else dialog
+        ``IncomingCall``, ``event.dialog_id`` of an ``InDialogRequest`` or a
+        ``ReferReceived``); the same object for the same dialog while it lives. For a
+        subscription (``IncomingSubscription.subscription``, ``event.subscription`` of a
+        ``NotifyReceived``), its :class:`AsyncSubscription`."""
+        if isinstance(item, ClientSubscription | ServerSubscription):
+            return AsyncSubscription(self, item)
+        view: View = self._ua().dialog(item) if isinstance(item, DialogId) else item
         key = _key(view.id)
         live = self._live.get(key)
         if live is None:
@@ -476,6 +583,99 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
             raise
         return dialog
 
+    async def subscribe(
+        self,
+        to: str | NameAddr | URI,
+        event: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        **options: Unpack[SubscribeOptions],
+    ) -> AsyncSubscription:
+        """Subscribe to ``event`` of ``to`` (``ua.subscribe`` options: ``expires``,
+        ``accept``, ``headers``, ``body``, ``content_type``, ``from_``, ``target``) and
+        return the subscription once the first NOTIFY arrived (RFC 6665 §4.1.2.4:
+        ``sub.last_notify`` is it; its state also comes as ``NotifyReceived``).
+
+        Raises :class:`SubscriptionFailed` if it ends without a NOTIFY (rejected, e.g.
+        489 Bad Event; timed out). If the waiting task is cancelled (or ``timeout``
+        passes: TimeoutError), it is un-subscribed. With ``wait=False`` it is returned at
+        once (see ``sub.established()``). The UA refreshes it until ``unsubscribe()``.
+        """
+        view: ClientSubscription = self.command(self._ua().subscribe, to, event, **options)
+        sub = AsyncSubscription(self, view)
+        if not wait:
+            return sub
+        try:
+            await sub.established(timeout)
+        except SubscriptionFailed:
+            raise
+        except BaseException:
+            # Cancelled or timed out: Expires: 0, sent once a dialog exists (§4.1.2.3).
+            if not sub.is_terminated and not self._closing:
+                self.command(view.unsubscribe)
+            raise
+        return sub
+
+    def subscriptions(self) -> list[AsyncSubscription]:
+        """Every live subscription of the UA, both roles (``ua.subscriptions``)."""
+        return [AsyncSubscription(self, view) for view in self._ua().subscriptions]
+
+    async def register(
+        self,
+        registrar: str | SipURI | None = None,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        **options: Unpack[RegisterOptions],
+    ) -> RegistrationHandle:
+        """Register (``ua.register`` options: ``aor``, ``contacts``, ``expires``,
+        ``credentials``, ``headers``, ``target``, ...) and return the core's
+        ``RegistrationHandle`` once REGISTERED (challenges answered on the way). The UA
+        keeps refreshing it until :meth:`unregister`.
+
+        Raises :class:`RegistrationFailed` (``status``, ``reason``) if it ends in FAILED.
+        If the waiting task is cancelled (or ``timeout`` passes: TimeoutError), the
+        registration is stopped. With ``wait=False`` the handle is returned at once
+        (progress comes as ``RegistrationStateChanged``).
+        """
+        handle: RegistrationHandle = self.command(self._ua().register, registrar, **options)
+        if not wait:
+            return handle
+        last: list[RegistrationStateChanged] = []  # the change that ended the wait
+
+        def done(event: object) -> bool:
+            if isinstance(event, RegistrationStateChanged) and event.aor == handle.aor:
+                last[:] = [event]
+            return handle.state is RegistrationState.REGISTERED or handle.state in _IDLE
+
+        try:
+            await self._until_key(_REGISTRATIONS, done, timeout)
+        except BaseException:
+            if not self._closing:
+                self.command(handle.stop)
+            raise
+        if handle.state is not RegistrationState.REGISTERED:
+            raise RegistrationFailed(handle, last[0] if last else None)
+        return handle
+
+    async def unregister(
+        self,
+        handle: RegistrationHandle | None = None,
+        *,
+        wildcard: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Remove the bindings of ``handle``, or of every registration (``ua.unregister``),
+        and return once each is UNREGISTERED (or FAILED: the registrar did not answer,
+        the binding is left to expire). TimeoutError after ``timeout`` seconds."""
+        ua = self._ua()
+        handles = [handle] if handle is not None else ua.registrations
+        self.command(ua.unregister, handle, wildcard=wildcard)
+        await self._until_key(
+            _REGISTRATIONS, lambda _: all(h.state in _IDLE for h in handles), timeout
+        )
+
     async def respond(self, txn: ServerTxn, status: int, **answer: Unpack[Answer]) -> None:
         """Answer an InDialogRequest / MessageReceived / RequestReceived (``ua.respond``)."""
         self.command(cast(Any, self.core).respond, txn, status, **answer)
@@ -485,9 +685,12 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
         return [d for d in self._live.values() if not d.is_terminated]
 
     async def _end_dialogs(self) -> None:
-        """Hang up every live dialog and wait (bounded) for the answers."""
+        """Hang up every live dialog, end every subscription (un-SUBSCRIBE ours,
+        terminate those we serve) and remove every registration; wait (bounded by
+        ``close_timeout`` in all) for the answers."""
         if not hasattr(self.core, "invite"):
             return
+        ua = self._ua()
         waiters: list[tuple[ClientTxn, Waiter]] = []
         for dialog in self.dialogs():
             try:
@@ -496,9 +699,33 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
                 continue
             if isinstance(txn, ClientTxn):
                 waiters.append((txn, self._watch_txn(txn)))
+        ours: list[ClientSubscription] = []
+        # A REFER's subscription outlives the BYE of its call (a separate dialog usage,
+        # RFC 5057 §5): it is ended here too.
+        for sub in ua.subscriptions:
+            try:
+                if isinstance(sub, ClientSubscription):
+                    self.command(sub.unsubscribe)
+                    ours.append(sub)
+                else:
+                    txn = self.command(sub.terminate)
+                    waiters.append((txn, self._watch_txn(txn)))
+            except LocalProtocolError:
+                continue  # e.g. not accepted yet: the UA answers it 480 in time
+        registrations = ua.registrations
+        if registrations:
+            self.command(ua.unregister)
         self._closing = True
-        remaining = self.close_timeout
+        deadline = self.now() + self.close_timeout
         for txn, waiter in waiters:
-            start = self.now()
-            await self._settle(txn, waiter, remaining)
-            remaining -= self.now() - start
+            await self._settle(txn, waiter, deadline - self.now())
+        try:
+            for sub in ours:
+                await AsyncSubscription(self, sub).closed(max(0.0, deadline - self.now()))
+            await self._until_key(
+                _REGISTRATIONS,
+                lambda _: all(h.state in _IDLE for h in registrations),
+                max(0.0, deadline - self.now()),
+            )
+        except TimeoutError:
+            pass  # the far end is silent: it forgets us at expiry

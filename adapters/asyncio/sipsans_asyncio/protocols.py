@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sipsans import ConnHandle
 
-from .base import WS_TRANSPORTS
+from .base import WS_TRANSPORTS, set_receive_buffer
 from .driver import Address
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ class UdpSocket(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
         self.local = _addr(transport.get_extra_info("sockname"))
+        set_receive_buffer(transport.get_extra_info("socket"), self.session._udp_receive_buffer)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.session.datagram_in(data, (str(addr[0]), int(addr[1])), self.local)

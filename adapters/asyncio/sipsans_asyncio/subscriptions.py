@@ -1,0 +1,320 @@
+"""Awaitable subscriptions (RFC 6665, and REFER's implicit one, RFC 3515) and the
+failures of ``await ua.subscribe(...)`` and ``await ua.register(...)``.
+
+:class:`AsyncSubscription` wraps the core's ``ClientSubscription`` (we subscribed, or
+sent a REFER) or ``ServerSubscription`` (we notify) the way
+:class:`~sipsans_asyncio.calls.AsyncDialog` wraps a dialog view: the same methods,
+without ``now=``, as coroutines. Those that send a request of their own (``notify``,
+``terminate``) return its final ``Response``; the others return once the UA has acted,
+or, for the waiting ones (``established``, ``closed``, ``unsubscribe``), once the
+subscription reached that state. The UA keeps every subscription rule (refreshes, Timer
+N, forks, NOTIFY answers); nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from sipsans import (
+    ClientSubscription,
+    Credentials,
+    DialogId,
+    NameAddr,
+    RegistrationHandle,
+    RegistrationStateChanged,
+    Request,
+    Response,
+    ServerSubscription,
+    SipURI,
+    SubscriptionState,
+    Target,
+)
+from sipsans.uri import URI
+
+if TYPE_CHECKING:
+    from .calls import UAMixin
+
+__all__ = [
+    "AsyncSubscription",
+    "RegisterOptions",
+    "RegistrationFailed",
+    "SubscribeOptions",
+    "SubscriptionFailed",
+    "SubscriptionInfo",
+]
+
+SubView = ClientSubscription | ServerSubscription
+Hdrs = Iterable[tuple[str, str]]
+
+
+def subscription_key(subscription: SubView) -> tuple[str, int]:
+    """The watcher key of a subscription (apart from the dialogs' ``(Call-ID, tag)``)."""
+    return ("subscription", subscription.key)
+
+
+class SubscribeOptions(TypedDict, total=False):
+    """The keywords of ``ua.subscribe`` besides ``to`` and ``event`` (see the core)."""
+
+    expires: int
+    accept: str | None
+    headers: Hdrs
+    body: bytes
+    content_type: str | None
+    from_: str | NameAddr | None
+    target: Target | None
+
+
+class SubscriptionFailed(Exception):
+    """``await ua.subscribe(...)`` (or ``await subscription.established()``) ended
+    without any NOTIFY: rejected (``status`` 403, 489, ...), timed out, or Timer N
+    ran out after the 2xx (RFC 6665 §4.1.2.4).
+
+    ``reason`` is the subscription's reason (``rejected``, ``timeout``, ...),
+    ``status`` the SIP status that ended it when one did, ``retry_after`` the seconds
+    the notifier asked us to wait, and ``subscription`` the terminated
+    :class:`AsyncSubscription`."""
+
+    def __init__(self, subscription: AsyncSubscription) -> None:
+        self.subscription = subscription
+        self.reason: str | None = subscription.reason
+        self.status: int | None = subscription.status
+        self.retry_after: int | None = subscription.retry_after
+        status = f" ({self.status})" if self.status is not None else ""
+        super().__init__(f"subscription to {subscription.event} failed: {self.reason}{status}")
+
+
+class RegistrationFailed(Exception):
+    """``await ua.register(...)`` ended in FAILED (or UNREGISTERED) instead of
+    REGISTERED: ``status`` and ``reason`` come from the last
+    ``RegistrationStateChanged`` (e.g. 403, or the timeout after ``max_failures``
+    tries); ``handle`` is the core's ``RegistrationHandle`` (``handle.start()``
+    registers again)."""
+
+    def __init__(self, handle: RegistrationHandle, event: RegistrationStateChanged | None) -> None:
+        self.handle = handle
+        self.status: int | None = event.status if event is not None else None
+        self.reason: str = event.reason if event is not None else handle.state.name.lower()
+        why = f": {self.reason}" if self.reason else ""
+        super().__init__(f"registration of {handle.aor} failed{why}")
+
+
+class SubscriptionInfo:
+    """The read-only state of a subscription, from the core's view (always current)."""
+
+    __slots__ = ()
+
+    @property
+    def view(self) -> SubView:
+        """The core's ``ClientSubscription`` or ``ServerSubscription``."""
+        raise NotImplementedError
+
+    @property
+    def key(self) -> int:
+        return self.view.key
+
+    @property
+    def state(self) -> SubscriptionState:
+        return self.view.state
+
+    @property
+    def event(self) -> str:
+        """The event package (``presence``, ``refer``, ...)."""
+        return self.view.event
+
+    @property
+    def event_id(self) -> str | None:
+        return self.view.event_id
+
+    @property
+    def dialog_id(self) -> DialogId | None:
+        return self.view.dialog_id
+
+    @property
+    def expires_at(self) -> float | None:
+        return self.view.expires_at
+
+    @property
+    def reason(self) -> str | None:
+        """Why it ended (``timeout``, ``noresource``, ``rejected``, ...), else None."""
+        return self.view.reason
+
+    @property
+    def retry_after(self) -> int | None:
+        return self.view.retry_after
+
+    @property
+    def status(self) -> int | None:
+        return self.view.status
+
+    @property
+    def is_terminated(self) -> bool:
+        return self.view.state is SubscriptionState.TERMINATED
+
+    @property
+    def last_notify(self) -> Request | None:
+        """The last NOTIFY received (subscriber side; None for a notifier)."""
+        view = self.view
+        return view.last_notify if isinstance(view, ClientSubscription) else None
+
+    @property
+    def request(self) -> Request | None:
+        """The SUBSCRIBE or REFER that created it (notifier side; None for a subscriber)."""
+        view = self.view
+        return view.request if isinstance(view, ServerSubscription) else None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SubscriptionInfo):
+            return NotImplemented
+        return self.view == other.view
+
+    def __hash__(self) -> int:
+        return hash(self.view)
+
+
+class AsyncSubscription(SubscriptionInfo):
+    """A subscription (either role) with awaitable methods.
+
+    Subscriber: ``established``, ``refresh``, ``unsubscribe``. Notifier: ``accept``,
+    ``reject``, ``notify``, ``terminate``. Both: ``closed``. A method of the other role
+    raises TypeError; one the state does not allow raises the core's
+    LocalProtocolError. NOTIFYs received arrive as ``NotifyReceived`` in
+    ``async for event in ua`` (``event.subscription == sub.view``).
+    """
+
+    __slots__ = ("_session", "view")
+
+    view: SubView  # a plain attribute here: the wrapped view
+
+    def __init__(self, session: UAMixin[Any], view: SubView) -> None:
+        self._session = session
+        #: The core's subscription view (its properties are always current).
+        self.view = view
+
+    def __repr__(self) -> str:
+        return f"<AsyncSubscription {self.view!r}>"
+
+    def _client(self) -> ClientSubscription:
+        view = self.view
+        if not isinstance(view, ClientSubscription):
+            raise TypeError("only the subscriber's side can do that; a notifier terminate()s")
+        return view
+
+    def _server(self) -> ServerSubscription:
+        view = self.view
+        if not isinstance(view, ServerSubscription):
+            raise TypeError("only the notifier's side (IncomingSubscription) can do that")
+        return view
+
+    # -- waiting for states ----------------------------------------------------------
+
+    async def closed(self, timeout: float | None = None) -> str | None:
+        """Wait until the subscription is terminated; returns its ``reason``."""
+        await self._session._until_key(
+            subscription_key(self.view), lambda _: self.is_terminated, timeout
+        )
+        return self.reason
+
+    async def established(self, timeout: float | None = None) -> AsyncSubscription:
+        """Wait for the first NOTIFY (RFC 6665 §4.1.2.4: the subscription's state is then
+        pending or active, or terminated after a fetch with ``expires=0``);
+        :class:`SubscriptionFailed` if it ended without one."""
+        view = self._client()
+        await self._session._until_key(
+            subscription_key(view),
+            lambda _: view.state is not SubscriptionState.NOTIFY_WAIT,
+            timeout,
+        )
+        if view.last_notify is None:
+            raise SubscriptionFailed(self)
+        return self
+
+    # -- subscriber ----------------------------------------------------------------------
+
+    async def refresh(self, *, expires: int | None = None) -> None:
+        """SUBSCRIBE now (the UA refreshes by itself before expiry, §4.1.2.2); returns
+        once sent. The notifier's NOTIFY follows as ``NotifyReceived``; a refresh
+        rejected for good ends the subscription (see ``closed()``)."""
+        self._session.command(self._client().refresh, expires=expires)
+
+    async def unsubscribe(self, *, wait: bool = True, timeout: float | None = None) -> str | None:
+        """SUBSCRIBE with Expires: 0 (§4.1.2.3); with ``wait`` (default) returns the
+        ``reason`` once the notifier's final NOTIFY (or Timer N) ended it."""
+        self._session.command(self._client().unsubscribe)
+        return await self.closed(timeout) if wait else None
+
+    # -- notifier ------------------------------------------------------------------------
+
+    async def accept(
+        self,
+        *,
+        state: SubscriptionState | str = SubscriptionState.ACTIVE,
+        body: bytes = b"",
+        content_type: str | None = None,
+        expires: int | None = None,
+        headers: Hdrs = (),
+    ) -> None:
+        """200 OK and at once the first NOTIFY with ``state`` and ``body`` (§4.2.1.2);
+        returns once both are sent (the NOTIFY's response comes as ``ResponseReceived``)."""
+        self._session.command(
+            self._server().accept,
+            state=state,
+            body=body,
+            content_type=content_type,
+            expires=expires,
+            headers=headers,
+        )
+
+    async def reject(
+        self, status: int = 403, *, reason: str | None = None, headers: Hdrs = ()
+    ) -> None:
+        """A final 3xx-6xx to the SUBSCRIBE (``reason`` is the reason phrase)."""
+        self._session.command(self._server().reject, status, reason=reason, headers=headers)
+
+    async def notify(
+        self,
+        body: bytes | None = None,
+        *,
+        content_type: str | None = None,
+        state: SubscriptionState | str | None = None,
+        headers: Hdrs = (),
+    ) -> Response:
+        """NOTIFY the new resource state (and subscription ``state`` if given); returns
+        the subscriber's final response (a 481 or a timeout ends the subscription)."""
+        return await self._session._request(
+            self._server().notify, body, content_type=content_type, state=state, headers=headers
+        )
+
+    async def terminate(
+        self,
+        *,
+        reason: str | None = "noresource",
+        retry_after: int | None = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        headers: Hdrs = (),
+    ) -> Response:
+        """NOTIFY ``terminated;reason=...`` (§4.2.2); returns the subscriber's answer."""
+        return await self._session._request(
+            self._server().terminate,
+            reason=reason,
+            retry_after=retry_after,
+            body=body,
+            content_type=content_type,
+            headers=headers,
+        )
+
+
+class RegisterOptions(TypedDict, total=False):
+    """The keywords of ``ua.register`` besides ``registrar`` (see the core)."""
+
+    aor: str | SipURI | None
+    contacts: Iterable[str | NameAddr | URI] | None
+    expires: int
+    credentials: Credentials | Iterable[Credentials] | None
+    headers: Hdrs
+    target: Target | None
+    refresh_margin: float
+    max_failures: int
+    retry_interval: float
+    max_retry_interval: float
