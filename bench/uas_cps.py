@@ -1,10 +1,11 @@
 """UAS capacity: `sipp -sn uac` over UDP at rising call rates against three UASes.
 
-    .venv/bin/python bench/uas_cps.py [--rates 200,500,1000,2000,3000,4000] [--seconds 4]
+    .venv/bin/python bench/uas_cps.py [--rates 250,500,750,1000,...] [--seconds 4]
 
 UASes, measured in the same run on 127.0.0.1:
   * ``sipsans``: ``sipsans uas`` (the CLI: asyncio adapter + UserAgent), on uvloop when
-    installed (``--no-uvloop`` to compare with the stdlib loop);
+    installed (``--no-uvloop`` to compare with the stdlib loop); ``sipsans-asyncio`` (not
+    in the default set) is the same on the stdlib loop, to compare both in one run;
   * ``sipp``: ``sipp -sn uas`` (C++, the reference for CPU per call);
   * ``aiosipua``: a minimal auto-answer UAS on aiosipua's ``SipUAS`` (this file,
     ``--serve-aiosipua PORT``), on the same event loop as sipsans.
@@ -17,6 +18,14 @@ unclean step; its score is the highest clean rate. The UAS CPU time
 per call is (utime + stime) of its process from /proc/PID/stat, before and after the
 step, divided by the successful calls; reported for the highest clean step. Nothing here
 is asserted: this is a measurement (DESIGN.md §8), not a test.
+
+Why a step is not clean shows in two more columns: ``drops``, the datagrams the kernel
+dropped because the UAS's socket buffer was full (its ``drops`` in /proc/net/udp: the UAS
+fell behind, by lack of CPU or a pause longer than its buffer lasts), and ``lost``, the
+receive-buffer overflows anywhere else on the machine during the step (sipp's sockets,
+mostly). Retransmissions with neither mean replies later than sipp's 500 ms timer without
+a drop: a UAS that queues rather than drops. sipp's own socket buffers are raised from
+its 64 KiB default (``-buff_size``) so that the UAC is not what overflows.
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+#: sipp's socket buffers (its default, 64 KiB, overflows before any UAS here does).
+SIPP_BUFFER = 4 * 1024 * 1024
 
 ANSWER_SDP = (
     "v=0\r\n"
@@ -59,6 +70,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
 
 
+def socket_drops(port: int) -> int:
+    """Datagrams dropped on arrival at the UDP socket bound to 127.0.0.1:``port``."""
+    local = f"0100007F:{port:04X}"
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == local:
+            return int(fields[-1])
+    return 0
+
+
+def rcvbuf_errors() -> int:
+    """The machine's UDP receive-buffer overflows so far (/proc/net/snmp)."""
+    names, values = [
+        line.split()[1:]
+        for line in Path("/proc/net/snmp").read_text().splitlines()
+        if line.startswith("Udp:")
+    ][:2]
+    return int(dict(zip(names, values, strict=True))["RcvbufErrors"])
+
+
 @dataclass
 class Step:
     rate: int
@@ -69,6 +100,8 @@ class Step:
     cpu_us_per_call: float
     seconds: float
     exit_code: int
+    drops: int  # at the UAS's socket
+    lost: int  # receive-buffer overflows elsewhere (sipp's sockets)
 
     @property
     def clean(self) -> bool:
@@ -84,6 +117,8 @@ def run_step(sipp: str, port: int, pid: int, *, rate: int, seconds: float, work:
     command = [sipp, "-sn", "uac", f"127.0.0.1:{port}", "-i", "127.0.0.1", "-p", "0"]
     command += ["-r", str(rate), "-m", str(calls), "-nostdin", "-timeout", f"{int(seconds) + 20}s"]
     command += ["-timeout_error", "-trace_stat", "-stf", str(stats), "-fd", "1"]
+    command += ["-buff_size", str(SIPP_BUFFER)]
+    drops, errors = socket_drops(port), rcvbuf_errors()
     before = cpu_seconds(pid)
     start = time.monotonic()
     result = subprocess.run(
@@ -97,6 +132,8 @@ def run_step(sipp: str, port: int, pid: int, *, rate: int, seconds: float, work:
     elapsed = time.monotonic() - start
     time.sleep(0.3)  # let the UAS finish the last BYE
     used = cpu_seconds(pid) - before
+    drops = socket_drops(port) - drops
+    lost = rcvbuf_errors() - errors - drops
     ok = failed = retrans = 0
     if stats.exists():
         rows = list(csv.DictReader(stats.open(), delimiter=";"))
@@ -106,14 +143,14 @@ def run_step(sipp: str, port: int, pid: int, *, rate: int, seconds: float, work:
             failed = int(last["FailedCall(C)"])
             retrans = int(last["Retransmissions(C)"])
     per_call = used / ok * 1e6 if ok else float("nan")
-    return Step(rate, calls, ok, failed, retrans, per_call, elapsed, result.returncode)
+    return Step(rate, calls, ok, failed, retrans, per_call, elapsed, result.returncode, drops, lost)
 
 
 def start_uas(kind: str, port: int, sipp: str, uvloop: bool) -> subprocess.Popen[bytes]:
-    if kind == "sipsans":
+    if kind in ("sipsans", "sipsans-asyncio"):
         command = [sys.executable, "-m", "sipsans_asyncio.cli", "uas"]
         command += ["--listen", f"127.0.0.1:{port}"]
-        if uvloop:
+        if uvloop and kind == "sipsans":
             command.append("--uvloop")
     elif kind == "sipp":
         command = [sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-nostdin"]
@@ -155,7 +192,7 @@ def bench_all(
                 print(
                     f"  {kind:9} {rate:5d} cps: {step.ok}/{step.calls} ok, {step.failed} failed,"
                     f" {step.retrans} retrans, {step.cpu_us_per_call:7.1f} us CPU/call,"
-                    f" {step.seconds:5.1f} s  {mark}",
+                    f" {step.seconds:5.1f} s, drops {step.drops}, lost {step.lost}  {mark}",
                     flush=True,
                 )
     finally:
@@ -185,9 +222,13 @@ async def serve_aiosipua(port: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="200,500,1000,2000,3000,4000")
+    parser.add_argument("--rates", default="250,500,750,1000,1500,2000,2500,3000,4000")
     parser.add_argument("--seconds", type=float, default=4.0, help="load per step")
-    parser.add_argument("--uas", default="sipsans,sipp,aiosipua")
+    parser.add_argument(
+        "--uas",
+        default="sipsans,sipp,aiosipua",
+        help="any of sipsans,sipsans-asyncio,sipp,aiosipua",
+    )
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("--uvloop", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-aiosipua", type=int, metavar="PORT", help=argparse.SUPPRESS)

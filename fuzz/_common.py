@@ -6,7 +6,9 @@ bug (an exception other than :class:`sipsans.RemoteProtocolError`, or a broken
 property such as a failed round trip). :func:`main` then runs it two ways:
 
 * ``python fuzz/fuzz_X.py [libFuzzer flags] [CORPUS_DIR ...]`` fuzzes with
-  atheris (``pip install atheris``), instrumenting the ``sipsans`` package;
+  atheris (``pip install atheris``), instrumenting the ``sipsans`` package; an input
+  running longer than ``WATCHDOG_SECONDS`` raises :class:`EndlessLoop`, so an endless
+  loop becomes a crash input like any other;
 * ``python fuzz/fuzz_X.py --replay DIR_OR_FILE ...`` feeds every file once,
   without atheris, and exits non-zero when any of them fails; this is what
   ``tests/test_fuzz_corpus.py`` does through pytest.
@@ -115,5 +117,42 @@ def main(one_input: OneInput, argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(2)
-    atheris.Setup(args, one_input)
+    atheris.Setup(args, with_watchdog(one_input))
     atheris.Fuzz()
+
+
+#: Seconds one input may run before the watchdog calls it an endless loop (inputs take
+#: milliseconds). libFuzzer's own -timeout cannot stop a loop in Python code, and the
+#: input is lost; an exception raised from the alarm makes it an ordinary crash input.
+WATCHDOG_SECONDS = 20.0
+
+
+class EndlessLoop(Exception):
+    """Raised by the watchdog in the middle of an input that ran far too long."""
+
+
+def with_watchdog(one_input: OneInput, seconds: float = WATCHDOG_SECONDS) -> OneInput:
+    """``one_input`` interrupted by EndlessLoop after ``seconds`` (SIGALRM, main thread).
+
+    The handler is installed at the first input, after libFuzzer installed its own
+    (whose timeout report cannot interrupt Python code), and replaces it.
+    """
+    import signal
+
+    installed = False
+
+    def alarm(signum: int, frame: object) -> None:
+        raise EndlessLoop(f"one input ran for more than {seconds} s: an endless loop?")
+
+    def guarded(data: bytes) -> None:
+        nonlocal installed
+        if not installed:
+            signal.signal(signal.SIGALRM, alarm)
+            installed = True
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            one_input(data)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    return guarded

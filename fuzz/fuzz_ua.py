@@ -18,7 +18,7 @@ op  what it does
     higher CSeq (a new request in the same dialog)
 3   raw bytes as a datagram
 4   the clock jumps (0 s to 64 s, in steps that hit the T1/T2/T4 multiples) and timers fire
-5   command ``ua.invite`` (target URI, body, a Route, credentials)
+5   command ``ua.invite`` (target URI, body, a Route header, a TCP ``target``)
 6   command on an ``IncomingCall`` dialog: ringing, progress, accept, reject, hangup
 7   command on a dialog: bye, hangup, cancel, reinvite, update, info, options, message,
     notify, request(method), ack; refer and notify_refer (when the UA has them)

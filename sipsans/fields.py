@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, overload
 
 from .errors import RemoteProtocolError
@@ -273,18 +273,28 @@ _TRANSPORTS = {"SIP/2.0/UDP": "UDP", "SIP/2.0/TCP": "TCP", "SIP/2.0/TLS": "TLS"}
 _TRANSPORTS |= {"SIP/2.0/SCTP": "SCTP", "SIP/2.0/WS": "WS", "SIP/2.0/WSS": "WSS"}
 
 
-#: Validated sent-protocols and sent-bys (``SIP/2.0/UDP host:port``), memoized: a peer's
-#: sent-by repeats in every message it sends. A pure function's results, bounded (the
-#: table starts over when full), as ``urllib.parse`` caches split URLs.
+# Memo tables of the hot paths below hold the results of pure functions of their key,
+# as urllib.parse caches split URLs, so they change no result. They are bounded: at
+# most _MEMO_ENTRIES entries (a full table starts over) with keys of at most
+# _MEMO_KEY_LENGTH characters (longer ones are never memoized).
+_MEMO_ENTRIES = 1024
+_MEMO_KEY_LENGTH = 256
+#: Checked sent-protocols and sent-bys (``SIP/2.0/UDP host:port``) -> (transport, host,
+#: port): a peer's sent-by repeats in every message it sends.
 _SENT_BY: dict[str, tuple[str, str, int | None]] = {}
-_SENT_BY_MAX = 1024
-# A lone Via parameter (nearly always ``branch=...``): a token and a plain value.
-_LONE_PARAM = re.compile(rf"({_TOKEN})(?:=([^;\s\"=]+))?\Z")
-_new_via = tuple.__new__  # Via(...) runs the NamedTuple's Python-level __new__
+# A lone Via parameter (nearly always ``branch=...``): a token and a token value.
+_LONE_PARAM = re.compile(rf"({_TOKEN})(?:=({_TOKEN}))?\Z")
+# Via(...) and CSeq(...) run the NamedTuple's Python-level __new__; the parser's hot
+# path builds them with the C-level one that __new__ calls.
+_new_via: Callable[[type[Via], tuple[str, str, int | None, Params]], Via]
+_new_via = tuple.__new__
 
 
 def _sent_by(text: str) -> tuple[str, str, int | None] | None:
-    """``(transport, host, port)`` of ``SIP/2.0/UDP host[:port]``, or None if unusual."""
+    """``(transport, host, port)`` of ``SIP/2.0/UDP host[:port]``, or None if unusual.
+
+    Memoized in ``_SENT_BY`` when found.
+    """
     protocol, _, sent_by = text.partition(" ")
     transport = _TRANSPORTS.get(protocol)
     if transport is None:
@@ -299,48 +309,47 @@ def _sent_by(text: str) -> tuple[str, str, int | None] | None:
         port_number = int(port)
         if port_number > 65535:
             return None
-    return (transport, host, port_number)
-
-
-def _parse_via_simple(value: str) -> Via | None:
-    """The shape nearly every Via has: ``SIP/2.0/UDP host[:port];k=v;flag``.
-
-    Returns None (the general path then decides) for anything unusual.
-    """
-    head, _, params = value.partition(";")
-    sent_by = _SENT_BY.get(head)
-    if sent_by is None:
-        sent_by = _sent_by(head)
-        if sent_by is None:
-            return None
-        if len(_SENT_BY) >= _SENT_BY_MAX:
+    found = (transport, host, port_number)
+    if len(text) <= _MEMO_KEY_LENGTH:
+        if len(_SENT_BY) >= _MEMO_ENTRIES:
             _SENT_BY.clear()
-        _SENT_BY[head] = sent_by
-    parsed: Params
+        _SENT_BY[text] = found
+    return found
+
+
+def _simple_params(params: str) -> Params | None:
+    """Parameters of the common shape (tokens with plain values, no ``rport=``), or None."""
     if not params:
-        parsed = ()
-    elif ";" not in params:
-        m = _LONE_PARAM.match(params)
-        if m is None:
-            return None
-        name, param_value = m.groups()
-        if param_value is not None and len(name) == 5 and name.lower() == "rport":
-            return None  # rport=<value>: the general path checks that it is a port
-        parsed = ((name, param_value),)
-    elif not _PARAMS_TAIL.fullmatch(params) or _RPORT_VALUE.search(params):
-        return None
-    else:
-        parsed = tuple(
-            [(n, v if eq else None) for n, eq, v in (p.partition("=") for p in params.split(";"))]
-        )
-    return _new_via(Via, (*sent_by, parsed))  # type: ignore[no-any-return]
+        return ()
+    if not _PARAMS_TAIL.fullmatch(params) or _RPORT_VALUE.search(params):
+        return None  # rport=<value>: the general path checks that it is a port
+    return tuple(
+        [(n, v if eq else None) for n, eq, v in (p.partition("=") for p in params.split(";"))]
+    )
 
 
 def parse_via(value: str) -> Via:
     """Parse one Via value (already split from a comma list)."""
-    via = _parse_via_simple(value)
-    if via is not None:
-        return via
+    # The shape nearly every Via has: ``SIP/2.0/UDP host[:port];k=v;flag``, most
+    # often with a lone branch parameter. Anything unusual takes the general path.
+    head, _, params = value.partition(";")
+    sent_by = _SENT_BY.get(head) or _sent_by(head)
+    if sent_by is not None:
+        transport, host, port = sent_by
+        m = _LONE_PARAM.match(params)
+        if m is not None:
+            name, param_value = m.groups()
+            if param_value is None or len(name) != 5 or name.lower() != "rport":
+                return _new_via(Via, (transport, host, port, ((name, param_value),)))
+        else:
+            parsed = _simple_params(params)
+            if parsed is not None:
+                return _new_via(Via, (transport, host, port, parsed))
+    return _parse_via_general(value)
+
+
+def _parse_via_general(value: str) -> Via:
+    """Every other Via shape: LWS around the separators, IPv6 references, odd case."""
     m = _VIA_FAST.match(value)
     if m is not None:
         # The pattern has validated every part: only the port range and rport are left.
@@ -580,14 +589,30 @@ def _new_name_addr(uri_text: str, display: str | None, params: Params) -> NameAd
 
 
 # The hot path, for the From and To of every message: ``[display] <uri>[;params]``
-# without escapes or odd spacing, checked by one match; a lone tag has its own group.
-# Whitespace or quotes inside <...> go the careful way (RFC 4475 badaspec); any other
-# bad character in the URI is caught when it is parsed (lazily, or by validate()).
-_NAME_ADDR_FAST = re.compile(
-    rf'(?:"([^"\\\r\n]*)"[ \t]*|({_TOKEN}(?:[ \t]+{_TOKEN})*)[ \t]*)?'
-    r'<([^ \t<>"]+)>'
-    rf"(?:;tag=({_TOKEN})|((?:;{_TOKEN}(?:=[^;\s\"=]+)?)*))\Z"
+# without escapes or odd spacing. What precedes the ``>`` (the head) and what follows
+# it (the parameters) are checked on their own. Whitespace or quotes inside <...> go
+# the careful way (RFC 4475 badaspec); any other bad character in the URI is caught
+# when it is parsed (lazily, or by validate()).
+_NAME_ADDR_HEAD = re.compile(
+    rf'(?:"([^"\\\r\n]*)"[ \t]*|({_TOKEN}(?:[ \t]+{_TOKEN})*)[ \t]*)?<([^ \t<>"]+)\Z'
 )
+_NAME_ADDR_PARAMS = re.compile(rf"(?:;tag=({_TOKEN})|((?:;{_TOKEN}(?:=[^;\s\"=]+)?)+))\Z")
+#: Heads read by the hot path -> (display name, URI text), memoized (see _SENT_BY): the
+#: From and To of a dialog repeat in each of its requests, a peer's in each dialog.
+_HEADS: dict[str, tuple[str | None, str]] = {}
+
+
+def _read_head(head: str) -> tuple[str | None, str] | None:
+    m = _NAME_ADDR_HEAD.match(head)
+    if m is None:
+        return None
+    quoted, words, uri_text = m.groups()
+    found = (words if quoted is None else quoted, uri_text)
+    if len(head) <= _MEMO_KEY_LENGTH:
+        if len(_HEADS) >= _MEMO_ENTRIES:
+            _HEADS.clear()
+        _HEADS[head] = found
+    return found
 
 
 def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
@@ -596,25 +621,29 @@ def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
     In the addr-spec form the URI ends at the first ``;`` so those parameters
     belong to the header, not to the URI (RFC 3261 §20, RFC 4475 cparam01).
     """
-    m = _NAME_ADDR_FAST.match(value)
-    if m is None:
-        if "<" not in value:
-            m = _ADDR_SPEC_FAST.match(value)
-            if m is not None:
-                uri_text, params_text = m.groups()
-                fast = _split_fast_params(params_text) if params_text else ()
-                return _new_name_addr(uri_text, None, fast)
-        return _parse_name_addr_slow(value, header)
-    quoted, words, uri_text, tag, rest = m.groups()
-    result = NameAddr.__new__(NameAddr)
-    result._uri = None
-    result._uri_text = uri_text
-    result.display_name = words if quoted is None else quoted
-    if tag is not None:
-        result.params = (("tag", tag),)
-    else:
-        result.params = _split_fast_params(rest) if rest else ()
-    return result
+    head, gt, rest = value.partition(">")
+    if gt:
+        known = _HEADS.get(head) or _read_head(head)
+        if known is not None:
+            params: Params = ()
+            if rest:
+                m = _NAME_ADDR_PARAMS.match(rest)
+                if m is None:
+                    return _parse_name_addr_slow(value, header)
+                tag, others = m.groups()
+                params = _split_fast_params(others) if tag is None else (("tag", tag),)
+            result = NameAddr.__new__(NameAddr)
+            result._uri = None
+            result.display_name, result._uri_text = known
+            result.params = params
+            return result
+    elif "<" not in value:
+        m = _ADDR_SPEC_FAST.match(value)
+        if m is not None:
+            uri_text, params_text = m.groups()
+            fast = _split_fast_params(params_text) if params_text else ()
+            return _new_name_addr(uri_text, None, fast)
+    return _parse_name_addr_slow(value, header)
 
 
 def _parse_name_addr_slow(value: str, header: str) -> NameAddr:
@@ -710,7 +739,8 @@ _KNOWN_METHODS = frozenset(
 )
 
 
-_new_cseq = tuple.__new__  # CSeq(...) runs the NamedTuple's Python-level __new__
+_new_cseq: Callable[[type[CSeq], tuple[int, str]], CSeq]
+_new_cseq = tuple.__new__  # see _new_via
 
 
 def parse_cseq(value: str) -> CSeq:
@@ -718,7 +748,7 @@ def parse_cseq(value: str) -> CSeq:
     number, space, method = value.partition(" ")
     if space and number.isdigit() and number.isascii() and len(number) < 10:
         if method in _KNOWN_METHODS:
-            return _new_cseq(CSeq, (int(number), method))  # type: ignore[no-any-return]
+            return _new_cseq(CSeq, (int(number), method))
     parts = value.replace("\t", " ").split(" ")
     parts = [part for part in parts if part]
     if len(parts) != 2 or not is_digits(parts[0]) or not is_token(parts[1]):

@@ -16,6 +16,7 @@ response a UAS sends (responses that fail are simply dropped, §18.1.2).
 from __future__ import annotations
 
 import re
+from typing import NamedTuple, cast
 from .config import ParserLimits
 from .errors import RemoteProtocolError
 from .fields import _KNOWN_METHODS, ViaList, parse_cseq, parse_name_addr, parse_via
@@ -101,20 +102,11 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
     try:
         if bare_cr_lf:
             raise _bad("bare CR or LF inside a header line (RFC 3261 §7.3.1, §25.1)")
-        # Every key -> the index of its last line. When Via is the only header that
-        # repeats (the usual case), each other one is found with a single lookup.
-        where = dict(zip(keys, range(len(keys))))
-        repeats = len(keys) - len(where)
-        if repeats:
-            via_count = keys.count("via")
-            single = repeats == via_count - 1
-        else:
-            via_count = 1 if "via" in where else 0
-            single = True
-        at = where.get("content-length")
+        layout = _layout(keys)
+        at = layout.content_length
         if at is None:
             length = None
-        elif single:
+        elif layout.single:
             raw = fields[at][2].strip(_WS)
             if not (raw.isdigit() and raw.isascii()):
                 raise _bad(f"Content-Length: {raw!r} is not a non-negative integer (§20.14)")
@@ -137,7 +129,7 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
             )
         else:
             message.body = data[body_start : body_start + length]
-        _transaction_fields(message, keys, fields, where, via_count, single, views)
+        _transaction_fields(message, fields, layout, views)
     except RemoteProtocolError as exc:
         exc.partial = message
         raise
@@ -167,6 +159,48 @@ def _split_fields(
     if len(keys) != len(fields) or (long_lines and any(len(line) > max_line for line in lines)):
         return _careful_head(lines, max_line)
     return keys, fields
+
+
+class _Layout(NamedTuple):
+    """Where the headers every transaction reads sit (indexes into the header lines)."""
+
+    vias: tuple[int, ...]
+    #: From, To, Call-ID and CSeq, when each is there once (and Via is there), else None.
+    mandatory: tuple[int, int, int, int] | None
+    content_length: int | None
+    #: From, To, Call-ID, CSeq and Content-Length are not repeated.
+    single: bool
+
+
+_SINGLE = frozenset(("from", "to", "call-id", "cseq", "content-length"))
+#: Layouts by key list, memoized: a peer sends the same headers in the same order in
+#: every message of a kind. A pure function's results, bounded (starts over when full).
+_LAYOUTS: dict[tuple[str, ...], _Layout] = {}
+_LAYOUTS_MAX = 1024
+
+
+def _layout(keys: list[str]) -> _Layout:
+    signature = tuple(keys)
+    layout = _LAYOUTS.get(signature)
+    if layout is None:
+        first: dict[str, int] = {}
+        vias: list[int] = []
+        single = True
+        for i, key in enumerate(keys):
+            if key == "via":
+                vias.append(i)
+            elif key not in first:
+                first[key] = i
+            elif key in _SINGLE:
+                single = False
+        at = tuple(first.get(key, -1) for key in ("from", "to", "call-id", "cseq"))
+        complete = single and bool(vias) and -1 not in at
+        mandatory = cast(tuple[int, int, int, int], at) if complete else None
+        layout = _Layout(tuple(vias), mandatory, first.get("content-length"), single)
+        if len(_LAYOUTS) >= _LAYOUTS_MAX:
+            _LAYOUTS.clear()
+        _LAYOUTS[signature] = layout
+    return layout
 
 
 _STATUS_CODES = {str(code): code for code in range(100, 700)}
@@ -289,57 +323,47 @@ def _parse_request_line(line: str, headers: Headers) -> Request:
     return Request._received(method, target, headers)
 
 
-_MANDATORY_NAMES = {"from": "From", "to": "To", "call-id": "Call-ID", "cseq": "CSeq"}
+_MANDATORY = ("From", "To", "Call-ID", "CSeq")
 
 
 def _transaction_fields(
     message: Request | Response,
-    keys: list[str],
     fields: list[tuple[str, str, str]],
-    where: dict[str, int],
-    via_count: int,
-    single: bool,
+    layout: _Layout,
     views: dict[str, object],
 ) -> None:
     """Check and cache what every transaction reads (§8.1.1, §17.1.3, §17.2.3).
 
     This is the hot path of every received message, so it reads the header lines
-    the parser just split (``where`` maps each key to its last line, and ``single``
-    says that only Via repeats) and fills the typed-view cache in one go; the views
-    built here are the same the message properties would build. The remaining
-    headers are checked by :meth:`Message.validate`, which a UA runs before acting
-    on a request.
+    the parser just split, where ``layout`` says they are, and fills the typed-view
+    cache in one go; the views built here are the same the message properties would
+    build. The remaining headers are checked by :meth:`Message.validate`, which a UA
+    runs before acting on a request.
     """
-    if not via_count:
-        raise _bad("missing mandatory header Via (RFC 3261 §8.1.1)")
-    if single:
-        try:
-            from_value = fields[where["from"]][2].strip(_WS)
-            to_value = fields[where["to"]][2].strip(_WS)
-            call_id = fields[where["call-id"]][2].strip(_WS)
-            cseq_value = fields[where["cseq"]][2].strip(_WS)
-        except KeyError as exc:
-            name = _MANDATORY_NAMES[exc.args[0]]
-            raise _bad(f"missing mandatory header {name} (RFC 3261 §8.1.1)") from None
-    else:
+    vias_at, mandatory, _, _ = layout
+    if mandatory is not None:
+        at_from, at_to, at_call_id, at_cseq = mandatory
+        from_value = fields[at_from][2].strip(_WS)
+        to_value = fields[at_to][2].strip(_WS)
+        call_id = fields[at_call_id][2].strip(_WS)
+        cseq_value = fields[at_cseq][2].strip(_WS)
+    else:  # the careful way: refuse what is missing, compare repeated lines
+        if not vias_at:
+            raise _bad("missing mandatory header Via (RFC 3261 §8.1.1)")
         headers = message.headers
-        from_value = _single(headers, "From")
-        to_value = _single(headers, "To")
-        call_id = _single(headers, "Call-ID")
-        cseq_value = _single(headers, "CSeq")
-    if via_count == 1:
-        raw = [fields[where["via"]][2].strip(_WS)]
-    elif via_count == 2:
-        raw = [fields[keys.index("via")][2].strip(_WS), fields[where["via"]][2].strip(_WS)]
+        from_value, to_value, call_id, cseq_value = [_single(headers, n) for n in _MANDATORY]
+    top = fields[vias_at[0]][2].strip(_WS)
+    if len(vias_at) == 1:
+        raw = [top]
+        joined = top
     else:
-        raw = [fields[i][2].strip(_WS) for i, key in enumerate(keys) if key == "via"]
-    for value in raw:
-        if "," in value:  # comma-joined Vias (§7.3.1): the list splitter
-            vias = _build_vias(message.headers)
-            vias[0]  # noqa: B018  (the top Via must parse)
-            break
+        raw = [fields[at][2].strip(_WS) for at in vias_at]
+        joined = "".join(raw)
+    if "," in joined:  # comma-joined Vias (§7.3.1): the list splitter
+        vias = _build_vias(message.headers)
+        vias[0]  # noqa: B018  (the top Via must parse)
     else:
-        vias = ViaList(raw, parse_via(raw[0]))
+        vias = ViaList(raw, parse_via(top))
     views["vias"] = vias
     views["from"] = parse_name_addr(from_value, header="From")
     views["to"] = parse_name_addr(to_value, header="To")

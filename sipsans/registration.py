@@ -238,7 +238,14 @@ class Registration:
         return self._pending
 
     def next_deadline(self) -> float | None:
-        """When :meth:`on_timer` wants to run next (absolute, caller's clock), or None."""
+        """When :meth:`on_timer` wants to run next (absolute, caller's clock), or None.
+
+        None while a REGISTER is in flight: :meth:`on_timer` does nothing then (its answer
+        or timeout moves the machine on), and a deadline already passed would otherwise
+        be reported, and fired, again and again.
+        """
+        if self._pending is not None:
+            return None
         deadlines = [
             t
             for t in (

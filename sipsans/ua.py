@@ -62,7 +62,7 @@ from .message import Request, Response, make_request
 from .registration import Registration, as_name_addr
 from .replaces import Replaces
 from .transport import Address, ClientTxn, ConnHandle, ServerTxn, Target, Transmit
-from .ua_records import Hdrs, _Call, _In, _Out
+from .ua_records import Hdrs, Timer, _Call, _In, _Out
 from .ua_registration import RegistrationHandle
 from .uri import URI, SipURI, parse_uri
 
@@ -147,6 +147,12 @@ class UserAgent:
         #: The methods we accept (the Allow header): UAConfig.allow plus what the
         #: subscription and REFER settings enable.
         self._allow = tuple(allow)
+        #: Built once, sent in every answer and dialog-creating request.
+        self._allow_value = ", ".join(allow)
+        user_agent = self.config.user_agent
+        self._common: Hdrs = (("User-Agent", user_agent),) if user_agent else ()
+        #: Our Contact with ``transport=`` per (Contact, transport), built on first use.
+        self._contacts: dict[tuple[str, str], str] = {}
         self._rng = rng if rng is not None else random.SystemRandom()
         self.identity = (
             identity if isinstance(identity, NameAddr) else parse_name_addr(identity, header="From")
@@ -168,12 +174,15 @@ class UserAgent:
         self._out: dict[int, _Out] = {}  # client txn id -> request record
         self._pending: dict[int, _In] = {}  # server txn id -> unanswered request
         self._app_txns: set[int] = set()  # server txns whose Terminated the app sees
-        self._timers: list[tuple[float, int, str, object]] = []
+        #: A heap of [deadline, seq, kind, key]; a disarmed entry has kind "" (see _disarm).
+        self._timers: list[Timer] = []
+        self._disarmed = 0  # disarmed entries still in the heap
         self._seq = itertools.count()
         #: Original handle of a re-INVITE waiting for its §14.1 retry, per dialog.
         self._glare_origin: dict[DialogId, ClientTxn] = {}
-        #: BYEs asked for before our 2xx was ACKed (§15), per dialog.
-        self._deferred_bye: dict[DialogId, tuple[Hdrs, str | None]] = {}
+        #: BYEs asked for before our 2xx was ACKed (§15), per dialog: their headers,
+        #: Reason and the handle ``bye()`` returned (see ua_server.defer_bye).
+        self._deferred_bye: dict[DialogId, tuple[Hdrs, str | None, ClientTxn]] = {}
         #: Registrations kept up (``register``), by handle key; idle ones are dropped.
         self._registrations: dict[int, RegistrationHandle] = {}
         #: REGISTER client transactions -> their registration.
@@ -200,7 +209,7 @@ class UserAgent:
         return self.endpoint.transmits()
 
     def get_next_timer(self) -> float | None:
-        ours = self._timers[0][0] if self._timers else None
+        ours = self._next_deadline()
         theirs = self.endpoint.get_next_timer()
         if ours is None:
             return theirs
@@ -215,7 +224,7 @@ class UserAgent:
             "requests": len(self._out),
             "pending_answers": len(self._pending),
             "app_txns": len(self._app_txns),
-            "ua_timers": len(self._timers),
+            "ua_timers": len(self._timers) - self._disarmed,
             "glare_retries": len(self._glare_origin),
             "deferred_byes": len(self._deferred_bye),
             "registrations": len(self._registrations),
@@ -281,7 +290,9 @@ class UserAgent:
             raise LocalProtocolError(f"now={now} is earlier than the previous now={self._now}")
         ep = self.endpoint
         while True:
-            mine = self._timers[0][0] if self._timers and self._timers[0][0] <= now else None
+            mine = self._next_deadline()
+            if mine is not None and mine > now:
+                mine = None
             theirs = ep.get_next_timer()
             if theirs is not None and theirs > now:
                 theirs = None
@@ -289,7 +300,9 @@ class UserAgent:
                 self._now = max(self._now, theirs)
                 ep.handle_timer(now=self._now)
             elif mine is not None:
-                deadline, _, kind, key = heapq.heappop(self._timers)
+                entry = heapq.heappop(self._timers)
+                deadline, _, kind, key = entry
+                entry[2] = ""  # fired: disarming it later does nothing
                 self._now = max(self._now, deadline)
                 self._fire(kind, key, deadline)
             else:
@@ -308,8 +321,51 @@ class UserAgent:
         while (event := ep.next_event()) is not None:
             ua_server.dispatch(self, event)
 
-    def _at(self, deadline: float, kind: str, key: object) -> None:
-        heapq.heappush(self._timers, (deadline, next(self._seq), kind, key))
+    def _at(self, deadline: float, kind: str, key: object) -> Timer:
+        """Arm a timer; keep the entry to :meth:`_disarm` it."""
+        entry: Timer = [deadline, next(self._seq), kind, key]
+        heapq.heappush(self._timers, entry)
+        return entry
+
+    def _disarm(self, entry: Timer | None) -> None:
+        """Cancel a timer whose purpose is gone (a ring or answer timer once the request
+        is answered, a 2xx retransmission once the ACK came).
+
+        The entry stays in the heap, skipped when it comes up, until disarmed entries are
+        over half the heap: then they are all dropped at once (amortised O(1) each). So the
+        heap holds about twice the live timers at most (plus a few dozen), not every call's
+        180 s ring timer (call rate x ring_timeout).
+        """
+        if entry is None or not entry[2]:
+            return
+        entry[2], entry[3] = "", None
+        self._disarmed += 1
+        if self._disarmed > 32 and 2 * self._disarmed > len(self._timers):
+            self._timers = [e for e in self._timers if e[2]]
+            heapq.heapify(self._timers)
+            self._disarmed = 0
+
+    def _unpend(self, txn_id: int) -> _In | None:
+        """Forget the request of server transaction ``txn_id`` once it is answered (or
+        cancelled, or its transaction is gone), disarming its answer or ring timer."""
+        pending = self._pending.pop(txn_id, None)
+        if pending is not None:
+            self._disarm(pending.timer)
+        return pending
+
+    def _stop_retransmit(self, d: Dialog) -> None:
+        """The 2xx needs no more retransmissions (ACKed, or the dialog ended)."""
+        if d.retrans is not None:
+            self._disarm(d.retrans[4])
+            d.retrans = None
+
+    def _next_deadline(self) -> float | None:
+        """The earliest armed timer's deadline (disarmed entries on top are dropped)."""
+        timers = self._timers
+        while timers and not timers[0][2]:
+            heapq.heappop(timers)
+            self._disarmed -= 1
+        return timers[0][0] if timers else None
 
     def _fire(self, kind: str, key: object, at: float) -> None:
         if kind == "retransmit":
@@ -352,17 +408,22 @@ class UserAgent:
         return f"{self._rng.getrandbits(48):012x}"
 
     def _local_contact(self, transport: str) -> str:
-        if transport.upper() == "UDP":
-            return self.contact
-        addr = parse_name_addr(self.contact, header="Contact")
-        uri = addr.uri
-        if isinstance(uri, SipURI) and uri.transport is None:
-            return str(addr.replace(uri=uri.with_param("transport", transport.lower())))
-        return self.contact
+        contact = self.contact
+        if transport == "UDP" or transport.upper() == "UDP":
+            return contact
+        key = (contact, transport)
+        found = self._contacts.get(key)
+        if found is None:
+            addr = parse_name_addr(contact, header="Contact")
+            uri = addr.uri
+            found = contact
+            if isinstance(uri, SipURI) and uri.transport is None:
+                found = str(addr.replace(uri=uri.with_param("transport", transport.lower())))
+            self._contacts[key] = found
+        return found
 
     def _common_headers(self) -> Hdrs:
-        ua = self.config.user_agent
-        return (("User-Agent", ua),) if ua else ()
+        return self._common
 
     def _set_state(
         self, d: Dialog, inp: DialogInput, message: Request | Response | None = None
@@ -394,12 +455,18 @@ class UserAgent:
             inp = DialogInput.ENDED if was_early else DialogInput.FAILED
         d.reason, d.status = reason, status
         self._set_state(d, inp, message)
-        d.retrans = None
+        self._stop_retransmit(d)
         d.late_offer = None
         d.glare_retry = None
         self._glare_origin.pop(d.id, None)
-        self._deferred_bye.pop(d.id, None)  # ended some other way before its ACK came
+        if was_early and d.role == "uas" and d.server_invite is not None:
+            # The early dialog failed (e.g. our request in it timed out, §12.2.1.2) with
+            # the INVITE unanswered: it still needs a final response (§13.3.1.3), or its
+            # transaction and the UA's record of it never end.
+            code = status if status is not None and 300 <= status <= 699 else 500
+            ua_server.end_pending_invite(self, d, code)
         self._emit(DialogTerminated(dialog_id=d.id, reason=reason, status=status))
+        ua_server.drop_deferred_bye(self, d)  # ended some other way before its ACK came
         self._cancel_orphaned_invites(d, was_early)
         self._maybe_free(d)
 
@@ -490,8 +557,12 @@ class UserAgent:
             if isinstance(from_, NameAddr)
             else _name_addr_arg(from_, "From")
         )
-        local = local.replace(params=tuple(p for p in local.params if p[0].lower() != "tag"))
-        remote = to_addr.replace(params=tuple(p for p in to_addr.params if p[0].lower() != "tag"))
+        if local.params:
+            local = local.replace(params=tuple(p for p in local.params if p[0].lower() != "tag"))
+        remote = to_addr
+        if remote.params:
+            remote = remote.replace(params=tuple(p for p in remote.params if p[0].lower() != "tag"))
+        local_text, remote_text = str(local), str(remote)
         extra = tuple(headers)
         if target is None:
             routes = [v for k, v in extra if k.lower() == "route"]
@@ -506,14 +577,14 @@ class UserAgent:
         request = make_request(
             "INVITE",
             ruri,
-            from_=str(local.with_tag(local_tag)),
-            to=str(remote),
+            from_=f"{local_text};tag={local_tag}",  # = str(local.with_tag(...)): no tag in local
+            to=remote_text,
             call_id=call_id,
             cseq=cseq,
             contact=contact,
             headers=[
-                ("Allow", ", ".join(self._allow)),
-                *self._common_headers(),
+                ("Allow", self._allow_value),
+                *self._common,
                 *uri_headers,
                 *extra,
             ],
@@ -525,8 +596,8 @@ class UserAgent:
             call_id=call_id,
             local_tag=local_tag,
             remote_tag="",
-            local_uri=str(local),
-            remote_uri=str(remote),
+            local_uri=local_text,
+            remote_uri=remote_text,
             local_contact=contact,
             remote_target=str(ruri),
             route_set=(),
@@ -907,12 +978,11 @@ class UserAgent:
         self._glare_origin[d.id] = out.origin
         self._at(now + wait, "glare", d.id)
 
-    def _bye(self, d: Dialog, headers: Hdrs, reason: str | None, now: float) -> ClientTxn | None:
+    def _bye(self, d: Dialog, headers: Hdrs, reason: str | None, now: float) -> ClientTxn:
         self._advance(now)
         if d.state is DialogState.WAIT_ACK:
             d.glare_retry = None
-            ua_server.defer_bye(self, d, headers, reason)
-            return None
+            return ua_server.defer_bye(self, d, headers, reason)
         if d.state is not DialogState.CONFIRMED:
             raise LocalProtocolError(
                 f"BYE needs a confirmed dialog; {d.id} is {d.state.value} (use hangup())"
@@ -932,9 +1002,10 @@ class UserAgent:
         now: float,
         why: TerminatedReason,
         status: int | None = None,
+        origin: ClientTxn | None = None,
     ) -> ClientTxn:
         extra = (*headers, ("Reason", reason)) if reason else headers
-        _, txn = self._send_in_dialog(d, "BYE", None, None, extra, now)
+        _, txn = self._send_in_dialog(d, "BYE", None, None, extra, now, origin)
         self._terminate(d, DialogInput.BYE_SENT, why, status)
         return txn
 

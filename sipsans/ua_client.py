@@ -147,7 +147,8 @@ def _learn(d: Dialog, resp: Response) -> None:
     # Leniency: a broken Record-Route keeps the previous route set rather than
     # dropping the response.
     with contextlib.suppress(RemoteProtocolError):
-        d.route_set = route_set_from(resp.record_routes, reverse=True)
+        routes = resp.record_routes if "record-route" in resp.headers else []
+        d.route_set = route_set_from(routes, reverse=True)
 
 
 def _call_response(ua: UserAgent, call: _Call, event: ResponseReceived) -> None:
@@ -358,11 +359,9 @@ def send_ack(
     call = d.call
     if invite is None:
         invite = call.request if isinstance(call, _Call) else None
-    creds = (
-        tuple((k, v) for k, v in invite.headers if k.lower() in _AUTH_HEADERS)
-        if invite is not None
-        else ()
-    )
+    creds: tuple[tuple[str, str], ...] = ()
+    if invite is not None and any(name in invite.headers for name in _AUTH_HEADERS):
+        creds = tuple((k, v) for k, v in invite.headers if k.lower() in _AUTH_HEADERS)
     if body and content_type is None:
         content_type = "application/sdp"
     request, hop = build_request(
@@ -452,7 +451,8 @@ def transaction_terminated(ua: UserAgent, event: TransactionTerminated) -> None:
         if call is not None:
             if call.txn == txn.id:
                 _finish_call(ua, call)
-                ua._emit(TransactionTerminated(txn=call.origin))
+                origin = call.origin
+                ua._emit(event if origin.id == txn.id else TransactionTerminated(txn=origin))
             return
         out = ua._out.pop(txn.id, None)
         if out is not None:
@@ -464,7 +464,8 @@ def transaction_terminated(ua: UserAgent, event: TransactionTerminated) -> None:
                     d.uac_reinvite = 0
                 ua._maybe_free(d)
             if out.live == 0 and not out.quiet:
-                ua._emit(TransactionTerminated(txn=out.origin))
+                origin = out.origin
+                ua._emit(event if origin.id == txn.id else TransactionTerminated(txn=origin))
             return
         if ua._reg_txns.pop(txn.id, None) is not None:
             return  # a REGISTER's: the application sees RegistrationStateChanged
@@ -478,7 +479,7 @@ def transaction_terminated(ua: UserAgent, event: TransactionTerminated) -> None:
 
 def _server_txn_ended(ua: UserAgent, txn_id: int) -> None:
     """An unanswered request's transaction is gone (transport failure): forget it."""
-    pending = ua._pending.pop(txn_id, None)
+    pending = ua._unpend(txn_id)
     if pending is not None and pending.sub is not None:
         ua_subscriptions.abandon(ua, pending.sub)  # the SUBSCRIBE can no longer be answered
     d = pending.dialog if pending is not None else None

@@ -3,15 +3,20 @@ waiting for the application's answer."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from .auth import Credentials
 from .dialog.model import Dialog
 from .dialog.subscription import Subscription
 from .message import Request
 from .transport import ClientTxn, Target
 
-__all__ = ["KNOWN_METHODS", "Hdrs", "_Call", "_In", "_Out"]
+__all__ = ["KNOWN_METHODS", "Hdrs", "Timer", "_Call", "_In", "_Out"]
 
 Hdrs = tuple[tuple[str, str], ...]
+#: A UA timer as kept in its heap: ``[deadline, seq, kind, key]``, compared as a list
+#: (by deadline, then the unique seq). Mutable so that it can be disarmed in place.
+Timer = list[Any]
 
 #: Methods RFC 3261 and its extensions define; anything else gets 501 (§8.2.1).
 KNOWN_METHODS = frozenset(
@@ -110,7 +115,7 @@ class _Out:
 class _In:
     """An incoming request handed to the application and not answered yet."""
 
-    __slots__ = ("dialog", "request", "sub")
+    __slots__ = ("dialog", "request", "sub", "timer")
 
     def __init__(
         self, request: Request, dialog: Dialog | None, sub: Subscription | None = None
@@ -119,3 +124,5 @@ class _In:
         self.dialog = dialog
         #: The notifier's subscription a SUBSCRIBE awaiting accept/reject created.
         self.sub = sub
+        #: Its answer or ring timer, disarmed once the request is answered.
+        self.timer: Timer | None = None

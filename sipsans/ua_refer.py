@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
+from . import ua_server
 from . import ua_subscriptions as subs
 from .dialog.model import Dialog, DialogId
 from .dialog.state import DialogState, TerminatedReason
@@ -128,9 +129,9 @@ def on_refer(ua: UserAgent, d: Dialog, request: Request, txn: ServerTxn) -> None
     with contextlib.suppress(RemoteProtocolError):
         referred_by = parse_name_addr(raw_by, header="Referred-By") if raw_by else None
     refer_sub = (request.headers.get("refer-sub") or "").strip().lower() != "false"
-    ua._pending[txn.id] = _In(request, d)
+    pending = ua._pending[txn.id] = _In(request, d)
     ua._app_txns.add(txn.id)
-    ua._at(ua._now + ua.config.answer_timeout, "answer", txn.id)
+    pending.timer = ua._at(ua._now + ua.config.answer_timeout, "answer", txn.id)
     ua._emit(
         ReferReceived(
             dialog_id=d.id,
@@ -218,7 +219,7 @@ def replaced(ua: UserAgent, d: Dialog) -> None:
             old, local=True, uac=TerminatedReason.UAC_BYE, uas=TerminatedReason.UAS_BYE
         )
         if old.state is DialogState.WAIT_ACK:
-            ua._deferred_bye[old.id] = ((), None)  # §15: after its ACK
+            ua_server.defer_bye(ua, old, (), None)  # §15: after its ACK
         else:
             ua._send_bye(old, (), None, ua._now, why)
         return

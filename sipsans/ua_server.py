@@ -30,7 +30,7 @@ from .events import (
 )
 from .message import Request, Response, make_response
 from .replaces import match_replaces, parse_replaces
-from .transport import ServerTxn, Source
+from .transport import ClientTxn, ServerTxn, Source
 from .ua_records import KNOWN_METHODS, _In
 
 if TYPE_CHECKING:
@@ -40,6 +40,8 @@ __all__ = [
     "answer_invite",
     "default_answer",
     "dispatch",
+    "drop_deferred_bye",
+    "end_pending_invite",
     "respond",
     "retransmit_2xx",
     "ring_timeout",
@@ -50,20 +52,22 @@ _DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "NOTIFY", "PRACK"})
 
 
 def dispatch(ua: UserAgent, event: Event) -> None:
-    """Route one endpoint event: dialogs consume what is theirs, the rest passes."""
+    """Route one endpoint event: dialogs consume what is theirs, the rest passes.
+    (The most frequent kinds are tested first: a UAS call brings three requests and
+    the end of two server transactions.)"""
     if isinstance(event, RequestReceived):
         if event.txn is None:
             _on_ack(ua, event.request)
         else:
             _on_request(ua, event.request, event.txn, event.source)
+    elif isinstance(event, TransactionTerminated):
+        ua_client.transaction_terminated(ua, event)
     elif isinstance(event, ResponseReceived):
         ua_client.on_response(ua, event)
     elif isinstance(event, CancelReceived):
         _on_cancel(ua, event)
     elif isinstance(event, TransactionTimedOut | TransportFailed):
         ua_client.on_failure(ua, event)
-    elif isinstance(event, TransactionTerminated):
-        ua_client.transaction_terminated(ua, event)
     else:
         ua._emit(event)  # MalformedMessage, ConnectionClosed
 
@@ -84,16 +88,44 @@ def _reply(  # noqa: PLR0917 - internal command plumbing, mirrors the public sig
 def _hand_over(
     ua: UserAgent, txn: ServerTxn, request: Request, d: Dialog | None, *, default: bool
 ) -> None:
-    ua._pending[txn.id] = _In(request, d)
+    pending = ua._pending[txn.id] = _In(request, d)
     ua._app_txns.add(txn.id)
     if default:
-        ua._at(ua._now + ua.config.answer_timeout, "answer", txn.id)
+        pending.timer = ua._at(ua._now + ua.config.answer_timeout, "answer", txn.id)
+
+
+def check_request(request: Request) -> None:
+    """Validate, once, what sipsans interprets in a request beyond the fields
+    ``parse_message`` already checked (§8.2: a UAS answers 400 rather than act on a
+    malformed request). Raises RemoteProtocolError.
+
+    The same verdict as :meth:`Request.validate` (tests/test_ua_efficiency.py holds them
+    equal), without reading the parser's fields again or building the empty views of
+    headers the request does not carry: the Request-URI, every Via, the From and To
+    URIs, then Max-Forwards, Contact, Route and Record-Route when present.
+    """
+    request.uri  # noqa: B018
+    for _ in request.vias:  # each Via parses on first access; the top one already did
+        pass
+    request.from_.uri  # noqa: B018
+    request.to.uri  # noqa: B018
+    headers = request.headers
+    if "max-forwards" in headers:
+        request.max_forwards  # noqa: B018
+    if "contact" in headers:
+        for value in request.contacts:
+            value.uri  # noqa: B018
+    if "route" in headers:
+        for value in request.routes:
+            value.uri  # noqa: B018
+    if "record-route" in headers:
+        for value in request.record_routes:
+            value.uri  # noqa: B018
 
 
 def _on_request(ua: UserAgent, request: Request, txn: ServerTxn, source: Source) -> None:
-    cfg = ua.config
     try:
-        request.validate()
+        check_request(request)
     except RemoteProtocolError as exc:
         _reply(ua, txn, request, exc.status_hint if 400 <= exc.status_hint <= 699 else 400)
         return
@@ -104,13 +136,14 @@ def _on_request(ua: UserAgent, request: Request, txn: ServerTxn, source: Source)
         _reply(ua, txn, request, 501)  # §8.2.1: an extension the application did not allow
         return
     if method not in allow:
-        _reply(ua, txn, request, 405, (("Allow", ", ".join(allow)),))  # §8.2.1
+        _reply(ua, txn, request, 405, (("Allow", ua._allow_value),))  # §8.2.1
         return
-    required = [t.strip() for t in request.headers.get_all("require") if t.strip()]
-    unsupported = [t for t in required if t not in cfg.supported]
-    if unsupported:
-        _reply(ua, txn, request, 420, (("Unsupported", ", ".join(unsupported)),))  # §8.2.2.3
-        return
+    if "require" in request.headers:
+        required = [t.strip() for t in request.headers.get_all("require") if t.strip()]
+        unsupported = [t for t in required if t not in cfg.supported]
+        if unsupported:
+            _reply(ua, txn, request, 420, (("Unsupported", ", ".join(unsupported)),))  # §8.2.2.3
+            return
     to_tag = request.to.tag
     if to_tag:
         _in_dialog(ua, request, txn, to_tag)
@@ -158,11 +191,10 @@ def _in_dialog(ua: UserAgent, request: Request, txn: ServerTxn, to_tag: str) -> 
             return  # BYEs crossed
         if d.role == "uas" and d.server_invite is not None and d.is_early:
             # §15.1.2: a BYE ends the pending INVITE with 487.
-            pending = ua._pending.pop(d.server_invite, None)
+            pending = ua._unpend(d.server_invite)
             if pending is not None:
                 _reply(ua, ServerTxn(d.server_invite), pending.request, 487, to_tag=d.local_tag)
             d.server_invite = None
-        ua._deferred_bye.pop(d.id, None)
         reason = ua._role_reason(
             d, local=False, uac=TerminatedReason.UAC_BYE, uas=TerminatedReason.UAS_BYE
         )
@@ -211,7 +243,8 @@ def _new_call(ua: UserAgent, request: Request, txn: ServerTxn, transport: str) -
         _reply(ua, txn, request, 400)  # §8.1.1.8: an INVITE MUST carry a Contact
         return
     replaced = None
-    values = request.headers.get_all("replaces")
+    headers = request.headers
+    values = headers.get_all("replaces") if "replaces" in headers else None
     if values:
         # RFC 3891 §3: exactly one; it must name a dialog we may replace.
         try:
@@ -223,9 +256,11 @@ def _new_call(ua: UserAgent, request: Request, txn: ServerTxn, transport: str) -
         if replaced is None:
             _reply(ua, txn, request, status)
             return
-    local = request.to.replace(params=tuple(p for p in request.to.params if p[0].lower() != "tag"))
-    remote = request.from_
+    local, remote = request.to, request.from_
+    if local.params:
+        local = local.replace(params=tuple(p for p in local.params if p[0].lower() != "tag"))
     remote = remote.replace(params=tuple(p for p in remote.params if p[0].lower() != "tag"))
+    routes = request.record_routes if "record-route" in headers else []
     d = Dialog(
         role="uas",
         call_id=request.call_id,
@@ -235,7 +270,7 @@ def _new_call(ua: UserAgent, request: Request, txn: ServerTxn, transport: str) -
         remote_uri=str(remote),
         local_contact=ua._local_contact(transport),
         remote_target=contact,
-        route_set=route_set_from(request.record_routes, reverse=False),
+        route_set=route_set_from(routes, reverse=False),
         local_cseq=ua._rng.randrange(1, 2**15),
         remote_cseq=request.cseq.seq,
         state=DialogState.TRYING,
@@ -245,7 +280,7 @@ def _new_call(ua: UserAgent, request: Request, txn: ServerTxn, transport: str) -
     d.replaces = replaced.id if replaced is not None else None
     ua._dialogs[d.id] = d
     _hand_over(ua, txn, request, d, default=False)
-    ua._at(ua._now + ua.config.ring_timeout, "ring", txn.id)
+    ua._pending[txn.id].timer = ua._at(ua._now + ua.config.ring_timeout, "ring", txn.id)
     view = ServerInviteDialog(ua, d.id)
     view._last = d
     ua._emit(
@@ -268,7 +303,7 @@ def _on_ack(ua: UserAgent, ack: Request) -> None:
     d = ua._dialogs.get(key)
     if d is None or d.retrans is None or seq != d.invite_cseq:
         return  # a retransmitted or stray ACK: absorbed (§17.2.1)
-    d.retrans = None
+    ua._stop_retransmit(d)
     d.server_invite = None
     if d.state is DialogState.WAIT_ACK:
         ua._set_state(d, DialogInput.RECV_ACK, ack)
@@ -276,12 +311,12 @@ def _on_ack(ua: UserAgent, ack: Request) -> None:
             ua_refer.replaced(ua, d)  # RFC 3891 §3
     elif ack.body:
         ua._emit(InDialogRequest(dialog_id=d.id, request=ack, txn=None))
-    deferred = ua._deferred_bye.pop(d.id, None)
-    if deferred is not None and d.state is DialogState.CONFIRMED:
+    if d.state is DialogState.CONFIRMED and d.id in ua._deferred_bye:
         why = ua._role_reason(
             d, local=True, uac=TerminatedReason.UAC_BYE, uas=TerminatedReason.UAS_BYE
         )
-        ua._send_bye(d, deferred[0], deferred[1], ua._now, why)
+        headers, reason, handle = ua._deferred_bye.pop(d.id)
+        ua._send_bye(d, headers, reason, ua._now, why, origin=handle)
 
 
 def _on_cancel(ua: UserAgent, event: CancelReceived) -> None:
@@ -290,7 +325,7 @@ def _on_cancel(ua: UserAgent, event: CancelReceived) -> None:
     if d is None or pending is None or d.server_invite != event.txn.id:
         ua._emit(event)
         return
-    del ua._pending[event.txn.id]
+    ua._unpend(event.txn.id)
     if not event.answered:
         _reply(ua, event.txn, pending.request, 487, to_tag=d.local_tag)
     d.server_invite = None
@@ -320,10 +355,11 @@ def _dialog_headers(
     out: list[tuple[str, str]] = []
     if 101 <= status < 300:
         # §12.1.1: copy every Record-Route, in order, and give our Contact.
-        out += [("Record-Route", v) for v in request.headers.get_all("record-route")]
+        if "record-route" in request.headers:
+            out += [("Record-Route", v) for v in request.headers.get_all("record-route")]
         out.append(("Contact", d.local_contact))
     if 200 <= status < 300:
-        out.append(("Allow", ", ".join(ua._allow)))
+        out.append(("Allow", ua._allow_value))
     return out
 
 
@@ -351,7 +387,7 @@ def answer_invite(  # noqa: PLR0917 - internal command plumbing, mirrors the pub
         status,
         reason,
         to_tag=d.local_tag,
-        headers=[*_dialog_headers(ua, d, request, status), *ua._common_headers(), *headers],
+        headers=[*_dialog_headers(ua, d, request, status), *ua._common, *headers],
         body=body,
         content_type=content_type if body else None,
     )
@@ -359,7 +395,7 @@ def answer_invite(  # noqa: PLR0917 - internal command plumbing, mirrors the pub
     if status < 200:
         ua._set_state(d, DialogInput.SENT_1XX, response)
         return
-    del ua._pending[txn.id]
+    ua._unpend(txn.id)
     if status < 300:
         ua._set_state(d, DialogInput.SENT_2XX, response)
         _start_retransmit(ua, d, txn, response, now)
@@ -372,8 +408,7 @@ def _start_retransmit(
     ua: UserAgent, d: Dialog, txn: ServerTxn, response: Response, now: float
 ) -> None:
     t1 = ua.endpoint.config.t1
-    d.retrans = (txn.id, response, t1, now)
-    ua._at(now + t1, "retransmit", d.id)
+    d.retrans = (txn.id, response, t1, now, ua._at(now + t1, "retransmit", d.id))
 
 
 def retransmit_2xx(ua: UserAgent, key: DialogId, at: float) -> None:
@@ -382,25 +417,25 @@ def retransmit_2xx(ua: UserAgent, key: DialogId, at: float) -> None:
     d = ua._dialogs.get(key)
     if d is None or d.retrans is None:
         return
-    txn_id, response, interval, started = d.retrans
+    txn_id, response, interval, started, _ = d.retrans
     cfg = ua.endpoint.config
     if at - started >= 64 * cfg.t1 - 1e-9:
         d.retrans = None
         d.server_invite = None
-        deferred = ua._deferred_bye.pop(d.id, None)
-        headers, reason = deferred if deferred is not None else ((), None)
+        # The BYE the application asked for meanwhile, if any, goes now (with its handle).
+        headers, reason, handle = ua._deferred_bye.pop(d.id, ((), None, None))
         if d.state is DialogState.WAIT_ACK:
             d.state = DialogState.CONFIRMED  # §13.3.1.4: "the dialog is confirmed, but ..."
-        ua._send_bye(d, headers, reason, ua._now, TerminatedReason.TIMEOUT)
+        ua._send_bye(d, headers, reason, ua._now, TerminatedReason.TIMEOUT, origin=handle)
         return
     try:
         ua.endpoint.send_response(ServerTxn(txn_id), response, now=ua._now)
     except LocalProtocolError:
         ua.endpoint.send_stateless(response, now=ua._now)  # the transaction ended (Timer L)
     interval = min(2 * interval, cfg.t2)
-    d.retrans = (txn_id, response, interval, started)
     # The next resend, or the 64*T1 give-up instant if that comes first.
-    ua._at(min(at + interval, started + 64 * cfg.t1), "retransmit", key)
+    timer = ua._at(min(at + interval, started + 64 * cfg.t1), "retransmit", key)
+    d.retrans = (txn_id, response, interval, started, timer)
 
 
 def respond(  # noqa: PLR0917 - internal command plumbing, mirrors the public signature
@@ -439,7 +474,7 @@ def respond(  # noqa: PLR0917 - internal command plumbing, mirrors the public si
     elif method == "REFER" and 200 <= status < 300:
         extra = list(ua_refer.accept_headers(request))
     elif status == 405 or (method == "OPTIONS" and 200 <= status < 300):
-        extra = [("Allow", ", ".join(ua._allow))]
+        extra = [("Allow", ua._allow_value)]
         if method == "OPTIONS":
             extra.append(("Accept", "application/sdp"))
     if body and content_type is None:
@@ -457,7 +492,7 @@ def respond(  # noqa: PLR0917 - internal command plumbing, mirrors the public si
     ua.endpoint.send_response(txn, response, now=now)
     if status < 200:
         return
-    del ua._pending[txn.id]
+    ua._unpend(txn.id)
     if d is None:
         return
     if method == "INVITE":
@@ -489,6 +524,15 @@ def default_answer(ua: UserAgent, txn_id: int, at: float) -> None:
     respond(ua, ServerTxn(txn_id), status, None, (), b"", None, ua._now)
 
 
+def end_pending_invite(ua: UserAgent, d: Dialog, status: int) -> None:
+    """Answer ``status`` to the unanswered INVITE of the early dialog ``d``, which ended."""
+    txn_id = d.server_invite
+    d.server_invite = None
+    pending = ua._unpend(txn_id) if txn_id is not None else None
+    if txn_id is not None and pending is not None:
+        _reply(ua, ServerTxn(txn_id), pending.request, status, to_tag=d.local_tag)
+
+
 def ring_timeout(ua: UserAgent, txn_id: int, at: float) -> None:
     pending = ua._pending.get(txn_id)
     d = pending.dialog if pending is not None else None
@@ -498,6 +542,26 @@ def ring_timeout(ua: UserAgent, txn_id: int, at: float) -> None:
 
 def defer_bye(
     ua: UserAgent, d: Dialog, headers: tuple[tuple[str, str], ...], reason: str | None
-) -> None:
-    """§15: the callee may not BYE before its 2xx is ACKed; send it after the ACK."""
-    ua._deferred_bye[d.id] = (headers, reason)
+) -> ClientTxn:
+    """§15: the callee may not BYE before its 2xx is ACKed: the BYE waits for the ACK,
+    or for the ACK's timeout (64*T1, §13.3.1.4), and is sent then.
+
+    The handle is returned now, its id taken from the endpoint's sequence so that no
+    transaction ever has it; the BYE's responses, timeout and end carry it later (as a
+    re-INVITE's do after a glare retry). Asked again before the ACK, the first BYE
+    stands and its handle is returned again."""
+    held = ua._deferred_bye.get(d.id)
+    if held is not None:
+        return held[2]
+    handle = ClientTxn(ua.endpoint._take_id())
+    ua._deferred_bye[d.id] = (headers, reason, handle)
+    return handle
+
+
+def drop_deferred_bye(ua: UserAgent, d: Dialog) -> None:
+    """The dialog ended before its ACK some other way (the peer's BYE, a request of ours
+    that failed): the held BYE is never sent. Its handle ends with TransactionTerminated
+    and no response, as a CANCEL the endpoint drops unsent does."""
+    held = ua._deferred_bye.pop(d.id, None)
+    if held is not None:
+        ua._emit(TransactionTerminated(txn=held[2]))

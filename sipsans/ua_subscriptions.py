@@ -270,7 +270,7 @@ def subscribe(  # noqa: PLR0917 - internal command plumbing, mirrors the public 
     extra: list[tuple[str, str]] = [("Event", str(ev)), ("Expires", str(expires))]
     if accept is not None:
         extra.append(("Accept", accept))
-    extra += [("Allow", ", ".join(ua._allow)), *ua._common_headers(), *headers]
+    extra += [("Allow", ua._allow_value), *ua._common_headers(), *headers]
     request = make_request(
         "SUBSCRIBE",
         ruri,
@@ -651,9 +651,9 @@ def on_subscribe(ua: UserAgent, request: Request, txn: ServerTxn, d: Dialog | No
     cap = ua.config.subscription_expires
     rec = new_record(ua, "notifier", ev, cap if requested is None else min(requested, cap))
     rec.request, rec.txn, rec.dialog = request, txn.id, d
-    ua._pending[txn.id] = _In(request, d, rec)
+    pending = ua._pending[txn.id] = _In(request, d, rec)
     ua._app_txns.add(txn.id)
-    ua._at(ua._now + ua.config.answer_timeout, "answer", txn.id)
+    pending.timer = ua._at(ua._now + ua.config.answer_timeout, "answer", txn.id)
     ua._emit(
         IncomingSubscription(subscription=ServerSubscription(ua, rec), request=request, txn=txn)
     )
@@ -711,7 +711,7 @@ def accept(  # noqa: PLR0917 - internal command plumbing, mirrors the public sig
         raise LocalProtocolError("accept() with state active or pending; use reject() to refuse")
     if body and content_type is None:
         raise LocalProtocolError("a NOTIFY body needs content_type= (the package's type)")
-    del ua._pending[rec.txn]
+    ua._unpend(rec.txn)
     request = pending.request
     granted = rec.expires if expires is None else max(0, min(expires, rec.expires))
     d = rec.dialog
@@ -770,7 +770,7 @@ def _notifier_dialog(ua: UserAgent, request: Request) -> Dialog:
 def reject(  # noqa: PLR0917 - internal command plumbing, mirrors the public signature
     ua: UserAgent, rec: Subscription, status: int, reason: str | None, headers: Hdrs, now: float
 ) -> None:
-    pending = ua._pending.pop(rec.txn, None) if rec.txn else None
+    pending = ua._unpend(rec.txn) if rec.txn else None
     if pending is None:
         raise LocalProtocolError(f"{view(ua, rec)!r} has no SUBSCRIBE waiting for an answer")
     request = pending.request

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import anyio
 import anyio.abc
@@ -23,6 +26,7 @@ from loopback import (
 import sipsans
 from sipsans.trace import replay_transcript
 from sipsans_asyncio import Listen, RequestTimeout, TransportError
+from sipsans_asyncio.base import UDP_RECEIVE_BUFFER
 
 wsproto = pytest.importorskip("wsproto")
 
@@ -105,6 +109,76 @@ async def test_udp_request_times_out_with_timer_f(flavour: Flavour) -> None:
             while True:
                 seen.append(await silent.next_event())
         assert [type(e) for e in seen] == [sipsans.RequestReceived]
+
+
+@by_flavour()
+async def test_udp_send_the_kernel_refuses_fails_the_request_at_once(flavour: Flavour) -> None:
+    # An IPv6 destination on an IPv4 socket: sendto fails, and the transaction is told
+    # at once (RFC 3261 §18.4) instead of retransmitting until Timer F.
+    async with flavour(endpoint_factory(9)) as uac:
+        with pytest.raises(TransportError, match=r"UDP send to .*::1.* failed"):
+            with anyio.fail_after(5):
+                await uac.request(
+                    options(("[::1]", 5060)), target=sipsans.Target("UDP", "::1", 5060)
+                )
+
+
+def _options_datagram(to: tuple[str, int], source: tuple[str, int], n: int) -> bytes:
+    """OPTIONS number ``n`` as a peer at ``source`` sends it (its own Via and Call-ID)."""
+    uri = f"sip:uas@{to[0]}:{to[1]}"
+    return (
+        f"OPTIONS {uri} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {source[0]}:{source[1]};branch=z9hG4bKburst{n}\r\n"
+        f"Max-Forwards: 70\r\nTo: <{uri}>\r\nFrom: <sip:peer@127.0.0.1>;tag=p{n}\r\n"
+        f"Call-ID: burst-{n}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+@by_flavour()
+async def test_a_burst_of_datagrams_is_all_answered(flavour: Flavour) -> None:
+    # More requests than one read of the socket takes (32 on asyncio), all queued in the
+    # kernel before the session gets to run: each is answered once.
+    app = Answerer()
+    count = 40
+    async with flavour(endpoint_factory(10), on_event=app) as uas:
+        app.session = uas
+        to = uas.addresses["UDP"]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            peer.bind(("127.0.0.1", 0))
+            peer.settimeout(5)
+            host, port = peer.getsockname()
+            for n in range(count):
+                peer.sendto(_options_datagram(to, (host, port), n), to)
+            answers: set[str] = set()
+            with anyio.fail_after(10):
+                while len(answers) < count:
+                    data = await anyio.to_thread.run_sync(peer.recv, 65535)
+                    response = sipsans.parse_message(data)
+                    assert isinstance(response, sipsans.Response)
+                    assert response.status_code == 200
+                    answers.add(response.call_id)
+    assert len(app.requests) == count
+
+
+@by_flavour()
+async def test_udp_sockets_ask_for_a_large_receive_buffer(flavour: Flavour) -> None:
+    # Linux's default (208 KiB) overflows under load; the kernel caps the request at
+    # net.core.rmem_max and reports twice what it granted.
+    rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    wanted = min(UDP_RECEIVE_BUFFER, rmem_max)
+    async with flavour(endpoint_factory(11)) as session:
+        host, port = session.addresses["UDP"]
+        # The socket bound to that port, found in the process's file descriptors.
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                sock = socket.socket(fileno=os.dup(int(fd)))
+            except OSError:
+                continue
+            with sock:
+                if sock.type == socket.SOCK_DGRAM and sock.getsockname() == (host, port):
+                    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= wanted
+                    return
+    pytest.fail("the session's UDP socket was not found")
 
 
 @by_flavour()

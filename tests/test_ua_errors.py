@@ -13,6 +13,7 @@ import pytest
 
 from sipsans import (
     CancelReceived,
+    ClientTxn,
     DialogState,
     DialogTerminated,
     Endpoint,
@@ -23,7 +24,10 @@ from sipsans import (
     LocalProtocolError,
     Request,
     Response,
+    ResponseReceived,
+    Target,
     TerminatedReason,
+    TransactionTerminated,
     UserAgent,
     make_response,
     parse_message,
@@ -141,9 +145,14 @@ def test_a_bye_held_for_the_ack_is_dropped_when_the_dialog_ends_otherwise() -> N
     call = next(e for e in h.events if isinstance(e, IncomingCall))
     call.dialog.accept(body=SDP, now=0.0)
     call.dialog.options(now=0.0)
-    assert call.dialog.bye(now=0.0) is None  # held until the ACK
+    handle = call.dialog.bye(now=0.0)  # held until the ACK
+    assert isinstance(handle, ClientTxn)
     assert h.settle() == {}
     assert call.dialog.state is DialogState.TERMINATED
+    assert not any(bytes(m).startswith(b"BYE ") for m in h.sent)  # never sent...
+    ends = [e for e in h.events if isinstance(e, TransactionTerminated) and e.txn == handle]
+    assert len(ends) == 1  # ...and its handle still ends, without a response
+    assert not any(isinstance(e, ResponseReceived) and e.txn == handle for e in h.events)
 
 
 def test_a_cancelled_reinvite_is_not_answered_again() -> None:
@@ -179,3 +188,38 @@ def test_a_cancelled_reinvite_is_not_answered_again() -> None:
     h.pump()
     assert h.settle() == {}
     assert any(isinstance(e, DialogTerminated) for e in h.events)
+
+
+def test_an_early_dialog_that_fails_still_answers_its_invite() -> None:
+    """§12.2.1.2 ends a dialog whose in-dialog request times out; when that dialog is an
+    early one of ours as UAS, its INVITE still needs a final response (§13.3.1.3)."""
+    h = Harness()
+    h.receive(peer_request("INVITE", call_id="c1", from_tag="f1", body=SDP))
+    call = next(e for e in h.events if isinstance(e, IncomingCall))
+    call.dialog.ringing(now=0.0)
+    call.dialog.options(now=0.0)  # the peer never answers it
+    assert h.settle() == {}
+    assert call.dialog.terminated_reason is TerminatedReason.TIMEOUT
+    final = h.last("SIP/2.0 408")
+    assert isinstance(final, Response) and final.cseq.method == "INVITE"
+
+
+def test_a_late_wake_up_with_a_register_in_flight_does_not_spin() -> None:
+    """A registration whose refresh and expiry both passed while the UA slept sends a new
+    REGISTER; with it in flight, no timer of the registration is due (its answer or
+    timeout moves it on), so handle_timer returns instead of firing the same deadline
+    forever."""
+    h = Harness()
+    h.ua.register("sip:192.0.2.1", expires=30, target=Target("UDP", *PEER), now=0.0)
+    h.pump()
+    register = h.last("REGISTER")
+    assert isinstance(register, Request)
+    contact = register.headers.get("contact")
+    h.receive(bytes(make_response(register, 200, headers=[("Contact", f"{contact};expires=30")])))
+    h.now = 64.0  # past the refresh and the expiry at once
+    h.ua.handle_timer(now=h.now)
+    h.pump()
+    again = h.last("REGISTER")
+    assert isinstance(again, Request) and again.cseq.seq == register.cseq.seq + 1
+    deadline = h.ua.get_next_timer()
+    assert deadline is not None and deadline > h.now

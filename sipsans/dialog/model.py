@@ -22,6 +22,7 @@ from .state import DialogState, TerminatedReason
 
 if TYPE_CHECKING:
     from ..message import Response
+    from ..ua_records import Timer
     from .subscription import EventHeader, Subscription
 
 __all__ = [
@@ -57,11 +58,13 @@ class Dialog:
     """Everything the UA knows about one dialog (early or confirmed)."""
 
     __slots__ = (
+        "_remote_tag",
         "ack",
         "ack_cseq",
         "call",
         "call_id",
         "glare_retry",
+        "id",
         "invite_body",
         "invite_cseq",
         "invite_usage",
@@ -73,7 +76,6 @@ class Dialog:
         "local_uri",
         "reason",
         "remote_cseq",
-        "remote_tag",
         "remote_target",
         "remote_uri",
         "replaces",
@@ -111,7 +113,10 @@ class Dialog:
         self.role: Role = role
         self.call_id = call_id
         self.local_tag = local_tag
-        self.remote_tag = remote_tag
+        self._remote_tag = remote_tag
+        #: The dialog's key, kept rather than rebuilt on every look-up: it changes
+        #: only when a UAC learns the remote tag (see :attr:`remote_tag`).
+        self.id = DialogId(call_id, local_tag, remote_tag)
         #: From/To values without tags (display name and URI), as text.
         self.local_uri = local_uri
         self.remote_uri = remote_uri
@@ -136,7 +141,8 @@ class Dialog:
         self.late_offer: Response | None = None
         #: UAS: the INVITE server transaction whose 2xx is not ACKed yet, with the
         #: 2xx, retransmit interval and start time: (txn id, response, interval, started).
-        self.retrans: tuple[int, Response, float, float] | None = None
+        #: The last item is the armed retransmission timer.
+        self.retrans: tuple[int, Response, float, float, Timer] | None = None
         self.server_invite: int | None = None
         #: CSeq of the INVITE (initial or re-INVITE) the ACK must carry.
         self.invite_cseq = 0
@@ -158,8 +164,14 @@ class Dialog:
         self.replaces: DialogId | None = None
 
     @property
-    def id(self) -> DialogId:
-        return DialogId(self.call_id, self.local_tag, self.remote_tag)
+    def remote_tag(self) -> str:
+        """The peer's tag; "" while a UAC has no response with a To tag yet."""
+        return self._remote_tag
+
+    @remote_tag.setter
+    def remote_tag(self, tag: str) -> None:
+        self._remote_tag = tag
+        self.id = DialogId(self.call_id, self.local_tag, tag)
 
     @property
     def is_early(self) -> bool:

@@ -91,13 +91,12 @@ class _InviteDialog:
 
     # -- in-dialog requests -------------------------------------------------------
 
-    def bye(
-        self, *, headers: Headers_ = (), reason: str | None = None, now: float
-    ) -> ClientTxn | None:
+    def bye(self, *, headers: Headers_ = (), reason: str | None = None, now: float) -> ClientTxn:
         """End a confirmed dialog (§15.1.1); ``reason`` is an RFC 3326 Reason value.
 
-        A UAS whose 2xx is not ACKed yet holds the BYE until the ACK (or its
-        timeout) arrives, as §15 requires, and returns None."""
+        A UAS whose 2xx is not ACKed yet holds the BYE until the ACK (or its timeout,
+        §13.3.1.4) arrives, as §15 requires; the handle is returned now and the BYE's
+        response arrives with it later (docs/dialogs.md)."""
         return self._ua._bye(self._dialog(), tuple(headers), reason, now)
 
     def hangup(

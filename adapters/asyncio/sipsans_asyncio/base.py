@@ -34,6 +34,7 @@ from .tracing import TraceSink, TraceWriter
 __all__ = [
     "SECURE_TRANSPORTS",
     "STREAM_TRANSPORTS",
+    "TIMER_RESOLUTION",
     "TRANSPORTS",
     "UDP_RECEIVE_BUFFER",
     "Conn",
@@ -73,6 +74,11 @@ def set_receive_buffer(sock: socket.socket | Any, size: int | None) -> None:
         log.debug("cannot set SO_RCVBUF to %d: %s", size, exc)
 
 
+#: Seconds: the session's wake-up is rounded up to a multiple of this, so that the core's
+#: timers due within one such slot are fired by one ``handle_timer`` (under load every call
+#: leaves two transactions whose timers end 32 s later, each at its own instant; without
+#: rounding that is two wake-ups per call). SIP timers are no more precise than this: the
+#: shortest, T1, is 500 ms by default. 0 wakes up at each deadline exactly.
 TIMER_RESOLUTION = 0.01
 
 
@@ -172,7 +178,8 @@ class SessionBase(UAMixin[CoreT], Generic[CoreT, ConnT]):
     otherwise it is queued for ``async for event in session`` / :meth:`next_event`.
     Stream connections idle for ``idle_timeout`` seconds are closed. Each UDP socket
     asks for ``udp_receive_buffer`` bytes of kernel receive buffer
-    (:data:`UDP_RECEIVE_BUFFER`; None keeps the system default).
+    (:data:`UDP_RECEIVE_BUFFER`; None keeps the system default). Timers fire up to
+    ``timer_resolution`` seconds late, grouped (:data:`TIMER_RESOLUTION`).
 
     With a ``sipsans.UserAgent`` core the session also offers ``await session.invite()``,
     ``session.wrap(dialog)`` and awaitable dialogs (:mod:`sipsans_asyncio.calls`), and
@@ -412,8 +419,8 @@ class SessionBase(UAMixin[CoreT], Generic[CoreT, ConnT]):
     def _send(self, transmit: Transmit) -> None:
         if self._closed:
             return
-        name = transmit.transport.upper()
-        if name == "UDP":
+        name = transmit.transport
+        if name == "UDP" or (name := name.upper()) == "UDP":
             self._send_udp(transmit)
         elif name in STREAM_TRANSPORTS:
             self._send_stream(name, transmit)
@@ -423,6 +430,8 @@ class SessionBase(UAMixin[CoreT], Generic[CoreT, ConnT]):
     def _udp_for(self, sockets: Sequence[UdpT], transmit: Transmit) -> UdpT | None:
         """The UDP socket bound to ``transmit.local`` (the core's choice), else the first
         one; None (and the send fails) when the session has none."""
+        if len(sockets) == 1:
+            return sockets[0]  # (the usual case, whatever transmit.local says)
         if transmit.local is not None:
             for sock in sockets:
                 if sock.local == transmit.local:

@@ -128,6 +128,7 @@ class Driver(Generic[CoreT]):
             return
         self._pumping = True
         core = self.core
+        dispatch, send = self._dispatch, self._send
         try:
             while True:
                 self._again = False
@@ -136,11 +137,12 @@ class Driver(Generic[CoreT]):
                 if not events and not transmits and not self._again:
                     break
                 for event in events:
-                    self._dispatch(event)
+                    dispatch(event)
+                trace = self.trace
                 for transmit in transmits:
-                    if self.trace is not None:
-                        self.trace.transmit(self._last, transmit)
-                    self._send(transmit)
+                    if trace is not None:
+                        trace.transmit(self._last, transmit)
+                    send(transmit)
         finally:
             self._pumping = False
         self._arm(core.get_next_timer())
@@ -152,8 +154,11 @@ class Driver(Generic[CoreT]):
         return result
 
     def _dispatch(self, event: object) -> None:
-        txn = getattr(event, "txn", None)
-        resolve = self._waiters.get(txn) if isinstance(txn, ClientTxn) else None
+        resolve = None
+        if self._waiters:  # (a server usually waits for none: skip the look-up)
+            txn = getattr(event, "txn", None)
+            if isinstance(txn, ClientTxn):
+                resolve = self._waiters.get(txn)
         if resolve is None:
             if self.on_event is not None:
                 self.on_event(event)
@@ -188,11 +193,18 @@ class Driver(Generic[CoreT]):
     def datagram_in(
         self, data: bytes, remote: Address, local: Address | None, transport: str = "UDP"
     ) -> None:
+        self.feed_datagram(data, remote, local, transport)
+        self.pump()
+
+    def feed_datagram(
+        self, data: bytes, remote: Address, local: Address | None, transport: str = "UDP"
+    ) -> None:
+        """Give the core a datagram without pumping (the caller pumps soon: several
+        datagrams read in one go then cost one pump)."""
         now = self.now()
         if self.trace is not None:
             self.trace.datagram_in(now, data, transport, remote, local)
         self.core.receive_datagram(data, remote=remote, local=local, transport=transport, now=now)
-        self.pump()
 
     def conn_open(self, transport: str, remote: Address, local: Address | None) -> ConnHandle:
         now = self.now()

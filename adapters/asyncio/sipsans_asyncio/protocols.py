@@ -1,4 +1,4 @@
-"""asyncio protocol objects: one UDP socket, one stream connection (TCP/TLS, or WS/WSS).
+"""asyncio I/O objects: one UDP socket, one stream connection (TCP/TLS, or WS/WSS).
 
 They only move bytes between sockets and the :class:`~sipsans_asyncio.session.Session`;
 the session talks to the core.
@@ -7,50 +7,104 @@ the session talks to the core.
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
 from sipsans import ConnHandle
 
-from .base import WS_TRANSPORTS, set_receive_buffer
+from .base import WS_TRANSPORTS
 from .driver import Address
 
 if TYPE_CHECKING:
     from .session import Session
 
-__all__ = ["StreamConn", "UdpSocket", "make_conn"]
+__all__ = ["MAX_BURST", "StreamConn", "UdpSocket", "make_conn"]
+
+#: Datagrams read at most each time a UDP socket wakes the loop, before one pump (so that
+#: a busy socket still lets the loop's other callbacks and timers run in between).
+MAX_BURST = 32
+#: The largest UDP payload (RFC 768 length field, minus the headers, rounded up).
+_MAX_DATAGRAM = 65535
 
 
 def _addr(info: Any) -> Address:
     return (str(info[0]), int(info[1]))
 
 
-class UdpSocket(asyncio.DatagramProtocol):
-    """One bound UDP socket."""
+class UdpSocket:
+    """One bound, non-blocking UDP socket, read and written directly by the session.
 
-    def __init__(self, session: Session[Any]) -> None:
+    The loop wakes :meth:`_read_ready` when datagrams wait; it feeds every one of them
+    (up to :data:`MAX_BURST`) to the core and then pumps once. A burst thus costs one
+    pump rather than one per datagram, and no other callback can run between the core
+    taking a datagram and its events being delivered (the core's state and the events
+    the application has seen never drift apart). Sends go straight to ``sendto``; only
+    when the kernel's send buffer is full are datagrams queued until it drains.
+    """
+
+    def __init__(self, session: Session[Any], sock: socket.socket) -> None:
         self.session = session
-        self.transport: asyncio.DatagramTransport | None = None
-        self.local: Address = ("0.0.0.0", 0)
+        self.sock = sock
+        self.local: Address = _addr(sock.getsockname())
+        self._loop = asyncio.get_running_loop()
+        self._backlog: deque[tuple[bytes, Address, int]] = deque()
+        self._loop.add_reader(sock.fileno(), self._read_ready)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-        self.local = _addr(transport.get_extra_info("sockname"))
-        set_receive_buffer(transport.get_extra_info("socket"), self.session._udp_receive_buffer)
+    def _read_ready(self) -> None:
+        recvfrom, session, local = self.sock.recvfrom, self.session, self.local
+        fed = False
+        try:
+            for _ in range(MAX_BURST):
+                try:
+                    data, addr = recvfrom(_MAX_DATAGRAM)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:  # e.g. an ICMP error queued on the socket
+                    session.udp_error(self, exc)
+                    continue
+                # IPv4 gives (host, port) already; IPv6 adds flowinfo and scope id.
+                session.feed_datagram(data, addr if len(addr) == 2 else addr[:2], local)
+                fed = True
+        finally:
+            if fed:
+                session.pump()
 
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self.session.datagram_in(data, (str(addr[0]), int(addr[1])), self.local)
+    def sendto(self, data: bytes, remote: Address, token: int = 0) -> None:
+        """Send one datagram now, or queue it behind those waiting for buffer space."""
+        if self._backlog:
+            self._backlog.append((data, remote, token))
+            return
+        try:
+            self.sock.sendto(data, remote)
+        except (BlockingIOError, InterruptedError):
+            self._backlog.append((data, remote, token))
+            self._loop.add_writer(self.sock.fileno(), self._write_ready)
+        except OSError as exc:
+            self.session.send_failed(token, f"UDP send to {remote[0]}:{remote[1]} failed: {exc}")
 
-    def error_received(self, exc: Exception) -> None:
-        # ICMP errors carry no address we could map to a transaction; log only.
-        self.session.udp_error(self, exc)
-
-    def sendto(self, data: bytes, remote: Address) -> None:
-        if self.transport is not None:
-            self.transport.sendto(data, remote)
+    def _write_ready(self) -> None:
+        backlog = self._backlog
+        while backlog:
+            data, remote, token = backlog[0]
+            try:
+                self.sock.sendto(data, remote)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.session.send_failed(
+                    token, f"UDP send to {remote[0]}:{remote[1]} failed: {exc}"
+                )
+            backlog.popleft()
+        self._loop.remove_writer(self.sock.fileno())
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        if self.sock.fileno() < 0:
+            return
+        self._loop.remove_reader(self.sock.fileno())
+        self._loop.remove_writer(self.sock.fileno())
+        self._backlog.clear()
+        self.sock.close()
 
 
 class StreamConn(asyncio.Protocol):

@@ -6,7 +6,8 @@
         async for event in session:
             ...
 
-UDP goes through a ``DatagramProtocol``, TCP/TLS/WS/WSS through stream protocols
+UDP sockets are read and written directly (``loop.add_reader``, ``sock.sendto``: a burst
+of datagrams costs one pump), TCP/TLS/WS/WSS go through stream protocols
 (:mod:`sipsans_asyncio.protocols`), the single timer is a ``loop.call_at`` handle
 re-armed after every pump, and ``now = loop.time()``. Everything else (settings, event
 delivery, send routing, connection reuse) is :class:`~sipsans_asyncio.base.SessionBase`,
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from typing import Any, Generic
 
@@ -31,6 +33,7 @@ from .base import (
     SessionBase,
     describe_connect_error,
     is_ip,
+    set_receive_buffer,
 )
 from .calls import Waiter
 from .driver import CoreT
@@ -88,17 +91,32 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
     ) -> Address:
         assert self._loop is not None
         if name == "UDP":
-            _, proto = await self._loop.create_datagram_endpoint(
-                lambda: UdpSocket(self), local_addr=(host, port)
-            )
-            self._udp.append(proto)
-            return proto.local
+            udp = UdpSocket(self, await self._udp_socket(host, port))
+            self._udp.append(udp)
+            return udp.local
         server = await self._loop.create_server(
             lambda: make_conn(self, name, client=False), host, port, ssl=context
         )
         self._servers.append(server)
         sockname = server.sockets[0].getsockname()
         return (str(sockname[0]), int(sockname[1]))
+
+    async def _udp_socket(self, host: str, port: int) -> socket.socket:
+        """A non-blocking UDP socket bound to ``host:port``, its receive buffer enlarged."""
+        assert self._loop is not None
+        infos = await self._loop.getaddrinfo(
+            host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
+        )
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            set_receive_buffer(sock, self._udp_receive_buffer)
+            sock.bind(address)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     def _run_io(self) -> None:
         if self._idle_timeout is not None:
@@ -145,9 +163,12 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         sock = self._udp_for(self._udp, transmit)
         if sock is None:
             return
-        host, port = transmit.remote
+        remote = transmit.remote
+        host = remote[0]
         if is_ip(host):
-            sock.sendto(transmit.data, (host.strip("[]"), port))
+            if host[0] == "[":
+                remote = (host[1:-1], remote[1])
+            sock.sendto(transmit.data, remote, transmit.token)
         else:
             self._spawn(self._resolve_and_send(sock, transmit))
 
@@ -159,7 +180,7 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         except OSError as exc:
             self.send_failed(transmit.token, f"cannot resolve {host}: {exc}")
             return
-        sock.sendto(transmit.data, (str(infos[0][4][0]), int(infos[0][4][1])))
+        sock.sendto(transmit.data, (str(infos[0][4][0]), int(infos[0][4][1])), transmit.token)
 
     def _spawn(self, coro: Any) -> None:
         assert self._loop is not None
