@@ -110,11 +110,13 @@ class Step:
         )
 
 
-def run_step(sipp: str, port: int, pid: int, *, rate: int, seconds: float, work: Path) -> Step:
+def run_step(
+    sipp: str, port: int, pid: int, *, rate: int, seconds: float, work: Path, nice: int
+) -> Step:
     calls = max(1, int(rate * seconds))
     stats = work / f"uac_{port}_{rate}.csv"
     stats.unlink(missing_ok=True)
-    command = [sipp, "-sn", "uac", f"127.0.0.1:{port}", "-i", "127.0.0.1", "-p", "0"]
+    command = [*_niced(nice), sipp, "-sn", "uac", f"127.0.0.1:{port}", "-i", "127.0.0.1", "-p", "0"]
     command += ["-r", str(rate), "-m", str(calls), "-nostdin", "-timeout", f"{int(seconds) + 20}s"]
     command += ["-timeout_error", "-trace_stat", "-stf", str(stats), "-fd", "1"]
     command += ["-buff_size", str(SIPP_BUFFER)]
@@ -146,7 +148,12 @@ def run_step(sipp: str, port: int, pid: int, *, rate: int, seconds: float, work:
     return Step(rate, calls, ok, failed, retrans, per_call, elapsed, result.returncode, drops, lost)
 
 
-def start_uas(kind: str, port: int, sipp: str, uvloop: bool) -> subprocess.Popen[bytes]:
+def _niced(nice: int) -> list[str]:
+    """The command prefix running a process at niceness ``nice`` (nothing for 0)."""
+    return ["nice", "-n", str(nice)] if nice else []
+
+
+def start_uas(kind: str, port: int, sipp: str, uvloop: bool, nice: int) -> subprocess.Popen[bytes]:
     if kind in ("sipsans", "sipsans-asyncio"):
         command = [sys.executable, "-m", "sipsans_asyncio.cli", "uas"]
         command += ["--listen", f"127.0.0.1:{port}"]
@@ -161,7 +168,10 @@ def start_uas(kind: str, port: int, sipp: str, uvloop: bool) -> subprocess.Popen
     else:
         raise ValueError(kind)
     proc = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        _niced(nice) + command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     time.sleep(1.0)  # bind and import
     if proc.poll() is not None:
@@ -170,7 +180,14 @@ def start_uas(kind: str, port: int, sipp: str, uvloop: bool) -> subprocess.Popen
 
 
 def bench_all(
-    kinds: list[str], sipp: str, *, rates: list[int], seconds: float, uvloop: bool, work: Path
+    kinds: list[str],
+    sipp: str,
+    *,
+    rates: list[int],
+    seconds: float,
+    uvloop: bool,
+    work: Path,
+    nice: int = 0,
 ) -> dict[str, list[Step]]:
     """Rate by rate, each UAS in turn (interleaved, so that a load change on the machine
     hits every UAS alike); a UAS leaves the race at its first unclean step."""
@@ -179,14 +196,16 @@ def bench_all(
     try:
         for kind in kinds:
             port = free_port()
-            procs[kind] = (port, start_uas(kind, port, sipp, uvloop))
+            procs[kind] = (port, start_uas(kind, port, sipp, uvloop, nice))
         for rate in rates:
             for kind in kinds:
                 steps = results[kind]
                 if steps and not steps[-1].clean:
                     continue
                 port, proc = procs[kind]
-                step = run_step(sipp, port, proc.pid, rate=rate, seconds=seconds, work=work)
+                step = run_step(
+                    sipp, port, proc.pid, rate=rate, seconds=seconds, work=work, nice=nice
+                )
                 steps.append(step)
                 mark = "clean" if step.clean else "NOT clean"
                 print(
@@ -230,6 +249,12 @@ def main() -> int:
         help="any of sipsans,sipsans-asyncio,sipp,aiosipua",
     )
     parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run sipp and the UASes at this niceness (e.g. -5 as root on a shared machine)",
+    )
     parser.add_argument("--uvloop", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-aiosipua", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -254,10 +279,17 @@ def main() -> int:
     print(
         f"sipp -sn uac over UDP, {args.seconds:g} s per step, rates {rates};"
         f" sipsans on {'uvloop' if uvloop_ok else 'asyncio'}; {os.cpu_count()} CPUs"
+        f"{f'; niceness {args.nice}' if args.nice else ''}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         results = bench_all(
-            kinds, sipp, rates=rates, seconds=args.seconds, uvloop=uvloop_ok, work=Path(tmp)
+            kinds,
+            sipp,
+            rates=rates,
+            seconds=args.seconds,
+            uvloop=uvloop_ok,
+            work=Path(tmp),
+            nice=args.nice,
         )
     print()
     print(f"{'UAS':10} {'best clean cps':>15} {'CPU us/call at it':>18}")

@@ -179,7 +179,10 @@ class Via(NamedTuple):
     @property
     def branch(self) -> str | None:
         """The branch parameter (RFC 3261 §8.1.1.7), or None."""
-        return get_param(self.params, "branch")
+        for key, value in self.params:  # get_param(), inlined: read for every message
+            if key == "branch" or key.lower() == "branch":
+                return "" if value is None else value
+        return None
 
     @property
     def received(self) -> str | None:
@@ -413,10 +416,10 @@ class ViaList(Sequence[Via]):
     def __iter__(self) -> Iterator[Via]:
         # Sequence.__iter__ would go through __getitem__ (and its slice check) per item.
         parsed = self._parsed
-        for i, via in enumerate(parsed):
-            if via is None:
-                via = parsed[i] = parse_via(self._raw[i])
-            yield via
+        for i, cached in enumerate(parsed):
+            if cached is None:
+                cached = parsed[i] = parse_via(self._raw[i])  # noqa: PLW2901 - fill the cache
+            yield cached
 
     @overload
     def __getitem__(self, index: int) -> Via: ...
@@ -626,7 +629,9 @@ def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
         known = _HEADS.get(head) or _read_head(head)
         if known is not None:
             params: Params = ()
-            if rest:
+            if rest[:5] == ";tag=" and (tag := rest[5:]).isalnum() and tag.isascii():
+                params = (("tag", tag),)  # the usual lone tag: a token without a regex
+            elif rest:
                 m = _NAME_ADDR_PARAMS.match(rest)
                 if m is None:
                     return _parse_name_addr_slow(value, header)
@@ -745,10 +750,9 @@ _new_cseq = tuple.__new__  # see _new_via
 
 def parse_cseq(value: str) -> CSeq:
     """Parse a CSeq value; the number must fit 32 bits (RFC 4475 scalar02)."""
-    number, space, method = value.partition(" ")
-    if space and number.isdigit() and number.isascii() and len(number) < 10:
-        if method in _KNOWN_METHODS:
-            return _new_cseq(CSeq, (int(number), method))
+    number, _, method = value.partition(" ")
+    if method in _KNOWN_METHODS and number.isdigit() and number.isascii() and len(number) < 10:
+        return _new_cseq(CSeq, (int(number), method))
     parts = value.replace("\t", " ").split(" ")
     parts = [part for part in parts if part]
     if len(parts) != 2 or not is_digits(parts[0]) or not is_token(parts[1]):

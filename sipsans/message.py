@@ -230,7 +230,10 @@ class Message:
 
         A sequence whose items are parsed on first access.
         """
-        return self.headers.cached("vias", _build_vias)
+        try:  # the cached() lookup, inlined: read for every message
+            return self.headers._cache["vias"]  # type: ignore[return-value]
+        except KeyError:
+            return self.headers.cached("vias", _build_vias)
 
     @property
     def top_via(self) -> Via:
@@ -241,19 +244,31 @@ class Message:
 
     @property
     def from_(self) -> NameAddr:
-        return self.headers.cached("from", _build_from)
+        try:  # the cached() lookup, inlined: read for every message
+            return self.headers._cache["from"]  # type: ignore[return-value]
+        except KeyError:
+            return self.headers.cached("from", _build_from)
 
     @property
     def to(self) -> NameAddr:
-        return self.headers.cached("to", _build_to)
+        try:  # the cached() lookup, inlined: read for every message
+            return self.headers._cache["to"]  # type: ignore[return-value]
+        except KeyError:
+            return self.headers.cached("to", _build_to)
 
     @property
     def call_id(self) -> str:
-        return self.headers.cached("call-id", _build_call_id)
+        try:  # the cached() lookup, inlined: read for every message
+            return self.headers._cache["call-id"]  # type: ignore[return-value]
+        except KeyError:
+            return self.headers.cached("call-id", _build_call_id)
 
     @property
     def cseq(self) -> CSeq:
-        return self.headers.cached("cseq", _build_cseq)
+        try:  # the cached() lookup, inlined: read for every message
+            return self.headers._cache["cseq"]  # type: ignore[return-value]
+        except KeyError:
+            return self.headers.cached("cseq", _build_cseq)
 
     @property
     def max_forwards(self) -> int | None:

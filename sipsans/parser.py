@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from typing import NamedTuple, cast
+
 from .config import ParserLimits
 from .errors import RemoteProtocolError
 from .fields import _KNOWN_METHODS, ViaList, parse_cseq, parse_name_addr, parse_via
@@ -56,37 +57,37 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
             513,
         )
     # §7.5: CRLFs before the start line are ignored (keep-alives, stray line ends).
-    start = 0
     if data[:1] == b"\r":
+        start = 0
         while data.startswith(b"\r\n", start):
             start += 2
+        data = data[start:]
+    head, found, body = data.partition(b"\r\n\r\n")
     crlf = True
-    end = data.find(b"\r\n\r\n", start)
-    if end >= 0:
-        body_start = end + 4
+    if found:
+        pass
     elif data.endswith(b"\r\n"):
         # Leniency: the empty line ending the header section is missing but the
         # datagram ends on a line end; RFC 4475 baddn and RFC 5118 §4.10 archive
         # files look like this. With no bytes left there can be no body.
-        end = body_start = len(data) - 2
+        head = data[:-2]
     else:
         # Leniency: bare LF line ends (RFC 3261 §7 requires CRLF); seen from
         # hand-written tools and in the RFC 5118 archive. Only when there is no
         # CR anywhere in the header section, so CRLF messages never take this path.
-        lf_end = data.find(b"\n\n", start)
-        head_part = data[start:lf_end] if lf_end >= 0 else data[start:]
-        if b"\r" in head_part or not head_part:
+        head, found, body = data.partition(b"\n\n")
+        if b"\r" in head or not head:
             raise _bad("no empty line ends the header section (RFC 3261 §7)")
+        if not found:
+            head = head.rstrip(b"\n")
         crlf = False
-        end = lf_end if lf_end >= 0 else len(data.rstrip(b"\n"))
-        body_start = lf_end + 2 if lf_end >= 0 else len(data)
-    if end - start > limits.max_header_size:
+    if len(head) > limits.max_header_size:
         raise _bad(
-            f"header section of {end - start} bytes exceeds the limit of "
+            f"header section of {len(head)} bytes exceeds the limit of "
             f"{limits.max_header_size} (ParserLimits.max_header_size)",
             513,
         )
-    text = data[start:end].decode("utf-8", "surrogateescape")
+    text = head.decode("utf-8", "surrogateescape")
     lines = text.split("\r\n") if crlf else text.split("\n")
     # §7.3.1, §25.1: CR and LF occur in a header section only as CRLF line ends; no
     # value (quoted-string, Via parameter, TEXT-UTF8) may hold a bare one, and peers
@@ -113,9 +114,9 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
             length = int(raw)
         else:
             length = message.content_length  # several lines: the careful check
-        received = len(data) - body_start
+        received = len(body)
         if length is None:
-            message.body = data[body_start:]
+            message.body = body
         elif length > limits.max_body_size:
             raise _bad(
                 f"Content-Length {length} exceeds the body limit of {limits.max_body_size} "
@@ -128,7 +129,7 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
                 "received (RFC 4475 clerr)"
             )
         else:
-            message.body = data[body_start : body_start + length]
+            message.body = body if length == received else body[:length]
         _transaction_fields(message, fields, layout, views)
     except RemoteProtocolError as exc:
         exc.partial = message
@@ -353,15 +354,16 @@ def _transaction_fields(
         headers = message.headers
         from_value, to_value, call_id, cseq_value = [_single(headers, n) for n in _MANDATORY]
     top = fields[vias_at[0]][2].strip(_WS)
-    if len(vias_at) == 1:
+    count = len(vias_at)
+    if count == 1:
         raw = [top]
-        joined = top
+    elif count == 2:  # behind one proxy
+        raw = [top, fields[vias_at[1]][2].strip(_WS)]
     else:
         raw = [fields[at][2].strip(_WS) for at in vias_at]
-        joined = "".join(raw)
-    if "," in joined:  # comma-joined Vias (§7.3.1): the list splitter
+    if "," in (top if count == 1 else "".join(raw)):  # comma-joined Vias (§7.3.1)
         vias = _build_vias(message.headers)
-        vias[0]  # noqa: B018  (the top Via must parse)
+        vias[0]
     else:
         vias = ViaList(raw, parse_via(top))
     views["vias"] = vias

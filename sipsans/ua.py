@@ -608,7 +608,6 @@ class UserAgent:
             secure=isinstance(ruri, SipURI) and ruri.secure,
         )
         d.invite_cseq = cseq
-        d.invite_body = body
         creds = (credentials,) if isinstance(credentials, Credentials) else tuple(credentials or ())
         call = _Call(request, target, d, creds)
         d.call = call
@@ -905,7 +904,7 @@ class UserAgent:
         out = _Out(d, request, target, origin or txn, body, content_type, headers)
         self._out[txn.id] = out
         out.live += 1
-        d.txns.add(txn.id)
+        d.txns[txn.id] = None
         return txn, out.origin
 
     def _in_dialog(  # noqa: PLR0917 - internal command plumbing, mirrors the public signature
@@ -964,7 +963,6 @@ class UserAgent:
     ) -> ClientTxn:
         txn, origin = self._send_in_dialog(d, "INVITE", body, content_type, headers, now, origin)
         d.uac_reinvite = txn.id
-        d.invite_body = body or b""
         return origin
 
     def _glare(self, d: Dialog, out: _Out, now: float) -> None:

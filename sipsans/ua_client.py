@@ -133,7 +133,6 @@ def _fork(ua: UserAgent, call: _Call, resp: Response, tag: str) -> tuple[Dialog,
             secure=p.secure,
         )
         d.invite_cseq = p.invite_cseq
-        d.invite_body = p.invite_body
         d.call = call
         new = True
     ua._dialogs[d.id] = d
@@ -336,7 +335,7 @@ def _retry_out(ua: UserAgent, out: _Out, resp: Response) -> bool:
     ua._out[txn.id] = out
     out.live += 1
     if d is not None:
-        d.txns.add(txn.id)
+        d.txns[txn.id] = None
         if request.method == "INVITE":
             d.uac_reinvite = txn.id
     return True
@@ -459,7 +458,7 @@ def transaction_terminated(ua: UserAgent, event: TransactionTerminated) -> None:
             out.live -= 1
             d = out.dialog
             if d is not None:
-                d.txns.discard(txn.id)
+                d.txns.pop(txn.id, None)
                 if d.uac_reinvite == txn.id:
                     d.uac_reinvite = 0
                 ua._maybe_free(d)

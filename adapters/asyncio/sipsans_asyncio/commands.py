@@ -197,7 +197,7 @@ class UasHandler:
             handler(event)
 
     def answer(self, dialog: Any) -> None:
-        with contextlib.suppress(sipsans.LocalProtocolError):
+        with contextlib.suppress(sipsans.LocalProtocolError):  # the call ended meanwhile
             self.session.command(dialog.accept, body=ANSWER_SDP, content_type="application/sdp")
 
     def _incoming(self, event: sipsans.IncomingCall) -> None:

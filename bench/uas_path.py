@@ -1,0 +1,239 @@
+"""CPU per call of the whole ``sipsans uas`` path, in one process, without sockets.
+
+    .venv/bin/python bench/uas_path.py [--rate 1000] [--calls 4000] [--profile [N]]
+
+The datagrams of sipp's built-in ``uac`` scenario (INVITE with SDP, ACK, BYE) are read
+by the asyncio session's ``UdpSocket`` from a fake OS socket, and everything the CLI's
+``uas`` does happens: the UserAgent core, the pump, the CLI's event handler (the same
+``UasHandler`` ``sipsans uas`` runs) answering with its SDP, the send routing down to
+the fake socket's ``sendto``, which does nothing. The clock is
+virtual and advances by ``1/rate`` per call, and the session's timer fires when its
+deadline passes, so the transactions that linger after a call (Timer J of the BYE,
+Timer L of the INVITE: 32 s on UDP) pile up as they do under ``sipp -r RATE``: the
+collector and the timer heap see a steady state of about ``32 * rate`` calls' worth.
+Warm-up runs that many calls first, then ``--calls`` more are timed with
+``time.process_time()``.
+
+What is left out (measured by ``bench/uas_cps.py`` instead): the event loop, the
+system calls and the machine's load. ``--profile`` prints the top functions by own
+time (cProfile; the split matters, its overhead inflates the total), and the time
+spent in the garbage collector is measured with ``gc.callbacks``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import pstats
+import re
+import statistics
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, cast
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "adapters" / "asyncio"))
+
+from sipsans_asyncio.base import TIMER_RESOLUTION  # noqa: E402
+from sipsans_asyncio.cli import _build_parser  # noqa: E402
+from sipsans_asyncio.commands import UasHandler, _user_agent  # noqa: E402
+from sipsans_asyncio.protocols import UdpSocket  # noqa: E402
+from sipsans_asyncio.run import tune_gc  # noqa: E402
+from sipsans_asyncio.session import Listen, Session  # noqa: E402
+
+UAS = ("127.0.0.1", 5060)
+UAC = ("127.0.0.1", 5061)
+_SDP = (
+    b"v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\n"
+    b"c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+_HEAD = (
+    b"%(method)s sip:service@127.0.0.1:5060 SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-4242-%(n)d-%(step)d\r\n"
+    b"From: sipp <sip:sipp@127.0.0.1:5061>;tag=4242SIPpTag00%(n)d\r\n"
+    b"To: service <sip:service@127.0.0.1:5060>%(totag)s\r\n"
+    b"Call-ID: %(n)d-4242@127.0.0.1\r\n"
+    b"CSeq: %(cseq)s\r\n"
+    b"Contact: sip:sipp@127.0.0.1:5061\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"Subject: Performance Test\r\n"
+)
+_TO_TAG = re.compile(rb"\r\nTo:[^\r]*;tag=([^;\r]+)", re.IGNORECASE)
+
+
+def datagram(method: bytes, n: int, to_tag: bytes = b"") -> bytes:
+    """One datagram of sipp's uac scenario for call number ``n``."""
+    step, cseq = {b"INVITE": (0, b"1 INVITE"), b"ACK": (5, b"1 ACK"), b"BYE": (7, b"2 BYE")}[method]
+    totag = b";tag=" + to_tag if to_tag else b""
+    fields = {b"method": method, b"n": n, b"step": step, b"totag": totag, b"cseq": cseq}
+    head = _HEAD % fields
+    if method == b"INVITE":
+        return head + b"Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s" % (
+            len(_SDP),
+            _SDP,
+        )
+    return head + b"Content-Length: 0\r\n\r\n"
+
+
+class _FakeSocket:
+    """The OS socket under :class:`UdpSocket`: ``recvfrom`` hands out the datagrams put
+    in ``inbox``; ``sendto`` only remembers the last datagram."""
+
+    def __init__(self) -> None:
+        self.inbox: deque[bytes] = deque()
+        self.last = b""
+        self.sent = 0
+
+    def recvfrom(self, size: int) -> tuple[bytes, tuple[str, int]]:
+        if not self.inbox:
+            raise BlockingIOError
+        return self.inbox.popleft(), UAC
+
+    def sendto(self, data: bytes, remote: tuple[str, int]) -> None:
+        self.last = data
+        self.sent += 1
+
+
+class _Udp(UdpSocket):
+    """The session's UDP socket object on a :class:`_FakeSocket` (no loop reader)."""
+
+    def __init__(self, session: Session[Any], sock: _FakeSocket) -> None:
+        self.session = session
+        self.sock = sock  # type: ignore[assignment]
+        self.local = UAS
+        self._backlog = deque()
+
+
+class _VirtualSession(Session[Any]):
+    """The asyncio Session with a virtual clock and a timer the driver fires by hand."""
+
+    clock = 0.0
+
+    def _clock(self) -> float:
+        return self.clock
+
+    def _wake_at(self, deadline: float) -> None:
+        pass  # (SessionBase._arm keeps the deadline in self._deadline)
+
+
+def build(timer_resolution: float) -> tuple[_VirtualSession, _Udp, UasHandler]:
+    args = _build_parser().parse_args(["uas", "--listen", f"{UAS[0]}:{UAS[1]}"])
+    session = _VirtualSession(
+        _user_agent(args), listen=[Listen("UDP", *UAS)], timer_resolution=timer_resolution
+    )
+    udp = _Udp(session, _FakeSocket())
+    session._udp = [udp]
+    session.addresses["UDP"] = UAS
+    session.advertised = UAS
+    assert session._factory is not None
+    session._set_core(session._factory(UAS))
+    handler = UasHandler(session, args)
+    session.on_event = handler
+    return session, udp, handler
+
+
+def run_calls(session: _VirtualSession, udp: _Udp, first: int, count: int, rate: float) -> int:
+    """Calls ``first`` .. ``first + count - 1``, their three datagrams evenly spaced, each
+    read on its own (as at a load the UAS keeps up with); returns how many times the
+    session's timer fired."""
+    step = 1.0 / rate / 3
+    fired = 0
+    sock = cast(_FakeSocket, udp.sock)
+
+    def deliver(data: bytes) -> None:
+        nonlocal fired
+        session.clock += step
+        deadline = session._deadline
+        if deadline is not None and deadline <= session.clock:
+            fired += 1
+            session._fire()
+        sock.inbox.append(data)
+        udp._read_ready()
+
+    for n in range(first, first + count):
+        deliver(datagram(b"INVITE", n))
+        match = _TO_TAG.search(sock.last)
+        assert match is not None and sock.last.startswith(b"SIP/2.0 200"), sock.last[:40]
+        tag = match.group(1)
+        deliver(datagram(b"ACK", n, tag))
+        deliver(datagram(b"BYE", n, tag))
+        assert sock.last.startswith(b"SIP/2.0 200"), sock.last[:40]
+    return fired
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=1000.0, help="virtual calls/s")
+    parser.add_argument("--calls", type=int, default=4000, help="timed calls")
+    parser.add_argument("--block", type=int, default=500, help="calls per timed block")
+    parser.add_argument("--linger", type=float, default=33.0, help="warm-up, virtual seconds")
+    parser.add_argument("--no-tune-gc", action="store_true")
+    parser.add_argument(
+        "--timer-resolution", type=float, default=TIMER_RESOLUTION, help="the session's, s"
+    )
+    parser.add_argument("--profile", type=int, nargs="?", const=30, metavar="TOP")
+    args = parser.parse_args()
+
+    async def go() -> None:
+        session, udp, handler = build(args.timer_resolution)
+        sock = cast(_FakeSocket, udp.sock)
+        if not args.no_tune_gc:
+            tune_gc()
+        warm = int(args.linger * args.rate)
+        run_calls(session, udp, 1, warm, args.rate)
+        gc_time = [0.0, 0]
+        started = [0.0]
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                started[0] = time.process_time()
+            else:
+                gc_time[0] += time.process_time() - started[0]
+                gc_time[1] += 1
+
+        gc.callbacks.append(on_gc)
+        sent0 = sock.sent
+        profile = cProfile.Profile() if args.profile else None
+        fired = 0
+        blocks: list[float] = []  # CPU seconds per call of each block
+        first = warm + 1
+        while first <= warm + args.calls:
+            count = min(args.block, warm + args.calls + 1 - first)
+            t0 = time.process_time()
+            if profile is not None:
+                profile.enable()
+            fired += run_calls(session, udp, first, count, args.rate)
+            if profile is not None:
+                profile.disable()
+            blocks.append((time.process_time() - t0) / count)
+            first += count
+        gc.callbacks.remove(on_gc)
+        if not blocks:
+            return
+        stats = session.core.stats()
+        print(
+            f"{args.calls} calls at {args.rate:g}/s virtual (after {warm} warm-up calls),"
+            f" CPU per call over blocks of {args.block}: min {min(blocks) * 1e6:.1f} us,"
+            f" median {statistics.median(blocks) * 1e6:.1f} us"
+            f"{' (under cProfile)' if profile else ''}"
+        )
+        print(
+            f"  GC {gc_time[0] / args.calls * 1e6:.1f} us/call ({gc_time[1]} collections);"
+            f" per call {(sock.sent - sent0) / args.calls:.2f} datagrams sent,"
+            f" {fired / args.calls:.2f} timer wake-ups; live transactions"
+            f" {stats.get('transactions')}, calls handled {handler.answered}"
+        )
+        if profile is not None:
+            pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile)
+
+    asyncio.run(go())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
