@@ -106,8 +106,11 @@ class Binding:
         return self.contact.uri
 
     def remaining(self, now: float) -> int:
-        """Whole seconds left (rounded up, so a live binding never shows 0)."""
-        return max(0, math.ceil(self.expires_at - now))
+        """Whole seconds left (rounded up, so a live binding never shows 0).
+
+        ``(now + e) - now`` may exceed ``e`` by a rounding error; microseconds are
+        dropped first so that a fresh binding reports exactly what was granted."""
+        return max(0, math.ceil(round(self.expires_at - now, 6)))
 
     def same_binding(self, other: Binding) -> bool:
         """Do both name one binding? By instance-id and reg-id when given (RFC 5626

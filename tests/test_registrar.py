@@ -321,3 +321,23 @@ def test_config_errors() -> None:
         Registrar(authenticator=server)
     with pytest.raises(LocalProtocolError):
         Registrar(min_expires=100, default_expires=50)
+
+
+def test_remaining_is_not_inflated_by_float_rounding() -> None:
+    # (1000.003 + 600) - 1000.003 exceeds 600 in binary floating point: a fresh binding
+    # must still report the 600 s it was granted (RFC 3261 §10.3 step 8).
+    from sipsans.fields import parse_name_addr
+    from sipsans.registrar import Binding
+
+    now = 1000.003
+    binding = Binding(
+        aor="sip:a@example.com",
+        contact=parse_name_addr("<sip:a@192.0.2.1>", header="Contact"),
+        expires_at=now + 600,
+        call_id="c",
+        cseq=1,
+        registered_at=now,
+    )
+    assert (now + 600) - now > 600
+    assert binding.remaining(now) == 600
+    assert binding.remaining(now + 599.5) == 1

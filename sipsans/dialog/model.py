@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 Role = Literal["uac", "uas"]
+#: Built once: reading an Enum member off its class is slow, and this runs per message.
+_EARLY_STATES = frozenset({DialogState.CALLING, DialogState.TRYING, DialogState.EARLY})
 SNAPSHOT_VERSION = 1
 
 
@@ -174,7 +176,7 @@ class Dialog:
 
     @property
     def is_early(self) -> bool:
-        return self.state in (DialogState.CALLING, DialogState.TRYING, DialogState.EARLY)
+        return self.state in _EARLY_STATES
 
     def local_name_addr(self) -> str:
         return str(parse_name_addr(self.local_uri, header="From").with_tag(self.local_tag))
