@@ -504,8 +504,13 @@ class NameAddr:
 
     def with_tag(self, tag: str) -> NameAddr:
         """A copy carrying ``tag`` (replacing an existing tag)."""
-        params = tuple(p for p in self.params if p[0].lower() != "tag")
-        return self.replace(params=(*params, ("tag", tag)))
+        params = self.params
+        if params:
+            params = tuple([p for p in params if p[0].lower() != "tag"])
+        new = NameAddr.__new__(NameAddr)
+        new._uri, new._uri_text, new.display_name = self._uri, self._uri_text, self.display_name
+        new.params = (*params, ("tag", tag))
+        return new
 
     def replace(
         self,

@@ -12,7 +12,7 @@ comma inside a quoted string or inside ``<...>`` does not separate values.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar, overload
+from typing import NamedTuple, TypeVar, cast, overload
 
 from .grammar import is_token
 
@@ -173,6 +173,48 @@ def split_list(value: str) -> list[str]:
     return parts
 
 
+class _Layout(NamedTuple):
+    """Where the headers every transaction reads are (indexes into the header lines)."""
+
+    vias: tuple[int, ...]
+    #: From, To, Call-ID and CSeq, when each is there once (and Via is there), else None.
+    mandatory: tuple[int, int, int, int] | None
+    content_length: int | None
+    #: From, To, Call-ID, CSeq and Content-Length are not repeated.
+    single: bool
+
+
+_SINGLE = frozenset(("from", "to", "call-id", "cseq", "content-length"))
+#: Layouts by key list, memoized: a peer sends the same headers in the same order in
+#: every message of a kind. A pure function's results, bounded (starts over when full).
+_LAYOUTS: dict[tuple[str, ...], _Layout] = {}
+_LAYOUTS_MAX = 1024
+
+
+def _layout(keys: list[str]) -> _Layout:
+    signature = tuple(keys)
+    layout = _LAYOUTS.get(signature)
+    if layout is None:
+        first: dict[str, int] = {}
+        vias: list[int] = []
+        single = True
+        for i, key in enumerate(keys):
+            if key == "via":
+                vias.append(i)
+            elif key not in first:
+                first[key] = i
+            elif key in _SINGLE:
+                single = False
+        at = tuple(first.get(key, -1) for key in ("from", "to", "call-id", "cseq"))
+        complete = single and bool(vias) and -1 not in at
+        mandatory = cast(tuple[int, int, int, int], at) if complete else None
+        layout = _Layout(tuple(vias), mandatory, first.get("content-length"), single)
+        if len(_LAYOUTS) >= _LAYOUTS_MAX:
+            _LAYOUTS.clear()
+        _LAYOUTS[signature] = layout
+    return layout
+
+
 class Headers:
     """Ordered, case-preserving, case-insensitive header list.
 
@@ -216,6 +258,33 @@ class Headers:
         self._cache = {} if views is None else views
         return self
 
+    def _layout(self) -> _Layout:
+        """Where the transaction headers are; cached (slot ``layout``) until a change."""
+        cache = self._cache
+        try:
+            return cache["layout"]  # type: ignore[return-value]
+        except KeyError:
+            layout = cache["layout"] = _layout(self._keys)
+            return layout
+
+    def _transaction_lines(self) -> tuple[list[tuple[str, str, str]], str, str, str, str] | None:
+        """The Via lines and the From, To, Call-ID and CSeq values, for a response to copy.
+
+        None unless each of From, To, Call-ID and CSeq is there once (and Via is there).
+        """
+        layout = self._layout()
+        if layout.mandatory is None:
+            return None
+        lines = self._lines
+        at_from, at_to, at_call_id, at_cseq = layout.mandatory
+        return (
+            [lines[at] for at in layout.vias],
+            lines[at_from][2].strip(_WS),
+            lines[at_to][2].strip(_WS),
+            lines[at_call_id][2].strip(_WS),
+            lines[at_cseq][2].strip(_WS),
+        )
+
     def _count(self, key: str) -> int:
         """How many lines have canonical ``key``."""
         return self._keys.count(key)
@@ -241,16 +310,19 @@ class Headers:
         Strict on output: ``name: value`` lines, and exactly one Content-Length, whose
         value is ``content_length`` (RFC 3261 §20.14).
         """
+        lines = self._lines
         out = [start_line]
-        wrote_length = False
-        for key, (name, _, value) in zip(self._keys, self._lines, strict=True):
-            if key != "content-length":
-                out.append(f"{name}: {value.strip(_WS)}")
-            elif not wrote_length:
-                wrote_length = True
-                out.append(f"{name}: {content_length}")
-        if not wrote_length:
+        out += [f"{name}: {value.strip(_WS)}" for name, _, value in lines]
+        keys = self._keys
+        count = keys.count("content-length")
+        if not count:
             out.append(f"Content-Length: {content_length}")
+        else:
+            first = keys.index("content-length")
+            out[first + 1] = f"{lines[first][0]}: {content_length}"
+            if count > 1:
+                for i in reversed(self._positions("content-length")[1:]):
+                    del out[i + 1]
         out.append("\r\n")
         return "\r\n".join(out)
 

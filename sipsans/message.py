@@ -533,13 +533,21 @@ def make_response(
         raise ValueError(f"status code {status_code} is outside 100-699 (RFC 3261 §7.2)")
     if body and content_type is None:
         raise ValueError("a response with a body needs content_type= (RFC 3261 §20.15)")
-    source = request.headers
     # Copy the lines themselves (already validated when the request was parsed or
     # built) and the typed views of the request, which stay valid for the copies:
     # a UAS answering thousands of requests a second pays for no re-parsing.
-    via_lines = source._raw_lines("via")
+    source = request.headers
+    copied = source._transaction_lines()
+    if copied is None:  # a header missing or repeated: the careful way
+        copied = (
+            source._raw_lines("via"),
+            _single(source, "From"),
+            _single(source, "To"),
+            _single(source, "Call-ID"),
+            _single(source, "CSeq"),
+        )
+    via_lines, from_value, to_value, call_id, cseq_value = copied
     to = request.to
-    to_value = _single(source, "to")
     if to_tag is not None and to.tag is None:
         to_value = f"{to_value};tag={to_tag}"
         to = to.with_tag(to_tag)
@@ -547,10 +555,10 @@ def make_response(
     keys += ("from", "to", "call-id", "cseq")
     lines = [
         *via_lines,
-        ("From", ":", _single(source, "from")),
-        ("To", ":", to_value),
-        ("Call-ID", ":", _single(source, "call-id")),
-        ("CSeq", ":", _single(source, "cseq")),
+        ("From", ": ", from_value),
+        ("To", ": ", to_value),
+        ("Call-ID", ": ", call_id),
+        ("CSeq", ": ", cseq_value),
     ]
     views: dict[str, object] = {
         "vias": request.vias,

@@ -16,13 +16,12 @@ response a UAS sends (responses that fail are simply dropped, §18.1.2).
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, cast
 
 from .config import ParserLimits
 from .errors import RemoteProtocolError
 from .fields import _KNOWN_METHODS, ViaList, parse_cseq, parse_name_addr, parse_via
 from .grammar import is_token
-from .headers import _KEY_CACHE, Headers, canonical_key
+from .headers import _KEY_CACHE, Headers, _Layout, _layout, canonical_key
 from .message import Request, Response, _build_vias, _single
 
 __all__ = ["DEFAULT_LIMITS", "parse_message"]
@@ -103,7 +102,7 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
     try:
         if bare_cr_lf:
             raise _bad("bare CR or LF inside a header line (RFC 3261 §7.3.1, §25.1)")
-        layout = _layout(keys)
+        layout = views["layout"] = _layout(keys)
         at = layout.content_length
         if at is None:
             length = None
@@ -160,48 +159,6 @@ def _split_fields(
     if len(keys) != len(fields) or (long_lines and any(len(line) > max_line for line in lines)):
         return _careful_head(lines, max_line)
     return keys, fields
-
-
-class _Layout(NamedTuple):
-    """Where the headers every transaction reads sit (indexes into the header lines)."""
-
-    vias: tuple[int, ...]
-    #: From, To, Call-ID and CSeq, when each is there once (and Via is there), else None.
-    mandatory: tuple[int, int, int, int] | None
-    content_length: int | None
-    #: From, To, Call-ID, CSeq and Content-Length are not repeated.
-    single: bool
-
-
-_SINGLE = frozenset(("from", "to", "call-id", "cseq", "content-length"))
-#: Layouts by key list, memoized: a peer sends the same headers in the same order in
-#: every message of a kind. A pure function's results, bounded (starts over when full).
-_LAYOUTS: dict[tuple[str, ...], _Layout] = {}
-_LAYOUTS_MAX = 1024
-
-
-def _layout(keys: list[str]) -> _Layout:
-    signature = tuple(keys)
-    layout = _LAYOUTS.get(signature)
-    if layout is None:
-        first: dict[str, int] = {}
-        vias: list[int] = []
-        single = True
-        for i, key in enumerate(keys):
-            if key == "via":
-                vias.append(i)
-            elif key not in first:
-                first[key] = i
-            elif key in _SINGLE:
-                single = False
-        at = tuple(first.get(key, -1) for key in ("from", "to", "call-id", "cseq"))
-        complete = single and bool(vias) and -1 not in at
-        mandatory = cast(tuple[int, int, int, int], at) if complete else None
-        layout = _Layout(tuple(vias), mandatory, first.get("content-length"), single)
-        if len(_LAYOUTS) >= _LAYOUTS_MAX:
-            _LAYOUTS.clear()
-        _LAYOUTS[signature] = layout
-    return layout
 
 
 _STATUS_CODES = {str(code): code for code in range(100, 700)}
