@@ -514,8 +514,10 @@ def test_blocking_subscribe_and_notify() -> None:
         def presence(event: object) -> None:
             if isinstance(event, sipsans.IncomingSubscription):
                 sub = bob.wrap(event.subscription)
-                sub.accept(body=b"<open/>", content_type=PIDF)
+                # Recorded before accepting: Alice's subscribe() may return as soon as
+                # the first NOTIFY arrives, before this thread runs again.
                 served.append(sub)
+                sub.accept(body=b"<open/>", content_type=PIDF)
 
         with EventThread(bob, presence):
             watch = alice.subscribe(uri_of(bob), "presence", expires=600, timeout=5)
