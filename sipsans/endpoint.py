@@ -24,6 +24,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Iterable
+from typing import cast
 
 from .config import EndpointConfig
 from .errors import LocalProtocolError, RemoteProtocolError
@@ -346,7 +347,7 @@ class Endpoint:
         self._client[txn.key] = txn
         self._register(txn)
         self._apply(txn, INITIAL[txn.machine], at=self._now)
-        return ClientTxn(txn.id)
+        return cast(ClientTxn, txn.handle)
 
     def send_response(self, txn: ServerTxn, response: Response, *, now: float) -> None:
         """Send ``response`` on the server transaction ``txn``.
@@ -475,7 +476,7 @@ class Endpoint:
 
     @staticmethod
     def _handle(txn: Transaction) -> ClientTxn | ServerTxn:
-        return ClientTxn(txn.id) if txn.machine in _CLIENT else ServerTxn(txn.id)
+        return txn.handle
 
     def _check_capacity(self) -> None:
         if len(self._transactions) >= self.config.max_transactions:
@@ -591,7 +592,7 @@ class Endpoint:
                 assert source is not None
                 txn.response = msg
                 self._events.append(
-                    ResponseReceived(response=msg, txn=ClientTxn(txn.id), source=source)
+                    ResponseReceived(response=msg, txn=cast(ClientTxn, txn.handle), source=source)
                 )
             elif inp is Input.ACK:
                 assert isinstance(msg, Request) and source is not None
@@ -599,7 +600,9 @@ class Endpoint:
             elif not txn.internal:
                 assert txn.source is not None
                 self._events.append(
-                    RequestReceived(request=txn.request, txn=ServerTxn(txn.id), source=txn.source)
+                    RequestReceived(
+                        request=txn.request, txn=cast(ServerTxn, txn.handle), source=txn.source
+                    )
                 )
         elif action is Do.INFORM_TIMEOUT:
             if not txn.internal:
@@ -781,7 +784,9 @@ class Endpoint:
             if answered:
                 self._feed(target, Input.TU_3456, make_response(target.request, 487, to_tag=tag))
             self._events.append(
-                CancelReceived(request=cancel, txn=ServerTxn(target.id), answered=answered)
+                CancelReceived(
+                    request=cancel, txn=cast(ServerTxn, target.handle), answered=answered
+                )
             )
 
     def _new_server(

@@ -608,6 +608,8 @@ _NAME_ADDR_PARAMS = re.compile(rf"(?:;tag=({_TOKEN})|((?:;{_TOKEN}(?:=[^;\s\"=]+
 #: Heads read by the hot path -> (display name, URI text), memoized (see _SENT_BY): the
 #: From and To of a dialog repeat in each of its requests, a peer's in each dialog.
 _HEADS: dict[str, tuple[str | None, str]] = {}
+#: Bare addr-specs (``sip:user@host``, the Contact of many UAs) -> their URI text.
+_ADDR_SPECS: dict[str, str] = {}
 
 
 def _read_head(head: str) -> tuple[str | None, str] | None:
@@ -648,11 +650,19 @@ def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
             result.params = params
             return result
     elif "<" not in value:
+        uri_text = _ADDR_SPECS.get(value)
+        if uri_text is not None:
+            return _new_name_addr(uri_text, None, ())
         m = _ADDR_SPEC_FAST.match(value)
         if m is not None:
             uri_text, params_text = m.groups()
-            fast = _split_fast_params(params_text) if params_text else ()
-            return _new_name_addr(uri_text, None, fast)
+            if params_text:
+                return _new_name_addr(uri_text, None, _split_fast_params(params_text))
+            if len(value) <= _MEMO_KEY_LENGTH:
+                if len(_ADDR_SPECS) >= _MEMO_ENTRIES:
+                    _ADDR_SPECS.clear()
+                _ADDR_SPECS[value] = uri_text
+            return _new_name_addr(uri_text, None, ())
     return _parse_name_addr_slow(value, header)
 
 

@@ -174,17 +174,19 @@ def split_list(value: str) -> list[str]:
 
 
 class _Layout(NamedTuple):
-    """Where the headers every transaction reads are (indexes into the header lines)."""
+    """Where each header is in a list of keys (indexes into the header lines)."""
 
+    #: Every key -> the index of its first line. Shared by the Headers with these keys
+    #: (see _layout): never modified.
+    first: dict[str, int]
+    #: The keys that have more than one line.
+    repeated: frozenset[str]
+    #: The line of every Via, topmost first.
     vias: tuple[int, ...]
     #: From, To, Call-ID and CSeq, when each is there once (and Via is there), else None.
     mandatory: tuple[int, int, int, int] | None
-    content_length: int | None
-    #: From, To, Call-ID, CSeq and Content-Length are not repeated.
-    single: bool
 
 
-_SINGLE = frozenset(("from", "to", "call-id", "cseq", "content-length"))
 #: Layouts by key list, memoized: a peer sends the same headers in the same order in
 #: every message of a kind. A pure function's results, bounded (starts over when full).
 _LAYOUTS: dict[tuple[str, ...], _Layout] = {}
@@ -196,23 +198,26 @@ def _layout(keys: list[str]) -> _Layout:
     layout = _LAYOUTS.get(signature)
     if layout is None:
         first: dict[str, int] = {}
+        repeated: set[str] = set()
         vias: list[int] = []
-        single = True
         for i, key in enumerate(keys):
             if key == "via":
                 vias.append(i)
-            elif key not in first:
+            if key not in first:
                 first[key] = i
-            elif key in _SINGLE:
-                single = False
+            else:
+                repeated.add(key)
         at = tuple(first.get(key, -1) for key in ("from", "to", "call-id", "cseq"))
-        complete = single and bool(vias) and -1 not in at
+        complete = bool(vias) and -1 not in at and repeated.isdisjoint(_MANDATORY)
         mandatory = cast(tuple[int, int, int, int], at) if complete else None
-        layout = _Layout(tuple(vias), mandatory, first.get("content-length"), single)
+        layout = _Layout(first, frozenset(repeated), tuple(vias), mandatory)
         if len(_LAYOUTS) >= _LAYOUTS_MAX:
             _LAYOUTS.clear()
         _LAYOUTS[signature] = layout
     return layout
+
+
+_MANDATORY = ("from", "to", "call-id", "cseq")
 
 
 class Headers:
@@ -285,14 +290,13 @@ class Headers:
             lines[at_cseq][2].strip(_WS),
         )
 
-    def _count(self, key: str) -> int:
-        """How many lines have canonical ``key``."""
-        return self._keys.count(key)
-
-    def _value(self, key: str) -> str | None:
-        """The value of the first line with canonical ``key``, or None."""
+    def _first(self, key: str) -> int | None:
+        """The index of the first line with canonical ``key``, or None."""
+        layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
+        if layout is not None:  # a parsed message: no scan of the keys
+            return layout.first.get(key)
         keys = self._keys
-        return self._lines[keys.index(key)][2].strip(_WS) if key in keys else None
+        return keys.index(key) if key in keys else None
 
     def _raw_lines(self, key: str) -> list[tuple[str, str, str]]:
         """The line triples with canonical ``key``, in order, for copying into a message."""
@@ -303,6 +307,7 @@ class Headers:
         """Append a line and keep the typed views: for a header that has none."""
         self._lines.append(self._line(name, value))
         self._keys.append(canonical_key(name))
+        self._cache.pop("layout", None)
 
     def _wire(self, start_line: str, content_length: str) -> str:
         """The header section of a message, start line first, ending with the empty line.
@@ -329,6 +334,10 @@ class Headers:
     # -- reading -----------------------------------------------------------------
 
     def _positions(self, key: str) -> list[int]:
+        layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
+        if layout is not None and key not in layout.repeated:  # a parsed message
+            at = layout.first.get(key)
+            return [] if at is None else [at]
         # Messages carry a dozen or two lines, so C-level list scans (count, index)
         # beat building and maintaining a dict index.
         keys = self._keys
@@ -347,7 +356,11 @@ class Headers:
         return len(self._lines)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and canonical_key(name) in self._keys
+        if not isinstance(name, str):
+            return False
+        key = _KEY_CACHE.get(name) or canonical_key(name)
+        layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
+        return key in (self._keys if layout is None else layout.first)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
@@ -365,14 +378,16 @@ class Headers:
     def get(self, name: str, default: _T) -> str | _T: ...
     def get(self, name: str, default: object = None) -> object:
         """The value of the first line named ``name`` (any spelling), or ``default``."""
-        keys = self._keys
-        key = canonical_key(name)
-        return self._lines[keys.index(key)][2].strip(_WS) if key in keys else default
+        at = self._first(canonical_key(name))
+        return default if at is None else self._lines[at][2].strip(_WS)
 
     def lines(self, name: str) -> list[str]:
         """Every line value of ``name``, unsplit, in order."""
         lines = self._lines
-        return [lines[i][2].strip(_WS) for i in self._positions(canonical_key(name))]
+        positions = self._positions(_KEY_CACHE.get(name) or canonical_key(name))
+        if len(positions) == 1:
+            return [lines[positions[0]][2].strip(_WS)]
+        return [lines[i][2].strip(_WS) for i in positions]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in order.

@@ -113,10 +113,9 @@ def _bad(message: str) -> RemoteProtocolError:
 
 
 def _single(headers: Headers, name: str) -> str:
-    key = name.lower()
-    if headers._count(key) == 1:  # the usual case, without building a list
-        return headers._value(key)  # type: ignore[return-value]
     lines = headers.lines(name)
+    if len(lines) == 1:
+        return lines[0]
     if not lines:
         raise _bad(f"missing mandatory header {name} (RFC 3261 §8.1.1)")
     if len(lines) > 1 and any(line != lines[0] for line in lines[1:]):
@@ -190,9 +189,9 @@ def _build_cseq(headers: Headers) -> CSeq:
 
 
 def _build_max_forwards(headers: Headers) -> int | None:
-    if not headers._count("max-forwards"):
+    if "max-forwards" not in headers:
         return None
-    value = _single(headers, "max-forwards")
+    value = _single(headers, "Max-Forwards")
     if not is_digits(value) or int(value) > 255:
         raise _bad(f"Max-Forwards: {value!r} is not an integer from 0 to 255 (§20.22)")
     return int(value)
@@ -237,10 +236,10 @@ class Message:
 
     @property
     def top_via(self) -> Via:
-        vias = self.vias
-        if not vias:
-            raise _bad("missing mandatory header Via (RFC 3261 §8.1.1.7)")
-        return vias[0]
+        try:
+            return self.vias[0]
+        except IndexError:
+            raise _bad("missing mandatory header Via (RFC 3261 §8.1.1.7)") from None
 
     @property
     def from_(self) -> NameAddr:
@@ -568,7 +567,7 @@ def make_response(
         "cseq": request.cseq,
     }
     response_headers = Headers._from_parsed(keys, lines, views)
-    if status_code == 100 and source._count("timestamp"):
+    if status_code == 100 and "timestamp" in source:
         response_headers._append("Timestamp", source.get("timestamp", ""))
     for name, value in headers:
         response_headers._append(name, value)

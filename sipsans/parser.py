@@ -103,10 +103,10 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
         if bare_cr_lf:
             raise _bad("bare CR or LF inside a header line (RFC 3261 §7.3.1, §25.1)")
         layout = views["layout"] = _layout(keys)
-        at = layout.content_length
+        at = layout.first.get("content-length")
         if at is None:
             length = None
-        elif layout.single:
+        elif "content-length" not in layout.repeated:
             raw = fields[at][2].strip(_WS)
             if not (raw.isdigit() and raw.isascii()):
                 raise _bad(f"Content-Length: {raw!r} is not a non-negative integer (§20.14)")
@@ -298,7 +298,7 @@ def _transaction_fields(
     build. The remaining headers are checked by :meth:`Message.validate`, which a UA
     runs before acting on a request.
     """
-    vias_at, mandatory, _, _ = layout
+    _, _, vias_at, mandatory = layout
     if mandatory is not None:
         at_from, at_to, at_call_id, at_cseq = mandatory
         from_value = fields[at_from][2].strip(_WS)

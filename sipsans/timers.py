@@ -65,12 +65,17 @@ class TimerEntry:
 
 
 class TimerHeap:
-    """Deadlines of every armed timer, earliest first."""
+    """Deadlines of every armed timer, earliest first.
+
+    The heap holds ``(deadline, seq, entry)`` tuples, so that ordering them is a
+    C-level tuple comparison (a float, then an int) rather than a call of
+    :meth:`TimerEntry.__lt__` at every step of every push and pop.
+    """
 
     __slots__ = ("_dead", "_heap", "_seq")
 
     def __init__(self) -> None:
-        self._heap: list[TimerEntry] = []
+        self._heap: list[tuple[float, int, TimerEntry]] = []
         self._seq = 0
         self._dead = 0
 
@@ -79,9 +84,9 @@ class TimerHeap:
         return len(self._heap) - self._dead
 
     def push(self, deadline: float, owner: int, kind: TimerKind) -> TimerEntry:
-        self._seq += 1
-        entry = TimerEntry(deadline, self._seq, owner, kind)
-        heapq.heappush(self._heap, entry)
+        seq = self._seq = self._seq + 1
+        entry = TimerEntry(deadline, seq, owner, kind)
+        heapq.heappush(self._heap, (deadline, seq, entry))
         return entry
 
     def cancel(self, entry: TimerEntry) -> None:
@@ -91,26 +96,26 @@ class TimerHeap:
         self._dead += 1
         # Sweep when dead entries dominate, so memory tracks the live timers.
         if self._dead > 1024 and self._dead * 2 > len(self._heap):
-            self._heap = [e for e in self._heap if e.alive]
+            self._heap = [item for item in self._heap if item[2].alive]
             heapq.heapify(self._heap)
             self._dead = 0
 
     def _drop_dead_top(self) -> None:
         heap = self._heap
-        while heap and not heap[0].alive:
+        while heap and not heap[0][2].alive:
             heapq.heappop(heap)
             self._dead -= 1
 
     def next_deadline(self) -> float | None:
         self._drop_dead_top()
-        return self._heap[0].deadline if self._heap else None
+        return self._heap[0][0] if self._heap else None
 
     def pop_due(self, now: float) -> TimerEntry | None:
         """Remove and return the earliest live entry due at or before ``now``."""
         self._drop_dead_top()
         heap = self._heap
-        if heap and heap[0].deadline <= now:
-            entry = heapq.heappop(heap)
+        if heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)[2]
             entry.alive = False
             return entry
         return None

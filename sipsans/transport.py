@@ -131,7 +131,7 @@ def stamp_via(via: Via, remote: Address) -> Via:
     host, port = remote
     if via.has_rport:
         return via.with_param("received", _bare(host)).with_param("rport", str(port))
-    if _bare(via.host).lower() != _bare(host).lower():
+    if via.host != host and _bare(via.host).lower() != _bare(host).lower():
         return via.with_param("received", _bare(host))
     return via
 
@@ -144,16 +144,21 @@ def response_address(via: Via, transport: str, remote: Address | None) -> Addres
     connection is gone.
     """
     port = via.port if via.port is not None else default_port(transport)
+    params: dict[str, str] = {}
+    for key, value in via.params:  # one pass, not one lookup per parameter
+        params.setdefault(key.lower(), "" if value is None else value)
+    received = params.get("received")
     if not is_reliable(transport):
-        maddr = via.maddr
+        maddr = params.get("maddr")
         if maddr:
             return (maddr, port)
         # RFC 3581 §5: rport filled in means "answer the source address and port".
-        if via.rport is not None:
-            return (via.received or via.host, via.rport)
-        if via.has_rport and remote is not None:
+        rport = params.get("rport")
+        if rport:
+            return (received or via.host, int(rport))
+        if rport is not None and remote is not None:
             return remote
-    return (via.received or _bare(via.host), port)
+    return (received or _bare(via.host), port)
 
 
 def replace_top_via(message: Message, via: Via) -> None:

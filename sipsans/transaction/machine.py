@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import LocalProtocolError
 from ..timers import TimerEntry, TimerKind
+from ..transport import ClientTxn, ServerTxn
 from .tables import (
     RETRANSMIT_TIMERS,
     TABLES,
@@ -85,6 +86,7 @@ class Transaction:
         "ack",
         "cancel",
         "conn",
+        "handle",
         "id",
         "internal",
         "interval",
@@ -119,6 +121,10 @@ class Transaction:
         key: tuple[object, ...],
     ) -> None:
         self.id = id
+        #: What the TU holds for this transaction (one object, made once).
+        self.handle: ClientTxn | ServerTxn = (
+            ClientTxn(id) if machine is Machine.ICT or machine is Machine.NICT else ServerTxn(id)
+        )
         self.machine = machine
         self.state = State.TERMINATED  # set by the Endpoint from INITIAL
         self.request = request
