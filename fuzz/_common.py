@@ -22,7 +22,9 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 OneInput = Callable[[bytes], None]
 
@@ -156,3 +158,37 @@ def with_watchdog(one_input: OneInput, seconds: float = WATCHDOG_SECONDS) -> One
             signal.setitimer(signal.ITIMER_REAL, 0)
 
     return guarded
+
+
+class Program:
+    """Reads operation arguments from the input of a program-driven harness
+    (fuzz_endpoint, fuzz_ua); past its end every byte is 0."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def byte(self) -> int:
+        value = self.data[self.pos] if self.pos < len(self.data) else 0
+        self.pos += 1
+        return value
+
+    def pick(self, items: Sequence[T]) -> T:
+        return items[self.byte() % len(items)]
+
+    def recent(self, items: Sequence[T]) -> T:
+        """An item of a history list, the newest for argument 0."""
+        return items[-1 - self.byte() % len(items)]
+
+    def raw(self) -> bytes:
+        """A length byte then that many bytes; length 255 means a 2-byte length follows."""
+        n = self.byte()
+        if n == 0xFF:
+            n = self.byte() << 8 | self.byte()
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    @property
+    def done(self) -> bool:
+        return self.pos >= len(self.data)

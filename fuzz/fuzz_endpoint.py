@@ -35,11 +35,9 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
-from _common import KnownBug, fuzzing_requested, instrumented, is_known, main
+from _common import KnownBug, Program, fuzzing_requested, instrumented, is_known, main
 
 _FUZZING = __name__ == "__main__" and fuzzing_requested(sys.argv) and "--seeds" not in sys.argv
 with instrumented(_FUZZING):
@@ -67,36 +65,6 @@ TRANSPORTS = ["UDP", "TCP", "TLS", "SCTP", "WS"]
 CODES = [100, 180, 183, 200, 202, 301, 401, 404, 407, 481, 486, 487, 500, 503, 603, 699]
 JUMPS = [0.0, 0.001, 0.1, 0.2, 0.5, 1.0, 1.5, 2.0, 4.0, 5.0, 8.0, 16.0, 32.0, 32.001, 64.0, 3.5]
 MAX_OPS = 200
-T = TypeVar("T")
-
-
-class Program:
-    """Reads operation arguments from the input; past its end every byte is 0."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def byte(self) -> int:
-        value = self.data[self.pos] if self.pos < len(self.data) else 0
-        self.pos += 1
-        return value
-
-    def pick(self, items: Sequence[T]) -> T:
-        return items[self.byte() % len(items)]
-
-    def raw(self) -> bytes:
-        """A length byte then that many bytes; length 255 means a 2-byte length follows."""
-        n = self.byte()
-        if n == 0xFF:
-            n = self.byte() << 8 | self.byte()
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    @property
-    def done(self) -> bool:
-        return self.pos >= len(self.data)
 
 
 def _template(p: Program) -> bytes:

@@ -55,12 +55,12 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from _common import KnownBug, fuzzing_requested, instrumented, is_known, main
+from _common import KnownBug, Program, fuzzing_requested, instrumented, is_known, main
 
 _FUZZING = __name__ == "__main__" and fuzzing_requested(sys.argv) and "--seeds" not in sys.argv
 with instrumented(_FUZZING):
@@ -123,39 +123,6 @@ TARGETS = [
 ]
 MAX_OPS = 200
 T = TypeVar("T")
-
-
-class Program:
-    """Reads operation arguments from the input; past its end every byte is 0."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def byte(self) -> int:
-        value = self.data[self.pos] if self.pos < len(self.data) else 0
-        self.pos += 1
-        return value
-
-    def pick(self, items: Sequence[T]) -> T:
-        return items[self.byte() % len(items)]
-
-    def recent(self, items: Sequence[T]) -> T:
-        """An item of a history list, the newest for argument 0."""
-        return items[-1 - self.byte() % len(items)]
-
-    def raw(self) -> bytes:
-        """A length byte then that many bytes; length 255 means a 2-byte length follows."""
-        n = self.byte()
-        if n == 0xFF:
-            n = self.byte() << 8 | self.byte()
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    @property
-    def done(self) -> bool:
-        return self.pos >= len(self.data)
 
 
 def _keep(items: list[T], item: T, size: int = 8) -> None:

@@ -564,6 +564,9 @@ class UserAgent:
             remote = remote.replace(params=tuple(p for p in remote.params if p[0].lower() != "tag"))
         local_text, remote_text = str(local), str(remote)
         extra = tuple(headers)
+        # §12.2.1.1: in-dialog requests go to the remote target through the route set;
+        # only a target the caller names (an outbound proxy) stays fixed for the dialog.
+        fixed_target = target
         if target is None:
             routes = [v for k, v in extra if k.lower() == "route"]
             hop = _name_addr_arg(routes[0], "Route").uri if routes else ruri
@@ -604,7 +607,7 @@ class UserAgent:
             local_cseq=cseq,
             remote_cseq=None,
             state=DialogState.CALLING,
-            target=target if target is not None else None,
+            target=fixed_target,
             secure=isinstance(ruri, SipURI) and ruri.secure,
         )
         d.invite_cseq = cseq

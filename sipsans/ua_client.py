@@ -287,8 +287,9 @@ def _out_response(ua: UserAgent, out: _Out, event: ResponseReceived) -> None:
             _refresh_target(d, resp)
             d.invite_cseq = resp.cseq.seq
             _pass(ua, event, out.origin)
-            if d.state is not DialogState.TERMINATED:
-                send_ack(ua, d, b"", None, now, invite=out.request)
+            # §13.2.2.4: every 2xx is ACKed, also one that crossed our BYE (the peer
+            # would otherwise retransmit it until its Timer H and end the dialog anew).
+            send_ack(ua, d, b"", None, now, invite=out.request)
             return
         d.uac_reinvite = 0
         if code == 491 and d.state is DialogState.CONFIRMED:

@@ -28,6 +28,7 @@ from sipsans import (
     parse_message,
 )
 from sipsans.message import Request
+from sipsans.transport import ServerTxn
 
 ROUTES = ("<sip:192.0.2.9:5060;lr;hop=1>", "<sip:192.0.2.2:5060;lr;hop=2>")
 
@@ -40,10 +41,17 @@ def sent(net: Net, src: str, prefix: str) -> list[Request | Response]:
     ]
 
 
-class RecordRoutingCallee:
-    """Answers INVITE with 200 carrying two Record-Route values; answers BYE."""
+class AnsweringCallee:
+    """Answers INVITE with a 200 carrying ``record_route`` and ``contact``; answers BYE."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        record_route: tuple[str, ...] = ROUTES,
+        contact: str = "<sip:bob@192.0.2.2:5060;transport=udp>",
+    ) -> None:
+        self.record_route = record_route
+        self.contact = contact
         self.requests: list[Request] = []
 
     def __call__(self, node: Node, event: Event) -> None:
@@ -53,8 +61,8 @@ class RecordRoutingCallee:
         self.requests.append(req)
         if event.txn is None:
             return  # the ACK
-        headers = [("Record-Route", route) for route in ROUTES]
-        headers.append(("Contact", "<sip:bob@192.0.2.2:5060;transport=udp>"))
+        headers = [("Record-Route", route) for route in self.record_route]
+        headers.append(("Contact", self.contact))
         if req.method == "INVITE":
             resp = make_response(
                 req, 200, to_tag="rr1", headers=headers, body=SDP, content_type="application/sdp"
@@ -70,7 +78,7 @@ def test_uac_route_set_is_the_reversed_record_route() -> None:
     Here the first route is 192.0.2.2 itself so the simulated network delivers."""
     net = Net(3)
     alice = add_ua(net, "alice", "192.0.2.1")
-    callee = RecordRoutingCallee()
+    callee = AnsweringCallee()
     net.add("bob", "192.0.2.2", handler=callee)
     call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
     net.drive(until=2.0)
@@ -82,6 +90,29 @@ def test_uac_route_set_is_the_reversed_record_route() -> None:
         assert request.headers.lines("Route") == list(reversed(ROUTES))
         assert str(request.uri) == "sip:bob@192.0.2.2:5060;transport=udp"  # remote target
     assert bye.cseq.seq == ack.cseq.seq + 1  # §12.2.1.1: local CSeq + 1
+    assert_clean(alice)
+
+
+def test_ack_and_bye_go_to_the_remote_target_not_the_first_hop() -> None:
+    """§12.2.1.1 (and §13.2.2.4 for the ACK): with no route set, in-dialog requests go
+    to the remote target, the Contact of the 2xx, not where the INVITE was sent."""
+    net = Net(4)
+    alice = add_ua(net, "alice", "192.0.2.1")
+    # The 2xx names another host (the phone behind the address the INVITE went to).
+    front = AnsweringCallee(record_route=(), contact="<sip:bob@192.0.2.3:5060>")
+    phone = AnsweringCallee()
+    net.add("front", "192.0.2.2", handler=front)
+    net.add("phone", "192.0.2.3", handler=phone)
+    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
+    net.drive(until=2.0)
+    assert call.state is DialogState.CONFIRMED
+    net.call(alice, lambda now: call.bye(now=now))
+    net.drive()
+    assert [r.method for r in front.requests] == ["INVITE"]
+    assert [r.method for r in phone.requests] == ["ACK", "BYE"]
+    for request in phone.requests:
+        assert str(request.uri) == "sip:bob@192.0.2.3:5060"
+    assert call.state is DialogState.TERMINATED
     assert_clean(alice)
 
 
@@ -263,6 +294,7 @@ class StubbornCallee:
     def __init__(self, *, answer: bool) -> None:
         self.answer = answer
         self.invites: list[Request] = []
+        self.txns: list[ServerTxn] = []
 
     def __call__(self, node: Node, event: Event) -> None:
         if not isinstance(event, RequestReceived) or event.txn is None:
@@ -271,6 +303,7 @@ class StubbornCallee:
         contact = [("Contact", "<sip:bob@192.0.2.2:5060>")]
         if req.method == "INVITE":
             self.invites.append(req)
+            self.txns.append(event.txn)
             tag = req.to.tag or "stub"
             node.ep.send_response(
                 event.txn, make_response(req, 180, to_tag=tag, headers=contact), now=now
@@ -366,6 +399,30 @@ def test_pending_reinvite_is_cancelled_when_the_dialog_ends(who_ends: str) -> No
     assert (cancel.cseq.seq, cancel.top_via.branch) == (reinvite.cseq.seq, reinvite.top_via.branch)
     net.drive(until=sent_at + 32.0 - 0.01)
     assert ua(alice).stats()["requests"] == 1  # the re-INVITE, waiting for its 487
+    net.drive()
+    assert_clean(alice)
+
+
+def test_a_2xx_to_a_reinvite_after_our_bye_is_still_acked() -> None:
+    """§13.2.2.4: the UAC ACKs every 2xx to its INVITE, even one that arrives after
+    the dialog ended (our BYE crossed the peer's answer to the re-INVITE); each 2xx
+    retransmission gets the same ACK again."""
+    net, alice, callee = _stubborn(answer=True)
+    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
+    net.drive(until=1.0)
+    net.call(alice, lambda now: call.reinvite(body=SDP2, now=now))
+    net.drive(until=2.0)
+    net.call(alice, lambda now: call.bye(now=now))
+    net.drive(until=3.0)
+    assert _state(call) is DialogState.TERMINATED
+    reinvite, bob = callee.invites[-1], net.nodes["bob"]
+    ok = make_response(reinvite, 200, to_tag="stub", body=SDP, content_type="application/sdp")
+    net.call(bob, lambda now: bob.ep.send_response(callee.txns[-1], ok, now=now))
+    net.drive(until=10.0)
+    acks = [r for r in sent(net, "alice", "ACK") if isinstance(r, Request)]
+    assert [a.cseq.seq for a in acks] == [callee.invites[0].cseq.seq, reinvite.cseq.seq]
+    oks = [w for w in net.wire if w.src == "bob" and w.first_line.startswith("SIP/2.0 200")]
+    assert len([w for w in oks if b"CSeq: %d INVITE" % reinvite.cseq.seq in w.data]) == 1
     net.drive()
     assert_clean(alice)
 
