@@ -9,70 +9,21 @@ caller at 192.0.2.1.
 
 from __future__ import annotations
 
-import random
+from uaharness import SDP, Harness
 
 from sipsans import (
     ClientTxn,
     DialogState,
-    Endpoint,
-    EndpointConfig,
-    Event,
     IncomingCall,
-    Request,
-    Response,
     ResponseReceived,
     ServerInviteDialog,
     TerminatedReason,
     TransactionTerminated,
     TransactionTimedOut,
-    UserAgent,
     make_response,
-    parse_message,
 )
 
-PEER = ("192.0.2.1", 5060)
-SDP = (
-    b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
-    b"m=audio 4000 RTP/AVP 0\r\n"
-)
 T1 = 0.5
-
-
-class Harness:
-    """The UA, what it sent and what it reported."""
-
-    def __init__(self) -> None:
-        ep = Endpoint(EndpointConfig(advertised_host="192.0.2.10"), rng=random.Random(7))
-        self.ua = UserAgent(ep, identity="sip:alice@192.0.2.10", rng=random.Random(8))
-        self.now = 0.0
-        self.sent: list[Request | Response] = []
-        self.events: list[Event] = []
-
-    def pump(self) -> None:
-        self.sent += [parse_message(t.data) for t in self.ua.transmits()]
-        self.events += self.ua.events()
-
-    def receive(self, data: bytes) -> None:
-        self.ua.receive_datagram(data, remote=PEER, now=self.now)
-        self.pump()
-
-    def advance(self, now: float) -> None:
-        self.now = now
-        self.ua.handle_timer(now=now)
-        self.pump()
-
-    def requests(self, method: str) -> list[Request]:
-        return [m for m in self.sent if isinstance(m, Request) and m.method == method]
-
-    def outcome(self, handle: ClientTxn) -> list[Event]:
-        """The events that carry ``handle``."""
-        return [e for e in self.events if getattr(e, "txn", None) == handle]
-
-    def settle(self) -> dict[str, int]:
-        """Run the clock until no timer is left; the non-zero entries of ua.stats()."""
-        while (deadline := self.ua.get_next_timer()) is not None:
-            self.advance(max(self.now, deadline))
-        return {name: n for name, n in self.ua.stats().items() if n}
 
 
 def caller_request(method: str, *, to_tag: str = "", cseq: int = 1, branch: str) -> bytes:

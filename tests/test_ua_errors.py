@@ -7,18 +7,14 @@ the harness does (its reproducers are in fuzz/corpus/ua/).
 
 from __future__ import annotations
 
-import random
-
 import pytest
+from uaharness import PEER, SDP, Harness
 
 from sipsans import (
     CancelReceived,
     ClientTxn,
     DialogState,
     DialogTerminated,
-    Endpoint,
-    EndpointConfig,
-    Event,
     IncomingCall,
     InDialogRequest,
     LocalProtocolError,
@@ -28,49 +24,8 @@ from sipsans import (
     Target,
     TerminatedReason,
     TransactionTerminated,
-    UserAgent,
     make_response,
-    parse_message,
 )
-
-PEER = ("192.0.2.1", 5060)
-SDP = (
-    b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
-    b"m=audio 4000 RTP/AVP 0\r\n"
-)
-
-
-class Harness:
-    """A UA at 192.0.2.10 and what it sent and reported."""
-
-    def __init__(self) -> None:
-        ep = Endpoint(EndpointConfig(advertised_host="192.0.2.10"), rng=random.Random(1))
-        self.ua = UserAgent(ep, identity="sip:alice@192.0.2.10", rng=random.Random(2))
-        self.now = 0.0
-        self.sent: list[Request | Response] = []
-        self.events: list[Event] = []
-
-    def pump(self) -> None:
-        self.sent += [parse_message(t.data) for t in self.ua.transmits()]
-        self.events += self.ua.events()
-
-    def receive(self, data: bytes) -> None:
-        self.ua.receive_datagram(data, remote=PEER, now=self.now)
-        self.pump()
-
-    def last(self, start: str) -> Request | Response:
-        return next(m for m in reversed(self.sent) if bytes(m).decode().startswith(start))
-
-    def settle(self) -> dict[str, int]:
-        """Run the clock until no timer is left; the non-zero entries of ua.stats()."""
-        for _ in range(100):
-            deadline = self.ua.get_next_timer()
-            if deadline is None:
-                break
-            self.now = max(self.now, deadline) + 1.0
-            self.ua.handle_timer(now=self.now)
-            self.pump()
-        return {name: n for name, n in self.ua.stats().items() if n}
 
 
 def peer_request(method: str, *, call_id: str, from_tag: str, to_tag: str = "", cseq: int = 1,
@@ -110,7 +65,7 @@ def confirmed_incoming_call(h: Harness) -> IncomingCall:
 def test_an_invalid_target_is_misuse() -> None:
     """DESIGN.md §4: what the caller passes in raises LocalProtocolError, not the parser's
     RemoteProtocolError."""
-    h = Harness()
+    h = Harness(seeds=(1, 2))
     for bad in ("not a uri", "<sip:>", "sip:bob@[::1"):
         with pytest.raises(LocalProtocolError):
             h.ua.invite(bad, now=0.0)
@@ -120,7 +75,7 @@ def test_an_invalid_target_is_misuse() -> None:
 def test_bye_on_an_early_uac_dialog_ends_the_call() -> None:
     """§15: a callee MUST NOT BYE an early dialog. When one does, the dialog ends and, with
     no other fork left, the INVITE is CANCELled (§9.1) so that nothing lingers."""
-    h = Harness()
+    h = Harness(seeds=(1, 2))
     dialog = h.ua.invite("sip:bob@192.0.2.1", now=0.0)
     h.pump()
     invite = h.last("INVITE")
@@ -140,7 +95,7 @@ def test_bye_on_an_early_uac_dialog_ends_the_call() -> None:
 def test_a_bye_held_for_the_ack_is_dropped_when_the_dialog_ends_otherwise() -> None:
     """§15: the callee's BYE waits for the ACK of its 2xx. If the dialog ends before (here
     an in-dialog OPTIONS times out, §12.2.1.2), the held BYE goes with it."""
-    h = Harness()
+    h = Harness(seeds=(1, 2))
     h.receive(peer_request("INVITE", call_id="c1", from_tag="f1", body=SDP))
     call = next(e for e in h.events if isinstance(e, IncomingCall))
     call.dialog.accept(body=SDP, now=0.0)
@@ -158,7 +113,7 @@ def test_a_bye_held_for_the_ack_is_dropped_when_the_dialog_ends_otherwise() -> N
 def test_a_cancelled_reinvite_is_not_answered_again() -> None:
     """§9.2: a CANCEL of a pending re-INVITE gets 200 and the re-INVITE 487; the dialog
     stays, the app learns of it, and the UA's default answer must not fire afterwards."""
-    h = Harness()
+    h = Harness(seeds=(1, 2))
     call = confirmed_incoming_call(h)
     local_tag = call.dialog.id.local_tag
     reinvite = peer_request(
@@ -193,7 +148,7 @@ def test_a_cancelled_reinvite_is_not_answered_again() -> None:
 def test_an_early_dialog_that_fails_still_answers_its_invite() -> None:
     """§12.2.1.2 ends a dialog whose in-dialog request times out; when that dialog is an
     early one of ours as UAS, its INVITE still needs a final response (§13.3.1.3)."""
-    h = Harness()
+    h = Harness(seeds=(1, 2))
     h.receive(peer_request("INVITE", call_id="c1", from_tag="f1", body=SDP))
     call = next(e for e in h.events if isinstance(e, IncomingCall))
     call.dialog.ringing(now=0.0)
@@ -209,7 +164,7 @@ def test_a_late_wake_up_with_a_register_in_flight_does_not_spin() -> None:
     REGISTER; with it in flight, no timer of the registration is due (its answer or
     timeout moves it on), so handle_timer returns instead of firing the same deadline
     forever."""
-    h = Harness()
+    h = Harness(seeds=(1, 2))
     h.ua.register("sip:192.0.2.1", expires=30, target=Target("UDP", *PEER), now=0.0)
     h.pump()
     register = h.last("REGISTER")
