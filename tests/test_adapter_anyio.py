@@ -3,13 +3,14 @@ the anyio session on asyncio and trio are in test_adapter_sessions.py.)"""
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import pytest
-from loopback import Answerer, endpoint_factory, options
+from loopback import Answerer, endpoint_factory, options, ua_factory
 
 import sipsans
-from sipsans_anyio import Listen
+from sipsans_anyio import Listen, TransportError
 from sipsans_anyio.blocking import BlockingSession
 
 
@@ -60,3 +61,39 @@ def test_blocking_session_must_be_opened_first() -> None:
     session: BlockingSession[sipsans.Endpoint] = BlockingSession(endpoint_factory(11))
     with pytest.raises(RuntimeError, match="use `with BlockingSession"):
         session.next_event(timeout=1)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_blocking_invite_ends_when_another_thread_closes_the_session(backend: str) -> None:
+    """A thread blocked in ``invite()`` to a peer that never answers is woken when another
+    thread closes the session (TransportError "session closed"), instead of waiting for
+    ever."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))  # a peer that never answers
+        port = silent.getsockname()[1]
+        udp = [Listen("udp", "127.0.0.1", 0)]
+        session: BlockingSession[sipsans.UserAgent] = BlockingSession(
+            ua_factory("alice", 41), backend=backend, listen=udp
+        )
+        outcome: list[BaseException] = []
+        with session as alice:
+            alice.session.close_timeout = 0.2
+
+            def call() -> None:
+                try:
+                    alice.invite(f"sip:nobody@127.0.0.1:{port}")
+                except BaseException as exc:  # the outcome under test
+                    outcome.append(exc)
+
+            # Daemon threads: were the wait not woken, the test fails instead of hanging.
+            caller = threading.Thread(target=call, daemon=True)
+            caller.start()
+            silent.settimeout(5)
+            silent.recv(65535)  # the INVITE: the call is under way
+            closer = threading.Thread(target=alice.close, daemon=True)
+            closer.start()
+            closer.join(timeout=10)
+            caller.join(timeout=10)
+            assert not closer.is_alive() and not caller.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], TransportError)
+    assert str(outcome[0]) == "session closed"

@@ -277,3 +277,196 @@ def test_blocking_full_call_and_cancel() -> None:
             stop.set()
             worker.join()
     assert log[0] == "UAC_BYE" and "UAC_CANCEL" in log
+
+
+# -- a bare peer: requests dropped unsent, waits ended by the close ------------------------
+
+
+class RawPeer:
+    """A SIP peer without a stack: a UDP socket on 127.0.0.1 (anyio's, so that it runs in
+    every flavour) that sends hand-written SIP and keeps every message it receives."""
+
+    def __init__(self, sock: anyio.abc.UDPSocket) -> None:
+        self.sock = sock
+        self.port: int = sock.extra(anyio.abc.SocketAttribute.local_port)
+        self.uri = f"sip:raw@127.0.0.1:{self.port}"
+        self.seen: list[sipsans.Request | sipsans.Response] = []
+
+    async def send(self, to: tuple[str, int], *lines: str, body: bytes = b"") -> None:
+        head = [*lines, f"Content-Length: {len(body)}", "", ""]
+        await self.sock.sendto("\r\n".join(head).encode() + body, *to)
+
+    async def receive(self, match: Any) -> Any:
+        """The next message received for which ``match(message)`` holds."""
+        while True:
+            data, _ = await self.sock.receive()
+            message = sipsans.parse_message(data)
+            self.seen.append(message)
+            if match(message):
+                return message
+
+
+def _is_request(method: str) -> Any:
+    return lambda m: isinstance(m, sipsans.Request) and m.method == method
+
+
+def _is_final(method: str, status: int) -> Any:
+    return lambda m: (
+        isinstance(m, sipsans.Response) and m.cseq.method == method and m.status_code == status
+    )
+
+
+@asynccontextmanager
+async def raw_peer() -> AsyncIterator[RawPeer]:
+    async with await anyio.create_udp_socket(local_host="127.0.0.1", local_port=0) as sock:
+        yield RawPeer(sock)
+
+
+async def _call_from(peer: RawPeer, to: tuple[str, int], call_id: str) -> None:
+    """The raw peer's INVITE (with an SDP offer) to ``to``."""
+    await peer.send(
+        to,
+        f"INVITE sip:bob@{to[0]}:{to[1]} SIP/2.0",
+        f"Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bK-{call_id}-1",
+        "Max-Forwards: 70",
+        "From: <sip:raw@127.0.0.1>;tag=raw1",
+        "To: <sip:bob@127.0.0.1>",
+        f"Call-ID: {call_id}",
+        "CSeq: 1 INVITE",
+        f"Contact: <{peer.uri}>",
+        "Content-Type: application/sdp",
+        body=SDP,
+    )
+
+
+@by_flavour()
+async def test_bye_held_for_the_ack_returns_none_when_the_callers_bye_wins(
+    flavour: Flavour,
+) -> None:
+    """§15: the callee's BYE waits for the ACK of its 2xx. The caller hangs up before it
+    ever ACKs: the held BYE is dropped unsent, which is no failure: ``bye()`` returns
+    None (the call ended as asked) and the dialog ends with the caller's BYE."""
+    async with flavour(ua_factory("bob", 31)) as bob, raw_peer() as peer:
+        to = bob.addresses["UDP"]
+        byes_answered: list[sipsans.Response] = []
+
+        async def caller_without_ack() -> None:
+            ok = await peer.receive(_is_final("INVITE", 200))
+            await peer.send(
+                to,
+                f"BYE {ok.contacts[0].uri} SIP/2.0",
+                f"Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bK-held-bye-2",
+                "Max-Forwards: 70",
+                "From: <sip:raw@127.0.0.1>;tag=raw1",
+                f"To: <sip:bob@127.0.0.1>;tag={ok.to.tag}",
+                "Call-ID: held-bye@127.0.0.1",
+                "CSeq: 2 BYE",
+            )
+            byes_answered.append(await peer.receive(_is_final("BYE", 200)))
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(caller_without_ack)
+                await _call_from(peer, to, "held-bye@127.0.0.1")
+                event = await bob.next_event()
+                while not isinstance(event, sipsans.IncomingCall):
+                    event = await bob.next_event()
+                call = bob.wrap(event.dialog)
+                await call.accept(body=SDP, wait=False)
+                assert call.state is sipsans.DialogState.WAIT_ACK
+                result = await call.bye(reason="SIP;cause=200")  # held: no ACK yet
+            reason = await call.closed()
+        await anyio.sleep(0.2)  # anything Bob would still send arrives meanwhile
+    assert result is None
+    assert len(byes_answered) == 1
+    assert reason is sipsans.TerminatedReason.UAC_BYE  # the caller's BYE ended it
+    assert not any(isinstance(m, sipsans.Request) for m in peer.seen)  # no BYE from Bob
+
+
+@by_flavour()
+async def test_cancel_dropped_after_the_final_response_returns_none(flavour: Flavour) -> None:
+    """§9.1: the CANCEL waits for a provisional response; a final one (486) came first,
+    so the CANCEL is dropped unsent and ``cancel()`` returns None; the call ended
+    with that 486, which the UA ACKed."""
+    async with flavour(ua_factory("alice", 35)) as alice, raw_peer() as peer:
+        with anyio.fail_after(10):
+            dialog = await alice.invite(peer.uri, body=SDP, wait=False)
+            invite = await peer.receive(_is_request("INVITE"))
+            async with anyio.create_task_group() as tg:
+                results: list[sipsans.Response | None] = []
+
+                async def cancel() -> None:
+                    results.append(await dialog.cancel())
+
+                tg.start_soon(cancel)
+                await anyio.sleep(0.1)  # the CANCEL is held: nothing answered yet
+                busy = sipsans.make_response(invite, 486, to_tag="raw2")
+                await peer.sock.sendto(bytes(busy), "127.0.0.1", alice.addresses["UDP"][1])
+                await peer.receive(_is_request("ACK"))
+            assert await dialog.closed() is not None
+        await anyio.sleep(0.2)
+    assert results == [None]
+    assert dialog.status == 486
+    assert not any(isinstance(m, sipsans.Request) and m.method == "CANCEL" for m in peer.seen)
+
+
+@by_flavour()
+async def test_dialog_and_subscription_waits_end_when_the_session_closes(
+    flavour: Flavour,
+) -> None:
+    """Tasks waiting for a state (``closed()``, ``established()``, a subscription's first
+    NOTIFY) without a timeout while another task closes the session all finish: the
+    waits the close fulfilled return (or raise CallFailed), the others raise
+    TransportError("session closed") as no event can come any more."""
+    outcomes: dict[str, object] = {}
+
+    async def record(name: str, wait: Any) -> None:
+        try:
+            outcomes[name] = await wait()
+        except Exception as exc:  # the outcome under test
+            outcomes[name] = exc
+
+    with anyio.fail_after(10):
+        # Leaving this block closes the session (in this task), then waits for the tasks.
+        async with (
+            raw_peer() as peer,
+            anyio.create_task_group() as tg,
+            flavour(ua_factory("alice", 37)) as alice,
+        ):
+            alice.close_timeout = 0.3  # the peer never answers the CANCEL
+            # An outgoing call the silent peer lets ring, and a subscription.
+            ours = await alice.invite(peer.uri, body=SDP, wait=False)
+            invite = await peer.receive(_is_request("INVITE"))
+            ringing = sipsans.make_response(invite, 180, to_tag="raw3")
+            await peer.sock.sendto(bytes(ringing), *alice.addresses["UDP"])
+            sub = await alice.subscribe(peer.uri, "presence", wait=False)
+            # An incoming call nobody answers (closing declines it: 603).
+            await _call_from(peer, alice.addresses["UDP"], "unanswered@127.0.0.1")
+            event = await alice.next_event()
+            while not isinstance(event, sipsans.IncomingCall):
+                event = await alice.next_event()
+            theirs = alice.wrap(event.dialog)
+            for name, wait in [
+                ("ours closed", ours.closed),
+                ("ours established", ours.established),
+                ("theirs closed", theirs.closed),
+                ("theirs established", theirs.established),
+                ("subscribed", sub.established),
+            ]:
+                tg.start_soon(record, name, wait)
+            await anyio.sleep(0.1)  # every task waits
+            assert outcomes == {}
+        assert len(outcomes) == 5
+        # A wait begun after the close ends at once.
+        with pytest.raises(sipsans_asyncio.TransportError, match="session closed"):
+            await ours.closed()
+    # The incoming call was declined by the close: its waits saw the end.
+    assert outcomes["theirs closed"] is theirs.terminated_reason is not None
+    assert isinstance(outcomes["theirs established"], CallFailed)
+    # Our CANCEL got no answer: the call never ended, the session did.
+    assert not ours.is_terminated
+    for name in ("ours closed", "ours established", "subscribed"):
+        failure = outcomes[name]
+        assert isinstance(failure, sipsans_asyncio.TransportError), name
+        assert str(failure) == "session closed"
+    assert alice._watchers == {} and alice._sleepers == set()  # nothing left behind

@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from sipsans_asyncio.base import Listen
 from sipsans_asyncio.calls import AsyncDialog, CallFailed
-from sipsans_asyncio.driver import RequestTimeout, SansIOCore, SipCore, TransportError
+from sipsans_asyncio.driver import (
+    RequestDropped,
+    RequestTimeout,
+    SansIOCore,
+    SipCore,
+    TransportError,
+)
 from sipsans_asyncio.subscriptions import AsyncSubscription, RegistrationFailed, SubscriptionFailed
 
 from .session import Session
@@ -26,6 +32,7 @@ __all__ = [
     "CallFailed",
     "Listen",
     "RegistrationFailed",
+    "RequestDropped",
     "RequestTimeout",
     "SansIOCore",
     "Session",

@@ -13,7 +13,15 @@ in :mod:`sipsans_asyncio.cli`.
 from __future__ import annotations
 
 from .calls import AsyncDialog, CallFailed
-from .driver import Driver, RequestCore, RequestTimeout, SansIOCore, SipCore, TransportError
+from .driver import (
+    Driver,
+    RequestCore,
+    RequestDropped,
+    RequestTimeout,
+    SansIOCore,
+    SipCore,
+    TransportError,
+)
 from .run import run, tune_gc
 from .session import Listen, Session
 from .subscriptions import AsyncSubscription, RegistrationFailed, SubscriptionFailed
@@ -28,6 +36,7 @@ __all__ = [
     "Listen",
     "RegistrationFailed",
     "RequestCore",
+    "RequestDropped",
     "RequestTimeout",
     "SansIOCore",
     "Session",

@@ -321,7 +321,9 @@ class SessionBase(UAMixin[CoreT], Generic[CoreT, ConnT]):
 
     async def aclose(self) -> None:
         """Hang up every dialog (UserAgent cores), then close every socket and
-        connection; pending requests fail with TransportError."""
+        connection; pending requests fail with TransportError, and the waits for a state
+        (``dialog.closed()``, ``established()``, ...) end: they return if the close
+        brought that state, else raise TransportError ("session closed")."""
         if self._closed:
             return
         try:
@@ -336,6 +338,7 @@ class SessionBase(UAMixin[CoreT], Generic[CoreT, ConnT]):
                 for txn, resolve in list(self._waiters.items()):
                     del self._waiters[txn]
                     resolve(TransportError("session closed"))
+                self._end_waits()
                 if self._sink is not None:
                     self._sink.close()
                 self._wake_readers()
@@ -395,7 +398,12 @@ class SessionBase(UAMixin[CoreT], Generic[CoreT, ConnT]):
     # -- the timer ------------------------------------------------------------------------------
 
     def _arm(self, deadline: float | None) -> None:
+        # After every pump: under load the armed wake-up is nearly always earlier
+        # already, so that is checked first (rounding up cannot move a deadline earlier).
         if deadline is None or self._closed:
+            return
+        armed = self._deadline
+        if armed is not None and armed <= deadline:
             return
         step = self._timer_resolution
         if step:
@@ -403,8 +411,8 @@ class SessionBase(UAMixin[CoreT], Generic[CoreT, ConnT]):
             # the wake-up would find nothing due and re-arm for the same instant).
             slot = math.ceil(deadline / step) * step
             deadline = slot if slot >= deadline else slot + step
-        if self._deadline is not None and self._deadline <= deadline:
-            return  # an earlier wake-up is armed; it re-arms for this one when it fires
+        if armed is not None and armed <= deadline:
+            return  # a wake-up as early is armed; it re-arms for this one when it fires
         self._deadline = deadline
         self._wake_at(deadline)
 

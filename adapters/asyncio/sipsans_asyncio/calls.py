@@ -51,7 +51,7 @@ from sipsans import (
 from sipsans.transport import ClientTxn
 from sipsans.uri import URI
 
-from .driver import CoreT, Driver, RequestTimeout, TransportError
+from .driver import CoreT, Driver, RequestDropped, RequestTimeout, TransportError
 from .subscriptions import (
     AsyncSubscription,
     RegisterOptions,
@@ -70,6 +70,9 @@ _Key = tuple[str, str]  # (Call-ID, local tag): stable while the remote tag is l
 #: The watcher key re-checked at every RegistrationStateChanged.
 _REGISTRATIONS = "registrations"
 _IDLE = (RegistrationState.UNREGISTERED, RegistrationState.FAILED)
+#: What :meth:`UAMixin._end_waits` wakes the state waits with (not an exception: the
+#: wait re-checks its condition first, which the close may well have fulfilled).
+_SESSION_CLOSED = object()
 
 
 class Content(TypedDict, total=False):
@@ -162,13 +165,17 @@ class AsyncDialog(DialogInfo):
     Requests (``reinvite``, ``update``, ``info``, ``options``, ``message``, ``notify``,
     ``request``, ``refer``, ``notify_refer``) return the final ``Response`` to the
     request they sent; ``bye``, ``cancel`` and ``hangup`` do too, or return None when
-    nothing was sent (or the UA holds it, e.g. a BYE waiting for the ACK of our 2xx,
-    §15). They raise :class:`RequestTimeout` or :class:`TransportError` when no final
-    response comes. Answers (``ringing``, ``progress``, ``reject``) return once sent;
-    ``accept`` returns once the ACK confirmed the dialog (raises :class:`CallFailed` if
-    it ended instead). ``async with dialog:`` hangs up on exit; ``await
-    dialog.closed()`` waits for the end; ``as_subscription()`` gives a REFER's
-    subscription.
+    nothing was sent: none was needed, or the UA held the request and dropped it as the
+    call ended some other way first (e.g. a BYE waiting for the ACK of our 2xx, §15,
+    when the peer's BYE came first). They raise :class:`RequestTimeout` or
+    :class:`TransportError` when no final response comes (its subclass
+    :class:`RequestDropped` when the dialog ended before the request could be sent).
+    Answers (``ringing``, ``progress``, ``reject``) return once sent; ``accept``
+    returns once the ACK confirmed the dialog (raises :class:`CallFailed` if it ended
+    instead). ``async with dialog:`` hangs up on exit; ``await dialog.closed()`` waits
+    for the end; ``as_subscription()`` gives a REFER's subscription. A wait for a state
+    (``closed``, ``established``, ``accept``) still pending when the session closes
+    ends then: see :meth:`closed`.
     """
 
     __slots__ = ("_session", "initial_request", "response", "view", "was_confirmed")
@@ -213,12 +220,18 @@ class AsyncDialog(DialogInfo):
     # -- waiting for states ----------------------------------------------------------
 
     async def closed(self, timeout: float | None = None) -> TerminatedReason | None:
-        """Wait until the dialog is terminated; returns its TerminatedReason."""
+        """Wait until the dialog is terminated; returns its TerminatedReason.
+
+        Closing the session hangs up every dialog, which ends this wait; if the dialog is
+        still not terminated once the session is closed (e.g. our CANCEL was never
+        answered), it raises :class:`TransportError` ("session closed")."""
         await self._session._until(self, lambda: self.is_terminated, timeout)
         return self.terminated_reason
 
     async def established(self, timeout: float | None = None) -> AsyncDialog:
-        """Wait until the dialog is confirmed; :class:`CallFailed` if it ended instead."""
+        """Wait until the dialog is confirmed; :class:`CallFailed` if it ended instead,
+        :class:`TransportError` ("session closed") if the session closed while the call
+        was still being set up."""
         await self._session._until(
             self,
             lambda: (
@@ -249,20 +262,28 @@ class AsyncDialog(DialogInfo):
     # -- requests ----------------------------------------------------------------------
 
     async def bye(self, *, headers: Hdrs = (), reason: str | None = None) -> Response | None:
-        """BYE (§15.1.1); ``reason`` is an RFC 3326 Reason header value."""
-        return await self._session._request(self.view.bye, headers=headers, reason=reason)
+        """BYE (§15.1.1); ``reason`` is an RFC 3326 Reason header value. Returns the
+        BYE's final response, or None when the BYE was never sent: as callee before the
+        ACK of our 2xx the UA holds it (§15), and drops it if the dialog ends some other
+        way meanwhile (the caller's BYE came first)."""
+        return await self._session._end_call(self.view.bye, headers=headers, reason=reason)
 
     async def hangup(self, *, headers: Hdrs = (), reason: str | None = None) -> Response | None:
         """CANCEL while early (the CANCEL's response is returned), BYE once confirmed,
-        603 for an unanswered incoming call (returns None)."""
-        return await self._session._request(self.view.hangup, headers=headers, reason=reason)
+        603 for an unanswered incoming call (returns None). Also None when the UA dropped
+        the CANCEL or BYE unsent because the call ended first (see :meth:`bye`,
+        :meth:`cancel`)."""
+        return await self._session._end_call(self.view.hangup, headers=headers, reason=reason)
 
     async def cancel(self, *, headers: Hdrs = (), reason: str | None = None) -> Response | None:
-        """CANCEL our pending INVITE (§9.1); returns the response to the CANCEL."""
+        """CANCEL our pending INVITE (§9.1); returns the response to the CANCEL, or None
+        when none was sent: the call was no longer early, or the UA held the CANCEL until
+        a provisional response and the INVITE's final response came first (the UA ACKs
+        a 2xx and BYEs it; ``closed()`` tells how the call ended)."""
         view = self.view
         if not isinstance(view, ClientInviteDialog):
             raise TypeError("only the caller's dialog can be cancelled")
-        return await self._session._request(view.cancel, headers=headers, reason=reason)
+        return await self._session._end_call(view.cancel, headers=headers, reason=reason)
 
     async def reinvite(self, **content: Unpack[Content]) -> Response:
         """re-INVITE (§14); the UA ACKs a 2xx and retries after a 491 back-off."""
@@ -410,6 +431,10 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
         self._watchers: dict[Hashable, list[Callable[[object], None]]] = {}
         self._live: dict[_Key, AsyncDialog] = {}
         self._closing = False
+        #: The waiters of the state waits in progress (:meth:`_until_key`), woken by
+        #: :meth:`_end_waits` when the session closes.
+        self._sleepers: set[Waiter] = set()
+        self._waits_ended = False
 
     def _waiter(self) -> Waiter:
         raise NotImplementedError
@@ -417,29 +442,36 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
     # -- event observation ------------------------------------------------------------------
 
     def _dispatch(self, event: object) -> None:
+        # Runs for every event (six per call at a UAS): by exact type, the commonest
+        # first, the dialog key built inline, and Driver._dispatch named rather than
+        # reached through super() (whose zero-argument form costs a look-up per call).
         cls = type(event)
-        if cls is IncomingCall:
-            assert isinstance(event, IncomingCall)
+        if type(event) is DialogStateChanged:
+            dialog_id = event.dialog_id
+            key = (dialog_id.call_id, dialog_id.local_tag)  # _key()
+            live = self._live.get(key)
+            if live is not None:
+                live._observe(event)
+            if self._watchers:
+                self._wake_watchers(key, event)
+        elif type(event) is DialogTerminated:
+            key = _key(event.dialog_id)
+            live = self._live.get(key)
+            # (a UAC's other forks may end while its dialog lives on)
+            if live is not None and live.is_terminated:
+                del self._live[key]
+            if self._watchers:
+                self._wake_watchers(key, event)
+        elif type(event) is IncomingCall:
             key = _key(event.dialog.id)
             if key not in self._live:
                 self._live[key] = AsyncDialog(self, event.dialog, request=event.request)
-        elif cls is DialogStateChanged or cls is DialogTerminated:
-            assert isinstance(event, DialogStateChanged | DialogTerminated)
-            key = _key(event.dialog_id)
-            live = self._live.get(key)
-            if live is not None:
-                if isinstance(event, DialogStateChanged):
-                    live._observe(event)
-                elif live.is_terminated:  # (a UAC's other forks may end while it lives)
-                    del self._live[key]
-            if self._watchers:  # (inline: this runs for every call at UAS rates)
-                self._wake_watchers(key, event)
         elif cls is SubscriptionStateChanged or cls is NotifyReceived:
             assert isinstance(event, SubscriptionStateChanged | NotifyReceived)
             self._wake_watchers(subscription_key(event.subscription), event)
         elif cls is RegistrationStateChanged:
             self._wake_watchers(_REGISTRATIONS, event)
-        super()._dispatch(event)
+        Driver._dispatch(self, event)
 
     def _wake_watchers(self, key: Hashable, event: object) -> None:
         checks = self._watchers.get(key)
@@ -457,9 +489,13 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
         self, key: Hashable, done: Callable[[object], bool], timeout: float | None
     ) -> None:
         """Wait until ``done(event)`` holds, re-checked at each event routed to ``key``
-        (first with ``event=None``)."""
+        (first with ``event=None``). Raises TransportError("session closed") if the
+        session is closed (or closes meanwhile) and ``done`` still does not hold: no
+        event can come any more."""
         if done(None):
             return
+        if self._waits_ended:
+            raise TransportError("session closed")
         waiter = self._waiter()
 
         def check(event: object) -> None:
@@ -467,14 +503,25 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
                 waiter.resolve(None)
 
         self._watchers.setdefault(key, []).append(check)
+        self._sleepers.add(waiter)
         try:
-            await waiter.wait(timeout)
+            outcome = await waiter.wait(timeout)
         finally:
+            self._sleepers.discard(waiter)
             checks = self._watchers.get(key)
             if checks is not None:
                 checks.remove(check)
                 if not checks:
                     del self._watchers[key]
+        if outcome is _SESSION_CLOSED and not done(None):
+            raise TransportError("session closed")
+
+    def _end_waits(self) -> None:
+        """The session is closed: wake every state wait (each re-checks its condition,
+        which the hang-ups of the close usually fulfilled) and refuse new ones."""
+        self._waits_ended = True
+        for waiter in list(self._sleepers):
+            waiter.resolve(_SESSION_CLOSED)
 
     # -- commands -------------------------------------------------------------------------
 
@@ -519,6 +566,17 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
             self.forget(txn)
         assert isinstance(result, Response)
         return result
+
+    async def _end_call(
+        self, fn: Callable[..., ClientTxn | None], /, *args: Any, **kwargs: Any
+    ) -> Response | None:
+        """:meth:`_request` for a BYE or CANCEL: one the UA dropped unsent because the
+        call ended first (:class:`RequestDropped`) is no failure; None, as nothing was
+        sent."""
+        try:
+            return await self._request(fn, *args, **kwargs)
+        except RequestDropped:
+            return None
 
     def _ua(self) -> UserAgent:
         if not hasattr(self.core, "invite"):

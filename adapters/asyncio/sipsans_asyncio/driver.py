@@ -34,6 +34,7 @@ __all__ = [
     "Address",
     "Driver",
     "RequestCore",
+    "RequestDropped",
     "RequestTimeout",
     "SansIOCore",
     "SipCore",
@@ -59,9 +60,22 @@ class TransportError(Exception):
     """A request could not be sent (refused connection, TLS verification, no socket)."""
 
 
+class RequestDropped(TransportError):
+    """The core dropped a request without ever sending it: its dialog (or the INVITE it
+    was to cancel) ended first. A BYE held for the ACK of our 2xx (RFC 3261 §15) is
+    dropped when the peer's BYE ends the dialog; a CANCEL held for a provisional (§9.1)
+    when the INVITE's final response comes. ``bye()``, ``hangup()`` and ``cancel()``
+    return None then (the call ended all the same); other requests raise it."""
+
+
 class RequestTimeout(Exception):
     """No final response arrived before the transaction timed out (Timer B or F)."""
 
+
+_DROPPED = (
+    "request dropped unsent: the dialog ended (or the INVITE to cancel got its final"
+    " response) before the request could be sent, so no response will come"
+)
 
 CoreT = TypeVar("CoreT", bound=SipCore)
 #: Called with the final Response, or with the exception that ends the wait.
@@ -179,7 +193,7 @@ class Driver(Generic[CoreT]):
             resolve(TransportError(detail))
         elif isinstance(event, TransactionTerminated):
             del self._waiters[txn]
-            resolve(TransportError("transaction ended without a final response"))
+            resolve(RequestDropped(_DROPPED))
 
     def wait_for(self, txn: ClientTxn, resolve: Resolver) -> None:
         """Route the outcome of ``txn`` to ``resolve`` instead of the event stream."""
