@@ -18,6 +18,11 @@ Workloads:
   INVITE datagram in, 200 (with SDP) built by ``make_response`` and sent, ACK in, BYE
   in, 200 sent, then every transaction timer fired (the clock jumps 100 s per call).
 * ``ua-call``: the same call through a ``UserAgent`` that auto-answers.
+* ``adapter-call``: the same call through the whole ``sipsans uas`` path of the asyncio
+  adapter, as ``bench/uas_path.py`` runs it: a fake OS socket read by the session's
+  ``UdpSocket._read_ready``, the Driver's pump, the CLI's ``UasHandler`` answering with
+  its SDP, the send routing down to the fake ``sendto``, and the session's timer fired
+  when its (rounded) deadline passes. Minus ``ua-call``, it is the adapter's overhead.
 
 PYTHONHASHSEED is fixed so that runs are repeatable. The garbage collector is off for
 the parse workloads (as ``bench/parse.py`` times them) and on for the calls, as in a server.
@@ -162,6 +167,35 @@ def ua_call() -> Callable[[int], None]:
     return call
 
 
+def adapter_call() -> Callable[[int], None]:
+    sys.path.insert(0, str(HERE.parent / "adapters" / "asyncio"))
+    import uas_path
+
+    from sipsans_asyncio.base import TIMER_RESOLUTION
+
+    session, udp, _handler = uas_path.build(TIMER_RESOLUTION)
+    sock = udp.sock
+
+    def deliver(data: bytes) -> bytes:
+        sock.inbox.append(data)  # type: ignore[attr-defined]
+        udp._read_ready()
+        return sock.last  # type: ignore[attr-defined, no-any-return]
+
+    def call(n: int) -> None:
+        session.clock += 200.0  # every timer of the previous call is due
+        deadline = session._deadline
+        if deadline is not None and deadline <= session.clock:
+            session._fire()
+        sent = deliver(_datagram(INVITE, n))
+        m = _TO_TAG.search(sent)
+        assert m is not None and sent.startswith(b"SIP/2.0 200"), sent[:40]
+        deliver(_datagram(ACK, n, m.group(1)))
+        sent = deliver(_datagram(BYE, n, m.group(1)))
+        assert sent.startswith(b"SIP/2.0 200") and b"BYE" in sent, sent[:40]
+
+    return call
+
+
 def _fields_workload(name: str) -> Callable[[int], None]:
     import parse as bench_parse
     from messages import INVITE_900, OK_850
@@ -189,9 +223,10 @@ WORKLOADS: dict[str, Callable[[], Callable[[int], None]]] = {
     "naive-ok": lambda: _fields_workload("naive-ok"),
     "endpoint-call": endpoint_call,
     "ua-call": ua_call,
+    "adapter-call": adapter_call,
 }
 #: Default iterations per workload (a call costs about as much as 20 parses).
-DEFAULT_N = {"endpoint-call": 1000, "ua-call": 1000}
+DEFAULT_N = {"endpoint-call": 1000, "ua-call": 1000, "adapter-call": 1000}
 
 
 def run(name: str, loops: int) -> None:
@@ -226,7 +261,9 @@ def _instructions(name: str, loops: int) -> int:
             str(loops),
         ]
         env = dict(os.environ, PYTHONHASHSEED="0")
-        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{name} failed under valgrind:\n{done.stderr[-3000:]}")
         for line in out.read_text().splitlines():
             if line.startswith(("totals:", "summary:")):
                 return int(line.split()[1])

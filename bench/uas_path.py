@@ -107,6 +107,7 @@ class _Udp(UdpSocket):
         self.sock = sock  # type: ignore[assignment]
         self.local = UAS
         self._backlog = deque()
+        self._waiting = sock.inbox.__len__  # (the real one polls the socket)
 
 
 class _VirtualSession(Session[Any]):

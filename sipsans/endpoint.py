@@ -45,11 +45,12 @@ from .message import Request, Response, make_response
 from .parser import parse_message
 from .timers import TimerHeap, TimerKind
 from .transaction.builders import build_cancel, build_non2xx_ack
-from .transaction.machine import Transaction, timer_duration, transition
+from .transaction.machine import KEEPS_RESPONSE, SETTLED, Transaction, timer_duration, transition
 from .transaction.matching import MAGIC_COOKIE, merge_key, server_key
 from .transaction.tables import (
     INITIAL,
     RETRANSMIT_TIMERS,
+    TABLES,
     TIMER_INPUT,
     Do,
     Input,
@@ -80,6 +81,8 @@ _CLIENT = (Machine.ICT, Machine.NICT)
 _FINISHED = (State.COMPLETED, State.ACCEPTED, State.CONFIRMED, State.TERMINATED)
 #: Bytes of a malformed message kept in MalformedMessage.raw_prefix.
 _PREFIX = 64
+#: Datagram sources remembered for reuse; the cache starts over when full.
+_SOURCES_MAX = 4096
 
 
 class _Conn:
@@ -135,6 +138,8 @@ class Endpoint:
         self._transmits: list[Transmit] = []
         self._conns: dict[int, _Conn] = {}
         self._conn_by_peer: dict[tuple[str, Address], int] = {}
+        #: Datagram sources by (transport, remote, local), reused (bounded).
+        self._sources: dict[tuple[str, Address, Address | None], Source] = {}
 
     # -- outputs ----------------------------------------------------------------
 
@@ -189,9 +194,9 @@ class Endpoint:
         heap = self._timers
         while (entry := heap.pop_due(now)) is not None:
             txn = self._transactions.get(entry.owner)
-            if txn is None or txn.timers.get(entry.kind) is not entry:
+            if txn is None or entry not in txn.timers:
                 continue
-            del txn.timers[entry.kind]
+            txn.timers.remove(entry)
             self._feed(txn, TIMER_INPUT[entry.kind], at=entry.deadline, timer=entry.kind)
 
     # -- inputs from the adapter --------------------------------------------------
@@ -217,7 +222,15 @@ class Endpoint:
         data = bytes(data)
         if not data or (data[0] in b" \t\r\n" and not data.strip(b" \t\r\n")):
             return
-        self._receive_message(data, Source(transport.upper(), remote, local, None))
+        # Sources are immutable: one per peer and local address serves every datagram
+        # (a server receives three or more per call from the same peer).
+        key = (transport, remote, local)
+        source = self._sources.get(key)
+        if source is None:
+            if len(self._sources) >= _SOURCES_MAX:
+                self._sources.clear()
+            source = self._sources[key] = Source(transport.upper(), remote, local, None)
+        self._receive_message(data, source)
 
     def connection_made(
         self, *, transport: str, remote: Address, local: Address | None = None, now: float
@@ -346,7 +359,7 @@ class Endpoint:
         txn.wire = wire
         self._client[txn.key] = txn
         self._register(txn)
-        self._apply(txn, INITIAL[txn.machine], at=self._now)
+        self._apply(txn, INITIAL[txn.machine], None, None, None, self._now)
         return cast(ClientTxn, txn.handle)
 
     def send_response(self, txn: ServerTxn, response: Response, *, now: float) -> None:
@@ -366,9 +379,9 @@ class Endpoint:
             cseq = response.cseq
         except RemoteProtocolError as exc:
             raise LocalProtocolError(f"cannot send this response: {exc}") from exc
-        if cseq != state.request.cseq:
+        if cseq.seq != state.seq or cseq.method != state.method:
             raise LocalProtocolError(
-                f"response CSeq {cseq} does not match the request's {state.request.cseq};"
+                f"response CSeq {cseq} does not match the request's {state.seq} {state.method};"
                 " build it with make_response(request, ...)"
             )
         inp = Input.TU_1XX if code < 200 else Input.TU_2XX if code < 300 else Input.TU_3456
@@ -401,7 +414,7 @@ class Endpoint:
             )
         if invite.cancel:
             return ClientTxn(invite.cancel)
-        if invite.state in _FINISHED:
+        if invite.state in _FINISHED or invite.request is None:
             return None
         cancel_id = self._take_id()
         invite.cancel = cancel_id
@@ -511,19 +524,17 @@ class Endpoint:
         timer: TimerKind | None = None,
     ) -> None:
         """Apply one input to ``txn`` (the table decides; LocalProtocolError for misuse)."""
-        t = transition(txn.machine, txn.state, inp)
-        self._apply(
-            txn, t, inp=inp, msg=msg, source=source, at=self._now if at is None else at, timer=timer
-        )
+        # transition()'s lookup, inlined for the rows that exist (every input of a call).
+        t = TABLES[txn.machine].get((txn.state, inp)) or transition(txn.machine, txn.state, inp)
+        self._apply(txn, t, inp, msg, source, self._now if at is None else at, timer)
 
-    def _apply(
+    def _apply(  # noqa: PLR0917 - positional: cheaper than keywords, on every input
         self,
         txn: Transaction,
         t: Transition,
-        *,
-        inp: Input | None = None,
-        msg: Request | Response | None = None,
-        source: Source | None = None,
+        inp: Input | None,
+        msg: Request | Response | None,
+        source: Source | None,
         at: float,
         timer: TimerKind | None = None,
     ) -> None:
@@ -539,31 +550,38 @@ class Endpoint:
                     continue
                 if action.timer in RETRANSMIT_TIMERS:
                     txn.interval = seconds
-                old = txn.timers.pop(action.timer, None)
-                if old is not None:
-                    self._timers.cancel(old)
+                if txn.timers:
+                    self._stop(txn, action.timer)  # a restart replaces the armed one
                 if seconds == 0:
                     zero = action.timer  # D, I, J, K on reliable transports: fire now
                 else:
-                    txn.timers[action.timer] = self._timers.push(at + seconds, txn.id, action.timer)
+                    txn.timers.append(self._timers.push(at + seconds, txn.id, action.timer))
             elif isinstance(action, Stop):
-                old = txn.timers.pop(action.timer, None)
-                if old is not None:
-                    self._timers.cancel(old)
+                if txn.timers:
+                    self._stop(txn, action.timer)
             else:
-                self._do(txn, action, inp=inp, msg=msg, source=source, timer=timer)
+                self._do(txn, action, inp, msg, source, timer)
         if t.next is State.TERMINATED:
             self._terminate(txn)
-        elif zero is not None:
-            self._feed(txn, TIMER_INPUT[zero], at=at, timer=zero)
+        else:
+            if t.next in SETTLED and txn.request is not None:
+                txn.settle()  # lingering until a timer ends it: keep only what matching needs
+            if zero is not None:
+                self._feed(txn, TIMER_INPUT[zero], at=at, timer=zero)
         if txn.machine is Machine.ICT and txn.cancel in self._held and txn.state is not previous:
             self._release_held_cancel(txn)
 
-    def _do(
+    def _stop(self, txn: Transaction, kind: TimerKind) -> None:
+        for entry in txn.timers:
+            if entry.kind is kind:
+                txn.timers.remove(entry)
+                self._timers.cancel(entry)
+                return
+
+    def _do(  # noqa: PLR0917 - positional: cheaper than keywords, on every action
         self,
         txn: Transaction,
         action: Do,
-        *,
         inp: Input | None,
         msg: Request | Response | None,
         source: Source | None,
@@ -573,24 +591,28 @@ class Endpoint:
             self._send(txn, txn.wire)
         elif action is Do.SEND_RESPONSE or action is Do.SEND_TRYING:
             if action is Do.SEND_TRYING:
+                assert txn.request is not None  # Proceeding: not settled
                 # §8.2.6.1: a 100 copies Timestamp and needs no To tag.
                 msg = make_response(txn.request, 100)
             assert isinstance(msg, Response)
-            txn.response = msg
-            txn.last_response = bytes(msg)
-            self._send(txn, txn.last_response)
+            data = bytes(msg)
+            txn.responded = True
+            txn.sent_tag = msg.to.tag
+            # Kept only where the table can resend it (not in Accepted: RFC 6026 §8.7).
+            keep = (txn.machine, txn.state) in KEEPS_RESPONSE
+            txn.last_response = data if keep else None
+            self._send(txn, data)
         elif action is Do.RESEND_RESPONSE:
             if txn.last_response is not None:
                 self._send(txn, txn.last_response)
         elif action is Do.SEND_ACK:
             if txn.ack is None:
-                assert isinstance(msg, Response)
+                assert isinstance(msg, Response) and txn.request is not None
                 txn.ack = bytes(build_non2xx_ack(txn.request, msg))
             self._send(txn, txn.ack)
         elif action is Do.PASS_TO_TU:
             if isinstance(msg, Response):
                 assert source is not None
-                txn.response = msg
                 self._events.append(
                     ResponseReceived(response=msg, txn=cast(ClientTxn, txn.handle), source=source)
                 )
@@ -598,11 +620,10 @@ class Endpoint:
                 assert isinstance(msg, Request) and source is not None
                 self._events.append(RequestReceived(request=msg, txn=None, source=source))
             elif not txn.internal:
-                assert txn.source is not None
+                # A new server transaction: _start passed its request and source.
+                assert isinstance(msg, Request) and source is not None
                 self._events.append(
-                    RequestReceived(
-                        request=txn.request, txn=cast(ServerTxn, txn.handle), source=txn.source
-                    )
+                    RequestReceived(request=msg, txn=cast(ServerTxn, txn.handle), source=source)
                 )
         elif action is Do.INFORM_TIMEOUT:
             if not txn.internal:
@@ -619,13 +640,16 @@ class Endpoint:
         )
 
     def _terminate(self, txn: Transaction) -> None:
-        for entry in txn.timers.values():
+        for entry in txn.timers:
             self._timers.cancel(entry)
         txn.timers.clear()
         del self._transactions[txn.id]
-        for index in (self._client, self._server, self._server_cancel):
-            if index.get(txn.key) is txn:
-                del index[txn.key]
+        if txn.machine in _CLIENT:
+            index = self._client
+        else:  # server CANCELs have a map of their own (see _on_cancel)
+            index = self._server_cancel if txn.method == "CANCEL" else self._server
+        if index.get(txn.key) is txn:
+            del index[txn.key]
         if txn.merge_key is not None and self._merge.get(txn.merge_key) is txn:
             del self._merge[txn.merge_key]
         if txn.conn is not None:
@@ -633,7 +657,7 @@ class Endpoint:
             if conn is not None:
                 conn.txns.discard(txn.id)
         if not txn.internal:
-            self._events.append(TransactionTerminated(txn=self._handle(txn)))
+            self._events.append(TransactionTerminated(txn=txn.handle))
 
     # -- CANCEL, client side (§9.1) ---------------------------------------------------
 
@@ -660,7 +684,7 @@ class Endpoint:
         txn.wire = bytes(request)
         self._client[txn.key] = txn
         self._register(txn)
-        self._apply(txn, INITIAL[Machine.NICT], at=self._now)
+        self._apply(txn, INITIAL[Machine.NICT], None, None, None, self._now)
         self._feed(invite, Input.CANCEL_SENT)
 
     # -- receiving --------------------------------------------------------------------
@@ -724,7 +748,7 @@ class Endpoint:
             return
         txn = self._server.get(key)
         if txn is not None:
-            if txn.method == method and (rfc3261 or request.to.tag == txn.request.to.tag):
+            if txn.method == method and (rfc3261 or request.to.tag == txn.to_tag):
                 self._feed(txn, Input.REQUEST, request, source)
             else:
                 # Leniency refused: §8.1.1.7 makes a branch unique per transaction and
@@ -744,16 +768,18 @@ class Endpoint:
         if merged is not None:
             txn.merge_key = merged
             self._merge[merged] = txn
-        self._apply(txn, INITIAL[txn.machine], at=self._now)
+        self._apply(txn, INITIAL[txn.machine], None, request, source, self._now)
 
     def _on_ack(self, ack: Request, key: tuple[object, ...], rfc3261: bool, source: Source) -> None:
         txn = self._server.get(key)
-        if txn is not None and txn.machine is Machine.IST:
-            sent = txn.response
-            # §17.2.3 (RFC 2543 peers): the ACK's To tag is the tag of our response.
-            if rfc3261 or (sent is not None and sent.to.tag == ack.to.tag):
-                self._feed(txn, Input.ACK, ack, source)
-                return
+        # §17.2.3 (RFC 2543 peers): the ACK's To tag is the tag of our response.
+        if (
+            txn is not None
+            and txn.machine is Machine.IST
+            and (rfc3261 or (txn.responded and txn.sent_tag == ack.to.tag))
+        ):
+            self._feed(txn, Input.ACK, ack, source)
+            return
         # An ACK for a 2xx is not part of any transaction (§17.1.1.3): the TU matches it
         # to its dialog.
         self._events.append(RequestReceived(request=ack, txn=None, source=source))
@@ -769,20 +795,21 @@ class Endpoint:
             self._overloaded(cancel, source)
             return
         target = self._server.get(key)
-        if target is not None and not rfc3261 and cancel.to.tag != target.request.to.tag:
+        if target is not None and not rfc3261 and cancel.to.tag != target.to_tag:
             target = None
         if target is None:
             # §9.2: no matching transaction.
             self._internal_reply(cancel, key, source, 481, cancel=True)
             return
         # §9.2: the To tag of the 200 and of the 487 SHOULD be the same.
-        sent = target.response
-        tag = (sent.to.tag if sent is not None else None) or self._new_tag()
+        tag = target.sent_tag or self._new_tag()
         self._internal_reply(cancel, key, source, 200, cancel=True, to_tag=tag)
         if target.machine is Machine.IST and target.state is State.PROCEEDING:
             answered = self.config.answer_cancelled_invite
             if answered:
-                self._feed(target, Input.TU_3456, make_response(target.request, 487, to_tag=tag))
+                assert target.request is not None  # Proceeding: not settled
+                response = make_response(target.request, 487, to_tag=tag)
+                self._feed(target, Input.TU_3456, response)
             self._events.append(
                 CancelReceived(
                     request=cancel, txn=cast(ServerTxn, target.handle), answered=answered
@@ -798,6 +825,8 @@ class Endpoint:
             remote, conn = source.remote, source.conn  # §18.2.2: same connection
         else:
             remote, conn = response_address(request.top_via, transport, source.remote), None
+            if remote == source.remote:
+                remote = source.remote  # one tuple for every transaction of a peer
         machine = Machine.IST if request.method == "INVITE" else Machine.NIST
         txn = Transaction(
             self._take_id(),
@@ -810,7 +839,11 @@ class Endpoint:
             conn=conn,
             key=key,
         )
-        txn.source = source
+        txn.seq = request.cseq.seq
+        if len(key) != 3:  # only RFC 2543 matching compares To tags (see server_key)
+            txn.to_tag = request.to.tag
+        if reliable:
+            txn.reply_via = request.top_via
         (self._server_cancel if cancel else self._server)[key] = txn
         self._register(txn)
         return txn
@@ -829,7 +862,7 @@ class Endpoint:
         of the request get the same answer (CANCEL 200/481, 482)."""
         txn = self._new_server(request, key, source, cancel=cancel)
         txn.internal = True
-        self._apply(txn, INITIAL[txn.machine], at=self._now)
+        self._apply(txn, INITIAL[txn.machine], None, None, None, self._now)
         response = make_response(request, status, to_tag=to_tag or self._new_tag())
         self._feed(txn, Input.TU_2XX if status < 300 else Input.TU_3456, response)
 
@@ -895,4 +928,5 @@ class Endpoint:
             else:
                 # §18.2.2: responses now go over a new connection to the address in
                 # received (or sent-by) and the sent-by port.
-                txn.remote = response_address(txn.request.top_via, txn.transport, None)
+                assert txn.reply_via is not None  # kept for stream transports
+                txn.remote = response_address(txn.reply_via, txn.transport, None)

@@ -1,8 +1,10 @@
 """Every event the sipsans core emits (DESIGN.md §4).
 
 Events are frozen, slotted, keyword-only dataclasses; :data:`Event` is their union,
-so callers can ``match`` exhaustively. This module holds the transaction-level
-events of :class:`sipsans.Endpoint`; the UserAgent adds its own.
+so callers can ``match`` exhaustively. Their ``__init__`` stores through the slots
+(:func:`sipsans._frozen.quick_init`): a server makes several per call. This module
+holds the transaction-level events of :class:`sipsans.Endpoint`; the UserAgent adds
+its own.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import enum
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from ._frozen import quick_init
 from .dialog.model import DialogId
 from .dialog.state import DialogState, TerminatedReason
 from .dialog.subscription import SubscriptionState
@@ -53,6 +56,7 @@ __all__ = [
 ]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestReceived:
     """A new request for the TU, answered with ``Endpoint.send_response(txn, ...)``.
@@ -67,6 +71,7 @@ class RequestReceived:
     source: Source
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResponseReceived:
     """A response for the TU.
@@ -81,6 +86,7 @@ class ResponseReceived:
     source: Source
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelReceived:
     """A CANCEL matched the INVITE server transaction ``txn`` while it was in Proceeding.
@@ -95,6 +101,7 @@ class CancelReceived:
     answered: bool
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransactionTimedOut:
     """Timer B or F (no final response), H (no ACK) or the §9.1 CANCEL wait expired.
@@ -106,6 +113,7 @@ class TransactionTimedOut:
     timer: TimerKind
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransportFailed:
     """Sending for ``txn`` failed (``Endpoint.transport_error``, a lost connection).
@@ -117,6 +125,7 @@ class TransportFailed:
     reason: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransactionTerminated:
     """``txn`` reached Terminated; its handle is dead from now on."""
@@ -124,6 +133,7 @@ class TransactionTerminated:
     txn: ClientTxn | ServerTxn
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MalformedMessage:
     """Bytes that were not a valid SIP message (dropped, or answered statelessly)."""
@@ -135,6 +145,7 @@ class MalformedMessage:
     raw_prefix: bytes
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionClosed:
     """A stream connection is gone: closed by the peer, lost, or closed by us."""
@@ -158,6 +169,7 @@ TransactionEvent: TypeAlias = (
 # -- UserAgent events (DESIGN.md §4) ------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IncomingCall:
     """A new INVITE (no To tag) created the UAS dialog ``dialog``.
@@ -176,6 +188,7 @@ class IncomingCall:
     replaces: ClientInviteDialog | ServerInviteDialog | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DialogStateChanged:
     """A dialog moved from ``previous`` to ``state`` (see docs/dialogs.md).
@@ -191,6 +204,7 @@ class DialogStateChanged:
     message: Request | Response | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DialogTerminated:
     """The dialog ended; ``status`` is the SIP status involved, when one applies."""
@@ -200,6 +214,7 @@ class DialogTerminated:
     status: int | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InDialogRequest:
     """A request within dialog ``dialog_id`` for the application to answer with
@@ -212,6 +227,7 @@ class InDialogRequest:
     txn: ServerTxn | None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageReceived:
     """An out-of-dialog MESSAGE (RFC 3428); answer with ``ua.respond(txn, ...)``
@@ -221,6 +237,7 @@ class MessageReceived:
     txn: ServerTxn
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuthenticationFailed:
     """A 401/407 could not be answered (no credentials, unsupported challenge, or
@@ -247,6 +264,7 @@ class RegistrationState(enum.Enum):
     FAILED = "failed"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RegistrationStateChanged:
     """A :class:`~sipsans.Registration` changed state (``ua.register`` or a
@@ -265,6 +283,7 @@ class RegistrationStateChanged:
     expires: int | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubscriptionStateChanged:
     """A subscription (either role) moved from ``previous`` to ``state``.
@@ -285,6 +304,7 @@ class SubscriptionStateChanged:
     message: Request | Response | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotifyReceived:
     """A NOTIFY for one of our subscriptions (already answered 200 by the UA).
@@ -302,6 +322,7 @@ class NotifyReceived:
     retry_after: int | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IncomingSubscription:
     """A SUBSCRIBE for an event package in ``UAConfig.event_packages`` (RFC 6665
@@ -313,6 +334,7 @@ class IncomingSubscription:
     txn: ServerTxn
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReferReceived:
     """A REFER within dialog ``dialog_id`` (RFC 3515), with its header fields parsed.

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from .errors import RemoteProtocolError
 from .fields import CSeq, NameAddr, Via, ViaList, parse_cseq, parse_name_addr
 from .grammar import is_digits
-from .headers import Headers, split_list
+from .headers import Headers, canonical_key, split_list
 from .uri import URI, SipURI, parse_uri
 
 __all__ = [
@@ -236,10 +236,16 @@ class Message:
 
     @property
     def top_via(self) -> Via:
-        try:
-            return self.vias[0]
-        except IndexError:
-            raise _bad("missing mandatory header Via (RFC 3261 §8.1.1.7)") from None
+        # Read several times per message (matching, stamping, routing the response):
+        # cached in a slot of its own, one lookup instead of three calls.
+        via: Via | None = self.headers._cache.get("top-via")  # type: ignore[assignment]
+        if via is None:
+            try:
+                via = self.vias[0]
+            except IndexError:
+                raise _bad("missing mandatory header Via (RFC 3261 §8.1.1.7)") from None
+            self.headers._cache["top-via"] = via
+        return via
 
     @property
     def from_(self) -> NameAddr:
@@ -512,6 +518,10 @@ def make_request(
     return Request(method, uri, Headers(fields), body)
 
 
+#: Typed views a response shares with its request: the lines are the same (To aside).
+_SHARED_VIEWS = ("vias", "top-via", "from", "call-id", "cseq")
+
+
 def make_response(
     request: Request,
     status_code: int,
@@ -559,19 +569,24 @@ def make_response(
         ("Call-ID", ": ", call_id),
         ("CSeq", ": ", cseq_value),
     ]
-    views: dict[str, object] = {
-        "vias": request.vias,
-        "from": request.from_,
-        "to": to,
-        "call-id": request.call_id,
-        "cseq": request.cseq,
-    }
-    response_headers = Headers._from_parsed(keys, lines, views)
+    # Views the request has not built yet are left to the response to build if read.
+    cache = source._cache
+    views: dict[str, object] = {"to": to}
+    for slot in _SHARED_VIEWS:
+        if slot in cache:
+            views[slot] = cache[slot]
+    # The other lines go straight into the lists (one Headers built once, rather than
+    # an append per line); what the caller passes is checked as Headers.add checks it.
+    line = Headers._line
     if status_code == 100 and "timestamp" in source:
-        response_headers._append("Timestamp", source.get("timestamp", ""))
+        keys.append("timestamp")
+        lines.append(("Timestamp", ": ", source.get("timestamp", "")))
     for name, value in headers:
-        response_headers._append(name, value)
+        keys.append(canonical_key(name))
+        lines.append(line(name, value))
     if content_type is not None:
-        response_headers._append("Content-Type", content_type)
-    response_headers._append("Content-Length", str(len(body)))
-    return Response(status_code, reason, response_headers, body)
+        keys.append("content-type")
+        lines.append(line("Content-Type", content_type))
+    keys.append("content-length")
+    lines.append(("Content-Length", ": ", str(len(body))))
+    return Response(status_code, reason, Headers._from_parsed(keys, lines, views), body)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from ._frozen import quick_init
 from .fields import Via
 from .headers import Headers
 from .message import Message
@@ -39,6 +40,8 @@ RELIABLE_TRANSPORTS = frozenset({"TCP", "TLS", "SCTP", "TLS-SCTP", "WS", "WSS"})
 
 
 def is_reliable(transport: str) -> bool:
+    if transport == "UDP":
+        return False  # the usual case, without making an upper-case copy
     return transport.upper() in RELIABLE_TRANSPORTS
 
 
@@ -47,6 +50,7 @@ def default_port(transport: str) -> int:
     return 5061 if transport.upper() in ("TLS", "WSS", "TLS-SCTP") else 5060
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ClientTxn:
     """Handle of a client transaction; ``id`` is also the token of its transmits."""
@@ -54,6 +58,7 @@ class ClientTxn:
     id: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ServerTxn:
     """Handle of a server transaction; ``id`` is also the token of its transmits."""
@@ -61,6 +66,7 @@ class ServerTxn:
     id: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ConnHandle:
     """Handle of a stream connection, issued by ``Endpoint.connection_made``."""
@@ -86,6 +92,7 @@ class Target:
         return (self.host, self.port if self.port is not None else default_port(self.transport))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Source:
     """Where a message came from: transport, peer and local address, connection."""
@@ -96,6 +103,7 @@ class Source:
     conn: ConnHandle | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Transmit:
     """One instruction for the adapter.
@@ -144,16 +152,21 @@ def response_address(via: Via, transport: str, remote: Address | None) -> Addres
     connection is gone.
     """
     port = via.port if via.port is not None else default_port(transport)
-    params: dict[str, str] = {}
-    for key, value in via.params:  # one pass, not one lookup per parameter
-        params.setdefault(key.lower(), "" if value is None else value)
-    received = params.get("received")
+    received = maddr = rport = None
+    for key, value in via.params:  # one pass; the first of a repeated parameter counts
+        if key == "branch":
+            continue  # in nearly every Via, and no address
+        low = key.lower()
+        if low == "received" and received is None:
+            received = value or ""
+        elif low == "rport" and rport is None:
+            rport = value or ""
+        elif low == "maddr" and maddr is None:
+            maddr = value or ""
     if not is_reliable(transport):
-        maddr = params.get("maddr")
         if maddr:
             return (maddr, port)
         # RFC 3581 §5: rport filled in means "answer the source address and port".
-        rport = params.get("rport")
         if rport:
             return (received or via.host, int(rport))
         if rport is not None and remote is not None:
@@ -172,6 +185,7 @@ def replace_top_via(message: Message, via: Via) -> None:
     """
     saved: dict[str, object] = {
         "vias": message.vias.with_top(via),
+        "top-via": via,
         "from": message.from_,
         "to": message.to,
         "call-id": message.call_id,

@@ -42,7 +42,7 @@ from .dialog.model import (
     snapshot,
     target_for,
 )
-from .dialog.state import DialogInput, DialogState, TerminatedReason, transition
+from .dialog.state import DIALOG_TABLE, DialogInput, DialogState, TerminatedReason, transition
 from .dialog.subscription import Subscription, SubscriptionState
 from .dialog.views import (
     ClientInviteDialog,
@@ -75,6 +75,13 @@ _URI_HEADER_DENY = frozenset(
         "record-route", "content-length", "content-type", "body", "require",
     }
 )  # fmt: skip
+
+
+# The Enum members every call goes through, read once (see ua_server: in Python 3.11 a
+# read of a member off its class is a slow generic attribute lookup).
+_TERMINATED = DialogState.TERMINATED
+_ANSWERABLE = frozenset({DialogState.TRYING, DialogState.EARLY})  # an INVITE to answer
+_ENDED, _FAILED = DialogInput.ENDED, DialogInput.FAILED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -405,7 +412,15 @@ class UserAgent:
                     self._send_bye(d, (), "SIP;cause=488", at, TerminatedReason.UAC_OTHER)
 
     def _new_tag(self) -> str:
+        """A tag (§19.3): 48 random bits (the RFC asks for at least 32), in hex."""
         return f"{self._rng.getrandbits(48):012x}"
+
+    def _new_local(self) -> tuple[str, int]:
+        """A new dialog's local tag (as :meth:`_new_tag`) and initial CSeq (1 to 2**15;
+        §8.1.1.5 asks for less than 2**31), from one draw: with the default
+        SystemRandom every draw is a system call."""
+        bits = self._rng.getrandbits(63)
+        return f"{bits & 0xFFFF_FFFF_FFFF:012x}", (bits >> 48) + 1
 
     def _local_contact(self, transport: str) -> str:
         contact = self.contact
@@ -429,9 +444,10 @@ class UserAgent:
         self, d: Dialog, inp: DialogInput, message: Request | Response | None = None
     ) -> bool:
         """Feed ``inp`` to the dialog table; emit DialogStateChanged. True if it moved."""
-        nxt = transition(d.state, inp)
-        if nxt is None:
+        row = DIALOG_TABLE.get((d.state, inp))  # = transition(), without a call per input
+        if row is None:
             return False
+        nxt = row[0]
         previous = d.state
         d.state = nxt
         if nxt is not previous:
@@ -448,11 +464,11 @@ class UserAgent:
         status: int | None = None,
         message: Request | Response | None = None,
     ) -> None:
-        if d.state is DialogState.TERMINATED:
+        if d.state is _TERMINATED:
             return
         was_early = d.is_early
-        if transition(d.state, inp) is not DialogState.TERMINATED:
-            inp = DialogInput.ENDED if was_early else DialogInput.FAILED
+        if transition(d.state, inp) is not _TERMINATED:
+            inp = _ENDED if was_early else _FAILED
         d.reason, d.status = reason, status
         self._set_state(d, inp, message)
         self._stop_retransmit(d)
@@ -491,7 +507,7 @@ class UserAgent:
 
     def _maybe_free(self, d: Dialog) -> None:
         """Forget a terminated dialog once nothing of it runs any more."""
-        free = d.state is DialogState.TERMINATED and not d.txns and d.call is None and not d.subs
+        free = d.state is _TERMINATED and not d.txns and d.call is None and not d.subs
         if free and self._dialogs.get(d.id) is d:
             del self._dialogs[d.id]
 
@@ -571,9 +587,8 @@ class UserAgent:
             routes = [v for k, v in extra if k.lower() == "route"]
             hop = _name_addr_arg(routes[0], "Route").uri if routes else ruri
             target = target_for(hop)
-        local_tag = self._new_tag()
+        local_tag, cseq = self._new_local()
         call_id = f"{self._rng.getrandbits(96):024x}@{self.endpoint.config.advertised_host}"
-        cseq = self._rng.randrange(1, 2**15)
         if body and content_type is None:
             content_type = "application/sdp"
         contact = self._local_contact(target.transport)
@@ -1054,11 +1069,7 @@ class UserAgent:
         now: float,
     ) -> None:
         self._advance(now)
-        if (
-            d.role != "uas"
-            or d.server_invite is None
-            or d.state not in (DialogState.TRYING, DialogState.EARLY)
-        ):
+        if d.role != "uas" or d.server_invite is None or d.state not in _ANSWERABLE:
             raise LocalProtocolError(f"dialog {d.id} has no INVITE waiting for an answer")
         ua_server.answer_invite(self, d, status, reason, headers, body, content_type, now)
         self._drain()

@@ -240,7 +240,7 @@ def test_endpoint_applies_the_table(machine: Machine, state: State, inp: Input) 
     assert h.state is expected.next
     if expected.next is not State.TERMINATED:
         txn = h.ep._transactions[h.id]
-        assert all(e.alive for e in txn.timers.values())
+        assert all(e.alive for e in txn.timers)
     if not expected.actions:
         assert h.ep.transmits() == []
         ended = [TransactionTerminated(txn=h.handle)] if expected.next is State.TERMINATED else []

@@ -169,3 +169,55 @@ def test_dialog_id_follows_the_remote_tag() -> None:
     d.remote_tag = "r"
     assert d.remote_tag == "r"
     assert d.id == DialogId("c1", "l", "r")
+
+
+class _CountingRandom(random.Random):
+    """Counts the draws the UA makes (each is a system call with SystemRandom)."""
+
+    draws = 0
+
+    def getrandbits(self, k: int, /) -> int:
+        self.draws += 1
+        return super().getrandbits(k)
+
+
+def test_an_incoming_call_draws_once() -> None:
+    """The callee's tag (§19.3: at least 32 random bits) and its initial CSeq come from
+    one draw of the injected rng; the tags of successive calls differ."""
+    ep = Endpoint(EndpointConfig(advertised_host="192.0.2.10"), rng=random.Random(1))
+    rng = _CountingRandom(2)
+    ua = UserAgent(ep, identity="sip:service@192.0.2.10", rng=rng)
+    peer = ("192.0.2.1", 5061)
+    tags = set()
+    for n in range(20):
+        before = rng.draws
+        ua.receive_datagram(_sipp_call(n, "INVITE"), remote=peer, now=1.0)
+        (call,) = [e for e in ua.events() if isinstance(e, IncomingCall)]
+        assert rng.draws == before + 1
+        tag = call.dialog.id.local_tag
+        assert len(tag) == 12 and int(tag, 16) >= 0  # 48 bits in hex
+        tags.add(tag)
+    assert len(tags) == 20
+
+
+def test_callee_bye_carries_the_invite_from_and_to() -> None:
+    """§12.2.1.1: the callee's BYE has the INVITE's To (with our tag) as From and its
+    From (with the caller's tag) as To, display names and URIs as received."""
+    ep = Endpoint(EndpointConfig(advertised_host="192.0.2.10"), rng=random.Random(1))
+    ua = UserAgent(ep, identity="sip:service@192.0.2.10", rng=random.Random(2))
+    peer = ("192.0.2.1", 5061)
+    ua.receive_datagram(_sipp_call(7, "INVITE"), remote=peer, now=1.0)
+    (call,) = [e for e in ua.events() if isinstance(e, IncomingCall)]
+    call.dialog.accept(body=b"v=0\r\n", content_type="application/sdp", now=1.0)
+    tag = call.dialog.id.local_tag
+    ua.receive_datagram(_sipp_call(7, "ACK", tag), remote=peer, now=1.0)
+    ua.transmits()
+    call.dialog.bye(now=2.0)
+    (sent,) = ua.transmits()
+    bye = parse_message(sent.data)
+    assert isinstance(bye, Request) and bye.method == "BYE"
+    assert bye.from_.uri == parse_message(_sipp_call(7, "INVITE")).to.uri
+    assert bye.from_.tag == tag
+    assert bye.to.display_name == "sipp" and str(bye.to.uri) == "sip:sipp@192.0.2.1:5061"
+    assert bye.to.tag == "7"
+    assert call.dialog.state is DialogState.TERMINATED

@@ -112,7 +112,7 @@ def test_ack_and_bye_go_to_the_remote_target_not_the_first_hop() -> None:
     assert [r.method for r in phone.requests] == ["ACK", "BYE"]
     for request in phone.requests:
         assert str(request.uri) == "sip:bob@192.0.2.3:5060"
-    assert call.state is DialogState.TERMINATED
+    assert _state(call) is DialogState.TERMINATED
     assert_clean(alice)
 
 

@@ -10,8 +10,7 @@ and back (format in docs/dialogs.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypedDict
 
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..fields import NameAddr, parse_name_addr
@@ -42,13 +41,15 @@ _EARLY_STATES = frozenset({DialogState.CALLING, DialogState.TRYING, DialogState.
 SNAPSHOT_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True)
-class DialogId:
+class DialogId(NamedTuple):
     """A dialog's key (§12): Call-ID, local tag, remote tag, from *our* side.
 
     The UAC's local tag is its From tag; the UAS's is its To tag, so the two ends
     of one dialog hold mirrored ids. ``remote_tag`` is "" while a UAC has no
     response with a To tag yet.
+
+    A named tuple rather than a frozen dataclass: the UA builds, hashes and compares
+    these keys several times per message, and a tuple does all three in C.
     """
 
     call_id: str
@@ -60,7 +61,11 @@ class Dialog:
     """Everything the UA knows about one dialog (early or confirmed)."""
 
     __slots__ = (
+        "_local_addr",
+        "_local_uri",
+        "_remote_addr",
         "_remote_tag",
+        "_remote_uri",
         "ack",
         "ack_cseq",
         "call",
@@ -74,11 +79,9 @@ class Dialog:
         "local_contact",
         "local_cseq",
         "local_tag",
-        "local_uri",
         "reason",
         "remote_cseq",
         "remote_target",
-        "remote_uri",
         "replaces",
         "retrans",
         "role",
@@ -100,8 +103,8 @@ class Dialog:
         call_id: str,
         local_tag: str,
         remote_tag: str,
-        local_uri: str,
-        remote_uri: str,
+        local_uri: str | NameAddr,
+        remote_uri: str | NameAddr,
         local_contact: str,
         remote_target: str,
         route_set: tuple[str, ...],
@@ -118,9 +121,13 @@ class Dialog:
         #: The dialog's key, kept rather than rebuilt on every look-up: it changes
         #: only when a UAC learns the remote tag (see :attr:`remote_tag`).
         self.id = DialogId(call_id, local_tag, remote_tag)
-        #: From/To values without tags (display name and URI), as text.
-        self.local_uri = local_uri
-        self.remote_uri = remote_uri
+        # Our and the peer's From/To values (see :attr:`local_uri`): the text, or the
+        # value as received (tag and all), turned into text only when first needed. A
+        # UAS call that never sends a request within its dialog never renders them.
+        self._local_uri = local_uri if isinstance(local_uri, str) else None
+        self._local_addr = None if isinstance(local_uri, str) else local_uri
+        self._remote_uri = remote_uri if isinstance(remote_uri, str) else None
+        self._remote_addr = None if isinstance(remote_uri, str) else remote_uri
         self.local_contact = local_contact
         self.remote_target = remote_target
         self.route_set = route_set
@@ -178,12 +185,44 @@ class Dialog:
     def is_early(self) -> bool:
         return self.state in _EARLY_STATES
 
+    @property
+    def local_uri(self) -> str:
+        """Our From/To value without its tag (display name and URI), as text."""
+        text = self._local_uri
+        if text is None:
+            assert self._local_addr is not None
+            text = self._local_uri = _untagged(self._local_addr)
+        return text
+
+    @property
+    def remote_uri(self) -> str:
+        """The peer's From/To value without its tag (display name and URI), as text."""
+        text = self._remote_uri
+        if text is None:
+            assert self._remote_addr is not None
+            text = self._remote_uri = _untagged(self._remote_addr)
+        return text
+
     def local_name_addr(self) -> str:
-        return str(parse_name_addr(self.local_uri, header="From").with_tag(self.local_tag))
+        addr = self._local_addr
+        if addr is None:
+            addr = self._local_addr = parse_name_addr(self.local_uri, header="From")
+        return str(addr.with_tag(self.local_tag))
 
     def remote_name_addr(self) -> str:
-        addr = parse_name_addr(self.remote_uri, header="To")
-        return str(addr.with_tag(self.remote_tag)) if self.remote_tag else str(addr)
+        if not self.remote_tag:
+            return self.remote_uri
+        addr = self._remote_addr
+        if addr is None:
+            addr = self._remote_addr = parse_name_addr(self.remote_uri, header="To")
+        return str(addr.with_tag(self.remote_tag))
+
+
+def _untagged(addr: NameAddr) -> str:
+    """``addr`` as text without its ``tag`` parameter."""
+    if addr.params:
+        addr = addr.replace(params=tuple([p for p in addr.params if p[0].lower() != "tag"]))
+    return str(addr)
 
 
 def _uri(text: str) -> URI:

@@ -8,6 +8,7 @@ durations of the tables against the configuration and the transport.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from ..errors import LocalProtocolError
@@ -18,6 +19,7 @@ from .tables import (
     TABLES,
     TU_INPUTS,
     ZERO_WHEN_RELIABLE,
+    Do,
     Dur,
     Input,
     Machine,
@@ -27,12 +29,26 @@ from .tables import (
 
 if TYPE_CHECKING:
     from ..config import EndpointConfig
-    from ..message import Request, Response
-    from ..transport import Address, ConnHandle, Source
+    from ..fields import Via
+    from ..message import Request
+    from ..transport import Address, ConnHandle
 
-__all__ = ["Transaction", "timer_duration", "transition"]
+__all__ = ["KEEPS_RESPONSE", "SETTLED", "Transaction", "timer_duration", "transition"]
 
 _ABSORBED = {state: Transition(state) for state in State}
+
+#: States reached with the final response: the transaction only absorbs
+#: retransmissions until a timer ends it (see :meth:`Transaction.settle`).
+SETTLED = frozenset({State.COMPLETED, State.ACCEPTED, State.CONFIRMED})
+
+#: ``(machine, state)`` pairs with a table row that resends the last response: the
+#: only states in which a server transaction keeps that response's bytes.
+KEEPS_RESPONSE = frozenset(
+    (machine, state)
+    for machine, table in TABLES.items()
+    for (state, _inp), row in table.items()
+    if Do.RESEND_RESPONSE in row.actions
+)
 
 
 def transition(machine: Machine, state: State, inp: Input) -> Transition:
@@ -98,11 +114,14 @@ class Transaction:
         "method",
         "reliable",
         "remote",
+        "reply_via",
         "request",
-        "response",
-        "source",
+        "responded",
+        "sent_tag",
+        "seq",
         "state",
         "timers",
+        "to_tag",
         "transport",
         "wire",
     )
@@ -127,8 +146,19 @@ class Transaction:
         )
         self.machine = machine
         self.state = State.TERMINATED  # set by the Endpoint from INITIAL
-        self.request = request
-        self.method = request.method
+        #: The request, until the transaction settles (see :meth:`settle`).
+        self.request: Request | None = request
+        # Interned: the method string of each parsed request would otherwise live as
+        # long as the transaction, one copy per transaction.
+        self.method = sys.intern(request.method)
+        #: Server: what matching and the TU checks read for the transaction's whole
+        #: life, kept apart from the request so that the request can go (see
+        #: :meth:`settle`). CSeq number: every response sent must carry the request's
+        #: CSeq (§8.2.6.2), whose method is ``method``. To tag: RFC 2543 retransmissions
+        #: and CANCELs match on it (§17.2.3, §9.2), so it is only kept for RFC 2543
+        #: transactions.
+        self.seq = 0
+        self.to_tag: str | None = None
         self.transport = transport
         self.reliable = reliable
         # Destination of everything this transaction sends.
@@ -143,21 +173,40 @@ class Transaction:
         self.wire = b""
         #: ICT: the ACK for a non-2xx final (§17.1.1.3), built once.
         self.ack: bytes | None = None
-        #: Client: latest response received. Server: latest response sent.
-        self.response: Response | None = None
-        #: Server: bytes of the latest response sent, for retransmission.
+        #: Server: bytes of the latest response sent, kept only in the states whose
+        #: table row can resend it (RESEND_RESPONSE), for retransmission.
         self.last_response: bytes | None = None
+        #: Server: whether a response was sent, and the To tag of the latest one. An
+        #: RFC 2543 ACK matches on it (§17.2.3), and the 200 to a CANCEL reuses it (§9.2).
+        self.responded = False
+        self.sent_tag: str | None = None
+        #: Server, stream transport: the request's top Via, where responses go should
+        #: the connection close (§18.2.2). None on datagram transports, which never
+        #: need it.
+        self.reply_via: Via | None = None
         #: Current retransmission interval (Timer A, E or G).
         self.interval = 0.0
-        #: Armed timers.
-        self.timers: dict[TimerKind, TimerEntry] = {}
+        #: Armed timers, at most one of each kind (three at most): a list, because a
+        #: dict would cost 130 bytes more for each of the many lingering transactions.
+        self.timers: list[TimerEntry] = []
         #: ICT: id of the CANCEL client transaction (held or sent), or 0.
         self.cancel = 0
-        #: Server: where the request came from. Client: unused.
-        self.source: Source | None = None
         #: True for transactions the Endpoint runs on its own (CANCEL, 482, 481):
         #: the TU never sees their requests.
         self.internal = False
+
+    def settle(self) -> None:
+        """Drop what only the pre-final states need, once a final response went out
+        (server) or came in (client).
+
+        A settled transaction only absorbs retransmissions until its timer ends it
+        (Timers D, I, J, K, L, M: up to 32 s), so thousands of them are alive in a busy
+        server. Matching needs the key, the method and the tags kept above;
+        retransmission needs ``last_response`` (server) or ``ack`` (client). The
+        request and its wire form would be dead weight.
+        """
+        self.request = None
+        self.wire = b""
 
     def __repr__(self) -> str:
         return f"<Transaction {self.id} {self.machine.name} {self.method} {self.state.value}>"

@@ -20,6 +20,8 @@ lazily) is keyed by its text when it is invalid.
 
 from __future__ import annotations
 
+import sys
+
 from ..errors import RemoteProtocolError
 from ..message import Request, Response
 
@@ -48,7 +50,8 @@ def server_key(request: Request) -> tuple[object, ...]:
     branch = via.branch
     if branch is not None and branch.startswith(MAGIC_COOKIE):
         # §17.2.3: branch and sent-by; host names compare case-insensitively (§19.1.4).
-        return (branch, via.host.lower(), via.port)
+        # The host is interned: a peer's transactions share one copy in their keys.
+        return (branch, sys.intern(via.host.lower()), via.port)
     return (
         _uri_key(request),
         request.from_.tag,
@@ -76,4 +79,5 @@ def merge_key(request: Request) -> tuple[object, ...] | None:
     if request.to.tag is not None:
         return None
     cseq = request.cseq
-    return (request.from_.tag, request.call_id, cseq.seq, cseq.method)
+    # Interned method: the key lives as long as the transaction (see server_key).
+    return (request.from_.tag, request.call_id, cseq.seq, sys.intern(cseq.method))

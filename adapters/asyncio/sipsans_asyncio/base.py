@@ -186,6 +186,31 @@ class SessionBase(UAMixin[CoreT], Generic[CoreT, ConnT]):
     closing it hangs up every dialog first.
     """
 
+    __slots__ = (  # (see Driver.__slots__ for why)
+        "_advertise",
+        "_by_peer",
+        "_closed",
+        "_connect_timeout",
+        "_connecting",
+        "_conns",
+        "_deadline",
+        "_events",
+        "_factory",
+        "_idle_timeout",
+        "_listen",
+        "_readers",
+        "_sink",
+        "_ssl_client",
+        "_ssl_server",
+        "_started",
+        "_timer_resolution",
+        "_tls_server_name",
+        "_trace_seed",
+        "_udp_receive_buffer",
+        "addresses",
+        "advertised",
+    )
+
     def __init__(
         self,
         core: CoreT | Callable[[Address], CoreT],

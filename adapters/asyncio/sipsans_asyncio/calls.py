@@ -471,7 +471,10 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
             self._wake_watchers(subscription_key(event.subscription), event)
         elif cls is RegistrationStateChanged:
             self._wake_watchers(_REGISTRATIONS, event)
-        Driver._dispatch(self, event)
+        if self._waiters or self.on_event is None:
+            Driver._dispatch(self, event)
+        else:
+            self.on_event(event)  # (Driver._dispatch's commonest case, one call less)
 
     def _wake_watchers(self, key: Hashable, event: object) -> None:
         checks = self._watchers.get(key)

@@ -197,8 +197,11 @@ class UasHandler:
             handler(event)
 
     def answer(self, dialog: Any) -> None:
-        with contextlib.suppress(sipsans.LocalProtocolError):  # the call ended meanwhile
+        # (try rather than contextlib.suppress, whose three calls this saves per call)
+        try:
             self.session.command(dialog.accept, body=ANSWER_SDP, content_type="application/sdp")
+        except sipsans.LocalProtocolError:
+            return  # the call ended meanwhile
 
     def _incoming(self, event: sipsans.IncomingCall) -> None:
         dialog = event.dialog

@@ -89,6 +89,20 @@ class Driver(Generic[CoreT]):
     :meth:`_deliver`, and call the ``*_in`` methods when the outside world speaks.
     """
 
+    # Slots (here and in SessionBase): a session has some forty attributes, and past
+    # thirty a CPython 3.11 instance dict stops being the compact kind its attribute and
+    # method look-ups are specialised for; the pump does dozens of them per call.
+    __slots__ = (
+        "_again",
+        "_last",
+        "_pumping",
+        "_waiters",
+        "core",
+        "on_event",
+        "send_errors",
+        "trace",
+    )
+
     #: The core; a subclass sets it (possibly only once its sockets are bound).
     core: CoreT
 

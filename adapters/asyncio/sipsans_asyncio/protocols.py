@@ -7,8 +7,11 @@ the session talks to the core.
 from __future__ import annotations
 
 import asyncio
+import functools
+import select
 import socket
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from sipsans import ConnHandle
@@ -41,6 +44,11 @@ class UdpSocket:
     taking a datagram and its events being delivered (the core's state and the events
     the application has seen never drift apart). Sends go straight to ``sendto``; only
     when the kernel's send buffer is full are datagrams queued until it drains.
+
+    After each datagram a zero-timeout ``poll`` tells whether another one waits: the
+    other way to find the end of a burst, one more ``recvfrom``, raises
+    BlockingIOError, which costs about eight times the instructions (some 8,000 against
+    1,000 on CPython 3.11), and a wake-up often finds a single datagram.
     """
 
     def __init__(self, session: Session[Any], sock: socket.socket) -> None:
@@ -49,10 +57,17 @@ class UdpSocket:
         self.local: Address = _addr(sock.getsockname())
         self._loop = asyncio.get_running_loop()
         self._backlog: deque[tuple[bytes, Address, int]] = deque()
+        #: Truthy when a datagram waits (None without ``select.poll``: read to EAGAIN).
+        self._waiting: Callable[[], object] | None = None
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock.fileno(), select.POLLIN)
+            self._waiting = functools.partial(poller.poll, 0)
         self._loop.add_reader(sock.fileno(), self._read_ready)
 
     def _read_ready(self) -> None:
-        recvfrom, session, local = self.sock.recvfrom, self.session, self.local
+        recvfrom, waiting = self.sock.recvfrom, self._waiting
+        session, local = self.session, self.local
         fed = False
         try:
             for _ in range(MAX_BURST):
@@ -66,6 +81,8 @@ class UdpSocket:
                 # IPv4 gives (host, port) already; IPv6 adds flowinfo and scope id.
                 session.feed_datagram(data, addr if len(addr) == 2 else addr[:2], local)
                 fed = True
+                if waiting is not None and not waiting():
+                    break
         finally:
             if fed:
                 session.pump()

@@ -160,7 +160,8 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         self._timer = self._loop.call_at(deadline, self._fire)
 
     def _send_udp(self, transmit: Transmit) -> None:
-        sock = self._udp_for(self._udp, transmit)
+        udp = self._udp  # (the one-socket case inline: this runs for every datagram sent)
+        sock = udp[0] if len(udp) == 1 else self._udp_for(udp, transmit)
         if sock is None:
             return
         remote = transmit.remote
