@@ -27,7 +27,6 @@ import asyncio
 import cProfile
 import gc
 import pstats
-import re
 import statistics
 import sys
 import time
@@ -39,6 +38,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "adapters" / "asyncio"))
 
+from calls import _TO_TAG, UAC, UAS, sipp_datagram  # noqa: E402
+
 from sipsans_asyncio.base import TIMER_RESOLUTION  # noqa: E402
 from sipsans_asyncio.cli import _build_parser  # noqa: E402
 from sipsans_asyncio.commands import UasHandler, _user_agent  # noqa: E402
@@ -46,38 +47,8 @@ from sipsans_asyncio.protocols import UdpSocket  # noqa: E402
 from sipsans_asyncio.run import tune_gc  # noqa: E402
 from sipsans_asyncio.session import Listen, Session  # noqa: E402
 
-UAS = ("127.0.0.1", 5060)
-UAC = ("127.0.0.1", 5061)
-_SDP = (
-    b"v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\n"
-    b"c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
-)
-_HEAD = (
-    b"%(method)s sip:service@127.0.0.1:5060 SIP/2.0\r\n"
-    b"Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-4242-%(n)d-%(step)d\r\n"
-    b"From: sipp <sip:sipp@127.0.0.1:5061>;tag=4242SIPpTag00%(n)d\r\n"
-    b"To: service <sip:service@127.0.0.1:5060>%(totag)s\r\n"
-    b"Call-ID: %(n)d-4242@127.0.0.1\r\n"
-    b"CSeq: %(cseq)s\r\n"
-    b"Contact: sip:sipp@127.0.0.1:5061\r\n"
-    b"Max-Forwards: 70\r\n"
-    b"Subject: Performance Test\r\n"
-)
-_TO_TAG = re.compile(rb"\r\nTo:[^\r]*;tag=([^;\r]+)", re.IGNORECASE)
-
-
-def datagram(method: bytes, n: int, to_tag: bytes = b"") -> bytes:
-    """One datagram of sipp's uac scenario for call number ``n``."""
-    step, cseq = {b"INVITE": (0, b"1 INVITE"), b"ACK": (5, b"1 ACK"), b"BYE": (7, b"2 BYE")}[method]
-    totag = b";tag=" + to_tag if to_tag else b""
-    fields = {b"method": method, b"n": n, b"step": step, b"totag": totag, b"cseq": cseq}
-    head = _HEAD % fields
-    if method == b"INVITE":
-        return head + b"Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s" % (
-            len(_SDP),
-            _SDP,
-        )
-    return head + b"Content-Length: 0\r\n\r\n"
+# sipp's uac scenario, as bench/calls.py writes its datagrams.
+datagram = sipp_datagram
 
 
 class _FakeSocket:
