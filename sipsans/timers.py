@@ -107,8 +107,11 @@ class TimerHeap:
             self._dead -= 1
 
     def next_deadline(self) -> float | None:
+        heap = self._heap
+        if heap and heap[0][2].alive:
+            return heap[0][0]  # the usual case, without a call: asked after every input
         self._drop_dead_top()
-        return self._heap[0][0] if self._heap else None
+        return heap[0][0] if heap else None
 
     def pop_due(self, now: float) -> TimerEntry | None:
         """Remove and return the earliest live entry due at or before ``now``."""

@@ -208,6 +208,8 @@ class UserAgent:
         return self._events.popleft() if self._events else None
 
     def events(self) -> list[Event]:
+        if not self._events:
+            return []  # the usual answer: an adapter asks after every input until empty
         out = list(self._events)
         self._events.clear()
         return out
@@ -216,7 +218,10 @@ class UserAgent:
         return self.endpoint.transmits()
 
     def get_next_timer(self) -> float | None:
-        ours = self._next_deadline()
+        timers = self._timers
+        if timers and not timers[0][2]:  # (asked after every input: call only if needed)
+            self._next_deadline()  # drops the disarmed entries on top, in place
+        ours: float | None = timers[0][0] if timers else None
         theirs = self.endpoint.get_next_timer()
         if ours is None:
             return theirs
