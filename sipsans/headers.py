@@ -11,7 +11,7 @@ comma inside a quoted string or inside ``<...>`` does not separate values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple, TypeVar, cast, overload
 
 from .grammar import is_token
@@ -23,6 +23,9 @@ __all__ = ["COMPACT_FORMS", "LIST_HEADERS", "Headers", "canonical_key", "split_l
 _WS = " \t"
 
 _T = TypeVar("_T")
+
+#: "No view cached yet" (None is a valid view: the Max-Forwards of a message without one).
+_MISSING = object()
 
 #: Compact header names (RFC 3261 §7.3.3 and §20; RFC 3265 o/u, RFC 3515 r,
 #: RFC 3892 b, RFC 3841 a/j/d, RFC 4028 x, RFC 4474 y/n) -> the long name, lower case.
@@ -185,6 +188,8 @@ class _Layout(NamedTuple):
     vias: tuple[int, ...]
     #: From, To, Call-ID and CSeq, when each is there once (and Via is there), else None.
     mandatory: tuple[int, int, int, int] | None
+    #: The keys themselves, in order.
+    keys: tuple[str, ...]
 
 
 #: Layouts by key list, memoized: a peer sends the same headers in the same order in
@@ -193,7 +198,7 @@ _LAYOUTS: dict[tuple[str, ...], _Layout] = {}
 _LAYOUTS_MAX = 1024
 
 
-def _layout(keys: list[str]) -> _Layout:
+def _layout(keys: Sequence[str]) -> _Layout:
     signature = tuple(keys)
     layout = _LAYOUTS.get(signature)
     if layout is None:
@@ -210,7 +215,7 @@ def _layout(keys: list[str]) -> _Layout:
         at = tuple(first.get(key, -1) for key in ("from", "to", "call-id", "cseq"))
         complete = bool(vias) and -1 not in at and repeated.isdisjoint(_MANDATORY)
         mandatory = cast(tuple[int, int, int, int], at) if complete else None
-        layout = _Layout(first, frozenset(repeated), tuple(vias), mandatory)
+        layout = _Layout(first, frozenset(repeated), tuple(vias), mandatory, signature)
         if len(_LAYOUTS) >= _LAYOUTS_MAX:
             _LAYOUTS.clear()
         _LAYOUTS[signature] = layout
@@ -237,7 +242,9 @@ class Headers:
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         line = self._line
         self._lines: list[tuple[str, str, str]] = [line(name, value) for name, value in items]
-        self._keys: list[str] = [canonical_key(name) for name, _, _ in self._lines]
+        #: The canonical key of every line; a parsed message shares its layout's tuple
+        #: until the first change (see _own_keys).
+        self._keys: list[str] | tuple[str, ...] = [canonical_key(n) for n, _, _ in self._lines]
         #: Typed views by slot name (see :meth:`cached`); emptied by every change.
         self._cache: dict[str, object] = {}
 
@@ -248,14 +255,15 @@ class Headers:
     @classmethod
     def _from_parsed(
         cls,
-        keys: list[str],
+        keys: list[str] | tuple[str, ...],
         lines: list[tuple[str, str, str]],
         views: dict[str, object] | None = None,
     ) -> Headers:
         """Adopt lists (and typed views already built from them) without copying.
 
         ``lines`` are ``(name, separator, raw value)`` triples as ``str.partition``
-        returns them; ``keys[i]`` is the canonical key of ``lines[i]``.
+        returns them; ``keys[i]`` is the canonical key of ``lines[i]``. A tuple of keys
+        is shared, not copied: it is replaced by a list on the first change.
         """
         self = cls.__new__(cls)
         self._keys = keys
@@ -266,11 +274,10 @@ class Headers:
     def _layout(self) -> _Layout:
         """Where the transaction headers are; cached (slot ``layout``) until a change."""
         cache = self._cache
-        try:
-            return cache["layout"]  # type: ignore[return-value]
-        except KeyError:
+        layout: _Layout | None = cache.get("layout")  # type: ignore[assignment]
+        if layout is None:  # a built message, or one changed since: no exception path
             layout = cache["layout"] = _layout(self._keys)
-            return layout
+        return layout
 
     def _transaction_lines(self) -> tuple[list[tuple[str, str, str]], str, str, str, str] | None:
         """The Via lines and the From, To, Call-ID and CSeq values, for a response to copy.
@@ -306,7 +313,7 @@ class Headers:
     def _append(self, name: str, value: str) -> None:
         """Append a line and keep the typed views: for a header that has none."""
         self._lines.append(self._line(name, value))
-        self._keys.append(canonical_key(name))
+        self._own_keys().append(canonical_key(name))
         self._cache.pop("layout", None)
 
     def _wire(self, start_line: str, content_length: str) -> str:
@@ -378,16 +385,20 @@ class Headers:
     def get(self, name: str, default: _T) -> str | _T: ...
     def get(self, name: str, default: object = None) -> object:
         """The value of the first line named ``name`` (any spelling), or ``default``."""
-        at = self._first(canonical_key(name))
+        at = self._first(_KEY_CACHE.get(name) or canonical_key(name))
         return default if at is None else self._lines[at][2].strip(_WS)
 
     def lines(self, name: str) -> list[str]:
         """Every line value of ``name``, unsplit, in order."""
+        key = _KEY_CACHE.get(name) or canonical_key(name)
         lines = self._lines
-        positions = self._positions(_KEY_CACHE.get(name) or canonical_key(name))
-        if len(positions) == 1:
-            return [lines[positions[0]][2].strip(_WS)]
-        return [lines[i][2].strip(_WS) for i in positions]
+        # What _positions() does for a parsed message, inlined: the typed views of the
+        # headers a UA reads (Contact, Max-Forwards, Route...) are built from here.
+        layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
+        if layout is not None and key not in layout.repeated:
+            at = layout.first.get(key)
+            return [] if at is None else [lines[at][2].strip(_WS)]
+        return [lines[i][2].strip(_WS) for i in self._positions(key)]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in order.
@@ -416,14 +427,22 @@ class Headers:
 
     def cached(self, slot: str, build: Callable[[Headers], _T]) -> _T:
         """Return ``build(self)``, computed once until the headers change."""
+        # A sentinel, not try/except KeyError: the first read of every view misses, and
+        # raising and catching the KeyError costs more than most views take to build.
         cache = self._cache
-        try:
-            return cache[slot]  # type: ignore[return-value]
-        except KeyError:
+        value = cache.get(slot, _MISSING)
+        if value is _MISSING:
             value = cache[slot] = build(self)
-            return value
+        return value  # type: ignore[return-value]
 
     # -- changing ----------------------------------------------------------------
+
+    def _own_keys(self) -> list[str]:
+        """The keys as a list of this message's own, ready to change."""
+        keys = self._keys
+        if isinstance(keys, tuple):
+            keys = self._keys = list(keys)
+        return keys
 
     def _changed(self) -> None:
         if self._cache:
@@ -444,13 +463,13 @@ class Headers:
     def add(self, name: str, value: str) -> None:
         """Append a line at the end."""
         self._lines.append(self._line(name, value))
-        self._keys.append(canonical_key(name))
+        self._own_keys().append(canonical_key(name))
         self._changed()
 
     def insert(self, position: int, name: str, value: str) -> None:
         """Insert a line before ``position`` (0 puts it first, as a proxy's Via)."""
         self._lines.insert(position, self._line(name, value))
-        self._keys.insert(position, canonical_key(name))
+        self._own_keys().insert(position, canonical_key(name))
         self._changed()
 
     def prepend(self, name: str, value: str) -> None:
@@ -470,14 +489,14 @@ class Headers:
         line = self._line(self._lines[positions[0]][0], value)
         self._lines[positions[0]] = line
         for i in reversed(positions[1:]):
-            del self._lines[i], self._keys[i]
+            del self._lines[i], self._own_keys()[i]
         self._changed()
 
     def remove(self, name: str) -> int:
         """Remove every line of ``name``; returns how many were removed."""
         positions = self._positions(canonical_key(name))
         for i in reversed(positions):
-            del self._lines[i], self._keys[i]
+            del self._lines[i], self._own_keys()[i]
         if positions:
             self._changed()
         return len(positions)
@@ -499,7 +518,7 @@ class Headers:
         if rest:
             self._lines[i] = (line_name, ":", ", ".join(rest))
         else:
-            del self._lines[i], self._keys[i]
+            del self._lines[i], self._own_keys()[i]
         self._changed()
         return first
 

@@ -189,12 +189,13 @@ def _build_cseq(headers: Headers) -> CSeq:
 
 
 def _build_max_forwards(headers: Headers) -> int | None:
-    if "max-forwards" not in headers:
+    lines = headers.lines("max-forwards")  # one lookup: read for every request a UA gets
+    if not lines:
         return None
-    value = _single(headers, "Max-Forwards")
-    if not is_digits(value) or int(value) > 255:
+    value = lines[0] if len(lines) == 1 else _single(headers, "Max-Forwards")
+    if not is_digits(value) or (hops := int(value)) > 255:
         raise _bad(f"Max-Forwards: {value!r} is not an integer from 0 to 255 (§20.22)")
-    return int(value)
+    return hops
 
 
 def _build_content_length(headers: Headers) -> int | None:

@@ -2,10 +2,11 @@
 
 The parser makes one pass over the header section: it decodes it once, splits it
 into lines once, unfolds continuation lines, and records every header with its
-canonical key. It then validates what every transaction needs (start line, Via,
-From, To, Call-ID, CSeq, Max-Forwards, Content-Length, Contact); those typed
-views stay cached on the message, so reading them afterwards is free. Other
-headers are kept as text and parsed only if somebody asks.
+canonical key. It then validates what matching a transaction needs (start line,
+the top Via, From and To tags, Call-ID, CSeq, Content-Length); those typed views
+stay cached on the message, so reading them afterwards is free. Other headers
+(Max-Forwards, Contact, lower Vias, ...) are kept as text and parsed only if
+somebody asks: :meth:`Message.validate` checks them before a UA acts on a request.
 
 Lenient on input, strict on output: each tolerance below carries the RFC and
 the reason. Anything that must be refused raises
@@ -16,6 +17,7 @@ response a UAS sends (responses that fail are simply dropped, §18.1.2).
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from .config import ParserLimits
 from .errors import RemoteProtocolError
@@ -96,13 +98,12 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
     bare_cr_lf = "\r" in joined or "\n" in joined
     first = lines[0]
     del lines[0]
-    keys, fields = _split_fields(lines, limits, len(text) > limits.max_line_length)
-    views: dict[str, object] = {}
-    message = _start_line(first, Headers._from_parsed(keys, fields, views))
+    layout, fields = _split_fields(lines, limits, len(text) > limits.max_line_length)
+    views: dict[str, object] = {"layout": layout}
+    message = _start_line(first, Headers._from_parsed(layout.keys, fields, views))
     try:
         if bare_cr_lf:
             raise _bad("bare CR or LF inside a header line (RFC 3261 §7.3.1, §25.1)")
-        layout = views["layout"] = _layout(keys)
         at = layout.first.get("content-length")
         if at is None:
             length = None
@@ -136,29 +137,70 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
     return message
 
 
+#: Layouts by the header names as spelled, in order: a peer sends the same names in
+#: the same order in every message of a kind, so one tuple lookup stands for a key
+#: lookup per line. Only sections of the fast path below enter (no folding, every
+#: name a token); a pure function's results, bounded (starts over when full).
+_SHAPES: dict[tuple[str, ...], _Layout] = {}
+_SHAPES_MAX = 1024
+
+Lines = list[tuple[str, str, str]]
+
+
 def _split_fields(
     lines: list[str], limits: ParserLimits, long_lines: bool
-) -> tuple[list[str], list[tuple[str, str, str]]]:
-    """The canonical key and the ``(name, ":", raw value)`` triple of every header line."""
+) -> tuple[_Layout, Lines]:
+    """The layout (with the canonical keys) and the ``(name, separator, raw value)`` lines."""
     if len(lines) > limits.max_headers:
         raise _bad(
             f"{len(lines)} header lines exceed the limit of {limits.max_headers} "
             "(ParserLimits.max_headers)",
             513,
         )
-    # The hot path: one C-level partition per line and one dict lookup per name.
-    # A line is left for the careful path below when its name is not a known
-    # spelling, when it has no colon, or when it is folded or overlong.
-    fields = [line.partition(":") for line in lines]
-    try:
-        keys = [_KEY_CACHE[name] for name, colon, _ in fields if colon]
-    except KeyError:
-        found = [_learn_key(name, colon) for name, colon, _ in fields]
-        keys = [key for key in found if key is not None]
-    max_line = limits.max_line_length
-    if len(keys) != len(fields) or (long_lines and any(len(line) > max_line for line in lines)):
-        return _careful_head(lines, max_line)
-    return keys, fields
+    if long_lines and any(len(line) > limits.max_line_length for line in lines):
+        return _careful_head(lines, limits.max_line_length)
+    # The hot path: one C-level partition per line and one lookup of the names.
+    # Splitting at ": ", the way nearly every peer writes a header, leaves the
+    # values without their leading space: stripping them later copies nothing.
+    fields = [line.partition(": ") for line in lines]
+    names = tuple([name for name, sep, _ in fields if sep])
+    layout = _SHAPES.get(names)
+    if layout is None or len(names) != len(fields):
+        return _learn_shape(lines, fields, names, limits.max_line_length)
+    return layout, fields
+
+
+def _learn_shape(
+    lines: list[str], fields: Lines, names: tuple[str, ...], max_line: int
+) -> tuple[_Layout, Lines]:
+    """The layout of a header section whose names the fast path has not seen yet.
+
+    Lines written ``Name:value`` (no space) are split at their colon instead. Any
+    other section (a folded line, whitespace before a colon, a line without one, a
+    name that is not a token) takes the careful path.
+    """
+    layout = _remember(names) if len(names) == len(fields) else None
+    if layout is None:
+        fields = [line.partition(":") for line in lines]
+        names = tuple([name for name, colon, _ in fields if colon])
+        layout = _remember(names) if len(names) == len(fields) else None
+        if layout is None:
+            return _careful_head(lines, max_line)
+    return layout, fields
+
+
+def _remember(names: tuple[str, ...]) -> _Layout | None:
+    """The layout of the header names ``names`` (memoized), or None if one is not a token."""
+    layout = _SHAPES.get(names)
+    if layout is None:
+        keys = [_learn_key(name) for name in names]
+        if None in keys:
+            return None
+        layout = _layout(cast(list[str], keys))
+        if len(_SHAPES) >= _SHAPES_MAX:
+            _SHAPES.clear()
+        _SHAPES[names] = layout
+    return layout
 
 
 _STATUS_CODES = {str(code): code for code in range(100, 700)}
@@ -184,17 +226,15 @@ def _start_line(line: str, headers: Headers) -> Request | Response:
 _LEARNED_KEYS_MAX = 4096
 
 
-def _learn_key(name: str, colon: str) -> str | None:
-    """The key of a header name the fast table does not know, or None.
+def _learn_key(name: str) -> str | None:
+    """The key of a header name, or None if it is not a token.
 
-    None sends the whole header section down the careful path (no colon, a
-    folded line, whitespace before the colon, an invalid name). Valid names are
+    None sends the whole header section down the careful path (a folded line,
+    whitespace before the colon, an invalid name). Valid names are
     remembered, up to a fixed bound, so that extension headers a peer sends in
     every message stay on the fast path; the table is a pure memo of
     :func:`canonical_key`, so sharing it between endpoints changes no result.
     """
-    if not colon:
-        return None
     key = _KEY_CACHE.get(name)
     if key is not None:
         return key
@@ -206,7 +246,7 @@ def _learn_key(name: str, colon: str) -> str | None:
     return key
 
 
-def _careful_head(lines: list[str], max_line: int) -> tuple[list[str], list[tuple[str, str, str]]]:
+def _careful_head(lines: list[str], max_line: int) -> tuple[_Layout, Lines]:
     keys: list[str] = []
     names: list[str] = []
     values: list[str] = []
@@ -238,7 +278,7 @@ def _careful_head(lines: list[str], max_line: int) -> tuple[list[str], list[tupl
         keys.append(canonical_key(name))
         names.append(name)
         values.append(value.strip(_WS))
-    return keys, [(name, ":", value) for name, value in zip(names, values, strict=True)]
+    return _layout(keys), [(name, ":", value) for name, value in zip(names, values, strict=True)]
 
 
 def _parse_status_line(line: str, headers: Headers) -> Response:
@@ -298,7 +338,8 @@ def _transaction_fields(
     build. The remaining headers are checked by :meth:`Message.validate`, which a UA
     runs before acting on a request.
     """
-    _, _, vias_at, mandatory = layout
+    vias_at = layout.vias
+    mandatory = layout.mandatory
     if mandatory is not None:
         at_from, at_to, at_call_id, at_cseq = mandatory
         from_value = fields[at_from][2].strip(_WS)
@@ -320,10 +361,12 @@ def _transaction_fields(
         raw = [fields[at][2].strip(_WS) for at in vias_at]
     if "," in (top if count == 1 else "".join(raw)):  # comma-joined Vias (§7.3.1)
         vias = _build_vias(message.headers)
-        vias[0]
+        top_via = vias[0]
     else:
-        vias = ViaList(raw, parse_via(top))
+        top_via = parse_via(top)
+        vias = ViaList(raw, top_via)
     views["vias"] = vias
+    views["top-via"] = top_via  # Message.top_via's own slot, read several times a message
     views["from"] = parse_name_addr(from_value, header="From")
     views["to"] = parse_name_addr(to_value, header="To")
     if not call_id or " " in call_id or "\t" in call_id:
