@@ -22,6 +22,7 @@ from sipsans_asyncio.driver import (
     SipCore,
     TransportError,
 )
+from sipsans_asyncio.rng import BufferedSystemRandom
 from sipsans_asyncio.subscriptions import AsyncSubscription, RegistrationFailed, SubscriptionFailed
 
 from .session import Session
@@ -29,6 +30,7 @@ from .session import Session
 __all__ = [
     "AsyncDialog",
     "AsyncSubscription",
+    "BufferedSystemRandom",
     "CallFailed",
     "Listen",
     "RegistrationFailed",

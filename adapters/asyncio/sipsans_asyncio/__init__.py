@@ -22,6 +22,7 @@ from .driver import (
     SipCore,
     TransportError,
 )
+from .rng import BufferedSystemRandom
 from .run import run, tune_gc
 from .session import Listen, Session
 from .subscriptions import AsyncSubscription, RegistrationFailed, SubscriptionFailed
@@ -31,6 +32,7 @@ from .tracing import TraceWriter
 __all__ = [
     "AsyncDialog",
     "AsyncSubscription",
+    "BufferedSystemRandom",
     "CallFailed",
     "Driver",
     "Listen",

@@ -429,7 +429,14 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
     def _ua_init(self) -> None:
         #: Checks re-run at each event of a dialog, subscription or registration, by key.
         self._watchers: dict[Hashable, list[Callable[[object], None]]] = {}
+        #: The AsyncDialog of each dialog wrapped (or invited) while it lives.
         self._live: dict[_Key, AsyncDialog] = {}
+        #: The incoming calls no one has wrapped yet, while they live (their INVITE, for
+        #: the AsyncDialog wrap() makes later, and for the hang-ups of the close), and
+        #: which of them were confirmed. An AsyncDialog costs more than these two
+        #: records, and a server answering from ``on_event`` never needs one.
+        self._unwrapped: dict[_Key, IncomingCall] = {}
+        self._unwrapped_confirmed: set[_Key] = set()
         self._closing = False
         #: The waiters of the state waits in progress (:meth:`_until_key`), woken by
         #: :meth:`_end_waits` when the session closes.
@@ -452,20 +459,27 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
             live = self._live.get(key)
             if live is not None:
                 live._observe(event)
+            elif event.state is DialogState.CONFIRMED and key in self._unwrapped:
+                self._unwrapped_confirmed.add(key)  # (what AsyncDialog._observe keeps)
             if self._watchers:
                 self._wake_watchers(key, event)
         elif type(event) is DialogTerminated:
-            key = _key(event.dialog_id)
+            dialog_id = event.dialog_id
+            key = (dialog_id.call_id, dialog_id.local_tag)  # _key()
             live = self._live.get(key)
-            # (a UAC's other forks may end while its dialog lives on)
-            if live is not None and live.is_terminated:
-                del self._live[key]
+            if live is not None:
+                # (a UAC's other forks may end while its dialog lives on)
+                if live.is_terminated:
+                    del self._live[key]
+            elif self._unwrapped.pop(key, None) is not None:
+                self._unwrapped_confirmed.discard(key)
             if self._watchers:
                 self._wake_watchers(key, event)
         elif type(event) is IncomingCall:
+            # Its AsyncDialog is made when wrap() first asks for it (see _unwrapped).
             key = _key(event.dialog.id)
             if key not in self._live:
-                self._live[key] = AsyncDialog(self, event.dialog, request=event.request)
+                self._unwrapped[key] = event
         elif cls is SubscriptionStateChanged or cls is NotifyReceived:
             assert isinstance(event, SubscriptionStateChanged | NotifyReceived)
             self._wake_watchers(subscription_key(event.subscription), event)
@@ -603,10 +617,21 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
         view: View = self._ua().dialog(item) if isinstance(item, DialogId) else item
         key = _key(view.id)
         live = self._live.get(key)
-        if live is None:
-            live = AsyncDialog(self, view)
-            if not live.is_terminated:
-                self._live[key] = live
+        if live is not None:
+            return live
+        call = self._unwrapped.pop(key, None)
+        if call is not None:
+            # An incoming call, followed since its IncomingCall: its AsyncDialog is
+            # what tracking it from the start would have made (and is tracked until its
+            # DialogTerminated, even if already terminated).
+            live = self._live[key] = AsyncDialog(self, call.dialog, request=call.request)
+            if key in self._unwrapped_confirmed:
+                self._unwrapped_confirmed.discard(key)
+                live.was_confirmed = True
+            return live
+        live = AsyncDialog(self, view)
+        if not live.is_terminated:
+            self._live[key] = live
         return live
 
     async def invite(
@@ -743,6 +768,8 @@ class UAMixin(Driver[CoreT], Generic[CoreT]):
 
     def dialogs(self) -> list[AsyncDialog]:
         """The dialogs not yet terminated that this session knows of."""
+        for call in list(self._unwrapped.values()):
+            self.wrap(call.dialog)
         return [d for d in self._live.values() if not d.is_terminated]
 
     async def _end_dialogs(self) -> None:

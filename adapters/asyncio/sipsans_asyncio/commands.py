@@ -25,6 +25,7 @@ from sipsans.dialog.model import target_for
 
 from .calls import CallFailed
 from .driver import RequestTimeout, TransportError
+from .rng import BufferedSystemRandom
 from .run import run
 from .session import Listen, Session
 from .tls import client_context, server_context
@@ -111,9 +112,11 @@ def _session(args: argparse.Namespace, core: Any, *, transport: str, server: boo
     )
 
 
-def _endpoint(addr: tuple[str, int]) -> sipsans.Endpoint:
+def _endpoint(addr: tuple[str, int], rng: random.Random | None = None) -> sipsans.Endpoint:
+    """An Endpoint advertising ``addr``; its branches come from ``rng`` (by default a
+    :class:`~sipsans_asyncio.rng.BufferedSystemRandom` of its own)."""
     config = sipsans.EndpointConfig(advertised_host=addr[0], advertised_port=addr[1])
-    return sipsans.Endpoint(config)
+    return sipsans.Endpoint(config, rng=rng if rng is not None else BufferedSystemRandom())
 
 
 async def _request(args: argparse.Namespace, method: str, body: bytes, ctype: str | None) -> int:
@@ -149,12 +152,18 @@ def _user_agent(args: argparse.Namespace, identity: str | None = None) -> Any:
     the digest credentials of ``--user``/``--password``."""
 
     def make(addr: tuple[str, int]) -> Any:
-        endpoint = _endpoint(addr)
+        # One cryptographic rng (RFC 3261 §19.3) for the core, buffered: a tag, branch
+        # or Call-ID is no system call of its own.
+        rng = BufferedSystemRandom()
+        endpoint = _endpoint(addr, rng)
         credentials = None
         if getattr(args, "user", None):
             credentials = sipsans.Credentials(username=args.user, password=args.password or "")
         return sipsans.UserAgent(
-            endpoint, identity=identity or f"sip:sipsans@{addr[0]}", credentials=credentials
+            endpoint,
+            identity=identity or f"sip:sipsans@{addr[0]}",
+            credentials=credentials,
+            rng=rng,
         )
 
     return make
@@ -449,7 +458,7 @@ async def _registrar(args: argparse.Namespace) -> int:
     answered = 0
     session: Session[Any]
     registrar: sipsans.Registrar
-    tags = random.SystemRandom()
+    tags = BufferedSystemRandom()  # the registrar's To tags (RFC 3261 §19.3)
 
     def on_event(event: object) -> None:
         nonlocal answered
@@ -502,6 +511,7 @@ async def _registrar(args: argparse.Namespace) -> int:
             authenticator=digest,
             password_lookup=(lambda user, _realm: users.get(user)) if users else None,
             epoch_offset=time.time() - session.now(),
+            rng=tags,
         )
         auth = f"digest realm {realm!r} for {', '.join(users)}" if users else "no authentication"
         print(f"sipsans registrar listening on {transport} {host}:{port} ({auth})", flush=True)

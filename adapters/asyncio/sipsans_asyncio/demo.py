@@ -13,13 +13,13 @@ import asyncio
 import base64
 import io
 import json
-import random
 from typing import Any, TextIO
 
 import sipsans
 from sipsans.ladder import Arrow, message_label, render_ladder
 
 from .calls import CallFailed
+from .rng import BufferedSystemRandom
 from .session import Listen, Session
 
 __all__ = ["OFFER_SDP", "run_demo"]
@@ -57,7 +57,7 @@ def _user_agent(name: str) -> Any:
         config = sipsans.EndpointConfig(
             advertised_host=addr[0], advertised_port=addr[1], trying_delay=0.0
         )
-        rng = random.SystemRandom()
+        rng = BufferedSystemRandom()  # (cryptographic: RFC 3261 §19.3)
         endpoint = sipsans.Endpoint(config, rng=rng)
         return sipsans.UserAgent(endpoint, identity=f"sip:{name}@{addr[0]}", rng=rng)
 
