@@ -72,6 +72,16 @@ class AnsweringCallee:
         node.ep.send_response(event.txn, resp, now=now)
 
 
+def call_then_bye(net: Net, alice: Node) -> ClientInviteDialog:
+    """Alice calls sip:bob@192.0.2.2, the call is confirmed, alice hangs up; all settled."""
+    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
+    net.drive(until=2.0)
+    assert call.state is DialogState.CONFIRMED
+    net.call(alice, lambda now: call.bye(now=now))
+    net.drive()
+    return call
+
+
 def test_uac_route_set_is_the_reversed_record_route() -> None:
     """§12.1.2: the UAC's route set is the Record-Route list reversed; ACK and BYE
     carry it as Route, in that order, and go to the first (loose) route (§12.2.1.1).
@@ -80,11 +90,7 @@ def test_uac_route_set_is_the_reversed_record_route() -> None:
     alice = add_ua(net, "alice", "192.0.2.1")
     callee = AnsweringCallee()
     net.add("bob", "192.0.2.2", handler=callee)
-    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
-    net.drive(until=2.0)
-    assert call.state is DialogState.CONFIRMED
-    net.call(alice, lambda now: call.bye(now=now))
-    net.drive()
+    call_then_bye(net, alice)
     ack, bye = (r for r in callee.requests if r.method in ("ACK", "BYE"))
     for request in (ack, bye):
         assert request.headers.lines("Route") == list(reversed(ROUTES))
@@ -103,11 +109,7 @@ def test_ack_and_bye_go_to_the_remote_target_not_the_first_hop() -> None:
     phone = AnsweringCallee()
     net.add("front", "192.0.2.2", handler=front)
     net.add("phone", "192.0.2.3", handler=phone)
-    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
-    net.drive(until=2.0)
-    assert call.state is DialogState.CONFIRMED
-    net.call(alice, lambda now: call.bye(now=now))
-    net.drive()
+    call = call_then_bye(net, alice)
     assert [r.method for r in front.requests] == ["INVITE"]
     assert [r.method for r in phone.requests] == ["ACK", "BYE"]
     for request in phone.requests:
