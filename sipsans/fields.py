@@ -763,11 +763,23 @@ _new_cseq: Callable[[type[CSeq], tuple[int, str]], CSeq]
 _new_cseq = tuple.__new__  # see _new_via
 
 
+#: CSeq values read by the hot path (see _SENT_BY): most dialogs start at 1, so
+#: ``1 INVITE``, ``1 ACK`` and ``2 BYE`` repeat from call to call.
+_CSEQS: dict[str, CSeq] = {}
+
+
 def parse_cseq(value: str) -> CSeq:
     """Parse a CSeq value; the number must fit 32 bits (RFC 4475 scalar02)."""
+    cseq = _CSEQS.get(value)
+    if cseq is not None:
+        return cseq
     number, _, method = value.partition(" ")
     if method in _KNOWN_METHODS and number.isdigit() and number.isascii() and len(number) < 10:
-        return _new_cseq(CSeq, (int(number), method))
+        cseq = _new_cseq(CSeq, (int(number), method))
+        if len(_CSEQS) >= _MEMO_ENTRIES:
+            _CSEQS.clear()
+        _CSEQS[value] = cseq
+        return cseq
     parts = value.replace("\t", " ").split(" ")
     parts = [part for part in parts if part]
     if len(parts) != 2 or not is_digits(parts[0]) or not is_token(parts[1]):

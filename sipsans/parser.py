@@ -17,6 +17,7 @@ response a UAS sends (responses that fail are simply dropped, §18.1.2).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import cast
 
 from .config import ParserLimits
@@ -204,23 +205,45 @@ def _remember(names: tuple[str, ...]) -> _Layout | None:
 
 
 _STATUS_CODES = {str(code): code for code in range(100, 700)}
+_START_LINE_MEMO = 256  # longer start lines are never memoized
+
+
+#: Start lines read by the hot path -> how to build their message, memoized (bounded
+#: as _SHAPES): a peer sends the requests of a dialog, often of every dialog, to the
+#: same Request-URI, and nearly every response is a ``SIP/2.0 200 OK``.
+_START_LINES: dict[str, tuple[Callable[..., Request | Response], object, str]] = {}
 
 
 def _start_line(line: str, headers: Headers) -> Request | Response:
     """The message that ``line`` starts (§7.1, §7.2); the usual shapes take one split."""
+    known = _START_LINES.get(line)
+    if known is not None:
+        build, first, second = known
+        return build(first, second, headers)
     parts = line.split(" ", 2)
     if len(parts) == 3:
         a, b, c = parts
         if c == "SIP/2.0":
             if a in _KNOWN_METHODS and b and b[0] != "<":
-                return Request._received(a, b, headers)
+                return _learn_start_line(line, (Request._received, a, b), headers)
         elif a == "SIP/2.0":
             code = _STATUS_CODES.get(b)
             if code is not None:
-                return Response._received(code, c, headers)
+                return _learn_start_line(line, (Response._received, code, c), headers)
     if line[:4].upper() == "SIP/":
         return _parse_status_line(line, headers)
     return _parse_request_line(line, headers)
+
+
+def _learn_start_line(
+    line: str, known: tuple[Callable[..., Request | Response], object, str], headers: Headers
+) -> Request | Response:
+    if len(line) <= _START_LINE_MEMO:
+        if len(_START_LINES) >= _SHAPES_MAX:
+            _START_LINES.clear()
+        _START_LINES[line] = known
+    build, first, second = known
+    return build(first, second, headers)
 
 
 _LEARNED_KEYS_MAX = 4096

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipsans import parse_message
+from sipsans import Request, Response, parse_message
 from sipsans.errors import RemoteProtocolError
 
 LINES = [
@@ -77,3 +77,32 @@ def test_changing_a_parsed_message_leaves_the_next_parse_alone() -> None:
     second = parse_message(message(LINES))
     assert second.headers.keys()[-2:] == ["subject", "content-length"]
     assert "x-extra" not in second.headers
+
+
+def test_a_memoized_start_line_builds_a_fresh_message_each_time() -> None:
+    first = parse_message(message(LINES))
+    second = parse_message(message(LINES))  # its Request-Line is memoized by now
+    assert isinstance(second, Request)
+    assert (second.method, str(second.uri)) == ("INVITE", "sip:bob@biloxi.example.com")
+    assert second is not first and second.headers is not first.headers
+    first.headers.add("X-Extra", "1")
+    assert "x-extra" not in second.headers
+
+
+def test_a_memoized_status_line_still_reads_its_code_and_reason() -> None:
+    ok = b"SIP/2.0 200 OK\r\n" + b"\r\n".join(LINES[:1] + LINES[2:]) + b"\r\n\r\n"
+    for _ in range(2):  # the second parse goes through the memo
+        response = parse_message(ok)
+        assert isinstance(response, Response)
+        assert (response.status_code, response.reason) == (200, "OK")
+    other = parse_message(ok.replace(b"200 OK", b"200 Fine", 1))
+    assert isinstance(other, Response)
+    assert (other.status_code, other.reason) == (200, "Fine")
+
+
+def test_a_memoized_cseq_does_not_let_a_bad_one_through() -> None:
+    parse_message(message(LINES))  # "314159 INVITE" is memoized
+    bad = [line.replace(b"314159", b"4294967296") for line in LINES]  # 2**32 (§8.1.1.5)
+    with pytest.raises(RemoteProtocolError):
+        parse_message(message(bad))
+    assert parse_message(message(LINES)).cseq == (314159, "INVITE")
