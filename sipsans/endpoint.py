@@ -363,12 +363,12 @@ class Endpoint:
             self._take_id(),
             _ICT if method == "INVITE" else _NICT,
             req,
-            transport=transport,
-            reliable=is_reliable(transport),
-            remote=address,
-            local=None,
-            conn=conn,
-            key=(branch, method),
+            transport,
+            is_reliable(transport),
+            address,  # remote
+            None,  # local
+            conn,
+            (branch, method),  # key
         )
         txn.wire = wire
         self._client[txn.key] = txn
@@ -688,12 +688,12 @@ class Endpoint:
             cancel_id,
             _NICT,
             request,
-            transport=invite.transport,
-            reliable=invite.reliable,
-            remote=invite.remote,
-            local=invite.local,
-            conn=invite.conn,
-            key=(invite.key[0], "CANCEL"),
+            invite.transport,
+            invite.reliable,
+            invite.remote,
+            invite.local,
+            invite.conn,
+            (invite.key[0], "CANCEL"),  # key
         )
         txn.wire = bytes(request)
         self._client[txn.key] = txn
@@ -846,12 +846,12 @@ class Endpoint:
             self._take_id(),
             machine,
             request,
-            transport=transport,
-            reliable=reliable,
-            remote=remote,
-            local=source.local,
-            conn=conn,
-            key=key,
+            transport,
+            reliable,
+            remote,
+            source.local,
+            conn,
+            key,
         )
         txn.seq = request.cseq.seq
         if len(key) != 3:  # only RFC 2543 matching compares To tags (see server_key)
