@@ -501,10 +501,6 @@ class Endpoint:
             (("branch", branch), ("rport", None)),
         )
 
-    @staticmethod
-    def _handle(txn: Transaction) -> ClientTxn | ServerTxn:
-        return txn.handle
-
     def _check_capacity(self) -> None:
         if len(self._transactions) >= self.config.max_transactions:
             raise LocalProtocolError(
@@ -642,11 +638,9 @@ class Endpoint:
         elif action is _INFORM_TIMEOUT:
             if not txn.internal:
                 assert timer is not None
-                self._events.append(TransactionTimedOut(txn=self._handle(txn), timer=timer))
+                self._events.append(TransactionTimedOut(txn=txn.handle, timer=timer))
         elif not txn.internal:  # Do.INFORM_TRANSPORT_ERROR
-            self._events.append(
-                TransportFailed(txn=self._handle(txn), reason="transport error reported")
-            )
+            self._events.append(TransportFailed(txn=txn.handle, reason="transport error reported"))
 
     def _send(self, txn: Transaction, data: bytes) -> None:
         self._transmits.append(

@@ -179,10 +179,7 @@ class Via(NamedTuple):
     @property
     def branch(self) -> str | None:
         """The branch parameter (RFC 3261 §8.1.1.7), or None."""
-        for key, value in self.params:  # get_param(), inlined: read for every message
-            if key == "branch" or key.lower() == "branch":
-                return "" if value is None else value
-        return None
+        return get_param(self.params, "branch")
 
     @property
     def received(self) -> str | None:

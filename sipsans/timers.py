@@ -115,15 +115,10 @@ class TimerHeap:
 
     def pop_due(self, now: float) -> TimerEntry | None:
         """Remove and return the earliest live entry due at or before ``now``."""
+        self._drop_dead_top()
         heap = self._heap
-        while heap:  # _drop_dead_top(), inlined: this runs for every timer that fires
-            deadline, _, entry = heap[0]
-            if entry.alive:
-                if deadline > now:
-                    return None
-                heapq.heappop(heap)
-                entry.alive = False
-                return entry
-            heapq.heappop(heap)
-            self._dead -= 1
+        if heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)[2]
+            entry.alive = False
+            return entry
         return None

@@ -442,9 +442,6 @@ class UserAgent:
             self._contacts[key] = found
         return found
 
-    def _common_headers(self) -> Hdrs:
-        return self._common
-
     def _set_state(
         self, d: Dialog, inp: DialogInput, message: Request | Response | None = None
     ) -> bool:
@@ -688,7 +685,7 @@ class UserAgent:
                 expires=expires,
                 rng=self._rng,
                 credentials=self.digest if credentials is None else credentials,
-                headers=(*self._common_headers(), *headers),
+                headers=(*self._common, *headers),
                 display_name=self.identity.display_name if aor is None else None,
                 refresh_margin=refresh_margin,
                 max_failures=max_failures,
@@ -918,7 +915,7 @@ class UserAgent:
             d,
             method,
             d.local_cseq,
-            headers=(*self._common_headers(), *headers),
+            headers=(*self._common, *headers),
             body=body or b"",
             content_type=content_type if body else None,
         )

@@ -509,7 +509,7 @@ def respond(  # noqa: PLR0917 - internal command plumbing, mirrors the public si
         status,
         reason,
         to_tag=tag,
-        headers=[*extra, *ua._common_headers(), *headers],
+        headers=[*extra, *ua._common, *headers],
         body=body,
         content_type=content_type if body else None,
     )

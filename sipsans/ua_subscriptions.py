@@ -270,7 +270,7 @@ def subscribe(  # noqa: PLR0917 - internal command plumbing, mirrors the public 
     extra: list[tuple[str, str]] = [("Event", str(ev)), ("Expires", str(expires))]
     if accept is not None:
         extra.append(("Accept", accept))
-    extra += [("Allow", ua._allow_value), *ua._common_headers(), *headers]
+    extra += [("Allow", ua._allow_value), *ua._common, *headers]
     request = make_request(
         "SUBSCRIBE",
         ruri,
@@ -671,7 +671,7 @@ def _refresh(
         return
     granted = rec.expires if requested is None else min(requested, ua.config.subscription_expires)
     ua_client._refresh_target(d, request)
-    hdrs = (("Contact", d.local_contact), ("Expires", str(granted)), *ua._common_headers())
+    hdrs = (("Contact", d.local_contact), ("Expires", str(granted)), *ua._common)
     _reply(ua, txn, request, 200, d.local_tag, hdrs=hdrs)
     now = ua._now
     if granted == 0:
@@ -723,7 +723,7 @@ def accept(  # noqa: PLR0917 - internal command plumbing, mirrors the public sig
     hdrs: list[tuple[str, str]] = []
     if new:
         hdrs += [("Record-Route", v) for v in request.headers.get_all("record-route")]  # §12.1.1
-    hdrs += [("Contact", d.local_contact), ("Expires", str(granted)), *ua._common_headers()]
+    hdrs += [("Contact", d.local_contact), ("Expires", str(granted)), *ua._common]
     response = make_response(request, 200, to_tag=d.local_tag, headers=[*hdrs, *headers])
     ua.endpoint.send_response(ServerTxn(rec.txn), response, now=now)
     rec.txn = 0
@@ -780,7 +780,7 @@ def reject(  # noqa: PLR0917 - internal command plumbing, mirrors the public sig
         status,
         reason,
         to_tag=d.local_tag if d is not None else ua._new_tag(),
-        headers=[*ua._common_headers(), *headers],
+        headers=[*ua._common, *headers],
     )
     ua.endpoint.send_response(ServerTxn(rec.txn), response, now=now)
     rec.txn = 0
