@@ -69,9 +69,17 @@ class EndpointConfig:
     trying_delay: float | None = 0.2
     #: Path MTU for §18.1.1: a UDP request larger than ``mtu - 200`` bytes goes over TCP.
     mtu: int = 1500
-    #: Most transactions (client and server) in flight. Past it, new requests from the
-    #: network get a stateless 503 with Retry-After and send_request raises.
+    #: Most transactions (client and server) in flight, i.e. not yet settled: a server
+    #: transaction settles once its final response is sent, a client one once its final
+    #: response arrives. Past it, new requests from the network get a stateless 503 with
+    #: Retry-After and send_request raises.
     max_transactions: int = 65_536
+    #: Most settled transactions kept to absorb retransmissions until their timer ends
+    #: them (Timers D, I, J, K, L, M: up to 32 s on UDP, so a UAS taking 3,000 calls/s
+    #: keeps about 192,000; some 1 KB each). Past it, the one that settled first ends
+    #: early, as if its timer had fired: under such a load a late retransmission of its
+    #: request is then taken for a new request rather than the memory growing unbounded.
+    max_lingering: int = 262_144
     #: Seconds in the Retry-After of that 503 (§20.33).
     retry_after: int = 5
     #: Answer a request that merges with an ongoing transaction (same From tag,
@@ -94,7 +102,9 @@ class EndpointConfig:
             raise ValueError("EndpointConfig.trying_delay must be >= 0 or None")
         if self.mtu <= 200:
             raise ValueError("EndpointConfig.mtu must exceed 200 bytes (RFC 3261 §18.1.1)")
-        if self.max_transactions <= 0 or self.retry_after < 0:
-            raise ValueError("EndpointConfig.max_transactions must be positive")
+        if self.max_transactions <= 0 or self.max_lingering <= 0:
+            raise ValueError("EndpointConfig.max_transactions and max_lingering must be positive")
+        if self.retry_after < 0:
+            raise ValueError("EndpointConfig.retry_after must be >= 0 seconds")
         if not 0 < self.advertised_port < 65536:
             raise ValueError("EndpointConfig.advertised_port must be 1-65535")

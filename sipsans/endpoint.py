@@ -139,6 +139,10 @@ class Endpoint:
         self._next_id = 1
         self._next_conn = 1
         self._transactions: dict[int, Transaction] = {}
+        #: Ids of settled transactions in the order they settled (some may have ended
+        #: since), and how many of ``_transactions`` are settled: see max_lingering.
+        self._lingering: deque[int] = deque()
+        self._settled = 0
         self._client: dict[tuple[object, ...], Transaction] = {}
         self._server: dict[tuple[object, ...], Transaction] = {}
         self._server_cancel: dict[tuple[object, ...], Transaction] = {}
@@ -180,6 +184,7 @@ class Endpoint:
         """Sizes of the internal tables; all zero once every transaction ended."""
         return {
             "transactions": len(self._transactions),
+            "lingering": self._settled,
             "client_index": len(self._client),
             "server_index": len(self._server),
             "cancel_index": len(self._server_cancel),
@@ -501,11 +506,16 @@ class Endpoint:
             (("branch", branch), ("rport", None)),
         )
 
+    def _full(self) -> bool:
+        """Whether max_transactions transactions are in flight (settled ones linger
+        apart, under max_lingering)."""
+        return len(self._transactions) - self._settled >= self.config.max_transactions
+
     def _check_capacity(self) -> None:
-        if len(self._transactions) >= self.config.max_transactions:
+        if self._full():
             raise LocalProtocolError(
-                f"{len(self._transactions)} transactions in flight, the limit set by "
-                "EndpointConfig.max_transactions"
+                f"{len(self._transactions) - self._settled} transactions in flight, the limit "
+                "set by EndpointConfig.max_transactions; raise it or wait for some to end"
             )
 
     def _open_conn(self, conn: ConnHandle) -> _Conn | None:
@@ -576,10 +586,26 @@ class Endpoint:
         else:
             if t.next in SETTLED and txn.request is not None:
                 txn.settle()  # lingering until a timer ends it: keep only what matching needs
+                self._settled += 1
+                self._lingering.append(txn.id)
+                if self._settled > self.config.max_lingering:
+                    self._end_oldest_lingering(txn)
             if zero is not None:
                 self._feed(txn, TIMER_INPUT[zero], at=at, timer=zero)
         if txn.machine is _ICT and txn.cancel in self._held and txn.state is not previous:
             self._release_held_cancel(txn)
+
+    def _end_oldest_lingering(self, current: Transaction) -> None:
+        """End the transaction that settled first (EndpointConfig.max_lingering).
+
+        Its timer would only have absorbed retransmissions until it fired; ending it
+        early is what the timer would have done, sooner (_terminate keeps a live id at
+        the front of ``_lingering``).
+        """
+        oldest = self._transactions[self._lingering[0]]
+        if oldest is not current:  # (max_lingering >= 1: another one is older)
+            oldest.state = _TERMINATED
+            self._terminate(oldest)
 
     def _stop(self, txn: Transaction, kind: TimerKind) -> None:
         for entry in txn.timers:
@@ -652,6 +678,13 @@ class Endpoint:
             self._timers.cancel(entry)
         txn.timers.clear()
         del self._transactions[txn.id]
+        if txn.request is None:  # settled (see Transaction.settle)
+            self._settled -= 1
+            # Usually the oldest ends first; ids of any that ended out of order are
+            # dropped once they reach the front.
+            lingering, transactions = self._lingering, self._transactions
+            while lingering and lingering[0] not in transactions:
+                lingering.popleft()
         if txn.machine in _CLIENT:
             index = self._client
         else:  # server CANCELs have a map of their own (see _on_cancel)
@@ -769,7 +802,7 @@ class Endpoint:
             # not a retransmission of it: a request that forked and merged here.
             self._internal_reply(request, key, source, 482, cancel=False)
             return
-        if len(self._transactions) >= self.config.max_transactions:
+        if self._full():
             self._overloaded(request, source)
             return
         txn = self._new_server(request, key, source, cancel=False)
@@ -799,7 +832,7 @@ class Endpoint:
         if existing is not None:
             self._feed(existing, _REQUEST, cancel, source)
             return
-        if len(self._transactions) >= self.config.max_transactions:
+        if self._full():
             self._overloaded(cancel, source)
             return
         target = self._server.get(key)

@@ -21,6 +21,7 @@ from sipsans import (
     Message,
     RequestReceived,
     ServerTxn,
+    TransactionTerminated,
     make_response,
     parse_message,
 )
@@ -120,3 +121,90 @@ def test_a_response_with_another_cseq_is_refused_after_settling() -> None:
     assert event.txn is not None
     with pytest.raises(LocalProtocolError, match="does not match the request's 1 INVITE"):
         ep.send_response(event.txn, make_response(other, 200, to_tag="uas"), now=0.2)  # type: ignore[arg-type]
+
+
+# -- how many may linger (EndpointConfig.max_transactions / max_lingering) ------------------
+
+
+def capped(max_transactions: int = 65_536, max_lingering: int = 262_144) -> Endpoint:
+    config = EndpointConfig(
+        advertised_host=ME[0], max_transactions=max_transactions, max_lingering=max_lingering
+    )
+    return Endpoint(config, rng=random.Random(7))
+
+
+def options(n: int) -> bytes:
+    return raw("OPTIONS", branch=f"z9hG4bKopt{n}", call_id=f"c{n}@192.0.2.1")
+
+
+def test_settled_transactions_do_not_count_against_max_transactions() -> None:
+    # A UAS answering 3,000 calls/s keeps ~192,000 settled transactions (Timers J and L,
+    # 32 s on UDP): the in-flight cap must not turn them into 503s for new calls.
+    ep = capped(max_transactions=1)
+    for n in range(3):
+        deliver(ep, options(n), now=float(n))
+        assert first_line(answer(ep, received(ep), 200, now=float(n))) == "SIP/2.0 200 OK"
+    assert ep.stats()["lingering"] == 3
+    deliver(ep, options(3), now=3.0)
+    received(ep)  # in flight now: the one transaction allowed
+    deliver(ep, options(4), now=3.0)
+    assert ep.events() == []
+    (reply,) = ep.transmits()
+    assert first_line(reply.data) == "SIP/2.0 503 Service Unavailable"
+
+
+def test_past_max_lingering_the_oldest_settled_transaction_ends_early() -> None:
+    ep = capped(max_lingering=2)
+    first = []
+    for n in range(3):
+        deliver(ep, options(n), now=float(n))
+        event = received(ep)
+        first.append(event.txn)
+        answer(ep, event, 200, now=float(n))
+    # The third settled: the first one (Timer J would end it at 32 s) ended now.
+    (ended,) = ep.events()
+    assert isinstance(ended, TransactionTerminated) and ended.txn == first[0]
+    assert ep.stats()["lingering"] == 2
+    # A retransmission of the newest is still absorbed with the same 200 (§17.2.2);
+    # one of the first is taken for a new request.
+    deliver(ep, options(2), now=3.0)
+    assert ep.events() == []
+    assert first_line(ep.transmits()[0].data) == "SIP/2.0 200 OK"
+    deliver(ep, options(0), now=3.0)
+    assert received(ep).txn != first[0]
+
+
+def test_lingering_bookkeeping_empties_when_transactions_end_out_of_order() -> None:
+    # Over TCP Timer J is zero (the transaction ends as it settles); over UDP it lingers
+    # 32 s: ends in another order than settling must not leave anything behind.
+    ep = capped()
+    for n in range(6):
+        transport = "TCP" if n % 2 else "UDP"
+        data = raw("OPTIONS", branch=f"z9hG4bKmix{n}", call_id=f"m{n}", transport=transport)
+        if transport == "TCP":
+            conn = ep.connection_made(transport="TCP", remote=PEER, local=ME, now=float(n))
+            ep.receive_stream(conn, data, now=float(n))
+        else:
+            deliver(ep, data, now=float(n))
+        answer(ep, received(ep), 200, now=float(n))
+        ended = ep.events()  # over TCP, the transaction already
+        assert len(ended) == (transport == "TCP")
+    ep.handle_timer(now=100.0)
+    stats = ep.stats()
+    assert stats["transactions"] == stats["lingering"] == 0
+    assert not ep._lingering  # the settle-order index holds no ended ids
+
+
+@pytest.mark.parametrize(
+    ("limits", "named"),
+    [
+        ({"max_transactions": 0}, "max_transactions"),
+        ({"max_lingering": 0}, "max_lingering"),
+        ({"retry_after": -1}, "retry_after"),
+    ],
+)
+def test_limits_that_cannot_work_are_refused_naming_the_setting(
+    limits: dict[str, int], named: str
+) -> None:
+    with pytest.raises(ValueError, match=f"EndpointConfig.*{named}"):
+        EndpointConfig(advertised_host=ME[0], **limits)  # type: ignore[arg-type]  # (ints)
