@@ -82,6 +82,7 @@ __all__ = ["Endpoint"]
 # attribute hook (~900 machine instructions, against ~20 for a module global).
 _ICT, _NICT, _IST, _NIST = Machine.ICT, Machine.NICT, Machine.IST, Machine.NIST
 _PROCEEDING, _TERMINATED = State.PROCEEDING, State.TERMINATED
+_TRYING = TimerKind.TRYING
 _ACK, _REQUEST = Input.ACK, Input.REQUEST
 _RESP_1XX, _RESP_2XX, _RESP_3456 = Input.RESP_1XX, Input.RESP_2XX, Input.RESP_3456
 _TU_1XX, _TU_2XX, _TU_3456 = Input.TU_1XX, Input.TU_2XX, Input.TU_3456
@@ -150,6 +151,9 @@ class Endpoint:
         #: CANCELs waiting for a provisional response (§9.1): id -> (INVITE id, CANCEL).
         self._held: dict[int, tuple[int, Request]] = {}
         self._timers = TimerHeap()
+        #: INVITE server transactions whose 100 Trying timer (§17.2.1) is not armed yet,
+        #: with its deadline: see _arm_trying.
+        self._trying: list[tuple[float, Transaction]] = []
         self._events: deque[Event] = deque()
         self._transmits: list[Transmit] = []
         self._conns: dict[int, _Conn] = {}
@@ -178,10 +182,28 @@ class Endpoint:
 
     def get_next_timer(self) -> float | None:
         """The earliest timer deadline on the caller's clock, or None when idle."""
+        if self._trying:
+            self._arm_trying()
         return self._timers.next_deadline()
+
+    def _arm_trying(self) -> None:
+        """Arm the 100 Trying timers of the INVITEs the TU has not answered yet.
+
+        A TU usually answers (180, 200, 486 ...) while handling the request's event,
+        before the caller asks for the next deadline: pushing the timer at once and
+        cancelling it then is heap and collector work for every call. So the timer
+        is armed here, the first time anyone looks at the timers, and only if no
+        response went out meanwhile (every transition that sends one stops it).
+        """
+        trying, self._trying = self._trying, []
+        for deadline, txn in trying:
+            if txn.state is _PROCEEDING and not txn.responded and txn.id in self._transactions:
+                txn.timers.append(self._timers.push(deadline, txn.id, _TRYING))
 
     def stats(self) -> dict[str, int]:
         """Sizes of the internal tables; all zero once every transaction ended."""
+        if self._trying:
+            self._arm_trying()
         return {
             "transactions": len(self._transactions),
             "lingering": self._settled,
@@ -210,6 +232,8 @@ class Endpoint:
         punctual ones would have (retransmission intervals stay on schedule).
         """
         self._advance(now)
+        if self._trying:
+            self._arm_trying()
         heap = self._timers
         while (entry := heap.pop_due(now)) is not None:
             txn = self._transactions.get(entry.owner)
@@ -574,6 +598,8 @@ class Endpoint:
                     self._stop(txn, action.timer)  # a restart replaces the armed one
                 if seconds == 0:
                     zero = action.timer  # D, I, J, K on reliable transports: fire now
+                elif action.timer is _TRYING:
+                    self._trying.append((at + seconds, txn))  # armed later: _arm_trying
                 else:
                     txn.timers.append(self._timers.push(at + seconds, txn.id, action.timer))
             elif isinstance(action, Stop):
