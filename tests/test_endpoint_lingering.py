@@ -208,3 +208,19 @@ def test_limits_that_cannot_work_are_refused_naming_the_setting(
 ) -> None:
     with pytest.raises(ValueError, match=f"EndpointConfig.*{named}"):
         EndpointConfig(advertised_host=ME[0], **limits)  # type: ignore[arg-type]  # (ints)
+
+
+def test_an_invite_answered_at_once_leaves_no_100_trying_wake_up() -> None:
+    # §17.2.1: the 100 is for a TU that takes longer than 200 ms. A TU answering while
+    # it handles the request's event leaves only Timer L (32 s, RFC 6026 §8.7) to wake
+    # the caller for; one that does not answer still gets its 100 at 200 ms.
+    ep = uas()
+    deliver(ep, raw(), now=0.0)
+    answer(ep, received(ep), 200, now=0.0)
+    assert ep.get_next_timer() == pytest.approx(32.0)
+    assert ep.stats()["timers"] == 1
+    deliver(ep, raw(branch="z9hG4bKslow", call_id="slow"), now=1.0)
+    received(ep)
+    assert ep.get_next_timer() == pytest.approx(1.2)
+    ep.handle_timer(now=1.2)
+    assert [first_line(t.data) for t in ep.transmits()] == ["SIP/2.0 100 Trying"]
