@@ -27,6 +27,7 @@ import asyncio
 import cProfile
 import gc
 import pstats
+import random
 import statistics
 import sys
 import time
@@ -40,6 +41,7 @@ sys.path.insert(0, str(HERE.parent / "adapters" / "asyncio"))
 
 from calls import _TO_TAG, UAC, UAS, sipp_datagram  # noqa: E402
 
+from sipsans_asyncio import rng as rng_module  # noqa: E402
 from sipsans_asyncio.base import TIMER_RESOLUTION  # noqa: E402
 from sipsans_asyncio.cli import _build_parser  # noqa: E402
 from sipsans_asyncio.commands import UasHandler, _user_agent  # noqa: E402
@@ -93,7 +95,17 @@ class _VirtualSession(Session[Any]):
         pass  # (SessionBase._arm keeps the deadline in self._deadline)
 
 
-def build(timer_resolution: float) -> tuple[_VirtualSession, _Udp, UasHandler]:
+def build(
+    timer_resolution: float, seed: int | None = 0
+) -> tuple[_VirtualSession, _Udp, UasHandler]:
+    """The session, its UDP socket object and the CLI's handler, as ``sipsans uas``
+    makes them. With a ``seed``, the bytes the CLI's ``BufferedSystemRandom`` draws
+    from come from ``random.Random(seed)`` instead of ``os.urandom`` (same code path):
+    tags of other values cost other instruction counts (rejection sampling, leading
+    zeros), which moved ``bench/instructions.py adapter-call`` by some 3,000 from run
+    to run."""
+    if seed is not None:
+        rng_module._urandom = random.Random(seed).randbytes
     args = _build_parser().parse_args(["uas", "--listen", f"{UAS[0]}:{UAS[1]}"])
     session = _VirtualSession(
         _user_agent(args), listen=[Listen("UDP", *UAS)], timer_resolution=timer_resolution
@@ -105,7 +117,7 @@ def build(timer_resolution: float) -> tuple[_VirtualSession, _Udp, UasHandler]:
     assert session._factory is not None
     session._set_core(session._factory(UAS))
     handler = UasHandler(session, args)
-    session.on_event = handler
+    session.on_event = handler.on_event  # (as sipsans uas does)
     return session, udp, handler
 
 

@@ -93,7 +93,6 @@ class Driver(Generic[CoreT]):
     # thirty a CPython 3.11 instance dict stops being the compact kind its attribute and
     # method look-ups are specialised for; the pump does dozens of them per call.
     __slots__ = (
-        "_again",
         "_last",
         "_pumping",
         "_waiters",
@@ -116,7 +115,6 @@ class Driver(Generic[CoreT]):
         self.on_event = on_event
         self._last = float("-inf")
         self._pumping = False
-        self._again = False
         self._waiters: dict[ClientTxn, Resolver] = {}
         #: Adapter-level detail of failed sends, by transmit token (for error messages).
         self.send_errors: dict[int, str] = {}
@@ -150,27 +148,34 @@ class Driver(Generic[CoreT]):
     # -- the pump ---------------------------------------------------------------------------
 
     def pump(self) -> None:
-        """Drain events and transmits until both are empty, then re-arm the timer."""
+        """Drain events and transmits until both are empty, then re-arm the timer.
+
+        A pump asked for while one runs (a command issued from an event handler)
+        returns at once: the running pump asks the core again after every batch, so it
+        sends whatever that command produced.
+        """
         if self._pumping:
-            self._again = True
             return
         self._pumping = True
         core = self.core
-        dispatch, send = self._dispatch, self._send
         try:
+            # Runs four times per call at a UAS, the last batch of each empty: the bound
+            # methods are only made for a batch that needs them.
             while True:
-                self._again = False
                 events = core.events()
                 transmits = core.transmits()
-                if not events and not transmits and not self._again:
+                if events:
+                    dispatch = self._dispatch
+                    for event in events:
+                        dispatch(event)
+                elif not transmits:
                     break
-                for event in events:
-                    dispatch(event)
-                trace = self.trace
-                for transmit in transmits:
-                    if trace is not None:
-                        trace.transmit(self._last, transmit)
-                    send(transmit)
+                if transmits:
+                    send, trace = self._send, self.trace
+                    for transmit in transmits:
+                        if trace is not None:
+                            trace.transmit(self._last, transmit)
+                        send(transmit)
         finally:
             self._pumping = False
         self._arm(core.get_next_timer())
@@ -178,7 +183,8 @@ class Driver(Generic[CoreT]):
     def command(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Call a core command with ``now=`` filled in, then pump; returns its result."""
         result = fn(*args, now=self.now(), **kwargs)
-        self.pump()
+        if not self._pumping:  # (from an event handler: the running pump sends it)
+            self.pump()
         return result
 
     def _dispatch(self, event: object) -> None:

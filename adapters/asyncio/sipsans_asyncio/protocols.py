@@ -45,10 +45,14 @@ class UdpSocket:
     the application has seen never drift apart). Sends go straight to ``sendto``; only
     when the kernel's send buffer is full are datagrams queued until it drains.
 
-    After each datagram a zero-timeout ``poll`` tells whether another one waits: the
-    other way to find the end of a burst, one more ``recvfrom``, raises
+    After the first datagram a zero-timeout ``poll`` tells whether another one waits:
+    the other way to find the end of a burst, one more ``recvfrom``, raises
     BlockingIOError, which costs about eight times the instructions (some 8,000 against
-    1,000 on CPython 3.11), and a wake-up often finds a single datagram.
+    1,000 on CPython 3.11; 1.7 against 0.7 µs), and at a light load a wake-up finds a
+    single datagram. When one more waits, it is a burst, and the rest is read until
+    ``recvfrom`` finds none: under ``sipp -sn uac`` at 2,000 calls/s a wake-up finds
+    13 datagrams on average, and one failing ``recvfrom`` per wake-up is two system
+    calls per call less than a ``poll`` per datagram.
     """
 
     def __init__(self, session: Session[Any], sock: socket.socket) -> None:
@@ -81,8 +85,10 @@ class UdpSocket:
                 # IPv4 gives (host, port) already; IPv6 adds flowinfo and scope id.
                 session.feed_datagram(data, addr if len(addr) == 2 else addr[:2], local)
                 fed = True
-                if waiting is not None and not waiting():
-                    break
+                if waiting is not None:
+                    if not waiting():
+                        break
+                    waiting = None  # a burst: read on until recvfrom finds nothing
         finally:
             if fed:
                 session.pump()
