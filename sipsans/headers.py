@@ -305,6 +305,18 @@ class Headers:
         keys = self._keys
         return keys.index(key) if key in keys else None
 
+    def _only(self, key: str) -> str | None:
+        """The value of the line with canonical ``key`` when there is exactly one, else None."""
+        layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
+        if layout is not None:  # a parsed message: its layout knows, no scan of the keys
+            if key in layout.repeated:
+                return None
+            at = layout.first.get(key)
+        else:
+            keys = self._keys
+            at = keys.index(key) if keys.count(key) == 1 else None
+        return None if at is None else self._lines[at][2].strip(_WS)
+
     def _raw_lines(self, key: str) -> list[tuple[str, str, str]]:
         """The line triples with canonical ``key``, in order, for copying into a message."""
         lines = self._lines

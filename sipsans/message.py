@@ -214,6 +214,18 @@ def _build_content_length(headers: Headers) -> int | None:
     return int(value)
 
 
+#: Max-Forwards values accepted without a look at their digits: 0 to 255 as written
+#: by everyone (RFC 3261 §20.22; leading zeros go the careful way).
+_HOP_COUNTS = frozenset(str(hops) for hops in range(256))
+#: One-line Contact values that passed the check of Message._check_contacts: a peer
+#: sends the same Contact in every request. Bounded, like the parse memos (fields.py):
+#: at most _CHECKED_ENTRIES values (a full set starts over) of at most
+#: _CHECKED_KEY_LENGTH characters.
+_CHECKED_CONTACTS: set[str] = set()
+_CHECKED_ENTRIES = 1024
+_CHECKED_KEY_LENGTH = 256
+
+
 class Message:
     """What requests and responses share: headers, body and the typed views."""
 
@@ -284,6 +296,28 @@ class Message:
     def contacts(self) -> list[NameAddr]:
         """Contact values; empty for ``Contact: *`` (see :attr:`contact_is_wildcard`)."""
         return self.headers.cached("contacts", _build_contacts)
+
+    # -- checks without views (for a UAS validating each request it gets) ------------
+    # A UAS checks Max-Forwards and Contact in every request, but reads their views
+    # in few of them (the Contact of an INVITE, for the remote target). These give the
+    # verdict of reading the view (the same RemoteProtocolError) and skip building it
+    # for the usual values: each is a pure function of the header's one line.
+
+    def _check_max_forwards(self) -> None:
+        """Raise as reading :attr:`max_forwards` would."""
+        if self.headers._only("max-forwards") not in _HOP_COUNTS:
+            self.max_forwards  # noqa: B018  (several lines, or an unusual value)
+
+    def _check_contacts(self) -> None:
+        """Raise as reading :attr:`contacts` and the URI of each would."""
+        value = self.headers._only("contact")
+        if value is None or value not in _CHECKED_CONTACTS:
+            for contact in self.contacts:
+                contact.uri  # noqa: B018
+            if value is not None and len(value) <= _CHECKED_KEY_LENGTH:
+                if len(_CHECKED_CONTACTS) >= _CHECKED_ENTRIES:
+                    _CHECKED_CONTACTS.clear()
+                _CHECKED_CONTACTS.add(value)
 
     @property
     def contact_is_wildcard(self) -> bool:
@@ -522,6 +556,23 @@ def make_request(
 #: Typed views a response shares with its request: the lines are the same (To aside).
 _SHARED_VIEWS = ("vias", "top-via", "from", "call-id", "cseq")
 
+_Checked = tuple[str, tuple[str, str, str]]
+#: Header (name, value) pairs given to make_response -> (canonical key, checked line):
+#: the results of a pure function (canonical_key, Headers._line) on immutable strings,
+#: memoized and bounded like the parse memos (fields.py): at most _CHECKED_ENTRIES pairs
+#: (a full table starts over) whose value has at most _CHECKED_KEY_LENGTH characters.
+_CHECKED_PAIRS: dict[tuple[str, str], _Checked] = {}
+
+
+def _check_pair(name: str, value: str) -> _Checked:
+    """The key and line of a header given to make_response (raises ValueError if bad)."""
+    checked = (canonical_key(name), Headers._line(name, value))
+    if type(value) is str and type(name) is str and len(value) <= _CHECKED_KEY_LENGTH:
+        if len(_CHECKED_PAIRS) >= _CHECKED_ENTRIES:
+            _CHECKED_PAIRS.clear()
+        _CHECKED_PAIRS[name, value] = checked
+    return checked
+
 
 def make_response(
     request: Request,
@@ -578,16 +629,24 @@ def make_response(
             views[slot] = cache[slot]
     # The other lines go straight into the lists (one Headers built once, rather than
     # an append per line); what the caller passes is checked as Headers.add checks it.
-    line = Headers._line
     if status_code == 100 and "timestamp" in source:
         keys.append("timestamp")
         lines.append(("Timestamp", ": ", source.get("timestamp", "")))
     for name, value in headers:
-        keys.append(canonical_key(name))
-        lines.append(line(name, value))
+        # A UA adds the same few pairs (Contact, Allow, User-Agent) to every answer:
+        # their checked form is memoized, a lookup instead of two calls per line.
+        checked = _CHECKED_PAIRS.get((name, value)) if type(value) is str else None
+        if checked is None:
+            checked = _check_pair(name, value)
+        keys.append(checked[0])
+        lines.append(checked[1])
     if content_type is not None:
+        pair = ("Content-Type", content_type)
+        checked = _CHECKED_PAIRS.get(pair) if type(content_type) is str else None
+        if checked is None:
+            checked = _check_pair("Content-Type", content_type)
         keys.append("content-type")
-        lines.append(line("Content-Type", content_type))
+        lines.append(checked[1])
     keys.append("content-length")
     lines.append(("Content-Length", ": ", str(len(body))))
     return Response(status_code, reason, Headers._from_parsed(keys, lines, views), body)

@@ -120,17 +120,17 @@ def check_request(request: Request, present: list[str] | None = None) -> None:
     ``present`` is ``request.headers.keys()`` when the caller already has it.
     """
     request.uri  # noqa: B018
-    for _ in request.vias:  # each Via parses on first access; the top one already did
-        pass
+    request.vias._parse_all()  # each Via parses on first access; the top one already did
     request.from_.uri  # noqa: B018
     request.to.uri  # noqa: B018
     if present is None:
         present = request.headers.keys()
+    # Max-Forwards and Contact are checked without building the views nobody may read
+    # (the same verdict: see Message._check_max_forwards).
     if "max-forwards" in present:
-        request.max_forwards  # noqa: B018
+        request._check_max_forwards()
     if "contact" in present:
-        for value in request.contacts:
-            value.uri  # noqa: B018
+        request._check_contacts()
     if "route" in present:
         for value in request.routes:
             value.uri  # noqa: B018
