@@ -463,6 +463,14 @@ class ViaList(Sequence[Via]):
 # -- name-addr / addr-spec (RFC 3261 §20.10, §20.20, §20.39, §25.1) ---------------
 
 
+def _tag_of(params: Params) -> str | None:
+    """The value of the first ``tag`` parameter (names are case-insensitive), or None."""
+    for key, value in params:
+        if key == "tag" or key.lower() == "tag":
+            return value
+    return None
+
+
 class _Keep:
     """Marker for "leave this part unchanged" in :meth:`NameAddr.replace`."""
 
@@ -477,9 +485,18 @@ class NameAddr:
     parameters outside the URI (``tag``, ``expires``, ``q``, ...). A parsed value
     keeps its URI as text until :attr:`uri` is first read: matching a transaction
     needs only the tags, so the URI is parsed (and validated) on demand.
+
+    A value is immutable (use :meth:`with_tag` or :meth:`replace` for a changed
+    copy): :func:`parse_name_addr` hands the same instance to every message carrying
+    the same text, as the From of a call's requests.
     """
 
-    __slots__ = ("_uri", "_uri_text", "display_name", "params")
+    __slots__ = ("_uri", "_uri_text", "display_name", "params", "tag")
+
+    #: The ``tag`` parameter (RFC 3261 §19.3), or None: found in ``params`` when the
+    #: value is made and kept in a slot, because matching transactions and dialogs
+    #: reads it a dozen times a call.
+    tag: str | None
 
     def __init__(self, uri: URI | str, display_name: str | None = None, params: Params = ()):
         if isinstance(uri, str):
@@ -490,6 +507,7 @@ class NameAddr:
             self._uri_text = ""
         self.display_name = display_name
         self.params = params
+        self.tag = _tag_of(params)
 
     @property
     def uri(self) -> URI:
@@ -498,14 +516,6 @@ class NameAddr:
         if uri is None:
             uri = self._uri = parse_uri(self._uri_text)
         return uri
-
-    @property
-    def tag(self) -> str | None:
-        """The ``tag`` parameter (RFC 3261 §19.3), or None."""
-        for key, value in self.params:
-            if key == "tag" or key.lower() == "tag":
-                return value
-        return None
 
     def param(self, name: str) -> str | None:
         """Header parameter ``name`` (case-insensitive): "" for a flag, None if absent."""
@@ -519,6 +529,7 @@ class NameAddr:
         new = NameAddr.__new__(NameAddr)
         new._uri, new._uri_text, new.display_name = self._uri, self._uri_text, self.display_name
         new.params = (*params, ("tag", tag))
+        new.tag = tag
         return new
 
     def replace(
@@ -535,7 +546,10 @@ class NameAddr:
         else:
             new._uri, new._uri_text = uri, ""
         new.display_name = self.display_name if isinstance(display_name, _Keep) else display_name
-        new.params = self.params if params is None else params
+        if params is None:
+            new.params, new.tag = self.params, self.tag
+        else:
+            new.params, new.tag = params, _tag_of(params)
         return new
 
     def __eq__(self, other: object) -> bool:
@@ -602,6 +616,7 @@ def _new_name_addr(uri_text: str, display: str | None, params: Params) -> NameAd
     value._uri_text = uri_text
     value.display_name = display
     value.params = params
+    value.tag = _tag_of(params)
     return value
 
 
@@ -617,8 +632,18 @@ _NAME_ADDR_PARAMS = re.compile(rf"(?:;tag=({_TOKEN})|((?:;{_TOKEN}(?:=[^;\s\"=]+
 #: Heads read by the hot path -> (display name, URI text), memoized (see _SENT_BY): the
 #: From and To of a dialog repeat in each of its requests, a peer's in each dialog.
 _HEADS: dict[str, tuple[str | None, str]] = {}
-#: Bare addr-specs (``sip:user@host``, the Contact of many UAs) -> their URI text.
-_ADDR_SPECS: dict[str, str] = {}
+#: Whole values read by the hot path -> their NameAddr (immutable, so shared): the
+#: From of a call repeats in each of its requests, its To in each after the answer,
+#: a peer's Contact in each of its requests. Found in one lookup, not a parse.
+_NAME_ADDRS: dict[str, NameAddr] = {}
+
+
+def _remember_name_addr(value: str, result: NameAddr) -> NameAddr:
+    if len(value) <= _MEMO_KEY_LENGTH:
+        if len(_NAME_ADDRS) >= _MEMO_ENTRIES:
+            _NAME_ADDRS.clear()
+        _NAME_ADDRS[value] = result
+    return result
 
 
 def _read_head(head: str) -> tuple[str | None, str] | None:
@@ -640,11 +665,15 @@ def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
     In the addr-spec form the URI ends at the first ``;`` so those parameters
     belong to the header, not to the URI (RFC 3261 §20, RFC 4475 cparam01).
     """
+    known_value = _NAME_ADDRS.get(value)
+    if known_value is not None:
+        return known_value
     head, gt, rest = value.partition(">")
     if gt:
         known = _HEADS.get(head) or _read_head(head)
         if known is not None:
             params: Params = ()
+            tag: str | None = None
             if rest[:5] == ";tag=" and (tag := rest[5:]).isalnum() and tag.isascii():
                 params = (("tag", tag),)  # the usual lone tag: a token without a regex
             elif rest:
@@ -652,26 +681,23 @@ def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
                 if m is None:
                     return _parse_name_addr_slow(value, header)
                 tag, others = m.groups()
-                params = _split_fast_params(others) if tag is None else (("tag", tag),)
+                if tag is None:
+                    params = _split_fast_params(others)
+                    tag = _tag_of(params)
+                else:
+                    params = (("tag", tag),)
             result = NameAddr.__new__(NameAddr)
             result._uri = None
             result.display_name, result._uri_text = known
             result.params = params
-            return result
+            result.tag = tag
+            return _remember_name_addr(value, result)
     elif "<" not in value:
-        uri_text = _ADDR_SPECS.get(value)
-        if uri_text is not None:
-            return _new_name_addr(uri_text, None, ())
         m = _ADDR_SPEC_FAST.match(value)
         if m is not None:
             uri_text, params_text = m.groups()
-            if params_text:
-                return _new_name_addr(uri_text, None, _split_fast_params(params_text))
-            if len(value) <= _MEMO_KEY_LENGTH:
-                if len(_ADDR_SPECS) >= _MEMO_ENTRIES:
-                    _ADDR_SPECS.clear()
-                _ADDR_SPECS[value] = uri_text
-            return _new_name_addr(uri_text, None, ())
+            params = _split_fast_params(params_text) if params_text else ()
+            return _remember_name_addr(value, _new_name_addr(uri_text, None, params))
     return _parse_name_addr_slow(value, header)
 
 

@@ -232,12 +232,14 @@ class Headers:
     field values without surrounding whitespace. Mutating methods keep the order
     of the other lines and drop the cached typed views of the message.
 
-    Internally each line is a ``(name, ":", raw_value)`` triple exactly as
+    Internally each line is a ``(name, separator, raw_value)`` triple exactly as
     ``str.partition`` returns it, so the parser stores lines without copying;
-    the surrounding whitespace of a value is stripped when it is read.
+    the surrounding whitespace of a value is stripped when it is read. Lines made
+    here (and by make_response) are *clean*: ``(name, ": ", stripped value)``, so
+    that the wire form of a message built to be sent is one C-level join per line.
     """
 
-    __slots__ = ("_cache", "_keys", "_lines")
+    __slots__ = ("_cache", "_clean", "_keys", "_lines")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         line = self._line
@@ -247,6 +249,10 @@ class Headers:
         self._keys: list[str] | tuple[str, ...] = [canonical_key(n) for n, _, _ in self._lines]
         #: Typed views by slot name (see :meth:`cached`); emptied by every change.
         self._cache: dict[str, object] = {}
+        #: True when every line is ``(name, ": ", value)`` with ``value`` stripped, so
+        #: that ``"".join(line)`` is its wire form (see _wire). Every change keeps it:
+        #: each method that stores a line stores a clean one.
+        self._clean = True
 
     # -- internal API of the parser and the message factories ----------------------
     # They build and read the line lists directly: one call instead of a walk through
@@ -258,17 +264,20 @@ class Headers:
         keys: list[str] | tuple[str, ...],
         lines: list[tuple[str, str, str]],
         views: dict[str, object] | None = None,
+        clean: bool = False,
     ) -> Headers:
         """Adopt lists (and typed views already built from them) without copying.
 
         ``lines`` are ``(name, separator, raw value)`` triples as ``str.partition``
         returns them; ``keys[i]`` is the canonical key of ``lines[i]``. A tuple of keys
-        is shared, not copied: it is replaced by a list on the first change.
+        is shared, not copied: it is replaced by a list on the first change. ``clean``
+        says that every line is ``(name, ": ", stripped value)`` (see __init__).
         """
         self = cls.__new__(cls)
         self._keys = keys
         self._lines = lines
         self._cache = {} if views is None else views
+        self._clean = clean
         return self
 
     def _layout(self) -> _Layout:
@@ -280,7 +289,7 @@ class Headers:
         return layout
 
     def _transaction_lines(self) -> tuple[list[tuple[str, str, str]], str, str, str, str] | None:
-        """The Via lines and the From, To, Call-ID and CSeq values, for a response to copy.
+        """The Via lines (clean) and the From, To, Call-ID and CSeq values, for a response.
 
         None unless each of From, To, Call-ID and CSeq is there once (and Via is there).
         """
@@ -290,12 +299,17 @@ class Headers:
         lines = self._lines
         at_from, at_to, at_call_id, at_cseq = layout.mandatory
         return (
-            [lines[at] for at in layout.vias],
+            [lines[at] for at in layout.vias] if self._clean else self._clean_lines(layout.vias),
             lines[at_from][2].strip(_WS),
             lines[at_to][2].strip(_WS),
             lines[at_call_id][2].strip(_WS),
             lines[at_cseq][2].strip(_WS),
         )
+
+    def _clean_lines(self, positions: Iterable[int]) -> list[tuple[str, str, str]]:
+        """The lines at ``positions`` as clean triples ``(name, ": ", stripped value)``."""
+        lines = self._lines
+        return [(lines[at][0], ": ", lines[at][2].strip(_WS)) for at in positions]
 
     def _first(self, key: str) -> int | None:
         """The index of the first line with canonical ``key``, or None."""
@@ -317,11 +331,6 @@ class Headers:
             at = keys.index(key) if keys.count(key) == 1 else None
         return None if at is None else self._lines[at][2].strip(_WS)
 
-    def _raw_lines(self, key: str) -> list[tuple[str, str, str]]:
-        """The line triples with canonical ``key``, in order, for copying into a message."""
-        lines = self._lines
-        return [lines[i] for i in self._positions(key)]
-
     def _append(self, name: str, value: str) -> None:
         """Append a line and keep the typed views: for a header that has none."""
         self._lines.append(self._line(name, value))
@@ -336,7 +345,10 @@ class Headers:
         """
         lines = self._lines
         out = [start_line]
-        out += [f"{name}: {value.strip(_WS)}" for name, _, value in lines]
+        if self._clean:  # a message built to be sent: one C-level join per line
+            out += map("".join, lines)
+        else:  # parsed lines may hold ":" and whitespace around the value
+            out += [f"{name}: {value.strip(_WS)}" for name, _, value in lines]
         keys = self._keys
         count = keys.count("content-length")
         if not count:
@@ -470,7 +482,7 @@ class Headers:
                 f"header {name} value contains CR or LF; pass one line per value "
                 "(sipsans folds nothing on output)"
             )
-        return (name, ":", value)
+        return (name, ": ", value)
 
     def add(self, name: str, value: str) -> None:
         """Append a line at the end."""
@@ -528,7 +540,7 @@ class Headers:
         first = parts[0]
         rest = [p for p in parts[1:] if p]
         if rest:
-            self._lines[i] = (line_name, ":", ", ".join(rest))
+            self._lines[i] = (line_name, ": ", ", ".join(rest))
         else:
             del self._lines[i], self._own_keys()[i]
         self._changed()
@@ -536,4 +548,4 @@ class Headers:
 
     def copy(self) -> Headers:
         """An independent copy (typed views are rebuilt on demand)."""
-        return Headers._from_parsed(list(self._keys), list(self._lines))
+        return Headers._from_parsed(list(self._keys), list(self._lines), clean=self._clean)

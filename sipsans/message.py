@@ -601,7 +601,7 @@ def make_response(
     copied = source._transaction_lines()
     if copied is None:  # a header missing or repeated: the careful way
         copied = (
-            source._raw_lines("via"),
+            source._clean_lines(source._positions("via")),
             _single(source, "From"),
             _single(source, "To"),
             _single(source, "Call-ID"),
@@ -610,7 +610,8 @@ def make_response(
     via_lines, from_value, to_value, call_id, cseq_value = copied
     to = request.to
     if to_tag is not None and to.tag is None:
-        to_value = f"{to_value};tag={to_tag}"
+        # Stripped as every line of a clean Headers is (a tag is a token: no-op).
+        to_value = f"{to_value};tag={to_tag}".rstrip(_WS)
         to = to.with_tag(to_tag)
     keys = ["via"] * len(via_lines)
     keys += ("from", "to", "call-id", "cseq")
@@ -621,12 +622,21 @@ def make_response(
         ("Call-ID", ": ", call_id),
         ("CSeq", ": ", cseq_value),
     ]
-    # Views the request has not built yet are left to the response to build if read.
     cache = source._cache
-    views: dict[str, object] = {"to": to}
-    for slot in _SHARED_VIEWS:
-        if slot in cache:
-            views[slot] = cache[slot]
+    try:  # a parsed request: the parser built every shared view (one dict display)
+        views: dict[str, object] = {
+            "to": to,
+            "vias": cache["vias"],
+            "top-via": cache["top-via"],
+            "from": cache["from"],
+            "call-id": cache["call-id"],
+            "cseq": cache["cseq"],
+        }
+    except KeyError:  # views the request has not built are left to the response
+        views = {"to": to}
+        for slot in _SHARED_VIEWS:
+            if slot in cache:
+                views[slot] = cache[slot]
     # The other lines go straight into the lists (one Headers built once, rather than
     # an append per line); what the caller passes is checked as Headers.add checks it.
     if status_code == 100 and "timestamp" in source:
@@ -649,4 +659,6 @@ def make_response(
         lines.append(checked[1])
     keys.append("content-length")
     lines.append(("Content-Length", ": ", str(len(body))))
-    return Response(status_code, reason, Headers._from_parsed(keys, lines, views), body)
+    # Every line is clean (name, ": ", stripped value): bytes() joins them as they are.
+    built = Headers._from_parsed(keys, lines, views, clean=True)
+    return Response(status_code, reason, built, body)

@@ -7,6 +7,13 @@ the careful path (RFC 3261 §8.2, §20.22, §20.10, §8.2.6).
 * ``ViaList._parse_all`` parses (and rejects) what iterating the list does.
 * ``make_response`` memoizes the checked form of the header pairs it is given: a
   repeated pair gives the same line, a bad pair is rejected every time.
+* A built message is written by joining its lines as stored; the lines it copies from
+  a received request (Vias with stray whitespace) come out as the careful path writes
+  them: ``name: value`` without surrounding whitespace (RFC 3261 §7.3.1).
+* ``parse_name_addr`` hands one value to every message with the same text: equal to
+  a fresh parse, and changing a copy (``with_tag``) leaves it as it was.
+* ``NameAddr.tag`` (kept in a slot) is the first ``tag`` parameter, whichever way the
+  value was made (RFC 3261 §19.3; parameter names are case-insensitive, §7.3.1).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import cast
 import pytest
 
 from sipsans import Headers, RemoteProtocolError, Request, make_response, parse_message
+from sipsans.fields import NameAddr, _parse_name_addr_slow, parse_name_addr
 
 HEAD = (
     "OPTIONS sip:bob@192.0.2.10 SIP/2.0\r\n"
@@ -154,3 +162,78 @@ def test_a_bad_response_header_is_rejected_every_time(name: str, value: str) -> 
     for _ in range(2):
         with pytest.raises(ValueError, match=name.split(maxsplit=1)[0]):
             make_response(request(), 200, headers=((name, value),))
+
+
+def test_a_response_writes_copied_vias_without_their_stray_whitespace() -> None:
+    data = (
+        b"OPTIONS sip:bob@192.0.2.10 SIP/2.0\r\n"
+        b"Via:  SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1 \t\r\n"  # RFC 4475 style
+        b"Via:SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK2\r\n"
+        b"From: <sip:alice@192.0.2.1>;tag=a \r\n"
+        b"To:   <sip:bob@192.0.2.10>\r\n"
+        b"Call-ID: c1\r\n"
+        b"CSeq: 1 OPTIONS\r\n"
+        b"Timestamp: 5 \r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    for status in (100, 200):
+        received = parse_message(data)
+        assert isinstance(received, Request)
+        response = make_response(received, status, to_tag="b", headers=(("Server", " s "),))
+        response.headers.add("Warning", '399 host "x" ')
+        stamp = "Timestamp: 5\r\n" if status == 100 else ""
+        expected = (
+            f"SIP/2.0 {status} {response.reason}\r\n"
+            "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1\r\n"
+            "Via: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK2\r\n"
+            "From: <sip:alice@192.0.2.1>;tag=a\r\n"
+            "To: <sip:bob@192.0.2.10>;tag=b\r\n"
+            "Call-ID: c1\r\n"
+            f"CSeq: 1 OPTIONS\r\n{stamp}"
+            "Server: s\r\n"
+            "Content-Length: 0\r\n"
+            'Warning: 399 host "x"\r\n\r\n'
+        )
+        assert bytes(response) == expected.encode()
+        # The request itself (lines as received) is written the careful way too.
+        assert bytes(received).startswith(
+            b"OPTIONS sip:bob@192.0.2.10 SIP/2.0\r\n"
+            b"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1\r\n"
+            b"Via: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK2\r\n"
+        )
+
+
+def test_a_shared_from_is_the_value_a_fresh_parse_gives() -> None:
+    first = request()
+    second = request()
+    text = "<sip:alice@192.0.2.1>;tag=a"
+    assert first.from_ == second.from_ == _parse_name_addr_slow(text, "From")
+    assert (first.from_.tag, str(second.from_.uri)) == ("a", "sip:alice@192.0.2.1")
+    changed = first.from_.with_tag("other")
+    assert (changed.tag, first.from_.tag, second.from_.tag) == ("other", "a", "a")
+    assert str(second.from_) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "tag"),
+    [
+        ("<sip:a@192.0.2.1>;tag=t1", "t1"),
+        ("<sip:a@192.0.2.1>;tag=a-b.c", "a-b.c"),
+        ("<sip:a@192.0.2.1>;x=1;Tag=t2;tag=t3", "t2"),
+        ("sip:a@192.0.2.1;tag=t4", "t4"),
+        ('"A b" <sip:a@192.0.2.1> ; tag = t5', "t5"),
+        ("<sip:a@192.0.2.1>;expires=60", None),
+        ("sip:a@192.0.2.1", None),
+    ],
+)
+def test_the_tag_is_the_first_tag_parameter_however_the_value_is_made(
+    text: str, tag: str | None
+) -> None:
+    parsed = parse_name_addr(text)
+    assert parsed.tag == _parse_name_addr_slow(text, "To").tag == tag
+    assert parsed.tag == NameAddr(parsed.uri, parsed.display_name, parsed.params).tag
+    assert parsed.replace(display_name="B").tag == tag
+    assert parsed.replace(params=(("x", None), ("TAG", "n1"))).tag == "n1"
+    assert parsed.replace(params=()).tag is None
+    assert parsed.with_tag("n2").tag == "n2"
+    assert parsed.tag == tag  # the shared value is unchanged by its copies
