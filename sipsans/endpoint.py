@@ -38,6 +38,8 @@ from .events import (
     TransactionTerminated,
     TransactionTimedOut,
     TransportFailed,
+    make_request_received,
+    make_response_received,
 )
 from .fields import Via
 from .framing import StreamFramer
@@ -45,21 +47,10 @@ from .message import Request, Response, make_response
 from .parser import parse_message
 from .timers import TimerHeap, TimerKind
 from .transaction.builders import build_cancel, build_non2xx_ack
-from .transaction.machine import KEEPS_RESPONSE, SETTLED, Transaction, timer_duration, transition
+from .transaction.compiled import Arm, Step, compile_machines
+from .transaction.machine import Transaction, timer_duration
 from .transaction.matching import MAGIC_COOKIE, merge_key, server_key
-from .transaction.tables import (
-    INITIAL,
-    RETRANSMIT_TIMERS,
-    TABLES,
-    TIMER_INPUT,
-    Do,
-    Input,
-    Machine,
-    Start,
-    State,
-    Stop,
-    Transition,
-)
+from .transaction.tables import TIMER_INPUT, Do, Input, Machine, State, Stop
 from .transport import (
     Address,
     ClientTxn,
@@ -70,6 +61,7 @@ from .transport import (
     Transmit,
     default_port,
     is_reliable,
+    make_transmit,
     replace_top_via,
     response_address,
     stamp_via,
@@ -136,6 +128,9 @@ class Endpoint:
     ) -> None:
         self.config = config if config is not None else EndpointConfig()
         self._rng = rng if rng is not None else random.SystemRandom()
+        #: The transaction tables resolved for this configuration, by (machine, reliable):
+        #: timer durations are read from the (frozen) config once, here.
+        self._machines = compile_machines(self.config)
         self._now = float("-inf")
         self._next_id = 1
         self._next_conn = 1
@@ -388,21 +383,24 @@ class Endpoint:
         if conn is None and is_reliable(transport):
             known = self._conn_by_peer.get((transport, address))
             conn = self._conns[known].handle if known is not None else None
+        machine = _ICT if method == "INVITE" else _NICT
+        reliable = is_reliable(transport)
         txn = Transaction(
             self._take_id(),
-            _ICT if method == "INVITE" else _NICT,
+            machine,
             req,
             transport,
-            is_reliable(transport),
+            reliable,
             address,  # remote
             None,  # local
             conn,
             (branch, method),  # key
+            self._machines[machine, reliable],
         )
         txn.wire = wire
         self._client[txn.key] = txn
         self._register(txn)
-        self._apply(txn, INITIAL[txn.machine], None, None, None, self._now)
+        self._apply(txn, txn.program.initial, None, None, None, self._now)
         return cast(ClientTxn, txn.handle)
 
     def send_response(self, txn: ServerTxn, response: Response, *, now: float) -> None:
@@ -568,14 +566,14 @@ class Endpoint:
         timer: TimerKind | None = None,
     ) -> None:
         """Apply one input to ``txn`` (the table decides; LocalProtocolError for misuse)."""
-        # transition()'s lookup, inlined for the rows that exist (every input of a call).
-        t = TABLES[txn.machine].get((txn.state, inp)) or transition(txn.machine, txn.state, inp)
-        self._apply(txn, t, inp, msg, source, self._now if at is None else at, timer)
+        program = txn.program
+        step = program.rows.get((txn.state, inp)) or program.missing(txn.state, inp)
+        self._apply(txn, step, inp, msg, source, self._now if at is None else at, timer)
 
     def _apply(  # noqa: PLR0917 - positional: cheaper than keywords, on every input
         self,
         txn: Transaction,
-        t: Transition,
+        step: Step,
         inp: Input | None,
         msg: Request | Response | None,
         source: Source | None,
@@ -583,34 +581,35 @@ class Endpoint:
         timer: TimerKind | None = None,
     ) -> None:
         previous = txn.state
-        txn.state = t.next
+        txn.state = step.next
         zero: TimerKind | None = None
-        for action in t.actions:
-            if isinstance(action, Start):
-                seconds = timer_duration(
-                    action.timer, action.dur, txn.interval, self.config, txn.reliable
-                )
-                if seconds is None:
-                    continue
-                if action.timer in RETRANSMIT_TIMERS:
+        for op in step.ops:
+            if isinstance(op, Arm):
+                seconds = op.seconds
+                if seconds is None:  # doubling the previous interval (Timers A, E, G)
+                    seconds = timer_duration(
+                        op.timer, op.dur, txn.interval, self.config, txn.reliable
+                    )
+                    assert seconds is not None  # (a reliable transport never arms them)
+                if op.retransmit:
                     txn.interval = seconds
                 if txn.timers:
-                    self._stop(txn, action.timer)  # a restart replaces the armed one
+                    self._stop(txn, op.timer)  # a restart replaces the armed one
                 if seconds == 0:
-                    zero = action.timer  # D, I, J, K on reliable transports: fire now
-                elif action.timer is _TRYING:
+                    zero = op.timer  # D, I, J, K on reliable transports: fire now
+                elif op.timer is _TRYING:
                     self._trying.append((at + seconds, txn))  # armed later: _arm_trying
                 else:
-                    txn.timers.append(self._timers.push(at + seconds, txn.id, action.timer))
-            elif isinstance(action, Stop):
+                    txn.timers.append(self._timers.push(at + seconds, txn.id, op.timer))
+            elif isinstance(op, Stop):
                 if txn.timers:
-                    self._stop(txn, action.timer)
+                    self._stop(txn, op.timer)
             else:
-                self._do(txn, action, inp, msg, source, timer)
-        if t.next is _TERMINATED:
+                self._do(txn, op, inp, msg, source, timer)
+        if step.terminates:
             self._terminate(txn)
         else:
-            if t.next in SETTLED and txn.request is not None:
+            if step.settles and txn.request is not None:
                 txn.settle()  # lingering until a timer ends it: keep only what matching needs
                 self._settled += 1
                 self._lingering.append(txn.id)
@@ -661,7 +660,7 @@ class Endpoint:
             txn.responded = True
             txn.sent_tag = msg.to.tag
             # Kept only where the table can resend it (not in Accepted: RFC 6026 §8.7).
-            keep = (txn.machine, txn.state) in KEEPS_RESPONSE
+            keep = txn.state in txn.program.keeps_response
             txn.last_response = data if keep else None
             self._send(txn, data)
         elif action is _RESEND_RESPONSE:
@@ -675,18 +674,14 @@ class Endpoint:
         elif action is _PASS_TO_TU:
             if isinstance(msg, Response):
                 assert source is not None
-                self._events.append(
-                    ResponseReceived(response=msg, txn=cast(ClientTxn, txn.handle), source=source)
-                )
+                self._events.append(make_response_received(msg, txn.handle, source))
             elif inp is _ACK:
                 assert isinstance(msg, Request) and source is not None
-                self._events.append(RequestReceived(request=msg, txn=None, source=source))
+                self._events.append(make_request_received(msg, None, source))
             elif not txn.internal:
                 # A new server transaction: _start passed its request and source.
                 assert isinstance(msg, Request) and source is not None
-                self._events.append(
-                    RequestReceived(request=msg, txn=cast(ServerTxn, txn.handle), source=source)
-                )
+                self._events.append(make_request_received(msg, txn.handle, source))
         elif action is _INFORM_TIMEOUT:
             if not txn.internal:
                 assert timer is not None
@@ -695,8 +690,9 @@ class Endpoint:
             self._events.append(TransportFailed(txn=txn.handle, reason="transport error reported"))
 
     def _send(self, txn: Transaction, data: bytes) -> None:
+        # (every field: data, transport, remote, local, conn, token, close)
         self._transmits.append(
-            Transmit(data, txn.transport, txn.remote, txn.local, txn.conn, txn.id)
+            make_transmit(data, txn.transport, txn.remote, txn.local, txn.conn, txn.id, False)
         )
 
     def _terminate(self, txn: Transaction) -> None:
@@ -747,11 +743,12 @@ class Endpoint:
             invite.local,
             invite.conn,
             (invite.key[0], "CANCEL"),  # key
+            self._machines[_NICT, invite.reliable],
         )
         txn.wire = bytes(request)
         self._client[txn.key] = txn
         self._register(txn)
-        self._apply(txn, INITIAL[_NICT], None, None, None, self._now)
+        self._apply(txn, txn.program.initial, None, None, None, self._now)
         self._feed(invite, Input.CANCEL_SENT)
 
     # -- receiving --------------------------------------------------------------------
@@ -805,7 +802,7 @@ class Endpoint:
         if stamped is not via:
             replace_top_via(request, stamped)
         method = request.method
-        key = server_key(request)
+        key = server_key(request, stamped)
         rfc3261 = len(key) == 3  # see server_key: (branch, host, port) for RFC 3261 peers
         if method == "ACK":
             self._on_ack(request, key, rfc3261, source)
@@ -831,11 +828,11 @@ class Endpoint:
         if self._full():
             self._overloaded(request, source)
             return
-        txn = self._new_server(request, key, source, cancel=False)
+        txn = self._new_server(request, stamped, key, source, cancel=False)
         if merged is not None:
             txn.merge_key = merged
             self._merge[merged] = txn
-        self._apply(txn, INITIAL[txn.machine], None, request, source, self._now)
+        self._apply(txn, txn.program.initial, None, request, source, self._now)
 
     def _on_ack(self, ack: Request, key: tuple[object, ...], rfc3261: bool, source: Source) -> None:
         txn = self._server.get(key)
@@ -884,14 +881,22 @@ class Endpoint:
             )
 
     def _new_server(
-        self, request: Request, key: tuple[object, ...], source: Source, *, cancel: bool
+        self,
+        request: Request,
+        via: Via,
+        key: tuple[object, ...],
+        source: Source,
+        *,
+        cancel: bool,
     ) -> Transaction:
+        """A server transaction for ``request``, whose top Via (already stamped by
+        _on_request) is ``via``: passed, not read again (see server_key)."""
         transport = source.transport
         reliable = is_reliable(transport)
         if reliable and source.conn is not None:
             remote, conn = source.remote, source.conn  # §18.2.2: same connection
         else:
-            remote, conn = response_address(request.top_via, transport, source.remote), None
+            remote, conn = response_address(via, transport, source.remote), None
             if remote == source.remote:
                 remote = source.remote  # one tuple for every transaction of a peer
         machine = _IST if request.method == "INVITE" else _NIST
@@ -905,12 +910,13 @@ class Endpoint:
             source.local,
             conn,
             key,
+            self._machines[machine, reliable],
         )
         txn.seq = request.cseq.seq
         if len(key) != 3:  # only RFC 2543 matching compares To tags (see server_key)
             txn.to_tag = request.to.tag
         if reliable:
-            txn.reply_via = request.top_via
+            txn.reply_via = via
         (self._server_cancel if cancel else self._server)[key] = txn
         self._register(txn)
         return txn
@@ -927,9 +933,9 @@ class Endpoint:
     ) -> None:
         """Answer on a transaction the endpoint runs itself, so that retransmissions
         of the request get the same answer (CANCEL 200/481, 482)."""
-        txn = self._new_server(request, key, source, cancel=cancel)
+        txn = self._new_server(request, request.top_via, key, source, cancel=cancel)
         txn.internal = True
-        self._apply(txn, INITIAL[txn.machine], None, None, None, self._now)
+        self._apply(txn, txn.program.initial, None, None, None, self._now)
         response = make_response(request, status, to_tag=to_tag or self._new_tag())
         self._feed(txn, _TU_2XX if status < 300 else _TU_3456, response)
 

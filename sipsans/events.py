@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from ._frozen import quick_init
+from ._frozen import maker, quick_init
 from .dialog.model import DialogId
 from .dialog.state import DialogState, TerminatedReason
 from .dialog.subscription import SubscriptionState
@@ -131,6 +131,13 @@ class TransactionTerminated:
     """``txn`` reached Terminated; its handle is dead from now on."""
 
     txn: ClientTxn | ServerTxn
+
+
+# Positional constructors for the Endpoint, which makes one for every message it
+# passes up (see sipsans._frozen.maker): every field, in order. Classes of one field
+# gain nothing from it (the class swap costs what the field store saves).
+make_request_received = maker(RequestReceived)
+make_response_received = maker(ResponseReceived)
 
 
 @quick_init

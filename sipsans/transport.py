@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from ._frozen import quick_init
+from ._frozen import maker, quick_init
 from .fields import Via
 from .headers import Headers
 from .message import Message
@@ -123,6 +123,11 @@ class Transmit:
     conn: ConnHandle | None = None
     token: int = 0
     close: bool = False
+
+
+#: Positional constructor for the Endpoint, which sends every message through one
+#: (see sipsans._frozen.maker): every field, in order.
+make_transmit = maker(Transmit)
 
 
 def _bare(host: str) -> str:

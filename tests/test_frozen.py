@@ -14,9 +14,21 @@ from dataclasses import dataclass, field
 import pytest
 
 import sipsans.events as events_module
-from sipsans._frozen import quick_init
-from sipsans.events import RequestReceived, TransactionTerminated
-from sipsans.transport import ClientTxn, ConnHandle, ServerTxn, Source, Transmit
+from sipsans._frozen import maker, quick_init
+from sipsans.events import (
+    RequestReceived,
+    TransactionTerminated,
+    make_request_received,
+    make_response_received,
+)
+from sipsans.transport import (
+    ClientTxn,
+    ConnHandle,
+    ServerTxn,
+    Source,
+    Transmit,
+    make_transmit,
+)
 
 EVENT_CLASSES = [
     cls
@@ -95,3 +107,44 @@ def test_refuses_what_it_cannot_reproduce() -> None:
     for cls in (Mutable, WithFactory, WithPostInit):
         with pytest.raises(TypeError):
             quick_init(cls)
+
+
+MAKERS = [
+    (make_transmit, Transmit),
+    (make_request_received, RequestReceived),
+    (make_response_received, events_module.ResponseReceived),
+]
+
+
+@pytest.mark.parametrize(("make", "cls"), MAKERS, ids=lambda x: getattr(x, "__name__", ""))
+def test_maker_builds_an_ordinary_frozen_instance(make: object, cls: type) -> None:
+    names = [f.name for f in dataclasses.fields(cls)]
+    values = [object() for _ in names]
+    built = make(*values)  # type: ignore[operator]
+    assert type(built) is cls
+    assert built == cls(**dict(zip(names, values, strict=True)))
+    assert hash(built) == hash(cls(**dict(zip(names, values, strict=True))))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(built, names[0], None)
+
+
+def test_maker_needs_every_field() -> None:
+    with pytest.raises(TypeError):
+        make_transmit(b"x", "UDP", ("192.0.2.1", 5060))  # the class's defaults do not apply
+
+
+def test_maker_refuses_what_it_cannot_reproduce() -> None:
+    @dataclass(frozen=True)
+    class Unslotted:
+        a: int
+
+    @dataclass(frozen=True, slots=True)
+    class WithPostInit:
+        a: int
+
+        def __post_init__(self) -> None:
+            pass
+
+    for cls in (Unslotted, WithPostInit):
+        with pytest.raises(TypeError):
+            maker(cls)

@@ -7,8 +7,19 @@ from hypothesis import strategies as st
 
 from sipsans import EndpointConfig, TimerKind
 from sipsans.timers import TimerHeap
+from sipsans.transaction.compiled import Arm, compile_machines
 from sipsans.transaction.machine import timer_duration
-from sipsans.transaction.tables import RETRANSMIT_TIMERS, ZERO_WHEN_RELIABLE, Dur
+from sipsans.transaction.tables import (
+    INITIAL,
+    RETRANSMIT_TIMERS,
+    TABLES,
+    ZERO_WHEN_RELIABLE,
+    Dur,
+    Input,
+    Machine,
+    Start,
+    State,
+)
 
 CFG = EndpointConfig()
 
@@ -86,3 +97,40 @@ def test_reliable_transports_arm_no_retransmit_timer_and_zero_d_i_j_k() -> None:
         assert timer_duration(kind, Dur.T4, 0.0, CFG, True) == 0.0
     for kind in (TimerKind.B, TimerKind.F, TimerKind.H, TimerKind.L, TimerKind.M):
         assert timer_duration(kind, Dur.TIMES_64_T1, 0.0, CFG, True) == 32.0
+
+
+def test_compiled_rows_arm_what_timer_duration_says() -> None:
+    """The Endpoint runs the tables resolved once per configuration (compiled.py):
+    every Start of a row becomes an Arm with timer_duration's answer, or nothing
+    when the timer is not armed at all (no 100 Trying with trying_delay=None)."""
+    cfg = EndpointConfig(trying_delay=None)
+    machines = compile_machines(cfg)
+    for (machine, reliable), compiled in machines.items():
+        rows = [(INITIAL[machine], compiled.initial)]
+        rows += [(row, compiled.rows[key]) for key, row in TABLES[machine].items()]
+        for row, step in rows:
+            assert step.next is row.next
+            assert step.terminates == (row.next is State.TERMINATED)
+            expected: list[tuple[object, object]] = []
+            for action in row.actions:
+                if not isinstance(action, Start):
+                    expected.append((action, None))
+                    continue
+                seconds = timer_duration(action.timer, action.dur, 1.0, cfg, reliable)
+                if seconds is not None:
+                    expected.append((action.timer, seconds))
+            got = [
+                (
+                    op.timer,
+                    op.seconds
+                    if op.seconds is not None
+                    else timer_duration(op.timer, op.dur, 1.0, cfg, reliable),
+                )
+                if isinstance(op, Arm)
+                else (op, None)
+                for op in step.ops
+            ]
+            assert got == expected, (machine, reliable, row)
+    # Doubling (Timer A) depends on the interval before: resolved when run.
+    (again,) = machines[Machine.ICT, False].rows[State.CALLING, Input.TIMER_A].ops[1:]
+    assert isinstance(again, Arm) and again.seconds is None and again.retransmit

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ..fields import Via
     from ..message import Request
     from ..transport import Address, ConnHandle
+    from .compiled import CompiledMachine
 
 __all__ = ["KEEPS_RESPONSE", "SETTLED", "Transaction", "timer_duration", "transition"]
 
@@ -119,6 +120,7 @@ class Transaction:
         "machine",
         "merge_key",
         "method",
+        "program",
         "reliable",
         "remote",
         "reply_via",
@@ -147,6 +149,7 @@ class Transaction:
         local: Address | None,
         conn: ConnHandle | None,
         key: tuple[object, ...],
+        program: CompiledMachine,
     ) -> None:
         self.id = id
         #: What the TU holds for this transaction (one object, made once).
@@ -154,6 +157,9 @@ class Transaction:
             ClientTxn(id) if machine is _ICT or machine is _NICT else ServerTxn(id)
         )
         self.machine = machine
+        #: ``machine``'s rows resolved for the Endpoint's configuration and this
+        #: transaction's transport (what the Endpoint runs; see compiled.py).
+        self.program = program
         self.state = _TERMINATED  # set by the Endpoint from INITIAL
         #: The request, until the transaction settles (see :meth:`settle`).
         self.request: Request | None = request
