@@ -42,7 +42,7 @@ from .dialog.model import (
     snapshot,
     target_for,
 )
-from .dialog.state import DIALOG_TABLE, DialogInput, DialogState, TerminatedReason, transition
+from .dialog.state import DIALOG_TABLE, DialogInput, DialogState, TerminatedReason
 from .dialog.subscription import Subscription, SubscriptionState
 from .dialog.views import (
     ClientInviteDialog,
@@ -262,7 +262,9 @@ class UserAgent:
         transport: str = "UDP",
         now: float,
     ) -> None:
-        self._advance(now)
+        if now < self._now:  # = _advance(), inline: every datagram comes this way
+            raise LocalProtocolError(f"now={now} is earlier than the previous now={self._now}")
+        self._now = now
         self.endpoint.receive_datagram(
             data, remote=remote, local=local, transport=transport, now=now
         )
@@ -325,13 +327,19 @@ class UserAgent:
     # -- internal plumbing ------------------------------------------------------------
 
     def _emit(self, event: Event) -> None:
+        # (The per-call events, DialogStateChanged and DialogTerminated, are appended
+        # to the queue directly: a Python call less each, several times per call.)
         self._events.append(event)
 
     def _drain(self) -> None:
         """Consume the endpoint's events: dialogs react, the rest passes through."""
-        ep = self.endpoint
-        while (event := ep.next_event()) is not None:
-            ua_server.dispatch(self, event)
+        # The endpoint's queue itself, as next_event() reads it (one at a time, so that
+        # a command issued while dispatching sees the rest in order) without a method
+        # call per event: this runs after every input.
+        queue = self.endpoint._events
+        dispatch = ua_server.dispatch
+        while queue:
+            dispatch(self, queue.popleft())
 
     def _at(self, deadline: float, kind: str, key: object) -> Timer:
         """Arm a timer; keep the entry to :meth:`_disarm` it."""
@@ -453,7 +461,7 @@ class UserAgent:
         previous = d.state
         d.state = nxt
         if nxt is not previous:
-            self._emit(
+            self._events.append(  # = _emit()
                 DialogStateChanged(dialog_id=d.id, previous=previous, state=nxt, message=message)
             )
         return True
@@ -469,23 +477,30 @@ class UserAgent:
         if d.state is _TERMINATED:
             return
         was_early = d.is_early
-        if transition(d.state, inp) is not _TERMINATED:
+        row = DIALOG_TABLE.get((d.state, inp))  # = transition(), without the call
+        if row is None or row[0] is not _TERMINATED:
             inp = _ENDED if was_early else _FAILED
         d.reason, d.status = reason, status
         self._set_state(d, inp, message)
-        self._stop_retransmit(d)
+        if d.retrans is not None:  # (an ACKed dialog has none: no call for nothing)
+            self._stop_retransmit(d)
         d.late_offer = None
         d.glare_retry = None
-        self._glare_origin.pop(d.id, None)
+        if self._glare_origin:
+            self._glare_origin.pop(d.id, None)
         if was_early and d.role == "uas" and d.server_invite is not None:
             # The early dialog failed (e.g. our request in it timed out, §12.2.1.2) with
             # the INVITE unanswered: it still needs a final response (§13.3.1.3), or its
             # transaction and the UA's record of it never end.
             code = status if status is not None and 300 <= status <= 699 else 500
             ua_server.end_pending_invite(self, d, code)
-        self._emit(DialogTerminated(dialog_id=d.id, reason=reason, status=status))
-        ua_server.drop_deferred_bye(self, d)  # ended some other way before its ACK came
-        self._cancel_orphaned_invites(d, was_early)
+        self._events.append(DialogTerminated(dialog_id=d.id, reason=reason, status=status))
+        # (Each call below only when it has something to do: a BYE held for this dialog
+        # before its ACK, an INVITE of ours still running. Most dialogs have neither.)
+        if self._deferred_bye:
+            ua_server.drop_deferred_bye(self, d)  # ended some other way before its ACK came
+        if d.uac_reinvite or (was_early and d.call is not None):
+            self._cancel_orphaned_invites(d, was_early)
         self._maybe_free(d)
 
     def _cancel_orphaned_invites(self, d: Dialog, was_early: bool) -> None:

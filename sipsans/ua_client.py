@@ -42,12 +42,32 @@ _AUTH_HEADERS = ("authorization", "proxy-authorization")
 _USAGE_ONLY = frozenset({"BYE", "NOTIFY", "SUBSCRIBE"})
 
 
+#: The remote target (§12.1.1) that a one-line Contact value gives, memoized: a peer
+#: sends the same Contact in every INVITE, and building the Contact view for it (list
+#: split, name-addr and URI parse, rendering) costs more than the rest of the UA's work
+#: on the INVITE. Bounded like the parser's memos: at most _TARGET_ENTRIES values (a
+#: full memo starts over) of at most _TARGET_KEY_LENGTH characters.
+_TARGETS: dict[str, str] = {}
+_TARGET_ENTRIES = 1024
+_TARGET_KEY_LENGTH = 256
+
+
 def _contact_uri(message: Request | Response) -> str | None:
+    """The URI of the first Contact as text; None without one or when it is broken."""
+    lines = message.headers.lines("contact")
+    line = lines[0] if len(lines) == 1 else None  # a single line: a memo key
+    if line is not None and (target := _TARGETS.get(line)) is not None:
+        return target
     try:
         contacts = message.contacts
-        return str(contacts[0].uri) if contacts else None
+        target = str(contacts[0].uri) if contacts else None
     except RemoteProtocolError:
         return None  # a broken Contact leaves the remote target as it was
+    if target is not None and line is not None and len(line) <= _TARGET_KEY_LENGTH:
+        if len(_TARGETS) >= _TARGET_ENTRIES:
+            _TARGETS.clear()
+        _TARGETS[line] = target
+    return target
 
 
 def _refresh_target(d: Dialog, message: Request | Response) -> None:
@@ -474,7 +494,8 @@ def transaction_terminated(ua: UserAgent, event: TransactionTerminated) -> None:
     if txn.id in ua._app_txns:
         ua._app_txns.discard(txn.id)
         ua._emit(event)
-    _server_txn_ended(ua, txn.id)
+    if txn.id in ua._pending:  # (usually answered long ago: nothing left to forget)
+        _server_txn_ended(ua, txn.id)
 
 
 def _server_txn_ended(ua: UserAgent, txn_id: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import ua_client, ua_refer, ua_subscriptions
-from .dialog.model import Dialog, DialogId, route_set_from
+from .dialog.model import Dialog, DialogId, dialog_id_from, route_set_from
 from .dialog.state import DialogInput, DialogState, TerminatedReason
 from .dialog.views import ServerInviteDialog
 from .errors import LocalProtocolError, RemoteProtocolError
@@ -177,7 +177,7 @@ def _retry_after(ua: UserAgent) -> tuple[tuple[str, str], ...]:
 
 def _in_dialog(ua: UserAgent, request: Request, txn: ServerTxn, to_tag: str) -> None:
     method = request.method
-    key = DialogId(request.call_id, to_tag, request.from_.tag or "")
+    key = dialog_id_from((request.call_id, to_tag, request.from_.tag or ""))
     d = ua._dialogs.get(key)
     if d is None and method == "NOTIFY":
         ua_subscriptions.on_notify(ua, request, txn, None)  # may create the dialog (RFC 6665)
@@ -215,7 +215,7 @@ def _in_dialog(ua: UserAgent, request: Request, txn: ServerTxn, to_tag: str) -> 
             if pending is not None:
                 _reply(ua, ServerTxn(d.server_invite), pending.request, 487, to_tag=d.local_tag)
             d.server_invite = None
-        reason = ua._role_reason(d, local=False, uac=_UAC_BYE, uas=_UAS_BYE)
+        reason = _UAC_BYE if d.role == "uas" else _UAS_BYE  # the peer's BYE: its role
         # §15: a callee MUST NOT BYE an early dialog. When one does and no other fork is
         # left, _terminate CANCELs our INVITE (§9.1), as it does a pending re-INVITE.
         ua._terminate(d, _BYE_RECEIVED, reason, None, request)
@@ -280,29 +280,32 @@ def _new_call(
             return
     routes = request.record_routes if "record-route" in present else []
     local_tag, local_cseq = ua._new_local()
-    d = Dialog(
-        role="uas",
-        call_id=request.call_id,
-        local_tag=local_tag,
-        remote_tag=request.from_.tag or "",
-        local_uri=request.to,  # the dialog renders them without tags when it needs them
-        remote_uri=request.from_,
-        local_contact=ua._local_contact(transport),
-        remote_target=contact,
-        route_set=route_set_from(routes, reverse=False) if routes else (),
-        local_cseq=local_cseq,
-        remote_cseq=request.cseq.seq,
-        state=_TRYING,
+    remote = request.from_  # (each view property is a cache look-up: read them once)
+    seq = request.cseq.seq
+    d = Dialog(  # positional: one per call (see Dialog.__init__)
+        "uas",  # role
+        request.call_id,
+        local_tag,
+        remote.tag or "",
+        request.to,  # local_uri: rendered without its tag when first needed, as is
+        remote,  # remote_uri
+        ua._local_contact(transport),
+        contact,  # remote_target
+        route_set_from(routes, reverse=False) if routes else (),
+        local_cseq,
+        seq,  # remote_cseq
+        _TRYING,
     )
     d.server_invite = txn.id
-    d.invite_cseq = request.cseq.seq
-    d.replaces = replaced.id if replaced is not None else None
+    d.invite_cseq = seq
+    if replaced is not None:
+        d.replaces = replaced.id
     ua._dialogs[d.id] = d
     pending = _hand_over(ua, txn, request, d, default=False)
     pending.timer = ua._at(ua._now + ua.config.ring_timeout, "ring", txn.id)
     view = ServerInviteDialog(ua, d.id)
     view._last = d
-    ua._emit(
+    ua._events.append(  # = ua._emit(): once per call, a Python call less
         IncomingCall(
             dialog=view,
             request=request,
@@ -315,7 +318,7 @@ def _new_call(
 def _on_ack(ua: UserAgent, ack: Request) -> None:
     """§13.3.1.4: the ACK for our 2xx stops its retransmission and confirms the dialog."""
     try:
-        key = DialogId(ack.call_id, ack.to.tag or "", ack.from_.tag or "")
+        key = dialog_id_from((ack.call_id, ack.to.tag or "", ack.from_.tag or ""))
         seq = ack.cseq.seq
     except RemoteProtocolError:
         return
@@ -400,18 +403,20 @@ def answer_invite(  # noqa: PLR0917 - internal command plumbing, mirrors the pub
     request = pending.request
     if body and content_type is None:
         content_type = "application/sdp"
+    # The route set is the INVITE's Record-Route list (§12.1.1): when it is empty there
+    # is none to copy, and a 2xx (the usual answer) takes what _dialog_headers would give.
+    if 200 <= status < 300 and not d.route_set:
+        extra = [("Contact", d.local_contact), ("Allow", ua._allow_value), *ua._common]
+    else:
+        extra = _dialog_headers(ua, d, request, status, record_route=bool(d.route_set))
+        extra += ua._common
+    extra += headers
     response = make_response(
         request,
         status,
         reason,
         to_tag=d.local_tag,
-        # The route set is the INVITE's Record-Route list (§12.1.1): when it is empty
-        # there is none to copy.
-        headers=[
-            *_dialog_headers(ua, d, request, status, record_route=bool(d.route_set)),
-            *ua._common,
-            *headers,
-        ],
+        headers=extra,
         body=body,
         content_type=content_type if body else None,
     )

@@ -25,6 +25,7 @@ from sipsans import (
     Request,
     UserAgent,
     parse_message,
+    ua_client,
 )
 from sipsans.dialog.model import Dialog, DialogId
 from sipsans.ua_server import check_request
@@ -221,3 +222,31 @@ def test_callee_bye_carries_the_invite_from_and_to() -> None:
     assert bye.to.display_name == "sipp" and str(bye.to.uri) == "sip:sipp@192.0.2.1:5061"
     assert bye.to.tag == "7"
     assert call.dialog.state is DialogState.TERMINATED
+
+
+CONTACTS = [
+    ["sip:sipp@192.0.2.1:5061"],
+    ['"Alice" <sip:alice@192.0.2.1;transport=tcp>;expires=60'],
+    ["<sip:a@192.0.2.1>, <sip:b@192.0.2.2>"],  # the first value of the line
+    ["<sip:a@192.0.2.1>", "<sip:b@192.0.2.2>"],  # two lines: not a memo key
+    ["*"],  # no URI (a REGISTER's wildcard)
+    ["<sip:alice@[x>"],  # broken: None, and never memoized
+    [],
+]
+
+
+@pytest.mark.parametrize("lines", CONTACTS, ids=lambda lines: repr(lines)[:40])
+def test_remote_target_memo_agrees_with_the_contact_view(lines: list[str]) -> None:
+    """§12.1.1: the remote target is the first Contact's URI. The memo of one-line
+    Contact values (a peer repeats its Contact) gives what the view gives, read again
+    (from the memo) and when a line carries a name-addr, parameters or two values."""
+    head = GOOD.partition("Contact:")[0] + "".join(f"Contact: {v}\r\n" for v in lines)
+    data = (head + "Content-Length: 0\r\n\r\n").encode()
+    expected: str | None
+    try:
+        contacts = parse_message(data).contacts
+        expected = str(contacts[0].uri) if contacts else None
+    except RemoteProtocolError:
+        expected = None
+    for _ in range(2):  # the second message may be answered by the memo
+        assert ua_client._contact_uri(parse_message(data)) == expected

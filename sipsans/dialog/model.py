@@ -10,6 +10,8 @@ and back (format in docs/dialogs.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Literal, NamedTuple, TypedDict
 
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -57,6 +59,12 @@ class DialogId(NamedTuple):
     remote_tag: str
 
 
+#: ``dialog_id_from((call_id, local_tag, remote_tag))``: the same DialogId, built in C.
+#: The named tuple's own constructor runs a Python-level ``__new__``, and the UA makes
+#: a key for each dialog and for every message it matches to one.
+dialog_id_from: Callable[[tuple[str, str, str]], DialogId] = partial(tuple.__new__, DialogId)
+
+
 class Dialog:
     """Everything the UA knows about one dialog (early or confirmed)."""
 
@@ -96,9 +104,10 @@ class Dialog:
         "uac_reinvite",
     )
 
-    def __init__(
+    # Positional-or-keyword: the UAS path builds one per call positionally (a class
+    # call with keywords packs them into a dict on CPython 3.11); others name them.
+    def __init__(  # noqa: PLR0917
         self,
-        *,
         role: Role,
         call_id: str,
         local_tag: str,
@@ -120,14 +129,22 @@ class Dialog:
         self._remote_tag = remote_tag
         #: The dialog's key, kept rather than rebuilt on every look-up: it changes
         #: only when a UAC learns the remote tag (see :attr:`remote_tag`).
-        self.id = DialogId(call_id, local_tag, remote_tag)
+        self.id = dialog_id_from((call_id, local_tag, remote_tag))
         # Our and the peer's From/To values (see :attr:`local_uri`): the text, or the
         # value as received (tag and all), turned into text only when first needed. A
         # UAS call that never sends a request within its dialog never renders them.
-        self._local_uri = local_uri if isinstance(local_uri, str) else None
-        self._local_addr = None if isinstance(local_uri, str) else local_uri
-        self._remote_uri = remote_uri if isinstance(remote_uri, str) else None
-        self._remote_addr = None if isinstance(remote_uri, str) else remote_uri
+        self._local_uri: str | None
+        self._local_addr: NameAddr | None
+        self._remote_uri: str | None
+        self._remote_addr: NameAddr | None
+        if isinstance(local_uri, str):
+            self._local_uri, self._local_addr = local_uri, None
+        else:
+            self._local_uri, self._local_addr = None, local_uri
+        if isinstance(remote_uri, str):
+            self._remote_uri, self._remote_addr = remote_uri, None
+        else:
+            self._remote_uri, self._remote_addr = None, remote_uri
         self.local_contact = local_contact
         self.remote_target = remote_target
         self.route_set = route_set

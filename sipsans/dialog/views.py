@@ -43,7 +43,10 @@ class _InviteDialog:
         self._last: object = None
 
     def _dialog(self) -> Dialog:
-        d = self._ua._resolve(self._key, self._last)
+        last = self._last
+        if type(last) is Dialog:  # a dialog (not a UAC's call) is the record itself
+            return last
+        d = self._ua._resolve(self._key, last)
         self._last = d
         return d
 
