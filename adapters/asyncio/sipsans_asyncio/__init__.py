@@ -23,7 +23,7 @@ from .driver import (
     TransportError,
 )
 from .rng import BufferedSystemRandom
-from .run import run, tune_gc
+from .run import keep_frozen, run, tune_gc
 from .session import Listen, Session
 from .subscriptions import AsyncSubscription, RegistrationFailed, SubscriptionFailed
 from .tls import client_context, server_context
@@ -47,6 +47,7 @@ __all__ = [
     "TraceWriter",
     "TransportError",
     "client_context",
+    "keep_frozen",
     "run",
     "server_context",
     "tune_gc",
