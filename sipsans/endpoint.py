@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import cast
 
+from ._memo import remember
 from .config import EndpointConfig
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import (
@@ -265,9 +266,8 @@ class Endpoint:
         key = (transport, remote, local)
         source = self._sources.get(key)
         if source is None:
-            if len(self._sources) >= _SOURCES_MAX:
-                self._sources.clear()
-            source = self._sources[key] = Source(transport.upper(), remote, local, None)
+            source = Source(transport.upper(), remote, local, None)
+            remember(self._sources, key, source, _SOURCES_MAX)
         self._receive_message(data, source)
 
     def connection_made(

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, overload
 
+from ._memo import remember, remember_text
 from .errors import RemoteProtocolError
 from .grammar import (
     HOSTNAME_PATTERN,
@@ -274,11 +275,7 @@ _TRANSPORTS |= {"SIP/2.0/SCTP": "SCTP", "SIP/2.0/WS": "WS", "SIP/2.0/WSS": "WSS"
 
 
 # Memo tables of the hot paths below hold the results of pure functions of their key,
-# as urllib.parse caches split URLs, so they change no result. They are bounded: at
-# most _MEMO_ENTRIES entries (a full table starts over) with keys of at most
-# _MEMO_KEY_LENGTH characters (longer ones are never memoized).
-_MEMO_ENTRIES = 1024
-_MEMO_KEY_LENGTH = 256
+# as urllib.parse caches split URLs, so they change no result (bounded: see _memo.py).
 #: Checked sent-protocols and sent-bys (``SIP/2.0/UDP host:port``) -> (transport, host,
 #: port): a peer's sent-by repeats in every message it sends.
 _SENT_BY: dict[str, tuple[str, str, int | None]] = {}
@@ -309,12 +306,7 @@ def _sent_by(text: str) -> tuple[str, str, int | None] | None:
         port_number = int(port)
         if port_number > 65535:
             return None
-    found = (transport, host, port_number)
-    if len(text) <= _MEMO_KEY_LENGTH:
-        if len(_SENT_BY) >= _MEMO_ENTRIES:
-            _SENT_BY.clear()
-        _SENT_BY[text] = found
-    return found
+    return remember_text(_SENT_BY, text, (transport, host, port_number))
 
 
 def _simple_params(params: str) -> Params | None:
@@ -639,11 +631,7 @@ _NAME_ADDRS: dict[str, NameAddr] = {}
 
 
 def _remember_name_addr(value: str, result: NameAddr) -> NameAddr:
-    if len(value) <= _MEMO_KEY_LENGTH:
-        if len(_NAME_ADDRS) >= _MEMO_ENTRIES:
-            _NAME_ADDRS.clear()
-        _NAME_ADDRS[value] = result
-    return result
+    return remember_text(_NAME_ADDRS, value, result)
 
 
 def _read_head(head: str) -> tuple[str | None, str] | None:
@@ -651,12 +639,7 @@ def _read_head(head: str) -> tuple[str | None, str] | None:
     if m is None:
         return None
     quoted, words, uri_text = m.groups()
-    found = (words if quoted is None else quoted, uri_text)
-    if len(head) <= _MEMO_KEY_LENGTH:
-        if len(_HEADS) >= _MEMO_ENTRIES:
-            _HEADS.clear()
-        _HEADS[head] = found
-    return found
+    return remember_text(_HEADS, head, (words if quoted is None else quoted, uri_text))
 
 
 def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
@@ -810,11 +793,7 @@ def parse_cseq(value: str) -> CSeq:
         return cseq
     number, _, method = value.partition(" ")
     if method in _KNOWN_METHODS and number.isdigit() and number.isascii() and len(number) < 10:
-        cseq = _new_cseq(CSeq, (int(number), method))
-        if len(_CSEQS) >= _MEMO_ENTRIES:
-            _CSEQS.clear()
-        _CSEQS[value] = cseq
-        return cseq
+        return remember(_CSEQS, value, _new_cseq(CSeq, (int(number), method)))
     parts = value.replace("\t", " ").split(" ")
     parts = [part for part in parts if part]
     if len(parts) != 2 or not is_digits(parts[0]) or not is_token(parts[1]):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple, TypeVar, cast, overload
 
+from ._memo import remember
 from .grammar import is_token
 
 __all__ = ["COMPACT_FORMS", "LIST_HEADERS", "Headers", "canonical_key", "split_list"]
@@ -193,9 +194,8 @@ class _Layout(NamedTuple):
 
 
 #: Layouts by key list, memoized: a peer sends the same headers in the same order in
-#: every message of a kind. A pure function's results, bounded (starts over when full).
+#: every message of a kind. A pure function's results, bounded (see _memo.py).
 _LAYOUTS: dict[tuple[str, ...], _Layout] = {}
-_LAYOUTS_MAX = 1024
 
 
 def _layout(keys: Sequence[str]) -> _Layout:
@@ -216,9 +216,7 @@ def _layout(keys: Sequence[str]) -> _Layout:
         complete = bool(vias) and -1 not in at and repeated.isdisjoint(_MANDATORY)
         mandatory = cast(tuple[int, int, int, int], at) if complete else None
         layout = _Layout(first, frozenset(repeated), tuple(vias), mandatory, signature)
-        if len(_LAYOUTS) >= _LAYOUTS_MAX:
-            _LAYOUTS.clear()
-        _LAYOUTS[signature] = layout
+        remember(_LAYOUTS, signature, layout)
     return layout
 
 

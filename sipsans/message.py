@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ._memo import KEY_LENGTH, remember, remember_text
 from .errors import RemoteProtocolError
 from .fields import CSeq, NameAddr, Via, ViaList, parse_cseq, parse_name_addr
 from .grammar import is_digits
@@ -218,12 +219,8 @@ def _build_content_length(headers: Headers) -> int | None:
 #: by everyone (RFC 3261 §20.22; leading zeros go the careful way).
 _HOP_COUNTS = frozenset(str(hops) for hops in range(256))
 #: One-line Contact values that passed the check of Message._check_contacts: a peer
-#: sends the same Contact in every request. Bounded, like the parse memos (fields.py):
-#: at most _CHECKED_ENTRIES values (a full set starts over) of at most
-#: _CHECKED_KEY_LENGTH characters.
-_CHECKED_CONTACTS: set[str] = set()
-_CHECKED_ENTRIES = 1024
-_CHECKED_KEY_LENGTH = 256
+#: sends the same Contact in every request. Bounded, like the parse memos (_memo.py).
+_CHECKED_CONTACTS: dict[str, bool] = {}
 
 
 class Message:
@@ -314,10 +311,8 @@ class Message:
         if value is None or value not in _CHECKED_CONTACTS:
             for contact in self.contacts:
                 contact.uri  # noqa: B018
-            if value is not None and len(value) <= _CHECKED_KEY_LENGTH:
-                if len(_CHECKED_CONTACTS) >= _CHECKED_ENTRIES:
-                    _CHECKED_CONTACTS.clear()
-                _CHECKED_CONTACTS.add(value)
+            if value is not None:
+                remember_text(_CHECKED_CONTACTS, value, True)
 
     @property
     def contact_is_wildcard(self) -> bool:
@@ -559,18 +554,15 @@ _SHARED_VIEWS = ("vias", "top-via", "from", "call-id", "cseq")
 _Checked = tuple[str, tuple[str, str, str]]
 #: Header (name, value) pairs given to make_response -> (canonical key, checked line):
 #: the results of a pure function (canonical_key, Headers._line) on immutable strings,
-#: memoized and bounded like the parse memos (fields.py): at most _CHECKED_ENTRIES pairs
-#: (a full table starts over) whose value has at most _CHECKED_KEY_LENGTH characters.
+#: memoized and bounded like the parse memos (_memo.py), values of at most KEY_LENGTH.
 _CHECKED_PAIRS: dict[tuple[str, str], _Checked] = {}
 
 
 def _check_pair(name: str, value: str) -> _Checked:
     """The key and line of a header given to make_response (raises ValueError if bad)."""
     checked = (canonical_key(name), Headers._line(name, value))
-    if type(value) is str and type(name) is str and len(value) <= _CHECKED_KEY_LENGTH:
-        if len(_CHECKED_PAIRS) >= _CHECKED_ENTRIES:
-            _CHECKED_PAIRS.clear()
-        _CHECKED_PAIRS[name, value] = checked
+    if type(value) is str and type(name) is str and len(value) <= KEY_LENGTH:
+        remember(_CHECKED_PAIRS, (name, value), checked)
     return checked
 
 

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from typing import cast
 
+from ._memo import remember, remember_text
 from .config import ParserLimits
 from .errors import RemoteProtocolError
 from .fields import _KNOWN_METHODS, ViaList, parse_cseq, parse_name_addr, parse_via
@@ -141,9 +142,8 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
 #: Layouts by the header names as spelled, in order: a peer sends the same names in
 #: the same order in every message of a kind, so one tuple lookup stands for a key
 #: lookup per line. Only sections of the fast path below enter (no folding, every
-#: name a token); a pure function's results, bounded (starts over when full).
+#: name a token); a pure function's results, bounded (see _memo.py).
 _SHAPES: dict[tuple[str, ...], _Layout] = {}
-_SHAPES_MAX = 1024
 
 Lines = list[tuple[str, str, str]]
 
@@ -197,15 +197,11 @@ def _remember(names: tuple[str, ...]) -> _Layout | None:
         keys = [_learn_key(name) for name in names]
         if None in keys:
             return None
-        layout = _layout(cast(list[str], keys))
-        if len(_SHAPES) >= _SHAPES_MAX:
-            _SHAPES.clear()
-        _SHAPES[names] = layout
+        layout = remember(_SHAPES, names, _layout(cast(list[str], keys)))
     return layout
 
 
 _STATUS_CODES = {str(code): code for code in range(100, 700)}
-_START_LINE_MEMO = 256  # longer start lines are never memoized
 
 
 #: Start lines read by the hot path -> how to build their message, memoized (bounded
@@ -238,10 +234,7 @@ def _start_line(line: str, headers: Headers) -> Request | Response:
 def _learn_start_line(
     line: str, known: tuple[Callable[..., Request | Response], object, str], headers: Headers
 ) -> Request | Response:
-    if len(line) <= _START_LINE_MEMO:
-        if len(_START_LINES) >= _SHAPES_MAX:
-            _START_LINES.clear()
-        _START_LINES[line] = known
+    remember_text(_START_LINES, line, known)
     build, first, second = known
     return build(first, second, headers)
 

@@ -13,6 +13,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from . import ua_refer, ua_registration, ua_subscriptions
+from ._memo import remember_text
 from .auth import AuthFailure
 from .dialog.model import Dialog, DialogId, build_request, route_set_from, target_for
 from .dialog.state import DialogInput, DialogState, TerminatedReason, reason_for_status
@@ -45,11 +46,8 @@ _USAGE_ONLY = frozenset({"BYE", "NOTIFY", "SUBSCRIBE"})
 #: The remote target (§12.1.1) that a one-line Contact value gives, memoized: a peer
 #: sends the same Contact in every INVITE, and building the Contact view for it (list
 #: split, name-addr and URI parse, rendering) costs more than the rest of the UA's work
-#: on the INVITE. Bounded like the parser's memos: at most _TARGET_ENTRIES values (a
-#: full memo starts over) of at most _TARGET_KEY_LENGTH characters.
+#: on the INVITE. Bounded like the parser's memos (see _memo.py).
 _TARGETS: dict[str, str] = {}
-_TARGET_ENTRIES = 1024
-_TARGET_KEY_LENGTH = 256
 
 
 def _contact_uri(message: Request | Response) -> str | None:
@@ -63,10 +61,8 @@ def _contact_uri(message: Request | Response) -> str | None:
         target = str(contacts[0].uri) if contacts else None
     except RemoteProtocolError:
         return None  # a broken Contact leaves the remote target as it was
-    if target is not None and line is not None and len(line) <= _TARGET_KEY_LENGTH:
-        if len(_TARGETS) >= _TARGET_ENTRIES:
-            _TARGETS.clear()
-        _TARGETS[line] = target
+    if target is not None and line is not None:
+        remember_text(_TARGETS, line, target)
     return target
 
 

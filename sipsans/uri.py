@@ -34,6 +34,7 @@ import re
 from collections.abc import Iterable
 from typing import Final, TypeAlias
 
+from sipsans._memo import remember
 from sipsans.errors import LocalProtocolError, RemoteProtocolError
 from sipsans.grammar import (
     ALPHANUM,
@@ -717,10 +718,7 @@ def _split_params(params_s: str) -> tuple[Param, ...]:
         for item in params_s[1:].split(";"):
             n, eq, v = item.partition("=")
             out.append((n, v if eq else None))
-        p = tuple(out)
-        if len(_params_cache) >= _CACHE_MAX:
-            _params_cache.clear()
-        _params_cache[params_s] = p
+        p = remember(_params_cache, params_s, tuple(out), _CACHE_MAX)
     return p
 
 
@@ -768,10 +766,7 @@ def parse_uri(text: str) -> URI:
             u = s
     if u is None:
         u = _parse_slow(text)
-    if len(_uri_cache) >= _CACHE_MAX:
-        _uri_cache.clear()
-    _uri_cache[text] = u
-    return u
+    return remember(_uri_cache, text, u, _CACHE_MAX)
 
 
 def _fail(message: str) -> RemoteProtocolError:
