@@ -456,7 +456,10 @@ class ViaList(Sequence[Via]):
 
 
 def _tag_of(params: Params) -> str | None:
-    """The value of the first ``tag`` parameter (names are case-insensitive), or None."""
+    """The value of the first ``tag`` parameter (names are case-insensitive), or None.
+
+    Not :func:`get_param`, which reads a valueless ``;tag`` as ``""``: a To or From
+    without a tag value has no tag (None), as the matching code expects."""
     for key, value in params:
         if key == "tag" or key.lower() == "tag":
             return value
@@ -630,10 +633,6 @@ _HEADS: dict[str, tuple[str | None, str]] = {}
 _NAME_ADDRS: dict[str, NameAddr] = {}
 
 
-def _remember_name_addr(value: str, result: NameAddr) -> NameAddr:
-    return remember_text(_NAME_ADDRS, value, result)
-
-
 def _read_head(head: str) -> tuple[str | None, str] | None:
     m = _NAME_ADDR_HEAD.match(head)
     if m is None:
@@ -674,13 +673,13 @@ def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
             result.display_name, result._uri_text = known
             result.params = params
             result.tag = tag
-            return _remember_name_addr(value, result)
+            return remember_text(_NAME_ADDRS, value, result)
     elif "<" not in value:
         m = _ADDR_SPEC_FAST.match(value)
         if m is not None:
             uri_text, params_text = m.groups()
             params = _split_fast_params(params_text) if params_text else ()
-            return _remember_name_addr(value, _new_name_addr(uri_text, None, params))
+            return remember_text(_NAME_ADDRS, value, _new_name_addr(uri_text, None, params))
     return _parse_name_addr_slow(value, header)
 
 

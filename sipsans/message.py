@@ -602,7 +602,7 @@ def make_response(
     via_lines, from_value, to_value, call_id, cseq_value = copied
     to = request.to
     if to_tag is not None and to.tag is None:
-        # Stripped as every line of a clean Headers is (a tag is a token: no-op).
+        # Stripped as every line of a clean Headers is (to_tag comes from the caller).
         to_value = f"{to_value};tag={to_tag}".rstrip(_WS)
         to = to.with_tag(to_tag)
     keys = ["via"] * len(via_lines)
@@ -634,20 +634,15 @@ def make_response(
     if status_code == 100 and "timestamp" in source:
         keys.append("timestamp")
         lines.append(("Timestamp", ": ", source.get("timestamp", "")))
+    if content_type is not None:
+        headers = (*headers, ("Content-Type", content_type))
     for name, value in headers:
-        # A UA adds the same few pairs (Contact, Allow, User-Agent) to every answer:
-        # their checked form is memoized, a lookup instead of two calls per line.
+        # A UA adds the same few pairs (Contact, Allow, User-Agent, Content-Type) to
+        # every answer: their checked form is memoized, a lookup instead of two calls.
         checked = _CHECKED_PAIRS.get((name, value)) if type(value) is str else None
         if checked is None:
             checked = _check_pair(name, value)
         keys.append(checked[0])
-        lines.append(checked[1])
-    if content_type is not None:
-        pair = ("Content-Type", content_type)
-        checked = _CHECKED_PAIRS.get(pair) if type(content_type) is str else None
-        if checked is None:
-            checked = _check_pair("Content-Type", content_type)
-        keys.append("content-type")
         lines.append(checked[1])
     keys.append("content-length")
     lines.append(("Content-Length", ": ", str(len(body))))

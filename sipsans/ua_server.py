@@ -215,7 +215,7 @@ def _in_dialog(ua: UserAgent, request: Request, txn: ServerTxn, to_tag: str) -> 
             if pending is not None:
                 _reply(ua, ServerTxn(d.server_invite), pending.request, 487, to_tag=d.local_tag)
             d.server_invite = None
-        reason = _UAC_BYE if d.role == "uas" else _UAS_BYE  # the peer's BYE: its role
+        reason = ua._role_reason(d, local=False, uac=_UAC_BYE, uas=_UAS_BYE)
         # §15: a callee MUST NOT BYE an early dialog. When one does and no other fork is
         # left, _terminate CANCELs our INVITE (§9.1), as it does a pending re-INVITE.
         ua._terminate(d, _BYE_RECEIVED, reason, None, request)
@@ -403,13 +403,10 @@ def answer_invite(  # noqa: PLR0917 - internal command plumbing, mirrors the pub
     request = pending.request
     if body and content_type is None:
         content_type = "application/sdp"
-    # The route set is the INVITE's Record-Route list (§12.1.1): when it is empty there
-    # is none to copy, and a 2xx (the usual answer) takes what _dialog_headers would give.
-    if 200 <= status < 300 and not d.route_set:
-        extra = [("Contact", d.local_contact), ("Allow", ua._allow_value), *ua._common]
-    else:
-        extra = _dialog_headers(ua, d, request, status, record_route=bool(d.route_set))
-        extra += ua._common
+    # The route set is the INVITE's Record-Route list (§12.1.1): when it is empty
+    # there is none to copy.
+    extra = _dialog_headers(ua, d, request, status, record_route=bool(d.route_set))
+    extra += ua._common
     extra += headers
     response = make_response(
         request,
