@@ -358,7 +358,7 @@ def capture_seeds(corpus: Path) -> dict[str, bytes]:
     Every UDP/SCTP payload towards port 5060 becomes a raw datagram (op 0), every TCP
     payload a raw chunk (op 2) on one connection, with 0.1 s clock jumps between them.
     """
-    from sipsans.replay import read_capture
+    from sipsans.tools.replay import read_capture
 
     found: dict[str, bytes] = {}
     for path in sorted((corpus / "pcap").glob("*.pcap")):

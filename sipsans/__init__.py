@@ -7,62 +7,69 @@ user guide and ``DESIGN.md`` for the architecture.
 
 from __future__ import annotations
 
-# The UserAgent layer (issue 5).
 from .auth import Credentials
 from .config import EndpointConfig, ParserLimits
 from .dialog import (
-    ClientInviteDialog,
-    ClientSubscription,
     DialogId,
     DialogSnapshot,
     DialogState,
-    ServerInviteDialog,
-    ServerSubscription,
     SubscriptionState,
     TerminatedReason,
 )
-from .endpoint import Endpoint
+from .dialog.events import DialogStateChanged, DialogTerminated
+from .dialog.replaces import Replaces
 from .errors import LocalProtocolError, RemoteProtocolError, SipError
-from .events import (
-    AuthenticationFailed,
-    CancelReceived,
-    ConnectionClosed,
-    DialogStateChanged,
-    DialogTerminated,
-    Event,
-    IncomingCall,
-    IncomingSubscription,
-    InDialogRequest,
-    MalformedMessage,
-    MessageReceived,
-    NotifyReceived,
-    ReferReceived,
-    RequestReceived,
-    ResponseReceived,
-    SubscriptionStateChanged,
-    TransactionTerminated,
-    TransactionTimedOut,
-    TransportFailed,
+from .message.fields import CSeq, NameAddr, Via, parse_name_addr, parse_via
+from .message.framing import StreamFramer
+from .message.headers import Headers
+from .message.model import REASON_PHRASES, Message, Request, Response, make_request, make_response
+from .message.parser import parse_message
+from .message.uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
+from .services.publication import (
+    Publication,
+    PublicationDriver,
+    PublicationState,
+    PublicationStateChanged,
 )
-from .fields import CSeq, NameAddr, Via, parse_name_addr, parse_via
-from .framing import StreamFramer
-from .headers import Headers
-from .message import REASON_PHRASES, Message, Request, Response, make_request, make_response
-from .parser import parse_message
-from .publication import Publication, PublicationDriver, PublicationState, PublicationStateChanged
-from .registrar import Binding, LocationService, Registrar
-from .registration import (
+from .services.registrar import Binding, LocationService, Registrar
+from .services.registration import (
     Registration,
     RegistrationDriver,
     RegistrationState,
     RegistrationStateChanged,
 )
-from .replaces import Replaces
-from .timers import TimerKind
-from .transport import ClientTxn, ConnHandle, ServerTxn, Source, Target, Transmit
-from .ua import UAConfig, UserAgent
-from .ua_registration import RegistrationHandle
-from .uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
+from .transaction.endpoint import Endpoint
+from .transaction.events import (
+    CancelReceived,
+    ConnectionClosed,
+    MalformedMessage,
+    RequestReceived,
+    ResponseReceived,
+    TransactionTerminated,
+    TransactionTimedOut,
+    TransportFailed,
+)
+from .transaction.timers import TimerKind
+from .transaction.transport import ClientTxn, ConnHandle, ServerTxn, Source, Target, Transmit
+from .ua.agent import UAConfig, UserAgent
+from .ua.events import (
+    AuthenticationFailed,
+    Event,
+    IncomingCall,
+    IncomingSubscription,
+    InDialogRequest,
+    MessageReceived,
+    NotifyReceived,
+    ReferReceived,
+    SubscriptionStateChanged,
+)
+from .ua.handles import (
+    ClientInviteDialog,
+    ClientSubscription,
+    ServerInviteDialog,
+    ServerSubscription,
+)
+from .ua.registrations import RegistrationHandle
 
 __all__ = [  # noqa: RUF022 - grouped by layer
     "AuthenticationFailed",

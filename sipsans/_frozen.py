@@ -1,7 +1,7 @@
 """Cheaper construction of the frozen dataclasses made for every message.
 
-Each datagram makes a :class:`~sipsans.transport.Source`, each send a
-:class:`~sipsans.transport.Transmit`, each new request, response and ended
+Each datagram makes a :class:`~sipsans.transaction.transport.Source`, each send a
+:class:`~sipsans.transaction.transport.Transmit`, each new request, response and ended
 transaction an event: a dozen frozen dataclasses per call. A frozen dataclass's
 generated ``__init__`` stores each field with ``object.__setattr__(self, name,
 value)``, which goes through the generic attribute machinery (about 1,500 machine

@@ -8,11 +8,6 @@ server would answer with (RFC 3261 §21.4).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .message import Request, Response
-
 __all__ = ["LocalProtocolError", "RemoteProtocolError", "SipError"]
 
 
@@ -41,7 +36,9 @@ class RemoteProtocolError(SipError):
         #: What the parser could build before it gave up (start line and header
         #: lines split, some typed view invalid), so that a server can still send a
         #: stateless error response when Via, From, To, Call-ID and CSeq survive.
-        self.partial: Request | Response | None = None
+        #: (A ``Request`` or ``Response``; typed loosely so that this module, the
+        #: bottom of the package, imports nothing from the message layer above it.)
+        self.partial: object = None
 
     def __repr__(self) -> str:
         return f"RemoteProtocolError({str(self)!r}, status_hint={self.status_hint})"

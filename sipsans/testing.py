@@ -8,7 +8,7 @@ jumps from one scheduled happening to the next, so a test of a 32-second timeout
 runs in microseconds and the same seed always gives the same run.
 
 A node's core is anything with the pull surface of :class:`sipsans.Endpoint`
-(:class:`SipCore`): an Endpoint, a UserAgent, a :class:`sipsans.trace.Recorder`
+(:class:`SipCore`): an Endpoint, a UserAgent, a :class:`sipsans.tools.trace.Recorder`
 wrapping either, or your own object built on them.
 
 .. code-block:: python
@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
 from .config import EndpointConfig
-from .endpoint import Endpoint
-from .events import Event
-from .sansio import SipCore
-from .transport import Address, ConnHandle, Target, Transmit, is_reliable
+from .transaction.endpoint import Endpoint
+from .transaction.surface import SipCore
+from .transaction.transport import Address, ConnHandle, Target, Transmit, is_reliable
+from .ua.events import Event
 
 __all__ = ["Handler", "Net", "Node", "SipCore", "Wire"]
 

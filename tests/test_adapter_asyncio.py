@@ -14,7 +14,7 @@ import pytest
 from loopback import endpoint_factory
 
 import sipsans
-from sipsans.trace import INPUT_KINDS
+from sipsans.tools.trace import INPUT_KINDS
 from sipsans_asyncio import Listen, Session, TraceWriter, run
 
 pytest.importorskip("wsproto")

@@ -24,7 +24,7 @@ from loopback import (
 )
 
 import sipsans
-from sipsans.trace import replay_transcript
+from sipsans.tools.trace import replay_transcript
 from sipsans_asyncio import Listen, RequestTimeout, TransportError
 from sipsans_asyncio.base import UDP_RECEIVE_BUFFER
 

@@ -17,7 +17,7 @@ from loopback import SDP, Flavour, by_flavour, endpoint_factory, uri_of
 
 import sipsans
 from sipsans.auth import DigestServer
-from sipsans.replaces import parse_sipfrag
+from sipsans.dialog.replaces import parse_sipfrag
 from sipsans_anyio import Listen
 from sipsans_anyio.blocking import BlockingSession
 from sipsans_asyncio import (

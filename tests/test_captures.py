@@ -15,7 +15,7 @@ import pytest
 from conftest import CORPUS, corpus_files
 
 from sipsans import RemoteProtocolError, StreamFramer, parse_message
-from sipsans.replay import read_capture
+from sipsans.tools.replay import read_capture
 
 
 @dataclass

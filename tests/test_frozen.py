@@ -13,15 +13,18 @@ from dataclasses import dataclass, field
 
 import pytest
 
-import sipsans.events as events_module
+import sipsans.dialog.events
+import sipsans.services.events
+import sipsans.transaction.events
+import sipsans.ua.events
 from sipsans._frozen import maker, quick_init
-from sipsans.events import (
+from sipsans.transaction.events import (
     RequestReceived,
     TransactionTerminated,
     make_request_received,
     make_response_received,
 )
-from sipsans.transport import (
+from sipsans.transaction.transport import (
     ClientTxn,
     ConnHandle,
     ServerTxn,
@@ -30,12 +33,17 @@ from sipsans.transport import (
     make_transmit,
 )
 
+EVENT_MODULES = (
+    sipsans.transaction.events,
+    sipsans.dialog.events,
+    sipsans.services.events,
+    sipsans.ua.events,
+)
 EVENT_CLASSES = [
     cls
-    for cls in vars(events_module).values()
-    if isinstance(cls, type)
-    and dataclasses.is_dataclass(cls)
-    and cls.__module__ == "sipsans.events"
+    for module in EVENT_MODULES
+    for cls in vars(module).values()
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__
 ]
 CLASSES = [*EVENT_CLASSES, Transmit, Source, ClientTxn, ServerTxn, ConnHandle]
 
@@ -112,7 +120,7 @@ def test_refuses_what_it_cannot_reproduce() -> None:
 MAKERS = [
     (make_transmit, Transmit),
     (make_request_received, RequestReceived),
-    (make_response_received, events_module.ResponseReceived),
+    (make_response_received, sipsans.transaction.events.ResponseReceived),
 ]
 
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sipsans.errors import LocalProtocolError, RemoteProtocolError
-from sipsans.grammar import (
+from sipsans.message.grammar import (
     HEADER_CHARS,
     PARAM_CHARS,
     PASSWORD_CHARS,

@@ -4,7 +4,7 @@ values must cost a bounded amount of memory, and a value too long is never kept.
 from __future__ import annotations
 
 from sipsans._memo import ENTRIES, KEY_LENGTH, remember, remember_text
-from sipsans.fields import parse_name_addr
+from sipsans.message.fields import parse_name_addr
 
 
 def test_a_full_memo_starts_over() -> None:
@@ -25,7 +25,7 @@ def test_long_texts_are_never_kept() -> None:
 
 
 def test_a_peer_sending_ever_new_values_costs_bounded_memory() -> None:
-    from sipsans import fields
+    from sipsans.message import fields
 
     for n in range(3 * ENTRIES):
         parse_name_addr(f"<sip:user{n}@192.0.2.1>;tag={n}")

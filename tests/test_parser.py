@@ -175,7 +175,7 @@ def test_partial_message_survives_for_stateless_answers() -> None:
     with pytest.raises(RemoteProtocolError) as info:
         parse_message(data)
     partial = info.value.partial
-    assert partial is not None
+    assert isinstance(partial, Request)
     assert partial.headers.get("Call-ID") == "a84b4c76e66710@pc33.atlanta.example.com"
 
 

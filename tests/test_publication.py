@@ -18,7 +18,7 @@ from sipsans import (
     make_response,
 )
 from sipsans.auth import Credentials, DigestServer
-from sipsans.publication import (
+from sipsans.services.publication import (
     Publication,
     PublicationDriver,
     PublicationState,

@@ -2,7 +2,7 @@
 
 Three independent checks, so that one blind spot does not hide a violation:
 
-1. Runtime: a fresh interpreter imports ``sipsans`` and every submodule (``sipsans.replay``
+1. Runtime: a fresh interpreter imports ``sipsans`` and every submodule (``sipsans.tools.replay``
    aside, the one module allowed to read files) and we compare ``sys.modules`` before and
    after. An import hook records which sipsans module first pulled each banned module in,
    with file and line, and which banned names sipsans modules import directly. The direct
@@ -57,7 +57,7 @@ OPTIONAL = frozenset(
     | {"sipsans_asyncio", "sipsans_anyio"}
 )
 #: The one core module allowed to read files (and to import dpkt lazily).
-EXEMPT = frozenset({"sipsans.replay"})
+EXEMPT = frozenset({"sipsans.tools.replay"})
 #: The only attributes of the ``random`` module the core may touch.
 RANDOM_ALLOWED = frozenset({"Random", "SystemRandom"})
 

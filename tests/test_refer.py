@@ -38,7 +38,7 @@ from sipsans import (
     parse_message,
 )
 from sipsans.auth import DigestServer
-from sipsans.replaces import Replaces, parse_replaces, parse_sipfrag, replaces_for
+from sipsans.dialog.replaces import Replaces, parse_replaces, parse_sipfrag, replaces_for
 from sipsans.testing import Node
 
 S = SubscriptionState

@@ -16,8 +16,8 @@ from sipsans import (
     parse_name_addr,
 )
 from sipsans.auth import AuthRetry, Credentials, DigestClient, DigestServer
-from sipsans.registrar import Binding, LocationService, Registrar, aor_key, http_date
-from sipsans.uri import parse_uri
+from sipsans.message.uri import parse_uri
+from sipsans.services.registrar import Binding, LocationService, Registrar, aor_key, http_date
 
 AOR = "sip:alice@example.com"
 SECRET = b"fedcba9876543210fedcba9876543210"
@@ -326,8 +326,8 @@ def test_config_errors() -> None:
 def test_remaining_is_not_inflated_by_float_rounding() -> None:
     # (1000.003 + 600) - 1000.003 exceeds 600 in binary floating point: a fresh binding
     # must still report the 600 s it was granted (RFC 3261 §10.3 step 8).
-    from sipsans.fields import parse_name_addr
-    from sipsans.registrar import Binding
+    from sipsans.message.fields import parse_name_addr
+    from sipsans.services.registrar import Binding
 
     now = 1000.003
     binding = Binding(

@@ -20,8 +20,8 @@ from sipsans import (
     make_response,
 )
 from sipsans.auth import Credentials, DigestServer
-from sipsans.registrar import Registrar
-from sipsans.registration import (
+from sipsans.services.registrar import Registrar
+from sipsans.services.registration import (
     Registration,
     RegistrationDriver,
     RegistrationState,

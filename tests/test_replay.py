@@ -1,4 +1,4 @@
-"""pcap replay (sipsans.replay.run_replay and ``python -m sipsans.replay``) on the shared
+"""pcap replay (sipsans.tools.replay.run_replay, ``python -m sipsans.tools.replay``) on the shared
 captures and on synthetic pcapng/IPv6 captures written here with dpkt."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from conftest import CORPUS, corpus_files
 from txhelpers import raw
 
 from sipsans import MalformedMessage, RequestReceived, ResponseReceived
-from sipsans.replay import (
+from sipsans.tools.replay import (
     main,
     parse_address,
     read_capture,
     replay_transcript_file,
     run_replay,
 )
-from sipsans.trace import replay_transcript
+from sipsans.tools.trace import replay_transcript
 
 #: The captures whose SIP is malformed on purpose, and the errors the Endpoint must report.
 MALFORMED = {
@@ -223,7 +223,7 @@ def test_an_exception_in_the_core_is_reported_not_raised(
     def boom(*args: object, **kwargs: object) -> None:
         raise KeyError("simulated bug")
 
-    monkeypatch.setattr("sipsans.endpoint.Endpoint.receive_datagram", boom)
+    monkeypatch.setattr("sipsans.transaction.endpoint.Endpoint.receive_datagram", boom)
     report = run_replay(path, check=True)
     assert len(report.errors) == 1 and "KeyError: 'simulated bug'" in report.errors[0]
     assert report.problems == ["exception: KeyError: 'simulated bug'"]
@@ -302,7 +302,7 @@ def test_malformed_events_carry_the_source() -> None:
 
 
 def test_ladder_rendering() -> None:
-    from sipsans.ladder import Arrow, message_label, render_ladder
+    from sipsans.tools.ladder import Arrow, message_label, render_ladder
 
     assert message_label(b"INVITE sip:b@x SIP/2.0\r\n\r\n") == "INVITE"
     assert message_label(b"SIP/2.0 180 Ringing\r\n") == "180 Ringing"

@@ -23,7 +23,7 @@ from typing import cast
 import pytest
 
 from sipsans import Headers, RemoteProtocolError, Request, make_response, parse_message
-from sipsans.fields import NameAddr, _parse_name_addr_slow, parse_name_addr
+from sipsans.message.fields import NameAddr, _parse_name_addr_slow, parse_name_addr
 
 HEAD = (
     "OPTIONS sip:bob@192.0.2.10 SIP/2.0\r\n"

@@ -21,7 +21,7 @@ from sipsans import (
     make_response,
 )
 from sipsans.testing import Net, Node, SipCore
-from sipsans.trace import Recorder, replay_transcript
+from sipsans.tools.trace import Recorder, replay_transcript
 
 
 def answer(code: int) -> Any:

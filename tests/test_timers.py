@@ -6,7 +6,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sipsans import EndpointConfig, TimerKind
-from sipsans.timers import TimerHeap
 from sipsans.transaction.compiled import Arm, compile_machines
 from sipsans.transaction.machine import timer_duration
 from sipsans.transaction.tables import (
@@ -20,6 +19,7 @@ from sipsans.transaction.tables import (
     Start,
     State,
 )
+from sipsans.transaction.timers import TimerHeap
 
 CFG = EndpointConfig()
 

@@ -1,4 +1,4 @@
-"""Transcripts (sipsans.trace): a recorded session replays byte for byte, and changes show."""
+"""Transcripts (sipsans.tools.trace): a recorded session replays byte for byte, and changes show."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from sipsans import (
     parse_message,
 )
 from sipsans.testing import Net, Node
-from sipsans.trace import (
+from sipsans.tools.trace import (
     Recorder,
     TranscriptError,
     config_from_dict,

@@ -25,10 +25,10 @@ from sipsans import (
     Request,
     UserAgent,
     parse_message,
-    ua_client,
 )
 from sipsans.dialog.model import Dialog, DialogId
-from sipsans.ua_server import check_request
+from sipsans.ua import client as ua_client
+from sipsans.ua.server import check_request
 
 FUZZ_PARSER = Path(__file__).resolve().parent.parent / "fuzz" / "corpus" / "parser"
 MESSAGES = [

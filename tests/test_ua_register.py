@@ -29,7 +29,7 @@ from sipsans import (
     parse_uri,
 )
 from sipsans.auth import DigestServer
-from sipsans.registration import RegistrationStateChanged as OldImport
+from sipsans.services.registration import RegistrationStateChanged as OldImport
 from sipsans.testing import Node
 
 S = RegistrationState

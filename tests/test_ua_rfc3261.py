@@ -27,8 +27,8 @@ from sipsans import (
     make_response,
     parse_message,
 )
-from sipsans.message import Request
-from sipsans.transport import ServerTxn
+from sipsans.message.model import Request
+from sipsans.transaction.transport import ServerTxn
 
 ROUTES = ("<sip:192.0.2.9:5060;lr;hop=1>", "<sip:192.0.2.2:5060;lr;hop=2>")
 

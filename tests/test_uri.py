@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sipsans import uri as uri_module
 from sipsans.errors import LocalProtocolError, RemoteProtocolError
-from sipsans.uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
+from sipsans.message import uri as uri_module
+from sipsans.message.uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -564,7 +564,7 @@ def test_rejection_names_the_bad_part() -> None:
 
 
 # ---------------------------------------------------------------------------
-# leniencies (each documented in sipsans/uri.py or sipsans/grammar.py)
+# leniencies (each documented in sipsans/message/uri.py or sipsans/message/grammar.py)
 # ---------------------------------------------------------------------------
 
 

@@ -25,8 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import LocalProtocolError, RemoteProtocolError
-from ..headers import Headers, canonical_key
-from ..message import Request, Response
+from ..message.headers import Headers, canonical_key
+from ..message.model import Request, Response
 from .digest import ALGORITHMS, compute_ha1, compute_response, compute_userhash
 from .params import DigestAuthorization, DigestChallenge, parse_auth_header, parse_authorization
 

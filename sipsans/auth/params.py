@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..errors import RemoteProtocolError
-from ..grammar import is_token, quote_string, unquote_string
+from ..message.grammar import is_token, quote_string, unquote_string
 from .digest import canonical_algorithm
 
 __all__ = [

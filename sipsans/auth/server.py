@@ -32,8 +32,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import LocalProtocolError, RemoteProtocolError
-from ..message import Request, Response, make_response
-from ..uri import parse_uri
+from ..message.model import Request, Response, make_response
+from ..message.uri import parse_uri
 from .digest import ALGORITHMS, compute_ha1, compute_response
 from .params import DigestAuthorization, DigestChallenge, parse_authorization
 

@@ -15,15 +15,15 @@ from functools import partial
 from typing import TYPE_CHECKING, Literal, NamedTuple, TypedDict
 
 from ..errors import LocalProtocolError, RemoteProtocolError
-from ..fields import NameAddr, parse_name_addr
-from ..message import Request, make_request
-from ..transport import Target
-from ..uri import URI, SipURI, parse_uri
+from ..message.fields import NameAddr, parse_name_addr
+from ..message.model import Request, make_request
+from ..message.uri import URI, SipURI, parse_uri
+from ..transaction.transport import Target
 from .state import DialogState, TerminatedReason
 
 if TYPE_CHECKING:
-    from ..message import Response
-    from ..ua_records import Timer
+    from ..message.model import Response
+    from ..ua.records import Timer
     from .subscription import EventHeader, Subscription
 
 __all__ = [

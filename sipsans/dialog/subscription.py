@@ -23,12 +23,12 @@ import enum
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from ..errors import RemoteProtocolError
-from ..fields import get_param, parse_params
-from ..grammar import is_digits, is_token
+from ..message.fields import get_param, parse_params
+from ..message.grammar import is_digits, is_token
 
 if TYPE_CHECKING:
-    from ..message import Request
-    from ..transport import Target
+    from ..message.model import Request
+    from ..transaction.transport import Target
     from .model import Dialog
 
 __all__ = [

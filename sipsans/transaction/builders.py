@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..headers import Headers
-from ..message import Request, Response
+from ..message.headers import Headers
+from ..message.model import Request, Response
 
 __all__ = ["build_cancel", "build_non2xx_ack"]
 

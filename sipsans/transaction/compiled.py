@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
-from ..timers import TimerKind
 from .machine import KEEPS_RESPONSE, SETTLED, timer_duration, transition
 from .tables import (
     INITIAL,
@@ -29,6 +28,7 @@ from .tables import (
     Stop,
     Transition,
 )
+from .timers import TimerKind
 
 if TYPE_CHECKING:
     from ..config import EndpointConfig

@@ -12,8 +12,6 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..errors import LocalProtocolError
-from ..timers import TimerEntry, TimerKind
-from ..transport import ClientTxn, ServerTxn
 from .tables import (
     RETRANSMIT_TIMERS,
     TABLES,
@@ -26,13 +24,15 @@ from .tables import (
     State,
     Transition,
 )
+from .timers import TimerEntry, TimerKind
+from .transport import ClientTxn, ServerTxn
 
 if TYPE_CHECKING:
     from ..config import EndpointConfig
-    from ..fields import Via
-    from ..message import Request
-    from ..transport import Address, ConnHandle
+    from ..message.fields import Via
+    from ..message.model import Request
     from .compiled import CompiledMachine
+    from .transport import Address, ConnHandle
 
 __all__ = ["KEEPS_RESPONSE", "SETTLED", "Transaction", "timer_duration", "transition"]
 

@@ -24,10 +24,10 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..errors import RemoteProtocolError
-from ..message import Request, Response
+from ..message.model import Request, Response
 
 if TYPE_CHECKING:
-    from ..fields import Via
+    from ..message.fields import Via
 
 __all__ = ["MAGIC_COOKIE", "client_key", "merge_key", "server_key", "uses_rfc3261_branch"]
 

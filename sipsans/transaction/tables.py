@@ -26,7 +26,7 @@ import enum
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from ..timers import TimerKind
+from .timers import TimerKind
 
 __all__ = [
     "INITIAL",

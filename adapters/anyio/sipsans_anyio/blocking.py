@@ -39,7 +39,7 @@ from sipsans import (
     SipURI,
     Target,
 )
-from sipsans.uri import URI
+from sipsans.message.uri import URI
 from sipsans_asyncio.calls import Answer, AsyncDialog, DialogInfo, View
 from sipsans_asyncio.driver import CoreT
 from sipsans_asyncio.subscriptions import (

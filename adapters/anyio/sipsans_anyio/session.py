@@ -25,7 +25,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from anyio.streams.tls import TLSListener
 
 from sipsans import ConnHandle, Transmit
-from sipsans.transport import Address
+from sipsans.transaction.transport import Address
 from sipsans_asyncio.base import WS_TRANSPORTS, Dial, SessionBase, is_ip, set_receive_buffer
 from sipsans_asyncio.calls import Waiter
 from sipsans_asyncio.driver import CoreT

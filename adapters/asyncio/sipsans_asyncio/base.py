@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, Self, TextIO, TypeVar, cast
 
 from sipsans import ConnHandle, Request, Response, Target, Transmit
-from sipsans.trace import Recorder
-from sipsans.transport import Address
+from sipsans.tools.trace import Recorder
+from sipsans.transaction.transport import Address
 
 from .calls import UAMixin, Waiter
 from .driver import CoreT, RequestCore, TransportError
@@ -171,8 +171,8 @@ class SessionBase(UAMixin[CoreT], Generic[CoreT, ConnT]):
     put in Via/Contact (bind and advertised addresses are separate settings).
     ``ssl_server`` is needed to listen on TLS/WSS; ``ssl_client`` defaults to
     ``ssl.create_default_context()`` (certificates verified). ``trace`` is a path or
-    text file receiving the JSONL transcript (:mod:`sipsans.trace` format; an Endpoint
-    core is wrapped in ``sipsans.trace.Recorder``, so ``session.core`` is then that
+    text file receiving the JSONL transcript (:mod:`sipsans.tools.trace` format; an Endpoint
+    core is wrapped in ``sipsans.tools.trace.Recorder``, so ``session.core`` is then that
     recorder, and ``trace_seed`` should be the seed of the Endpoint's rng). With
     ``on_event`` every event is passed to that callback synchronously inside the pump;
     otherwise it is queued for ``async for event in session`` / :meth:`next_event`.

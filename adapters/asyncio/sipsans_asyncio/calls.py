@@ -48,8 +48,8 @@ from sipsans import (
     TerminatedReason,
     UserAgent,
 )
-from sipsans.transport import ClientTxn
-from sipsans.uri import URI
+from sipsans.message.uri import URI
+from sipsans.transaction.transport import ClientTxn
 
 from .driver import CoreT, Driver, RequestDropped, RequestTimeout, TransportError
 from .subscriptions import (
@@ -327,7 +327,7 @@ class AsyncDialog(DialogInfo):
         """REFER the peer to ``refer_to`` (RFC 3515); returns the final response (202).
 
         With ``refer_sub`` the implicit subscription's NOTIFYs (message/sipfrag, read with
-        ``sipsans.replaces.parse_sipfrag``) arrive as ``NotifyReceived``, and
+        ``sipsans.dialog.replaces.parse_sipfrag``) arrive as ``NotifyReceived``, and
         ``await dialog.as_subscription().closed()`` waits for the final one;
         ``refer_sub=False`` sends ``Refer-Sub: false`` (RFC 4488). ``replaces`` (a dialog
         we hold with the target) makes it an attended transfer (RFC 3891)."""

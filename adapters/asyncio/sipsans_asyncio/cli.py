@@ -30,7 +30,7 @@ Subcommands:
 
 ``replay FILE``
     Feed one side of a pcap capture (or a sipsans transcript) through an Endpoint in
-    virtual time (:func:`sipsans.replay.run_replay`): ``--as HOST:PORT``, ``--check``,
+    virtual time (:func:`sipsans.tools.replay.run_replay`): ``--as HOST:PORT``, ``--check``,
     ``--ladder``.
 
 Common flags: ``--listen HOST:PORT``, ``--transport udp|tcp|tls|ws``, ``--trace FILE``.
@@ -185,7 +185,7 @@ def _run_parse_demo(out: TextIO) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from sipsans import replay  # noqa: PLC0415 - reads files; only this command needs it
+    from sipsans.tools import replay  # noqa: PLC0415 - reads files; only this command needs it
 
     argv = [args.file]
     if args.as_address:

@@ -4,7 +4,7 @@ Both are ``sipsans.UserAgent`` cores on their own :class:`~sipsans_asyncio.Sessi
 (each bound to 127.0.0.1 port 0). Alice calls Bob with an SDP offer, Bob rings and
 answers with SDP, Alice hangs up after a moment. Alice's session records its I/O in
 a transcript (the ``trace=`` option, kept in memory); every datagram in that transcript
-becomes an arrow of the ladder diagram printed at the end (:mod:`sipsans.ladder`).
+becomes an arrow of the ladder diagram printed at the end (:mod:`sipsans.tools.ladder`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 from typing import Any, TextIO
 
 import sipsans
-from sipsans.ladder import Arrow, message_label, render_ladder
+from sipsans.tools.ladder import Arrow, message_label, render_ladder
 
 from .calls import CallFailed
 from .rng import BufferedSystemRandom

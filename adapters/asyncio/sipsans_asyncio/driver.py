@@ -26,7 +26,7 @@ from sipsans import (
     Transmit,
     TransportFailed,
 )
-from sipsans.sansio import SipCore
+from sipsans.transaction.surface import SipCore
 
 from .tracing import TraceWriter
 
@@ -46,7 +46,7 @@ log = logging.getLogger("sipsans.adapter")
 Address = tuple[str, int]
 
 
-#: The core's pull surface (``sipsans.sansio.SipCore``), under the adapter's older name.
+#: The core's pull surface (``sipsans.transaction.surface.SipCore``), older name.
 SansIOCore = SipCore
 
 

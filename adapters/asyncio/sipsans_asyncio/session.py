@@ -23,7 +23,7 @@ import ssl
 from typing import Any, Generic
 
 from sipsans import Transmit
-from sipsans.transport import Address
+from sipsans.transaction.transport import Address
 
 from .base import (
     STREAM_TRANSPORTS,

@@ -30,7 +30,7 @@ from sipsans import (
     SubscriptionState,
     Target,
 )
-from sipsans.uri import URI
+from sipsans.message.uri import URI
 
 if TYPE_CHECKING:
     from .calls import UAMixin

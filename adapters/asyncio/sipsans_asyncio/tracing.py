@@ -1,9 +1,9 @@
-"""Transcripts of a live session, in the JSONL format of :mod:`sipsans.trace`.
+"""Transcripts of a live session, in the JSONL format of :mod:`sipsans.tools.trace`.
 
 A session started with ``trace=FILE`` writes one JSON object per line. When the core
 is an Endpoint (it has ``send_response``), the session wraps it in
-:class:`sipsans.trace.Recorder`, which also records the commands the application
-issues, so that :func:`sipsans.trace.replay_transcript` can replay the file byte for
+:class:`sipsans.tools.trace.Recorder`, which also records the commands the application
+issues, so that :func:`sipsans.tools.trace.replay_transcript` can replay the file byte for
 byte (give the Endpoint a seeded ``random.Random`` and the same ``trace_seed``).
 For any other core (a UserAgent) the session records at the I/O boundary with this
 module's :class:`TraceWriter`: the same header and the same record kinds for inputs
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sipsans import Transmit
-from sipsans.trace import FORMAT, VERSION
+from sipsans.tools.trace import FORMAT, VERSION
 
 __all__ = ["TraceSink", "TraceWriter"]
 

@@ -12,18 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from ..dialog.model import Dialog, DialogId
+from ..dialog.state import DialogState, TerminatedReason
+from ..dialog.subscription import Subscription, SubscriptionState
 from ..errors import LocalProtocolError
-from ..transport import ClientTxn
-from .model import Dialog, DialogId
-from .state import DialogState, TerminatedReason
-from .subscription import Subscription, SubscriptionState
+from ..transaction.transport import ClientTxn
 
 if TYPE_CHECKING:
-    from ..fields import NameAddr
-    from ..message import Request
-    from ..replaces import Replaces
-    from ..ua import UserAgent
-    from ..uri import URI
+    from ..dialog.replaces import Replaces
+    from ..message.fields import NameAddr
+    from ..message.model import Request
+    from ..message.uri import URI
+    from .agent import UserAgent
 
 __all__ = ["ClientInviteDialog", "ClientSubscription", "ServerInviteDialog", "ServerSubscription"]
 
@@ -221,7 +221,7 @@ class _InviteDialog:
 
         With ``refer_sub`` (the default) the 2xx creates the implicit subscription
         whose NOTIFYs arrive as ``NotifyReceived`` (message/sipfrag bodies, see
-        :func:`sipsans.replaces.parse_sipfrag`); ``refer_sub=False`` sends
+        :func:`sipsans.dialog.replaces.parse_sipfrag`); ``refer_sub=False`` sends
         ``Refer-Sub: false`` (RFC 4488) and no NOTIFY follows. ``replaces`` (a dialog
         we hold with the transfer target, its id or a Replaces value) embeds a
         Replaces header in the Refer-To URI (RFC 3891 §4): the attended transfer."""

@@ -1,6 +1,6 @@
 """The pull surface every sans-IO core offers, as one structural type.
 
-``sipsans.Endpoint``, ``sipsans.UserAgent`` and ``sipsans.trace.Recorder`` all take
+``sipsans.Endpoint``, ``sipsans.UserAgent`` and ``sipsans.tools.trace.Recorder`` all take
 inputs (datagrams, stream bytes, connection changes, failed sends, timer ticks, each
 with ``now=``) and are drained with ``events()`` and ``transmits()``; the single
 wake-up they want is ``get_next_timer()``. Whatever drives a core, the virtual-time

@@ -24,14 +24,14 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from .auth import DigestServer
-from .errors import LocalProtocolError, RemoteProtocolError
-from .fields import NameAddr
-from .grammar import is_digits
-from .headers import split_list
-from .message import Request, Response, make_response
-from .transport import Source
-from .uri import URI, SipURI, parse_uri
+from ..auth import DigestServer
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..message.fields import NameAddr
+from ..message.grammar import is_digits
+from ..message.headers import split_list
+from ..message.model import Request, Response, make_response
+from ..message.uri import URI, SipURI, parse_uri
+from ..transaction.transport import Source
 
 __all__ = ["Binding", "LocationService", "Registrar", "aor_key", "http_date"]
 

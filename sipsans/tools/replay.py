@@ -13,7 +13,7 @@ SLL2), raw IP and BSD loopback; IPv4 and IPv6.
 :func:`run_replay` plays one side of a capture: it feeds that side's inbound SIP
 traffic into a fresh :class:`~sipsans.Endpoint` in virtual time (capture timestamps
 are ``now``), collects the events, and optionally draws a ladder diagram. It is the
-whole of ``sipsans replay`` and ``python -m sipsans.replay``; the CLI only prints.
+whole of ``sipsans replay`` and ``python -m sipsans.tools.replay``; the CLI only prints.
 """
 
 from __future__ import annotations
@@ -26,14 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import EndpointConfig
-from .endpoint import Endpoint
-from .errors import RemoteProtocolError
-from .events import Event, MalformedMessage, RequestReceived, ResponseReceived
-from .framing import StreamFramer
+from ..config import EndpointConfig
+from ..errors import RemoteProtocolError
+from ..message.framing import StreamFramer
+from ..message.parser import parse_message
+from ..transaction.endpoint import Endpoint
+from ..transaction.events import MalformedMessage, RequestReceived, ResponseReceived
+from ..transaction.transport import ConnHandle
+from ..ua.events import Event
 from .ladder import Arrow, message_label, render_ladder
-from .parser import parse_message
-from .transport import ConnHandle
 
 #: Called as ``progress(bytes_read, total_bytes)`` while a capture is read.
 Progress = Callable[[int, int], None]
@@ -479,7 +480,7 @@ def run_replay(
     exceptions, or MalformedMessage events unless ``expect_malformed``. ``ladder``
     fills :attr:`ReplayReport.ladder` with an ASCII diagram of every SIP message to
     or from the played side. ``progress(bytes_read, total)`` reports reading
-    progress; ``record`` gets the transcript lines (see :mod:`sipsans.trace`) of the
+    progress; ``record`` gets the transcript lines (see :mod:`sipsans.tools.trace`) of the
     session, so a capture becomes a byte-for-byte regression test.
 
     ``config`` replaces the Endpoint configuration (by default it advertises the
@@ -573,7 +574,7 @@ def run_replay(
 
 
 def replay_transcript_file(path: str | Path, **kwargs: Any) -> Any:
-    """:func:`sipsans.trace.replay_transcript` on a transcript file (trace.py reads no files).
+    """:func:`sipsans.tools.trace.replay_transcript` on a transcript file (trace.py reads no files).
 
     Keyword arguments (``make_core=``) pass through; returns its ``ReplayResult``.
     """
@@ -591,16 +592,16 @@ def _print_progress(done: int, total: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sipsans.replay FILE [--as HOST:PORT] [--check] [--ladder] ...``.
+    """``python -m sipsans.tools.replay FILE [--as HOST:PORT] [--check] [--ladder] ...``.
 
     FILE is a pcap/pcapng capture, or a sipsans transcript (JSONL, see
-    :mod:`sipsans.trace`), which is replayed and compared byte for byte.
+    :mod:`sipsans.tools.trace`), which is replayed and compared byte for byte.
     """
     import argparse  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(
-        prog="python -m sipsans.replay",
+        prog="python -m sipsans.tools.replay",
         description="Feed one side of a SIP capture through a sipsans Endpoint in virtual "
         "time and print its events (or replay a sipsans transcript byte for byte).",
     )

@@ -2,7 +2,7 @@
 
 :class:`Publication` publishes one piece of event state (``Event: presence`` with a
 PIDF body, for instance) for an entity and keeps it alive. It is driven like
-:class:`~sipsans.registration.Registration`: commands return the next request to
+:class:`~sipsans.services.registration.Registration`: commands return the next request to
 send, :meth:`Publication.on_response` / :meth:`Publication.on_timeout` take the
 outcome, :meth:`Publication.on_timer` runs at :meth:`Publication.next_deadline`, and
 :class:`PublicationDriver` runs it over an Endpoint.
@@ -45,10 +45,11 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .auth import AuthFailure, Credentials, DigestClient
-from .errors import LocalProtocolError, RemoteProtocolError
-from .fields import NameAddr
-from .message import Request, Response, make_request
+from ..auth import AuthFailure, Credentials, DigestClient
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..message.fields import NameAddr
+from ..message.model import Request, Response, make_request
+from ..message.uri import URI, SipURI, parse_uri
 from .registration import (
     TRANSIENT_STATUS,
     RegistrationDriver,
@@ -57,7 +58,6 @@ from .registration import (
     new_token,
     refresh_delay,
 )
-from .uri import URI, SipURI, parse_uri
 
 __all__ = [
     "Publication",
@@ -99,7 +99,7 @@ class Publication:
     """Publishes *body* of *content_type* for *entity_uri* under the *event* package.
 
     ``target_uri`` (the Request-URI) defaults to the entity URI (RFC 3903 §4.1).
-    Other arguments are those of :class:`~sipsans.registration.Registration`.
+    Other arguments are those of :class:`~sipsans.services.registration.Registration`.
     """
 
     def __init__(

@@ -1,6 +1,6 @@
 """SIP requests and responses (RFC 3261 §7) and the factories that build them.
 
-A message is a start line, a :class:`~sipsans.headers.Headers` list and a body.
+A message is a start line, a :class:`~sipsans.message.headers.Headers` list and a body.
 Typed views (``vias``, ``from_``, ``to``, ``cseq``, ...) are parsed from the header
 text on first access and cached until the headers change, so reading the
 transaction fields of a parsed message costs one parse per field.
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._memo import KEY_LENGTH, remember, remember_text
-from .errors import RemoteProtocolError
+from .._memo import KEY_LENGTH, remember, remember_text
+from ..errors import RemoteProtocolError
 from .fields import CSeq, NameAddr, Via, ViaList, parse_cseq, parse_name_addr
 from .grammar import is_digits
 from .headers import Headers, canonical_key, split_list

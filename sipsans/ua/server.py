@@ -11,30 +11,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import ua_client, ua_refer, ua_subscriptions
-from .dialog.model import Dialog, DialogId, dialog_id_from, route_set_from
-from .dialog.state import DialogInput, DialogState, TerminatedReason
-from .dialog.views import ServerInviteDialog
-from .errors import LocalProtocolError, RemoteProtocolError
-from .events import (
+from ..dialog.model import Dialog, DialogId, dialog_id_from, route_set_from
+from ..dialog.replaces import match_replaces, parse_replaces
+from ..dialog.state import DialogInput, DialogState, TerminatedReason
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..message.model import Request, Response, make_response
+from ..transaction.events import (
     CancelReceived,
-    Event,
-    IncomingCall,
-    InDialogRequest,
-    MessageReceived,
     RequestReceived,
     ResponseReceived,
     TransactionTerminated,
     TransactionTimedOut,
     TransportFailed,
 )
-from .message import Request, Response, make_response
-from .replaces import match_replaces, parse_replaces
-from .transport import ClientTxn, ServerTxn, Source
-from .ua_records import KNOWN_METHODS, _In
+from ..transaction.transport import ClientTxn, ServerTxn, Source
+from . import client as ua_client
+from . import refer as ua_refer
+from . import subscriptions as ua_subscriptions
+from .events import Event, IncomingCall, InDialogRequest, MessageReceived
+from .handles import ServerInviteDialog
+from .records import KNOWN_METHODS, _In
 
 if TYPE_CHECKING:
-    from .ua import UserAgent
+    from .agent import UserAgent
 
 __all__ = [
     "answer_invite",

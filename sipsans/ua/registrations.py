@@ -1,10 +1,10 @@
 """Registrations hosted by the UserAgent (RFC 3261 §10.2).
 
-The REGISTER logic is :class:`~sipsans.registration.Registration`, a pure machine
+The REGISTER logic is :class:`~sipsans.services.registration.Registration`, a pure machine
 that returns the requests to send. Here the UA plays its driver: it sends those
 requests through its Endpoint, feeds back the final responses and transaction
 failures, keeps the machine's ``next_deadline()`` in its own timer heap and emits
-the machine's :class:`~sipsans.events.RegistrationStateChanged` as UA events. The
+the machine's :class:`~sipsans.ua.events.RegistrationStateChanged` as UA events. The
 responses and transaction ends of REGISTERs are consumed (the application sees the
 state changes instead).
 """
@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .events import RegistrationState, TransactionTimedOut, TransportFailed
-from .fields import NameAddr
-from .message import Request, Response
-from .registration import Registration
-from .transport import ClientTxn, Target
+from ..message.fields import NameAddr
+from ..message.model import Request, Response
+from ..services.events import RegistrationState
+from ..services.registration import Registration
+from ..transaction.events import TransactionTimedOut, TransportFailed
+from ..transaction.transport import ClientTxn, Target
 
 if TYPE_CHECKING:
-    from .ua import UserAgent
+    from .agent import UserAgent
 
 __all__ = ["RegistrationHandle"]
 
@@ -32,7 +33,7 @@ class RegistrationHandle:
 
     The UA refreshes it before expiry, answers 401/407 and 423, retries transient
     failures and reports every change as ``RegistrationStateChanged``. ``machine``
-    is the underlying :class:`~sipsans.registration.Registration` (read-only use:
+    is the underlying :class:`~sipsans.services.registration.Registration` (read-only use:
     commands go through this handle so the UA sends what they return).
     """
 

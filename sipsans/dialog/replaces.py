@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .dialog.model import Dialog, DialogId
-from .dialog.state import DialogState
-from .errors import RemoteProtocolError
-from .fields import get_param, parse_params
-from .grammar import is_digits
+from ..errors import RemoteProtocolError
+from ..message.fields import get_param, parse_params
+from ..message.grammar import is_digits
+from .model import Dialog, DialogId
+from .state import DialogState
 
 __all__ = [
     "Replaces",

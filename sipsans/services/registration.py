@@ -46,21 +46,16 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from .auth import AuthFailure, Credentials, DigestClient
-from .endpoint import Endpoint
-from .errors import LocalProtocolError, RemoteProtocolError
-from .events import (
-    RegistrationState,
-    RegistrationStateChanged,
-    ResponseReceived,
-    TransactionTimedOut,
-    TransportFailed,
-)
-from .fields import NameAddr, parse_name_addr
-from .grammar import is_digits
-from .message import Request, Response, make_request
-from .transport import Address, ClientTxn, ConnHandle, Target, Transmit
-from .uri import URI, SipURI, parse_uri
+from ..auth import AuthFailure, Credentials, DigestClient
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..message.fields import NameAddr, parse_name_addr
+from ..message.grammar import is_digits
+from ..message.model import Request, Response, make_request
+from ..message.uri import URI, SipURI, parse_uri
+from ..transaction.endpoint import Endpoint
+from ..transaction.events import ResponseReceived, TransactionTimedOut, TransportFailed
+from ..transaction.transport import Address, ClientTxn, ConnHandle, Target, Transmit
+from .events import RegistrationState, RegistrationStateChanged
 
 __all__ = [
     "Registration",

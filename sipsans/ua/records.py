@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .auth import Credentials
-from .dialog.model import Dialog
-from .dialog.subscription import Subscription
-from .message import Request
-from .transport import ClientTxn, Target
+from ..auth import Credentials
+from ..dialog.model import Dialog
+from ..dialog.subscription import Subscription
+from ..message.model import Request
+from ..transaction.transport import ClientTxn, Target
 
 __all__ = ["KNOWN_METHODS", "Hdrs", "Timer", "_Call", "_In", "_Out"]
 

@@ -52,12 +52,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .config import EndpointConfig, ParserLimits
-from .endpoint import Endpoint
-from .errors import RemoteProtocolError
-from .message import Request, Response
-from .parser import parse_message
-from .transport import Address, ClientTxn, ConnHandle, ServerTxn, Target, Transmit
+from ..config import EndpointConfig, ParserLimits
+from ..errors import RemoteProtocolError
+from ..message.model import Request, Response
+from ..message.parser import parse_message
+from ..transaction.endpoint import Endpoint
+from ..transaction.transport import Address, ClientTxn, ConnHandle, ServerTxn, Target, Transmit
 
 __all__ = [
     "FORMAT",

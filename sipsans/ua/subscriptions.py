@@ -28,10 +28,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Literal
 
-from . import ua_client
-from .dialog.model import Dialog, route_set_from, target_for
-from .dialog.state import DialogState
-from .dialog.subscription import (
+from ..dialog.model import Dialog, route_set_from, target_for
+from ..dialog.state import DialogState
+from ..dialog.subscription import (
     REFRESH_FAILURES,
     EventHeader,
     Subscription,
@@ -43,18 +42,19 @@ from .dialog.subscription import (
     parse_subscription_state,
     transition,
 )
-from .dialog.views import ClientSubscription, ServerSubscription
-from .errors import LocalProtocolError, RemoteProtocolError
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..message.fields import NameAddr, parse_name_addr
+from ..message.model import Request, Response, make_request, make_response
+from ..message.uri import URI, SipURI
+from ..services.registration import header_int, refresh_delay
+from ..transaction.transport import ClientTxn, ServerTxn, Target
+from . import client as ua_client
 from .events import IncomingSubscription, NotifyReceived, SubscriptionStateChanged
-from .fields import NameAddr, parse_name_addr
-from .message import Request, Response, make_request, make_response
-from .registration import header_int, refresh_delay
-from .transport import ClientTxn, ServerTxn, Target
-from .ua_records import Hdrs, _In, _Out
-from .uri import URI, SipURI
+from .handles import ClientSubscription, ServerSubscription
+from .records import Hdrs, _In, _Out
 
 if TYPE_CHECKING:
-    from .ua import UserAgent
+    from .agent import UserAgent
 
 __all__ = [
     "abandon",

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import re
 
-from .config import ParserLimits
-from .errors import RemoteProtocolError
-from .message import Request, Response
+from ..config import ParserLimits
+from ..errors import RemoteProtocolError
+from .model import Request, Response
 from .parser import DEFAULT_LIMITS, parse_message
 
 __all__ = ["StreamFramer"]

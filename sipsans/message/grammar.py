@@ -16,7 +16,7 @@ neither may be decoded.
 :func:`pct_decode` is strict: a ``%`` not followed by two hex digits inside an
 ``escaped`` component is a syntax error (RFC 3261 §25.1), reported as
 :class:`~sipsans.errors.RemoteProtocolError` with status hint 400, and
-:func:`~sipsans.uri.parse_uri` uses it. :func:`pct_decode_lenient` leaves such a ``%``
+:func:`~sipsans.message.uri.parse_uri` uses it. :func:`pct_decode_lenient` leaves such a ``%``
 literal instead; it exists for best-effort display and logging and is used nowhere in
 the parsing path.
 """

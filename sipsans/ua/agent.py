@@ -15,10 +15,10 @@ Same pull surface as the Endpoint::
     deadline = ua.get_next_timer()         # wake up then: ua.handle_timer(now=...)
 
 What the UA consumes and what passes through is tabulated in docs/dialogs.md.
-Incoming requests are handled by :mod:`sipsans.ua_server`, responses by
-:mod:`sipsans.ua_client`, registrations by :mod:`sipsans.ua_registration`,
-subscriptions by :mod:`sipsans.ua_subscriptions`, REFER and Replaces by
-:mod:`sipsans.ua_refer`; this module holds the state, the commands and the timers.
+Incoming requests are handled by :mod:`sipsans.ua.server`, responses by
+:mod:`sipsans.ua.client`, registrations by :mod:`sipsans.ua.registrations`,
+subscriptions by :mod:`sipsans.ua.subscriptions`, REFER and Replaces by
+:mod:`sipsans.ua.refer`; this module holds the state, the commands and the timers.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from . import ua_client, ua_refer, ua_registration, ua_server, ua_subscriptions
-from .auth import Credentials, DigestClient
-from .config import EndpointConfig
-from .dialog.model import (
+from ..auth import Credentials, DigestClient
+from ..config import EndpointConfig
+from ..dialog.events import DialogStateChanged, DialogTerminated
+from ..dialog.model import (
     Dialog,
     DialogId,
     DialogSnapshot,
@@ -42,29 +42,30 @@ from .dialog.model import (
     snapshot,
     target_for,
 )
-from .dialog.state import DIALOG_TABLE, DialogInput, DialogState, TerminatedReason
-from .dialog.subscription import Subscription, SubscriptionState
-from .dialog.views import (
+from ..dialog.replaces import Replaces
+from ..dialog.state import DIALOG_TABLE, DialogInput, DialogState, TerminatedReason
+from ..dialog.subscription import Subscription, SubscriptionState
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..message.fields import NameAddr, parse_name_addr
+from ..message.model import Request, Response, make_request
+from ..message.uri import URI, SipURI, parse_uri
+from ..services.registration import Registration, as_name_addr
+from ..transaction.endpoint import Endpoint
+from ..transaction.transport import Address, ClientTxn, ConnHandle, ServerTxn, Target, Transmit
+from . import client as ua_client
+from . import refer as ua_refer
+from . import registrations as ua_registration
+from . import server as ua_server
+from . import subscriptions as ua_subscriptions
+from .events import Event
+from .handles import (
     ClientInviteDialog,
     ClientSubscription,
     ServerInviteDialog,
     ServerSubscription,
 )
-from .endpoint import Endpoint
-from .errors import LocalProtocolError, RemoteProtocolError
-from .events import (
-    DialogStateChanged,
-    DialogTerminated,
-    Event,
-)
-from .fields import NameAddr, parse_name_addr
-from .message import Request, Response, make_request
-from .registration import Registration, as_name_addr
-from .replaces import Replaces
-from .transport import Address, ClientTxn, ConnHandle, ServerTxn, Target, Transmit
-from .ua_records import Hdrs, Timer, _Call, _In, _Out
-from .ua_registration import RegistrationHandle
-from .uri import URI, SipURI, parse_uri
+from .records import Hdrs, Timer, _Call, _In, _Out
+from .registrations import RegistrationHandle
 
 __all__ = ["UAConfig", "UserAgent"]
 
@@ -682,7 +683,7 @@ class UserAgent:
         to our Contact. ``credentials`` answer 401/407 (default: the UA's). The UA
         refreshes before expiry, retries with Min-Expires after 423, retries
         transient failures and ends in FAILED after ``max_failures`` of them in a row.
-        The other options are those of :class:`~sipsans.registration.Registration`.
+        The other options are those of :class:`~sipsans.services.registration.Registration`.
         Progress arrives as ``RegistrationStateChanged`` events.
         """
         self._advance(now)

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from ._frozen import maker, quick_init
-from .fields import Via
-from .headers import Headers
-from .message import Message
+from .._frozen import maker, quick_init
+from ..message.fields import Via
+from ..message.headers import Headers
+from ..message.model import Message
 
 __all__ = [
     "RELIABLE_TRANSPORTS",

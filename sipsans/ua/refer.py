@@ -21,23 +21,23 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from . import ua_server
-from . import ua_subscriptions as subs
-from .dialog.model import Dialog, DialogId
-from .dialog.state import DialogState, TerminatedReason
-from .dialog.subscription import EventHeader, Subscription, SubscriptionState
-from .dialog.views import ClientSubscription, ServerSubscription
-from .errors import LocalProtocolError, RemoteProtocolError
+from ..dialog.model import Dialog, DialogId
+from ..dialog.replaces import Replaces, parse_replaces, replaces_for, sipfrag
+from ..dialog.state import DialogState, TerminatedReason
+from ..dialog.subscription import EventHeader, Subscription, SubscriptionState
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..message.fields import NameAddr, parse_name_addr
+from ..message.model import REASON_PHRASES, Request, make_response
+from ..message.uri import URI, SipURI
+from ..transaction.transport import ClientTxn, ServerTxn
+from . import server as ua_server
+from . import subscriptions as subs
 from .events import ReferReceived
-from .fields import NameAddr, parse_name_addr
-from .message import REASON_PHRASES, Request, make_response
-from .replaces import Replaces, parse_replaces, replaces_for, sipfrag
-from .transport import ClientTxn, ServerTxn
-from .ua_records import Hdrs, _Call, _In
-from .uri import URI, SipURI
+from .handles import ClientSubscription, ServerSubscription
+from .records import Hdrs, _Call, _In
 
 if TYPE_CHECKING:
-    from .ua import UserAgent
+    from .agent import UserAgent
 
 __all__ = [
     "SIPFRAG",

@@ -14,7 +14,7 @@ know (events) and when to wake it next (:meth:`Endpoint.get_next_timer`):
     deadline = ep.get_next_timer()  # then call ep.handle_timer(now=...) at or after it
 
 Everything a peer sends is handled without raising: unparseable messages become
-:class:`~sipsans.events.MalformedMessage` (and a stateless error response when the
+:class:`~sipsans.ua.events.MalformedMessage` (and a stateless error response when the
 request's Via, From, To, Call-ID and CSeq survive). Only misuse by the caller raises
 :class:`~sipsans.errors.LocalProtocolError`.
 """
@@ -26,13 +26,19 @@ from collections import deque
 from collections.abc import Iterable
 from typing import cast
 
-from ._memo import remember
-from .config import EndpointConfig
-from .errors import LocalProtocolError, RemoteProtocolError
+from .._memo import remember
+from ..config import EndpointConfig
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..message.fields import Via
+from ..message.framing import StreamFramer
+from ..message.model import Request, Response, make_response
+from ..message.parser import parse_message
+from ..ua.events import Event
+from .builders import build_cancel, build_non2xx_ack
+from .compiled import Arm, Step, compile_machines
 from .events import (
     CancelReceived,
     ConnectionClosed,
-    Event,
     MalformedMessage,
     RequestReceived,
     ResponseReceived,
@@ -42,16 +48,10 @@ from .events import (
     make_request_received,
     make_response_received,
 )
-from .fields import Via
-from .framing import StreamFramer
-from .message import Request, Response, make_response
-from .parser import parse_message
+from .machine import Transaction, timer_duration
+from .matching import MAGIC_COOKIE, merge_key, server_key
+from .tables import TIMER_INPUT, Do, Input, Machine, State, Stop
 from .timers import TimerHeap, TimerKind
-from .transaction.builders import build_cancel, build_non2xx_ack
-from .transaction.compiled import Arm, Step, compile_machines
-from .transaction.machine import Transaction, timer_duration
-from .transaction.matching import MAGIC_COOKIE, merge_key, server_key
-from .transaction.tables import TIMER_INPUT, Do, Input, Machine, State, Stop
 from .transport import (
     Address,
     ClientTxn,

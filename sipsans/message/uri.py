@@ -36,7 +36,7 @@ from typing import Final, TypeAlias
 
 from sipsans._memo import remember
 from sipsans.errors import LocalProtocolError, RemoteProtocolError
-from sipsans.grammar import (
+from sipsans.message.grammar import (
     ALPHANUM,
     HEADER_CHARS,
     HOSTNAME_PATTERN,
@@ -86,7 +86,7 @@ def _normalize_text(v: str) -> str:
     """Check that *v* can be written as UTF-8 escapes and return its canonical form.
 
     Lone surrogates U+DC80-U+DCFF stand for raw bytes (``surrogateescape``, as
-    :func:`~sipsans.grammar.pct_decode` produces them); a run of them that forms valid
+    :func:`~sipsans.message.grammar.pct_decode` produces them); a run of them that forms valid
     UTF-8 is the same bytes as the character it encodes, so it is folded into that
     character, as parsing the output would. Other lone surrogates have no encoding.
     """

@@ -12,26 +12,28 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from . import ua_refer, ua_registration, ua_subscriptions
-from ._memo import remember_text
-from .auth import AuthFailure
-from .dialog.model import Dialog, DialogId, build_request, route_set_from, target_for
-from .dialog.state import DialogInput, DialogState, TerminatedReason, reason_for_status
-from .errors import RemoteProtocolError
-from .events import (
-    AuthenticationFailed,
-    DialogStateChanged,
+from .._memo import remember_text
+from ..auth import AuthFailure
+from ..dialog.events import DialogStateChanged
+from ..dialog.model import Dialog, DialogId, build_request, route_set_from, target_for
+from ..dialog.state import DialogInput, DialogState, TerminatedReason, reason_for_status
+from ..errors import RemoteProtocolError
+from ..message.model import Request, Response
+from ..transaction.events import (
     ResponseReceived,
     TransactionTerminated,
     TransactionTimedOut,
     TransportFailed,
 )
-from .message import Request, Response
-from .transport import ClientTxn, Target
-from .ua_records import _Call, _Out
+from ..transaction.transport import ClientTxn, Target
+from . import refer as ua_refer
+from . import registrations as ua_registration
+from . import subscriptions as ua_subscriptions
+from .events import AuthenticationFailed
+from .records import _Call, _Out
 
 if TYPE_CHECKING:
-    from .ua import UserAgent
+    from .agent import UserAgent
 
 __all__ = ["on_failure", "on_response", "send_ack", "transaction_terminated"]
 

@@ -17,8 +17,8 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, overload
 
-from ._memo import remember, remember_text
-from .errors import RemoteProtocolError
+from .._memo import remember, remember_text
+from ..errors import RemoteProtocolError
 from .grammar import (
     HOSTNAME_PATTERN,
     IPV4_PATTERN,

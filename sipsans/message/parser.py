@@ -20,13 +20,13 @@ import re
 from collections.abc import Callable
 from typing import cast
 
-from ._memo import remember, remember_text
-from .config import ParserLimits
-from .errors import RemoteProtocolError
+from .._memo import remember, remember_text
+from ..config import ParserLimits
+from ..errors import RemoteProtocolError
 from .fields import _KNOWN_METHODS, ViaList, parse_cseq, parse_name_addr, parse_via
 from .grammar import is_token
 from .headers import _KEY_CACHE, Headers, _Layout, _layout, canonical_key
-from .message import Request, Response, _build_vias, _single
+from .model import Request, Response, _build_vias, _single
 
 __all__ = ["DEFAULT_LIMITS", "parse_message"]
 

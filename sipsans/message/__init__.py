@@ -1,0 +1,44 @@
+"""The message layer: SIP's grammar, URIs, header fields and messages (RFC 3261 §7,
+§19, §20, §25), the parser and stream framing.
+
+* :mod:`.grammar`: the ABNF character classes and token rules of §25.
+* :mod:`.uri`: sip, sips and tel URIs (§19.1, RFC 3966) and their comparison.
+* :mod:`.headers`: :class:`Headers`, ordered and case-insensitive, compact forms.
+* :mod:`.fields`: typed views of Via, From/To/Contact (name-addr), CSeq.
+* :mod:`.model`: :class:`Request`, :class:`Response`, ``make_request``, ``make_response``.
+* :mod:`.parser`: ``parse_message`` (bytes to a message, lazily typed).
+* :mod:`.framing`: :class:`StreamFramer` for TCP, TLS and WebSocket streams.
+
+Nothing here knows about transactions or dialogs.
+"""
+
+from __future__ import annotations
+
+from .fields import CSeq, NameAddr, Via, parse_name_addr, parse_via
+from .framing import StreamFramer
+from .headers import Headers
+from .model import REASON_PHRASES, Message, Request, Response, make_request, make_response
+from .parser import parse_message
+from .uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
+
+__all__ = [
+    "REASON_PHRASES",
+    "URI",
+    "AbsoluteURI",
+    "CSeq",
+    "Headers",
+    "Message",
+    "NameAddr",
+    "Request",
+    "Response",
+    "SipURI",
+    "StreamFramer",
+    "TelURI",
+    "Via",
+    "make_request",
+    "make_response",
+    "parse_message",
+    "parse_name_addr",
+    "parse_uri",
+    "parse_via",
+]

@@ -1,0 +1,186 @@
+"""The UserAgent's events (DESIGN.md §4), and :data:`Event`, the union of every event
+the core emits.
+
+Events are frozen, slotted, keyword-only dataclasses, so callers can ``match``
+exhaustively.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from .._frozen import quick_init
+from ..dialog.events import DialogStateChanged, DialogTerminated
+from ..dialog.model import DialogId
+from ..dialog.replaces import Replaces
+from ..dialog.subscription import SubscriptionState
+from ..message.fields import NameAddr
+from ..message.model import Request, Response
+from ..services.events import RegistrationStateChanged
+from ..transaction.events import TransactionEvent
+from ..transaction.transport import ClientTxn, ServerTxn
+from .handles import (
+    ClientInviteDialog,
+    ClientSubscription,
+    ServerInviteDialog,
+    ServerSubscription,
+)
+
+__all__ = [
+    "AuthenticationFailed",
+    "Event",
+    "InDialogRequest",
+    "IncomingCall",
+    "IncomingSubscription",
+    "MessageReceived",
+    "NotifyReceived",
+    "ReferReceived",
+    "SubscriptionStateChanged",
+    "UAEvent",
+]
+
+
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncomingCall:
+    """A new INVITE (no To tag) created the UAS dialog ``dialog``.
+
+    Answer with ``dialog.ringing()``, ``.progress()``, ``.accept()`` or ``.reject()``;
+    the UA has sent nothing yet but the transaction's own 100 Trying (§17.2.1).
+
+    ``replaces`` is the dialog the INVITE's Replaces header names (RFC 3891), already
+    checked against §3 (no match 481, ended 603, early-only but confirmed 486):
+    once this call is confirmed the UA ends that dialog with BYE (CANCEL if early).
+    """
+
+    dialog: ServerInviteDialog
+    request: Request
+    txn: ServerTxn
+    replaces: ClientInviteDialog | ServerInviteDialog | None = None
+
+
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InDialogRequest:
+    """A request within dialog ``dialog_id`` for the application to answer with
+    ``ua.respond(txn, ...)``. Unanswered requests get the documented default after
+    ``UAConfig.answer_timeout``. ``txn`` is None for an ACK carrying a body (the
+    answer to an offer made in a 2xx), which needs no answer."""
+
+    dialog_id: DialogId
+    request: Request
+    txn: ServerTxn | None
+
+
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageReceived:
+    """An out-of-dialog MESSAGE (RFC 3428); answer with ``ua.respond(txn, ...)``
+    (200 is sent for you after ``UAConfig.answer_timeout``)."""
+
+    request: Request
+    txn: ServerTxn
+
+
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthenticationFailed:
+    """A 401/407 could not be answered (no credentials, unsupported challenge, or
+    the credentials were rejected). ``txn`` is the handle the command returned."""
+
+    dialog_id: DialogId | None
+    txn: ClientTxn
+    response: Response
+    reason: str
+    realm: str | None = None
+
+
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionStateChanged:
+    """A subscription (either role) moved from ``previous`` to ``state``.
+
+    ``previous`` is None for a subscription that just appeared (a fork of our
+    SUBSCRIBE, a REFER's implicit subscription). ``reason`` and ``retry_after`` are
+    the Subscription-State parameters sent or received, or the local cause (see
+    docs/subscriptions.md); ``status`` is the SIP status that caused it, if one did;
+    ``message`` the request or response that did.
+    """
+
+    subscription: ClientSubscription | ServerSubscription
+    previous: SubscriptionState | None
+    state: SubscriptionState
+    reason: str | None = None
+    retry_after: int | None = None
+    status: int | None = None
+    message: Request | Response | None = None
+
+
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotifyReceived:
+    """A NOTIFY for one of our subscriptions (already answered 200 by the UA).
+
+    ``state``, ``reason``, ``expires`` and ``retry_after`` come from its
+    Subscription-State header (RFC 6665 §8.2.3); the body is the resource state
+    (message/sipfrag for a REFER, RFC 3515 §2.4.5).
+    """
+
+    subscription: ClientSubscription
+    request: Request
+    state: SubscriptionState
+    reason: str | None = None
+    expires: int | None = None
+    retry_after: int | None = None
+
+
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncomingSubscription:
+    """A SUBSCRIBE for an event package in ``UAConfig.event_packages`` (RFC 6665
+    §4.2.1). Answer with ``subscription.accept(...)`` (200 and the first NOTIFY) or
+    ``.reject(...)``; unanswered after ``UAConfig.answer_timeout`` it gets 480."""
+
+    subscription: ServerSubscription
+    request: Request
+    txn: ServerTxn
+
+
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReferReceived:
+    """A REFER within dialog ``dialog_id`` (RFC 3515), with its header fields parsed.
+
+    Accept with ``ua.respond(txn, 202, now=...)``: the UA then sends the first NOTIFY
+    (``SIP/2.0 100 Trying``) of the implicit subscription, unless ``refer_sub`` is
+    False (RFC 4488); report progress with ``dialog.notify_refer(status, now=...)``.
+    Unanswered after ``UAConfig.answer_timeout`` it gets 603. ``replaces`` is the
+    Replaces header embedded in the Refer-To URI (an attended transfer, RFC 3891).
+    """
+
+    dialog_id: DialogId
+    request: Request
+    txn: ServerTxn
+    refer_to: NameAddr
+    referred_by: NameAddr | None = None
+    refer_sub: bool = True
+    replaces: Replaces | None = None
+
+
+UAEvent: TypeAlias = (
+    IncomingCall
+    | DialogStateChanged
+    | DialogTerminated
+    | InDialogRequest
+    | MessageReceived
+    | AuthenticationFailed
+    | RegistrationStateChanged
+    | SubscriptionStateChanged
+    | NotifyReceived
+    | IncomingSubscription
+    | ReferReceived
+)
+
+#: Every event of the core: the Endpoint's transaction events and the UserAgent's.
+Event: TypeAlias = TransactionEvent | UAEvent
