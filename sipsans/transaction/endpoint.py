@@ -14,7 +14,7 @@ know (events) and when to wake it next (:meth:`Endpoint.get_next_timer`):
     deadline = ep.get_next_timer()  # then call ep.handle_timer(now=...) at or after it
 
 Everything a peer sends is handled without raising: unparseable messages become
-:class:`~sipsans.ua.events.MalformedMessage` (and a stateless error response when the
+:class:`~sipsans.transaction.events.MalformedMessage` (and a stateless error response when the
 request's Via, From, To, Call-ID and CSeq survive). Only misuse by the caller raises
 :class:`~sipsans.errors.LocalProtocolError`.
 """
@@ -33,7 +33,6 @@ from ..message.fields import Via
 from ..message.framing import StreamFramer
 from ..message.model import Request, Response, make_response
 from ..message.parser import parse_message
-from ..ua.events import Event
 from .builders import build_cancel, build_non2xx_ack
 from .compiled import Arm, Step, compile_machines
 from .events import (
@@ -42,6 +41,7 @@ from .events import (
     MalformedMessage,
     RequestReceived,
     ResponseReceived,
+    TransactionEvent,
     TransactionTerminated,
     TransactionTimedOut,
     TransportFailed,
@@ -150,7 +150,7 @@ class Endpoint:
         #: INVITE server transactions whose 100 Trying timer (§17.2.1) is not armed yet,
         #: with its deadline: see _arm_trying.
         self._trying: list[tuple[float, Transaction]] = []
-        self._events: deque[Event] = deque()
+        self._events: deque[TransactionEvent] = deque()
         self._transmits: list[Transmit] = []
         self._conns: dict[int, _Conn] = {}
         self._conn_by_peer: dict[tuple[str, Address], int] = {}
@@ -159,11 +159,11 @@ class Endpoint:
 
     # -- outputs ----------------------------------------------------------------
 
-    def next_event(self) -> Event | None:
+    def next_event(self) -> TransactionEvent | None:
         """The oldest undelivered event, or None."""
         return self._events.popleft() if self._events else None
 
-    def events(self) -> list[Event]:
+    def events(self) -> list[TransactionEvent]:
         """Every undelivered event, oldest first (drains the queue)."""
         if not self._events:
             return []  # the usual answer: an adapter asks after every input until empty
