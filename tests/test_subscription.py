@@ -219,10 +219,10 @@ def test_allow_lists_subscribe_only_for_a_notifier() -> None:
     net = Net(35)
     plain = ua(add_ua(net, "alice", "192.0.2.1"))
     notifier = ua(add_ua(net, "bob", "192.0.2.2", config=NOTIFIER))
-    assert "SUBSCRIBE" not in plain._allow and "REFER" in plain._allow
-    assert "SUBSCRIBE" in notifier._allow and "NOTIFY" in notifier._allow
+    assert "SUBSCRIBE" not in plain.allow and "REFER" in plain.allow
+    assert "SUBSCRIBE" in notifier.allow and "NOTIFY" in notifier.allow
     no_refer = ua(add_ua(net, "carol", "192.0.2.3", config=UAConfig(refer=False)))
-    assert "REFER" not in no_refer._allow
+    assert "REFER" not in no_refer.allow
 
 
 # -- against a scripted peer ----------------------------------------------------------------
@@ -541,3 +541,29 @@ def wire_requests(net: Net, src: str, method: str) -> list[Request]:
             if message.headers.get("Via") not in [r.headers.get("Via") for r in out]:
                 out.append(message)  # retransmissions once
     return out
+
+
+@pytest.mark.parametrize("start", [1864.015585864 + k * 97.31379 for k in range(40)])
+def test_granted_expiry_reads_back_exactly_at_any_clock_origin(start: float) -> None:
+    """A notifier granting 300 s says ``expires=300`` in its NOTIFY, whatever the clock's
+    origin: ``(now + 300) - now`` is not always 300 in floating point, and rounding that
+    up once said 301 (the subscriber then believed it had more than it was granted)."""
+    net = Net(36, start=start)
+    alice = add_ua(net, "alice", "192.0.2.1")
+    add_ua(net, "bob", "192.0.2.2", config=NOTIFIER, handler=Presence())
+    sub = net.call(
+        alice,
+        lambda now: ua(alice).subscribe("sip:bob@192.0.2.2", "presence", expires=300, now=now),
+    )
+    net.drive(until=start + 0.5)
+    [first, *_] = alice.of_type(NotifyReceived)
+    assert first.expires == 300
+    assert sub.expires_at is not None and sub.expires_at - net.now <= 300
+
+
+def test_seconds_left_rounds_up_and_never_negative() -> None:
+    from sipsans.services.registrar import seconds_left
+
+    assert seconds_left(10.5, 10.0) == 1  # a live binding never shows 0
+    assert seconds_left(9.0, 10.0) == 0
+    assert all(seconds_left(t + 300, t) == 300 for t in (0.1 * k + 1e9 / 7 for k in range(1000)))

@@ -29,6 +29,13 @@ class Forker:
 
     def __init__(self) -> None:
         self.byes: list[str] = []
+        #: (delay, status, To tag) of each response to the INVITE.
+        self.plan = [
+            (0.0, 180, "fork1"),
+            (0.1, 180, "fork2"),
+            (0.3, 200, "fork1"),
+            (0.5, 200, "fork2"),
+        ]
 
     def __call__(self, node: Node, event: Event) -> None:
         if not isinstance(event, RequestReceived) or event.txn is None:
@@ -36,13 +43,7 @@ class Forker:
         req, txn, now = event.request, event.txn, node.net.now
         contact = (("Contact", f"<sip:fork@{node.host}:{node.port}>"),)
         if req.method == "INVITE":
-            plan = [
-                (0.0, 180, "fork1"),
-                (0.1, 180, "fork2"),
-                (0.3, 200, "fork1"),
-                (0.5, 200, "fork2"),
-            ]
-            for delay, status, tag in plan:
+            for delay, status, tag in self.plan:
 
                 def send(status: int = status, tag: str = tag) -> None:
                     body = SDP if status == 200 else b""
@@ -187,3 +188,30 @@ def test_snapshot_restore_then_bye() -> None:
     assert callee.calls[0].terminated_reason is TerminatedReason.UAC_BYE
     assert restored.terminated_reason is TerminatedReason.UAC_BYE
     assert_clean(alice2, bob)
+
+
+@pytest.mark.parametrize("loser_rings", [True, False])
+def test_a_losing_forks_dialog_reports_every_state_it_passes(loser_rings: bool) -> None:
+    """§13.2.2.4: a second fork's 2xx makes a dialog that the UA confirms (it ACKs the
+    2xx) and at once ends with BYE. The application sees that dialog's whole life, each
+    event's ``previous`` being the state the last one reported: Early (if it rang),
+    Confirmed, Terminated."""
+    net = Net(11)
+    alice = add_ua(net, "alice", "192.0.2.1")
+    forker = Forker()
+    if not loser_rings:
+        forker.plan = [(0.0, 180, "fork1"), (0.3, 200, "fork1"), (0.5, 200, "fork2")]
+    net.add("peer", "192.0.2.2", handler=forker)
+    net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
+    net.drive(until=5.0)
+    changes = [
+        (e.previous, e.state)
+        for e in alice.of_type(DialogStateChanged)
+        if e.dialog_id.remote_tag == "fork2"
+    ]
+    early, confirmed, ended = DialogState.EARLY, DialogState.CONFIRMED, DialogState.TERMINATED
+    if loser_rings:
+        assert changes == [(None, early), (early, confirmed), (confirmed, ended)]
+    else:
+        assert changes == [(None, confirmed), (confirmed, ended)]
+    assert forker.byes == ["fork2"]

@@ -1,8 +1,8 @@
 """Dialog data and the rules for building in-dialog requests (RFC 3261 §12).
 
-:class:`Dialog` is the UserAgent's record of one dialog: identifiers, route set,
-sequence numbers and remote target (§12.1), plus a few fields the UA needs while
-INVITE transactions run. :func:`build_request` makes a request within a dialog per
+:class:`Dialog` is the record of one dialog: identifiers, route set, sequence
+numbers, remote target (§12.1) and its state. :func:`contact_target` reads the remote
+target a message gives; :func:`build_request` makes a request within a dialog per
 §12.2.1.1 (loose and strict routing); :func:`target_for` picks where to send it.
 :func:`snapshot` / :func:`restore` turn a confirmed dialog into a JSON-able dict
 and back (format in docs/dialogs.md).
@@ -10,21 +10,15 @@ and back (format in docs/dialogs.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-from typing import TYPE_CHECKING, Literal, NamedTuple, TypedDict
+from typing import Literal, NamedTuple, TypedDict
 
+from .._memo import remember_text
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import NameAddr, parse_name_addr
-from ..message.model import Request, make_request
+from ..message.model import Request, Response, make_request
 from ..message.uri import URI, SipURI, parse_uri
 from ..transaction.transport import Target
-from .state import DialogState, TerminatedReason
-
-if TYPE_CHECKING:
-    from ..message.model import Response
-    from ..ua.records import Timer
-    from .subscription import EventHeader, Subscription
+from .state import DIALOG_TABLE, DialogInput, DialogState, TerminatedReason
 
 __all__ = [
     "SNAPSHOT_VERSION",
@@ -32,7 +26,9 @@ __all__ = [
     "DialogId",
     "DialogSnapshot",
     "build_request",
+    "contact_target",
     "restore",
+    "route_set_from",
     "snapshot",
     "target_for",
 ]
@@ -51,7 +47,7 @@ class DialogId(NamedTuple):
     response with a To tag yet.
 
     A named tuple rather than a frozen dataclass: the UA builds, hashes and compares
-    these keys several times per message, and a tuple does all three in C.
+    these keys several times per message, and a tuple hashes and compares in C.
     """
 
     call_id: str
@@ -59,14 +55,16 @@ class DialogId(NamedTuple):
     remote_tag: str
 
 
-#: ``dialog_id_from((call_id, local_tag, remote_tag))``: the same DialogId, built in C.
-#: The named tuple's own constructor runs a Python-level ``__new__``, and the UA makes
-#: a key for each dialog and for every message it matches to one.
-dialog_id_from: Callable[[tuple[str, str, str]], DialogId] = partial(tuple.__new__, DialogId)
-
-
 class Dialog:
-    """Everything the UA knows about one dialog (early or confirmed)."""
+    """The dialog state of RFC 3261 §12.1 for one dialog, early or confirmed.
+
+    Identifiers, From/To values, route set, sequence numbers, remote target, and the
+    state, which changes only through :meth:`advance` (the :data:`DIALOG_TABLE` row);
+    the UserAgent's dialog table (:class:`sipsans.ua.dialogs.DialogTable`) is its only
+    caller. What the UserAgent's parts track while transactions run on a dialog (an
+    INVITE awaiting its ACK, a re-INVITE of ours, subscription usages) they keep in
+    tables of their own, keyed by the dialog.
+    """
 
     __slots__ = (
         "_local_addr",
@@ -74,34 +72,22 @@ class Dialog:
         "_remote_addr",
         "_remote_tag",
         "_remote_uri",
-        "ack",
-        "ack_cseq",
-        "call",
         "call_id",
-        "glare_retry",
+        "holds",
         "id",
-        "invite_cseq",
         "invite_usage",
-        "last_sub",
-        "late_offer",
         "local_contact",
         "local_cseq",
         "local_tag",
         "reason",
         "remote_cseq",
         "remote_target",
-        "replaces",
-        "retrans",
         "role",
         "route_set",
         "secure",
-        "server_invite",
         "state",
         "status",
-        "subs",
         "target",
-        "txns",
-        "uac_reinvite",
     )
 
     # Positional-or-keyword: the UAS path builds one per call positionally (a class
@@ -129,7 +115,7 @@ class Dialog:
         self._remote_tag = remote_tag
         #: The dialog's key, kept rather than rebuilt on every look-up: it changes
         #: only when a UAC learns the remote tag (see :attr:`remote_tag`).
-        self.id = dialog_id_from((call_id, local_tag, remote_tag))
+        self.id = DialogId(call_id, local_tag, remote_tag)
         # Our and the peer's From/To values (see :attr:`local_uri`): the text, or the
         # value as received (tag and all), turned into text only when first needed. A
         # UAS call that never sends a request within its dialog never renders them.
@@ -150,43 +136,31 @@ class Dialog:
         self.route_set = route_set
         self.local_cseq = local_cseq
         self.remote_cseq = remote_cseq
+        #: Where the dialog is. It starts in an INITIAL state of the table (CONFIRMED for
+        #: a dialog a subscription created or a snapshot restored) and moves only
+        #: through :meth:`advance` (tests/test_state_owners.py holds every module to it).
         self.state = state
         #: A fixed next hop (outbound proxy) given to invite(target=...), else None.
         self.target = target
         self.secure = secure
         self.reason: TerminatedReason | None = None
         self.status: int | None = None
-        #: UAC: the call record of the initial INVITE (None once it ended).
-        self.call: object | None = None
-        #: UAC: the ACK last sent for the INVITE with CSeq ``ack_cseq`` (resent on
-        #: each 2xx retransmission, §13.2.2.4).
-        self.ack: Request | None = None
-        self.ack_cseq = 0
-        #: UAC: a 2xx carried an offer for our offer-less INVITE: ACK waits for dialog.ack().
-        self.late_offer: Response | None = None
-        #: UAS: the INVITE server transaction whose 2xx is not ACKed yet, with the
-        #: 2xx, retransmit interval and start time: (txn id, response, interval, started).
-        #: The last item is the armed retransmission timer.
-        self.retrans: tuple[int, Response, float, float, Timer] | None = None
-        self.server_invite: int | None = None
-        #: CSeq of the INVITE (initial or re-INVITE) the ACK must carry.
-        self.invite_cseq = 0
-        #: Id of our pending re-INVITE's client transaction (§14.1 glare), or 0.
-        self.uac_reinvite = 0
-        #: Body and headers of a re-INVITE waiting for its §14.1 retry.
-        self.glare_retry: tuple[bytes | None, str | None, tuple[tuple[str, str], ...]] | None = None
-        #: Client transactions of this dialog still running, as dict keys: an empty dict
-        #: is a quarter of an empty set's size, and most dialogs never send a request.
-        self.txns: dict[int, None] = {}
         #: False for a dialog made by a subscription alone (RFC 5057: it has no INVITE
         #: usage; it ends with its last subscription, without dialog events).
         self.invite_usage = True
-        #: Subscription usages (RFC 5057), by (our role, Event package and id).
-        self.subs: dict[tuple[str, EventHeader], Subscription] = {}
-        #: The newest subscription usage, kept after it ended (``as_subscription()``).
-        self.last_sub: Subscription | None = None
-        #: UAS: the dialog an INVITE with Replaces (RFC 3891) is to replace.
-        self.replaces: DialogId | None = None
+        #: How many things of the UserAgent still run on this dialog (its transactions,
+        #: the call's INVITE, subscription usages): a terminated dialog is forgotten
+        #: once none does (see DialogTable.release).
+        self.holds = 0
+
+    def advance(self, inp: DialogInput) -> DialogState | None:
+        """Feed ``inp`` to :data:`DIALOG_TABLE`: the next state, or None when the table
+        absorbs ``inp`` in this state (nothing changes)."""
+        row = DIALOG_TABLE.get((self.state, inp))
+        if row is None:
+            return None
+        self.state = row[0]
+        return row[0]
 
     @property
     def remote_tag(self) -> str:
@@ -233,6 +207,14 @@ class Dialog:
         if addr is None:
             addr = self._remote_addr = parse_name_addr(self.remote_uri, header="To")
         return str(addr.with_tag(self.remote_tag))
+
+    def refresh_target(self, message: Request | Response) -> None:
+        """§12.2.1.2 / §12.2.2: a target refresh (or the message creating the dialog)
+        replaces the remote target with its Contact; a missing or broken Contact leaves
+        the target as it was."""
+        target = contact_target(message)
+        if target is not None:
+            self.remote_target = target
 
 
 def _untagged(addr: NameAddr) -> str:
@@ -313,6 +295,30 @@ def target_for(uri: URI, fixed: Target | None = None) -> Target:
     transport = (uri.transport or ("TLS" if uri.secure else "UDP")).upper()
     host = uri.maddr or uri.host
     return Target(transport, host, uri.port)
+
+
+#: The remote target (§12.1.1) that a one-line Contact value gives, memoized: a peer
+#: sends the same Contact in every INVITE, and building the Contact view for it (list
+#: split, name-addr and URI parse, rendering) costs more than the rest of the UA's work
+#: on the INVITE. Bounded like the parser's memos (see sipsans._memo).
+_TARGETS: dict[str, str] = {}
+
+
+def contact_target(message: Request | Response) -> str | None:
+    """The URI of the first Contact of ``message`` as text: the remote target it gives
+    (§12.1.1, §12.1.2). None without a Contact or when it is broken."""
+    lines = message.headers.lines("contact")
+    line = lines[0] if len(lines) == 1 else None  # a single line: a memo key
+    if line is not None and (target := _TARGETS.get(line)) is not None:
+        return target
+    try:
+        contacts = message.contacts
+        target = str(contacts[0].uri) if contacts else None
+    except RemoteProtocolError:
+        return None
+    if target is not None and line is not None:
+        remember_text(_TARGETS, line, target)
+    return target
 
 
 def route_set_from(record_routes: list[NameAddr], *, reverse: bool) -> tuple[str, ...]:

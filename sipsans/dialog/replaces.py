@@ -36,6 +36,11 @@ class Replaces:
     from_tag: str
     early_only: bool = False
 
+    @property
+    def dialog_id(self) -> DialogId:
+        """The recipient's key of the dialog named: its local tag is ``to-tag``."""
+        return DialogId(self.call_id, self.to_tag, self.from_tag)
+
     def __str__(self) -> str:
         out = f"{self.call_id};to-tag={self.to_tag};from-tag={self.from_tag}"
         return out + ";early-only" if self.early_only else out
@@ -78,13 +83,13 @@ def replaces_for(dialog_id: DialogId, *, early_only: bool = False) -> Replaces:
     )
 
 
-def match_replaces(dialogs: dict[DialogId, Dialog], value: Replaces) -> tuple[Dialog | None, int]:
-    """RFC 3891 §3 on the UAS: the dialog to replace and 0, or (None, the error status).
+def match_replaces(d: Dialog | None, value: Replaces) -> tuple[Dialog | None, int]:
+    """RFC 3891 §3 on the UAS, for ``d``, the dialog ``value.dialog_id`` names (None when
+    we hold none): the dialog to replace and 0, or (None, the error status).
 
     481 when nothing matches or the match is an early dialog we did not initiate,
     603 when it already ended, 486 when ``early-only`` names a confirmed dialog.
     """
-    d = dialogs.get(DialogId(value.call_id, value.to_tag, value.from_tag))
     if d is None or not d.invite_usage:
         return None, 481
     if d.state is DialogState.TERMINATED:

@@ -1,9 +1,11 @@
 """The INVITE dialog state machine as one table (RFC 3261 §12, §13, §15).
 
 :data:`DIALOG_TABLE` maps ``(state, input) -> (next state, RFC reference)``; nothing
-else in sipsans decides a dialog's next state. A pair that is not in the table is
-absorbed (the state does not change): a peer can never make the UA raise, and the
-UserAgent checks the caller's commands against the state before feeding them.
+else in sipsans decides a dialog's next state (``Dialog.advance`` applies a row, and
+the UserAgent's dialog table, its only caller, reports each change). A pair that is
+not in the table is absorbed (the state does not change): a peer can never make the
+UA raise, and the UserAgent checks the caller's commands against the state before
+feeding them.
 
 States follow rsipstack's naming (DESIGN.md §3): a UAC dialog goes Calling ->
 Trying (100) -> Early (1xx with a To tag) -> Confirmed (2xx, ACK sent at once); a
@@ -86,6 +88,11 @@ class DialogInput(enum.Enum):
     #: The INVITE transaction ended and this early dialog never got its 2xx (§13.2.2.4),
     #: or the UA dropped it (auth retry, local limits).
     ENDED = "INVITE transaction ended"
+    #: UAS: the 2xx was retransmitted for 64*T1 without an ACK: "the dialog is
+    #: confirmed, but the session SHOULD be terminated" (§13.3.1.4), with a BYE.
+    ACK_TIMEOUT = "no ACK within 64*T1"
+    #: A dialog without an INVITE usage lost its last subscription usage (RFC 5057 §5).
+    USAGES_ENDED = "last usage ended"
 
 
 _S = DialogState
@@ -117,7 +124,8 @@ DIALOG_TABLE: dict[tuple[DialogState, DialogInput], tuple[DialogState, str]] = {
     (_S.TRYING, _I.CANCEL_RECEIVED): (_S.TERMINATED, "§9.2"),
     (_S.EARLY, _I.CANCEL_RECEIVED): (_S.TERMINATED, "§9.2"),
     (_S.WAIT_ACK, _I.RECV_ACK): (_S.CONFIRMED, "§13.3.1.4"),
-    # §13.3.1.4: no ACK within 64*T1: the UAS sends BYE and the dialog ends.
+    # §13.3.1.4: no ACK within 64*T1: confirmed, and at once ended with a BYE.
+    (_S.WAIT_ACK, _I.ACK_TIMEOUT): (_S.CONFIRMED, "§13.3.1.4"),
     (_S.WAIT_ACK, _I.FAILED): (_S.TERMINATED, "§13.3.1.4"),
     (_S.CONFIRMED, _I.RECV_ACK): (_S.CONFIRMED, "§13.3.1.4 (ACK retransmission)"),
     (_S.CONFIRMED, _I.FAILED): (_S.TERMINATED, "§12.2.1.2"),
@@ -130,6 +138,7 @@ DIALOG_TABLE: dict[tuple[DialogState, DialogInput], tuple[DialogState, str]] = {
     # §15: a caller ends an early dialog with CANCEL, but a BYE it receives there
     # (a callee leaving an early dialog) ends it too.
     (_S.EARLY, _I.BYE_RECEIVED): (_S.TERMINATED, "§15"),
+    (_S.CONFIRMED, _I.USAGES_ENDED): (_S.TERMINATED, "RFC 5057 §5"),
 }
 
 

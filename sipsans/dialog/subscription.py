@@ -215,8 +215,8 @@ class Subscription:
     """
 
     __slots__ = (
-        "_armed",
         "accept",
+        "alarm_at",
         "body",
         "content_type",
         "dialog",
@@ -248,6 +248,7 @@ class Subscription:
         self.key = key
         self.role: Role = role
         self.event = event
+        #: Where the subscription is; it moves only through :meth:`advance`.
         self.state = SubscriptionState.NOTIFY_WAIT
         self.dialog: Dialog | None = None
         #: Seconds asked for (subscriber) or granted (notifier).
@@ -281,7 +282,16 @@ class Subscription:
         self.status: int | None = None
         #: Subscriber forks: the subscription whose SUBSCRIBE this one came from.
         self.origin: Subscription | None = None
-        self._armed: float | None = None
+        #: The deadline the UserAgent has an alarm armed for (a stale alarm does nothing).
+        self.alarm_at: float | None = None
+
+    def advance(self, inp: SubscriptionInput) -> SubscriptionState | None:
+        """Feed ``inp`` to :data:`SUBSCRIPTION_TABLE`: the next state, or None when the
+        table absorbs it (nothing changes)."""
+        nxt = transition(self.state, inp)
+        if nxt is not None:
+            self.state = nxt
+        return nxt
 
     @property
     def usage_key(self) -> tuple[Role, EventHeader]:

@@ -33,7 +33,14 @@ from ..message.model import Request, Response, make_response
 from ..message.uri import URI, SipURI, parse_uri
 from ..transaction.transport import Source
 
-__all__ = ["Binding", "LocationService", "Registrar", "aor_key", "http_date"]
+__all__ = [
+    "Binding",
+    "LocationService",
+    "Registrar",
+    "aor_key",
+    "http_date",
+    "seconds_left",
+]
 
 _WS = " \t"
 
@@ -79,6 +86,15 @@ def http_date(unix_time: float) -> str:
     return f"{weekday}, {day:02d} {_MONTHS[month - 1]} {year:04d} {hh:02d}:{mm:02d}:{ss:02d} GMT"
 
 
+def seconds_left(deadline: float, now: float) -> int:
+    """Whole seconds from ``now`` to ``deadline``, rounded up (a live binding or
+    subscription never shows 0) and never negative.
+
+    ``(now + e) - now`` may exceed ``e`` by a rounding error of the clock's floats;
+    microseconds are dropped first, so that what was just granted reads back exactly."""
+    return max(0, math.ceil(round(deadline - now, 6)))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Binding:
     """One contact bound to an address-of-record (§10.3 step 7).
@@ -106,11 +122,8 @@ class Binding:
         return self.contact.uri
 
     def remaining(self, now: float) -> int:
-        """Whole seconds left (rounded up, so a live binding never shows 0).
-
-        ``(now + e) - now`` may exceed ``e`` by a rounding error; microseconds are
-        dropped first so that a fresh binding reports exactly what was granted."""
-        return max(0, math.ceil(round(self.expires_at - now, 6)))
+        """Whole seconds left (see :func:`seconds_left`)."""
+        return seconds_left(self.expires_at, now)
 
     def same_binding(self, other: Binding) -> bool:
         """Do both name one binding? By instance-id and reg-id when given (RFC 5626

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import cast
 
 from .._memo import remember
@@ -170,6 +170,14 @@ class Endpoint:
         out = list(self._events)
         self._events.clear()
         return out
+
+    def drain_events(self, handler: Callable[[TransactionEvent], None]) -> None:
+        """Hand every undelivered event to ``handler``, oldest first, until none is left:
+        the events that ``handler``'s own commands make are handed over too, in order
+        (a transaction user, such as the UserAgent, consumes the Endpoint this way)."""
+        events = self._events
+        while events:
+            handler(events.popleft())
 
     def transmits(self) -> list[Transmit]:
         """Everything to send, in order (drains the queue)."""
@@ -465,6 +473,13 @@ class Endpoint:
         else:
             self._held[cancel_id] = (invite.id, request)
         return ClientTxn(cancel_id)
+
+    def reserve_handle(self) -> ClientTxn:
+        """A client transaction handle that no transaction of this endpoint will ever
+        have: for a request the TU must answer for now but sends later (a callee's BYE
+        held until its 2xx is ACKed, RFC 3261 §15). Its events carry the TU's own
+        transaction's handle rewritten to this one."""
+        return ClientTxn(self._take_id())
 
     def send_stateless(
         self, message: Request | Response, *, target: Target | None = None, now: float

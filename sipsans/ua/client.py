@@ -1,24 +1,31 @@
-"""The UserAgent's client side: responses to what it sent (RFC 3261 §12.1.2, §13.2.2,
-§14.1, §15.1.1, §22.2).
+"""The UserAgent's client side: the requests it sends and what comes back (RFC 3261
+§8.1, §12.1.2, §13.2, §14.1, §15.1.1, §22.2).
 
-Functions over a :class:`~sipsans.ua.UserAgent`; the UA's state lives there.
-Every response is passed on to the application as ``ResponseReceived`` with the
-handle the command returned (``origin``), except 401/407s the UA answers itself
-and 2xx retransmissions it re-ACKs.
+:class:`ClientSide` places calls (``ua.invite``), sends requests within dialogs (BYE,
+re-INVITE, UPDATE, INFO, ...), CANCELs, ACKs every 2xx (§13.2.2.4), answers 401/407
+with credentials once per challenge, and backs off and retries a re-INVITE that met
+491 (§14.1). Every response is passed on to the application as ``ResponseReceived``
+with the handle the command returned, except the 401/407s it answers itself and the
+2xx retransmissions it re-ACKs.
+
+What it tracks: the calls it placed (by INVITE transaction and by Call-ID and From
+tag), every other request it sent (by transaction), and per dialog the re-INVITE of
+ours still running, a §14.1 retry waiting for its moment and a 2xx offer waiting for
+the ACK's answer.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
-from .._memo import remember_text
-from ..auth import AuthFailure
-from ..dialog.events import DialogStateChanged
-from ..dialog.model import Dialog, DialogId, build_request, route_set_from, target_for
+from ..auth import AuthFailure, Credentials
+from ..dialog.model import Dialog, build_request, route_set_from, target_for
 from ..dialog.state import DialogInput, DialogState, TerminatedReason, reason_for_status
-from ..errors import RemoteProtocolError
-from ..message.model import Request, Response
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..message.fields import NameAddr, parse_name_addr
+from ..message.model import Request, Response, make_request
+from ..message.uri import URI, SipURI
 from ..transaction.events import (
     ResponseReceived,
     TransactionTerminated,
@@ -26,16 +33,14 @@ from ..transaction.events import (
     TransportFailed,
 )
 from ..transaction.transport import ClientTxn, Target
-from . import refer as ua_refer
-from . import registrations as ua_registration
-from . import subscriptions as ua_subscriptions
+from .alarms import Alarm
+from .context import UAContext
+from .dialogs import DialogTable, by_role
 from .events import AuthenticationFailed
-from .records import _Call, _Out
+from .handles import ClientInviteDialog
+from .records import Call, Hdrs, Outgoing
 
-if TYPE_CHECKING:
-    from .agent import UserAgent
-
-__all__ = ["on_failure", "on_response", "send_ack", "transaction_terminated"]
+__all__ = ["ClientSide", "name_addr_arg"]
 
 _AUTH_HEADERS = ("authorization", "proxy-authorization")
 
@@ -44,412 +49,738 @@ _AUTH_HEADERS = ("authorization", "proxy-authorization")
 #: (RFC 5057, RFC 6665 §4.1.2.2, §4.2.2).
 _USAGE_ONLY = frozenset({"BYE", "NOTIFY", "SUBSCRIBE"})
 
+#: URI header fields (§19.1.5) the UA never copies into a request it builds.
+_URI_HEADER_DENY = frozenset(
+    {
+        "from", "to", "call-id", "cseq", "via", "contact", "max-forwards", "route",
+        "record-route", "content-length", "content-type", "body", "require",
+    }
+)  # fmt: skip
 
-#: The remote target (§12.1.1) that a one-line Contact value gives, memoized: a peer
-#: sends the same Contact in every INVITE, and building the Contact view for it (list
-#: split, name-addr and URI parse, rendering) costs more than the rest of the UA's work
-#: on the INVITE. Bounded like the parser's memos (see _memo.py).
-_TARGETS: dict[str, str] = {}
-
-
-def _contact_uri(message: Request | Response) -> str | None:
-    """The URI of the first Contact as text; None without one or when it is broken."""
-    lines = message.headers.lines("contact")
-    line = lines[0] if len(lines) == 1 else None  # a single line: a memo key
-    if line is not None and (target := _TARGETS.get(line)) is not None:
-        return target
-    try:
-        contacts = message.contacts
-        target = str(contacts[0].uri) if contacts else None
-    except RemoteProtocolError:
-        return None  # a broken Contact leaves the remote target as it was
-    if target is not None and line is not None:
-        remember_text(_TARGETS, line, target)
-    return target
+#: Dialog states in which requests may be sent within the dialog.
+_USABLE = frozenset({DialogState.EARLY, DialogState.WAIT_ACK, DialogState.CONFIRMED})
 
 
-def _refresh_target(d: Dialog, message: Request | Response) -> None:
-    """§12.2.1.2 / §12.2.2: a target refresh replaces the remote target."""
-    contact = _contact_uri(message)
-    if contact is not None:
-        d.remote_target = contact
+class _Glare:
+    """A re-INVITE waiting for its §14.1 retry."""
+
+    __slots__ = ("alarm", "body", "content_type", "headers", "origin")
+
+    def __init__(self, out: Outgoing, alarm: Alarm) -> None:
+        self.body = out.body
+        self.content_type = out.content_type
+        self.headers = out.headers
+        self.origin = out.origin
+        self.alarm = alarm
 
 
-def _pass(ua: UserAgent, event: ResponseReceived, origin: ClientTxn) -> None:
-    if event.txn == origin:
-        ua._emit(event)
-    else:
-        ua._emit(ResponseReceived(response=event.response, txn=origin, source=event.source))
+class ClientSide:
+    """Requests the UA sends and their outcomes (see the module docstring)."""
 
+    __slots__ = (
+        "_call_keys",
+        "_calls",
+        "_ctx",
+        "_dialogs",
+        "_glare",
+        "_late",
+        "_out",
+        "_reinvites",
+    )
 
-# -- responses --------------------------------------------------------------------
+    def __init__(self, ctx: UAContext, dialogs: DialogTable) -> None:
+        self._ctx = ctx
+        self._dialogs = dialogs
+        self._calls: dict[int, Call] = {}  # INVITE client transaction id -> call
+        self._call_keys: dict[tuple[str, str], Call] = {}  # (Call-ID, From tag) -> call
+        self._out: dict[int, Outgoing] = {}  # client transaction id -> request record
+        #: Our re-INVITE still running, per dialog: its client transaction id.
+        self._reinvites: dict[Dialog, int] = {}
+        self._glare: dict[Dialog, _Glare] = {}
+        #: A 2xx carrying an offer for our offer-less INVITE: the ACK waits for ack();
+        #: the INVITE it answers, and the alarm of the default (RFC 3264 §5).
+        self._late: dict[Dialog, tuple[Request, Alarm]] = {}
+        dialogs.on_end(self._dialog_ended)
 
+    def stats(self) -> dict[str, int]:
+        return {
+            "calls": len(self._calls),
+            "call_keys": len(self._call_keys),
+            "requests": len(self._out),
+            "reinvites": len(self._reinvites),
+            "glare_retries": len(self._glare),
+            "late_offers": len(self._late),
+        }
 
-def on_response(ua: UserAgent, event: ResponseReceived) -> None:
-    txn, resp = event.txn, event.response
-    if txn is not None:
-        call = ua._calls.get(txn.id)
-        if call is not None:
-            _call_response(ua, call, event)
-            return
-        out = ua._out.get(txn.id)
-        if out is not None:
-            _out_response(ua, out, event)
-            return
-        reg = ua._reg_txns.get(txn.id)
-        if reg is not None:
-            ua_registration.on_response(ua, reg, txn, resp)
-            return
-        ua._emit(event)  # a CANCEL's response, or a transaction the app started
-        return
-    # Outside any transaction: a 2xx retransmission after the INVITE client
-    # transaction ended (Timer M, §13.2.2.4) gets the same ACK again.
-    try:
-        is_invite_2xx = resp.cseq.method == "INVITE" and 200 <= resp.status_code < 300
-        key = (resp.call_id, resp.from_.tag or "")
-        to_tag = resp.to.tag or ""
-    except RemoteProtocolError:
-        ua._emit(event)
-        return
-    if is_invite_2xx:
-        call = ua._call_keys.get(key)
-        if call is not None:
-            _call_response(ua, call, event)
-            return
-        d = ua._dialogs.get(DialogId(key[0], key[1], to_tag))
-        if d is not None and d.ack is not None and d.ack_cseq == resp.cseq.seq:
-            _resend_ack(ua, d.ack, d)
-            return
-    ua._emit(event)
+    def call_of(self, d: Dialog) -> Call | None:
+        """The call (our initial INVITE, still running) that ``d`` belongs to, if any."""
+        return self._call_keys.get((d.call_id, d.local_tag)) if d.role == "uac" else None
 
+    def reinvite_pending(self, d: Dialog) -> bool:
+        """Whether a re-INVITE of ours is in progress on ``d`` (§14.2 glare)."""
+        return d in self._reinvites
 
-def _fork(ua: UserAgent, call: _Call, resp: Response, tag: str) -> tuple[Dialog, bool]:
-    """The dialog of ``call`` for To tag ``tag``: one per fork (§12.1.2, §13.2.2.4)."""
-    d = call.dialogs.get(tag)
-    if d is not None:
-        return d, False
-    p = call.primary
-    if not p.remote_tag:
-        del ua._dialogs[p.id]
-        p.remote_tag = tag
-        d, new = p, False
-    else:
+    # -- commands: calls ------------------------------------------------------------------
+
+    def invite(
+        self,
+        to: str | NameAddr | SipURI,
+        *,
+        from_: str | NameAddr | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        credentials: Credentials | Iterable[Credentials] | None = None,
+        target: Target | None = None,
+        now: float,
+    ) -> ClientInviteDialog:
+        """Start a call (§13.2.1). The request goes to ``target`` or, by default, to
+        the first Route given in ``headers`` or else to the host, port and
+        ``transport=`` of the To URI."""
+        ctx = self._ctx
+        ctx.advance(now)
+        if len(self._dialogs) >= ctx.config.max_dialogs:
+            raise LocalProtocolError(f"{len(self._dialogs)} dialogs, UAConfig.max_dialogs reached")
+        to_addr = name_addr_arg(to, "To")
+        ruri = to_addr.uri
+        uri_headers: list[tuple[str, str]] = []
+        if isinstance(ruri, SipURI):
+            # §19.1.5: header fields in the URI go into the request, except those the
+            # UA builds itself (a Refer-To with Replaces, RFC 3891 §4, arrives so).
+            uri_headers = [(n, v) for n, v in ruri.headers if n.lower() not in _URI_HEADER_DENY]
+            if any(n.lower() == "replaces" for n, _ in uri_headers):
+                uri_headers.append(("Require", "replaces"))
+            ruri = ruri.without_headers()
+        local = ctx.identity if from_ is None else name_addr_arg(from_, "From")
+        local, remote = _untagged(local), _untagged(to_addr)
+        local_text, remote_text = str(local), str(remote)
+        extra = tuple(headers)
+        # §12.2.1.1: in-dialog requests go to the remote target through the route set;
+        # only a target the caller names (an outbound proxy) stays fixed for the dialog.
+        fixed_target = target
+        if target is None:
+            routes = [v for k, v in extra if k.lower() == "route"]
+            hop = name_addr_arg(routes[0], "Route").uri if routes else ruri
+            target = target_for(hop)
+        local_tag, cseq = ctx.new_local()
+        call_id = ctx.new_call_id()
+        if body and content_type is None:
+            content_type = "application/sdp"
+        contact = ctx.local_contact(target.transport)
+        request = make_request(
+            "INVITE",
+            ruri,
+            from_=f"{local_text};tag={local_tag}",  # = str(local.with_tag(...)): no tag in local
+            to=remote_text,
+            call_id=call_id,
+            cseq=cseq,
+            contact=contact,
+            headers=[("Allow", ctx.allow_value), *ctx.common, *uri_headers, *extra],
+            body=body,
+            content_type=content_type,
+        )
         d = Dialog(
             role="uac",
-            call_id=p.call_id,
-            local_tag=p.local_tag,
-            remote_tag=tag,
-            local_uri=p.local_uri,
-            remote_uri=p.remote_uri,
-            local_contact=p.local_contact,
-            remote_target=str(call.request.uri),
+            call_id=call_id,
+            local_tag=local_tag,
+            remote_tag="",
+            local_uri=local_text,
+            remote_uri=remote_text,
+            local_contact=contact,
+            remote_target=str(ruri),
             route_set=(),
-            local_cseq=p.local_cseq,
+            local_cseq=cseq,
             remote_cseq=None,
             state=DialogState.CALLING,
-            target=p.target,
-            secure=p.secure,
+            target=fixed_target,
+            secure=isinstance(ruri, SipURI) and ruri.secure,
         )
-        d.invite_cseq = p.invite_cseq
-        d.call = call
-        new = True
-    ua._dialogs[d.id] = d
-    call.dialogs[tag] = d
-    return d, new
+        creds = (credentials,) if isinstance(credentials, Credentials) else tuple(credentials or ())
+        call = Call(request, target, d, creds)
+        txn = ctx.endpoint.send_request(request, target=target, now=now)
+        call.txn, call.origin = txn.id, txn
+        self._calls[txn.id] = call
+        self._call_keys[(call_id, local_tag)] = call
+        self._dialogs.add(d)
+        self._dialogs.hold(d)  # the call's INVITE runs on it until its transaction ends
+        ctx.drain()
+        return ctx.views.call(call)
 
+    def cancel(
+        self, d: Dialog, *, headers: Hdrs = (), reason: str | None = None, now: float
+    ) -> ClientTxn | None:
+        """CANCEL the call's INVITE (§9.1): None when nothing is pending."""
+        ctx = self._ctx
+        ctx.advance(now)
+        txn = self.send_cancel(d, headers=headers, reason=reason)
+        ctx.drain()
+        return txn
 
-def _learn(d: Dialog, resp: Response) -> None:
-    """§12.1.2: remote target from Contact, route set from the reversed Record-Route."""
-    _refresh_target(d, resp)
-    # Leniency: a broken Record-Route keeps the previous route set rather than
-    # dropping the response.
-    with contextlib.suppress(RemoteProtocolError):
-        routes = resp.record_routes if "record-route" in resp.headers else []
-        d.route_set = route_set_from(routes, reverse=True)
-
-
-def _call_response(ua: UserAgent, call: _Call, event: ResponseReceived) -> None:
-    resp = event.response
-    code = resp.status_code
-    tag = resp.to.tag
-    now = ua._now
-    if code < 200:
-        if tag:
-            d, new = _fork(ua, call, resp, tag)
-            _learn(d, resp)
-            if new:
-                previous = None
-                d.state = DialogState.EARLY
-                ua._emit(
-                    DialogStateChanged(
-                        dialog_id=d.id, previous=previous, state=d.state, message=resp
-                    )
-                )
-            else:
-                ua._set_state(d, DialogInput.RECV_1XX, resp)
-        else:
-            ua._set_state(call.primary, DialogInput.RECV_100, resp)
-        _pass(ua, event, call.origin)
-        return
-    if code < 300:
-        if not tag:
-            # Leniency refused: a 2xx without a To tag cannot create a dialog (§12.1.2);
-            # it is passed on but not ACKed.
-            _pass(ua, event, call.origin)
-            return
-        sent = call.acks.get(tag)
-        if sent is not None:
-            _resend_ack(ua, sent[0], None, sent[1])
-            return
-        d, new = _fork(ua, call, resp, tag)
-        _learn(d, resp)
-        _pass(ua, event, call.origin)
-        if call.confirmed is not None and call.confirmed is not d:
-            # §13.2.2.4: a 2xx from another fork is ACKed, then the dialog it made is
-            # ended with BYE (we keep one call).
-            d.state = DialogState.CONFIRMED
-            send_ack(ua, d, b"", None, now)
-            ua._send_bye(d, (), None, now, TerminatedReason.UAC_BUSY)
-            return
-        call.confirmed = d
-        call.primary = d
-        ua._set_state(d, DialogInput.RECV_2XX, resp)
+    def send_cancel(
+        self, d: Dialog, *, headers: Hdrs = (), reason: str | None = None
+    ) -> ClientTxn | None:
+        """CANCEL the INVITE of the call ``d`` belongs to while ``d`` is early (§9.1)."""
+        call = self.call_of(d)
+        if call is None or not d.is_early:
+            return None
         if call.cancelling:
-            # A 2xx that raced our CANCEL (§9.1): ACK it, then BYE.
-            send_ack(ua, d, b"", None, now)
-            ua._send_bye(d, (), None, now, TerminatedReason.UAC_CANCEL)
-        elif not call.request.body and resp.body:
-            # Late offer (RFC 3264 §5): the 2xx carries the offer, the ACK the answer.
-            d.late_offer = resp
-            ua._at(now + ua.config.answer_timeout, "late", d.id)
-        else:
-            send_ack(ua, d, b"", None, now)
-        return
-    if code in (401, 407) and _retry_call(ua, call, resp):
-        return
-    reason = reason_for_status(code, cancelled=call.cancelling)
-    if code == 401:
-        reason = TerminatedReason.UAS_OTHER
-    _pass(ua, event, call.origin)
-    for d in _call_dialogs(call):
-        if d.is_early:
-            ua._terminate(d, DialogInput.RECV_FAILURE, reason, code, resp)
+            return self._ctx.endpoint.cancel(ClientTxn(call.txn), now=self._ctx.now)
+        call.cancelling = True
+        extra = [*headers, ("Reason", reason)] if reason is not None else list(headers)
+        return self._ctx.endpoint.cancel(ClientTxn(call.txn), headers=extra, now=self._ctx.now)
 
+    def ack(
+        self, d: Dialog, *, body: bytes = b"", content_type: str | None = None, now: float
+    ) -> None:
+        """The ACK carrying the answer to the offer of a 2xx (late offer, RFC 3264 §5)."""
+        ctx = self._ctx
+        ctx.advance(now)
+        late = self._late.pop(d, None)
+        if late is None:
+            raise LocalProtocolError("no 2xx with an offer is waiting for an ACK on this dialog")
+        ctx.alarms.cancel(late[1])
+        self._send_ack(d, body, content_type, late[0])
+        ctx.drain()
 
-def _call_dialogs(call: _Call) -> list[Dialog]:
-    dialogs = list(call.dialogs.values())
-    if call.primary not in dialogs:
-        dialogs.append(call.primary)
-    return dialogs
+    # -- commands: requests within a dialog ---------------------------------------------
 
+    def request(
+        self,
+        d: Dialog,
+        method: str,
+        *,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        headers: Hdrs = (),
+        now: float,
+    ) -> ClientTxn:
+        """Any request within ``d`` but those with commands of their own."""
+        self._ctx.advance(now)
+        method = method.upper()
+        if method in ("ACK", "CANCEL", "BYE", "INVITE"):
+            raise LocalProtocolError(
+                f"use the dialog's {method.lower()}() / reinvite() / hangup() for {method}"
+            )
+        if method == "SUBSCRIBE":
+            # A SUBSCRIBE the UA does not track would get its NOTIFYs answered 481 by
+            # this very UA (RFC 6665 §4.1.3).
+            raise LocalProtocolError("use the dialog's subscribe() to SUBSCRIBE within it")
+        if d.state not in _USABLE:
+            raise LocalProtocolError(f"dialog {d.id} is {d.state.value}: no requests within it")
+        _, origin = self.send(d, method, body=body, content_type=content_type, headers=headers)
+        self._ctx.drain()
+        return origin
 
-def _auth_failed(  # noqa: PLR0917 - internal command plumbing, mirrors the public signature
-    ua: UserAgent, d: Dialog | None, origin: ClientTxn, resp: Response, why: str, realm: str | None
-) -> None:
-    ua._emit(
-        AuthenticationFailed(
-            dialog_id=d.id if d is not None else None,
-            txn=origin,
-            response=resp,
-            reason=why,
-            realm=realm,
+    def reinvite(
+        self,
+        d: Dialog,
+        *,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        headers: Hdrs = (),
+        now: float,
+    ) -> ClientTxn:
+        """A re-INVITE (§14.1); a 491 is retried after the randomised back-off."""
+        self._ctx.advance(now)
+        if d.state is not DialogState.CONFIRMED:
+            raise LocalProtocolError(
+                f"re-INVITE needs a confirmed dialog; {d.id} is {d.state.value}"
+            )
+        if d in self._reinvites or d in self._glare:
+            raise LocalProtocolError("a re-INVITE is already in progress on this dialog (§14.1)")
+        if d in self._late:
+            # §14.1: the initial INVITE is not over until its ACK, and its offer is still
+            # unanswered (RFC 3264 §4 allows no new offer before the answer).
+            raise LocalProtocolError(
+                "the 2xx's offer is waiting for its answer: call ack(body=...) before reinvite()"
+            )
+        txn, origin = self.send(d, "INVITE", body=body, content_type=content_type, headers=headers)
+        self._reinvites[d] = txn.id
+        self._ctx.drain()
+        return origin
+
+    def bye(
+        self, d: Dialog, *, headers: Hdrs = (), reason: str | None = None, now: float
+    ) -> ClientTxn:
+        """BYE on a confirmed dialog (§15.1.1); ``reason`` is an RFC 3326 Reason value."""
+        self._ctx.advance(now)
+        if d.state is not DialogState.CONFIRMED:
+            raise LocalProtocolError(
+                f"BYE needs a confirmed dialog; {d.id} is {d.state.value} (use hangup())"
+            )
+        why = by_role(d, local=True, uac=TerminatedReason.UAC_BYE, uas=TerminatedReason.UAS_BYE)
+        txn = self.send_bye(d, why, headers=headers, reason=reason)
+        self._ctx.drain()
+        return txn
+
+    def send(
+        self,
+        d: Dialog,
+        method: str,
+        *,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        headers: Hdrs = (),
+        origin: ClientTxn | None = None,
+    ) -> tuple[ClientTxn, ClientTxn]:
+        """Send a request within ``d``: (its transaction, the handle the application
+        holds: ``origin`` when this is a retry of an earlier request)."""
+        ctx = self._ctx
+        d.local_cseq += 1
+        if body and content_type is None:
+            content_type = "application/sdp"
+        request, hop = build_request(
+            d,
+            method,
+            d.local_cseq,
+            headers=(*ctx.common, *headers),
+            body=body or b"",
+            content_type=content_type if body else None,
         )
-    )
+        target = target_for(hop, d.target)
+        txn = ctx.endpoint.send_request(request, target=target, now=ctx.now)
+        out = Outgoing(d, request, target, origin or txn, body, content_type, headers)
+        self._track(txn, out)
+        return txn, out.origin
 
+    def send_bye(
+        self,
+        d: Dialog,
+        why: TerminatedReason,
+        *,
+        headers: Hdrs = (),
+        reason: str | None = None,
+        status: int | None = None,
+        origin: ClientTxn | None = None,
+    ) -> ClientTxn:
+        """BYE now and end ``d`` with ``why`` (§15.1.1)."""
+        extra = (*headers, ("Reason", reason)) if reason else headers
+        _, txn = self.send(d, "BYE", headers=extra, origin=origin)
+        self._dialogs.end(d, DialogInput.BYE_SENT, why, status)
+        return txn
 
-def _retry_call(ua: UserAgent, call: _Call, resp: Response) -> bool:
-    """§22.2: answer a 401/407 to the INVITE once per challenge, with a new CSeq."""
-    d = call.primary
-    if call.auth_tries >= ua.config.max_auth_retries:
-        _auth_failed(ua, d, call.origin, resp, "too many authentication retries", None)
-        return False
-    result = ua.digest.authorize(call.request, resp, credentials=call.credentials)
-    if isinstance(result, AuthFailure):
-        _auth_failed(ua, d, call.origin, resp, result.reason, result.realm)
-        return False
-    call.auth_tries += 1
-    request = result.apply(call.request)
-    seq = call.request.cseq.seq + 1
-    request.headers.set("CSeq", f"{seq} INVITE")
-    d.local_cseq = d.invite_cseq = seq
-    txn = ua.endpoint.send_request(request, target=call.target, now=ua._now)
-    call.request = request
-    call.txn = txn.id
-    ua._calls[txn.id] = call
-    return True
+    def send_out_of_dialog(self, request: Request, target: Target, out: Outgoing) -> ClientTxn:
+        """Send ``request`` outside any dialog and track it as ``out`` (its ``origin``
+        is set to the new transaction when it has none)."""
+        txn = self._ctx.endpoint.send_request(request, target=target, now=self._ctx.now)
+        if out.origin.id == 0:
+            out.origin = txn
+        self._track(txn, out)
+        return txn
 
+    def _track(self, txn: ClientTxn, out: Outgoing) -> None:
+        self._out[txn.id] = out
+        out.live += 1
+        if out.dialog is not None:
+            self._dialogs.hold(out.dialog)
 
-def _out_response(ua: UserAgent, out: _Out, event: ResponseReceived) -> None:
-    resp = event.response
-    code = resp.status_code
-    d = out.dialog
-    method = out.request.method
-    now = ua._now
-    if code < 200:
-        if not out.quiet:
-            _pass(ua, event, out.origin)
-        return
-    if code in (401, 407) and _retry_out(ua, out, resp):
-        return
-    if out.sub is not None:
-        ua_subscriptions.on_final(ua, out, code, resp)
-        if out.quiet:
+    def outgoing(self, txn: ClientTxn) -> Outgoing:
+        """The record of a request just sent (for the part that sent it)."""
+        return self._out[txn.id]
+
+    # -- responses ----------------------------------------------------------------------
+
+    def on_response(self, event: ResponseReceived) -> bool:
+        """A response: True when it belongs to a request of ours (handled here)."""
+        txn = event.txn
+        if txn is not None:
+            call = self._calls.get(txn.id)
+            if call is not None:
+                self._call_response(call, event)
+                return True
+            out = self._out.get(txn.id)
+            if out is not None:
+                self._out_response(out, event)
+                return True
+            return False
+        # Outside any transaction: a 2xx retransmission after the INVITE client
+        # transaction ended (Timer M, §13.2.2.4) gets the same ACK again.
+        resp = event.response
+        try:
+            is_invite_2xx = resp.cseq.method == "INVITE" and 200 <= resp.status_code < 300
+            key = (resp.call_id, resp.from_.tag or "")
+        except RemoteProtocolError:
+            return False
+        call = self._call_keys.get(key) if is_invite_2xx else None
+        if call is None:
+            return False
+        self._call_response(call, event)
+        return True
+
+    def _pass(self, event: ResponseReceived, origin: ClientTxn) -> None:
+        if event.txn == origin:
+            self._ctx.events.append(event)
+        else:
+            self._ctx.events.append(
+                ResponseReceived(response=event.response, txn=origin, source=event.source)
+            )
+
+    def _fork(self, call: Call, tag: str) -> tuple[Dialog, bool]:
+        """The dialog of ``call`` for To tag ``tag``: one per fork (§12.1.2, §13.2.2.4)."""
+        d = call.dialogs.get(tag)
+        if d is not None:
+            return d, False
+        p = call.primary
+        if not p.remote_tag:
+            self._dialogs.learn_remote_tag(p, tag)
+            d, new = p, False
+        else:
+            d = Dialog(
+                role="uac",
+                call_id=p.call_id,
+                local_tag=p.local_tag,
+                remote_tag=tag,
+                local_uri=p.local_uri,
+                remote_uri=p.remote_uri,
+                local_contact=p.local_contact,
+                remote_target=str(call.request.uri),
+                route_set=(),
+                local_cseq=p.local_cseq,
+                remote_cseq=None,
+                state=DialogState.CALLING,
+                target=p.target,
+                secure=p.secure,
+            )
+            self._dialogs.add(d)
+            self._dialogs.hold(d)  # held by the call's INVITE, like the primary
+            new = True
+        call.dialogs[tag] = d
+        return d, new
+
+    def _call_response(self, call: Call, event: ResponseReceived) -> None:
+        resp = event.response
+        code = resp.status_code
+        tag = resp.to.tag
+        dialogs = self._dialogs
+        if code < 200:
+            if tag:
+                d, new = self._fork(call, tag)
+                _learn(d, resp)
+                dialogs.change(d, DialogInput.RECV_1XX, resp, appeared=new)
+            else:
+                dialogs.change(call.primary, DialogInput.RECV_100, resp)
+            self._pass(event, call.origin)
             return
-    if d is not None and method == "INVITE":
-        if 200 <= code < 300:
-            if d.ack is not None and d.ack_cseq == resp.cseq.seq:
-                _resend_ack(ua, d.ack, d)  # a 2xx retransmission (§13.2.2.4)
+        if code < 300:
+            if not tag:
+                # Leniency refused: a 2xx without a To tag cannot create a dialog (§12.1.2);
+                # it is passed on but not ACKed.
+                self._pass(event, call.origin)
                 return
-            if d.uac_reinvite in (event.txn.id if event.txn else 0, 0):
-                d.uac_reinvite = 0
-            _refresh_target(d, resp)
-            d.invite_cseq = resp.cseq.seq
-            _pass(ua, event, out.origin)
-            # §13.2.2.4: every 2xx is ACKed, also one that crossed our BYE (the peer
-            # would otherwise retransmit it until its Timer H and end the dialog anew).
-            send_ack(ua, d, b"", None, now, invite=out.request)
+            sent = call.acks.get(tag)
+            if sent is not None:
+                self._ctx.endpoint.send_stateless(sent[0], target=sent[1], now=self._ctx.now)
+                return
+            d, new = self._fork(call, tag)
+            _learn(d, resp)
+            self._pass(event, call.origin)
+            if call.confirmed is not None and call.confirmed is not d:
+                # §13.2.2.4: a 2xx from another fork is ACKed, then the dialog it made is
+                # ended with BYE (we keep one call).
+                dialogs.change(d, DialogInput.RECV_2XX, resp, appeared=new)
+                self._send_ack(d, b"", None, call.request)
+                self.send_bye(d, TerminatedReason.UAC_BUSY)
+                return
+            call.confirmed = d
+            call.primary = d
+            dialogs.change(d, DialogInput.RECV_2XX, resp, appeared=new)
+            if call.cancelling:
+                # A 2xx that raced our CANCEL (§9.1): ACK it, then BYE.
+                self._send_ack(d, b"", None, call.request)
+                self.send_bye(d, TerminatedReason.UAC_CANCEL)
+            elif not call.request.body and resp.body:
+                # Late offer (RFC 3264 §5): the 2xx carries the offer, the ACK the answer.
+                ctx = self._ctx
+                deadline = ctx.now + ctx.config.answer_timeout
+                self._late[d] = (call.request, ctx.alarms.at(deadline, self._late_unanswered, d))
+            else:
+                self._send_ack(d, b"", None, call.request)
             return
-        d.uac_reinvite = 0
-        if code == 491 and d.state is DialogState.CONFIRMED:
-            ua._glare(d, out, now)
-    elif d is not None and method == "UPDATE" and 200 <= code < 300:
-        _refresh_target(d, resp)
-    _pass(ua, event, out.origin)
-    if d is not None and code in (408, 481) and method not in _USAGE_ONLY:
-        # §12.2.1.2: the dialog is gone at the other end.
-        reason = (
-            TerminatedReason.TIMEOUT
-            if code == 408
-            else ua._role_reason(
-                d, local=False, uac=TerminatedReason.UAC_OTHER, uas=TerminatedReason.UAS_OTHER
+        if code in (401, 407) and self._retry_call(call, resp):
+            return
+        reason = reason_for_status(code, cancelled=call.cancelling)
+        if code == 401:
+            reason = TerminatedReason.UAS_OTHER
+        self._pass(event, call.origin)
+        for d in call.all_dialogs():
+            if d.is_early:
+                dialogs.end(d, DialogInput.RECV_FAILURE, reason, code, resp)
+
+    def _late_unanswered(self, d: Dialog, at: float) -> None:
+        """The application never answered the offer of the 2xx: ACK without an answer
+        and end the session (RFC 3264 §5 leaves no valid alternative)."""
+        late = self._late.pop(d, None)
+        if late is None:
+            return
+        self._send_ack(d, b"", None, late[0])
+        if d.state is DialogState.CONFIRMED:
+            self.send_bye(d, TerminatedReason.UAC_OTHER, reason="SIP;cause=488")
+
+    def _auth_failed(
+        self, d: Dialog | None, origin: ClientTxn, resp: Response, why: str, realm: str | None
+    ) -> None:
+        self._ctx.emit(
+            AuthenticationFailed(
+                dialog_id=d.id if d is not None else None,
+                txn=origin,
+                response=resp,
+                reason=why,
+                realm=realm,
             )
         )
-        ua._terminate(d, DialogInput.FAILED, reason, code, resp)
 
+    def _retry_call(self, call: Call, resp: Response) -> bool:
+        """§22.2: answer a 401/407 to the INVITE once per challenge, with a new CSeq."""
+        ctx = self._ctx
+        d = call.primary
+        if call.auth_tries >= ctx.config.max_auth_retries:
+            self._auth_failed(d, call.origin, resp, "too many authentication retries", None)
+            return False
+        result = ctx.digest.authorize(call.request, resp, credentials=call.credentials)
+        if isinstance(result, AuthFailure):
+            self._auth_failed(d, call.origin, resp, result.reason, result.realm)
+            return False
+        call.auth_tries += 1
+        request = result.apply(call.request)
+        seq = call.request.cseq.seq + 1
+        request.headers.set("CSeq", f"{seq} INVITE")
+        d.local_cseq = seq
+        txn = ctx.endpoint.send_request(request, target=call.target, now=ctx.now)
+        call.request = request
+        call.txn = txn.id
+        self._calls[txn.id] = call
+        return True
 
-def _retry_out(ua: UserAgent, out: _Out, resp: Response) -> bool:
-    d = out.dialog
-    if out.auth_tries >= ua.config.max_auth_retries:
-        _auth_failed(ua, d, out.origin, resp, "too many authentication retries", None)
-        return False
-    result = ua.digest.authorize(out.request, resp)
-    if isinstance(result, AuthFailure):
-        _auth_failed(ua, d, out.origin, resp, result.reason, result.realm)
-        return False
-    out.auth_tries += 1
-    request = result.apply(out.request)
-    if d is not None:
-        d.local_cseq += 1
-        seq = d.local_cseq
-    else:
-        seq = out.request.cseq.seq + 1
-    request.headers.set("CSeq", f"{seq} {request.method}")
-    txn = ua.endpoint.send_request(request, target=out.target, now=ua._now)
-    out.request = request
-    sub = out.sub
-    if sub is not None and d is None:
-        sub.request = request  # the initial SUBSCRIBE's CSeq grows with each retry
-    elif sub is not None and d is not None and request.method == "REFER":
-        ua_refer.rekey(d, sub, request)
-    ua._out[txn.id] = out
-    out.live += 1
-    if d is not None:
-        d.txns[txn.id] = None
-        if request.method == "INVITE":
-            d.uac_reinvite = txn.id
-    return True
+    def _out_response(self, out: Outgoing, event: ResponseReceived) -> None:
+        resp = event.response
+        code = resp.status_code
+        d = out.dialog
+        method = out.request.method
+        if code < 200:
+            if not out.quiet:
+                self._pass(event, out.origin)
+            return
+        if code in (401, 407) and self._retry_out(out, resp):
+            return
+        if out.on_final is not None:
+            out.on_final(out, code, resp)
+            if out.quiet:
+                return
+        if d is not None and method == "INVITE":
+            if 200 <= code < 300:
+                if out.ack is not None:
+                    self._resend_ack(out.ack, d)  # a 2xx retransmission (§13.2.2.4)
+                    return
+                if event.txn is not None and self._reinvites.get(d) == event.txn.id:
+                    del self._reinvites[d]
+                d.refresh_target(resp)
+                self._pass(event, out.origin)
+                # §13.2.2.4: every 2xx is ACKed, also one that crossed our BYE (the peer
+                # would otherwise retransmit it until its Timer H and end the dialog anew).
+                out.ack = self._send_ack(d, b"", None, out.request)
+                return
+            self._reinvites.pop(d, None)
+            if code == 491 and d.state is DialogState.CONFIRMED:
+                self._back_off(d, out)
+        elif d is not None and method == "UPDATE" and 200 <= code < 300:
+            d.refresh_target(resp)
+        self._pass(event, out.origin)
+        if d is not None and code in (408, 481) and method not in _USAGE_ONLY:
+            # §12.2.1.2: the dialog is gone at the other end.
+            reason = (
+                TerminatedReason.TIMEOUT
+                if code == 408
+                else by_role(
+                    d, local=False, uac=TerminatedReason.UAC_OTHER, uas=TerminatedReason.UAS_OTHER
+                )
+            )
+            self._dialogs.end(d, DialogInput.FAILED, reason, code, resp)
 
+    def _retry_out(self, out: Outgoing, resp: Response) -> bool:
+        ctx = self._ctx
+        d = out.dialog
+        if out.auth_tries >= ctx.config.max_auth_retries:
+            self._auth_failed(d, out.origin, resp, "too many authentication retries", None)
+            return False
+        result = ctx.digest.authorize(out.request, resp)
+        if isinstance(result, AuthFailure):
+            self._auth_failed(d, out.origin, resp, result.reason, result.realm)
+            return False
+        out.auth_tries += 1
+        request = result.apply(out.request)
+        if d is not None:
+            d.local_cseq += 1
+            seq = d.local_cseq
+        else:
+            seq = out.request.cseq.seq + 1
+        request.headers.set("CSeq", f"{seq} {request.method}")
+        out.request = request
+        txn = ctx.endpoint.send_request(request, target=out.target, now=ctx.now)
+        self._track(txn, out)
+        if out.on_retry is not None:
+            out.on_retry(out)
+        if d is not None and request.method == "INVITE":
+            self._reinvites[d] = txn.id
+        return True
 
-# -- ACK for 2xx (§13.2.2.4) ------------------------------------------------------------
+    def _back_off(self, d: Dialog, out: Outgoing) -> None:
+        """§14.1: after a 491, retry at a random time: 2.1-4 s when we own the
+        Call-ID (we were the UAC), 0-2 s otherwise, in units of 10 ms."""
+        ctx = self._ctx
+        low, high = (210, 400) if d.role == "uac" else (0, 200)
+        wait = ctx.rng.randint(low, high) / 100
+        self._glare[d] = _Glare(out, ctx.alarms.at(ctx.now + wait, self._retry_reinvite, d))
 
+    def _retry_reinvite(self, d: Dialog, at: float) -> None:
+        glare = self._glare.pop(d, None)
+        if glare is None or d.state is not DialogState.CONFIRMED:
+            return
+        txn, _ = self.send(
+            d,
+            "INVITE",
+            body=glare.body,
+            content_type=glare.content_type,
+            headers=glare.headers,
+            origin=glare.origin,
+        )
+        self._reinvites[d] = txn.id
 
-def send_ack(
-    ua: UserAgent,
-    d: Dialog,
-    body: bytes,
-    content_type: str | None,
-    now: float,
-    *,
-    invite: Request | None = None,
-) -> None:
-    """Build and send the ACK for the 2xx of the dialog's INVITE: same CSeq number,
-    the dialog's route set, the INVITE's credentials, a new branch (no transaction)."""
-    call = d.call
-    if invite is None:
-        invite = call.request if isinstance(call, _Call) else None
-    creds: tuple[tuple[str, str], ...] = ()
-    if invite is not None and any(name in invite.headers for name in _AUTH_HEADERS):
-        creds = tuple((k, v) for k, v in invite.headers if k.lower() in _AUTH_HEADERS)
-    if body and content_type is None:
-        content_type = "application/sdp"
-    request, hop = build_request(
-        d,
-        "ACK",
-        d.invite_cseq,
-        headers=creds,
-        body=body,
-        content_type=content_type if body else None,
-    )
-    target = target_for(hop, d.target)
-    sent = ua.endpoint.send_stateless(request, target=target, now=now)
-    assert isinstance(sent, Request)
+    # -- ACK for 2xx (§13.2.2.4) ------------------------------------------------------------
 
-    if isinstance(call, _Call) and invite is call.request:
-        call.acks[d.remote_tag] = (sent, target)
-    else:
-        d.ack, d.ack_cseq = sent, d.invite_cseq
+    def _send_ack(
+        self, d: Dialog, body: bytes, content_type: str | None, invite: Request
+    ) -> Request:
+        """Build and send the ACK for the 2xx to ``invite`` within ``d``: same CSeq
+        number, the dialog's route set, the INVITE's credentials, a new branch (no
+        transaction). The call's initial INVITE keeps its ACK per fork for the 2xx
+        retransmissions (§13.2.2.4)."""
+        creds: Hdrs = ()
+        if any(name in invite.headers for name in _AUTH_HEADERS):
+            creds = tuple((k, v) for k, v in invite.headers if k.lower() in _AUTH_HEADERS)
+        if body and content_type is None:
+            content_type = "application/sdp"
+        request, hop = build_request(
+            d,
+            "ACK",
+            invite.cseq.seq,
+            headers=creds,
+            body=body,
+            content_type=content_type if body else None,
+        )
+        target = target_for(hop, d.target)
+        sent = self._ctx.endpoint.send_stateless(request, target=target, now=self._ctx.now)
+        assert isinstance(sent, Request)
+        call = self.call_of(d)
+        if call is not None and invite is call.request:
+            call.acks[d.remote_tag] = (sent, target)
+        return sent
 
+    def _resend_ack(self, ack: Request, d: Dialog) -> None:
+        target = target_for(build_request(d, "ACK", ack.cseq.seq)[1], d.target)
+        self._ctx.endpoint.send_stateless(ack, target=target, now=self._ctx.now)
 
-def _resend_ack(ua: UserAgent, ack: Request, d: Dialog | None, target: object = None) -> None:
-    if target is None:
-        assert d is not None
-        target = target_for(build_request(d, "ACK", d.invite_cseq)[1], d.target)
-    assert isinstance(target, Target)
-    ua.endpoint.send_stateless(ack, target=target, now=ua._now)
+    # -- failures and the end of transactions ----------------------------------------------
 
-
-# -- failures and the end of transactions --------------------------------------------------
-
-
-def on_failure(ua: UserAgent, event: TransactionTimedOut | TransportFailed) -> None:
-    """§8.1.3.1: a timeout acts like 408, a transport failure like 503."""
-    txn = event.txn
-    timeout = isinstance(event, TransactionTimedOut)
-    if isinstance(txn, ClientTxn):
-        call = ua._calls.get(txn.id)
+    def on_failure(self, event: TransactionTimedOut | TransportFailed) -> bool:
+        """§8.1.3.1: a timeout acts like 408, a transport failure like 503. True when the
+        transaction was ours."""
+        txn = event.txn
+        if not isinstance(txn, ClientTxn):
+            return False
+        timeout = isinstance(event, TransactionTimedOut)
+        call = self._calls.get(txn.id)
         if call is not None:
             if call.txn != txn.id:
-                return  # an earlier INVITE we already retried with credentials
-            ua._emit(_rewrite(event, call.origin))
+                return True  # an earlier INVITE we already retried with credentials
+            self._ctx.emit(_rewrite(event, call.origin))
             if call.cancelling:
                 reason, status = TerminatedReason.UAC_CANCEL, 487
             elif timeout:
                 reason, status = TerminatedReason.TIMEOUT, 408
             else:
                 reason, status = TerminatedReason.PROXY_ERROR, 503
-            for d in _call_dialogs(call):
+            for d in call.all_dialogs():
                 if d.is_early:
-                    ua._terminate(d, DialogInput.FAILED, reason, status)
-            return
-        out = ua._out.get(txn.id)
-        if out is not None:
-            if not out.quiet:
-                ua._emit(_rewrite(event, out.origin))
-            if out.sub is not None:
-                ua_subscriptions.on_final(ua, out, 408 if timeout else 503, None)
-            od = out.dialog
-            if od is not None and out.request.method not in _USAGE_ONLY:
-                if out.request.method == "INVITE":
-                    od.uac_reinvite = 0
-                status = 408 if timeout else 503
-                ua._terminate(od, DialogInput.FAILED, TerminatedReason.TIMEOUT, status)
-            return
-        reg = ua._reg_txns.get(txn.id)
-        if reg is not None:
-            ua_registration.on_failure(ua, reg, event)
-            return
-    if txn.id in ua._app_txns:
-        ua._emit(event)  # a server transaction the application was answering
+                    self._dialogs.end(d, DialogInput.FAILED, reason, status)
+            return True
+        out = self._out.get(txn.id)
+        if out is None:
+            return False
+        if not out.quiet:
+            self._ctx.emit(_rewrite(event, out.origin))
+        status = 408 if timeout else 503
+        if out.on_final is not None:
+            out.on_final(out, status, None)
+        od = out.dialog
+        if od is not None and out.request.method not in _USAGE_ONLY:
+            if out.request.method == "INVITE":
+                self._reinvites.pop(od, None)
+            self._dialogs.end(od, DialogInput.FAILED, TerminatedReason.TIMEOUT, status)
+        return True
+
+    def on_terminated(self, event: TransactionTerminated) -> bool:
+        """A client transaction ended: True when it was ours."""
+        txn = event.txn
+        call = self._calls.pop(txn.id, None)
+        if call is not None:
+            if call.txn == txn.id:
+                self._finish_call(call)
+                origin = call.origin
+                self._ctx.emit(event if origin.id == txn.id else TransactionTerminated(txn=origin))
+            return True
+        out = self._out.pop(txn.id, None)
+        if out is None:
+            return False
+        out.live -= 1
+        d = out.dialog
+        if d is not None:
+            if self._reinvites.get(d) == txn.id:
+                del self._reinvites[d]
+            self._dialogs.release(d)
+        if out.live == 0 and not out.quiet:
+            origin = out.origin
+            self._ctx.emit(event if origin.id == txn.id else TransactionTerminated(txn=origin))
+        return True
+
+    def _finish_call(self, call: Call) -> None:
+        """The INVITE transaction ended (Timer M, D or a timeout): early dialogs that
+        never got a 2xx end (§13.2.2.4) and the per-call state is freed."""
+        dialogs = call.all_dialogs()
+        for d in dialogs:
+            if d.is_early:
+                self._dialogs.end(d, DialogInput.ENDED, TerminatedReason.UAC_OTHER)
+        key = (call.primary.call_id, call.primary.local_tag)
+        if self._call_keys.get(key) is call:
+            del self._call_keys[key]
+        call.acks.clear()
+        for d in dialogs:
+            self._dialogs.release(d)
+
+    def _dialog_ended(self, d: Dialog, was_early: bool) -> None:
+        """No INVITE of ours may outlive its dialog waiting for a final response that
+        may never come (a Proceeding INVITE client transaction has no timer, §17.1.1.2):
+        CANCEL a pending re-INVITE (§14.1), and the call's INVITE once its last early
+        dialog ended (§9.1). The CANCEL bounds the wait to 64*T1 (§9.1) even if the peer
+        never answers; an INVITE already answered has nothing to cancel."""
+        ctx = self._ctx
+        late = self._late.pop(d, None)
+        if late is not None:
+            ctx.alarms.cancel(late[1])
+        glare = self._glare.pop(d, None)
+        if glare is not None:
+            ctx.alarms.cancel(glare.alarm)
+        reinvite = self._reinvites.get(d)
+        if reinvite is not None:
+            ctx.endpoint.cancel(ClientTxn(reinvite), now=ctx.now)
+        call = self.call_of(d) if was_early else None
+        if (
+            call is not None
+            and not call.cancelling
+            and call.confirmed is None
+            and not any(other.is_early for other in call.all_dialogs())
+        ):
+            cancel = ctx.endpoint.cancel(ClientTxn(call.txn), now=ctx.now)
+            call.cancelling = cancel is not None
 
 
 def _rewrite(
@@ -462,64 +793,32 @@ def _rewrite(
     return TransportFailed(txn=origin, reason=event.reason)
 
 
-def transaction_terminated(ua: UserAgent, event: TransactionTerminated) -> None:
-    txn = event.txn
-    if isinstance(txn, ClientTxn):
-        call = ua._calls.pop(txn.id, None)
-        if call is not None:
-            if call.txn == txn.id:
-                _finish_call(ua, call)
-                origin = call.origin
-                ua._emit(event if origin.id == txn.id else TransactionTerminated(txn=origin))
-            return
-        out = ua._out.pop(txn.id, None)
-        if out is not None:
-            out.live -= 1
-            d = out.dialog
-            if d is not None:
-                d.txns.pop(txn.id, None)
-                if d.uac_reinvite == txn.id:
-                    d.uac_reinvite = 0
-                ua._maybe_free(d)
-            if out.live == 0 and not out.quiet:
-                origin = out.origin
-                ua._emit(event if origin.id == txn.id else TransactionTerminated(txn=origin))
-            return
-        if ua._reg_txns.pop(txn.id, None) is not None:
-            return  # a REGISTER's: the application sees RegistrationStateChanged
-        ua._emit(event)
-        return
-    if txn.id in ua._app_txns:
-        ua._app_txns.discard(txn.id)
-        ua._emit(event)
-    if txn.id in ua._pending:  # (usually answered long ago: nothing left to forget)
-        _server_txn_ended(ua, txn.id)
+def _learn(d: Dialog, resp: Response) -> None:
+    """§12.1.2: remote target from Contact, route set from the reversed Record-Route."""
+    d.refresh_target(resp)
+    # Leniency: a broken Record-Route keeps the previous route set rather than
+    # dropping the response.
+    with contextlib.suppress(RemoteProtocolError):
+        routes = resp.record_routes if "record-route" in resp.headers else []
+        d.route_set = route_set_from(routes, reverse=True)
 
 
-def _server_txn_ended(ua: UserAgent, txn_id: int) -> None:
-    """An unanswered request's transaction is gone (transport failure): forget it."""
-    pending = ua._unpend(txn_id)
-    if pending is not None and pending.sub is not None:
-        ua_subscriptions.abandon(ua, pending.sub)  # the SUBSCRIBE can no longer be answered
-    d = pending.dialog if pending is not None else None
-    if d is not None and d.server_invite == txn_id and d.retrans is None:
-        d.server_invite = None
-        if d.is_early:
-            ua._terminate(d, DialogInput.FAILED, TerminatedReason.TIMEOUT)
+def _untagged(addr: NameAddr) -> NameAddr:
+    if addr.params:
+        return addr.replace(params=tuple(p for p in addr.params if p[0].lower() != "tag"))
+    return addr
 
 
-def _finish_call(ua: UserAgent, call: _Call) -> None:
-    """The INVITE transaction ended (Timer M, D or a timeout): early dialogs that never
-    got a 2xx end (§13.2.2.4) and the per-call state is freed."""
-    dialogs = _call_dialogs(call)
-    for d in dialogs:
-        if d.is_early:
-            ua._terminate(d, DialogInput.ENDED, TerminatedReason.UAC_OTHER)
-    key = (call.primary.call_id, call.primary.local_tag)
-    if ua._call_keys.get(key) is call:
-        del ua._call_keys[key]
-    call.acks.clear()
-    call.dialogs.clear()
-    for d in dialogs:
-        d.call = None
-        ua._maybe_free(d)
+def name_addr_arg(value: str | NameAddr | URI, header: str) -> NameAddr:
+    """An address the application passed in, as a NameAddr: a string that does not
+    parse is misuse (DESIGN.md §4)."""
+    if isinstance(value, NameAddr):
+        return value
+    if not isinstance(value, str):
+        return NameAddr(value)
+    try:
+        addr = parse_name_addr(value, header=header)
+        addr.uri  # noqa: B018 - the URI is parsed lazily; check it now
+    except RemoteProtocolError as exc:
+        raise LocalProtocolError(f"invalid {header} argument {value!r}: {exc}") from None
+    return addr

@@ -1,54 +1,234 @@
-"""Thin views: ClientInviteDialog and ServerInviteDialog ``(ua, dialog_id)``, and
-ClientSubscription and ServerSubscription over a subscription record.
+"""The handles users hold: ClientInviteDialog and ServerInviteDialog over a dialog (or,
+for a call of ours, over the call, which follows the fork that answered), and
+ClientSubscription and ServerSubscription over a subscription.
 
-All state lives in the :class:`~sipsans.ua.UserAgent`; every method here is a UA
-command (DESIGN.md §3). Methods that send a request return the ``ClientTxn`` whose
-responses arrive as ``ResponseReceived`` events carrying that same handle (also
-after the UA retried it with credentials or after a §14.1 glare back-off).
+A handle holds no state of its own: it reads its record and sends every command to
+the part of the UserAgent that carries it out (DESIGN.md §3). Methods that send a
+request return the ``ClientTxn`` whose responses arrive as ``ResponseReceived``
+events carrying that same handle (also after the UA retried it with credentials or
+after a §14.1 glare back-off). A handle keeps its record, so a handle of a dialog
+that ended keeps answering ``state``, ``id`` and ``terminated_reason``.
+
+The parts are reached through the :class:`Views` that made the handle; the protocols
+below say what a handle asks of each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypedDict, Unpack
 
-from ..dialog.model import Dialog, DialogId
+from ..dialog.model import Dialog, DialogId, DialogSnapshot, snapshot
 from ..dialog.state import DialogState, TerminatedReason
 from ..dialog.subscription import Subscription, SubscriptionState
 from ..errors import LocalProtocolError
 from ..transaction.transport import ClientTxn
+from .records import Call, Hdrs
 
 if TYPE_CHECKING:
     from ..dialog.replaces import Replaces
     from ..message.fields import NameAddr
     from ..message.model import Request
     from ..message.uri import URI
-    from .agent import UserAgent
 
-__all__ = ["ClientInviteDialog", "ClientSubscription", "ServerInviteDialog", "ServerSubscription"]
+__all__ = [
+    "ClientInviteDialog",
+    "ClientSubscription",
+    "Content",
+    "ServerInviteDialog",
+    "ServerSubscription",
+    "Views",
+]
 
 Headers_ = Iterable[tuple[str, str]]
+
+
+class Content(TypedDict, total=False):
+    """What a request within a dialog may carry besides its method."""
+
+    body: bytes | None
+    content_type: str | None
+    headers: Headers_
+
+
+# -- what the handles ask of the UserAgent's parts --------------------------------------
+
+
+class _Client(Protocol):  # sipsans.ua.client.ClientSide
+    def request(
+        self,
+        d: Dialog,
+        method: str,
+        *,
+        body: bytes | None,
+        content_type: str | None,
+        headers: Hdrs,
+        now: float,
+    ) -> ClientTxn: ...
+
+    def reinvite(
+        self,
+        d: Dialog,
+        *,
+        body: bytes | None,
+        content_type: str | None,
+        headers: Hdrs,
+        now: float,
+    ) -> ClientTxn: ...
+
+    def bye(self, d: Dialog, *, headers: Hdrs, reason: str | None, now: float) -> ClientTxn: ...
+
+    def cancel(
+        self, d: Dialog, *, headers: Hdrs, reason: str | None, now: float
+    ) -> ClientTxn | None: ...
+
+    def ack(self, d: Dialog, *, body: bytes, content_type: str | None, now: float) -> None: ...
+
+
+class _Server(Protocol):  # sipsans.ua.server.ServerSide
+    def answer(
+        self,
+        d: Dialog,
+        status: int,
+        *,
+        reason: str | None,
+        headers: Hdrs,
+        body: bytes,
+        content_type: str | None,
+        now: float,
+    ) -> None: ...
+
+    def defer_bye(
+        self, d: Dialog, *, headers: Hdrs, reason: str | None, now: float
+    ) -> ClientTxn: ...
+
+
+class _Transfers(Protocol):  # sipsans.ua.refer.Transfers
+    def refer(
+        self,
+        d: Dialog,
+        refer_to: str | NameAddr | URI,
+        *,
+        referred_by: str | NameAddr | None,
+        refer_sub: bool,
+        replaces: DialogId | Replaces | None,
+        headers: Hdrs,
+        now: float,
+    ) -> ClientTxn: ...
+
+    def notify_refer(
+        self,
+        d: Dialog,
+        status: int,
+        *,
+        sub_state: SubscriptionState | str | None,
+        reason: str | None,
+        now: float,
+    ) -> ClientTxn: ...
+
+
+class _Subscriptions(Protocol):  # sipsans.ua.subscriptions.Subscriptions
+    def subscribe_in(
+        self,
+        d: Dialog,
+        event: str,
+        *,
+        expires: int,
+        accept: str | None,
+        headers: Hdrs,
+        body: bytes,
+        content_type: str | None,
+        now: float,
+    ) -> ClientSubscription: ...
+
+    def newest(self, d: Dialog) -> Subscription | None: ...
+
+    def refresh(self, rec: Subscription, expires: int | None, now: float) -> None: ...
+
+    def unsubscribe(self, rec: Subscription, now: float) -> None: ...
+
+    def accept(
+        self,
+        rec: Subscription,
+        *,
+        state: SubscriptionState | str,
+        body: bytes,
+        content_type: str | None,
+        expires: int | None,
+        headers: Hdrs,
+        now: float,
+    ) -> None: ...
+
+    def reject(
+        self, rec: Subscription, status: int, *, reason: str | None, headers: Hdrs, now: float
+    ) -> None: ...
+
+    def notify(
+        self,
+        rec: Subscription,
+        *,
+        body: bytes | None,
+        content_type: str | None,
+        state: SubscriptionState | str | None,
+        reason: str | None,
+        retry_after: int | None,
+        headers: Hdrs,
+        now: float,
+    ) -> ClientTxn: ...
+
+
+class Views:
+    """Makes the handles of one UserAgent and carries their commands to its parts
+    (bound by the UserAgent once its parts exist)."""
+
+    __slots__ = ("client", "server", "subscriptions", "transfers")
+
+    client: _Client
+    server: _Server
+    transfers: _Transfers
+    subscriptions: _Subscriptions
+
+    def bind(
+        self,
+        client: _Client,
+        server: _Server,
+        transfers: _Transfers,
+        subscriptions: _Subscriptions,
+    ) -> None:
+        self.client = client
+        self.server = server
+        self.transfers = transfers
+        self.subscriptions = subscriptions
+
+    def call(self, call: Call) -> ClientInviteDialog:
+        """The handle of a call we placed (it follows the fork that answers)."""
+        return ClientInviteDialog(self, call)
+
+    def dialog(self, d: Dialog) -> ClientInviteDialog | ServerInviteDialog:
+        return ClientInviteDialog(self, d) if d.role == "uac" else ServerInviteDialog(self, d)
+
+    def subscription(self, rec: Subscription) -> ClientSubscription | ServerSubscription:
+        if rec.role == "subscriber":
+            return ClientSubscription(self, rec)
+        return ServerSubscription(self, rec)
+
+
+# -- INVITE dialogs ------------------------------------------------------------------------
 
 
 class _InviteDialog:
     """What both ends of an INVITE dialog can do."""
 
-    __slots__ = ("_key", "_last", "_ua")
+    __slots__ = ("_record", "_views")
 
-    def __init__(self, ua: UserAgent, dialog_id: DialogId) -> None:
-        self._ua = ua
-        self._key = dialog_id
-        #: The UA's record (a UAC's call, or the dialog), so that a freed dialog
-        #: still reports Terminated; never used for anything else.
-        self._last: object = None
+    def __init__(self, views: Views, record: Dialog | Call) -> None:
+        self._views = views
+        #: The dialog, or our call (whose current dialog is the fork that answered).
+        self._record = record
 
     def _dialog(self) -> Dialog:
-        last = self._last
-        if type(last) is Dialog:  # a dialog (not a UAC's call) is the record itself
-            return last
-        d = self._ua._resolve(self._key, last)
-        self._last = d
-        return d
+        record = self._record
+        return record if isinstance(record, Dialog) else record.current()
 
     def __repr__(self) -> str:
         d = self._dialog()
@@ -57,21 +237,12 @@ class _InviteDialog:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, _InviteDialog):
             return NotImplemented
-        if self._ua is not other._ua:
-            return False
-        if self._key == other._key:
-            return True
-        # A UAC's view keeps the id it had before a To tag arrived, while a view made
-        # later (IncomingCall.replaces, ua.dialog(id)) names the fork: the same dialog
-        # when both resolve to the same record.
-        try:
-            return self._dialog() is other._dialog()
-        except LocalProtocolError:
-            return False
+        return self._views is other._views and self._dialog() is other._dialog()
 
     def __hash__(self) -> int:
         # Call-ID and local tag never change while a UAC learns its remote tag.
-        return hash((self._key.call_id, self._key.local_tag))
+        d = self._dialog()
+        return hash((d.call_id, d.local_tag))
 
     @property
     def id(self) -> DialogId:
@@ -92,6 +263,10 @@ class _InviteDialog:
         """The SIP status that ended the dialog, when one applies."""
         return self._dialog().status
 
+    def snapshot(self) -> DialogSnapshot:
+        """The JSON-able state of this confirmed dialog (``ua.snapshot``; docs/dialogs.md)."""
+        return snapshot(self._dialog())
+
     # -- in-dialog requests -------------------------------------------------------
 
     def bye(self, *, headers: Headers_ = (), reason: str | None = None, now: float) -> ClientTxn:
@@ -100,14 +275,28 @@ class _InviteDialog:
         A UAS whose 2xx is not ACKed yet holds the BYE until the ACK (or its timeout,
         §13.3.1.4) arrives, as §15 requires; the handle is returned now and the BYE's
         response arrives with it later (docs/dialogs.md)."""
-        return self._ua._bye(self._dialog(), tuple(headers), reason, now)
+        d = self._dialog()
+        if d.state is DialogState.WAIT_ACK:
+            return self._views.server.defer_bye(d, headers=tuple(headers), reason=reason, now=now)
+        return self._views.client.bye(d, headers=tuple(headers), reason=reason, now=now)
 
     def hangup(
         self, *, headers: Headers_ = (), reason: str | None = None, now: float
     ) -> ClientTxn | None:
         """End the call whatever its state: CANCEL (UAC, early), reject with 603
         (UAS, unanswered), BYE (confirmed). None when there is nothing to send."""
-        return self._ua._hangup(self._dialog(), tuple(headers), reason, now)
+        d = self._dialog()
+        state = d.state
+        if state is DialogState.TERMINATED:
+            return None
+        if state is DialogState.CONFIRMED or state is DialogState.WAIT_ACK:
+            return self.bye(headers=headers, reason=reason, now=now)
+        if d.role == "uac":
+            return self._views.client.cancel(d, headers=tuple(headers), reason=reason, now=now)
+        self._views.server.answer(
+            d, 603, reason=None, headers=tuple(headers), body=b"", content_type=None, now=now
+        )
+        return None
 
     def reinvite(
         self,
@@ -118,7 +307,9 @@ class _InviteDialog:
         now: float,
     ) -> ClientTxn:
         """Send a re-INVITE (§14.1); a 491 is retried after the randomised back-off."""
-        return self._ua._reinvite(self._dialog(), body, content_type, tuple(headers), now)
+        return self._views.client.reinvite(
+            self._dialog(), body=body, content_type=content_type, headers=tuple(headers), now=now
+        )
 
     def request(
         self,
@@ -131,78 +322,40 @@ class _InviteDialog:
     ) -> ClientTxn:
         """Any request within the dialog (§12.2.1.1); SUBSCRIBE goes through
         :meth:`subscribe`, so that the UA keeps the subscription its NOTIFYs match."""
-        return self._ua._in_dialog(self._dialog(), method, body, content_type, tuple(headers), now)
+        return self._views.client.request(
+            self._dialog(),
+            method,
+            body=body,
+            content_type=content_type,
+            headers=tuple(headers),
+            now=now,
+        )
 
-    def _send(
-        self,
-        method: str,
-        body: bytes | None,
-        content_type: str | None,
-        headers: Headers_,
-        now: float,
-    ) -> ClientTxn:
-        return self._ua._in_dialog(self._dialog(), method, body, content_type, tuple(headers), now)
-
-    def update(
-        self,
-        *,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        headers: Headers_ = (),
-        now: float,
-    ) -> ClientTxn:
+    def update(self, *, now: float, **content: Unpack[Content]) -> ClientTxn:
         """UPDATE (RFC 3311), a target refresh that may carry an offer."""
-        return self._send("UPDATE", body, content_type, headers, now)
+        return self.request("UPDATE", now=now, **content)
 
-    def info(
-        self,
-        *,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        headers: Headers_ = (),
-        now: float,
-    ) -> ClientTxn:
+    def info(self, *, now: float, **content: Unpack[Content]) -> ClientTxn:
         """INFO (RFC 6086)."""
-        return self._send("INFO", body, content_type, headers, now)
+        return self.request("INFO", now=now, **content)
 
-    def options(
-        self,
-        *,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        headers: Headers_ = (),
-        now: float,
-    ) -> ClientTxn:
+    def options(self, *, now: float, **content: Unpack[Content]) -> ClientTxn:
         """OPTIONS within the dialog (§11)."""
-        return self._send("OPTIONS", body, content_type, headers, now)
+        return self.request("OPTIONS", now=now, **content)
 
-    def message(
-        self,
-        *,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        headers: Headers_ = (),
-        now: float,
-    ) -> ClientTxn:
+    def message(self, *, now: float, **content: Unpack[Content]) -> ClientTxn:
         """MESSAGE (RFC 3428); ``content_type`` defaults to text/plain."""
-        if body and content_type is None:
-            content_type = "text/plain"
-        return self._send("MESSAGE", body, content_type, headers, now)
+        if content.get("body") and content.get("content_type") is None:
+            content["content_type"] = "text/plain"
+        return self.request("MESSAGE", now=now, **content)
 
-    def notify(
-        self,
-        *,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        headers: Headers_ = (),
-        now: float,
-    ) -> ClientTxn:
+    def notify(self, *, now: float, **content: Unpack[Content]) -> ClientTxn:
         """A raw NOTIFY (RFC 6665); give the Event and Subscription-State headers.
 
         For subscriptions the UA keeps, use :meth:`notify_refer` or
         ``ServerSubscription.notify`` instead: a peer answers 481 to a NOTIFY that
         matches none of its subscriptions (RFC 6665 §4.1.3)."""
-        return self._send("NOTIFY", body, content_type, headers, now)
+        return self.request("NOTIFY", now=now, **content)
 
     # -- REFER (RFC 3515, RFC 4488, RFC 3891) ---------------------------------------
 
@@ -227,8 +380,14 @@ class _InviteDialog:
         Replaces header in the Refer-To URI (RFC 3891 §4): the attended transfer."""
         if isinstance(replaces, _InviteDialog):
             replaces = replaces.id
-        return self._ua._refer(
-            self._dialog(), refer_to, referred_by, refer_sub, replaces, tuple(headers), now
+        return self._views.transfers.refer(
+            self._dialog(),
+            refer_to,
+            referred_by=referred_by,
+            refer_sub=refer_sub,
+            replaces=replaces,
+            headers=tuple(headers),
+            now=now,
         )
 
     def notify_refer(
@@ -246,7 +405,9 @@ class _InviteDialog:
         ``noresource``) for a final status (§2.4.7). Applies to the newest REFER of
         the dialog; LocalProtocolError when there is none or it said
         ``Refer-Sub: false``."""
-        return self._ua._notify_refer(self._dialog(), status, sub_state, reason, now)
+        return self._views.transfers.notify_refer(
+            self._dialog(), status, sub_state=sub_state, reason=reason, now=now
+        )
 
     # -- subscriptions within the dialog (RFC 6665 §4.1.2.1, §4.5.2) -------------------
 
@@ -265,14 +426,25 @@ class _InviteDialog:
         new one (RFC 6665 dialog reuse); it then behaves like one from ``ua.subscribe``:
         refreshed, reported, ended with ``unsubscribe()``, and it outlives a BYE of the
         call (RFC 5057). A second subscription to the same package needs another ``id``."""
-        return self._ua._subscribe_in(
-            self._dialog(), event, expires, accept, tuple(headers), body, content_type, now
+        return self._views.subscriptions.subscribe_in(
+            self._dialog(),
+            event,
+            expires=expires,
+            accept=accept,
+            headers=tuple(headers),
+            body=body,
+            content_type=content_type,
+            now=now,
         )
 
     def as_subscription(self) -> ClientSubscription | ServerSubscription:
         """The subscription view of this dialog: its newest subscription usage (the
         implicit subscription of a REFER sent or accepted, or one from ``subscribe()``)."""
-        return self._ua._as_subscription(self._dialog())
+        d = self._dialog()
+        rec = self._views.subscriptions.newest(d)
+        if rec is None:
+            raise LocalProtocolError(f"dialog {d.id} has no subscription (send or accept a REFER)")
+        return self._views.subscription(rec)
 
 
 class ClientInviteDialog(_InviteDialog):
@@ -285,12 +457,14 @@ class ClientInviteDialog(_InviteDialog):
     ) -> ClientTxn | None:
         """CANCEL the INVITE (§9.1); held until a provisional response arrived. A 2xx
         that races the CANCEL is ACKed and then BYEd. None when nothing is pending."""
-        return self._ua._cancel(self._dialog(), tuple(headers), reason, now)
+        return self._views.client.cancel(
+            self._dialog(), headers=tuple(headers), reason=reason, now=now
+        )
 
     def ack(self, *, body: bytes = b"", content_type: str | None = None, now: float) -> None:
         """Send the ACK carrying the answer to an offer made in the 2xx (late offer,
         RFC 3264 §5; an INVITE sent without a body). Other ACKs are sent for you."""
-        self._ua._late_ack(self._dialog(), body, content_type, now)
+        self._views.client.ack(self._dialog(), body=body, content_type=content_type, now=now)
 
 
 class ServerInviteDialog(_InviteDialog):
@@ -298,9 +472,29 @@ class ServerInviteDialog(_InviteDialog):
 
     __slots__ = ()
 
+    def _answer(
+        self,
+        status: int,
+        *,
+        reason: str | None = None,
+        headers: Headers_,
+        body: bytes = b"",
+        content_type: str | None = None,
+        now: float,
+    ) -> None:
+        self._views.server.answer(
+            self._dialog(),
+            status,
+            reason=reason,
+            headers=tuple(headers),
+            body=body,
+            content_type=content_type,
+            now=now,
+        )
+
     def ringing(self, *, headers: Headers_ = (), now: float) -> None:
         """180 Ringing (creates the early dialog, §13.3.1.1)."""
-        self._ua._answer_invite(self._dialog(), 180, None, tuple(headers), b"", None, now)
+        self._answer(180, headers=headers, now=now)
 
     def progress(
         self,
@@ -314,9 +508,7 @@ class ServerInviteDialog(_InviteDialog):
         """A provisional response (183 Session Progress with early media by default)."""
         if not 101 <= status <= 199:
             raise LocalProtocolError(f"progress() sends 101-199, not {status}")
-        self._ua._answer_invite(
-            self._dialog(), status, None, tuple(headers), body, content_type, now
-        )
+        self._answer(status, headers=headers, body=body, content_type=content_type, now=now)
 
     def accept(
         self,
@@ -327,7 +519,7 @@ class ServerInviteDialog(_InviteDialog):
         now: float,
     ) -> None:
         """200 OK; retransmitted until the ACK arrives (§13.3.1.4)."""
-        self._ua._answer_invite(self._dialog(), 200, None, tuple(headers), body, content_type, now)
+        self._answer(200, headers=headers, body=body, content_type=content_type, now=now)
 
     def reject(
         self,
@@ -340,7 +532,7 @@ class ServerInviteDialog(_InviteDialog):
         """A final 3xx-6xx (``reason`` is the reason phrase)."""
         if not 300 <= status <= 699:
             raise LocalProtocolError(f"reject() sends 300-699, not {status}")
-        self._ua._answer_invite(self._dialog(), status, reason, tuple(headers), b"", None, now)
+        self._answer(status, reason=reason, headers=headers, now=now)
 
 
 # -- subscriptions (RFC 6665) ---------------------------------------------------------
@@ -349,10 +541,10 @@ class ServerInviteDialog(_InviteDialog):
 class _SubscriptionView:
     """What both ends of a subscription can read."""
 
-    __slots__ = ("_rec", "_ua")
+    __slots__ = ("_rec", "_views")
 
-    def __init__(self, ua: UserAgent, record: Subscription) -> None:
-        self._ua = ua
+    def __init__(self, views: Views, record: Subscription) -> None:
+        self._views = views
         self._rec = record
 
     def __repr__(self) -> str:
@@ -362,7 +554,7 @@ class _SubscriptionView:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, _SubscriptionView):
             return NotImplemented
-        return self._ua is other._ua and self._rec is other._rec
+        return self._views is other._views and self._rec is other._rec
 
     def __hash__(self) -> int:
         return hash(self._rec.key)
@@ -426,12 +618,12 @@ class ClientSubscription(_SubscriptionView):
 
     def refresh(self, *, expires: int | None = None, now: float) -> None:
         """Refresh now (the UA also refreshes by itself before expiry)."""
-        self._ua._sub_refresh(self._rec, expires, now)
+        self._views.subscriptions.refresh(self._rec, expires, now)
 
     def unsubscribe(self, *, now: float) -> None:
         """SUBSCRIBE with Expires: 0 (RFC 6665 §4.1.2.3); TERMINATED follows the
         notifier's final NOTIFY."""
-        self._ua._sub_unsubscribe(self._rec, now)
+        self._views.subscriptions.unsubscribe(self._rec, now)
 
 
 class ServerSubscription(_SubscriptionView):
@@ -457,7 +649,15 @@ class ServerSubscription(_SubscriptionView):
     ) -> None:
         """200 OK, then at once the first NOTIFY with ``state`` (active or pending)
         and ``body`` (RFC 6665 §4.2.1.2). ``expires`` shortens the duration asked for."""
-        self._ua._sub_accept(self._rec, state, body, content_type, expires, tuple(headers), now)
+        self._views.subscriptions.accept(
+            self._rec,
+            state=state,
+            body=body,
+            content_type=content_type,
+            expires=expires,
+            headers=tuple(headers),
+            now=now,
+        )
 
     def reject(
         self,
@@ -470,7 +670,9 @@ class ServerSubscription(_SubscriptionView):
         """A final 3xx-6xx to the SUBSCRIBE (``reason`` is the reason phrase)."""
         if not 300 <= status <= 699:
             raise LocalProtocolError(f"reject() sends 300-699, not {status}")
-        self._ua._sub_reject(self._rec, status, reason, tuple(headers), now)
+        self._views.subscriptions.reject(
+            self._rec, status, reason=reason, headers=tuple(headers), now=now
+        )
 
     def notify(
         self,
@@ -483,8 +685,15 @@ class ServerSubscription(_SubscriptionView):
     ) -> ClientTxn:
         """A NOTIFY with the new resource state (``body``, kept for refreshes) and,
         if given, a new subscription ``state``. Its responses arrive as events."""
-        return self._ua._sub_notify(
-            self._rec, body, content_type, state, None, None, tuple(headers), now
+        return self._views.subscriptions.notify(
+            self._rec,
+            body=body,
+            content_type=content_type,
+            state=state,
+            reason=None,
+            retry_after=None,
+            headers=tuple(headers),
+            now=now,
         )
 
     def terminate(
@@ -499,13 +708,13 @@ class ServerSubscription(_SubscriptionView):
     ) -> ClientTxn:
         """End the subscription: a NOTIFY with ``terminated;reason=...`` (RFC 6665
         §4.2.2, e.g. ``noresource``, ``deactivated``, ``rejected``, ``giveup``)."""
-        return self._ua._sub_notify(
+        return self._views.subscriptions.notify(
             self._rec,
-            body,
-            content_type,
-            SubscriptionState.TERMINATED,
-            reason,
-            retry_after,
-            tuple(headers),
-            now,
+            body=body,
+            content_type=content_type,
+            state=SubscriptionState.TERMINATED,
+            reason=reason,
+            retry_after=retry_after,
+            headers=tuple(headers),
+            now=now,
         )

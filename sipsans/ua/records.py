@@ -1,22 +1,21 @@
-"""The UserAgent's bookkeeping records (no behaviour): calls, requests sent, requests
-waiting for the application's answer."""
+"""The UserAgent's bookkeeping records (no behaviour beyond reading themselves): a call
+we placed, a request we sent, a request waiting for the application's answer."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from ..auth import Credentials
 from ..dialog.model import Dialog
 from ..dialog.subscription import Subscription
-from ..message.model import Request
+from ..message.model import Request, Response
 from ..transaction.transport import ClientTxn, Target
+from .alarms import Alarm
 
-__all__ = ["KNOWN_METHODS", "Hdrs", "Timer", "_Call", "_In", "_Out"]
+__all__ = ["KNOWN_METHODS", "Call", "FinalHandler", "Hdrs", "Incoming", "Outgoing", "RetryHandler"]
 
+#: Header fields as the UA passes them around: (name, value) pairs.
 Hdrs = tuple[tuple[str, str], ...]
-#: A UA timer as kept in its heap: ``[deadline, seq, kind, key]``, compared as a list
-#: (by deadline, then the unique seq). Mutable so that it can be disarmed in place.
-Timer = list[Any]
 
 #: Methods RFC 3261 and its extensions define; anything else gets 501 (§8.2.1).
 KNOWN_METHODS = frozenset(
@@ -27,7 +26,7 @@ KNOWN_METHODS = frozenset(
 )  # fmt: skip
 
 
-class _Call:
+class Call:
     """A UAC's initial INVITE: its current transaction, forks and ACKs (§13.2.2)."""
 
     __slots__ = (
@@ -53,30 +52,58 @@ class _Call:
     ) -> None:
         self.request = request
         self.target = target
+        #: The dialog the call started with (its remote tag is the first To tag seen).
         self.primary = primary
         self.credentials = credentials
+        #: Id of the INVITE client transaction now running (a new one per auth retry).
         self.txn = 0
+        #: The handle ``invite()`` returned: every event about the call carries it.
         self.origin = ClientTxn(0)
         self.auth_tries = 0
         self.cancelling = False
+        #: The fork whose 2xx we kept (§13.2.2.4).
         self.confirmed: Dialog | None = None
         #: Every dialog of this call by remote (To) tag: one per fork (§12.1.2).
         self.dialogs: dict[str, Dialog] = {}
         #: The ACK sent per To tag, resent for each 2xx retransmission (§13.2.2.4).
         self.acks: dict[str, tuple[Request, Target]] = {}
 
+    def current(self) -> Dialog:
+        """The dialog a view of this call shows: the answered fork, else the first."""
+        return self.confirmed or self.primary
 
-class _Out:
-    """A request the UA sent within a dialog (or out of dialog) other than the
-    initial INVITE; kept so that 401/407 can be retried (§22.2)."""
+    def all_dialogs(self) -> list[Dialog]:
+        """Every fork of the call, the primary dialog included."""
+        dialogs = list(self.dialogs.values())
+        if self.primary not in dialogs:
+            dialogs.append(self.primary)
+        return dialogs
+
+
+#: Told the final outcome of a request sent for a subscription (SUBSCRIBE, NOTIFY,
+#: REFER): ``(record, status, response)``; the response is None for a timeout (408)
+#: or a transport failure (503).
+FinalHandler = Callable[["Outgoing", int, Response | None], None]
+#: Told that a request sent for a subscription was sent again with credentials (§22.2):
+#: its CSeq changed (a REFER's implicit subscription is keyed by it, RFC 3515 §2.4.6).
+RetryHandler = Callable[["Outgoing"], None]
+
+
+class Outgoing:
+    """A request the UA sent other than the initial INVITE (within a dialog or not);
+    kept so that 401/407 can be retried (§22.2) and every event carries the handle the
+    application was given."""
 
     __slots__ = (
+        "ack",
         "auth_tries",
         "body",
         "content_type",
         "dialog",
         "headers",
         "live",
+        "on_final",
+        "on_retry",
         "origin",
         "quiet",
         "request",
@@ -84,7 +111,7 @@ class _Out:
         "target",
     )
 
-    def __init__(  # noqa: PLR0917 - internal command plumbing, mirrors the public signature
+    def __init__(  # noqa: PLR0917 - a record of the command's arguments
         self,
         dialog: Dialog | None,
         request: Request,
@@ -107,15 +134,20 @@ class _Out:
         self.headers = headers
         #: The subscription whose SUBSCRIBE, NOTIFY or REFER this is, if any.
         self.sub: Subscription | None = None
+        #: For a subscription's request: who hears its final outcome.
+        self.on_final: FinalHandler | None = None
+        self.on_retry: RetryHandler | None = None
         #: True for requests the UA sent on its own (refreshes, automatic NOTIFYs):
         #: their responses and end are not passed on to the application.
         self.quiet = False
+        #: A re-INVITE's ACK, resent for each retransmission of its 2xx (§13.2.2.4).
+        self.ack: Request | None = None
 
 
-class _In:
+class Incoming:
     """An incoming request handed to the application and not answered yet."""
 
-    __slots__ = ("dialog", "request", "sub", "timer")
+    __slots__ = ("alarm", "dialog", "request", "sub")
 
     def __init__(
         self, request: Request, dialog: Dialog | None, sub: Subscription | None = None
@@ -124,5 +156,5 @@ class _In:
         self.dialog = dialog
         #: The notifier's subscription a SUBSCRIBE awaiting accept/reject created.
         self.sub = sub
-        #: Its answer or ring timer, disarmed once the request is answered.
-        self.timer: Timer | None = None
+        #: Its answer or ring timer, cancelled once the request is answered.
+        self.alarm: Alarm | None = None

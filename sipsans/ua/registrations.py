@@ -1,29 +1,36 @@
 """Registrations hosted by the UserAgent (RFC 3261 §10.2).
 
-The REGISTER logic is :class:`~sipsans.services.registration.Registration`, a pure machine
-that returns the requests to send. Here the UA plays its driver: it sends those
-requests through its Endpoint, feeds back the final responses and transaction
-failures, keeps the machine's ``next_deadline()`` in its own timer heap and emits
-the machine's :class:`~sipsans.ua.events.RegistrationStateChanged` as UA events. The
-responses and transaction ends of REGISTERs are consumed (the application sees the
-state changes instead).
+The REGISTER logic is :class:`~sipsans.services.registration.Registration`, a pure
+machine that returns the requests to send. :class:`Registrations` plays its driver:
+it sends those requests through the Endpoint, feeds back the final responses and
+transaction failures, keeps an alarm at the machine's ``next_deadline()`` and emits
+the machine's :class:`~sipsans.services.events.RegistrationStateChanged` as UA
+events. The responses and transaction ends of REGISTERs are consumed (the
+application sees the state changes instead).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
+from ..auth import Credentials
+from ..dialog.model import target_for
+from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import NameAddr
-from ..message.model import Request, Response
+from ..message.model import Request
+from ..message.uri import URI, SipURI, parse_uri
 from ..services.events import RegistrationState
-from ..services.registration import Registration
-from ..transaction.events import TransactionTimedOut, TransportFailed
+from ..services.registration import Registration, as_name_addr
+from ..transaction.events import (
+    ResponseReceived,
+    TransactionTerminated,
+    TransactionTimedOut,
+    TransportFailed,
+)
 from ..transaction.transport import ClientTxn, Target
+from .context import UAContext
 
-if TYPE_CHECKING:
-    from .agent import UserAgent
-
-__all__ = ["RegistrationHandle"]
+__all__ = ["RegistrationHandle", "Registrations"]
 
 _IDLE = (RegistrationState.UNREGISTERED, RegistrationState.FAILED)
 
@@ -33,21 +40,24 @@ class RegistrationHandle:
 
     The UA refreshes it before expiry, answers 401/407 and 423, retries transient
     failures and reports every change as ``RegistrationStateChanged``. ``machine``
-    is the underlying :class:`~sipsans.services.registration.Registration` (read-only use:
-    commands go through this handle so the UA sends what they return).
+    is the underlying :class:`~sipsans.services.registration.Registration` (read-only
+    use: commands go through this handle so the UA sends what they return).
     """
 
-    __slots__ = ("_armed", "_ua", "key", "machine", "target", "txn")
+    __slots__ = ("_owner", "alarm_at", "key", "machine", "target", "txn")
 
-    def __init__(self, ua: UserAgent, machine: Registration, target: Target, key: int) -> None:
-        self._ua = ua
+    def __init__(
+        self, owner: Registrations, machine: Registration, target: Target, key: int
+    ) -> None:
+        self._owner = owner
         self.machine = machine
         #: Where REGISTERs go (from the registrar URI unless given).
         self.target = target
         self.key = key
         #: The client transaction of the REGISTER in flight, if any.
         self.txn: ClientTxn | None = None
-        self._armed: float | None = None
+        #: The deadline the UA has an alarm armed for (a stale alarm does nothing).
+        self.alarm_at: float | None = None
 
     def __repr__(self) -> str:
         return f"<RegistrationHandle {self.machine.aor} {self.state.name}>"
@@ -77,62 +87,173 @@ class RegistrationHandle:
 
     def start(self, *, now: float) -> None:
         """Register again after FAILED or UNREGISTERED (``ua.register`` starts it)."""
-        ua = self._ua
-        ua._advance(now)
-        request = self.machine.start(now)
-        ua._registrations[self.key] = self
-        _after(ua, self, request)
-        ua._drain()
+        self._owner.start(self, now)
 
     def stop(self, *, wildcard: bool = False, now: float) -> None:
         """Remove our bindings (``expires=0``; ``Contact: *`` with ``wildcard``, which
         removes every binding of the AOR, §10.2.2). Sent once a REGISTER in flight is
         answered (§10.2); UNREGISTERED follows the answer."""
-        ua = self._ua
-        ua._advance(now)
-        if self.state in _IDLE:
+        self._owner.stop(self, wildcard, now)
+
+
+class Registrations:
+    """The registrations a UA keeps up, and their REGISTER transactions."""
+
+    __slots__ = ("_by_key", "_ctx", "_keys", "_txns")
+
+    def __init__(self, ctx: UAContext) -> None:
+        self._ctx = ctx
+        #: Registrations kept up, by handle key; idle ones are dropped.
+        self._by_key: dict[int, RegistrationHandle] = {}
+        #: REGISTER client transactions -> their registration.
+        self._txns: dict[int, RegistrationHandle] = {}
+        self._keys = 0
+
+    def stats(self) -> dict[str, int]:
+        return {"registrations": len(self._by_key), "register_txns": len(self._txns)}
+
+    def all(self) -> list[RegistrationHandle]:
+        """The registrations the UA is keeping up or removing right now."""
+        return list(self._by_key.values())
+
+    # -- commands --------------------------------------------------------------------------
+
+    def register(
+        self,
+        registrar: str | URI | None = None,
+        *,
+        aor: str | SipURI | None = None,
+        contacts: Iterable[str | NameAddr | URI] | None = None,
+        expires: int = 3600,
+        credentials: Credentials | Iterable[Credentials] | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        target: Target | None = None,
+        refresh_margin: float = 300.0,
+        max_failures: int = 3,
+        retry_interval: float = 30.0,
+        max_retry_interval: float = 600.0,
+        now: float,
+    ) -> RegistrationHandle:
+        """Register ``aor`` (default: our identity) at ``registrar`` and keep it
+        registered (RFC 3261 §10.2) until ``handle.stop()`` or ``ua.unregister()``.
+
+        ``registrar`` is the Request-URI (default: the AOR's domain); REGISTERs go to
+        ``target`` or else to its host, port and ``transport=``. ``contacts`` default
+        to our Contact. ``credentials`` answer 401/407 (default: the UA's). The UA
+        refreshes before expiry, retries with Min-Expires after 423, retries
+        transient failures and ends in FAILED after ``max_failures`` of them in a row.
+        The other options are those of :class:`~sipsans.services.registration.Registration`.
+        Progress arrives as ``RegistrationStateChanged`` events.
+        """
+        ctx = self._ctx
+        ctx.advance(now)
+        aor_uri = aor if aor is not None else ctx.identity.uri
+        if not isinstance(aor_uri, SipURI | str):
+            raise LocalProtocolError(
+                f"cannot register the identity {aor_uri}: an address-of-record is a sip: "
+                "or sips: URI; pass aor="
+            )
+        try:
+            registrar_uri = parse_uri(registrar) if isinstance(registrar, str) else registrar
+            machine = Registration(
+                aor_uri,
+                registrar_uri,
+                expires=expires,
+                rng=ctx.rng,
+                credentials=ctx.digest if credentials is None else credentials,
+                headers=(*ctx.common, *headers),
+                display_name=ctx.identity.display_name if aor is None else None,
+                refresh_margin=refresh_margin,
+                max_failures=max_failures,
+                retry_interval=retry_interval,
+                max_retry_interval=max_retry_interval,
+            )
+        except RemoteProtocolError as exc:  # a URI we were given does not parse
+            raise LocalProtocolError(f"register(): {exc}") from None
+        if target is None:
+            target = target_for(machine.registrar_uri)
+        if contacts is None:
+            contacts = (ctx.local_contact(target.transport),)
+        machine.contacts = [as_name_addr(c) for c in contacts]
+        self._keys += 1
+        handle = RegistrationHandle(self, machine, target, self._keys)
+        self.start(handle, now)
+        return handle
+
+    def unregister(
+        self, handle: RegistrationHandle | None = None, *, wildcard: bool = False, now: float
+    ) -> None:
+        """Remove the bindings of ``handle``, or of every registration when None (for a
+        clean shutdown: drive the UA until ``RegistrationStateChanged`` says UNREGISTERED)."""
+        self._ctx.advance(now)
+        for h in [handle] if handle is not None else list(self._by_key.values()):
+            self.stop(h, wildcard, now)
+
+    def start(self, handle: RegistrationHandle, now: float) -> None:
+        ctx = self._ctx
+        ctx.advance(now)
+        request = handle.machine.start(now)
+        self._by_key[handle.key] = handle
+        self._after(handle, request)
+        ctx.drain()
+
+    def stop(self, handle: RegistrationHandle, wildcard: bool, now: float) -> None:
+        ctx = self._ctx
+        ctx.advance(now)
+        if handle.state in _IDLE:
             return
-        _after(ua, self, self.machine.stop(now, wildcard=wildcard))
-        ua._drain()
+        self._after(handle, handle.machine.stop(now, wildcard=wildcard))
+        ctx.drain()
 
+    # -- driving the machines -----------------------------------------------------------------
 
-def _after(ua: UserAgent, handle: RegistrationHandle, request: Request | None) -> None:
-    """Send what the machine asked for, emit its events, re-arm its timer."""
-    machine = handle.machine
-    if request is not None:
-        handle.txn = ua.endpoint.send_request(request, target=handle.target, now=ua._now)
-        ua._reg_txns[handle.txn.id] = handle
-    for event in machine.take_events():
-        ua._emit(event)
-    deadline = machine.next_deadline()
-    if deadline is not None and deadline != handle._armed:
-        handle._armed = deadline
-        ua._at(deadline, "register", handle.key)
-    if machine.state in _IDLE and machine.pending is None:
-        ua._registrations.pop(handle.key, None)
+    def _after(self, handle: RegistrationHandle, request: Request | None) -> None:
+        """Send what the machine asked for, emit its events, re-arm its alarm."""
+        ctx = self._ctx
+        machine = handle.machine
+        if request is not None:
+            handle.txn = ctx.endpoint.send_request(request, target=handle.target, now=ctx.now)
+            self._txns[handle.txn.id] = handle
+        for event in machine.take_events():
+            ctx.emit(event)
+        deadline = machine.next_deadline()
+        if deadline is not None and deadline != handle.alarm_at:
+            handle.alarm_at = deadline
+            ctx.alarms.at(deadline, self._fire, handle)
+        if machine.state in _IDLE and machine.pending is None:
+            self._by_key.pop(handle.key, None)
 
+    def _fire(self, handle: RegistrationHandle, at: float) -> None:
+        """The alarm of ``handle`` is due (a stale one does nothing)."""
+        if self._by_key.get(handle.key) is not handle or handle.alarm_at != at:
+            return
+        handle.alarm_at = None
+        self._after(handle, handle.machine.on_timer(self._ctx.now))
 
-def fire(ua: UserAgent, key: int, at: float) -> None:
-    """The UA timer for registration ``key`` is due (a stale one does nothing)."""
-    handle = ua._registrations.get(key)
-    if handle is None or handle._armed != at:
-        return
-    handle._armed = None
-    _after(handle._ua, handle, handle.machine.on_timer(ua._now))
+    def on_response(self, event: ResponseReceived) -> bool:
+        """A response to a REGISTER of ours (True), or to something else (False)."""
+        txn = event.txn
+        handle = self._txns.get(txn.id) if txn is not None else None
+        if handle is None:
+            return False
+        resp = event.response
+        if txn != handle.txn or resp.status_code < 200:
+            return True  # provisional, or an older REGISTER's late answer
+        handle.txn = None
+        self._after(handle, handle.machine.on_response(resp, self._ctx.now))
+        return True
 
+    def on_failure(self, event: TransactionTimedOut | TransportFailed) -> bool:
+        handle = self._txns.get(event.txn.id)
+        if handle is None:
+            return False
+        if event.txn != handle.txn:
+            return True
+        handle.txn = None
+        why = event.reason if isinstance(event, TransportFailed) else "transaction timed out"
+        self._after(handle, handle.machine.on_timeout(self._ctx.now, why))
+        return True
 
-def on_response(ua: UserAgent, handle: RegistrationHandle, txn: ClientTxn, resp: Response) -> None:
-    if txn != handle.txn or resp.status_code < 200:
-        return  # provisional, or an older REGISTER's late answer
-    handle.txn = None
-    _after(ua, handle, handle.machine.on_response(resp, ua._now))
-
-
-def on_failure(
-    ua: UserAgent, handle: RegistrationHandle, event: TransactionTimedOut | TransportFailed
-) -> None:
-    if event.txn != handle.txn:
-        return
-    handle.txn = None
-    why = event.reason if isinstance(event, TransportFailed) else "transaction timed out"
-    _after(ua, handle, handle.machine.on_timeout(ua._now, why))
+    def on_terminated(self, event: TransactionTerminated) -> bool:
+        """A REGISTER's transaction ended (the application sees the state changes)."""
+        return self._txns.pop(event.txn.id, None) is not None

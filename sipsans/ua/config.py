@@ -1,0 +1,48 @@
+"""Settings of a :class:`~sipsans.UserAgent`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["UAConfig"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UAConfig:
+    """Settings of a :class:`UserAgent`."""
+
+    #: Methods we accept (the Allow header); others known to SIP get 405 (§8.2.1).
+    allow: tuple[str, ...] = (
+        "INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "UPDATE", "INFO", "MESSAGE", "NOTIFY",
+    )  # fmt: skip
+    #: Option tags we support; a Require naming another gets 420 (§8.2.2.3). The
+    #: UA implements Replaces (RFC 3891) and norefersub (RFC 4488).
+    supported: tuple[str, ...] = ("replaces", "norefersub")
+    #: Event packages we act as notifier for (RFC 6665 §4.2): a SUBSCRIBE for one of
+    #: them becomes IncomingSubscription, others get 489; non-empty adds SUBSCRIBE
+    #: to Allow. (Subscribing needs nothing here.)
+    event_packages: tuple[str, ...] = ()
+    #: Accept REFER within dialogs (RFC 3515): adds REFER to Allow; when False a
+    #: REFER gets 405.
+    refer: bool = True
+    #: The longest subscription we grant as notifier, and the default when a
+    #: SUBSCRIBE has no Expires (RFC 6665 §4.2.1.1).
+    subscription_expires: int = 3600
+    #: Duration of a REFER's implicit subscription (RFC 3515 §2.4.4); the notifier
+    #: sends ``terminated;reason=timeout`` if no final status was reported by then.
+    refer_expires: int = 300
+    #: Seconds the application has to answer a request before the UA sends the
+    #: default (docs/dialogs.md: 200 for OPTIONS/INFO/MESSAGE/NOTIFY, 488 for an
+    #: offer in a re-INVITE/UPDATE, 200 for an UPDATE without one).
+    answer_timeout: float = 5.0
+    #: Seconds an incoming call may stay unanswered before the UA rejects it with 480.
+    ring_timeout: float = 180.0
+    #: Most dialogs (early and confirmed) at once; past it new INVITEs get 503.
+    max_dialogs: int = 10_000
+    #: Retry-After seconds for 500 (CSeq out of order, §12.2.2) and 503.
+    retry_after: int = 1
+    #: Most 401/407 retries for one request (a safety net; the digest client already
+    #: stops when the same credentials are rejected).
+    max_auth_retries: int = 3
+    #: The User-Agent header value, or None for none.
+    user_agent: str | None = "sipsans"

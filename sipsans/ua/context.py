@@ -1,0 +1,170 @@
+"""What every part of a UserAgent shares: the clock, the event queue, the alarms, the
+identifiers it draws, the addresses it gives out, its credentials and its views.
+
+The parts of a :class:`~sipsans.ua.agent.UserAgent` (client side, server side,
+subscriptions, REFER, registrations) each own their tables; they share one
+:class:`UAContext`, which owns nothing of theirs. Each public command of a part
+starts with :meth:`UAContext.advance` (the caller's clock) and ends with
+:meth:`UAContext.drain` (the UserAgent then consumes what the command made the
+Endpoint report).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ..auth import DigestClient
+from ..errors import LocalProtocolError
+from ..message.fields import NameAddr, parse_name_addr
+from ..message.model import Request, make_response
+from ..message.uri import SipURI
+from ..transaction.endpoint import Endpoint
+from ..transaction.transport import ServerTxn
+from .alarms import Alarms
+from .config import UAConfig
+from .handles import Views
+from .records import Hdrs
+
+__all__ = ["UAContext"]
+
+
+def _nothing() -> None:
+    return None
+
+
+class UAContext:
+    """The clock, events, alarms, identifiers and addresses the parts of one UA share."""
+
+    __slots__ = (
+        "_contacts",
+        "alarms",
+        "allow",
+        "allow_value",
+        "common",
+        "config",
+        "contact",
+        "digest",
+        "drain",
+        "endpoint",
+        "events",
+        "identity",
+        "now",
+        "rng",
+        "views",
+    )
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        config: UAConfig,
+        rng: random.Random,
+        identity: NameAddr,
+        contact: str | None,
+        digest: DigestClient,
+        views: Views,
+    ) -> None:
+        self.endpoint = endpoint
+        self.config = config
+        self.rng = rng
+        self.identity = identity
+        #: Answers 401/407 challenges with the UA's credentials (§22.2).
+        self.digest = digest
+        #: Makes the dialog and subscription views the application is handed.
+        self.views = views
+        #: The latest ``now`` seen; it never goes backwards.
+        self.now = float("-inf")
+        #: The UA's events, in order, until the application takes them.
+        self.events: deque[Any] = deque()
+        self.alarms = Alarms()
+        allow = list(config.allow)
+        if config.event_packages and "SUBSCRIBE" not in allow:
+            allow.append("SUBSCRIBE")
+        if config.refer and "REFER" not in allow:
+            allow.append("REFER")
+        #: The methods we accept (the Allow header): UAConfig.allow plus what the
+        #: subscription and REFER settings enable.
+        self.allow = tuple(allow)
+        #: Built once, sent in every answer and dialog-creating request.
+        self.allow_value = ", ".join(allow)
+        #: Header fields every request and answer of ours carries (User-Agent).
+        self.common: Hdrs = (("User-Agent", config.user_agent),) if config.user_agent else ()
+        ep_config = endpoint.config
+        uri = identity.uri
+        user = uri.user if isinstance(uri, SipURI) else None
+        host = ep_config.advertised_host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        at = f"{user}@" if user else ""
+        #: Our Contact (§8.1.1.8) for UDP; :meth:`local_contact` adds ``transport=``.
+        self.contact = contact or f"<sip:{at}{host}:{ep_config.advertised_port}>"
+        self._contacts: dict[tuple[str, str], str] = {}
+        #: Set by the UserAgent: consume what the Endpoint reported (see the module doc).
+        self.drain: Callable[[], None] = _nothing
+
+    # -- the clock and the events ---------------------------------------------------
+
+    def advance(self, now: float) -> None:
+        """Take the caller's clock; it must not go backwards (DESIGN.md §2)."""
+        if now < self.now:
+            raise LocalProtocolError(f"now={now} is earlier than the previous now={self.now}")
+        self.now = now
+
+    def emit(self, event: object) -> None:
+        self.events.append(event)
+
+    # -- identifiers --------------------------------------------------------------------
+
+    def new_tag(self) -> str:
+        """A tag (§19.3): 48 random bits (the RFC asks for at least 32), in hex."""
+        return f"{self.rng.getrandbits(48):012x}"
+
+    def new_local(self) -> tuple[str, int]:
+        """A new dialog's local tag (as :meth:`new_tag`) and initial CSeq (1 to 2**15;
+        §8.1.1.5 asks for less than 2**31), from one draw: with the default
+        SystemRandom every draw is a system call."""
+        bits = self.rng.getrandbits(63)
+        return f"{bits & 0xFFFF_FFFF_FFFF:012x}", (bits >> 48) + 1
+
+    def new_call_id(self) -> str:
+        """A Call-ID (§8.1.1.4): 96 random bits at our advertised host."""
+        return f"{self.rng.getrandbits(96):024x}@{self.endpoint.config.advertised_host}"
+
+    def local_contact(self, transport: str) -> str:
+        """Our Contact for requests and answers over ``transport`` (``transport=`` added
+        for anything but UDP, §19.1.1)."""
+        contact = self.contact
+        if transport == "UDP" or transport.upper() == "UDP":
+            return contact
+        key = (contact, transport)
+        found = self._contacts.get(key)
+        if found is None:
+            addr = parse_name_addr(contact, header="Contact")
+            uri = addr.uri
+            found = contact
+            if isinstance(uri, SipURI) and uri.transport is None:
+                found = str(addr.replace(uri=uri.with_param("transport", transport.lower())))
+            self._contacts[key] = found
+        return found
+
+    # -- answers the UA sends on its own ------------------------------------------------
+
+    def reply(
+        self,
+        txn: ServerTxn,
+        request: Request,
+        status: int,
+        headers: Hdrs = (),
+        to_tag: str | None = None,
+    ) -> None:
+        """Answer ``request`` on ``txn`` with ``status`` (a new To tag unless given)."""
+        tag = to_tag if to_tag is not None else self.new_tag()
+        response = make_response(request, status, to_tag=tag, headers=headers)
+        self.endpoint.send_response(txn, response, now=self.now)
+
+    def retry_after(self) -> Hdrs:
+        """Retry-After for a 500 (CSeq out of order, §12.2.2, §14.2) or a 503."""
+        return (("Retry-After", str(self.config.retry_after)),)

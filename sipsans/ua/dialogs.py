@@ -1,0 +1,144 @@
+"""The UserAgent's dialogs: the table that holds them and the one place their state
+changes (RFC 3261 §12; the rows are :data:`sipsans.dialog.state.DIALOG_TABLE`).
+
+Every change of a dialog's state goes through :meth:`DialogTable.change` or
+:meth:`DialogTable.end`, which apply the table row and report it as
+``DialogStateChanged`` (and ``DialogTerminated``). A dialog made by a subscription
+alone (RFC 5057: no INVITE usage) changes state the same way but silently: it was never
+announced as a dialog, its subscription events speak for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from ..dialog.events import DialogStateChanged, DialogTerminated
+from ..dialog.model import Dialog, DialogId
+from ..dialog.state import DialogInput, DialogState, TerminatedReason, transition
+from ..errors import LocalProtocolError
+from ..message.model import Request, Response
+from .context import UAContext
+
+__all__ = ["DialogTable", "EndListener", "by_role"]
+
+#: Told when a dialog ended: ``(dialog, was_early)``.
+EndListener = Callable[[Dialog, bool], None]
+
+_TERMINATED = DialogState.TERMINATED
+
+
+class DialogTable:
+    """Every dialog the UA holds, by id; its state changes; its end."""
+
+    __slots__ = ("_by_id", "_ctx", "_listeners")
+
+    def __init__(self, ctx: UAContext) -> None:
+        self._ctx = ctx
+        self._by_id: dict[DialogId, Dialog] = {}
+        self._listeners: list[EndListener] = []
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator[Dialog]:
+        return iter(list(self._by_id.values()))
+
+    def get(self, dialog_id: DialogId) -> Dialog | None:
+        return self._by_id.get(dialog_id)
+
+    def require(self, dialog_id: DialogId) -> Dialog:
+        """The dialog ``dialog_id``; LocalProtocolError when the UA holds none."""
+        d = self._by_id.get(dialog_id)
+        if d is None:
+            raise LocalProtocolError(f"no dialog {dialog_id}")
+        return d
+
+    def add(self, d: Dialog) -> None:
+        if d.id in self._by_id:
+            raise LocalProtocolError(f"dialog {d.id} already exists")
+        self._by_id[d.id] = d
+
+    def learn_remote_tag(self, d: Dialog, tag: str) -> None:
+        """A UAC's dialog got its remote tag from a response (§12.1.2): re-key it."""
+        if self._by_id.get(d.id) is d:
+            del self._by_id[d.id]
+        d.remote_tag = tag
+        self._by_id[d.id] = d
+
+    def on_end(self, listener: EndListener) -> None:
+        """Call ``listener`` after each dialog ends (the parts clean up their usages)."""
+        self._listeners.append(listener)
+
+    # -- state ---------------------------------------------------------------------------
+
+    def change(
+        self,
+        d: Dialog,
+        inp: DialogInput,
+        message: Request | Response | None = None,
+        *,
+        appeared: bool = False,
+    ) -> bool:
+        """Feed ``inp`` to ``d``; report the change. ``appeared``: the dialog is new to the
+        application (a fork's first response), so the event's ``previous`` is None.
+        True when the table had a row for it."""
+        previous = d.state
+        nxt = d.advance(inp)
+        if nxt is None:
+            return False
+        if d.invite_usage and (nxt is not previous or appeared):
+            self._ctx.events.append(
+                DialogStateChanged(
+                    dialog_id=d.id,
+                    previous=None if appeared else previous,
+                    state=nxt,
+                    message=message,
+                )
+            )
+        return True
+
+    def end(
+        self,
+        d: Dialog,
+        inp: DialogInput,
+        reason: TerminatedReason,
+        status: int | None = None,
+        message: Request | Response | None = None,
+    ) -> None:
+        """End ``d`` with ``reason``: ``inp`` when the table has a row for it, else the
+        input that ends a dialog in its state (the INVITE transaction ended for an early
+        one, a failure for one past it). The parts' listeners run, then the dialog is
+        forgotten once nothing runs on it."""
+        if d.state is _TERMINATED:
+            return
+        was_early = d.is_early
+        if transition(d.state, inp) is not _TERMINATED:
+            inp = DialogInput.ENDED if was_early else DialogInput.FAILED
+        d.reason, d.status = reason, status
+        self.change(d, inp, message)
+        if d.invite_usage:
+            self._ctx.events.append(DialogTerminated(dialog_id=d.id, reason=reason, status=status))
+        for listener in self._listeners:
+            listener(d, was_early)
+        self.release(d, 0)
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    def hold(self, d: Dialog) -> None:
+        """Something (a transaction, the call's INVITE, a subscription) runs on ``d``."""
+        d.holds += 1
+
+    def release(self, d: Dialog, count: int = 1) -> None:
+        """``count`` holds of ``d`` ended; a terminated dialog nothing holds is forgotten
+        (a view of it keeps reading its last state)."""
+        d.holds -= count
+        if d.holds <= 0 and d.state is _TERMINATED and self._by_id.get(d.id) is d:
+            del self._by_id[d.id]
+
+
+def by_role(
+    d: Dialog, *, local: bool, uac: TerminatedReason, uas: TerminatedReason
+) -> TerminatedReason:
+    """The UAC_*/UAS_* reason for an act by us (``local``) or by the peer: the UAC is
+    whoever sent the initial INVITE, seen the same way on both ends."""
+    return uac if (d.role == "uac") == local else uas
