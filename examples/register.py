@@ -92,7 +92,8 @@ async def main() -> int:
             print(f"alice: with a wrong password: refused ({exc.reason})")
 
         handle = await alice.register(target=where, expires=600, timeout=5)
-        print(f"alice: registered for {handle.granted} s; bindings {handle.bindings}")
+        granted = ", ".join(str(binding) for binding in handle.bindings)
+        print(f"alice: registered for {handle.granted} s, the registrar lists {granted}")
         bound = [str(b.uri) for b in registrar.location.lookup(AOR, now=server.now())]
         print(f"registrar: {AOR} -> {bound}")
 

@@ -69,8 +69,10 @@ def test_call_completes_despite_loss() -> None:
 def test_transcript_replays_byte_for_byte() -> None:
     net = Net(seed=7)
     alice = net.add("alice", "192.0.2.1", core=user_agent(net, "alice", "192.0.2.1"))
-    # Bob here is a bare Endpoint (transaction layer) answering by hand, recorded with
-    # the seed of its rng so that the replay can make the same identifiers.
+    # Bob here is a bare Endpoint (the transaction layer) answering by hand: a transcript
+    # holds an Endpoint's inputs and commands, but not yet a UserAgent's own commands
+    # (invite, accept, ...), so only Endpoint cores replay byte for byte today. The seed
+    # of its rng goes into the transcript so that the replay makes the same identifiers.
     seed = 99
     config = sipsans.EndpointConfig(advertised_host="192.0.2.2")
     recorder = Recorder(sipsans.Endpoint(config, rng=random.Random(seed)), seed=seed)
