@@ -98,9 +98,9 @@ def select_naptr(
         protocol = service.partition("+")[0]
         if flags == "s":
             transport = NAPTR_SERVICES.get(service)
+            # For a sips: URI *supported* holds only secure transports, and only SIPS
+            # services map to them: this one test also discards the SIP services.
             if transport is None or transport not in supported:
-                continue
-            if secure and protocol != "SIPS":
                 continue
             if record.regexp:
                 notes.append(

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from ..errors import LocalProtocolError
-from ..message.uri import SipURI, parse_uri
+from ..message.uri import URI, SipURI, parse_uri
 from ..transaction.transport import Target, default_port
 from .errors import (
     DnsQueryFailedError,
@@ -214,7 +214,7 @@ class Planner:
 
     def __init__(
         self,
-        uri: SipURI | str,
+        uri: URI | str,
         *,
         rng: random.Random | None = None,
         transports: Iterable[str] = DEFAULT_TRANSPORTS,
@@ -457,9 +457,7 @@ class Planner:
     def _no_targets_message(self) -> str:
         work = self._work
         asked = ", ".join(sorted(str(q) for q in work.issued))
-        text = f"no target for {self._uri}"
-        if asked:
-            text += f" (asked {asked}; no usable address came of it)"
+        text = f"no target for {self._uri} (asked {asked}; no usable address came of it)"
         if work.problems:
             text += "; " + "; ".join(str(p) for p in work.problems)
         if work.problems_dropped:

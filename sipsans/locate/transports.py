@@ -136,17 +136,12 @@ def default_transport(*, secure: bool, supported: tuple[str, ...]) -> str:
     """The transport for a URI that names none, when DNS does not choose one.
 
     RFC 3263 §4.1: UDP for a ``sip:`` URI, TLS over TCP for a ``sips:`` URI. A client
-    without that transport takes TCP (RFC 3261 §18 makes TCP mandatory too), then its
-    first supported transport the scheme allows.
+    without that transport takes TCP for ``sip:`` (RFC 3261 §18 makes TCP mandatory
+    too), else its first transport. For ``sips:``, *supported* must already hold only
+    secure transports (the planner filters it).
     """
-    if secure:
-        preferred = ("TLS", *(t for t in supported if t in SECURE_TRANSPORTS))
-    else:
-        preferred = ("UDP", "TCP", *supported)
+    preferred = ("TLS",) if secure else ("UDP", "TCP")
     for transport in preferred:
         if transport in supported:
             return transport
-    raise UnsupportedTransportError(
-        f"no transport for a {'sips' if secure else 'sip'}: URI among the supported ones "
-        f"({', '.join(supported)}); a sips: URI needs TLS, TLS-SCTP or WSS"
-    )
+    return supported[0]

@@ -21,6 +21,7 @@ each time they are stepped; whatever they still need then is what the plan waits
 
 from __future__ import annotations
 
+import abc
 import enum
 import random
 from collections.abc import Callable, Sequence
@@ -95,7 +96,7 @@ class Context(Protocol):
         """Note something that went wrong but did not stop the plan."""
 
 
-class Node:
+class Node(abc.ABC):
     """A step of the resolution (see the module docstring)."""
 
     __slots__ = ("outcome",)
@@ -103,13 +104,14 @@ class Node:
     def __init__(self) -> None:
         self.outcome = Outcome.PENDING
 
+    @abc.abstractmethod
     def step(self, ctx: Context) -> None:
-        """Use what the context knows; ask for what is missing."""
-        raise NotImplementedError
+        """Use what the context knows; ask for what is missing. Stepping a finished
+        node changes nothing."""
 
+    @abc.abstractmethod
     def collect(self, out: list[Target]) -> None:
         """Append this node's targets, in order."""
-        raise NotImplementedError
 
 
 class HostNode(Node):
@@ -148,11 +150,12 @@ class HostNode(Node):
             if records is None:
                 waiting = waiting or not additional
                 continue
-            for record in records:
-                assert isinstance(record, AddressRecord)
-                address = canonical_address(record.address)
-                if address is not None:
-                    addresses.append(address)
+            # The plan checked every address (record_problem) before storing it.
+            addresses.extend(
+                canonical_address(r.address) or r.address
+                for r in records
+                if isinstance(r, AddressRecord)
+            )
         if waiting:
             return
         self._targets = [Target(self.transport, a, self.port) for a in addresses]
@@ -177,8 +180,6 @@ class SequenceNode(Node):
         self._fallback: Node | None = None
 
     def step(self, ctx: Context) -> None:
-        if self.outcome is not Outcome.PENDING:
-            return
         if self._fallback is None:
             for child in self.children:
                 child.step(ctx)
@@ -325,7 +326,7 @@ class NaptrNode(Node):
         return SequenceNode(children, lambda: HostNode(domain, default_port(transport), transport))
 
     def collect(self, out: list[Target]) -> None:
-        if self._inner is not None:
+        if self._inner is not None:  # pragma: no branch - a finished plan expanded it
             self._inner.collect(out)
 
 
