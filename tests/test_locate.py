@@ -543,6 +543,26 @@ def test_answer_from_a_cache() -> None:
     assert plan.expires == 300.0  # the cached TTLs counted from when they were stored
 
 
+def test_answer_from_a_cache_reads_additional_sets_as_additional() -> None:
+    cache = DnsCache()
+    cache.put_answer(
+        q("SRV", "_sip._udp.example.com"),
+        [
+            srv("_sip._udp.example.com", 0, 0, 5060, "h.example.com"),
+            srv("_sip._udp.example.com", 1, 0, 5060, "bad.example.com"),
+            addr("h.example.com", "192.0.2.1"),
+        ],
+        now=0,
+    )
+    cache.put("A", "bad.example.com", [addr("bad.example.com", "nope")], now=0, additional=True)
+    plan = plan_for("sip:example.com;transport=udp")
+    # No AAAA query for h: its A set came as additional data, as in a live answer.
+    assert plan.answer_from(cache, now=1) == []
+    assert plan.targets() == [Target("UDP", "192.0.2.1", 5060)]
+    # What the cache holds is checked like any answer.
+    assert [type(p) for p in plan.problems] == [MalformedAnswerError]
+
+
 # -- bad input: malformed answers, loops, "not offered", failures, limits -------------
 def test_malformed_records_are_skipped_and_reported() -> None:
     answer: list[Record] = [

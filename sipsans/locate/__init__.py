@@ -13,7 +13,7 @@ See docs/reaching-servers.md for a walk-through.
 
 from __future__ import annotations
 
-from .cache import DnsCache
+from .cache import CachedSet, DnsCache
 from .errors import (
     DnsQueryFailedError,
     LocateError,
@@ -36,6 +36,7 @@ __all__ = [
     "NAPTR_SERVICES",
     "SRV_PREFIXES",
     "AddressRecord",
+    "CachedSet",
     "DnsCache",
     "DnsQueryFailedError",
     "Failover",

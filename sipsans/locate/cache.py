@@ -18,22 +18,37 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Final
 
 from ..errors import LocalProtocolError
 from .records import Query, Record, RecordKind, dns_name, effective_ttl, kind_of
 
-__all__ = ["DnsCache"]
+__all__ = ["CachedSet", "DnsCache"]
 
 _KINDS: Final = frozenset({"NAPTR", "SRV", "A", "AAAA"})
 
 
 class _Entry:
-    __slots__ = ("expires", "records")
+    __slots__ = ("additional", "expires", "records")
 
-    def __init__(self, expires: float, records: tuple[tuple[Record, float], ...]) -> None:
+    def __init__(
+        self, expires: float, records: tuple[tuple[Record, float], ...], additional: bool
+    ) -> None:
         self.expires = expires
         self.records = records  # each with its own absolute expiry
+        self.additional = additional
+
+
+@dataclass(frozen=True, slots=True)
+class CachedSet:
+    """A cached record set: ``records`` with their remaining TTLs, and whether they
+    came as additional data of another answer (``additional``), which a plan reads as
+    RFC 2782 intends: the server sent the addresses it had, so the other address
+    family need not be asked for."""
+
+    records: tuple[Record, ...]
+    additional: bool
 
 
 class DnsCache:
@@ -63,6 +78,11 @@ class DnsCache:
     def get(self, kind: RecordKind, name: str, *, now: float) -> tuple[Record, ...] | None:
         """The records cached for (kind, name), with their remaining TTLs; ``()`` for a
         cached empty answer; None when nothing valid is cached."""
+        found = self.get_set(kind, name, now=now)
+        return None if found is None else found.records
+
+    def get_set(self, kind: RecordKind, name: str, *, now: float) -> CachedSet | None:
+        """Like :meth:`get`, also saying whether the set came as additional data."""
         self._check_now(now)
         key = (kind, dns_name(name))
         entry = self._entries.get(key)
@@ -71,7 +91,8 @@ class DnsCache:
         if entry.expires <= now:
             del self._entries[key]
             return None
-        return tuple(dataclasses.replace(r, ttl=expiry - now) for r, expiry in entry.records)
+        records = tuple(dataclasses.replace(r, ttl=expiry - now) for r, expiry in entry.records)
+        return CachedSet(records, entry.additional)
 
     def put(
         self,
@@ -81,10 +102,12 @@ class DnsCache:
         *,
         now: float,
         negative_ttl: float | None = None,
+        additional: bool = False,
     ) -> None:
         """Cache *records* as the (kind, name) set, each until ``now + ttl`` (capped by
         ``max_ttl``; the set expires with its first record). An empty set is kept for
-        *negative_ttl* (default: the cache's). A set with a TTL of 0 is not kept."""
+        *negative_ttl* (default: the cache's). A set with a TTL of 0 is not kept.
+        ``additional`` marks a set that came as additional data of another answer."""
         self._check_now(now)
         if kind not in _KINDS:
             raise LocalProtocolError(f"unknown record kind {kind!r}")
@@ -102,7 +125,7 @@ class DnsCache:
             return
         if len(self._entries) >= self._max_entries:
             self._make_room(now)
-        self._entries[key] = _Entry(expires, stamped)
+        self._entries[key] = _Entry(expires, stamped, additional)
 
     def put_answer(
         self,
@@ -124,7 +147,7 @@ class DnsCache:
                 extra.setdefault((kind, dns_name(record.name)), []).append(record)
         self.put(query.kind, query.name, main, now=now, negative_ttl=negative_ttl)
         for (kind, name), found in extra.items():
-            self.put(kind, name, found, now=now)
+            self.put(kind, name, found, now=now, additional=True)
 
     def clear(self) -> None:
         self._entries.clear()

@@ -306,42 +306,8 @@ class Planner:
         :class:`~sipsans.errors.LocalProtocolError`.
         """
         self._check_now(now)
-        if not self._work.expects(query):
-            return
-        batch = list(records)
-        for record in batch:
-            if not isinstance(record, NaptrRecord | SrvRecord | AddressRecord):
-                raise LocalProtocolError(
-                    f"answer records must be NaptrRecord, SrvRecord or AddressRecord, "
-                    f"not {type(record).__name__}"
-                )
-        if len(batch) > self._limits.max_records:
-            self._work.problem(
-                LookupLimitError(
-                    f"{query}: {len(batch)} records; only the first "
-                    f"{self._limits.max_records} were used"
-                )
-            )
-            del batch[self._limits.max_records :]
-        main: list[Record] = []
-        extra: dict[tuple[RecordKind, str], list[Record]] = {}
-        for record in batch:
-            why = record_problem(record)
-            if why is not None:
-                self._work.problem(MalformedAnswerError(f"{query}: {why}; record skipped"))
-                continue
-            expiry = now + effective_ttl(record.ttl)
-            if self._expires is None or expiry < self._expires:
-                self._expires = expiry
-            kind = kind_of(record)
-            if kind == query.kind:
-                main.append(record)
-            else:
-                extra.setdefault((kind, dns_name(record.name)), []).append(record)
-        for (kind, name), found in extra.items():
-            self._work.store_additional(kind, name, found)
-        self._work.store(query.kind, query.name, main)
-        self._advance()
+        if self._work.expects(query):
+            self._take(query, records, now, additional=False)
 
     def fail(self, query: Query, reason: str) -> None:
         """Report that *query* could not be answered (time-out, SERVFAIL, refused, ...).
@@ -364,10 +330,12 @@ class Planner:
         while progress:
             progress = False
             for query in self.queries():
-                records = cache.get(query.kind, query.name, now=now)
-                if records is not None and query in self._work.pending:
-                    self.answer(query, records, now=now)
-                    progress = True
+                found = cache.get_set(query.kind, query.name, now=now)
+                if found is None or query not in self._work.pending:
+                    continue
+                progress = True
+                # A set that came as additional data is read as such again (see HostNode).
+                self._take(query, found.records, now, additional=found.additional)
         return self.queries()
 
     # -- the result ------------------------------------------------------------------
@@ -444,6 +412,48 @@ class Planner:
                 lambda: HostNode(name, default_port(explicit), explicit),
             )
         return name, NaptrNode(name, root=True)
+
+    def _take(
+        self, query: Query, records: Iterable[Record], now: float, *, additional: bool
+    ) -> None:
+        """Check an answer to *query* (see :meth:`answer`), store it, step the plan."""
+        batch = list(records)
+        for record in batch:
+            if not isinstance(record, NaptrRecord | SrvRecord | AddressRecord):
+                raise LocalProtocolError(
+                    f"answer records must be NaptrRecord, SrvRecord or AddressRecord, "
+                    f"not {type(record).__name__}"
+                )
+        if len(batch) > self._limits.max_records:
+            self._work.problem(
+                LookupLimitError(
+                    f"{query}: {len(batch)} records; only the first "
+                    f"{self._limits.max_records} were used"
+                )
+            )
+            del batch[self._limits.max_records :]
+        main: list[Record] = []
+        extra: dict[tuple[RecordKind, str], list[Record]] = {}
+        for record in batch:
+            why = record_problem(record)
+            if why is not None:
+                self._work.problem(MalformedAnswerError(f"{query}: {why}; record skipped"))
+                continue
+            expiry = now + effective_ttl(record.ttl)
+            if self._expires is None or expiry < self._expires:
+                self._expires = expiry
+            kind = kind_of(record)
+            if kind == query.kind:
+                main.append(record)
+            else:
+                extra.setdefault((kind, dns_name(record.name)), []).append(record)
+        for (kind, name), found in extra.items():
+            self._work.store_additional(kind, name, found)
+        if additional:
+            self._work.store_additional(query.kind, query.name, main)
+        else:
+            self._work.store(query.kind, query.name, main)
+        self._advance()
 
     def _check_now(self, now: float) -> None:
         if self._now is not None and now < self._now:
