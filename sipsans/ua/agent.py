@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from functools import partial
 
 from ..auth import Credentials, DigestClient
 from ..dialog.model import DialogId, DialogSnapshot, restore, snapshot
@@ -111,7 +112,9 @@ class UserAgent:
             digest=self.digest,
             views=views,
         )
-        ctx.drain = self._drain
+        # Consuming the endpoint's events: it hands each to _route, in order, also
+        # those that the parts' commands make meanwhile.
+        self._drain = ctx.drain = partial(self.endpoint.drain_events, self._route)
         self._dialogs = DialogTable(ctx)
         self._inbox = Inbox(ctx)
         self._client = ClientSide(ctx, self._dialogs)
@@ -276,11 +279,6 @@ class UserAgent:
 
     # -- routing ----------------------------------------------------------------------
 
-    def _drain(self) -> None:
-        """Consume the endpoint's events, in order (also those the parts' commands make
-        while one is handled)."""
-        self.endpoint.drain_events(self._route)
-
     def _route(self, event: TransactionEvent) -> None:
         """One endpoint event to the part it belongs to; the rest passes through. (The
         most frequent kinds are tested first: a UAS call brings three requests and the
@@ -293,19 +291,19 @@ class UserAgent:
             elif not (
                 self._client.on_terminated(event) or self._registrations.on_terminated(event)
             ):
-                self._ctx.emit(event)
+                self._ctx.events.append(event)
         elif isinstance(event, ResponseReceived):
             if not (self._client.on_response(event) or self._registrations.on_response(event)):
-                self._ctx.emit(event)  # a CANCEL's response, or the app's own request
+                self._ctx.events.append(event)  # a CANCEL's response, or the app's own request
         elif isinstance(event, CancelReceived):
             self._server.on_cancel(event)
         elif isinstance(event, TransactionTimedOut | TransportFailed):
             if isinstance(event.txn, ServerTxn):
                 self._server.on_failure(event)
             elif not (self._client.on_failure(event) or self._registrations.on_failure(event)):
-                self._ctx.emit(event)
+                self._ctx.events.append(event)
         else:
-            self._ctx.emit(event)  # MalformedMessage, ConnectionClosed
+            self._ctx.events.append(event)  # MalformedMessage, ConnectionClosed
 
     # -- dialogs ---------------------------------------------------------------------------
 

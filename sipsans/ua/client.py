@@ -519,7 +519,7 @@ class ClientSide:
     def _auth_failed(
         self, d: Dialog | None, origin: ClientTxn, resp: Response, why: str, realm: str | None
     ) -> None:
-        self._ctx.emit(
+        self._ctx.events.append(
             AuthenticationFailed(
                 dialog_id=d.id if d is not None else None,
                 txn=origin,
@@ -692,7 +692,7 @@ class ClientSide:
         if call is not None:
             if call.txn != txn.id:
                 return True  # an earlier INVITE we already retried with credentials
-            self._ctx.emit(_rewrite(event, call.origin))
+            self._ctx.events.append(_rewrite(event, call.origin))
             if call.cancelling:
                 reason, status = TerminatedReason.UAC_CANCEL, 487
             elif timeout:
@@ -707,7 +707,7 @@ class ClientSide:
         if out is None:
             return False
         if not out.quiet:
-            self._ctx.emit(_rewrite(event, out.origin))
+            self._ctx.events.append(_rewrite(event, out.origin))
         status = 408 if timeout else 503
         if out.on_final is not None:
             out.on_final(out, status, None)
@@ -726,7 +726,9 @@ class ClientSide:
             if call.txn == txn.id:
                 self._finish_call(call)
                 origin = call.origin
-                self._ctx.emit(event if origin.id == txn.id else TransactionTerminated(txn=origin))
+                self._ctx.events.append(
+                    event if origin.id == txn.id else TransactionTerminated(txn=origin)
+                )
             return True
         out = self._out.pop(txn.id, None)
         if out is None:
@@ -739,7 +741,9 @@ class ClientSide:
             self._dialogs.release(d)
         if out.live == 0 and not out.quiet:
             origin = out.origin
-            self._ctx.emit(event if origin.id == txn.id else TransactionTerminated(txn=origin))
+            self._ctx.events.append(
+                event if origin.id == txn.id else TransactionTerminated(txn=origin)
+            )
         return True
 
     def _finish_call(self, call: Call) -> None:
@@ -763,15 +767,16 @@ class ClientSide:
         dialog ended (§9.1). The CANCEL bounds the wait to 64*T1 (§9.1) even if the peer
         never answers; an INVITE already answered has nothing to cancel."""
         ctx = self._ctx
-        late = self._late.pop(d, None)
-        if late is not None:
-            ctx.alarms.cancel(late[1])
-        glare = self._glare.pop(d, None)
-        if glare is not None:
-            ctx.alarms.cancel(glare.alarm)
-        reinvite = self._reinvites.get(d)
-        if reinvite is not None:
-            ctx.endpoint.cancel(ClientTxn(reinvite), now=ctx.now)
+        if self._late or self._glare or self._reinvites:  # (most dialogs have none)
+            late = self._late.pop(d, None)
+            if late is not None:
+                ctx.alarms.cancel(late[1])
+            glare = self._glare.pop(d, None)
+            if glare is not None:
+                ctx.alarms.cancel(glare.alarm)
+            reinvite = self._reinvites.get(d)
+            if reinvite is not None:
+                ctx.endpoint.cancel(ClientTxn(reinvite), now=ctx.now)
         call = self.call_of(d) if was_early else None
         if (
             call is not None

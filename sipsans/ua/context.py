@@ -77,7 +77,8 @@ class UAContext:
         self.views = views
         #: The latest ``now`` seen; it never goes backwards.
         self.now = float("-inf")
-        #: The UA's events, in order, until the application takes them.
+        #: The UA's events, in order, until the application takes them (the parts
+        #: append theirs).
         self.events: deque[Any] = deque()
         self.alarms = Alarms()
         allow = list(config.allow)
@@ -112,9 +113,6 @@ class UAContext:
         if now < self.now:
             raise LocalProtocolError(f"now={now} is earlier than the previous now={self.now}")
         self.now = now
-
-    def emit(self, event: object) -> None:
-        self.events.append(event)
 
     # -- identifiers --------------------------------------------------------------------
 

@@ -30,21 +30,20 @@ _TERMINATED = DialogState.TERMINATED
 class DialogTable:
     """Every dialog the UA holds, by id; its state changes; its end."""
 
-    __slots__ = ("_by_id", "_ctx", "_listeners")
+    __slots__ = ("_by_id", "_ctx", "_listeners", "get")
 
     def __init__(self, ctx: UAContext) -> None:
         self._ctx = ctx
         self._by_id: dict[DialogId, Dialog] = {}
         self._listeners: list[EndListener] = []
+        #: ``get(dialog_id)``: the dialog, or None.
+        self.get: Callable[[DialogId], Dialog | None] = self._by_id.get
 
     def __len__(self) -> int:
         return len(self._by_id)
 
     def __iter__(self) -> Iterator[Dialog]:
         return iter(list(self._by_id.values()))
-
-    def get(self, dialog_id: DialogId) -> Dialog | None:
-        return self._by_id.get(dialog_id)
 
     def require(self, dialog_id: DialogId) -> Dialog:
         """The dialog ``dialog_id``; LocalProtocolError when the UA holds none."""

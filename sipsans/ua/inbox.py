@@ -16,6 +16,7 @@ from typing import Any
 from ..dialog.model import Dialog
 from ..dialog.subscription import Subscription
 from ..message.model import Request
+from ..transaction.events import TransactionTerminated
 from ..transaction.transport import ServerTxn
 from .context import UAContext
 from .records import Incoming
@@ -75,12 +76,15 @@ class Inbox:
         """Whether the application was handed the request of server transaction ``txn_id``."""
         return txn_id in self._app_txns
 
-    def txn_ended(self, txn_id: int) -> bool:
-        """Server transaction ``txn_id`` ended: True when it was the application's."""
+    def txn_ended(self, event: TransactionTerminated) -> Incoming | None:
+        """A server transaction ended: the application hears of it if it was handed its
+        request; that request, if still unanswered (a transport failure), is returned
+        and forgotten."""
+        txn_id = event.txn.id
         if txn_id in self._app_txns:
             self._app_txns.discard(txn_id)
-            return True
-        return False
+            self._ctx.events.append(event)
+        return self.take(txn_id) if txn_id in self._pending else None
 
 
 def _ignore(txn_id: int, at: float) -> None:

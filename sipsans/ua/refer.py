@@ -146,7 +146,7 @@ class Transfers:
             referred_by = parse_name_addr(raw_by, header="Referred-By") if raw_by else None
         refer_sub = (request.headers.get("refer-sub") or "").strip().lower() != "false"
         self._inbox.hand_over(txn, request, d, after=ctx.config.answer_timeout)
-        ctx.emit(
+        ctx.events.append(
             ReferReceived(
                 dialog_id=d.id,
                 request=request,

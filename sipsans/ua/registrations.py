@@ -215,7 +215,7 @@ class Registrations:
             handle.txn = ctx.endpoint.send_request(request, target=handle.target, now=ctx.now)
             self._txns[handle.txn.id] = handle
         for event in machine.take_events():
-            ctx.emit(event)
+            ctx.events.append(event)
         deadline = machine.next_deadline()
         if deadline is not None and deadline != handle.alarm_at:
             handle.alarm_at = deadline

@@ -189,7 +189,7 @@ class ServerSide:
                 return
             self._invites[d] = _Invite(txn.id, seq)
         self._inbox.hand_over(txn, request, d, after=ctx.config.answer_timeout)
-        ctx.emit(InDialogRequest(dialog_id=d.id, request=request, txn=txn))
+        ctx.events.append(InDialogRequest(dialog_id=d.id, request=request, txn=txn))
 
     def _on_bye(self, d: Dialog, request: Request, txn: ServerTxn) -> None:
         ctx = self._ctx
@@ -217,7 +217,7 @@ class ServerSide:
             self._new_call(request, txn, source.transport, present)
         elif method == "MESSAGE":
             self._inbox.hand_over(txn, request, None, after=ctx.config.answer_timeout)
-            ctx.emit(MessageReceived(request=request, txn=txn))
+            ctx.events.append(MessageReceived(request=request, txn=txn))
         elif method == "SUBSCRIBE":
             self._subs.on_subscribe(request, txn, None)
         elif method in _DIALOG_ONLY:
@@ -228,7 +228,7 @@ class ServerSide:
             # the UA keeps no implicit subscription for a REFER outside a dialog).
             after = ctx.config.answer_timeout if method in ("OPTIONS", "REFER") else None
             self._inbox.hand_over(txn, request, None, after=after)
-            ctx.emit(RequestReceived(request=request, txn=txn, source=source))
+            ctx.events.append(RequestReceived(request=request, txn=txn, source=source))
 
     def _new_call(
         self, request: Request, txn: ServerTxn, transport: str, present: list[str]
@@ -283,7 +283,7 @@ class ServerSide:
             txn, request, d, after=ctx.config.ring_timeout, action=self._ring_timeout
         )
         views = ctx.views
-        ctx.emit(
+        ctx.events.append(
             IncomingCall(
                 dialog=ServerInviteDialog(views, d),
                 request=request,
@@ -310,7 +310,7 @@ class ServerSide:
             if invite.replaces is not None:
                 self._replaced(invite.replaces)  # RFC 3891 §3
         elif ack.body:
-            self._ctx.emit(InDialogRequest(dialog_id=d.id, request=ack, txn=None))
+            self._ctx.events.append(InDialogRequest(dialog_id=d.id, request=ack, txn=None))
         if d.state is DialogState.CONFIRMED:
             held = self._deferred_bye.pop(d, None)
             if held is not None:
@@ -325,7 +325,7 @@ class ServerSide:
         d = pending.dialog if pending is not None else None
         invite = self._invites.get(d) if d is not None else None
         if d is None or pending is None or invite is None or invite.txn != event.txn.id:
-            self._ctx.emit(event)
+            self._ctx.events.append(event)
             return
         self._inbox.take(event.txn.id)
         if not event.answered:
@@ -334,7 +334,7 @@ class ServerSide:
         if not d.is_early:
             # §9.2 for a re-INVITE: the 487 ends that request only; the dialog and its session
             # stay as they were. The application hears of it (and must not answer any more).
-            self._ctx.emit(event)
+            self._ctx.events.append(event)
             return
         self._dialogs.end(
             d, DialogInput.CANCEL_RECEIVED, TerminatedReason.UAC_CANCEL, 487, event.request
@@ -630,23 +630,21 @@ class ServerSide:
                     ctx.reply(ServerTxn(invite.txn), pending.request, code, to_tag=d.local_tag)
         held = self._deferred_bye.pop(d, None)
         if held is not None:
-            ctx.emit(TransactionTerminated(txn=held[2]))
+            ctx.events.append(TransactionTerminated(txn=held[2]))
 
     def on_failure(self, event: TransactionTimedOut | TransportFailed) -> None:
         """A server transaction failed: the application hears of it if it was handed
         its request."""
         if self._inbox.is_app_txn(event.txn.id):
-            self._ctx.emit(event)
+            self._ctx.events.append(event)
 
     def on_terminated(self, event: TransactionTerminated) -> None:
         """A server transaction ended; an unanswered request's can no longer be answered
         (a transport failure): forget it."""
-        txn_id = event.txn.id
-        if self._inbox.txn_ended(txn_id):
-            self._ctx.emit(event)
-        pending = self._inbox.take(txn_id)
+        pending = self._inbox.txn_ended(event)
         if pending is None:
             return
+        txn_id = event.txn.id
         if pending.sub is not None:
             self._subs.abandon(pending.sub)  # the SUBSCRIBE can no longer be answered
         d = pending.dialog

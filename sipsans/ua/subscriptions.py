@@ -160,7 +160,7 @@ class Subscriptions:
         if nxt is _S.TERMINATED:
             rec.reason, rec.status, rec.retry_after = reason, status, retry_after
         if nxt is not previous or appeared:
-            self._ctx.emit(
+            self._ctx.events.append(
                 SubscriptionStateChanged(
                     subscription=self._ctx.views.subscription(rec),
                     previous=None if appeared else previous,
@@ -627,7 +627,7 @@ class Subscriptions:
             if _unsubscribe_due(rec):
                 self._send_unsubscribe(rec)  # unsubscribe() came before any dialog
             self.arm(rec)
-        ctx.emit(
+        ctx.events.append(
             NotifyReceived(
                 subscription=ClientSubscription(ctx.views, rec),
                 request=request,
@@ -669,7 +669,7 @@ class Subscriptions:
         rec = self.new_record("notifier", ev, cap if requested is None else min(requested, cap))
         rec.request, rec.txn, rec.dialog = request, txn.id, d
         self._inbox.hand_over(txn, request, d, after=ctx.config.answer_timeout, sub=rec)
-        ctx.emit(
+        ctx.events.append(
             IncomingSubscription(
                 subscription=ServerSubscription(ctx.views, rec), request=request, txn=txn
             )
