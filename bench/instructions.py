@@ -168,12 +168,14 @@ def ua_call() -> Callable[[int], None]:
 
 
 def adapter_call() -> Callable[[int], None]:
+    sys.path.insert(0, str(HERE.parent / "adapters" / "session"))
     sys.path.insert(0, str(HERE.parent / "adapters" / "asyncio"))
     import uas_path
 
-    from sipsans_asyncio.base import TIMER_RESOLUTION
+    from sipsans_session.driver import TIMER_RESOLUTION
 
-    session, udp, _handler = uas_path.build(TIMER_RESOLUTION)
+    rig = uas_path.build(TIMER_RESOLUTION)
+    driver, udp, clock = rig.session.driver, rig.udp, rig.clock
     sock = udp.sock
 
     def deliver(data: bytes) -> bytes:
@@ -182,10 +184,10 @@ def adapter_call() -> Callable[[int], None]:
         return sock.last  # type: ignore[attr-defined, no-any-return]
 
     def call(n: int) -> None:
-        session.clock += 200.0  # every timer of the previous call is due
-        deadline = session._deadline
-        if deadline is not None and deadline <= session.clock:
-            session._fire()
+        clock.now += 200.0  # every timer of the previous call is due
+        deadline = driver.deadline
+        if deadline is not None and deadline <= clock.now:
+            driver.fire()
         sent = deliver(_datagram(INVITE, n))
         m = _TO_TAG.search(sent)
         assert m is not None and sent.startswith(b"SIP/2.0 200"), sent[:40]

@@ -259,6 +259,7 @@ def main() -> int:
     parser.add_argument("--serve-aiosipua", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_aiosipua:
+        sys.path.insert(0, str(HERE.parent / "adapters" / "session"))
         sys.path.insert(0, str(HERE.parent / "adapters" / "asyncio"))
         from sipsans_asyncio.run import run
 

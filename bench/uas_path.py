@@ -33,21 +33,24 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "adapters" / "session"))
 sys.path.insert(0, str(HERE.parent / "adapters" / "asyncio"))
 
 from calls import _TO_TAG, UAC, UAS, sipp_datagram  # noqa: E402
 
-from sipsans_asyncio import rng as rng_module  # noqa: E402
-from sipsans_asyncio.base import TIMER_RESOLUTION  # noqa: E402
-from sipsans_asyncio.cli import _build_parser  # noqa: E402
-from sipsans_asyncio.commands import UasHandler, _user_agent  # noqa: E402
+from sipsans_asyncio.cli.common import user_agent  # noqa: E402
+from sipsans_asyncio.cli.main import build_parser  # noqa: E402
+from sipsans_asyncio.cli.uas import UasHandler  # noqa: E402
 from sipsans_asyncio.protocols import UdpSocket  # noqa: E402
 from sipsans_asyncio.run import tune_gc  # noqa: E402
-from sipsans_asyncio.session import Listen, Session  # noqa: E402
+from sipsans_asyncio.session import Session  # noqa: E402
+from sipsans_session import Listen  # noqa: E402
+from sipsans_session import rng as rng_module  # noqa: E402
+from sipsans_session.driver import TIMER_RESOLUTION, Driver  # noqa: E402
 
 # sipp's uac scenario, as bench/calls.py writes its datagrams.
 datagram = sipp_datagram
@@ -75,42 +78,56 @@ class _FakeSocket:
 class _Udp(UdpSocket):
     """The session's UDP socket object on a :class:`_FakeSocket` (no loop reader)."""
 
-    def __init__(self, session: Session[Any], sock: _FakeSocket) -> None:
-        self.session = session
+    def __init__(self, driver: Driver[Any], sock: _FakeSocket) -> None:
+        self.driver = driver
         self.sock = sock  # type: ignore[assignment]
         self.local = UAS
         self._backlog = deque()
         self._waiting = sock.inbox.__len__  # (the real one polls the socket)
 
 
-class _VirtualSession(Session[Any]):
-    """The asyncio Session with a virtual clock and a timer the driver fires by hand."""
+class VirtualClock:
+    """The session's clock in virtual time: the driver reads :meth:`time`, the bench
+    moves :attr:`now` on."""
 
-    clock = 0.0
+    def __init__(self) -> None:
+        self.now = 0.0
 
-    def _clock(self) -> float:
-        return self.clock
-
-    def _wake_at(self, deadline: float) -> None:
-        pass  # (SessionBase._arm keeps the deadline in self._deadline)
+    def time(self) -> float:
+        return self.now
 
 
-def build(
-    timer_resolution: float, seed: int | None = 0
-) -> tuple[_VirtualSession, _Udp, UasHandler]:
+def _no_wake_up(deadline: float) -> None:
+    """The driver's ``wake_at``: nothing to arm (it keeps the deadline; the bench fires
+    the timer by hand once the virtual clock passes it)."""
+
+
+class Rig(NamedTuple):
+    """The asyncio session of ``sipsans uas`` on a fake socket and a virtual clock."""
+
+    session: Session[Any]
+    udp: _Udp
+    handler: UasHandler
+    clock: VirtualClock
+
+
+def build(timer_resolution: float, seed: int | None = 0) -> Rig:
     """The session, its UDP socket object and the CLI's handler, as ``sipsans uas``
-    makes them. With a ``seed``, the bytes the CLI's ``BufferedSystemRandom`` draws
-    from come from ``random.Random(seed)`` instead of ``os.urandom`` (same code path):
-    tags of other values cost other instruction counts (rejection sampling, leading
-    zeros), which moved ``bench/instructions.py adapter-call`` by some 3,000 from run
-    to run."""
+    makes them, and the virtual clock. With a ``seed``, the bytes the CLI's
+    ``BufferedSystemRandom`` draws from come from ``random.Random(seed)`` instead of
+    ``os.urandom`` (same code path): tags of other values cost other instruction
+    counts (rejection sampling, leading zeros), which moved ``bench/instructions.py
+    adapter-call`` by some 3,000 from run to run."""
     if seed is not None:
         rng_module._urandom = random.Random(seed).randbytes
-    args = _build_parser().parse_args(["uas", "--listen", f"{UAS[0]}:{UAS[1]}"])
-    session = _VirtualSession(
-        _user_agent(args), listen=[Listen("UDP", *UAS)], timer_resolution=timer_resolution
+    args = build_parser().parse_args(["uas", "--listen", f"{UAS[0]}:{UAS[1]}"])
+    session: Session[Any] = Session(
+        user_agent(args), listen=[Listen("UDP", *UAS)], timer_resolution=timer_resolution
     )
-    udp = _Udp(session, _FakeSocket())
+    clock = VirtualClock()
+    session.driver.clock = clock.time  # (what start() does with the loop's)
+    session.driver.wake_at = _no_wake_up
+    udp = _Udp(session.driver, _FakeSocket())
     session._udp = [udp]
     session.addresses["UDP"] = UAS
     session.advertised = UAS
@@ -118,24 +135,25 @@ def build(
     session._set_core(session._factory(UAS))
     handler = UasHandler(session, args)
     session.on_event = handler.on_event  # (as sipsans uas does)
-    return session, udp, handler
+    return Rig(session, udp, handler, clock)
 
 
-def run_calls(session: _VirtualSession, udp: _Udp, first: int, count: int, rate: float) -> int:
+def run_calls(rig: Rig, first: int, count: int, rate: float) -> int:
     """Calls ``first`` .. ``first + count - 1``, their three datagrams evenly spaced, each
     read on its own (as at a load the UAS keeps up with); returns how many times the
     session's timer fired."""
     step = 1.0 / rate / 3
     fired = 0
+    driver, udp, clock = rig.session.driver, rig.udp, rig.clock
     sock = cast(_FakeSocket, udp.sock)
 
     def deliver(data: bytes) -> None:
         nonlocal fired
-        session.clock += step
-        deadline = session._deadline
-        if deadline is not None and deadline <= session.clock:
+        clock.now += step
+        deadline = driver.deadline
+        if deadline is not None and deadline <= clock.now:
             fired += 1
-            session._fire()
+            driver.fire()
         sock.inbox.append(data)
         udp._read_ready()
 
@@ -164,12 +182,13 @@ def main() -> int:
     args = parser.parse_args()
 
     async def go() -> None:
-        session, udp, handler = build(args.timer_resolution)
-        sock = cast(_FakeSocket, udp.sock)
+        rig = build(args.timer_resolution)
+        session, handler = rig.session, rig.handler
+        sock = cast(_FakeSocket, rig.udp.sock)
         if not args.no_tune_gc:
             tune_gc()
         warm = int(args.linger * args.rate)
-        run_calls(session, udp, 1, warm, args.rate)
+        run_calls(rig, 1, warm, args.rate)
         gc_time = [0.0, 0]
         started = [0.0]
 
@@ -191,7 +210,7 @@ def main() -> int:
             t0 = time.process_time()
             if profile is not None:
                 profile.enable()
-            fired += run_calls(session, udp, first, count, args.rate)
+            fired += run_calls(rig, first, count, args.rate)
             if profile is not None:
                 profile.disable()
             blocks.append((time.process_time() - t0) / count)

@@ -22,7 +22,7 @@ pytest.importorskip("wsproto")
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import CloseConnection, Ping, Request
 
-from sipsans_asyncio.rfc7118 import SipWebSocket
+from sipsans_session.rfc7118 import SipWebSocket
 
 OPTIONS = (
     b"OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bK1\r\n"

@@ -469,4 +469,4 @@ async def test_dialog_and_subscription_waits_end_when_the_session_closes(
         failure = outcomes[name]
         assert isinstance(failure, sipsans_asyncio.TransportError), name
         assert str(failure) == "session closed"
-    assert alice._watchers == {} and alice._sleepers == set()  # nothing left behind
+    assert alice._waits.idle  # nothing left behind

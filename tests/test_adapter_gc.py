@@ -14,8 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from sipsans_asyncio.cli import _build_parser
-from sipsans_asyncio.commands import UasHandler, _session, _user_agent
+from sipsans_asyncio.cli.common import make_session, user_agent
+from sipsans_asyncio.cli.main import build_parser
+from sipsans_asyncio.cli.uas import UasHandler
 
 
 def _sipp_like(n: int, method: str, port: int, to_tag: str = "") -> bytes:
@@ -61,10 +62,10 @@ async def _reply(client: socket.socket) -> bytes:
 
 @pytest.mark.usefixtures("no_automatic_collection")
 def test_calls_answered_by_sipsans_uas_leave_no_reference_cycles() -> None:
-    args = _build_parser().parse_args(["uas", "--listen", "127.0.0.1:0"])
+    args = build_parser().parse_args(["uas", "--listen", "127.0.0.1:0"])
 
     async def main() -> int:
-        session = _session(args, _user_agent(args), transport="UDP", server=True)
+        session = make_session(args, user_agent(args), transport="UDP", server=True)
         session.on_event = UasHandler(session, args).on_event
         answered = 0
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:

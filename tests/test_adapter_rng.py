@@ -1,4 +1,4 @@
-"""sipsans_asyncio.rng.BufferedSystemRandom: the cryptographic rng the adapters give the
+"""sipsans_session.rng.BufferedSystemRandom: the cryptographic rng the adapters give the
 cores they build (RFC 3261 §19.3 tags, §8.1.1.7 branches, §8.1.1.4 Call-IDs), drawn
 from a buffer of os.urandom bytes instead of one system call per draw."""
 
@@ -17,9 +17,9 @@ from collections.abc import Callable
 import pytest
 
 import sipsans
-from sipsans_asyncio import rng as rng_module
-from sipsans_asyncio.commands import _user_agent
-from sipsans_asyncio.rng import BUFFER_SIZE, BufferedSystemRandom
+from sipsans_asyncio.cli.common import user_agent
+from sipsans_session import rng as rng_module
+from sipsans_session.rng import BUFFER_SIZE, BufferedSystemRandom
 
 
 class FakeUrandom:
@@ -219,7 +219,7 @@ def test_the_cli_cores_draw_their_tags_from_the_buffer(monkeypatch: pytest.Monke
     monkeypatch.setattr(rng_module, "_urandom", counting)
     monkeypatch.setattr(random, "_urandom", counting)  # what random.SystemRandom reads
     args = argparse.Namespace(user=None, password=None)
-    ua = _user_agent(args)(("127.0.0.1", 5060))
+    ua = user_agent(args)(("127.0.0.1", 5060))
     tags: set[str] = set()
     branches: set[str | None] = set()
     call_ids: set[str] = set()

@@ -26,7 +26,7 @@ from loopback import (
 import sipsans
 from sipsans.tools.trace import replay_transcript
 from sipsans_asyncio import Listen, RequestTimeout, TransportError
-from sipsans_asyncio.base import UDP_RECEIVE_BUFFER
+from sipsans_session.addresses import UDP_RECEIVE_BUFFER
 
 wsproto = pytest.importorskip("wsproto")
 

@@ -16,14 +16,15 @@ from conftest import CORPUS
 
 import sipsans
 from sipsans_asyncio import Listen, Session, cli
+from sipsans_asyncio.cli.demo import SAMPLE_INVITE
 
 
 def test_sample_invite_is_a_valid_message() -> None:
-    msg = sipsans.parse_message(cli.SAMPLE_INVITE)
+    msg = sipsans.parse_message(SAMPLE_INVITE)
     assert isinstance(msg, sipsans.Request)
     assert msg.method == "INVITE"
     assert len(msg.body) == int(msg.headers.get("content-length", "-1"))
-    assert bytes(msg) == cli.SAMPLE_INVITE
+    assert bytes(msg) == SAMPLE_INVITE
 
 
 def test_demo_makes_a_call_over_loopback_and_draws_it(

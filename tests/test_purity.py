@@ -54,7 +54,7 @@ BANNED_DIRECT = BANNED | {"secrets"}
 #: Optional dependencies and the adapters: the core must work without any of them.
 OPTIONAL = frozenset(
     {"anyio", "trio", "sniffio", "wsproto", "h11", "dpkt", "uvloop"}
-    | {"sipsans_asyncio", "sipsans_anyio"}
+    | {"sipsans_session", "sipsans_asyncio", "sipsans_anyio"}
 )
 #: The one core module allowed to read files (and to import dpkt lazily).
 EXEMPT = frozenset({"sipsans.tools.replay"})

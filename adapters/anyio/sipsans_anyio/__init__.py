@@ -7,23 +7,26 @@ serves asyncio and trio.
 :class:`sipsans_anyio.blocking.BlockingSession` gives plain threads the same API through
 anyio's blocking portal (DESIGN.md §6). It needs the ``anyio`` extra
 (``pip install sipsans[anyio]``, or ``sipsans[trio]`` for trio); the sipsans core never
-imports it. The pump and every loop-independent part of the session are shared with
-:mod:`sipsans_asyncio` (stdlib only).
+imports it. The pump and every loop-independent part of the session are
+:mod:`sipsans_session`, shared with :mod:`sipsans_asyncio` and re-exported here.
 """
 
 from __future__ import annotations
 
-from sipsans_asyncio.base import Listen
-from sipsans_asyncio.calls import AsyncDialog, CallFailed
-from sipsans_asyncio.driver import (
+from sipsans_session import (
+    AsyncDialog,
+    AsyncSubscription,
+    BufferedSystemRandom,
+    CallFailed,
+    Listen,
+    RegistrationFailed,
     RequestDropped,
     RequestTimeout,
     SansIOCore,
     SipCore,
+    SubscriptionFailed,
     TransportError,
 )
-from sipsans_asyncio.rng import BufferedSystemRandom
-from sipsans_asyncio.subscriptions import AsyncSubscription, RegistrationFailed, SubscriptionFailed
 
 from .session import Session
 

@@ -26,6 +26,7 @@ import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from sipsans import (
+    URI,
     ClientInviteDialog,
     ClientSubscription,
     DialogId,
@@ -39,16 +40,10 @@ from sipsans import (
     SipURI,
     Target,
 )
-from sipsans.message.uri import URI
-from sipsans_asyncio.calls import Answer, AsyncDialog, DialogInfo, View
-from sipsans_asyncio.driver import CoreT
-from sipsans_asyncio.subscriptions import (
-    AsyncSubscription,
-    RegisterOptions,
-    SubscribeOptions,
-    SubscriptionInfo,
-    SubView,
-)
+from sipsans_session.dialogs import AsyncDialog, DialogInfo
+from sipsans_session.driver import CoreT
+from sipsans_session.options import Answer, RegisterOptions, SubscribeOptions, SubView, View
+from sipsans_session.subscriptions import AsyncSubscription, SubscriptionInfo
 
 from .session import Session
 
@@ -85,7 +80,7 @@ def _blocking(
 
 
 class BlockingDialog(DialogInfo):
-    """:class:`sipsans_asyncio.calls.AsyncDialog` for threads: the same methods, blocking.
+    """:class:`sipsans_session.dialogs.AsyncDialog` for threads: the same methods, blocking.
 
     Every method takes the arguments of its async twin and returns its result (the
     final ``Response`` of the request sent, or None); ``with dialog:`` hangs up on exit,
@@ -156,7 +151,7 @@ class BlockingDialog(DialogInfo):
 
 
 class BlockingSubscription(SubscriptionInfo):
-    """:class:`sipsans_asyncio.subscriptions.AsyncSubscription` for threads: the same
+    """:class:`sipsans_session.subscriptions.AsyncSubscription` for threads: the same
     methods, blocking (``closed(timeout=...)``, ``unsubscribe()`` ... ``notify()``)."""
 
     __slots__ = ("_portal", "subscription")
@@ -268,7 +263,7 @@ class BlockingSession(Generic[CoreT]):
         """Block until the next event; TimeoutError after ``timeout`` seconds."""
         return self._wait(timeout, self.session.next_event)
 
-    # -- UserAgent conveniences (see sipsans_asyncio.calls) ------------------------------
+    # -- UserAgent conveniences (see sipsans_session.session) ----------------------------
 
     def invite(self, to: Any, *, timeout: float | None = None, **options: Any) -> BlockingDialog:
         """Call ``to``; returns the confirmed dialog, raises ``CallFailed``; after

@@ -5,9 +5,10 @@ and connection (fed by an unbounded memory stream, so that the pump never blocks
 listener tasks for TCP/TLS/WS/WSS, one timer task sleeping until
 ``core.get_next_timer()`` on ``anyio.current_time()``, and an idle-connection sweeper.
 WebSocket connections (RFC 7118, the ``ws`` extra) go through the same
-:class:`~sipsans_asyncio.rfc7118.SipWebSocket` as the asyncio adapter's. Everything
-that does not touch the loop (settings, event delivery, send routing, connection reuse)
-is the shared :class:`~sipsans_asyncio.base.SessionBase`; no SIP logic lives here.
+:class:`~sipsans_session.rfc7118.SipWebSocket` as the asyncio adapter's. Everything
+that does not touch the loop (settings, event delivery, send routing, connection reuse,
+the awaitable calls) is the shared :class:`~sipsans_session.session.SessionBase`; no SIP
+logic lives here.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from anyio.streams.tls import TLSListener
 
 from sipsans import ConnHandle, Transmit
-from sipsans.transaction.transport import Address
-from sipsans_asyncio.base import WS_TRANSPORTS, Dial, SessionBase, is_ip, set_receive_buffer
-from sipsans_asyncio.calls import Waiter
-from sipsans_asyncio.driver import CoreT
+from sipsans_session.addresses import WS_TRANSPORTS, Address, is_ip, set_receive_buffer
+from sipsans_session.driver import CoreT
+from sipsans_session.routing import ConnKey, Dial
+from sipsans_session.session import SessionBase
+from sipsans_session.waits import Waiter
 
 if TYPE_CHECKING:
-    from sipsans_asyncio.rfc7118 import SipWebSocket
+    from sipsans_session.rfc7118 import SipWebSocket
 
 __all__ = ["Session"]
 
@@ -120,7 +122,7 @@ class _EventWaiter:
 def _websocket(name: str, *, client: bool, host: str = "", port: int = 0) -> SipWebSocket | None:
     if name not in WS_TRANSPORTS:
         return None
-    from sipsans_asyncio.rfc7118 import SipWebSocket  # noqa: PLC0415  (the optional `ws` extra)
+    from sipsans_session.rfc7118 import SipWebSocket  # noqa: PLC0415  (the optional `ws` extra)
 
     return SipWebSocket(client=client, host=host, port=port)
 
@@ -145,9 +147,11 @@ async def _ws_handshake(stream: anyio.abc.ByteStream, ws: SipWebSocket) -> list[
 
 class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
     """A sans-IO core on anyio (asyncio or trio); the arguments are those of
-    :class:`~sipsans_asyncio.base.SessionBase`."""
+    :class:`~sipsans_session.session.SessionBase`."""
 
     def _init_io(self) -> None:
+        self.driver.clock = anyio.current_time
+        self.driver.wake_at = self._wake_at
         self._tg: anyio.abc.TaskGroup | None = None
         self._wake = anyio.Event()
         self._udp: list[_Udp] = []
@@ -189,8 +193,9 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
     def _run_io(self) -> None:
         assert self._tg is not None
         self._tg.start_soon(self._timer_task)
-        if self._idle_timeout is not None:
-            self._tg.start_soon(self._sweep_idle, self._idle_timeout)
+        idle_timeout = self._router.idle_timeout
+        if idle_timeout is not None:
+            self._tg.start_soon(self._sweep_idle, idle_timeout)
 
     async def _end_dialogs(self) -> None:
         # Closing may come from a cancelled scope: the BYEs and CANCELs still go out.
@@ -212,34 +217,33 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
                 udp.out_send.close()
                 udp.out_recv.close()
                 await udp.sock.aclose()
-            for conn in list(self._conns.values()):
+            for conn in self._router.connections():
                 conn.out_send.close()
                 conn.out_recv.close()
                 await conn.stream.aclose()
 
     # -- the loop's part of the driver -------------------------------------------------------
 
-    def _clock(self) -> float:
-        return anyio.current_time()
-
     def _wake_at(self, deadline: float) -> None:
+        """The driver's ``wake_at``: the timer task reads the new deadline."""
         self._wake.set()
 
     async def _timer_task(self) -> None:
+        driver = self.driver
         while True:
-            deadline = self._deadline
+            deadline = driver.deadline
             if deadline is None:
                 await self._wake.wait()
             else:
                 with anyio.move_on_after(deadline - anyio.current_time()):
                     await self._wake.wait()
             self._wake = anyio.Event()
-            deadline = self._deadline
+            deadline = driver.deadline
             if deadline is not None and anyio.current_time() >= deadline:
-                self._fire()
+                driver.fire()
 
     def _send_udp(self, transmit: Transmit) -> None:
-        udp = self._udp_for(self._udp, transmit)
+        udp = self._router.udp_for(self._udp, transmit)
         if udp is None:
             return
         host, port = transmit.remote
@@ -249,14 +253,14 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
             except BlockingIOError:
                 pass  # the socket buffer is full: queue it for the writer task
             except OSError as exc:
-                self.send_failed(transmit.token, f"UDP send to {host}:{port} failed: {exc}")
+                self.driver.send_failed(transmit.token, f"UDP send to {host}:{port} failed: {exc}")
                 return
             else:
                 return
         udp.queued += 1
         udp.out_send.send_nowait((transmit.data, transmit.remote, transmit.token))
 
-    def _dial(self, key: tuple[str, Address]) -> None:
+    def _dial(self, key: ConnKey) -> None:
         assert self._tg is not None
         self._tg.start_soon(self._connect_and_serve, key)
 
@@ -277,7 +281,7 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
             early = await self._upgrade(stream, ws)
         conn = _Conn(stream, dial.name, self.now(), ws)
         conn.early = early
-        self.attach(conn)
+        self._router.attach(conn)
         return conn
 
     async def _upgrade(self, stream: anyio.abc.ByteStream, ws: SipWebSocket | None) -> list[bytes]:
@@ -295,8 +299,9 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
 
     async def _udp_reader(self, udp: _Udp) -> None:
         try:
+            datagram_in = self.driver.datagram_in
             async for data, addr in udp.sock:
-                self.datagram_in(data, _addr(addr), udp.local)
+                datagram_in(data, _addr(addr), udp.local)
         except _GONE:
             pass
 
@@ -312,10 +317,10 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
             except _GONE:
                 return
             except OSError as exc:
-                self.send_failed(token, f"UDP send to {host}:{port} failed: {exc}")
+                self.driver.send_failed(token, f"UDP send to {host}:{port} failed: {exc}")
 
-    async def _connect_and_serve(self, key: tuple[str, Address]) -> None:
-        conn = await self._connect(key)
+    async def _connect_and_serve(self, key: ConnKey) -> None:
+        conn = await self._router.connect(key)
         if conn is not None:
             await self._serve(conn)
 
@@ -329,30 +334,31 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
             return
         conn = _Conn(stream, name, self.now(), ws)
         conn.early = early
-        self.attach(conn)
+        self._router.attach(conn)
         await self._serve(conn)
 
     async def _serve(self, conn: _Conn) -> None:
         """Read an attached connection until it ends, feeding the core."""
         handle = conn.handle
         assert handle is not None
+        stream_in = self.driver.stream_in
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._conn_writer, conn)
                 for message in conn.early:
-                    self.stream_in(handle, message, conn.remote, conn.name)
+                    stream_in(handle, message)
                 try:
                     while await self._read(conn):
                         pass
                 except anyio.EndOfStream:
-                    self.stream_in(handle, b"", conn.remote, conn.name)
+                    stream_in(handle, b"")
                 except (*_GONE, OSError):
                     pass
                 except ssl.SSLError as exc:
                     log.warning("TLS error on %s: %s", conn.remote, exc)
                 conn.close()
         finally:
-            self.detach(conn)
+            self._router.detach(conn)
 
     async def _read(self, conn: _Conn) -> bool:
         """Feed one received chunk to the core; False once the connection must end."""
@@ -361,18 +367,18 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
         handle = conn.handle
         assert handle is not None
         if conn.ws is None:
-            self.stream_in(handle, data, conn.remote, conn.name)
+            self.driver.stream_in(handle, data)
             return True
         got = conn.ws.receive(data)
         if got.send:
             conn.write(got.send)
         for message in got.messages:
-            self.stream_in(handle, message, conn.remote, conn.name)
+            self.driver.stream_in(handle, message)
         if got.error is not None:
             log.warning("%s connection to %s: %s", conn.name, conn.remote, got.error)
             return False
         if got.closed:
-            self.stream_in(handle, b"", conn.remote, conn.name)
+            self.driver.stream_in(handle, b"")
             return False
         return True
 
@@ -394,4 +400,4 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
     async def _sweep_idle(self, idle: float) -> None:
         while True:
             await anyio.sleep(idle / 2)
-            self._close_idle()
+            self._router.close_idle()

@@ -1,32 +1,33 @@
 """asyncio I/O objects: one UDP socket, one stream connection (TCP/TLS, or WS/WSS).
 
-They only move bytes between sockets and the :class:`~sipsans_asyncio.session.Session`;
-the session talks to the core.
+They only move bytes between sockets and the session's parts: what they read goes to
+its :class:`~sipsans_session.driver.Driver` (which talks to the core), a connection
+starts and stops carrying SIP through its :class:`~sipsans_session.routing.Router`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import select
 import socket
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from sipsans import ConnHandle
+from sipsans_session.addresses import Address
+from sipsans_session.driver import Driver
+from sipsans_session.routing import Router
 
-from .base import WS_TRANSPORTS
-from .driver import Address
-
-if TYPE_CHECKING:
-    from .session import Session
-
-__all__ = ["MAX_BURST", "StreamConn", "UdpSocket", "make_conn"]
+__all__ = ["MAX_BURST", "StreamConn", "UdpSocket"]
 
 #: Datagrams read at most each time a UDP socket wakes the loop, before one pump (so that
 #: a busy socket still lets the loop's other callbacks and timers run in between).
 MAX_BURST = 32
+log = logging.getLogger("sipsans.adapter")
+
 #: The largest UDP payload (RFC 768 length field, minus the headers, rounded up).
 _MAX_DATAGRAM = 65535
 
@@ -55,8 +56,8 @@ class UdpSocket:
     calls per call less than a ``poll`` per datagram.
     """
 
-    def __init__(self, session: Session[Any], sock: socket.socket) -> None:
-        self.session = session
+    def __init__(self, driver: Driver[Any], sock: socket.socket) -> None:
+        self.driver = driver
         self.sock = sock
         self.local: Address = _addr(sock.getsockname())
         self._loop = asyncio.get_running_loop()
@@ -71,7 +72,7 @@ class UdpSocket:
 
     def _read_ready(self) -> None:
         recvfrom, waiting = self.sock.recvfrom, self._waiting
-        session, local = self.session, self.local
+        driver, local = self.driver, self.local
         fed = False
         try:
             for _ in range(MAX_BURST):
@@ -80,10 +81,10 @@ class UdpSocket:
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError as exc:  # e.g. an ICMP error queued on the socket
-                    session.udp_error(self, exc)
+                    log.debug("UDP error on %s: %s", local, exc)
                     continue
                 # IPv4 gives (host, port) already; IPv6 adds flowinfo and scope id.
-                session.feed_datagram(data, addr if len(addr) == 2 else addr[:2], local)
+                driver.feed_datagram(data, addr if len(addr) == 2 else addr[:2], local)
                 fed = True
                 if waiting is not None:
                     if not waiting():
@@ -91,7 +92,7 @@ class UdpSocket:
                     waiting = None  # a burst: read on until recvfrom finds nothing
         finally:
             if fed:
-                session.pump()
+                driver.pump()
 
     def sendto(self, data: bytes, remote: Address, token: int = 0) -> None:
         """Send one datagram now, or queue it behind those waiting for buffer space."""
@@ -104,7 +105,7 @@ class UdpSocket:
             self._backlog.append((data, remote, token))
             self._loop.add_writer(self.sock.fileno(), self._write_ready)
         except OSError as exc:
-            self.session.send_failed(token, f"UDP send to {remote[0]}:{remote[1]} failed: {exc}")
+            self.driver.send_failed(token, f"UDP send to {remote[0]}:{remote[1]} failed: {exc}")
 
     def _write_ready(self) -> None:
         backlog = self._backlog
@@ -115,9 +116,7 @@ class UdpSocket:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                self.session.send_failed(
-                    token, f"UDP send to {remote[0]}:{remote[1]} failed: {exc}"
-                )
+                self.driver.send_failed(token, f"UDP send to {remote[0]}:{remote[1]} failed: {exc}")
             backlog.popleft()
         self._loop.remove_writer(self.sock.fileno())
 
@@ -133,8 +132,11 @@ class UdpSocket:
 class StreamConn(asyncio.Protocol):
     """One TCP or TLS connection, accepted or opened; the core knows it as ``handle``."""
 
-    def __init__(self, session: Session[Any], name: str, *, client: bool) -> None:
-        self.session = session
+    def __init__(
+        self, driver: Driver[Any], router: Router[StreamConn], name: str, *, client: bool
+    ) -> None:
+        self.driver = driver
+        self.router = router
         self.name = name  # "TCP", "TLS", "WS" or "WSS": the SIP transport
         self.client = client
         self.transport: asyncio.Transport | None = None
@@ -150,24 +152,24 @@ class StreamConn(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         self.remote = _addr(transport.get_extra_info("peername"))
         self.local = _addr(transport.get_extra_info("sockname"))
-        self.last_activity = self.session.now()
+        self.last_activity = self.driver.now()
         self.opened()
 
     def opened(self) -> None:
         self._become_ready()
 
     def _become_ready(self) -> None:
-        self.handle = self.session.attach(self)
+        self.handle = self.router.attach(self)
         if not self.ready.done():
             self.ready.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        self.last_activity = self.session.now()
+        self.last_activity = self.driver.now()
         self.sip_in(data)
 
     def sip_in(self, data: bytes) -> None:
         if self.handle is not None:
-            self.session.stream_in(self.handle, data, self.remote, self.name)
+            self.driver.stream_in(self.handle, data)
 
     def eof_received(self) -> bool | None:
         self.sip_in(b"")
@@ -175,7 +177,7 @@ class StreamConn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.not_ready(f"connection closed: {exc}")
-        self.session.detach(self)
+        self.router.detach(self)
 
     def not_ready(self, reason: str) -> None:
         """The connection failed before it could carry SIP: fail the dialler's wait."""
@@ -185,19 +187,9 @@ class StreamConn(asyncio.Protocol):
     def send(self, data: bytes) -> None:
         """Write SIP bytes."""
         if self.transport is not None and not self.transport.is_closing():
-            self.last_activity = self.session.now()
+            self.last_activity = self.driver.now()
             self.transport.write(data)
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
-
-
-def make_conn(
-    session: Session[Any], name: str, *, client: bool, host: str = "", port: int = 0
-) -> StreamConn:
-    if name in WS_TRANSPORTS:
-        from .ws import WsConn  # noqa: PLC0415  (wsproto is the optional `ws` extra)
-
-        return WsConn(session, name, client=client, host=host, port=port)
-    return StreamConn(session, name, client=client)

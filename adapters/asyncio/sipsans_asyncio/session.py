@@ -10,38 +10,27 @@ UDP sockets are read and written directly (``loop.add_reader``, ``sock.sendto``:
 of datagrams costs one pump), TCP/TLS/WS/WSS go through stream protocols
 (:mod:`sipsans_asyncio.protocols`), the single timer is a ``loop.call_at`` handle
 re-armed after every pump, and ``now = loop.time()``. Everything else (settings, event
-delivery, send routing, connection reuse) is :class:`~sipsans_asyncio.base.SessionBase`,
-shared with the anyio session.
+delivery, send routing, connection reuse, the awaitable calls) is
+:class:`~sipsans_session.session.SessionBase`, shared with the anyio session.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 import ssl
 from typing import Any, Generic
 
 from sipsans import Transmit
-from sipsans.transaction.transport import Address
+from sipsans_session.addresses import WS_TRANSPORTS, Address, is_ip, set_receive_buffer
+from sipsans_session.driver import CoreT
+from sipsans_session.routing import ConnKey, Dial
+from sipsans_session.session import SessionBase
+from sipsans_session.waits import Waiter
 
-from .base import (
-    STREAM_TRANSPORTS,
-    TRANSPORTS,
-    Dial,
-    Listen,
-    SessionBase,
-    describe_connect_error,
-    is_ip,
-    set_receive_buffer,
-)
-from .calls import Waiter
-from .driver import CoreT
-from .protocols import StreamConn, UdpSocket, make_conn
+from .protocols import StreamConn, UdpSocket
 
-__all__ = ["STREAM_TRANSPORTS", "TRANSPORTS", "Listen", "Session", "describe_connect_error"]
-
-log = logging.getLogger("sipsans.adapter")
+__all__ = ["Session"]
 
 
 class _FutureWaiter:
@@ -66,7 +55,7 @@ class _FutureWaiter:
 
 class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
     """A sans-IO core on asyncio; the arguments are those of
-    :class:`~sipsans_asyncio.base.SessionBase`. ``await session.start()`` and
+    :class:`~sipsans_session.session.SessionBase`. ``await session.start()`` and
     ``await session.close()`` do what ``async with`` does."""
 
     def _init_io(self) -> None:
@@ -84,18 +73,20 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
     # -- life cycle --------------------------------------------------------------------------
 
     async def _open_io(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
+        self.driver.clock = loop.time
+        self.driver.wake_at = self._wake_at
 
     async def _listen_on(
         self, name: str, host: str, port: int, context: ssl.SSLContext | None
     ) -> Address:
         assert self._loop is not None
         if name == "UDP":
-            udp = UdpSocket(self, await self._udp_socket(host, port))
+            udp = UdpSocket(self.driver, await self._udp_socket(host, port))
             self._udp.append(udp)
             return udp.local
         server = await self._loop.create_server(
-            lambda: make_conn(self, name, client=False), host, port, ssl=context
+            lambda: self._protocol(name, client=False), host, port, ssl=context
         )
         self._servers.append(server)
         sockname = server.sockets[0].getsockname()
@@ -119,13 +110,14 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         return sock
 
     def _run_io(self) -> None:
-        if self._idle_timeout is not None:
+        if self._router.idle_timeout is not None:
             self._sweep_idle()
 
     def _sweep_idle(self) -> None:
-        assert self._loop is not None and self._idle_timeout is not None
-        self._close_idle()
-        self._idle = self._loop.call_later(self._idle_timeout / 2, self._sweep_idle)
+        idle_timeout = self._router.idle_timeout
+        assert self._loop is not None and idle_timeout is not None
+        self._router.close_idle()
+        self._idle = self._loop.call_later(idle_timeout / 2, self._sweep_idle)
 
     async def _close_io(self) -> None:
         for handle in (self._timer, self._idle):
@@ -133,7 +125,7 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
                 handle.cancel()
         for task in list(self._tasks):
             task.cancel()
-        for conn in list(self._conns.values()):
+        for conn in self._router.connections():
             conn.close()
         for udp in self._udp:
             udp.close()
@@ -147,21 +139,16 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
 
     # -- the loop's part of the driver ---------------------------------------------------
 
-    def _clock(self) -> float:
-        assert self._loop is not None
-        return self._loop.time()
-
     def _wake_at(self, deadline: float) -> None:
+        """The driver's ``wake_at`` (set once the loop is known)."""
         if self._timer is not None:
             self._timer.cancel()
-        if self._loop is None:  # not started: start() pumps and arms again
-            self._deadline = None
-            return
-        self._timer = self._loop.call_at(deadline, self._fire)
+        assert self._loop is not None
+        self._timer = self._loop.call_at(deadline, self.driver.fire)
 
     def _send_udp(self, transmit: Transmit) -> None:
         udp = self._udp  # (the one-socket case inline: this runs for every datagram sent)
-        sock = udp[0] if len(udp) == 1 else self._udp_for(udp, transmit)
+        sock = udp[0] if len(udp) == 1 else self._router.udp_for(udp, transmit)
         if sock is None:
             return
         remote = transmit.remote
@@ -179,7 +166,7 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         try:
             infos = await self._loop.getaddrinfo(host, port, type=2)  # SOCK_DGRAM
         except OSError as exc:
-            self.send_failed(transmit.token, f"cannot resolve {host}: {exc}")
+            self.driver.send_failed(transmit.token, f"cannot resolve {host}: {exc}")
             return
         sock.sendto(transmit.data, (str(infos[0][4][0]), int(infos[0][4][1])), transmit.token)
 
@@ -189,8 +176,8 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _dial(self, key: tuple[str, Address]) -> None:
-        self._spawn(self._connect(key))
+    def _dial(self, key: ConnKey) -> None:
+        self._spawn(self._router.connect(key))
 
     async def _open_connection(self, dial: Dial) -> StreamConn:
         assert self._loop is not None
@@ -198,7 +185,7 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, conn = await self._loop.create_connection(
-                    lambda: make_conn(self, dial.name, client=True, host=dial.host, port=dial.port),
+                    lambda: self._protocol(dial.name, client=True, host=dial.host, port=dial.port),
                     dial.host,
                     dial.port,
                     ssl=dial.context,
@@ -211,5 +198,10 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
             raise
         return conn
 
-    def udp_error(self, sock: UdpSocket, exc: Exception) -> None:
-        log.debug("UDP error on %s: %s", sock.local, exc)
+    def _protocol(self, name: str, *, client: bool, host: str = "", port: int = 0) -> StreamConn:
+        """The protocol object of a new ``name`` connection (WS/WSS frame their messages)."""
+        if name in WS_TRANSPORTS:
+            from .ws import WsConn  # noqa: PLC0415  (wsproto is the optional `ws` extra)
+
+            return WsConn(self.driver, self._router, name, client=client, host=host, port=port)
+        return StreamConn(self.driver, self._router, name, client=client)

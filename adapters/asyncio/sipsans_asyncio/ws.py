@@ -1,20 +1,20 @@
 """SIP over WebSocket (RFC 7118) for the asyncio session: the ``ws`` extra.
 
 A :class:`WsConn` is a stream connection whose bytes go through
-:class:`~sipsans_asyncio.rfc7118.SipWebSocket` (shared with the anyio adapter): it
+:class:`~sipsans_session.rfc7118.SipWebSocket` (shared with the anyio adapter): it
 becomes ready for SIP once the handshake selected the ``sip`` subprotocol, and each
 WebSocket message it receives is one SIP message for the core.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from sipsans_session.driver import Driver
+from sipsans_session.rfc7118 import SipWebSocket
+from sipsans_session.routing import Router
 
 from .protocols import StreamConn
-from .rfc7118 import SipWebSocket
-
-if TYPE_CHECKING:
-    from .session import Session
 
 __all__ = ["WsConn"]
 
@@ -23,9 +23,16 @@ class WsConn(StreamConn):
     """A WS/WSS connection, accepted or opened (the client writes the upgrade request)."""
 
     def __init__(
-        self, session: Session[Any], name: str, *, client: bool, host: str = "", port: int = 0
+        self,
+        driver: Driver[Any],
+        router: Router[StreamConn],
+        name: str,
+        *,
+        client: bool,
+        host: str = "",
+        port: int = 0,
     ) -> None:
-        super().__init__(session, name, client=client)
+        super().__init__(driver, router, name, client=client)
         self.ws = SipWebSocket(client=client, host=host, port=port)
 
     def opened(self) -> None:
@@ -37,7 +44,7 @@ class WsConn(StreamConn):
             self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
-        self.last_activity = self.session.now()
+        self.last_activity = self.driver.now()
         got = self.ws.receive(data)
         self._write(got.send)
         if got.ready:
@@ -55,5 +62,5 @@ class WsConn(StreamConn):
         self.close()
 
     def send(self, data: bytes) -> None:
-        self.last_activity = self.session.now()
+        self.last_activity = self.driver.now()
         self._write(self.ws.frame(data))

@@ -22,9 +22,9 @@ from typing import Any, TextIO
 from sipsans import Transmit
 from sipsans.tools.trace import FORMAT, VERSION
 
-__all__ = ["TraceSink", "TraceWriter"]
+from .addresses import Address
 
-Address = tuple[str, int]
+__all__ = ["TraceSink", "TraceWriter"]
 
 
 class TraceSink:

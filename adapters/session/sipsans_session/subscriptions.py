@@ -1,9 +1,9 @@
 """Awaitable subscriptions (RFC 6665, and REFER's implicit one, RFC 3515) and the
-failures of ``await ua.subscribe(...)`` and ``await ua.register(...)``.
+failure of ``await ua.subscribe(...)``.
 
 :class:`AsyncSubscription` wraps the core's ``ClientSubscription`` (we subscribed, or
 sent a REFER) or ``ServerSubscription`` (we notify) the way
-:class:`~sipsans_asyncio.calls.AsyncDialog` wraps a dialog view: the same methods,
+:class:`~sipsans_session.dialogs.AsyncDialog` wraps a dialog view: the same methods,
 without ``now=``, as coroutines. Those that send a request of their own (``notify``,
 ``terminate``) return its final ``Response``; the others return once the UA has acted,
 or, for the waiting ones (``established``, ``closed``, ``unsubscribe``), once the
@@ -13,56 +13,32 @@ N, forks, NOTIFY answers); nothing here decides anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any
 
 from sipsans import (
     ClientSubscription,
-    Credentials,
     DialogId,
-    NameAddr,
-    RegistrationHandle,
-    RegistrationStateChanged,
     Request,
     Response,
     ServerSubscription,
-    SipURI,
     SubscriptionState,
-    Target,
 )
-from sipsans.message.uri import URI
 
-if TYPE_CHECKING:
-    from .calls import UAMixin
+from .driver import Driver
+from .options import Hdrs, SubView
+from .waits import Waits
 
 __all__ = [
     "AsyncSubscription",
-    "RegisterOptions",
-    "RegistrationFailed",
-    "SubscribeOptions",
     "SubscriptionFailed",
     "SubscriptionInfo",
+    "subscription_key",
 ]
-
-SubView = ClientSubscription | ServerSubscription
-Hdrs = Iterable[tuple[str, str]]
 
 
 def subscription_key(subscription: SubView) -> tuple[str, int]:
     """The watcher key of a subscription (apart from the dialogs' ``(Call-ID, tag)``)."""
     return ("subscription", subscription.key)
-
-
-class SubscribeOptions(TypedDict, total=False):
-    """The keywords of ``ua.subscribe`` besides ``to`` and ``event`` (see the core)."""
-
-    expires: int
-    accept: str | None
-    headers: Hdrs
-    body: bytes
-    content_type: str | None
-    from_: str | NameAddr | None
-    target: Target | None
 
 
 class SubscriptionFailed(Exception):
@@ -82,21 +58,6 @@ class SubscriptionFailed(Exception):
         self.retry_after: int | None = subscription.retry_after
         status = f" ({self.status})" if self.status is not None else ""
         super().__init__(f"subscription to {subscription.event} failed: {self.reason}{status}")
-
-
-class RegistrationFailed(Exception):
-    """``await ua.register(...)`` ended in FAILED (or UNREGISTERED) instead of
-    REGISTERED: ``status`` and ``reason`` come from the last
-    ``RegistrationStateChanged`` (e.g. 403, or the timeout after ``max_failures``
-    tries); ``handle`` is the core's ``RegistrationHandle`` (``handle.start()``
-    registers again)."""
-
-    def __init__(self, handle: RegistrationHandle, event: RegistrationStateChanged | None) -> None:
-        self.handle = handle
-        self.status: int | None = event.status if event is not None else None
-        self.reason: str = event.reason if event is not None else handle.state.name.lower()
-        why = f": {self.reason}" if self.reason else ""
-        super().__init__(f"registration of {handle.aor} failed{why}")
 
 
 class SubscriptionInfo:
@@ -182,12 +143,13 @@ class AsyncSubscription(SubscriptionInfo):
     ``async for event in ua`` (``event.subscription == sub.view``).
     """
 
-    __slots__ = ("_session", "view")
+    __slots__ = ("_driver", "_waits", "view")
 
     view: SubView  # a plain attribute here: the wrapped view
 
-    def __init__(self, session: UAMixin[Any], view: SubView) -> None:
-        self._session = session
+    def __init__(self, driver: Driver[Any], waits: Waits, view: SubView) -> None:
+        self._driver = driver
+        self._waits = waits
         #: The core's subscription view (its properties are always current).
         self.view = view
 
@@ -210,9 +172,7 @@ class AsyncSubscription(SubscriptionInfo):
 
     async def closed(self, timeout: float | None = None) -> str | None:
         """Wait until the subscription is terminated; returns its ``reason``."""
-        await self._session._until_key(
-            subscription_key(self.view), lambda _: self.is_terminated, timeout
-        )
+        await self._waits.until(subscription_key(self.view), lambda _: self.is_terminated, timeout)
         return self.reason
 
     async def established(self, timeout: float | None = None) -> AsyncSubscription:
@@ -220,7 +180,7 @@ class AsyncSubscription(SubscriptionInfo):
         pending or active, or terminated after a fetch with ``expires=0``);
         :class:`SubscriptionFailed` if it ended without one."""
         view = self._client()
-        await self._session._until_key(
+        await self._waits.until(
             subscription_key(view),
             lambda _: view.state is not SubscriptionState.NOTIFY_WAIT,
             timeout,
@@ -235,12 +195,12 @@ class AsyncSubscription(SubscriptionInfo):
         """SUBSCRIBE now (the UA refreshes by itself before expiry, §4.1.2.2); returns
         once sent. The notifier's NOTIFY follows as ``NotifyReceived``; a refresh
         rejected for good ends the subscription (see ``closed()``)."""
-        self._session.command(self._client().refresh, expires=expires)
+        self._driver.command(self._client().refresh, expires=expires)
 
     async def unsubscribe(self, *, wait: bool = True, timeout: float | None = None) -> str | None:
         """SUBSCRIBE with Expires: 0 (§4.1.2.3); with ``wait`` (default) returns the
         ``reason`` once the notifier's final NOTIFY (or Timer N) ended it."""
-        self._session.command(self._client().unsubscribe)
+        self._driver.command(self._client().unsubscribe)
         return await self.closed(timeout) if wait else None
 
     # -- notifier ------------------------------------------------------------------------
@@ -256,7 +216,7 @@ class AsyncSubscription(SubscriptionInfo):
     ) -> None:
         """200 OK and at once the first NOTIFY with ``state`` and ``body`` (§4.2.1.2);
         returns once both are sent (the NOTIFY's response comes as ``ResponseReceived``)."""
-        self._session.command(
+        self._driver.command(
             self._server().accept,
             state=state,
             body=body,
@@ -269,7 +229,7 @@ class AsyncSubscription(SubscriptionInfo):
         self, status: int = 403, *, reason: str | None = None, headers: Hdrs = ()
     ) -> None:
         """A final 3xx-6xx to the SUBSCRIBE (``reason`` is the reason phrase)."""
-        self._session.command(self._server().reject, status, reason=reason, headers=headers)
+        self._driver.command(self._server().reject, status, reason=reason, headers=headers)
 
     async def notify(
         self,
@@ -281,7 +241,7 @@ class AsyncSubscription(SubscriptionInfo):
     ) -> Response:
         """NOTIFY the new resource state (and subscription ``state`` if given); returns
         the subscriber's final response (a 481 or a timeout ends the subscription)."""
-        return await self._session._request(
+        return await self._waits.response(
             self._server().notify, body, content_type=content_type, state=state, headers=headers
         )
 
@@ -295,7 +255,7 @@ class AsyncSubscription(SubscriptionInfo):
         headers: Hdrs = (),
     ) -> Response:
         """NOTIFY ``terminated;reason=...`` (§4.2.2); returns the subscriber's answer."""
-        return await self._session._request(
+        return await self._waits.response(
             self._server().terminate,
             reason=reason,
             retry_after=retry_after,
@@ -303,18 +263,3 @@ class AsyncSubscription(SubscriptionInfo):
             content_type=content_type,
             headers=headers,
         )
-
-
-class RegisterOptions(TypedDict, total=False):
-    """The keywords of ``ua.register`` besides ``registrar`` (see the core)."""
-
-    aor: str | SipURI | None
-    contacts: Iterable[str | NameAddr | URI] | None
-    expires: int
-    credentials: Credentials | Iterable[Credentials] | None
-    headers: Hdrs
-    target: Target | None
-    refresh_margin: float
-    max_failures: int
-    retry_interval: float
-    max_retry_interval: float
