@@ -309,7 +309,10 @@ class Run:
         to_tag = None if flags & 1 else f"p{flags >> 1 & 1}"
         host = "192.0.2.1"
         headers: list[tuple[str, str]] = []
-        if flags & 4 or (request.method == "INVITE" and 101 <= code < 300 and not flags & 8):
+        if flags & 4 and 200 <= code < 300 and flags & 2:
+            # A Contact that cannot be a remote target (§8.1.1.8): a tel: URI.
+            headers.append(("Contact", "<tel:+15551234567>"))
+        elif flags & 4 or (request.method == "INVITE" and 101 <= code < 300 and not flags & 8):
             headers.append(("Contact", f"<sip:bob@{host}:5060>"))
         if flags & 0x10:
             headers.append(("Record-Route", "<sip:proxy.example.com;lr>"))
@@ -750,7 +753,8 @@ def _jump(index: int) -> bytes:
 
 def _react(code: int, index: int = 0, flags: int = 0) -> bytes:
     """Op 1: the peer answers our ``index``-th newest transmit (0: the newest) with
-    ``code``; on a response to an INVITE it sends the ACK instead (then only ``index``
+    ``code`` (``flags`` bit 2 with bit 1: a 2xx's Contact is tel:); on a response to an
+    INVITE it sends the ACK instead (then only ``index``
     is read, so use :func:`_ack`)."""
     nonce = [0] if code in (401, 407) else []
     return bytes([1, index, CODES.index(code), flags, *nonce])
@@ -779,6 +783,9 @@ def seeds() -> dict[str, bytes]:
         + bytes([7, 0, 0, 0])
         + _react(200)
         + _jump(8),
+        # A call we make is answered 200 whose Contact is tel: (the peer's error: we ACK
+        # toward the next hop and BYE; this once escaped receive_datagram).
+        "uac-tel-contact": bytes([5, 0, 1, 0]) + _react(200, flags=0x86) + _react(200) + _jump(14),
         # A call we make is challenged 407, retried with credentials (after the ACK of
         # the 407, so the retry is the newest transmit), then refused 486.
         "uac-auth-busy": bytes([5, 0, 0, 0]) + _react(407, flags=0x20) + _react(486) + _jump(14),

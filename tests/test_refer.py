@@ -480,3 +480,37 @@ def as_seen_by_recipient(dialog_id: DialogId) -> Replaces:
     return Replaces(
         call_id=dialog_id.call_id, to_tag=dialog_id.local_tag, from_tag=dialog_id.remote_tag
     )
+
+
+def test_notify_refer_takes_a_whole_subscription_state_value() -> None:
+    """``notify_refer(status, "terminated;reason=noresource")``: the state may be given
+    as the Subscription-State value it is (RFC 6665 §8.2.3), reason included."""
+    net = Net(59)
+
+    def transferee(node: Node[Any], event: Event) -> None:
+        now = node.net.now
+        if isinstance(event, ReferReceived):
+            ua(node).respond(event.txn, 202, now=now)
+            dialog = ua(node).dialog(event.dialog_id)
+            node.net.call_at(
+                now + 1.0,
+                node,
+                lambda at: dialog.notify_refer(503, "terminated;reason=giveup", now=at),
+            )
+
+    alice = add_ua(net, "alice", "192.0.2.1", handler=transferee)
+    bob_app = Callee()
+    bob = add_ua(net, "bob", "192.0.2.2", handler=bob_app)
+    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
+    net.drive(until=5)
+    [b_a] = bob_app.calls
+    net.call(bob, lambda now: b_a.refer("sip:carol@192.0.2.3", now=now))
+    net.drive(until=20)
+    last = bob.of_type(NotifyReceived)[-1]
+    assert last.request.headers.get("Subscription-State") == "terminated;reason=giveup"
+    assert (last.state, last.reason) == (S.TERMINATED, "giveup")
+    assert sipfrags(bob)[-1] == 503
+    with pytest.raises(LocalProtocolError, match="Subscription-State"):
+        ua(alice).dialog(call.id).notify_refer(200, "terminated;;=", now=net.now)
+    net.call(alice, lambda now: call.bye(now=now))
+    net.drive()

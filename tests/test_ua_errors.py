@@ -178,3 +178,37 @@ def test_a_late_wake_up_with_a_register_in_flight_does_not_spin() -> None:
     assert isinstance(again, Request) and again.cseq.seq == register.cseq.seq + 1
     deadline = h.ua.get_next_timer()
     assert deadline is not None and deadline > h.now
+
+
+def test_a_2xx_whose_contact_is_no_sip_uri_is_acked_then_byed() -> None:
+    """A 2xx whose Contact is a tel: URI names no remote target a request can go to
+    (§8.1.1.8, §12.1.2). That is the peer's error, not the application's: the UA must not
+    raise out of receive_datagram. It ACKs the 2xx toward the next hop (so the peer stops
+    retransmitting it) and ends the dialog with BYE and a Reason saying why."""
+    h = Harness()
+    dialog = h.ua.invite("sip:bob@192.0.2.1", body=SDP, now=0.0)
+    h.pump()
+    invite = h.requests("INVITE")[0]
+    ok = make_response(
+        invite, 200, to_tag="b1", headers=[("Contact", "<tel:+15551234567>")], body=SDP,
+        content_type="application/sdp",
+    )  # fmt: skip
+    h.receive(bytes(ok))
+    (ack,) = h.requests("ACK")
+    (bye,) = h.requests("BYE")
+    assert str(ack.uri) == str(bye.uri) == "sip:bob@192.0.2.1"  # the next hop, not tel:
+    assert "Contact is not a SIP or SIPS URI" in (bye.headers.get("Reason") or "")
+    assert dialog.state is DialogState.TERMINATED
+    assert dialog.terminated_reason is TerminatedReason.UAS_OTHER
+
+
+def test_an_invite_whose_contact_is_no_sip_uri_gets_400() -> None:
+    """§8.1.1.8: a request that can create a dialog MUST carry exactly one SIP or SIPS
+    URI in Contact; a callee cannot send a BYE to tel:+1555... ."""
+    h = Harness()
+    invite = peer_request("INVITE", call_id="t1", from_tag="f1", body=SDP).replace(
+        b"Contact: <sip:bob@192.0.2.1:5060>", b"Contact: <tel:+15551234567>"
+    )
+    h.receive(invite)
+    assert not [e for e in h.events if isinstance(e, IncomingCall)]
+    assert bytes(h.last("SIP/2.0")).startswith(b"SIP/2.0 400")

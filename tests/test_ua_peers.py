@@ -81,7 +81,7 @@ def test_forking_two_forks_answer_second_is_acked_and_byed() -> None:
     }
     assert forker.byes == [loser]
     ended = {e.dialog_id.remote_tag: e.reason for e in terminated(alice)}
-    assert ended == {loser: TerminatedReason.UAC_BUSY}
+    assert ended == {loser: TerminatedReason.FORK_LOST}
     net.call(alice, lambda now: call.bye(now=now))
     net.drive()
     assert forker.byes == [loser, winner]

@@ -15,13 +15,16 @@ from uasim import SDP, SDP2, Callee, add_ua, assert_clean, ua
 from sipsans import (
     ClientInviteDialog,
     DialogState,
+    DialogStateChanged,
     EndpointConfig,
     Event,
+    InDialogRequest,
     LocalProtocolError,
     RequestReceived,
     Response,
     ResponseReceived,
     TerminatedReason,
+    TransactionTerminated,
     UAConfig,
     make_request,
     make_response,
@@ -222,7 +225,14 @@ def test_uas_retransmits_2xx_until_timeout_then_byes() -> None:
     assert all(t < byes[0] for t in oks)  # no 2xx after giving up
     (dialog,) = callee.calls
     assert dialog.state is DialogState.TERMINATED
-    assert dialog.terminated_reason is TerminatedReason.TIMEOUT
+    # No ACK is a timeout of the INVITE's exchange: 408, as docs/dialogs.md says; on
+    # the way the dialog was confirmed, "but the session SHOULD be terminated".
+    assert (dialog.terminated_reason, dialog.status) == (TerminatedReason.TIMEOUT, 408)
+    changes = [(e.previous, e.state) for e in bob.of_type(DialogStateChanged)][-2:]
+    assert changes == [
+        (DialogState.WAIT_ACK, DialogState.CONFIRMED),
+        (DialogState.CONFIRMED, DialogState.TERMINATED),
+    ]
     net.drive()
     assert_clean(bob)
 
@@ -493,11 +503,102 @@ def test_glare_retry_is_dropped_when_the_dialog_ends_first() -> None:
     net.drive(until=2.0)
     (dialog,) = callee.calls
     assert dialog.state is DialogState.CONFIRMED
-    net.call(bob, lambda now: dialog.reinvite(body=SDP2, now=now))
+    handle = net.call(bob, lambda now: dialog.reinvite(body=SDP2, now=now))
     net.drive(until=2.1)
     assert sent(net, "raw", "SIP/2.0 491")  # glare: bob backs off before retrying
     net.call(bob, lambda now: dialog.bye(now=now))
     net.drive()
     assert len(sent(net, "bob", "INVITE")) == 1  # no retry after the BYE
+    # The re-INVITE's handle ends without a final response: the retry never went.
+    assert [type(e).__name__ for e in bob.events if getattr(e, "txn", None) == handle] == [
+        "TransactionTerminated"
+    ]
     left = {k: v for k, v in ua(bob).stats().items() if v and k != "connections"}
     assert left == {}  # the TCP connection stays open (no idle timeout in the simulator)
+
+
+def test_glare_retries_are_bounded_and_the_last_491_is_the_outcome() -> None:
+    """§14.1 retries a re-INVITE that met 491; a peer that always answers 491 must not
+    get re-INVITEs for ever. After UAConfig.glare_retries rounds the UA gives up: the
+    handle's one final response is the last 491, then its transaction ends."""
+    net = Net(8)
+    net.add("raw", "192.0.2.1", handler=GlaringCaller())
+    callee = Callee(ring=0.1)
+    bob = add_ua(net, "bob", "192.0.2.2", handler=callee)
+    raw = net.nodes["raw"]
+    invite = make_request(
+        "INVITE",
+        "sip:bob@192.0.2.2;transport=tcp",
+        from_="<sip:raw@192.0.2.1>;tag=raw",
+        to="<sip:bob@192.0.2.2>",
+        call_id="glare-2",
+        cseq=1,
+        contact="<sip:raw@192.0.2.1:5060;transport=tcp>",
+        body=SDP,
+        content_type="application/sdp",
+    )
+    net.call(raw, lambda now: raw.ep.send_request(invite, target=bob.target("TCP"), now=now))
+    net.drive(until=2.0)
+    (dialog,) = callee.calls
+    handle = net.call(bob, lambda now: dialog.reinvite(body=SDP2, now=now))
+    net.drive(until=600.0)
+    assert len(sent(net, "bob", "INVITE")) == 1 + ua(bob).config.glare_retries
+    outcome = [e for e in bob.events if getattr(e, "txn", None) == handle]
+    finals = [e.response.status_code for e in outcome if isinstance(e, ResponseReceived)]
+    assert finals == [491]
+    assert isinstance(outcome[-1], TransactionTerminated)
+    assert dialog.state is DialogState.CONFIRMED  # glare ends the request, not the call
+
+
+class OfferingCallee(Callee):
+    """Answers a call as Callee does; answers a re-INVITE without an offer with a 200
+    carrying one (RFC 3264 §5: the offer is then in the 2xx, the answer in the ACK)."""
+
+    def __call__(self, node: Node, event: Event) -> None:
+        if isinstance(event, InDialogRequest) and event.txn is not None:
+            body = SDP2 if event.request.method == "INVITE" and not event.request.body else b""
+            ua(node).respond(event.txn, 200, body=body, now=node.net.now)
+            return
+        super().__call__(node, event)
+
+
+def _offerless_reinvite() -> tuple[Net, Node, Node, ClientInviteDialog, object]:
+    net = Net(6)
+    alice = add_ua(net, "alice", "192.0.2.1")
+    bob = add_ua(net, "bob", "192.0.2.2", handler=OfferingCallee(ring=0.1))
+    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, now=now))
+    net.drive(until=1.0)
+    assert call.state is DialogState.CONFIRMED
+    handle = net.call(alice, lambda now: call.reinvite(now=now))
+    net.drive(until=1.5)
+    return net, alice, bob, call, handle
+
+
+def test_an_offer_in_the_2xx_of_an_offerless_reinvite_waits_for_the_apps_answer() -> None:
+    """RFC 3264 §5 in a re-INVITE: we sent no offer, the 2xx carries one, so the ACK
+    must carry the answer. The UA holds the ACK until ``ack(body=...)``, as it does for
+    the initial INVITE, and resends that ACK for the 2xx's retransmissions."""
+    net, alice, bob, call, handle = _offerless_reinvite()
+    ok = [e.response for e in alice.of_type(ResponseReceived) if e.txn == handle]
+    assert [r.status_code for r in ok] == [200]
+    assert len(sent(net, "alice", "ACK")) == 1  # the initial INVITE's only
+    net.call(alice, lambda now: call.ack(body=SDP, content_type="application/sdp", now=now))
+    net.drive(until=3.0)
+    acks = sent(net, "alice", "ACK")
+    assert len(acks) == 2 and acks[1].body == SDP
+    assert [e.request.body for e in bob.events if isinstance(e, InDialogRequest)][-1] == SDP
+    assert call.state is DialogState.CONFIRMED
+    net.call(alice, lambda now: call.bye(now=now))
+    net.drive()
+    assert_clean(alice, bob)
+
+
+def test_an_unanswered_offer_in_a_reinvites_2xx_ends_the_session_after_the_timeout() -> None:
+    """The application never answers: after UAConfig.answer_timeout the UA ACKs without
+    an answer (nothing else is valid) and ends the call with BYE, Reason cause 488."""
+    net, alice, _bob, call, _handle = _offerless_reinvite()
+    net.drive(until=1.5 + ua(alice).config.answer_timeout + 1.0)
+    assert len(sent(net, "alice", "ACK")) == 2
+    (bye,) = sent(net, "alice", "BYE")
+    assert bye.headers.get("Reason") == "SIP;cause=488"
+    assert call.state is DialogState.TERMINATED

@@ -306,17 +306,22 @@ _TARGETS: dict[str, str] = {}
 
 def contact_target(message: Request | Response) -> str | None:
     """The URI of the first Contact of ``message`` as text: the remote target it gives
-    (§12.1.1, §12.1.2). None without a Contact or when it is broken."""
+    (§12.1.1, §12.1.2). None without a Contact, when it is broken, or when it is not a
+    SIP or SIPS URI (§8.1.1.8: a dialog's remote target must be one, a ``tel:`` URI or
+    ``*`` cannot be where in-dialog requests go)."""
     lines = message.headers.lines("contact")
     line = lines[0] if len(lines) == 1 else None  # a single line: a memo key
     if line is not None and (target := _TARGETS.get(line)) is not None:
         return target
     try:
         contacts = message.contacts
-        target = str(contacts[0].uri) if contacts else None
+        uri = contacts[0].uri if contacts else None
     except RemoteProtocolError:
         return None
-    if target is not None and line is not None:
+    if not isinstance(uri, SipURI):
+        return None
+    target = str(uri)
+    if line is not None:
         remember_text(_TARGETS, line, target)
     return target
 

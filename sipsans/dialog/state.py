@@ -59,6 +59,9 @@ class TerminatedReason(enum.Enum):
     PROXY_AUTH_REQUIRED = "proxy-auth-required"
     UAC_OTHER = "uac-other"
     UAS_OTHER = "uas-other"
+    #: UAC: a 2xx from a second fork of our INVITE; we keep the first and end this one
+    #: with ACK and BYE (§13.2.2.4).
+    FORK_LOST = "fork-lost"
 
 
 class DialogInput(enum.Enum):

@@ -80,9 +80,9 @@ class UserAgent:
     tags, Call-IDs, CSeqs, cnonces and §14.1 back-offs (default
     ``random.SystemRandom()``).
 
-    The commands ``invite``, ``register``, ``unregister``, ``subscribe`` and
-    ``respond`` are those of the parts that carry them out (see the module
-    docstring); the dialog commands are on the handles.
+    The commands ``invite``, ``request``, ``options``, ``message``, ``register``,
+    ``unregister``, ``subscribe`` and ``respond`` are those of the parts that carry them
+    out (see the module docstring); the dialog commands are on the handles.
     """
 
     def __init__(
@@ -129,6 +129,9 @@ class UserAgent:
         views.bind(self._client, self._server, self._transfers, self._subscriptions)
         # The parts' commands, offered as the UA's own.
         self.invite = self._client.invite
+        self.request = self._client.send_request
+        self.options = self._client.options
+        self.message = self._client.message
         self.register = self._registrations.register
         self.unregister = self._registrations.unregister
         self.subscribe = self._subscriptions.subscribe

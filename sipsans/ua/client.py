@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
+from typing import TypedDict, Unpack
 
 from ..auth import AuthFailure, Credentials
-from ..dialog.model import Dialog, build_request, route_set_from, target_for
+from ..dialog.model import Dialog, build_request, contact_target, route_set_from, target_for
 from ..dialog.state import DialogInput, DialogState, TerminatedReason, reason_for_status
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import NameAddr, parse_name_addr
@@ -38,7 +39,7 @@ from .context import UAContext
 from .dialogs import DialogTable, by_role
 from .events import AuthenticationFailed
 from .handles import ClientInviteDialog
-from .records import Call, Hdrs, Outgoing
+from .records import Call, Hdrs, Outgoing, body_type
 
 __all__ = ["ClientSide", "name_addr_arg"]
 
@@ -57,21 +58,37 @@ _URI_HEADER_DENY = frozenset(
     }
 )  # fmt: skip
 
+#: The Reason (RFC 3326) of the BYE that ends a dialog whose 2xx gave no usable Contact.
+_UNUSABLE_CONTACT = 'SIP;cause=400;text="Contact is not a SIP or SIPS URI"'
+
+#: Methods outside a dialog that have commands of their own (send_request refuses them).
+_HAVE_COMMANDS = {
+    "INVITE": "ua.invite()",
+    "ACK": "it is sent for you (or dialog.ack() for a late offer)",
+    "CANCEL": "dialog.cancel()",
+    "BYE": "dialog.bye() (only within a dialog)",
+    "REGISTER": "ua.register()",
+    "SUBSCRIBE": "ua.subscribe()",
+    "PRACK": "only within a dialog",
+    "UPDATE": "dialog.update() (only within a dialog)",
+    "INFO": "dialog.info() (only within a dialog, RFC 6086)",
+    "NOTIFY": "a subscription's notify() (only within a dialog)",
+    "REFER": "dialog.refer() (only within a dialog)",
+}
+
+
+class Request_(TypedDict, total=False):
+    """What a request outside a dialog may carry besides its method and target."""
+
+    from_: str | NameAddr | None
+    body: bytes
+    content_type: str | None
+    headers: Iterable[tuple[str, str]]
+    target: Target | None
+
+
 #: Dialog states in which requests may be sent within the dialog.
 _USABLE = frozenset({DialogState.EARLY, DialogState.WAIT_ACK, DialogState.CONFIRMED})
-
-
-class _Glare:
-    """A re-INVITE waiting for its §14.1 retry."""
-
-    __slots__ = ("alarm", "body", "content_type", "headers", "origin")
-
-    def __init__(self, out: Outgoing, alarm: Alarm) -> None:
-        self.body = out.body
-        self.content_type = out.content_type
-        self.headers = out.headers
-        self.origin = out.origin
-        self.alarm = alarm
 
 
 class ClientSide:
@@ -96,10 +113,12 @@ class ClientSide:
         self._out: dict[int, Outgoing] = {}  # client transaction id -> request record
         #: Our re-INVITE still running, per dialog: its client transaction id.
         self._reinvites: dict[Dialog, int] = {}
-        self._glare: dict[Dialog, _Glare] = {}
-        #: A 2xx carrying an offer for our offer-less INVITE: the ACK waits for ack();
-        #: the INVITE it answers, and the alarm of the default (RFC 3264 §5).
-        self._late: dict[Dialog, tuple[Request, Alarm]] = {}
+        #: A re-INVITE answered 491 waiting for its §14.1 retry: its record and alarm.
+        self._glare: dict[Dialog, tuple[Outgoing, Alarm]] = {}
+        #: A 2xx carrying an offer for our offer-less INVITE or re-INVITE: the ACK waits
+        #: for ack() (RFC 3264 §5). The INVITE it answers, the re-INVITE's record (None
+        #: for the call's INVITE), and the alarm of the default.
+        self._late: dict[Dialog, tuple[Request, Outgoing | None, Alarm]] = {}
         dialogs.on_end(self._dialog_ended)
 
     def stats(self) -> dict[str, int]:
@@ -162,10 +181,9 @@ class ClientSide:
             routes = [v for k, v in extra if k.lower() == "route"]
             hop = name_addr_arg(routes[0], "Route").uri if routes else ruri
             target = target_for(hop)
+        content_type = body_type("INVITE", body, content_type)
         local_tag, cseq = ctx.new_local()
         call_id = ctx.new_call_id()
-        if body and content_type is None:
-            content_type = "application/sdp"
         contact = ctx.local_contact(target.transport)
         request = make_request(
             "INVITE",
@@ -206,6 +224,68 @@ class ClientSide:
         ctx.drain()
         return ctx.views.call(call)
 
+    def send_request(
+        self,
+        method: str,
+        to: str | NameAddr | SipURI,
+        *,
+        from_: str | NameAddr | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        target: Target | None = None,
+        now: float,
+    ) -> ClientTxn:
+        """A request outside any dialog (OPTIONS §11, MESSAGE RFC 3428, or any method the
+        peer understands that makes no dialog). Its responses arrive as
+        ``ResponseReceived`` with the handle returned; 401/407 are answered with the UA's
+        credentials. It goes to ``target``, else to the first Route in ``headers``, else
+        to the To URI's host, port and ``transport=``."""
+        ctx = self._ctx
+        ctx.advance(now)
+        method = method.upper()
+        if method in _HAVE_COMMANDS:
+            raise LocalProtocolError(f"{method} has a command of its own: {_HAVE_COMMANDS[method]}")
+        to_addr = name_addr_arg(to, "To")
+        ruri = to_addr.uri
+        if isinstance(ruri, SipURI):
+            ruri = ruri.without_headers()
+        local = _untagged(ctx.identity if from_ is None else name_addr_arg(from_, "From"))
+        extra = tuple(headers)
+        if target is None:
+            routes = [v for k, v in extra if k.lower() == "route"]
+            target = target_for(name_addr_arg(routes[0], "Route").uri if routes else ruri)
+        content_type = body_type(method, body, content_type)
+        request = make_request(
+            method,
+            ruri,
+            from_=f"{local};tag={ctx.new_tag()}",
+            to=str(_untagged(to_addr)),
+            call_id=ctx.new_call_id(),
+            cseq=ctx.rng.randrange(1, 2**15),
+            # §11.1: an OPTIONS may say where we are; other requests here make no dialog.
+            contact=ctx.local_contact(target.transport) if method == "OPTIONS" else None,
+            headers=[*ctx.common, *extra],
+            body=body,
+            content_type=content_type,
+        )
+        out = Outgoing(None, request, target, ClientTxn(0), body, content_type, extra)
+        txn = self.send_out_of_dialog(request, target, out)
+        ctx.drain()
+        return txn
+
+    def options(
+        self, to: str | NameAddr | SipURI, *, now: float, **kw: Unpack[Request_]
+    ) -> ClientTxn:
+        """OPTIONS outside any dialog (§11): what the peer supports, or whether it is there."""
+        return self.send_request("OPTIONS", to, now=now, **kw)
+
+    def message(
+        self, to: str | NameAddr | SipURI, *, now: float, **kw: Unpack[Request_]
+    ) -> ClientTxn:
+        """A MESSAGE outside any dialog (RFC 3428); ``content_type`` defaults to text/plain."""
+        return self.send_request("MESSAGE", to, now=now, **kw)
+
     def cancel(
         self, d: Dialog, *, headers: Hdrs = (), reason: str | None = None, now: float
     ) -> ClientTxn | None:
@@ -232,15 +312,28 @@ class ClientSide:
     def ack(
         self, d: Dialog, *, body: bytes = b"", content_type: str | None = None, now: float
     ) -> None:
-        """The ACK carrying the answer to the offer of a 2xx (late offer, RFC 3264 §5)."""
+        """The ACK carrying the answer to the offer of a 2xx to our INVITE or re-INVITE
+        sent without one (late offer, RFC 3264 §5)."""
         ctx = self._ctx
         ctx.advance(now)
-        late = self._late.pop(d, None)
-        if late is None:
+        if d not in self._late:
             raise LocalProtocolError("no 2xx with an offer is waiting for an ACK on this dialog")
-        ctx.alarms.cancel(late[1])
-        self._send_ack(d, body, content_type, late[0])
+        self._late_ack(d, body, content_type)
         ctx.drain()
+
+    def _hold_ack(self, d: Dialog, invite: Request, out: Outgoing | None) -> None:
+        """The 2xx offers a session our INVITE did not: its ACK carries the answer, so it
+        waits for ack() (RFC 3264 §5), at most UAConfig.answer_timeout."""
+        ctx = self._ctx
+        deadline = ctx.now + ctx.config.answer_timeout
+        self._late[d] = (invite, out, ctx.alarms.at(deadline, self._late_unanswered, d))
+
+    def _late_ack(self, d: Dialog, body: bytes, content_type: str | None) -> None:
+        invite, out, alarm = self._late.pop(d)
+        self._ctx.alarms.cancel(alarm)
+        ack = self._send_ack(d, body, content_type, invite)
+        if out is not None:
+            out.ack = ack  # resent for the 2xx's retransmissions
 
     # -- commands: requests within a dialog ---------------------------------------------
 
@@ -325,23 +418,32 @@ class ClientSide:
     ) -> tuple[ClientTxn, ClientTxn]:
         """Send a request within ``d``: (its transaction, the handle the application
         holds: ``origin`` when this is a retry of an earlier request)."""
-        ctx = self._ctx
+        content_type = body_type(method, body, content_type)
+        request, target = self._build(d, method, body, content_type, headers)
+        txn = self._ctx.endpoint.send_request(request, target=target, now=self._ctx.now)
+        out = Outgoing(d, request, target, origin or txn, body, content_type, headers)
+        self._track(txn, out)
+        return txn, out.origin
+
+    def _build(
+        self,
+        d: Dialog,
+        method: str,
+        body: bytes | None,
+        content_type: str | None,
+        headers: Hdrs,
+    ) -> tuple[Request, Target]:
+        """The next request within ``d`` (a new CSeq, §12.2.1.1) and where it goes."""
         d.local_cseq += 1
-        if body and content_type is None:
-            content_type = "application/sdp"
         request, hop = build_request(
             d,
             method,
             d.local_cseq,
-            headers=(*ctx.common, *headers),
+            headers=(*self._ctx.common, *headers),
             body=body or b"",
             content_type=content_type if body else None,
         )
-        target = target_for(hop, d.target)
-        txn = ctx.endpoint.send_request(request, target=target, now=ctx.now)
-        out = Outgoing(d, request, target, origin or txn, body, content_type, headers)
-        self._track(txn, out)
-        return txn, out.origin
+        return request, target_for(hop, d.target)
 
     def send_bye(
         self,
@@ -471,6 +573,8 @@ class ClientSide:
             if sent is not None:
                 self._ctx.endpoint.send_stateless(sent[0], target=sent[1], now=self._ctx.now)
                 return
+            if call.dialogs.get(tag) in self._late:
+                return  # a retransmission while the offer's answer is awaited
             d, new = self._fork(call, tag)
             _learn(d, resp)
             self._pass(event, call.origin)
@@ -479,20 +583,24 @@ class ClientSide:
                 # ended with BYE (we keep one call).
                 dialogs.change(d, DialogInput.RECV_2XX, resp, appeared=new)
                 self._send_ack(d, b"", None, call.request)
-                self.send_bye(d, TerminatedReason.UAC_BUSY)
+                self.send_bye(d, TerminatedReason.FORK_LOST)
                 return
             call.confirmed = d
             call.primary = d
             dialogs.change(d, DialogInput.RECV_2XX, resp, appeared=new)
+            if "contact" in resp.headers and contact_target(resp) is None:
+                # The peer's error: its Contact cannot be the remote target (§8.1.1.8,
+                # §12.1.2; a tel: URI, say). The 2xx is ACKed toward the next hop, so
+                # that it stops, and the dialog, which cannot work, ends with BYE.
+                self._send_ack(d, b"", None, call.request)
+                self.send_bye(d, TerminatedReason.UAS_OTHER, reason=_UNUSABLE_CONTACT)
+                return
             if call.cancelling:
                 # A 2xx that raced our CANCEL (§9.1): ACK it, then BYE.
                 self._send_ack(d, b"", None, call.request)
                 self.send_bye(d, TerminatedReason.UAC_CANCEL)
             elif not call.request.body and resp.body:
-                # Late offer (RFC 3264 §5): the 2xx carries the offer, the ACK the answer.
-                ctx = self._ctx
-                deadline = ctx.now + ctx.config.answer_timeout
-                self._late[d] = (call.request, ctx.alarms.at(deadline, self._late_unanswered, d))
+                self._hold_ack(d, call.request, None)  # late offer: the ACK answers it
             else:
                 self._send_ack(d, b"", None, call.request)
             return
@@ -509,10 +617,9 @@ class ClientSide:
     def _late_unanswered(self, d: Dialog, at: float) -> None:
         """The application never answered the offer of the 2xx: ACK without an answer
         and end the session (RFC 3264 §5 leaves no valid alternative)."""
-        late = self._late.pop(d, None)
-        if late is None:
+        if d not in self._late:
             return
-        self._send_ack(d, b"", None, late[0])
+        self._late_ack(d, b"", None)
         if d.state is DialogState.CONFIRMED:
             self.send_bye(d, TerminatedReason.UAC_OTHER, reason="SIP;cause=488")
 
@@ -571,17 +678,31 @@ class ClientSide:
                 if out.ack is not None:
                     self._resend_ack(out.ack, d)  # a 2xx retransmission (§13.2.2.4)
                     return
+                late = self._late.get(d)
+                if late is not None and late[1] is out:
+                    return  # a retransmission while the answer is awaited: ACKed with it
                 if event.txn is not None and self._reinvites.get(d) == event.txn.id:
                     del self._reinvites[d]
                 d.refresh_target(resp)
                 self._pass(event, out.origin)
-                # §13.2.2.4: every 2xx is ACKed, also one that crossed our BYE (the peer
-                # would otherwise retransmit it until its Timer H and end the dialog anew).
-                out.ack = self._send_ack(d, b"", None, out.request)
+                if not out.request.body and resp.body and d.state is DialogState.CONFIRMED:
+                    self._hold_ack(d, out.request, out)  # an offer in the 2xx (RFC 3264 §5)
+                else:
+                    # §13.2.2.4: every 2xx is ACKed, also one that crossed our BYE (the
+                    # peer would otherwise retransmit it until its Timer H and end the
+                    # dialog anew).
+                    out.ack = self._send_ack(d, b"", None, out.request)
                 return
             self._reinvites.pop(d, None)
-            if code == 491 and d.state is DialogState.CONFIRMED:
+            if (
+                code == 491
+                and d.state is DialogState.CONFIRMED
+                and out.glare_rounds < self._ctx.config.glare_retries
+            ):
+                # §14.1: retried after a back-off; the application's handle gets the
+                # retry's outcome (or, after the last round, this 491).
                 self._back_off(d, out)
+                return
         elif d is not None and method == "UPDATE" and 200 <= code < 300:
             d.refresh_target(resp)
         self._pass(event, out.origin)
@@ -625,25 +746,34 @@ class ClientSide:
 
     def _back_off(self, d: Dialog, out: Outgoing) -> None:
         """§14.1: after a 491, retry at a random time: 2.1-4 s when we own the
-        Call-ID (we were the UAC), 0-2 s otherwise, in units of 10 ms."""
+        Call-ID (we were the UAC), 0-2 s otherwise, in units of 10 ms. The retry waiting
+        holds the record, so the handle does not end with the 491's transaction."""
         ctx = self._ctx
         low, high = (210, 400) if d.role == "uac" else (0, 200)
         wait = ctx.rng.randint(low, high) / 100
-        self._glare[d] = _Glare(out, ctx.alarms.at(ctx.now + wait, self._retry_reinvite, d))
+        out.glare_rounds += 1
+        out.live += 1
+        self._glare[d] = (out, ctx.alarms.at(ctx.now + wait, self._retry_reinvite, d))
 
     def _retry_reinvite(self, d: Dialog, at: float) -> None:
         glare = self._glare.pop(d, None)
-        if glare is None or d.state is not DialogState.CONFIRMED:
+        if glare is None:
             return
-        txn, _ = self.send(
-            d,
-            "INVITE",
-            body=glare.body,
-            content_type=glare.content_type,
-            headers=glare.headers,
-            origin=glare.origin,
-        )
+        out = glare[0]
+        out.live -= 1
+        if d.state is not DialogState.CONFIRMED:
+            self._record_ended(out)
+            return
+        request, target = self._build(d, "INVITE", out.body, out.content_type, out.headers)
+        txn = self._ctx.endpoint.send_request(request, target=target, now=self._ctx.now)
+        out.request, out.target, out.ack = request, target, None
+        self._track(txn, out)
         self._reinvites[d] = txn.id
+
+    def _record_ended(self, out: Outgoing) -> None:
+        """The last transaction of ``out`` ended: so does the application's handle."""
+        if out.live == 0 and not out.quiet:
+            self._ctx.events.append(TransactionTerminated(txn=out.origin))
 
     # -- ACK for 2xx (§13.2.2.4) ------------------------------------------------------------
 
@@ -770,10 +900,12 @@ class ClientSide:
         if self._late or self._glare or self._reinvites:  # (most dialogs have none)
             late = self._late.pop(d, None)
             if late is not None:
-                ctx.alarms.cancel(late[1])
+                ctx.alarms.cancel(late[2])
             glare = self._glare.pop(d, None)
-            if glare is not None:
-                ctx.alarms.cancel(glare.alarm)
+            if glare is not None:  # the retry will not be sent: its handle ends
+                ctx.alarms.cancel(glare[1])
+                glare[0].live -= 1
+                self._record_ended(glare[0])
             reinvite = self._reinvites.get(d)
             if reinvite is not None:
                 ctx.endpoint.cancel(ClientTxn(reinvite), now=ctx.now)

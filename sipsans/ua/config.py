@@ -41,6 +41,9 @@ class UAConfig:
     max_dialogs: int = 10_000
     #: Retry-After seconds for 500 (CSeq out of order, §12.2.2) and 503.
     retry_after: int = 1
+    #: Most §14.1 retries of a re-INVITE that met 491 (glare); after as many 491s the
+    #: last one is the re-INVITE's outcome.
+    glare_retries: int = 3
     #: Most 401/407 retries for one request (a safety net; the digest client already
     #: stops when the same credentials are rejected).
     max_auth_retries: int = 3

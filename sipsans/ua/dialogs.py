@@ -25,16 +25,21 @@ __all__ = ["DialogTable", "EndListener", "by_role"]
 EndListener = Callable[[Dialog, bool], None]
 
 _TERMINATED = DialogState.TERMINATED
+#: How many ended dialogs ``ua.dialog(id)`` still finds.
+ENDED_KEPT = 256
 
 
 class DialogTable:
     """Every dialog the UA holds, by id; its state changes; its end."""
 
-    __slots__ = ("_by_id", "_ctx", "_listeners", "get")
+    __slots__ = ("_by_id", "_ctx", "_ended", "_listeners", "get")
 
     def __init__(self, ctx: UAContext) -> None:
         self._ctx = ctx
         self._by_id: dict[DialogId, Dialog] = {}
+        #: The dialogs that ended last, oldest first, so that ``ua.dialog(id)`` still finds
+        #: one whose DialogTerminated the application is handling (bounded: ENDED_KEPT).
+        self._ended: dict[DialogId, Dialog] = {}
         self._listeners: list[EndListener] = []
         #: ``get(dialog_id)``: the dialog, or None.
         self.get: Callable[[DialogId], Dialog | None] = self._by_id.get
@@ -46,8 +51,9 @@ class DialogTable:
         return iter(list(self._by_id.values()))
 
     def require(self, dialog_id: DialogId) -> Dialog:
-        """The dialog ``dialog_id``; LocalProtocolError when the UA holds none."""
-        d = self._by_id.get(dialog_id)
+        """The dialog ``dialog_id``, live or one of the last ENDED_KEPT to end;
+        LocalProtocolError when the UA knows none."""
+        d = self._by_id.get(dialog_id) or self._ended.get(dialog_id)
         if d is None:
             raise LocalProtocolError(f"no dialog {dialog_id}")
         return d
@@ -133,6 +139,10 @@ class DialogTable:
         d.holds -= count
         if d.holds <= 0 and d.state is _TERMINATED and self._by_id.get(d.id) is d:
             del self._by_id[d.id]
+            ended = self._ended
+            ended[d.id] = d
+            if len(ended) > ENDED_KEPT:
+                del ended[next(iter(ended))]
 
 
 def by_role(

@@ -345,8 +345,6 @@ class _InviteDialog:
 
     def message(self, *, now: float, **content: Unpack[Content]) -> ClientTxn:
         """MESSAGE (RFC 3428); ``content_type`` defaults to text/plain."""
-        if content.get("body") and content.get("content_type") is None:
-            content["content_type"] = "text/plain"
         return self.request("MESSAGE", now=now, **content)
 
     def notify(self, *, now: float, **content: Unpack[Content]) -> ClientTxn:

@@ -8,14 +8,48 @@ from collections.abc import Callable
 from ..auth import Credentials
 from ..dialog.model import Dialog
 from ..dialog.subscription import Subscription
+from ..errors import LocalProtocolError
 from ..message.model import Request, Response
 from ..transaction.transport import ClientTxn, Target
 from .alarms import Alarm
 
-__all__ = ["KNOWN_METHODS", "Call", "FinalHandler", "Hdrs", "Incoming", "Outgoing", "RetryHandler"]
+__all__ = [
+    "KNOWN_METHODS",
+    "Call",
+    "FinalHandler",
+    "Hdrs",
+    "Incoming",
+    "Outgoing",
+    "RetryHandler",
+    "body_type",
+]
 
 #: Header fields as the UA passes them around: (name, value) pairs.
 Hdrs = tuple[tuple[str, str], ...]
+
+#: Methods whose requests and answers carry session descriptions (offer/answer: RFC 3264,
+#: RFC 3262, RFC 3311; capabilities in an OPTIONS answer: RFC 3261 §11.2): a body given
+#: to them without a type is taken for SDP when it reads as one.
+_SDP_CARRIERS = frozenset({"INVITE", "ACK", "UPDATE", "PRACK", "OPTIONS"})
+
+
+def body_type(method: str, body: bytes | None, content_type: str | None) -> str | None:
+    """The Content-Type of a body the application gave for ``method`` (§20.15: a body
+    needs one). Given: it. No body: None. Otherwise only what the body says of itself:
+    a session description (``v=0`` first, RFC 8866 §5) where SDP goes is
+    ``application/sdp``, MESSAGE text is ``text/plain`` (RFC 3428); for anything else
+    the caller must say (LocalProtocolError)."""
+    if not body or content_type is not None:
+        return content_type if body else None
+    if method in _SDP_CARRIERS and body.startswith(b"v=0"):
+        return "application/sdp"
+    if method == "MESSAGE":
+        return "text/plain"
+    raise LocalProtocolError(
+        f"the {method} body has no content_type=: say what it is (e.g. 'application/sdp', "
+        "'application/dtmf-relay'); RFC 3261 §20.15 requires a Content-Type with a body"
+    )
+
 
 #: Methods RFC 3261 and its extensions define; anything else gets 501 (§8.2.1).
 KNOWN_METHODS = frozenset(
@@ -100,6 +134,7 @@ class Outgoing:
         "body",
         "content_type",
         "dialog",
+        "glare_rounds",
         "headers",
         "live",
         "on_final",
@@ -142,6 +177,8 @@ class Outgoing:
         self.quiet = False
         #: A re-INVITE's ACK, resent for each retransmission of its 2xx (§13.2.2.4).
         self.ack: Request | None = None
+        #: How many times a re-INVITE met 491 and was retried (§14.1).
+        self.glare_rounds = 0
 
 
 class Incoming:

@@ -22,7 +22,12 @@ import contextlib
 from ..dialog.model import Dialog, DialogId
 from ..dialog.replaces import Replaces, parse_replaces, replaces_for, sipfrag
 from ..dialog.state import DialogState
-from ..dialog.subscription import EventHeader, Subscription, SubscriptionState
+from ..dialog.subscription import (
+    EventHeader,
+    Subscription,
+    SubscriptionState,
+    parse_subscription_state,
+)
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import NameAddr, parse_name_addr
 from ..message.model import REASON_PHRASES, Request
@@ -193,19 +198,26 @@ class Transfers:
         now: float,
     ) -> ClientTxn:
         """Report the progress of the REFER we accepted (RFC 3515 §2.4.4)."""
+        if not 100 <= status <= 699:
+            raise LocalProtocolError(f"notify_refer() reports a SIP status 100-699, not {status}")
+        if isinstance(sub_state, str) and ";" in sub_state:
+            # A whole Subscription-State value (RFC 6665 §8.2.3): "terminated;reason=...".
+            try:
+                parsed = parse_subscription_state(sub_state)
+            except RemoteProtocolError as exc:
+                raise LocalProtocolError(f"notify_refer(): {exc}") from None
+            sub_state, reason = parsed.state, reason if reason is not None else parsed.reason
+        state = sub_state if sub_state is not None else (
+            SubscriptionState.ACTIVE if status < 200 else SubscriptionState.TERMINATED
+        )  # fmt: skip
+        if state_arg(state) is SubscriptionState.TERMINATED and reason is None:
+            reason = "noresource"  # RFC 3515 §2.4.7
         rec = self._live_refer(d)
         if rec is None:
             raise LocalProtocolError(
                 f"dialog {d.id} has no accepted REFER with an implicit subscription to notify "
                 "(accept one with ua.respond(txn, 202); Refer-Sub: false has none)"
             )
-        if not 100 <= status <= 699:
-            raise LocalProtocolError(f"notify_refer() reports a SIP status 100-699, not {status}")
-        state = sub_state if sub_state is not None else (
-            SubscriptionState.ACTIVE if status < 200 else SubscriptionState.TERMINATED
-        )  # fmt: skip
-        if reason is None and state_arg(state) is SubscriptionState.TERMINATED:
-            reason = "noresource"  # RFC 3515 §2.4.7
         body = sipfrag(status, REASON_PHRASES.get(status, "Unknown"))
         return self._subs.notify(
             rec, body=body, content_type=SIPFRAG, state=state, reason=reason, now=now

@@ -37,7 +37,7 @@ from .dialogs import DialogTable, by_role
 from .events import IncomingCall, InDialogRequest, MessageReceived
 from .handles import ServerInviteDialog
 from .inbox import Inbox
-from .records import KNOWN_METHODS, Hdrs
+from .records import KNOWN_METHODS, Hdrs, body_type
 from .refer import Transfers, accept_headers
 from .subscriptions import Subscriptions
 
@@ -397,8 +397,7 @@ class ServerSide:
         if pending is None:
             raise LocalProtocolError(f"the INVITE of {d.id} was already answered or ended")
         request = pending.request
-        if body and content_type is None:
-            content_type = "application/sdp"
+        content_type = body_type("INVITE", body, content_type)
         # The route set is the INVITE's Record-Route list (§12.1.1): when it is empty
         # there is none to copy.
         extra = self._dialog_headers(d, request, status, record_route=bool(d.route_set))
@@ -460,7 +459,12 @@ class ServerSide:
             headers, reason, handle = self._deferred_bye.pop(d, ((), None, None))
             self._dialogs.change(d, DialogInput.ACK_TIMEOUT)  # "the dialog is confirmed, but"
             self._client.send_bye(
-                d, TerminatedReason.TIMEOUT, headers=headers, reason=reason, origin=handle
+                d,
+                TerminatedReason.TIMEOUT,
+                headers=headers,
+                reason=reason,
+                status=408,
+                origin=handle,
             )
             return
         try:
@@ -534,8 +538,7 @@ class ServerSide:
             extra = [("Allow", ctx.allow_value)]
             if method == "OPTIONS":
                 extra.append(("Accept", "application/sdp"))
-        if body and content_type is None:
-            content_type = "application/sdp"
+        content_type = body_type(method, body, content_type)
         tag = d.local_tag if d is not None else (None if request.to.tag else ctx.new_tag())
         response = make_response(
             request,
