@@ -132,3 +132,24 @@ def test_a_dialog_that_just_ended_can_still_be_looked_up() -> None:
     assert view.state is DialogState.TERMINATED
     assert view.terminated_reason is TerminatedReason.UAC_BYE
     assert ua(alice).stats()["dialogs"] == 0
+
+
+def test_advertise_changes_via_and_contact_of_what_follows() -> None:
+    """An adapter binds its socket after the core exists (port 0): ``ua.advertise`` makes
+    the core say the address really bound, in the Via sent-by and the Contact, and take
+    the responses sent there (§18.1.2 discards responses for any other sent-by)."""
+    from sipsans import Endpoint, Request, UserAgent, make_response, parse_message
+
+    agent = UserAgent(Endpoint(), identity="sip:alice@example.com")
+    assert agent.contact == "<sip:alice@127.0.0.1:5060>"
+    agent.advertise("192.0.2.9", 5070)
+    assert agent.contact == "<sip:alice@192.0.2.9:5070>"
+    call = agent.invite("sip:bob@192.0.2.2", body=SDP, now=0.0)
+    (sent,) = agent.transmits()
+    invite = parse_message(sent.data)
+    assert isinstance(invite, Request)
+    assert (invite.top_via.host, invite.top_via.port) == ("192.0.2.9", 5070)
+    assert invite.headers.get("Contact") == "<sip:alice@192.0.2.9:5070>"
+    ringing = make_response(invite, 180, to_tag="b", headers=[("Contact", "<sip:b@192.0.2.2>")])
+    agent.receive_datagram(bytes(ringing), remote=("192.0.2.2", 5060), now=0.1)
+    assert call.state is DialogState.EARLY

@@ -21,6 +21,7 @@ request's Via, From, To, Call-ID and CSeq survive). Only misuse by the caller ra
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -473,6 +474,12 @@ class Endpoint:
         else:
             self._held[cancel_id] = (invite.id, request)
         return ClientTxn(cancel_id)
+
+    def advertise(self, host: str, port: int) -> None:
+        """Put ``host:port`` in the Via sent-by of every request from now on, and take
+        only responses whose top Via names it as ours (§18.1.1, §18.1.2): for an adapter
+        that learns its address once its socket is bound (port 0), or is told it."""
+        self.config = dataclasses.replace(self.config, advertised_host=host, advertised_port=port)
 
     def reserve_handle(self) -> ClientTxn:
         """A client transaction handle that no transaction of this endpoint will ever

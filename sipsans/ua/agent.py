@@ -157,6 +157,16 @@ class UserAgent:
         """Our Contact (§8.1.1.8) for UDP; other transports add ``transport=``."""
         return self._ctx.contact
 
+    def advertise(self, host: str, port: int, *, contact: str | None = None) -> None:
+        """Advertise ``host:port`` from now on: the Via sent-by of our requests (the
+        Endpoint's) and our Contact, built from it unless ``contact`` is given. An
+        adapter calls it with the address it bound (or was told) for a core made before
+        its sockets were; dialogs that exist keep the Contact they gave."""
+        self.endpoint.advertise(host, port)
+        if contact is not None:
+            self._ctx.given_contact(contact)
+        self._ctx.readvertise()
+
     @property
     def registrations(self) -> list[RegistrationHandle]:
         """The registrations the UA is keeping up or removing right now."""

@@ -40,6 +40,7 @@ class UAContext:
 
     __slots__ = (
         "_contacts",
+        "_given_contact",
         "alarms",
         "allow",
         "allow_value",
@@ -93,18 +94,33 @@ class UAContext:
         self.allow_value = ", ".join(allow)
         #: Header fields every request and answer of ours carries (User-Agent).
         self.common: Hdrs = (("User-Agent", config.user_agent),) if config.user_agent else ()
-        ep_config = endpoint.config
-        uri = identity.uri
-        user = uri.user if isinstance(uri, SipURI) else None
-        host = ep_config.advertised_host
-        if ":" in host and not host.startswith("["):
-            host = f"[{host}]"
-        at = f"{user}@" if user else ""
+        self._given_contact = contact
         #: Our Contact (§8.1.1.8) for UDP; :meth:`local_contact` adds ``transport=``.
-        self.contact = contact or f"<sip:{at}{host}:{ep_config.advertised_port}>"
+        self.contact = ""
         self._contacts: dict[tuple[str, str], str] = {}
+        self.readvertise()
         #: Set by the UserAgent: consume what the Endpoint reported (see the module doc).
         self.drain: Callable[[], None] = _nothing
+
+    def given_contact(self, contact: str) -> None:
+        """From now on our Contact is ``contact`` (the application's)."""
+        self._given_contact = contact
+
+    def readvertise(self) -> None:
+        """Take our Contact from the endpoint's advertised address (unless a Contact was
+        given): at start, and when the address changes (``ua.advertise``)."""
+        if self._given_contact:
+            self.contact = self._given_contact
+        else:
+            ep_config = self.endpoint.config
+            uri = self.identity.uri
+            user = uri.user if isinstance(uri, SipURI) else None
+            host = ep_config.advertised_host
+            if ":" in host and not host.startswith("["):
+                host = f"[{host}]"
+            at = f"{user}@" if user else ""
+            self.contact = f"<sip:{at}{host}:{ep_config.advertised_port}>"
+        self._contacts.clear()
 
     # -- the clock and the events ---------------------------------------------------
 
