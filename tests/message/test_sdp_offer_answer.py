@@ -6,6 +6,9 @@ Each test cites the rule it checks. Offers from real peers come from ``sdp_bodie
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -598,3 +601,18 @@ def test_every_answer_keeps_the_rfc_3264_rules(
     held = hold(answer)
     assert all(not held.direction_of(m).receives for m in held.media if m.port)
     assert parse_sdp(bytes(held)) == held
+
+
+def test_the_example_runs() -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "examples/sdp_offer_answer.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "=> Alice's audio is now recvonly" in done.stdout
+    assert "(answer 488)" in done.stdout
