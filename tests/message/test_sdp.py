@@ -481,6 +481,13 @@ def test_limits() -> None:
         parse_sdp(b"v=0\r\n" * 11, max_lines=10)
     big = _body(*["a=x"] * 4000)
     assert len(parse_sdp(big).attributes) == 4000
+    # Exactly max_lines lines, with or without a final line end, is within the limit.
+    five = b"v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nt=0 0\r\na=x\r\n"
+    assert parse_sdp(five, max_lines=5) == parse_sdp(five.rstrip(), max_lines=5)
+    with pytest.raises(RemoteProtocolError):
+        parse_sdp(five + b"a=y", max_lines=5)
+    with pytest.raises(RemoteProtocolError, match="exceeds"):
+        parse_sdp("s=\u00fc" * 6, max_size=12)  # a str is measured in UTF-8 bytes
 
 
 # -- properties ----------------------------------------------------------------------

@@ -127,7 +127,9 @@ class _Replace:
 @dataclass(frozen=True, slots=True)
 class Origin(_Replace):
     """``o=<username> <sess-id> <sess-version> <nettype> <addrtype> <unicast-address>``
-    (RFC 8866 §5.2). RFC 3264 §5 keeps the id and version within 64 bits."""
+    (RFC 8866 §5.2). RFC 3264 §5 keeps the id and version within 64 bits. The address
+    comes before the network and address types here so that those can default to
+    ``IN IP4``."""
 
     username: str
     session_id: int

@@ -79,6 +79,14 @@ class _MediaParts:
 
 
 @dataclass
+class _TimeParts:
+    start: int
+    stop: int
+    repeats: list[str] = field(default_factory=list)
+    zone: str | None = None
+
+
+@dataclass
 class _SessionParts:
     origin: Origin | None = None
     name: str | None = None
@@ -88,7 +96,7 @@ class _SessionParts:
     phones: list[str] = field(default_factory=list)
     connection: Connection | None = None
     bandwidths: list[Bandwidth] = field(default_factory=list)
-    times: list[Timing] = field(default_factory=list)
+    times: list[_TimeParts] = field(default_factory=list)
     key: str | None = None
     attributes: list[Attribute] = field(default_factory=list)
     extra: list[tuple[str, str]] = field(default_factory=list)
@@ -105,7 +113,7 @@ def parse_sdp(
     """
     if isinstance(data, str):
         text = data
-        size = len(text)
+        size = len(text.encode("utf-8", "surrogatepass"))
     else:
         size = len(data)
         text = ""
@@ -121,7 +129,7 @@ def parse_sdp(
             # stacks write s= or i= in ISO 8859-1. Every byte is a Latin-1 character,
             # so such a body still parses (and is written back as UTF-8).
             text = bytes(data).decode("latin-1")
-    if text.count("\n") >= max_lines:
+    if text.count("\n") + (not text.endswith("\n")) > max_lines:
         raise RemoteProtocolError(f"SDP body has more than {max_lines} lines", status_hint=413)
     if not text.strip(" \t\r\n"):
         raise RemoteProtocolError("SDP body is empty", status_hint=400)
@@ -211,15 +219,15 @@ def _session_field(parts: _SessionParts, number: int, letter: str, value: str, l
     elif letter in "rz":
         if not parts.times:
             raise _bad(number, f"{letter}= before any t= line")
-        last = parts.times[-1]
+        time = parts.times[-1]
         if letter == "r":
-            parts.times[-1] = last.replace(repeats=(*last.repeats, value))
-        elif last.zone is not None:
+            time.repeats.append(value)
+        elif time.zone is not None:
             raise _bad(number, "a second z= line")
         else:
             # RFC 8866 §9 puts z= after the r= lines of its time description, RFC 4566
             # after all of them. Lenient: either way it belongs to the last t= line.
-            parts.times[-1] = last.replace(zone=value)
+            time.zone = value
     elif letter == "k":
         parts.key = value
     elif letter == "a":
@@ -306,11 +314,11 @@ def _bandwidth(number: int, line: str, value: str) -> Bandwidth:
     return _build(number, lambda: Bandwidth(kind, int(amount)))
 
 
-def _timing(number: int, line: str, value: str) -> Timing:
+def _timing(number: int, line: str, value: str) -> _TimeParts:
     words = split_words(value)
     if len(words) != 2 or not all(is_uint(word) and int(word) <= MAX_UINT64 for word in words):
         raise _bad(number, f"t= needs '<start-time> <stop-time>', got {_shown(line)}")
-    return _build(number, lambda: Timing(int(words[0]), int(words[1])))
+    return _TimeParts(int(words[0]), int(words[1]))
 
 
 def _attribute(number: int, value: str) -> Attribute:
@@ -360,6 +368,8 @@ def _finish(parts: _SessionParts, last: int) -> SessionDescription:
             )
         media.append(_build(section.number, partial(_media_from, section)))
     origin = parts.origin
+    # Every value was checked on its own line; what is left cannot fail.
+    times = tuple(Timing(t.start, t.stop, tuple(t.repeats), t.zone) for t in parts.times)
     return _build(
         last,
         lambda: SessionDescription(
@@ -373,7 +383,7 @@ def _finish(parts: _SessionParts, last: int) -> SessionDescription:
             tuple(parts.phones),
             parts.connection,
             tuple(parts.bandwidths),
-            tuple(parts.times) or (Timing(),),
+            times or (Timing(),),
             parts.key,
             tuple(parts.attributes),
             tuple(media),
