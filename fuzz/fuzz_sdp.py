@@ -30,6 +30,7 @@ with instrumented(__name__ == "__main__" and fuzzing_requested(sys.argv)):
     from sipsans.sdp import (
         Capabilities,
         Codec,
+        Direction,
         MediaCapability,
         SessionDescription,
         hold,
@@ -39,14 +40,36 @@ with instrumented(__name__ == "__main__" and fuzzing_requested(sys.argv)):
         resume,
     )
 
-#: What the answering side can do: audio in two transports and video, so that streams
-#: are matched, refused and used up.
-CAPABILITIES = Capabilities(
-    "192.0.2.10",
-    (
-        MediaCapability.of("audio", 40000, ("PCMU", "PCMA", "opus/48000/2", "telephone-event")),
-        MediaCapability.of("video", 40002, ("H264", Codec("VP8", 90000, fmtp="max-fr=30"))),
-        MediaCapability.of("audio", 40004, ("G722",), proto="RTP/SAVP", ptime=30),
+#: What the answering side can do; the input's length picks one, so that streams are
+#: matched, refused and used up under several local preferences.
+CAPABILITIES = (
+    Capabilities(
+        "192.0.2.10",
+        (
+            MediaCapability.of("audio", 40000, ("PCMU", "PCMA", "opus/48000/2", "telephone-event")),
+            MediaCapability.of("video", 40002, ("H264", Codec("VP8", 90000, fmtp="max-fr=30"))),
+            MediaCapability.of("audio", 40004, ("G722",), proto="RTP/SAVP", ptime=30),
+        ),
+    ),
+    Capabilities.audio(
+        host="2001:db8::10",
+        codecs=("PCMU", Codec("telephone-event", 8000, fmtp="0-15"), "CN"),
+        direction=Direction.RECVONLY,
+        ptime=20,
+    ),
+    Capabilities(
+        "192.0.2.10",
+        (
+            MediaCapability.of(
+                "audio",
+                40000,
+                ("opus/48000/2", "G722", "telephone-event/48000"),
+                proto="UDP/TLS/RTP/SAVPF",
+                direction=Direction.SENDONLY,
+                host="192.0.2.11",
+            ),
+            MediaCapability.of("video", 40002, ("VP8",), proto="UDP/TLS/RTP/SAVPF"),
+        ),
     ),
 )
 
@@ -98,8 +121,9 @@ def one_input(data: bytes) -> None:
         return
     _round_trip(offer)
     _read_views(offer)
+    capabilities = CAPABILITIES[len(data) % len(CAPABILITIES)]
     try:
-        answer = make_answer(offer, CAPABILITIES, session_id=1)
+        answer = make_answer(offer, capabilities, session_id=1)
     except RemoteProtocolError as exc:
         assert exc.status_hint == 488, exc
         return
@@ -114,7 +138,7 @@ def one_input(data: bytes) -> None:
     assert [resumed.direction_of(m) for m in resumed.media if m.port] == [
         answer.direction_of(m) for m in answer.media if m.port
     ]
-    again = make_offer(CAPABILITIES, previous=resumed)
+    again = make_offer(capabilities, previous=resumed)
     _round_trip(again)
     assert len(again.media) >= len(resumed.media)
     assert again.session_id == answer.session_id
