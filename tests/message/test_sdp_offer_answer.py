@@ -139,6 +139,12 @@ def test_a_new_offer_keeps_dynamic_payload_numbers_and_disables_dropped_streams(
     assert audio.formats == ("97", "96")
     assert (video.media, video.port, video.formats, video.attributes) == ("video", 0, ("96",), ())
     assert later.version == first.version + 1
+    # A codec new to the stream does not take a number a dropped one had (97 was iLBC).
+    swapped = make_offer(
+        Capabilities.audio(host="192.0.2.10", codecs=("opus/48000/2", "speex/16000")),
+        previous=later,
+    )
+    assert swapped.media[0].formats == ("96", "98")
 
 
 def test_misuse_is_a_local_error() -> None:

@@ -209,20 +209,37 @@ def _offer_media(stream: MediaCapability, earlier: Media | None) -> Media:
 
 def _numbered(codecs: tuple[Codec, ...], earlier: tuple[Codec, ...]) -> list[Codec]:
     """``codecs`` with payload types: their own, else the one the same codec had in the
-    previous offer (RFC 3264 §8.3.2 asks to keep the mapping), else the RFC 3551 static
-    type, else 101 for telephone-event, else the first free dynamic type."""
+    previous offer, else the RFC 3551 static type, else 101 for telephone-event, else
+    the first free dynamic type.
+
+    RFC 3264 §8.3.2: within a stream, a dynamic payload number keeps its codec for the
+    whole session. So a codec keeps its number, and a new codec avoids the numbers the
+    previous offer gave to codecs now dropped (as far as the previous offer tells; only
+    when no other number is left is one of them reused).
+    """
     taken = {codec.payload_type for codec in codecs if codec.payload_type is not None}
+    dropped = {
+        old.payload_type
+        for old in earlier
+        if old.payload_type is not None and not any(old.matches(new) for new in codecs)
+    }
     numbered: list[Codec] = []
     for codec in codecs:
         number = codec.payload_type
         if number is None:
-            number = _free_payload_type(codec, earlier, taken)
+            number = _free_payload_type(codec, earlier, taken | dropped)
+            if number is None:
+                number = _free_payload_type(codec, earlier, taken)
+            if number is None:
+                raise LocalProtocolError(
+                    "more codecs than the 32 dynamic RTP payload types (96-127)"
+                )
             taken.add(number)
         numbered.append(codec if number == codec.payload_type else _renumbered(codec, number))
     return numbered
 
 
-def _free_payload_type(codec: Codec, earlier: tuple[Codec, ...], taken: set[int]) -> int:
+def _free_payload_type(codec: Codec, earlier: tuple[Codec, ...], taken: set[int]) -> int | None:
     candidates = [c.payload_type for c in earlier if c.matches(codec)]
     candidates.append(static_payload_type(codec))
     if codec.encoding.lower() == "telephone-event":
@@ -231,7 +248,7 @@ def _free_payload_type(codec: Codec, earlier: tuple[Codec, ...], taken: set[int]
     for number in candidates:
         if number is not None and number not in taken:
             return number
-    raise LocalProtocolError("more codecs than the 32 dynamic RTP payload types (96-127)")
+    return None
 
 
 def _renumbered(codec: Codec, number: int) -> Codec:
