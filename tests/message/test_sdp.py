@@ -193,6 +193,13 @@ def test_rtpmap_with_channels_and_leading_space() -> None:
     )
 
 
+def test_a_payload_type_is_written_in_plain_decimal() -> None:
+    # "08" is not payload type 8: an answer repeating it as "8" would list a format
+    # the offer does not have (found by fuzzing, fuzz/corpus/sdp/regress-leading-zero-format).
+    sd = parse_sdp(_body("m=audio 4000 RTP/AVP 08 0", "a=rtpmap:8 PCMA/8000"))
+    assert [c.payload_type for c in sd.media[0].codecs] == [0]
+
+
 def test_non_rtp_stream_has_no_codecs() -> None:
     sd = parse_sdp(
         _body("m=image 4000 udptl t38", "m=application 9 UDP/DTLS/SCTP webrtc-datachannel")
