@@ -48,8 +48,9 @@ from .events import (
     make_request_received,
     make_response_received,
 )
-from .machine import Transaction, timer_duration
+from .machine import timer_duration
 from .matching import MAGIC_COOKIE, merge_key, server_key
+from .record import Transaction
 from .tables import TIMER_INPUT, Do, Input, Machine, State, Stop
 from .timers import TimerHeap, TimerKind
 from .transport import (
