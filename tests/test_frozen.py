@@ -1,4 +1,4 @@
-"""The faster __init__ of the hot frozen dataclasses (sipsans._frozen.quick_init).
+"""The faster __init__ of the hot frozen dataclasses (sipsans._speed.quick_init).
 
 It must be invisible: same signature, same values, still frozen, still keyword-only
 where the dataclass says so (DESIGN.md §4: every event is a frozen, slotted,
@@ -17,7 +17,7 @@ import sipsans.dialog.events
 import sipsans.services.events
 import sipsans.transaction.events
 import sipsans.ua.events
-from sipsans._frozen import maker, quick_init
+from sipsans._speed import maker, quick_init
 from sipsans.transaction.events import (
     RequestReceived,
     TransactionTerminated,

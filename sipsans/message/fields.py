@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, overload
 
-from .._memo import remember, remember_text
+from .._speed import remember, remember_text
 from ..errors import RemoteProtocolError
 from .grammar import (
     HOSTNAME_PATTERN,
@@ -275,7 +275,7 @@ _TRANSPORTS |= {"SIP/2.0/SCTP": "SCTP", "SIP/2.0/WS": "WS", "SIP/2.0/WSS": "WSS"
 
 
 # Memo tables of the hot paths below hold the results of pure functions of their key,
-# as urllib.parse caches split URLs, so they change no result (bounded: see _memo.py).
+# as urllib.parse caches split URLs, so they change no result (bounded: see sipsans._speed).
 #: Checked sent-protocols and sent-bys (``SIP/2.0/UDP host:port``) -> (transport, host,
 #: port): a peer's sent-by repeats in every message it sends.
 _SENT_BY: dict[str, tuple[str, str, int | None]] = {}

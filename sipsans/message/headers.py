@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple, TypeVar, cast, overload
 
-from .._memo import remember
 from .grammar import is_token
 
 __all__ = ["COMPACT_FORMS", "LIST_HEADERS", "Headers", "canonical_key", "split_list"]
@@ -90,49 +89,9 @@ LIST_HEADERS: frozenset[str] = frozenset(
     }
 )
 
-# Fast canonicalisation for the names seen in nearly every message; anything else
-# goes through str.lower() and the compact table.
-_KEY_CACHE: dict[str, str] = {}
-for _long in (
-    "Via",
-    "From",
-    "To",
-    "Call-ID",
-    "CSeq",
-    "Contact",
-    "Max-Forwards",
-    "Content-Length",
-    "Content-Type",
-    "Route",
-    "Record-Route",
-    "Allow",
-    "Supported",
-    "Require",
-    "User-Agent",
-    "Server",
-    "Expires",
-    "Event",
-    "Subscription-State",
-    "Authorization",
-    "WWW-Authenticate",
-    "Proxy-Authenticate",
-    "Proxy-Authorization",
-    "Call-Id",
-    "Cseq",
-):
-    for _spelling in (_long, _long.lower(), _long.upper()):
-        _KEY_CACHE[_spelling] = _long.lower()
-for _short, _long in COMPACT_FORMS.items():
-    _KEY_CACHE[_short] = _long
-    _KEY_CACHE[_short.upper()] = _long
-del _long, _short, _spelling
-
 
 def canonical_key(name: str) -> str:
     """The lookup key of a header name: lower case, compact forms expanded."""
-    key = _KEY_CACHE.get(name)
-    if key is not None:
-        return key
     low = name.strip(_WS).lower()
     return COMPACT_FORMS.get(low, low)
 
@@ -193,31 +152,22 @@ class _Layout(NamedTuple):
     keys: tuple[str, ...]
 
 
-#: Layouts by key list, memoized: a peer sends the same headers in the same order in
-#: every message of a kind. A pure function's results, bounded (see _memo.py).
-_LAYOUTS: dict[tuple[str, ...], _Layout] = {}
-
-
 def _layout(keys: Sequence[str]) -> _Layout:
-    signature = tuple(keys)
-    layout = _LAYOUTS.get(signature)
-    if layout is None:
-        first: dict[str, int] = {}
-        repeated: set[str] = set()
-        vias: list[int] = []
-        for i, key in enumerate(keys):
-            if key == "via":
-                vias.append(i)
-            if key not in first:
-                first[key] = i
-            else:
-                repeated.add(key)
-        at = tuple(first.get(key, -1) for key in ("from", "to", "call-id", "cseq"))
-        complete = bool(vias) and -1 not in at and repeated.isdisjoint(_MANDATORY)
-        mandatory = cast(tuple[int, int, int, int], at) if complete else None
-        layout = _Layout(first, frozenset(repeated), tuple(vias), mandatory, signature)
-        remember(_LAYOUTS, signature, layout)
-    return layout
+    """Where each header of ``keys`` is (the parser memoizes the layouts it makes)."""
+    first: dict[str, int] = {}
+    repeated: set[str] = set()
+    vias: list[int] = []
+    for i, key in enumerate(keys):
+        if key == "via":
+            vias.append(i)
+        if key not in first:
+            first[key] = i
+        else:
+            repeated.add(key)
+    at = tuple(first.get(key, -1) for key in ("from", "to", "call-id", "cseq"))
+    complete = bool(vias) and -1 not in at and repeated.isdisjoint(_MANDATORY)
+    mandatory = cast(tuple[int, int, int, int], at) if complete else None
+    return _Layout(first, frozenset(repeated), tuple(vias), mandatory, tuple(keys))
 
 
 _MANDATORY = ("from", "to", "call-id", "cseq")
@@ -387,7 +337,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = _KEY_CACHE.get(name) or canonical_key(name)
+        key = canonical_key(name)
         layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
         return key in (self._keys if layout is None else layout.first)
 
@@ -407,12 +357,12 @@ class Headers:
     def get(self, name: str, default: _T) -> str | _T: ...
     def get(self, name: str, default: object = None) -> object:
         """The value of the first line named ``name`` (any spelling), or ``default``."""
-        at = self._first(_KEY_CACHE.get(name) or canonical_key(name))
+        at = self._first(canonical_key(name))
         return default if at is None else self._lines[at][2].strip(_WS)
 
     def lines(self, name: str) -> list[str]:
         """Every line value of ``name``, unsplit, in order."""
-        key = _KEY_CACHE.get(name) or canonical_key(name)
+        key = canonical_key(name)
         lines = self._lines
         # What _positions() does for a parsed message, inlined: the typed views of the
         # headers a UA reads (Contact, Max-Forwards, Route...) are built from here.
@@ -473,7 +423,7 @@ class Headers:
     @staticmethod
     def _line(name: str, value: str) -> tuple[str, str, str]:
         value = str(value).strip(_WS)
-        if name not in _KEY_CACHE and not is_token(name):
+        if not is_token(name):
             raise ValueError(f"invalid header name {name!r}: use a token such as 'X-Custom'")
         if "\r" in value or "\n" in value:
             raise ValueError(

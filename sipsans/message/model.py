@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .._memo import KEY_LENGTH, remember, remember_text
+from .._speed import KEY_LENGTH, remember, remember_text
 from ..errors import RemoteProtocolError
 from .fields import CSeq, NameAddr, Via, ViaList, parse_cseq, parse_name_addr
 from .grammar import is_digits
@@ -219,7 +219,7 @@ def _build_content_length(headers: Headers) -> int | None:
 #: by everyone (RFC 3261 §20.22; leading zeros go the careful way).
 _HOP_COUNTS = frozenset(str(hops) for hops in range(256))
 #: One-line Contact values that passed the check of Message._check_contacts: a peer
-#: sends the same Contact in every request. Bounded, like the parse memos (_memo.py).
+#: sends the same Contact in every request. Bounded, like the parse memos (sipsans._speed).
 _CHECKED_CONTACTS: dict[str, bool] = {}
 
 
@@ -554,7 +554,7 @@ _SHARED_VIEWS = ("vias", "top-via", "from", "call-id", "cseq")
 _Checked = tuple[str, tuple[str, str, str]]
 #: Header (name, value) pairs given to make_response -> (canonical key, checked line):
 #: the results of a pure function (canonical_key, Headers._line) on immutable strings,
-#: memoized and bounded like the parse memos (_memo.py), values of at most KEY_LENGTH.
+#: memoized and bounded like the parse memos (sipsans._speed), values of at most KEY_LENGTH.
 _CHECKED_PAIRS: dict[tuple[str, str], _Checked] = {}
 
 

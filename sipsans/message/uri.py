@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from .._memo import remember
+from .._speed import remember
 from ..errors import RemoteProtocolError
 from .grammar import (
     ALPHANUM,
@@ -68,19 +68,16 @@ _BAD_CHAR_RE = re.compile(r"[\x00-\x20\x7f]")
 # (";transport=tcp", ";lr") recur everywhere; a hit costs one dict lookup.
 _CACHE_MAX: Final = 512
 _uri_cache: dict[str, URI] = {}
-_params_cache: dict[str, tuple[Param, ...]] = {}
 
 
 def _split_params(params_s: str) -> tuple[Param, ...]:
     # Only for text the fast regex accepted: no escapes, no empty names or values.
-    p = _params_cache.get(params_s)
-    if p is None:
-        out: list[Param] = []
-        for item in params_s[1:].split(";"):
-            n, eq, v = item.partition("=")
-            out.append((n, v if eq else None))
-        p = remember(_params_cache, params_s, tuple(out), _CACHE_MAX)
-    return p
+    return tuple(
+        [
+            (n, v if eq else None)
+            for n, eq, v in (item.partition("=") for item in params_s[1:].split(";"))
+        ]
+    )
 
 
 def parse_uri(text: str) -> URI:

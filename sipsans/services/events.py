@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from .._frozen import quick_init
+from .._speed import quick_init
 
 __all__ = ["RegistrationState", "RegistrationStateChanged"]
 

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import cast
 
-from .._memo import remember
+from .._speed import remember
 from ..config import EndpointConfig
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import Via
