@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple, overload
 
 from .._speed import remember, remember_text
@@ -281,10 +281,6 @@ _TRANSPORTS |= {"SIP/2.0/SCTP": "SCTP", "SIP/2.0/WS": "WS", "SIP/2.0/WSS": "WSS"
 _SENT_BY: dict[str, tuple[str, str, int | None]] = {}
 # A lone Via parameter (nearly always ``branch=...``): a token and a token value.
 _LONE_PARAM = re.compile(rf"({_TOKEN})(?:=({_TOKEN}))?\Z")
-# Via(...) and CSeq(...) run the NamedTuple's Python-level __new__; the parser's hot
-# path builds them with the C-level one that __new__ calls.
-_new_via: Callable[[type[Via], tuple[str, str, int | None, Params]], Via]
-_new_via = tuple.__new__
 
 
 def _sent_by(text: str) -> tuple[str, str, int | None] | None:
@@ -332,11 +328,11 @@ def parse_via(value: str) -> Via:
         if m is not None:
             name, param_value = m.groups()
             if param_value is None or len(name) != 5 or name.lower() != "rport":
-                return _new_via(Via, (transport, host, port, ((name, param_value),)))
+                return Via(transport, host, port, ((name, param_value),))
         else:
             parsed = _simple_params(params)
             if parsed is not None:
-                return _new_via(Via, (transport, host, port, parsed))
+                return Via(transport, host, port, parsed)
     return _parse_via_general(value)
 
 
@@ -776,10 +772,6 @@ _KNOWN_METHODS = frozenset(
 )
 
 
-_new_cseq: Callable[[type[CSeq], tuple[int, str]], CSeq]
-_new_cseq = tuple.__new__  # see _new_via
-
-
 #: CSeq values read by the hot path (see _SENT_BY): most dialogs start at 1, so
 #: ``1 INVITE``, ``1 ACK`` and ``2 BYE`` repeat from call to call.
 _CSEQS: dict[str, CSeq] = {}
@@ -792,7 +784,7 @@ def parse_cseq(value: str) -> CSeq:
         return cseq
     number, _, method = value.partition(" ")
     if method in _KNOWN_METHODS and number.isdigit() and number.isascii() and len(number) < 10:
-        return remember(_CSEQS, value, _new_cseq(CSeq, (int(number), method)))
+        return remember(_CSEQS, value, CSeq(int(number), method))
     parts = value.replace("\t", " ").split(" ")
     parts = [part for part in parts if part]
     if len(parts) != 2 or not is_digits(parts[0]) or not is_token(parts[1]):

@@ -187,7 +187,7 @@ class Headers:
     that the wire form of a message built to be sent is one C-level join per line.
     """
 
-    __slots__ = ("_cache", "_clean", "_keys", "_lines")
+    __slots__ = ("_clean", "_keys", "_lines", "views")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         line = self._line
@@ -195,8 +195,9 @@ class Headers:
         #: The canonical key of every line; a parsed message shares its layout's tuple
         #: until the first change (see _own_keys).
         self._keys: list[str] | tuple[str, ...] = [canonical_key(n) for n, _, _ in self._lines]
-        #: Typed views by slot name (see :meth:`cached`); emptied by every change.
-        self._cache: dict[str, object] = {}
+        #: Typed views by slot name (see :meth:`cached`); emptied by every change. The
+        #: message properties read it directly (a speed trick listed in sipsans._speed).
+        self.views: dict[str, object] = {}
         #: True when every line is ``(name, ": ", value)`` with ``value`` stripped, so
         #: that ``"".join(line)`` is its wire form (see _wire). Every change keeps it:
         #: each method that stores a line stores a clean one.
@@ -224,13 +225,13 @@ class Headers:
         self = cls.__new__(cls)
         self._keys = keys
         self._lines = lines
-        self._cache = {} if views is None else views
+        self.views = {} if views is None else views
         self._clean = clean
         return self
 
     def _layout(self) -> _Layout:
         """Where the transaction headers are; cached (slot ``layout``) until a change."""
-        cache = self._cache
+        cache = self.views
         layout: _Layout | None = cache.get("layout")  # type: ignore[assignment]
         if layout is None:  # a built message, or one changed since: no exception path
             layout = cache["layout"] = _layout(self._keys)
@@ -261,7 +262,7 @@ class Headers:
 
     def _first(self, key: str) -> int | None:
         """The index of the first line with canonical ``key``, or None."""
-        layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
+        layout: _Layout | None = self.views.get("layout")  # type: ignore[assignment]
         if layout is not None:  # a parsed message: no scan of the keys
             return layout.first.get(key)
         keys = self._keys
@@ -269,7 +270,7 @@ class Headers:
 
     def _only(self, key: str) -> str | None:
         """The value of the line with canonical ``key`` when there is exactly one, else None."""
-        layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
+        layout: _Layout | None = self.views.get("layout")  # type: ignore[assignment]
         if layout is not None:  # a parsed message: its layout knows, no scan of the keys
             if key in layout.repeated:
                 return None
@@ -283,7 +284,7 @@ class Headers:
         """Append a line and keep the typed views: for a header that has none."""
         self._lines.append(self._line(name, value))
         self._own_keys().append(canonical_key(name))
-        self._cache.pop("layout", None)
+        self.views.pop("layout", None)
 
     def _wire(self, start_line: str, content_length: str) -> str:
         """The header section of a message, start line first, ending with the empty line.
@@ -313,7 +314,7 @@ class Headers:
     # -- reading -----------------------------------------------------------------
 
     def _positions(self, key: str) -> list[int]:
-        layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
+        layout: _Layout | None = self.views.get("layout")  # type: ignore[assignment]
         if layout is not None and key not in layout.repeated:  # a parsed message
             at = layout.first.get(key)
             return [] if at is None else [at]
@@ -338,7 +339,7 @@ class Headers:
         if not isinstance(name, str):
             return False
         key = canonical_key(name)
-        layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
+        layout: _Layout | None = self.views.get("layout")  # type: ignore[assignment]
         return key in (self._keys if layout is None else layout.first)
 
     def __eq__(self, other: object) -> bool:
@@ -366,7 +367,7 @@ class Headers:
         lines = self._lines
         # What _positions() does for a parsed message, inlined: the typed views of the
         # headers a UA reads (Contact, Max-Forwards, Route...) are built from here.
-        layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
+        layout: _Layout | None = self.views.get("layout")  # type: ignore[assignment]
         if layout is not None and key not in layout.repeated:
             at = layout.first.get(key)
             return [] if at is None else [lines[at][2].strip(_WS)]
@@ -401,7 +402,7 @@ class Headers:
         """Return ``build(self)``, computed once until the headers change."""
         # A sentinel, not try/except KeyError: the first read of every view misses, and
         # raising and catching the KeyError costs more than most views take to build.
-        cache = self._cache
+        cache = self.views
         value = cache.get(slot, _MISSING)
         if value is _MISSING:
             value = cache[slot] = build(self)
@@ -417,8 +418,8 @@ class Headers:
         return keys
 
     def _changed(self) -> None:
-        if self._cache:
-            self._cache = {}
+        if self.views:
+            self.views = {}
 
     @staticmethod
     def _line(name: str, value: str) -> tuple[str, str, str]:

@@ -240,7 +240,7 @@ class Message:
         A sequence whose items are parsed on first access.
         """
         try:  # the cached() lookup, inlined: read for every message
-            return self.headers._cache["vias"]  # type: ignore[return-value]
+            return self.headers.views["vias"]  # type: ignore[return-value]
         except KeyError:
             return self.headers.cached("vias", _build_vias)
 
@@ -248,40 +248,40 @@ class Message:
     def top_via(self) -> Via:
         # Read several times per message (matching, stamping, routing the response):
         # cached in a slot of its own, one lookup instead of three calls.
-        via: Via | None = self.headers._cache.get("top-via")  # type: ignore[assignment]
+        via: Via | None = self.headers.views.get("top-via")  # type: ignore[assignment]
         if via is None:
             try:
                 via = self.vias[0]
             except IndexError:
                 raise _bad("missing mandatory header Via (RFC 3261 §8.1.1.7)") from None
-            self.headers._cache["top-via"] = via
+            self.headers.views["top-via"] = via
         return via
 
     @property
     def from_(self) -> NameAddr:
         try:  # the cached() lookup, inlined: read for every message
-            return self.headers._cache["from"]  # type: ignore[return-value]
+            return self.headers.views["from"]  # type: ignore[return-value]
         except KeyError:
             return self.headers.cached("from", _build_from)
 
     @property
     def to(self) -> NameAddr:
         try:  # the cached() lookup, inlined: read for every message
-            return self.headers._cache["to"]  # type: ignore[return-value]
+            return self.headers.views["to"]  # type: ignore[return-value]
         except KeyError:
             return self.headers.cached("to", _build_to)
 
     @property
     def call_id(self) -> str:
         try:  # the cached() lookup, inlined: read for every message
-            return self.headers._cache["call-id"]  # type: ignore[return-value]
+            return self.headers.views["call-id"]  # type: ignore[return-value]
         except KeyError:
             return self.headers.cached("call-id", _build_call_id)
 
     @property
     def cseq(self) -> CSeq:
         try:  # the cached() lookup, inlined: read for every message
-            return self.headers._cache["cseq"]  # type: ignore[return-value]
+            return self.headers.views["cseq"]  # type: ignore[return-value]
         except KeyError:
             return self.headers.cached("cseq", _build_cseq)
 
@@ -614,7 +614,7 @@ def make_response(
         ("Call-ID", ": ", call_id),
         ("CSeq", ": ", cseq_value),
     ]
-    cache = source._cache
+    cache = source.views
     try:  # a parsed request: the parser built every shared view (one dict display)
         views: dict[str, object] = {
             "to": to,
