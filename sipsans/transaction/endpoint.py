@@ -53,7 +53,7 @@ from .matching import MAGIC_COOKIE, merge_key, server_key
 from .record import Transaction
 from .registry import Transactions
 from .stateless import stateless_reply
-from .tables import TIMER_INPUT, Do, Input, Machine, State, Stop
+from .tables import CLIENT_MACHINES, TIMER_INPUT, Do, Input, Machine, State, Stop
 from .timers import TimerHeap, TimerKind
 from .transport import (
     Address,
@@ -86,7 +86,6 @@ _SEND_REQUEST, _SEND_ACK, _PASS_TO_TU = Do.SEND_REQUEST, Do.SEND_ACK, Do.PASS_TO
 _SEND_RESPONSE, _RESEND_RESPONSE = Do.SEND_RESPONSE, Do.RESEND_RESPONSE
 _SEND_TRYING, _INFORM_TIMEOUT = Do.SEND_TRYING, Do.INFORM_TIMEOUT
 
-_CLIENT = (_ICT, _NICT)
 _FINISHED = (State.COMPLETED, State.ACCEPTED, State.CONFIRMED, State.TERMINATED)
 #: Bytes of a malformed message kept in MalformedMessage.raw_prefix.
 _PREFIX = 64
@@ -367,7 +366,7 @@ class Endpoint:
         """
         self._advance(now)
         state = self._txns.by_id.get(txn.id) if isinstance(txn, ServerTxn) else None
-        if state is None or state.machine in _CLIENT or state.internal:
+        if state is None or state.machine in CLIENT_MACHINES or state.internal:
             raise LocalProtocolError(f"{txn!r} is not a live server transaction")
         code = response.status_code
         if not 100 <= code <= 699:
@@ -881,7 +880,7 @@ class Endpoint:
             if txn is None:
                 continue
             txn.conn = None
-            if txn.machine in _CLIENT:
+            if txn.machine in CLIENT_MACHINES:
                 # The response can no longer come back on this connection (§17.1.4).
                 self._feed(txn, Input.TRANSPORT_ERROR)
             else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from .tables import Machine, State
+from .tables import CLIENT_MACHINES, Machine, State
 from .timers import TimerEntry
 from .transport import ClientTxn, ServerTxn
 
@@ -75,7 +75,7 @@ class Transaction:
         self.id = id
         #: What the TU holds for this transaction (one object, made once).
         self.handle: ClientTxn | ServerTxn = (
-            ClientTxn(id) if machine is Machine.ICT or machine is Machine.NICT else ServerTxn(id)
+            ClientTxn(id) if machine in CLIENT_MACHINES else ServerTxn(id)
         )
         self.machine = machine
         #: ``machine``'s rows resolved for the Endpoint's configuration and this

@@ -15,7 +15,7 @@ from collections import deque
 
 from ..errors import LocalProtocolError
 from .record import Transaction
-from .tables import Machine
+from .tables import CLIENT_MACHINES
 
 __all__ = ["Transactions"]
 
@@ -82,7 +82,7 @@ class Transactions:
             lingering, by_id = self._lingering, self.by_id
             while lingering and lingering[0] not in by_id:
                 lingering.popleft()
-        if txn.machine is Machine.ICT or txn.machine is Machine.NICT:
+        if txn.machine in CLIENT_MACHINES:
             index = self.client
         else:
             index = self.server_cancel if txn.method == "CANCEL" else self.server

@@ -29,6 +29,7 @@ from typing import TypeAlias
 from .timers import TimerKind
 
 __all__ = [
+    "CLIENT_MACHINES",
     "INITIAL",
     "INPUTS",
     "RETRANSMIT_TIMERS",
@@ -57,6 +58,10 @@ class Machine(enum.Enum):
     NICT = "non-INVITE client"  #: §17.1.2
     IST = "INVITE server"  #: §17.2.1, RFC 6026 §8.7
     NIST = "non-INVITE server"  #: §17.2.2
+
+
+#: The client machines (§17.1); the others are server machines (§17.2).
+CLIENT_MACHINES = (Machine.ICT, Machine.NICT)
 
 
 class State(enum.Enum):
