@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from typing import Generic, TypeVar
+from typing import Generic, TypedDict, TypeVar
 
 from ..auth import Credentials, DigestClient
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -24,6 +24,7 @@ from ..message.model import Request, Response
 
 __all__ = [
     "TRANSIENT_STATUS",
+    "ClientOptions",
     "RefreshingClient",
     "digest_client",
     "header_int",
@@ -73,8 +74,28 @@ def new_token(rng: random.Random, bits: int = 64) -> str:
     return f"{rng.getrandbits(bits):0{bits // 4}x}"
 
 
+class ClientOptions(TypedDict, total=False):
+    """The keyword arguments every refreshing client takes (see RefreshingClient)."""
+
+    rng: random.Random | None
+    credentials: DigestClient | Credentials | Iterable[Credentials] | None
+    refresh_margin: float
+    max_failures: int
+    retry_interval: float
+    max_retry_interval: float
+    headers: Iterable[tuple[str, str]]
+
+
 class RefreshingClient(Generic[EventT]):
     """The bookkeeping a refreshing client machine shares (see the module docstring).
+
+    ``rng`` makes the Call-ID, the From tag and the cnonces (default
+    ``random.SystemRandom()``); ``credentials`` answer 401/407 (one retry per challenge;
+    later requests carry credentials for the remembered nonce, §22.3); ``headers`` are
+    added to every request (User-Agent, Supported, ...). ``max_failures`` consecutive
+    transient failures (408, 480, 5xx, timeouts) end the machine in its failed state;
+    between them it waits ``retry_interval`` seconds, doubling up to
+    ``max_retry_interval``, or what a Retry-After says (§20.33, typically on 503).
 
     Subclasses own their state and call :meth:`_advance` first in every command,
     :meth:`_send` for every request they return, :meth:`_is_ours` for every response,
@@ -84,13 +105,13 @@ class RefreshingClient(Generic[EventT]):
     def __init__(
         self,
         *,
-        rng: random.Random | None,
-        credentials: DigestClient | Credentials | Iterable[Credentials] | None,
-        refresh_margin: float,
-        max_failures: int,
-        retry_interval: float,
-        max_retry_interval: float,
-        headers: Iterable[tuple[str, str]],
+        rng: random.Random | None = None,
+        credentials: DigestClient | Credentials | Iterable[Credentials] | None = None,
+        refresh_margin: float = 300.0,
+        max_failures: int = 3,
+        retry_interval: float = 30.0,
+        max_retry_interval: float = 600.0,
+        headers: Iterable[tuple[str, str]] = (),
     ) -> None:
         self._rng = rng if rng is not None else random.SystemRandom()
         self.digest = digest_client(credentials, self._rng)

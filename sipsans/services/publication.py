@@ -41,16 +41,15 @@ comes back from on_response/on_timeout. Refreshes follow the Registration rule,
 from __future__ import annotations
 
 import enum
-import random
-from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Unpack
 
-from ..auth import AuthFailure, Credentials, DigestClient
+from ..auth import AuthFailure
 from ..errors import LocalProtocolError
 from ..message.fields import NameAddr
 from ..message.model import Request, Response, make_request
 from ..message.uri import URI, SipURI, parse_uri
-from .client import TRANSIENT_STATUS, RefreshingClient, header_int
+from .client import TRANSIENT_STATUS, ClientOptions, RefreshingClient, header_int
 from .registration import RegistrationDriver
 
 __all__ = [
@@ -93,7 +92,8 @@ class Publication(RefreshingClient[PublicationStateChanged]):
     """Publishes *body* of *content_type* for *entity_uri* under the *event* package.
 
     ``target_uri`` (the Request-URI) defaults to the entity URI (RFC 3903 §4.1).
-    Other arguments are those of :class:`~sipsans.services.registration.Registration`.
+    The other keyword arguments are those of
+    :class:`~sipsans.services.client.RefreshingClient`.
     """
 
     def __init__(
@@ -105,13 +105,7 @@ class Publication(RefreshingClient[PublicationStateChanged]):
         *,
         expires: int = 3600,
         target_uri: URI | str | None = None,
-        rng: random.Random | None = None,
-        credentials: DigestClient | Credentials | Iterable[Credentials] | None = None,
-        refresh_margin: float = 300.0,
-        max_failures: int = 3,
-        retry_interval: float = 30.0,
-        max_retry_interval: float = 600.0,
-        headers: Iterable[tuple[str, str]] = (),
+        **options: Unpack[ClientOptions],
     ) -> None:
         entity = parse_uri(entity_uri) if isinstance(entity_uri, str) else entity_uri
         if not isinstance(entity, SipURI):
@@ -125,15 +119,7 @@ class Publication(RefreshingClient[PublicationStateChanged]):
         self.expires = expires
         target = target_uri if target_uri is not None else entity
         self.target_uri = parse_uri(target) if isinstance(target, str) else target
-        super().__init__(
-            rng=rng,
-            credentials=credentials,
-            refresh_margin=refresh_margin,
-            max_failures=max_failures,
-            retry_interval=retry_interval,
-            max_retry_interval=max_retry_interval,
-            headers=headers,
-        )
+        super().__init__(**options)
         #: The entity-tag of the published state (SIP-ETag of the last 2xx, §4.1.1).
         self.etag: str | None = None
         self._state = PublicationState.UNPUBLISHED

@@ -42,11 +42,10 @@ header, else what we asked for.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol, Unpack
 
-from ..auth import AuthFailure, Credentials, DigestClient
+from ..auth import AuthFailure
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import NameAddr, parse_name_addr
 from ..message.grammar import is_digits
@@ -57,6 +56,7 @@ from ..transaction.events import ResponseReceived, TransactionTimedOut, Transpor
 from ..transaction.transport import Address, ClientTxn, ConnHandle, Target, Transmit
 from .client import (
     TRANSIENT_STATUS,
+    ClientOptions,
     RefreshingClient,
     digest_client,
     header_int,
@@ -93,12 +93,11 @@ class Registration(RefreshingClient[RegistrationStateChanged]):
     ``registrar_uri`` defaults to the AOR's domain (``sip:example.com`` for
     ``sip:alice@example.com``, §10.2 Request-URI). Every REGISTER of one Registration
     shares the Call-ID and the From tag, with a CSeq one higher each time (§10.2.4);
-    To is the AOR without a tag. ``credentials`` answer 401/407 (one retry per
-    challenge; later REGISTERs carry credentials for the remembered nonce, §22.3).
-    ``headers`` are added to every REGISTER (User-Agent, Supported, ...).
-    ``max_failures`` consecutive transient failures (408, 480, 5xx, timeouts) end in
-    FAILED; between them it waits ``retry_interval`` seconds, doubling up to
-    ``max_retry_interval``, or what a Retry-After says (§20.33, typically on 503).
+    To is the AOR without a tag. The other keyword arguments (``rng``, ``credentials``,
+    ``headers``, ``refresh_margin``, ``max_failures``, ``retry_interval``,
+    ``max_retry_interval``) are those of
+    :class:`~sipsans.services.client.RefreshingClient`; ``max_failures`` transient
+    failures in a row end in FAILED.
     """
 
     def __init__(
@@ -108,14 +107,8 @@ class Registration(RefreshingClient[RegistrationStateChanged]):
         contacts: Sequence[NameAddr | URI | str] = (),
         *,
         expires: int = 3600,
-        rng: random.Random | None = None,
-        credentials: DigestClient | Credentials | Iterable[Credentials] | None = None,
-        refresh_margin: float = 300.0,
-        max_failures: int = 3,
-        retry_interval: float = 30.0,
-        max_retry_interval: float = 600.0,
-        headers: Iterable[tuple[str, str]] = (),
         display_name: str | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
         parsed = parse_uri(aor) if isinstance(aor, str) else aor
         if not isinstance(parsed, SipURI):
@@ -130,15 +123,7 @@ class Registration(RefreshingClient[RegistrationStateChanged]):
         )
         self.contacts = [as_name_addr(c) for c in contacts]
         self.expires = expires  # what we ask for (raised by a 423's Min-Expires)
-        super().__init__(
-            rng=rng,
-            credentials=credentials,
-            refresh_margin=refresh_margin,
-            max_failures=max_failures,
-            retry_interval=retry_interval,
-            max_retry_interval=max_retry_interval,
-            headers=headers,
-        )
+        super().__init__(**options)
         self.display_name = display_name
         self._state = RegistrationState.UNREGISTERED
         #: Every binding of the AOR listed in the last 2xx (ours and other devices').
