@@ -81,7 +81,9 @@ class Transaction:
         #: ``machine``'s rows resolved for the Endpoint's configuration and this
         #: transaction's transport (what the Endpoint runs; see compiled.py).
         self.program = program
-        self.state = State.TERMINATED  # set by the Endpoint from INITIAL
+        #: Where the machine is: its initial state until the Endpoint applies its
+        #: initial row (see compiled.py), then what the table says.
+        self.state: State = program.initial.next
         #: The request, until the transaction settles (see :meth:`settle`).
         self.request: Request | None = request
         # Interned: the method string of each parsed request would otherwise live as
