@@ -365,12 +365,6 @@ class Headers:
         """Every line value of ``name``, unsplit, in order."""
         key = canonical_key(name)
         lines = self._lines
-        # What _positions() does for a parsed message, inlined: the typed views of the
-        # headers a UA reads (Contact, Max-Forwards, Route...) are built from here.
-        layout: _Layout | None = self.views.get("layout")  # type: ignore[assignment]
-        if layout is not None and key not in layout.repeated:
-            at = layout.first.get(key)
-            return [] if at is None else [lines[at][2].strip(_WS)]
         return [lines[i][2].strip(_WS) for i in self._positions(key)]
 
     def get_all(self, name: str) -> list[str]:
