@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple, overload
 
-from .._speed import remember, remember_text
+from .._speed import remember, remember_text, uninitialized
 from ..errors import RemoteProtocolError
 from .grammar import (
     HOSTNAME_PATTERN,
@@ -517,7 +517,7 @@ class NameAddr:
         params = self.params
         if params:
             params = tuple([p for p in params if p[0].lower() != "tag"])
-        new = NameAddr.__new__(NameAddr)
+        new = uninitialized(NameAddr)
         new._uri, new._uri_text, new.display_name = self._uri, self._uri_text, self.display_name
         new.params = (*params, ("tag", tag))
         new.tag = tag
@@ -531,7 +531,7 @@ class NameAddr:
         params: Params | None = None,
     ) -> NameAddr:
         """A copy with the given parts changed."""
-        new = NameAddr.__new__(NameAddr)
+        new = uninitialized(NameAddr)
         if uri is None:
             new._uri, new._uri_text = self._uri, self._uri_text
         else:
@@ -602,7 +602,7 @@ def _split_fast_params(text: str) -> Params:
 
 
 def _new_name_addr(uri_text: str, display: str | None, params: Params) -> NameAddr:
-    value = NameAddr.__new__(NameAddr)
+    value = uninitialized(NameAddr)
     value._uri = None
     value._uri_text = uri_text
     value.display_name = display
@@ -664,7 +664,7 @@ def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
                     tag = _tag_of(params)
                 else:
                     params = (("tag", tag),)
-            result = NameAddr.__new__(NameAddr)
+            result = uninitialized(NameAddr)
             result._uri = None
             result.display_name, result._uri_text = known
             result.params = params

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple, TypeVar, cast, overload
 
+from .._speed import uninitialized
 from .grammar import is_token
 
 __all__ = ["COMPACT_FORMS", "LIST_HEADERS", "Headers", "canonical_key", "split_list"]
@@ -222,7 +223,7 @@ class Headers:
         is shared, not copied: it is replaced by a list on the first change. ``clean``
         says that every line is ``(name, ": ", stripped value)`` (see __init__).
         """
-        self = cls.__new__(cls)
+        self = uninitialized(cls)
         self._keys = keys
         self._lines = lines
         self.views = {} if views is None else views

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .._speed import KEY_LENGTH, remember, remember_text
+from .._speed import KEY_LENGTH, remember, remember_text, uninitialized
 from ..errors import RemoteProtocolError
 from .fields import CSeq, NameAddr, Via, ViaList, parse_cseq, parse_name_addr
 from .grammar import is_digits
@@ -390,7 +390,7 @@ class Request(Message):
     @classmethod
     def _received(cls, method: str, uri_text: str, headers: Headers) -> Request:
         """A request as the parser builds it: the Request-URI stays text until read."""
-        self = cls.__new__(cls)
+        self = uninitialized(cls)
         self.method = method
         self._uri = None
         self._uri_text = uri_text
@@ -466,7 +466,7 @@ class Response(Message):
     @classmethod
     def _received(cls, status_code: int, reason: str, headers: Headers) -> Response:
         """A response as the parser builds it (the body is set afterwards)."""
-        self = cls.__new__(cls)
+        self = uninitialized(cls)
         self.status_code = status_code
         self.reason = reason
         self.headers = headers

@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterable
 from typing import Final, TypeAlias
 
+from .._speed import uninitialized
 from ..errors import LocalProtocolError, RemoteProtocolError
 from .grammar import (
     HEADER_CHARS,
@@ -227,7 +228,7 @@ class SipURI:
         ``text`` is the wire form when the received text already is canonical (the
         scheme in lower case, no leading zeros in the port), else None.
         """
-        self = cls.__new__(cls)
+        self = uninitialized(cls)
         self._scheme = scheme
         self._user = user
         self._password = password
@@ -525,7 +526,7 @@ class TelURI:
     @classmethod
     def _parsed(cls, number: str, params: tuple[Param, ...]) -> TelURI:
         """A tel URI from a number and parameters the parser has already checked."""
-        self = cls.__new__(cls)
+        self = uninitialized(cls)
         self._number = number
         self._params = params
         self._str = None
@@ -704,7 +705,7 @@ class AbsoluteURI:
     @classmethod
     def _parsed(cls, scheme: str, opaque: str) -> AbsoluteURI:
         """A URI whose scheme and opaque part the parser has already checked."""
-        self = cls.__new__(cls)
+        self = uninitialized(cls)
         self._scheme = scheme
         self._opaque = opaque
         return self
