@@ -55,11 +55,11 @@ def held_messages(ep: Endpoint, txn: ServerTxn) -> list[str]:
     """Names of the transaction's fields that still hold a parsed message."""
     state = ep._txns.by_id[txn.id]
     held = []
-    for slot in type(state).__slots__:
-        value = getattr(state, slot, None)
+    for name in dir(state):  # (not __slots__: a compiled build's class has none)
+        value = getattr(state, name, None)
         values = value if isinstance(value, tuple) else (value,)
         if any(isinstance(item, Message) for item in values):
-            held.append(slot)
+            held.append(name)
     return held
 
 
