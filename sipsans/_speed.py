@@ -20,22 +20,27 @@ Bounded memos (:func:`remember`, :func:`remember_text`)
     memory. They pay on repeated text only: real traffic has fresh tags, branches and
     Call-IDs, so the memos keyed on whole values (a From with its tag) miss there and
     cost one failed lookup; ``bench/instructions.py parse-distinct`` (an INVITE with a
-    fresh branch, From tag and Call-ID each time) measures that case. The memos kept,
-    with the A/B of each (adapter-call; parse-invite where it parses):
+    fresh branch, From tag and Call-ID each time, against 100,798 per parse) measures that
+    case. The memos kept, with the A/B of each (adapter-call; parse-invite and
+    parse-distinct where it parses):
 
+    * ``uri._uri_cache``, URI texts -> parsed URIs: +7.7 % (+65,683); parse-distinct
+      +0.2 % (the parser leaves URIs as text; the UA reads them).
     * ``parser._SHAPES``, header names in order -> their layout: +6.7 % (+57,297);
-      parse-invite +28 % (+26,366).
+      parse-invite +28 % (+26,366); parse-distinct +26 % (+26,618).
     * ``fields._SENT_BY``, ``SIP/2.0/UDP host:port`` -> its parts: +3.6 % (+30,531);
-      parse-invite +10.6 % (+9,889).
+      parse-invite +10.6 % (+9,889); parse-distinct +10.1 % (+10,174).
     * ``model._CHECKED_CONTACTS``, Contact values that passed the check: +2.4 % (+20,395).
     * ``fields._NAME_ADDRS``, whole From/To/Contact values -> NameAddr: +2.0 % (+17,292);
-      parse-invite +9.5 % (+8,868).
+      parse-invite +9.5 % (+8,868); parse-distinct +1.0 % (+1,006: a From with a fresh
+      tag misses, a To without a tag still hits).
     * ``model._CHECKED_PAIRS``, header pairs given to make_response: +1.5 % (+13,078).
-    * ``fields._HEADS``, ``"Name" <uri`` heads -> display name and URI text: +1.4 % (+11,930).
-    * ``fields._CSEQS``, CSeq values: +1.4 % (+11,742); parse-invite +4.8 % (+4,485).
-    * ``uri._uri_cache``, URI texts -> parsed URIs: +7.7 % (+65,683).
+    * ``fields._HEADS``, ``"Name" <uri`` heads -> display name and URI text: +1.4 %
+      (+11,930); parse-distinct +5.3 % (+5,356: the head is what a fresh tag leaves).
+    * ``fields._CSEQS``, CSeq values: +1.4 % (+11,742); parse-invite +4.8 % (+4,485);
+      parse-distinct +4.7 % (+4,689).
     * ``parser._START_LINES``, start lines -> how to build the message: +1.25 % (+10,622);
-      parse-invite +3.6 % (+3,314).
+      parse-invite +3.6 % (+3,314); parse-distinct +3.4 % (+3,462).
     * ``Endpoint._sources`` (per Endpoint), (transport, remote, local) -> Source:
       +1.3 % (+11,001).
 
