@@ -120,6 +120,20 @@ def _normalize_text(v: str) -> str:
         ) from None
 
 
+def _find_param(params: tuple[Param, ...], name: str) -> str | None:
+    """The value of the first parameter *name* (case-insensitive); None if absent or valueless."""
+    name = name.lower()
+    for n, v in params:
+        if n.lower() == name:
+            return v
+    return None
+
+
+def _has_param(params: tuple[Param, ...], name: str) -> bool:
+    name = name.lower()
+    return any(n.lower() == name for n, _ in params)
+
+
 class SipURI:
     """A ``sip:`` or ``sips:`` URI (RFC 3261 §19.1).
 
@@ -288,16 +302,11 @@ class SipURI:
 
     def has_param(self, name: str) -> bool:
         """True if the parameter *name* (case-insensitive) is present, with or without value."""
-        name = name.lower()
-        return any(n.lower() == name for n, _ in self._params)
+        return _has_param(self._params, name)
 
     def param(self, name: str) -> str | None:
         """The value of the first parameter *name* (case-insensitive); None if absent/valueless."""
-        name = name.lower()
-        for n, v in self._params:
-            if n.lower() == name:
-                return v
-        return None
+        return _find_param(self._params, name)
 
     @property
     def transport(self) -> str | None:
@@ -556,16 +565,11 @@ class TelURI:
 
     def param(self, name: str) -> str | None:
         """The value of parameter *name* (case-insensitive), or None."""
-        name = name.lower()
-        for n, v in self._params:
-            if n.lower() == name:
-                return v
-        return None
+        return _find_param(self._params, name)
 
     def has_param(self, name: str) -> bool:
         """True if parameter *name* (case-insensitive) is present."""
-        name = name.lower()
-        return any(n.lower() == name for n, _ in self._params)
+        return _has_param(self._params, name)
 
     @property
     def phone_context(self) -> str | None:
