@@ -40,8 +40,6 @@ comes back from on_response/on_timeout. Refreshes follow the Registration rule,
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from typing import Unpack
 
 from ..auth import AuthFailure
@@ -50,6 +48,7 @@ from ..message.fields import NameAddr
 from ..message.model import Request, Response, make_request
 from ..message.uri import URI, SipURI, parse_uri
 from .client import TRANSIENT_STATUS, ClientOptions, RefreshingClient, header_int
+from .events import PublicationState, PublicationStateChanged
 from .registration import RegistrationDriver
 
 __all__ = [
@@ -58,31 +57,6 @@ __all__ = [
     "PublicationState",
     "PublicationStateChanged",
 ]
-
-
-class PublicationState(enum.Enum):
-    """Where a :class:`Publication` is (see the module's state table)."""
-
-    UNPUBLISHED = "unpublished"
-    PUBLISHING = "publishing"
-    PUBLISHED = "published"
-    REFRESHING = "refreshing"
-    REMOVING = "removing"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublicationStateChanged:
-    """A :class:`Publication` changed state; ``etag`` is the entity-tag now held."""
-
-    entity: str
-    event: str
-    state: PublicationState
-    previous: PublicationState
-    status: int | None = None
-    reason: str = ""
-    etag: str | None = None
-    expires: int | None = None
 
 
 _ACTIVE = (PublicationState.PUBLISHING, PublicationState.PUBLISHED, PublicationState.REFRESHING)
