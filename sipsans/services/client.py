@@ -36,6 +36,7 @@ __all__ = [
 #: other final failure that is not 401/407/423 ends the registration at once.
 TRANSIENT_STATUS = frozenset({408, 480, 500, 502, 503, 504})
 
+StateT = TypeVar("StateT")
 EventT = TypeVar("EventT")
 
 
@@ -86,7 +87,7 @@ class ClientOptions(TypedDict, total=False):
     headers: Iterable[tuple[str, str]]
 
 
-class RefreshingClient(Generic[EventT]):
+class RefreshingClient(Generic[StateT, EventT]):
     """The bookkeeping a refreshing client machine shares (see the module docstring).
 
     ``rng`` makes the Call-ID, the From tag and the cnonces (default
@@ -97,10 +98,14 @@ class RefreshingClient(Generic[EventT]):
     between them it waits ``retry_interval`` seconds, doubling up to
     ``max_retry_interval``, or what a Retry-After says (§20.33, typically on 503).
 
-    Subclasses own their state and call :meth:`_advance` first in every command,
-    :meth:`_send` for every request they return, :meth:`_is_ours` for every response,
-    and :meth:`_back_off` for every transient failure.
+    Subclasses set ``_state`` and say which states hold nothing at the server
+    (:meth:`_holds_nothing`) and what event a change makes (:meth:`_changed`); they call
+    :meth:`_advance` first in every command, :meth:`_set` for every change of state,
+    :meth:`_send` for every request they return, :meth:`_is_ours` for every response and
+    :meth:`_back_off` for every transient failure.
     """
+
+    _state: StateT
 
     def __init__(
         self,
@@ -136,6 +141,11 @@ class RefreshingClient(Generic[EventT]):
         self._now = float("-inf")
 
     @property
+    def state(self) -> StateT:
+        """The current state (see the machine's state table)."""
+        return self._state
+
+    @property
     def pending(self) -> Request | None:
         """The request awaiting its final response, if any."""
         return self._pending
@@ -144,6 +154,37 @@ class RefreshingClient(Generic[EventT]):
         """The state changes since the last call, oldest first (drains)."""
         out, self._events = self._events, []
         return out
+
+    def _set(
+        self,
+        state: StateT,
+        *,
+        status: int | None = None,
+        reason: str = "",
+        expires: int | None = None,
+    ) -> None:
+        """Enter ``state``; a change is reported as the machine's event."""
+        previous = self._state
+        self._state = state
+        if self._holds_nothing(state):
+            self._forget()
+        if previous is not state:
+            self._events.append(self._changed(previous, status, reason, expires))
+
+    def _holds_nothing(self, state: StateT) -> bool:
+        """Whether nothing is kept at the server in ``state`` (ended, failed)."""
+        raise NotImplementedError
+
+    def _changed(
+        self, previous: StateT, status: int | None, reason: str, expires: int | None
+    ) -> EventT:
+        """The event for a change from ``previous`` to the current state."""
+        raise NotImplementedError
+
+    def _forget(self) -> None:
+        """Drop what the server had granted (the machine holds nothing there now)."""
+        self.expires_at = self._refresh_at = self._retry_at = None
+        self.granted = None
 
     def _advance(self, now: float) -> None:
         if now < self._now:

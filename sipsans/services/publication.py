@@ -62,7 +62,7 @@ __all__ = [
 _ACTIVE = (PublicationState.PUBLISHING, PublicationState.PUBLISHED, PublicationState.REFRESHING)
 
 
-class Publication(RefreshingClient[PublicationStateChanged]):
+class Publication(RefreshingClient[PublicationState, PublicationStateChanged]):
     """Publishes *body* of *content_type* for *entity_uri* under the *event* package.
 
     ``target_uri`` (the Request-URI) defaults to the entity URI (RFC 3903 §4.1).
@@ -103,36 +103,26 @@ class Publication(RefreshingClient[PublicationStateChanged]):
 
     # -- bookkeeping ----------------------------------------------------------------------
 
-    @property
-    def state(self) -> PublicationState:
-        return self._state
+    def _holds_nothing(self, state: PublicationState) -> bool:
+        return state is PublicationState.UNPUBLISHED or state is PublicationState.FAILED
 
-    def _set(
-        self,
-        state: PublicationState,
-        *,
-        status: int | None = None,
-        reason: str = "",
-        expires: int | None = None,
-    ) -> None:
-        previous = self._state
-        self._state = state
-        if state in (PublicationState.UNPUBLISHED, PublicationState.FAILED):
-            self.etag = None
-            self.expires_at = self._refresh_at = self._retry_at = self.granted = None
-        if previous is not state:
-            self._events.append(
-                PublicationStateChanged(
-                    entity=str(self.entity),
-                    event=self.event,
-                    state=state,
-                    previous=previous,
-                    status=status,
-                    reason=reason,
-                    etag=self.etag,
-                    expires=expires,
-                )
-            )
+    def _forget(self) -> None:
+        self.etag = None
+        super()._forget()
+
+    def _changed(
+        self, previous: PublicationState, status: int | None, reason: str, expires: int | None
+    ) -> PublicationStateChanged:
+        return PublicationStateChanged(
+            entity=str(self.entity),
+            event=self.event,
+            state=self._state,
+            previous=previous,
+            status=status,
+            reason=reason,
+            etag=self.etag,
+            expires=expires,
+        )
 
     def next_deadline(self) -> float | None:
         if self._pending is not None:

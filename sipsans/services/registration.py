@@ -87,7 +87,7 @@ def as_name_addr(value: NameAddr | URI | str) -> NameAddr:
     return NameAddr(value)
 
 
-class Registration(RefreshingClient[RegistrationStateChanged]):
+class Registration(RefreshingClient[RegistrationState, RegistrationStateChanged]):
     """Keeps *aor* bound to *contacts* at *registrar_uri* (RFC 3261 §10.2).
 
     ``registrar_uri`` defaults to the AOR's domain (``sip:example.com`` for
@@ -132,35 +132,20 @@ class Registration(RefreshingClient[RegistrationStateChanged]):
 
     # -- bookkeeping ------------------------------------------------------------------
 
-    def _set(
-        self,
-        state: RegistrationState,
-        *,
-        status: int | None = None,
-        reason: str = "",
-        expires: int | None = None,
-    ) -> None:
-        previous = self._state
-        self._state = state
-        if state is RegistrationState.UNREGISTERED or state is RegistrationState.FAILED:
-            self.expires_at = self._refresh_at = self._retry_at = None
-            self.granted = None
-        if previous is not state:
-            self._events.append(
-                RegistrationStateChanged(
-                    aor=str(self.aor),
-                    state=state,
-                    previous=previous,
-                    status=status,
-                    reason=reason,
-                    expires=expires,
-                )
-            )
+    def _holds_nothing(self, state: RegistrationState) -> bool:
+        return state is RegistrationState.UNREGISTERED or state is RegistrationState.FAILED
 
-    @property
-    def state(self) -> RegistrationState:
-        """The current :class:`RegistrationState`."""
-        return self._state
+    def _changed(
+        self, previous: RegistrationState, status: int | None, reason: str, expires: int | None
+    ) -> RegistrationStateChanged:
+        return RegistrationStateChanged(
+            aor=str(self.aor),
+            state=self._state,
+            previous=previous,
+            status=status,
+            reason=reason,
+            expires=expires,
+        )
 
     def next_deadline(self) -> float | None:
         """When :meth:`on_timer` wants to run next (absolute, caller's clock), or None.
