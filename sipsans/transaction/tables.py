@@ -22,13 +22,14 @@ and Timers D, I, J and K are zero there.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from .._speed import IdentityHashedEnum
 from .timers import TimerKind
 
 __all__ = [
+    "CLIENT_MACHINES",
     "INITIAL",
     "INPUTS",
     "RETRANSMIT_TIMERS",
@@ -48,22 +49,18 @@ __all__ = [
 ]
 
 
-class Machine(enum.Enum):
-    # Members are singletons, so identity hashing is correct and runs in C;
-    # Enum's own __hash__ is Python code on the hot path of every table lookup.
-    __hash__ = object.__hash__
-
+class Machine(IdentityHashedEnum):
     ICT = "INVITE client"  #: §17.1.1, RFC 6026 §8.4
     NICT = "non-INVITE client"  #: §17.1.2
     IST = "INVITE server"  #: §17.2.1, RFC 6026 §8.7
     NIST = "non-INVITE server"  #: §17.2.2
 
 
-class State(enum.Enum):
-    # Members are singletons, so identity hashing is correct and runs in C;
-    # Enum's own __hash__ is Python code on the hot path of every table lookup.
-    __hash__ = object.__hash__
+#: The client machines (§17.1); the others are server machines (§17.2).
+CLIENT_MACHINES = (Machine.ICT, Machine.NICT)
 
+
+class State(IdentityHashedEnum):
     CALLING = "Calling"
     TRYING = "Trying"
     PROCEEDING = "Proceeding"
@@ -73,11 +70,7 @@ class State(enum.Enum):
     TERMINATED = "Terminated"
 
 
-class Input(enum.Enum):
-    # Members are singletons, so identity hashing is correct and runs in C;
-    # Enum's own __hash__ is Python code on the hot path of every table lookup.
-    __hash__ = object.__hash__
-
+class Input(IdentityHashedEnum):
     # from the network (client side): a response matched to the transaction
     RESP_1XX = "1xx"
     RESP_2XX = "2xx"
@@ -137,12 +130,8 @@ RETRANSMIT_TIMERS = frozenset({TimerKind.A, TimerKind.E, TimerKind.G})
 ZERO_WHEN_RELIABLE = frozenset({TimerKind.D, TimerKind.I, TimerKind.J, TimerKind.K})
 
 
-class Dur(enum.Enum):
+class Dur(IdentityHashedEnum):
     """Symbolic timer durations, resolved against the config by the runner."""
-
-    # Members are singletons, so identity hashing is correct and runs in C;
-    # Enum's own __hash__ is Python code on the hot path of every table lookup.
-    __hash__ = object.__hash__
 
     T1 = "T1"
     T2 = "T2"
@@ -154,11 +143,7 @@ class Dur(enum.Enum):
     TRYING_DELAY = "200 ms"  #: EndpointConfig.trying_delay
 
 
-class Do(enum.Enum):
-    # Members are singletons, so identity hashing is correct and runs in C;
-    # Enum's own __hash__ is Python code on the hot path of every table lookup.
-    __hash__ = object.__hash__
-
+class Do(IdentityHashedEnum):
     SEND_REQUEST = "send request"
     SEND_ACK = "send ACK"
     PASS_TO_TU = "pass to TU"
