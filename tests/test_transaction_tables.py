@@ -208,6 +208,8 @@ class Harness:
             ep.receive_datagram(ack, remote=UAC, local=UAS, now=now)
         elif inp is Input.TRANSPORT_ERROR:
             ep.transport_error(self.id, now=now)
+        elif inp is Input.EVICTED:  # what max_lingering does to the oldest settled one
+            ep._feed(ep._txns.by_id[self.id], inp)
         else:  # a timer: fire exactly that one through the runner
             ep._feed(
                 ep._txns.by_id[self.id],

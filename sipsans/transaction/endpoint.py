@@ -569,8 +569,7 @@ class Endpoint:
                 txn.settle()  # lingering until a timer ends it: keep only what matching needs
                 oldest = self._txns.linger(txn, self.config.max_lingering)
                 if oldest is not None:  # EndpointConfig.max_lingering: end it early
-                    oldest.state = _TERMINATED
-                    self._terminate(oldest)
+                    self._feed(oldest, Input.EVICTED)
             if zero is not None:
                 self._feed(txn, TIMER_INPUT[zero], at=at, timer=zero)
         if txn.machine is _ICT and txn.cancel in self._held and txn.state is not previous:

@@ -101,6 +101,9 @@ class Input(IdentityHashedEnum):
     TIMER_M = "Timer M"
     TIMER_TRYING = "200 ms"
     TIMER_CANCEL_WAIT = "64*T1 after CANCEL"
+    # from the Endpoint itself: a settled transaction (it only absorbs retransmissions
+    # until a timer ends it) ended early to bound memory (EndpointConfig.max_lingering)
+    EVICTED = "evicted (max_lingering)"
 
 
 #: The input each timer delivers when it fires.
@@ -330,6 +333,23 @@ NIST: dict[tuple[State, Input], Transition] = {
     (_S.COMPLETED, _I.TIMER_J): T(_S.TERMINATED, (), "§17.2.2"),
 }
 
+# A settled transaction only absorbs retransmissions until its timer ends it; past
+# EndpointConfig.max_lingering the oldest ends early, silently (the TU has its answer).
+_EVICTABLE = {
+    Machine.ICT: (_S.COMPLETED, _S.ACCEPTED),
+    Machine.NICT: (_S.COMPLETED,),
+    Machine.IST: (_S.COMPLETED, _S.CONFIRMED, _S.ACCEPTED),
+    Machine.NIST: (_S.COMPLETED,),
+}
+for _table, _states in (
+    (ICT, _EVICTABLE[Machine.ICT]),
+    (NICT, _EVICTABLE[Machine.NICT]),
+    (IST, _EVICTABLE[Machine.IST]),
+    (NIST, _EVICTABLE[Machine.NIST]),
+):
+    for _state in _states:
+        _table[_state, _I.EVICTED] = T(_S.TERMINATED, (), "sipsans: max_lingering")
+
 TABLES: dict[Machine, dict[tuple[State, Input], Transition]] = {
     Machine.ICT: ICT,
     Machine.NICT: NICT,
@@ -358,6 +378,7 @@ INPUTS: dict[Machine, tuple[Input, ...]] = {
         _I.TIMER_D,
         _I.TIMER_M,
         _I.TIMER_CANCEL_WAIT,
+        _I.EVICTED,
     ),
     Machine.NICT: (
         _I.RESP_1XX,
@@ -367,6 +388,7 @@ INPUTS: dict[Machine, tuple[Input, ...]] = {
         _I.TIMER_E,
         _I.TIMER_F,
         _I.TIMER_K,
+        _I.EVICTED,
     ),
     Machine.IST: (
         _I.REQUEST,
@@ -380,6 +402,7 @@ INPUTS: dict[Machine, tuple[Input, ...]] = {
         _I.TIMER_H,
         _I.TIMER_I,
         _I.TIMER_L,
+        _I.EVICTED,
     ),
     Machine.NIST: (
         _I.REQUEST,
@@ -388,6 +411,7 @@ INPUTS: dict[Machine, tuple[Input, ...]] = {
         _I.TU_3456,
         _I.TRANSPORT_ERROR,
         _I.TIMER_J,
+        _I.EVICTED,
     ),
 }
 
