@@ -59,18 +59,21 @@ Frozen dataclasses built on the hot path (:func:`quick_init`, :func:`maker`)
     ``__init__`` is C already) is left as it is, and :func:`maker` then returns a plain
     positional constructor. This module is never compiled (it uses ``exec``).
 
-Enum members bound as module constants (``transaction/endpoint.py``)
+Enum members bound as module constants (``transaction/endpoint.py``, ``ua/server.py``)
     On CPython 3.11, ``EnumType`` has a ``__getattr__``, which sends every ``State.X``
     read off the class through CPython's slow attribute hook (~900 instructions, against
     ~20 for a module global). The Endpoint reads a dozen per input: binding them once,
-    in one block at the top of endpoint.py, buys +3.7 % (+31,446). Safe: Enum members
+    in one block at the top of endpoint.py, buys +3.7 % (+31,446). The UserAgent's
+    server side reads ten per call (states, inputs and reasons of the dialog table):
+    +1.2 % of a ua-call (+9,700) without its block. They cannot move into this module,
+    which sits below the layers whose enums they are. Safe: Enum members
     are singletons, the bound names are the members themselves. (Python 3.12 dropped
     that ``__getattr__``; mypyc compiles the reads to a constant load.)
 
 Enums hashed by identity (:class:`IdentityHashedEnum`)
     ``enum.Enum.__hash__`` is Python code (``hash(self._name_)``), run for every lookup
     of the transaction tables, keyed by (state, input), and every set membership test.
-    The enums of the transaction layer derive from :class:`IdentityHashedEnum`, whose
+    The enums of the transaction and dialog layers derive from :class:`IdentityHashedEnum`, whose
     members hash by identity, in C: +1.7 % (+14,469) with Enum's own hash. Safe: the
     members are singletons, so identity is equality; a member still equals only itself.
 
@@ -99,8 +102,10 @@ Removed (each under 1 % of an adapter-call; the plain code replaced it):
     ``headers._layout`` (-0.02 %: the parser's shapes memo already holds the layouts),
     ``uri._params_cache`` (-0.01 %), the ``tuple.__new__`` constructors of Via and CSeq
     (+0.44 %, +3,768; they also stopped mypyc), the Enum constants of
-    ``transaction/machine.py`` (+0.67 %) and the copy of ``Headers._positions`` inlined in
-    ``Headers.lines`` (+0.45 %, +3,876).
+    ``transaction/machine.py`` (+0.67 %), the copy of ``Headers._positions`` inlined in
+    ``Headers.lines`` (+0.45 %, +3,876), the UA's memo of Contact lines -> remote targets
+    (``dialog/model.py``, +0.89 %, +7,562) and its ``tuple.__new__`` DialogId
+    constructor (+0.15 %).
 """
 
 from __future__ import annotations
