@@ -507,7 +507,7 @@ class Endpoint:
     # -- the machine runner -----------------------------------------------------------
 
     def _register(self, txn: Transaction) -> None:
-        self._txns.add(txn)
+        self._txns.by_id[txn.id] = txn
         if txn.conn is not None:
             self._conns.attach(txn.conn, txn.id)
 

@@ -57,9 +57,6 @@ class Transactions:
                 "EndpointConfig.max_transactions; raise it or wait for some to end"
             )
 
-    def add(self, txn: Transaction) -> None:
-        self.by_id[txn.id] = txn
-
     def linger(self, txn: Transaction, limit: int) -> Transaction | None:
         """Count ``txn`` (just settled) as lingering; returns the transaction that settled
         first when more than ``limit`` linger, for the Endpoint to end early (what its

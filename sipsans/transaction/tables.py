@@ -233,6 +233,10 @@ ICT: dict[tuple[State, Input], Transition] = {
     ),
     # §9.1: no final response 64*T1 after the CANCEL: consider the INVITE cancelled.
     (_S.PROCEEDING, _I.TIMER_CANCEL_WAIT): T(_S.TERMINATED, (Do.INFORM_TIMEOUT,), "§9.1"),
+    # §17.1.4: the connection the INVITE went over (and its final response would come
+    # back on) is gone. No timer runs in Proceeding, so absorbing this would leave the
+    # transaction waiting for ever.
+    (_S.PROCEEDING, _I.TRANSPORT_ERROR): T(_S.TERMINATED, (Do.INFORM_TRANSPORT_ERROR,), "§17.1.4"),
     # Retransmitted final responses get the same ACK again, not the TU (§17.1.1.2).
     (_S.COMPLETED, _I.RESP_3456): T(_S.COMPLETED, (Do.SEND_ACK,), "§17.1.1.2"),
     (_S.COMPLETED, _I.TRANSPORT_ERROR): T(_S.TERMINATED, (Do.INFORM_TRANSPORT_ERROR,), "§17.1.4"),

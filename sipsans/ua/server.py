@@ -39,7 +39,7 @@ from .events import IncomingCall, InDialogRequest, MessageReceived
 from .handles import ServerInviteDialog
 from .inbox import Inbox
 from .notifier import Notifier
-from .records import KNOWN_METHODS, Hdrs, body_type
+from .records import KNOWN_METHODS, Hdrs, Incoming, body_type
 from .refer import Transfers, accept_headers
 from .subscriber import Subscriber
 from .subscriptions import Subscriptions
@@ -172,7 +172,7 @@ class ServerSide:
     def _in_dialog(self, request: Request, txn: ServerTxn, to_tag: str) -> None:
         ctx = self._ctx
         method = request.method
-        d = self._dialogs.get(DialogId(request.call_id, to_tag, request.from_.tag or ""))
+        d = self._dialogs.get((request.call_id, to_tag, request.from_.tag or ""))
         if d is None and method == "NOTIFY":
             self._subscriber.on_notify(request, txn, None)  # may create the dialog (RFC 6665)
             return
@@ -317,7 +317,7 @@ class ServerSide:
     def _on_ack(self, ack: Request) -> None:
         """§13.3.1.4: the ACK for our 2xx stops its retransmission and confirms the dialog."""
         try:
-            key = DialogId(ack.call_id, ack.to.tag or "", ack.from_.tag or "")
+            key = (ack.call_id, ack.to.tag or "", ack.from_.tag or "")
             seq = ack.cseq.seq
         except RemoteProtocolError:
             return
@@ -661,12 +661,9 @@ class ServerSide:
         if self._inbox.is_app_txn(event.txn.id):
             self._ctx.events.append(event)
 
-    def on_terminated(self, event: TransactionTerminated) -> None:
-        """A server transaction ended; an unanswered request's can no longer be answered
-        (a transport failure): forget it."""
-        pending = self._inbox.txn_ended(event)
-        if pending is None:
-            return
+    def unanswered_ended(self, event: TransactionTerminated, pending: Incoming) -> None:
+        """The server transaction of ``pending``, a request the application had not
+        answered, ended (a transport failure): it can no longer be answered."""
         txn_id = event.txn.id
         if pending.sub is not None:
             self._notifier.abandon(pending.sub)  # the SUBSCRIBE can no longer be answered
