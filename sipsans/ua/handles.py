@@ -93,10 +93,10 @@ class _Server(Protocol):  # sipsans.ua.server.ServerSide
         d: Dialog,
         status: int,
         *,
-        reason: str | None,
-        headers: Hdrs,
-        body: bytes,
-        content_type: str | None,
+        reason: str | None = ...,
+        headers: Hdrs = ...,
+        body: bytes = ...,
+        content_type: str | None = ...,
         now: float,
     ) -> None: ...
 
@@ -494,29 +494,9 @@ class ServerInviteDialog(_InviteDialog):
 
     __slots__ = ()
 
-    def _answer(
-        self,
-        status: int,
-        *,
-        reason: str | None = None,
-        headers: Headers_,
-        body: bytes = b"",
-        content_type: str | None = None,
-        now: float,
-    ) -> None:
-        self._views.server.answer(
-            self._dialog(),
-            status,
-            reason=reason,
-            headers=tuple(headers),
-            body=body,
-            content_type=content_type,
-            now=now,
-        )
-
     def ringing(self, *, headers: Headers_ = (), now: float) -> None:
         """180 Ringing (creates the early dialog, §13.3.1.1)."""
-        self._answer(180, headers=headers, now=now)
+        self._views.server.answer(self._dialog(), 180, headers=tuple(headers), now=now)
 
     def progress(
         self,
@@ -530,7 +510,14 @@ class ServerInviteDialog(_InviteDialog):
         """A provisional response (183 Session Progress with early media by default)."""
         if not 101 <= status <= 199:
             raise LocalProtocolError(f"progress() sends 101-199, not {status}")
-        self._answer(status, headers=headers, body=body, content_type=content_type, now=now)
+        self._views.server.answer(
+            self._dialog(),
+            status,
+            headers=tuple(headers),
+            body=body,
+            content_type=content_type,
+            now=now,
+        )
 
     def accept(
         self,
@@ -541,7 +528,14 @@ class ServerInviteDialog(_InviteDialog):
         now: float,
     ) -> None:
         """200 OK; retransmitted until the ACK arrives (§13.3.1.4)."""
-        self._answer(200, headers=headers, body=body, content_type=content_type, now=now)
+        self._views.server.answer(
+            self._dialog(),
+            200,
+            headers=tuple(headers),
+            body=body,
+            content_type=content_type,
+            now=now,
+        )
 
     def reject(
         self,
@@ -554,7 +548,9 @@ class ServerInviteDialog(_InviteDialog):
         """A final 3xx-6xx (``reason`` is the reason phrase)."""
         if not 300 <= status <= 699:
             raise LocalProtocolError(f"reject() sends 300-699, not {status}")
-        self._answer(status, reason=reason, headers=headers, now=now)
+        self._views.server.answer(
+            self._dialog(), status, reason=reason, headers=tuple(headers), now=now
+        )
 
 
 # -- subscriptions (RFC 6665) ---------------------------------------------------------
