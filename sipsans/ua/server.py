@@ -707,17 +707,17 @@ def check_request(request: Request, present: list[str] | None = None) -> None:
     ``present`` is ``request.headers.keys()`` when the caller already has it.
     """
     request.uri  # noqa: B018
-    request.vias._parse_all()  # each Via parses on first access; the top one already did
+    request.vias.parse_all()  # each Via parses on first access; the top one already did
     request.from_.uri  # noqa: B018
     request.to.uri  # noqa: B018
     if present is None:
         present = request.headers.keys()
     # Max-Forwards and Contact are checked without building the views nobody may read
-    # (the same verdict: see Message._check_max_forwards).
+    # (the same verdict: see Message.check_max_forwards).
     if "max-forwards" in present:
-        request._check_max_forwards()
+        request.check_max_forwards()
     if "contact" in present:
-        request._check_contacts()
+        request.check_contacts()
     if "route" in present:
         for value in request.routes:
             value.uri  # noqa: B018
