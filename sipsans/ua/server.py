@@ -700,7 +700,7 @@ def check_request(request: Request, present: list[str] | None = None) -> None:
     ``parse_message`` already checked (§8.2: a UAS answers 400 rather than act on a
     malformed request). Raises RemoteProtocolError.
 
-    The same verdict as :meth:`Request.validate` (tests/test_ua_efficiency.py holds them
+    The same verdict as :meth:`Request.validate` (tests/ua/test_ua_efficiency.py holds them
     equal), without reading the parser's fields again or building the empty views of
     headers the request does not carry: the Request-URI, every Via, the From and To
     URIs, then Max-Forwards, Contact, Route and Record-Route when present.

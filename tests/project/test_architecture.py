@@ -20,7 +20,7 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Rank of each folder of sipsans/ (top-level modules count as folders of their own).
 LAYERS = {
@@ -232,3 +232,18 @@ def test_no_module_reads_another_modules_private_attributes() -> None:
     ]
     assert found == [], "private attributes read across modules:\n" + "\n".join(map(str, found))
     assert len(PRIVATE_EXCEPTIONS) <= 10
+
+
+#: Test folders that mirror no folder of sipsans/: the adapters and the command, real peers,
+#: recorded transcripts, and checks over the project as a whole.
+TEST_FOLDERS_OF_THEIR_OWN = {"adapters", "interop", "golden", "project"}
+
+
+def test_tests_mirror_the_package() -> None:
+    tests = ROOT / "tests"
+    loose = sorted(p.name for p in tests.glob("test_*.py"))
+    assert loose == [], f"tests at tests/ itself; move each into the folder it tests: {loose}"
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith("__")}
+    package = {p.name for p in (ROOT / "sipsans").iterdir() if (p / "__init__.py").exists()}
+    strays = folders - package - TEST_FOLDERS_OF_THEIR_OWN
+    assert strays == set(), f"test folders with no package folder to mirror: {sorted(strays)}"
