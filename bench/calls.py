@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: working tree / baseline: {rates[0] / rates[1]:.2f}x")
     if args.memory and not args.instructions:
         per_dialog = bytes_per_idle_dialog(args.memory)
-        print(f"memory per idle confirmed dialog: {per_dialog:,.0f} bytes (target <= 2048)")
+        print(f"memory per idle confirmed dialog: {per_dialog:,.0f} bytes (bench/memory.py)")
     return 0
 
 
