@@ -151,11 +151,13 @@ def calls_workload() -> tuple[Call, list[Any]]:
     return call, [alice, bob]
 
 
-def uas_workload() -> tuple[Call, list[Any]]:
-    """sipp ``-sn uac`` calls into one UserAgent (the ``sipsans uas --ring`` path)."""
+def uas_workload(ua: Any = None) -> tuple[Call, list[Any]]:
+    """sipp ``-sn uac`` calls into one UserAgent (the ``sipsans uas --ring`` path); into
+    ``ua`` when given, else a new one."""
     from sipsans import IncomingCall
 
-    ua = _make(UAS[0], 1, trying=True)
+    if ua is None:
+        ua = _make(UAS[0], 1, trying=True)
 
     def call(n: int, now: float) -> None:
         _fire(ua, now)

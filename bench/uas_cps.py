@@ -60,6 +60,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 #: sipp's socket buffers (its default, 64 KiB, overflows before any UAS here does).
 SIPP_BUFFER = 4 * 1024 * 1024
 
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -142,6 +143,8 @@ def run_step(
     stats.unlink(missing_ok=True)
     command = [*_niced(nice), sipp, "-sn", "uac", f"127.0.0.1:{port}", "-i", "127.0.0.1", "-p", "0"]
     command += ["-t", transport]
+    if transport.endswith("n"):  # a socket per call, reused past this many (ulimit -n)
+        command += ["-max_socket", "1000"]
     command += ["-r", str(rate), "-m", str(calls), "-nostdin", "-timeout", f"{int(seconds) + 20}s"]
     command += ["-timeout_error", "-trace_stat", "-stf", str(stats), "-fd", "1"]
     command += ["-buff_size", str(SIPP_BUFFER)]

@@ -58,6 +58,11 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
     :class:`~sipsans_session.session.SessionBase`. ``await session.start()`` and
     ``await session.close()`` do what ``async with`` does."""
 
+    #: Bind the listening sockets with ``SO_REUSEPORT`` (set before starting): several
+    #: processes then share one port, the kernel spreading datagrams and connections
+    #: among them by their source (``sipsans uas --workers N``). Linux and the BSDs.
+    reuse_port = False
+
     def _init_io(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -86,7 +91,11 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
             self._udp.append(udp)
             return udp.local
         server = await self._loop.create_server(
-            lambda: self._protocol(name, client=False), host, port, ssl=context
+            lambda: self._protocol(name, client=False),
+            host,
+            port,
+            ssl=context,
+            reuse_port=self.reuse_port or None,
         )
         self._servers.append(server)
         sockname = server.sockets[0].getsockname()
@@ -103,6 +112,8 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         try:
             sock.setblocking(False)
             set_receive_buffer(sock, self._udp_receive_buffer)
+            if self.reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind(address)
         except BaseException:
             sock.close()

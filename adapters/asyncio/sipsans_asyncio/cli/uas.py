@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +27,7 @@ from .common import (
     add_network_options,
     add_registration_options,
     make_session,
+    parse_hostport,
     run_network,
     start_registration,
     stop_registration,
@@ -43,6 +46,14 @@ def add_parser(commands: Subparsers) -> None:
     sub.add_argument("--reject", type=int, metavar="CODE", help="reject every call with CODE")
     sub.add_argument("--calls", type=int, default=0, help="exit after N calls (0: never)")
     sub.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N processes sharing the --listen port (SO_REUSEPORT; the kernel spreads "
+        "calls by source address, so one source always reaches the same worker)",
+    )
+    sub.add_argument(
         "--register",
         metavar="AOR",
         help="register AOR from this UA first (so calls to it arrive here); unregister on exit",
@@ -53,7 +64,43 @@ def add_parser(commands: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.reject is not None and not 300 <= args.reject <= 699:
         raise CommandError("--reject takes a final status code 300-699")
+    if args.workers > 1:
+        return run_workers(args)
     return run_network(_uas(args), args, server=True)
+
+
+def run_workers(args: argparse.Namespace) -> int:
+    """``--workers N``: N forked processes, each a whole ``sipsans uas`` bound with
+    SO_REUSEPORT to the same port. One port rather than N: a peer (or a proxy) needs no
+    list of addresses, and Via, Contact and Record-Route stay one address. The kernel
+    picks a worker by hashing a datagram's (or connection's) addresses, so every request
+    of a call from one source socket reaches the worker holding its dialog; a peer that
+    sends everything from one socket reaches one worker only. Returns the worst exit
+    status; SIGTERM and SIGINT are passed on to the workers.
+    """
+    if args.workers > 64 or parse_hostport(args.listen, default_port=0)[1] == 0:
+        raise CommandError("--workers needs a fixed --listen port, and at most 64 workers")
+    children: list[int] = []
+    for _ in range(args.workers):
+        pid = os.fork()
+        if pid == 0:  # a worker: the whole command, in this process
+            args.workers = 1
+            args.reuse_port = True
+            code = 1
+            try:
+                code = run(args)
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return max(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) for child in children)
 
 
 class UasHandler:
@@ -164,6 +211,7 @@ async def _uas(args: argparse.Namespace) -> int:
     registration = RegistrationArgs.of(args, args.register) if args.register else None
     states: asyncio.Queue[sipsans.RegistrationStateChanged] = asyncio.Queue()
     session = make_session(args, user_agent(args, args.register), transport=transport, server=True)
+    session.reuse_port = getattr(args, "reuse_port", False)  # a worker of --workers
     handler = UasHandler(session, args, on_registration=states.put_nowait)
     session.on_event = handler.on_event
     async with session:
