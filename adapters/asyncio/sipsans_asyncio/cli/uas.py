@@ -75,22 +75,19 @@ def run_workers(args: argparse.Namespace) -> int:
     list of addresses, and Via, Contact and Record-Route stay one address. The kernel
     picks a worker by hashing a datagram's (or connection's) addresses, so every request
     of a call from one source socket reaches the worker holding its dialog; a peer that
-    sends everything from one socket reaches one worker only. Returns the worst exit
-    status; SIGTERM and SIGINT are passed on to the workers.
+    sends everything from one socket reaches one worker only. In the parent, returns the
+    worst exit status of the workers, to which it passes SIGTERM and SIGINT on; in a
+    worker, that worker's own.
     """
     if args.workers > 64 or parse_hostport(args.listen, default_port=0)[1] == 0:
         raise CommandError("--workers needs a fixed --listen port, and at most 64 workers")
     children: list[int] = []
     for _ in range(args.workers):
         pid = os.fork()
-        if pid == 0:  # a worker: the whole command, in this process
+        if pid == 0:  # a worker: the whole command, in this process, and its exit status
             args.workers = 1
             args.reuse_port = True
-            code = 1
-            try:
-                code = run(args)
-            finally:
-                os._exit(code)
+            return run(args)
         children.append(pid)
 
     def forward(signum: int, _frame: object) -> None:
