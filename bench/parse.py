@@ -32,12 +32,14 @@ interleaved across cases (round 1 of every case, then round 2, ...). The targets
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import importlib.metadata
 import json
 import platform
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -236,9 +238,12 @@ def load_pysipio() -> Impl:
     # PySIPio (import name PySIP): PySIP.sip_core.SipMessage(text).parse() fills .branch,
     # .from_tag, .to_tag, .call_id, .cseq (the number) and .method; it takes text, not bytes,
     # and keeps one value per header name (a dict), so the Via count is what its dict holds.
-    with warnings.catch_warnings():  # pydub, which it imports, warns that ffmpeg is missing
+    # pydub, which it imports, warns that ffmpeg is missing; its logger opens PySIP.log in
+    # the working directory: a scratch one.
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory() as scratch:
         warnings.simplefilter("ignore")
-        mod: Any = importlib.import_module("PySIP.sip_core")
+        with contextlib.chdir(scratch):
+            mod: Any = importlib.import_module("PySIP.sip_core")
     message = mod.SipMessage
 
     def parse(data: bytes) -> object:
