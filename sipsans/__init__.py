@@ -16,7 +16,7 @@ from .dialog import (
     SubscriptionState,
     TerminatedReason,
 )
-from .dialog.events import DialogStateChanged, DialogTerminated
+from .dialog.events import DialogChange, DialogChanged, DialogStateChanged, DialogTerminated
 from .dialog.replaces import Replaces
 from .errors import LocalProtocolError, RemoteProtocolError, SipError
 from .message.fields import CSeq, NameAddr, Via, parse_name_addr, parse_via
@@ -62,7 +62,10 @@ from .ua.events import (
     MessageReceived,
     NotifyReceived,
     ReferReceived,
+    RestoreRefusal,
+    RestoreRefused,
     SubscriptionStateChanged,
+    UnknownDialogRequest,
 )
 from .ua.handles import (
     ClientInviteDialog,
@@ -81,6 +84,11 @@ __all__ = [  # noqa: RUF022 - grouped by layer
     "DialogState",
     "DialogStateChanged",
     "DialogTerminated",
+    "DialogChange",
+    "DialogChanged",
+    "UnknownDialogRequest",
+    "RestoreRefusal",
+    "RestoreRefused",
     "InDialogRequest",
     "IncomingCall",
     "MessageReceived",

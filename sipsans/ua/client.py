@@ -325,11 +325,11 @@ class ClientSide:
         headers: Hdrs,
     ) -> tuple[Request, Target]:
         """The next request within ``d`` (a new CSeq, §12.2.1.1) and where it goes."""
-        d.local_cseq += 1
+        seq = self._dialogs.next_cseq(d, method)
         request, hop = build_request(
             d,
             method,
-            d.local_cseq,
+            seq,
             headers=(*self._ctx.common, *headers),
             body=body or b"",
             content_type=content_type if body else None,
@@ -416,7 +416,7 @@ class ClientSide:
                     return  # a retransmission while the answer is awaited: ACKed with it
                 if event.txn is not None and self._reinvites.get(d) == event.txn.id:
                     del self._reinvites[d]
-                d.refresh_target(resp)
+                self._dialogs.refresh_target(d, resp)
                 pass_on(self._ctx, event, out.origin)
                 if not out.request.body and resp.body and d.state is DialogState.CONFIRMED:
                     # An offer in the 2xx (RFC 3264 §5): the ACK waits for the answer.
@@ -438,7 +438,7 @@ class ClientSide:
                 self._back_off(d, out)
                 return
         elif d is not None and method == "UPDATE" and 200 <= code < 300:
-            d.refresh_target(resp)
+            self._dialogs.refresh_target(d, resp)
         pass_on(self._ctx, event, out.origin)
         if d is not None and code in (408, 481) and method not in _USAGE_ONLY:
             # §12.2.1.2: the dialog is gone at the other end.
@@ -464,8 +464,7 @@ class ClientSide:
         out.auth_tries += 1
         request = result.apply(out.request)
         if d is not None:
-            d.local_cseq += 1
-            seq = d.local_cseq
+            seq = self._dialogs.next_cseq(d, request.method)
         else:
             seq = out.request.cseq.seq + 1
         request.headers.set("CSeq", f"{seq} {request.method}")

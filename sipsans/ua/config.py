@@ -49,3 +49,13 @@ class UAConfig:
     max_auth_retries: int = 3
     #: The User-Agent header value, or None for none.
     user_agent: str | None = "sipsans"
+    #: Seconds a request within a dialog this UA does not hold waits for the application
+    #: to restore the dialog from a shared store (``UnknownDialogRequest``, answered
+    #: with ``ua.resume``); then it gets 481. None: 481 at once (§12.2.2), nothing asked.
+    restore_wait: float | None = None
+    #: Most dialogs awaiting restoration at once (each holds at most
+    #: ``MAX_HELD_PER_DIALOG`` requests); a request beyond gets 481 at once.
+    max_restores: int = 1024
+    #: Report every change of what a confirmed dialog's snapshot holds as
+    #: ``DialogChanged`` (for a store of snapshots, DESIGN.md §10).
+    report_changes: bool = False

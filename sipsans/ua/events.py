@@ -8,10 +8,11 @@ exhaustively.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import TypeAlias
 
 from .._speed import quick_init
-from ..dialog.events import DialogStateChanged, DialogTerminated
+from ..dialog.events import DialogChanged, DialogStateChanged, DialogTerminated
 from ..dialog.model import DialogId
 from ..dialog.replaces import Replaces
 from ..dialog.subscription import SubscriptionState
@@ -36,8 +37,11 @@ __all__ = [
     "MessageReceived",
     "NotifyReceived",
     "ReferReceived",
+    "RestoreRefusal",
+    "RestoreRefused",
     "SubscriptionStateChanged",
     "UAEvent",
+    "UnknownDialogRequest",
 ]
 
 
@@ -168,9 +172,61 @@ class ReferReceived:
     replaces: Replaces | None = None
 
 
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnknownDialogRequest:
+    """A request arrived within ``dialog_id``, a dialog this UA does not hold (another
+    process held it: DESIGN.md §10), and ``UAConfig.restore_wait`` is set.
+
+    The request waits: fetch the dialog's snapshot and hand it to
+    ``ua.resume(dialog_id, snapshot, now=...)`` (None when there is none), which
+    restores the dialog and processes the request as if the dialog had always been
+    here, or refuses it (``RestoreRefused``, 481). Without an answer within
+    ``restore_wait`` seconds the request gets 481. Reported once per dialog: further
+    requests of the same dialog wait with the first.
+    """
+
+    dialog_id: DialogId
+    request: Request
+
+
+class RestoreRefusal(Enum):
+    """Why a dialog was not restored (``RestoreRefused.reason``)."""
+
+    #: The application has no snapshot of it (``ua.resume(id, None)``).
+    NOT_FOUND = "not-found"
+    #: The snapshot's format version is not one this sipsans reads.
+    UNKNOWN_VERSION = "unknown-version"
+    #: The snapshot is not a valid one, or is another dialog's.
+    CORRUPT = "corrupt"
+    #: The dialog already ended here.
+    ENDED = "ended"
+    #: Another process restores or holds it (``ua.refuse_restore``).
+    OWNED = "owned"
+    #: The snapshot could not be read (``ua.refuse_restore``: the store is unreachable).
+    UNAVAILABLE = "unavailable"
+    #: Nothing was restored within ``UAConfig.restore_wait``.
+    TIMEOUT = "timeout"
+    #: ``UAConfig.max_restores`` dialogs already await restoration.
+    BUSY = "busy"
+
+
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreRefused:
+    """The dialog ``dialog_id`` was not restored, for ``reason`` (``detail`` says
+    more); the requests that waited for it were answered 481 (§12.2.2). Nothing of a
+    refused snapshot is kept."""
+
+    dialog_id: DialogId
+    reason: RestoreRefusal
+    detail: str = ""
+
+
 UAEvent: TypeAlias = (
     IncomingCall
     | DialogStateChanged
+    | DialogChanged
     | DialogTerminated
     | InDialogRequest
     | MessageReceived
@@ -180,6 +236,8 @@ UAEvent: TypeAlias = (
     | NotifyReceived
     | IncomingSubscription
     | ReferReceived
+    | UnknownDialogRequest
+    | RestoreRefused
 )
 
 #: Every event of the core: the Endpoint's transaction events and the UserAgent's.

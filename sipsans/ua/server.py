@@ -41,6 +41,7 @@ from .inbox import Inbox
 from .notifier import Notifier
 from .records import KNOWN_METHODS, Hdrs, Incoming, body_type
 from .refer import Transfers, accept_headers
+from .restores import Restores
 from .subscriber import Subscriber
 from .subscriptions import Subscriptions
 
@@ -95,6 +96,7 @@ class ServerSide:
         "_inbox",
         "_invites",
         "_notifier",
+        "_restores",
         "_subs",
         "_subscriber",
         "_transfers",
@@ -112,6 +114,7 @@ class ServerSide:
         subscriber: Subscriber,
         notifier: Notifier,
         transfers: Transfers,
+        restores: Restores,
     ) -> None:
         self._ctx = ctx
         self._dialogs = dialogs
@@ -126,7 +129,9 @@ class ServerSide:
         #: BYEs asked for before our 2xx was ACKed (§15), per dialog: their headers,
         #: Reason and the handle ``bye()`` returned (see defer_bye).
         self._deferred_bye: dict[Dialog, tuple[Hdrs, str | None, ClientTxn]] = {}
+        self._restores = restores
         inbox.unanswered = self._default_answer
+        restores.replay = self._replay
         dialogs.on_end(self._dialog_ended)
 
     def stats(self) -> dict[str, int]:
@@ -182,6 +187,11 @@ class ServerSide:
         # RFC 5057: a dialog whose INVITE usage ended lives on for its subscriptions.
         usages = d is not None and method in ("NOTIFY", "SUBSCRIBE") and self._subs.has_usages(d)
         if d is None or (d.state is _TERMINATED and method != "BYE" and not usages):
+            if d is None and ctx.config.restore_wait is not None:
+                # Another process may have held it: wait for the application to restore it.
+                dialog_id = DialogId(request.call_id, to_tag, request.from_.tag or "")
+                if self._restores.hold(request, txn, dialog_id):
+                    return
             ctx.reply(txn, request, 481)  # §12.2.2
             return
         if not d.invite_usage and method in ("BYE", "INVITE"):
@@ -215,6 +225,11 @@ class ServerSide:
             self._invites[d] = _Invite(txn.id, seq)
         self._inbox.hand_over(txn, request, d, after=ctx.config.answer_timeout)
         ctx.events.append(InDialogRequest(dialog_id=d.id, request=request, txn=txn))
+
+    def _replay(self, request: Request, txn: ServerTxn) -> None:
+        """A request that waited for its dialog to be restored (:mod:`.restores`): its
+        checks up to the dialog's were passed on arrival."""
+        self._in_dialog(request, txn, request.to.tag or "")
 
     def _on_bye(self, d: Dialog, request: Request, txn: ServerTxn) -> None:
         ctx = self._ctx
@@ -587,12 +602,12 @@ class ServerSide:
             if invite is None or invite.txn != txn.id:
                 return
             if status < 300:
-                d.refresh_target(request)  # §12.2.2: target refresh
+                self._dialogs.refresh_target(d, request)  # §12.2.2: target refresh
                 self._start_retransmit(d, invite, response)
             else:
                 del self._invites[d]
         elif method == "UPDATE" and status < 300:
-            d.refresh_target(request)
+            self._dialogs.refresh_target(d, request)
         elif method == "REFER" and status < 300:
             self._transfers.accepted(d, request)
 

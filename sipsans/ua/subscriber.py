@@ -399,7 +399,7 @@ class Subscriber:
             self._subs.attach(d, rec)
         else:
             d = rec.dialog
-            d.refresh_target(request)  # NOTIFY is a target refresh (§4.1.3)
+            self._dialogs.refresh_target(d, request)  # NOTIFY is a target refresh (§4.1.3)
         ctx.reply(txn, request, 200, to_tag=d.local_tag)
         rec.last_notify = request
         now = ctx.now
