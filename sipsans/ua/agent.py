@@ -7,7 +7,8 @@ endpoint's transaction events and emits its own (``IncomingCall``,
 ``AuthenticationFailed``, ``MessageReceived``, ``RegistrationStateChanged``,
 ``SubscriptionStateChanged``, ``NotifyReceived``, ``IncomingSubscription``,
 ``ReferReceived``; for dialogs shared between processes, DESIGN.md §10:
-``UnknownDialogRequest``, ``RestoreRefused``, ``DialogChanged``), passing through the transaction events it does not consume.
+``UnknownDialogRequest``, ``RestoreRefused``, ``DialogChanged``), passing through the
+transaction events it does not consume.
 Same pull surface as the Endpoint::
 
     ua.receive_datagram(data, remote=addr, now=now)

@@ -410,6 +410,12 @@ class SessionBase(Generic[CoreT, ConnT]):
         except EOFError:
             raise StopAsyncIteration from None
 
+    def waiter(self) -> Waiter:
+        """A one-shot result slot on the session's loop, for code that waits beside the
+        session without knowing its loop (:class:`~sipsans_session.shared.SharedDialogs`).
+        The session must be started."""
+        return self._waiter()
+
     async def request(self: SessionBase[RC, Any], request: Request, *, target: Target) -> Response:
         """Send ``request`` in a client transaction and return its final response.
 
