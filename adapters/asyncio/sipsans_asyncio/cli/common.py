@@ -182,9 +182,11 @@ def endpoint(addr: tuple[str, int], rng: random.Random | None = None) -> sipsans
     return sipsans.Endpoint(config, rng=rng if rng is not None else BufferedSystemRandom())
 
 
-def user_agent(args: argparse.Namespace, identity: str | None = None) -> Any:
+def user_agent(
+    args: argparse.Namespace, identity: str | None = None, config: sipsans.UAConfig | None = None
+) -> Any:
     """A factory of the UserAgent core: *identity* (an AOR) or sip:sipsans@<host>, with
-    the digest credentials of ``--user``/``--password``."""
+    the digest credentials of ``--user``/``--password`` and the settings ``config``."""
 
     def make(addr: tuple[str, int]) -> Any:
         # One cryptographic rng (RFC 3261 §19.3) for the core, buffered: a tag, branch
@@ -199,6 +201,7 @@ def user_agent(args: argparse.Namespace, identity: str | None = None) -> Any:
             identity=identity or f"sip:sipsans@{addr[0]}",
             credentials=credentials,
             rng=rng,
+            config=config,
         )
 
     return make
