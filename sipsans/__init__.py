@@ -60,7 +60,9 @@ from .ua.events import (
     InDialogRequest,
     MessageReceived,
     NotifyReceived,
+    ProvisionalOffer,
     ReferReceived,
+    SessionRefreshed,
     SubscriptionStateChanged,
 )
 from .ua.handles import (
@@ -91,6 +93,8 @@ __all__ = [  # noqa: RUF022 - grouped by layer
     "NotifyReceived",
     "IncomingSubscription",
     "ReferReceived",
+    "ProvisionalOffer",
+    "SessionRefreshed",
     "Replaces",
     "TerminatedReason",
     "UAConfig",

@@ -20,6 +20,10 @@ The UserAgent is composed of parts that own their state (docs/architecture.md):
 * :class:`~sipsans.ua.client.ClientSide`: calls and requests we send, their responses;
 * :class:`~sipsans.ua.server.ServerSide`: requests we receive and our answers;
 * :class:`~sipsans.ua.inbox.Inbox`: requests waiting for the application's answer;
+* :class:`~sipsans.ua.reliable.ReliableProvisionals` (RFC 3262: reliable 1xx and PRACK),
+  :class:`~sipsans.ua.session_timers.SessionTimers` (RFC 4028), and
+  :class:`~sipsans.ua.offers.Negotiations` (where each dialog's offer/answer exchange
+  stands, RFC 3264, RFC 3311);
 * :class:`~sipsans.ua.subscriptions.Subscriptions` (RFC 6665),
   :class:`~sipsans.ua.refer.Transfers` (RFC 3515),
   :class:`~sipsans.ua.registrations.Registrations` (RFC 3261 §10.2);
@@ -63,9 +67,12 @@ from .handles import (
     Views,
 )
 from .inbox import Inbox
+from .offers import Negotiations
 from .refer import Transfers
 from .registrations import RegistrationHandle, Registrations
+from .reliable import ReliableProvisionals
 from .server import ServerSide
+from .session_timers import SessionTimers
 from .subscriptions import Subscriptions
 
 __all__ = ["UAConfig", "UserAgent"]
@@ -117,16 +124,35 @@ class UserAgent:
         self._drain = ctx.drain = partial(self.endpoint.drain_events, self._route)
         self._dialogs = DialogTable(ctx)
         self._inbox = Inbox(ctx)
-        self._client = ClientSide(ctx, self._dialogs)
+        negotiations = Negotiations()
+        self._client = ClientSide(ctx, self._dialogs, negotiations)
+        self._reliable = ReliableProvisionals(ctx, self._dialogs, self._client)
+        self._timers = SessionTimers(ctx, self._dialogs, self._client)
+        self._client.bind(self._reliable, self._timers)
         self._subscriptions = Subscriptions(ctx, self._dialogs, self._client, self._inbox)
         self._transfers = Transfers(
             ctx, self._dialogs, self._client, self._inbox, self._subscriptions
         )
         self._server = ServerSide(
-            ctx, self._dialogs, self._inbox, self._client, self._subscriptions, self._transfers
+            ctx,
+            self._dialogs,
+            self._inbox,
+            self._client,
+            self._subscriptions,
+            self._transfers,
+            self._reliable,
+            self._timers,
+            negotiations,
+        )
+        negotiations.bind(
+            self._client.offer_state, self._server.offer_state, self._reliable.offer_state
+        )
+        # A re-INVITE refresh waits while another re-INVITE or an offer is under way.
+        self._timers.busy = lambda d: (
+            self._client.reinvite_pending(d) or negotiations.pending(d) is not None
         )
         self._registrations = Registrations(ctx)
-        views.bind(self._client, self._server, self._transfers, self._subscriptions)
+        views.bind(self._client, self._server, self._transfers, self._subscriptions, self._reliable)
         # The parts' commands, offered as the UA's own.
         self.invite = self._client.invite
         self.request = self._client.send_request
@@ -208,6 +234,8 @@ class UserAgent:
             **self._client.stats(),
             **self._server.stats(),
             **self._inbox.stats(),
+            **self._reliable.stats(),
+            **self._timers.stats(),
             "ua_timers": len(self._ctx.alarms),
             **self._registrations.stats(),
             **self._subscriptions.stats(),

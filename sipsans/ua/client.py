@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from typing import TypedDict, Unpack
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from ..auth import AuthFailure, Credentials
 from ..dialog.model import Dialog, build_request, contact_target, route_set_from, target_for
@@ -39,7 +39,12 @@ from .context import UAContext
 from .dialogs import DialogTable, by_role
 from .events import AuthenticationFailed
 from .handles import ClientInviteDialog
+from .offers import Negotiations, Pending
 from .records import Call, Hdrs, Outgoing, body_type
+
+if TYPE_CHECKING:
+    from .reliable import ReliableProvisionals
+    from .session_timers import SessionTimers
 
 __all__ = ["ClientSide", "name_addr_arg"]
 
@@ -87,8 +92,13 @@ class Request_(TypedDict, total=False):
     target: Target | None
 
 
+#: Requests within a dialog that refresh the session (and the target, §12.2): they say
+#: what we support and carry the session timer (RFC 4028 §7.4).
+_SESSION_REFRESHES = frozenset({"INVITE", "UPDATE"})
+
 #: Dialog states in which requests may be sent within the dialog.
 _USABLE = frozenset({DialogState.EARLY, DialogState.WAIT_ACK, DialogState.CONFIRMED})
+_CONFIRMED = frozenset({DialogState.CONFIRMED})
 
 
 class ClientSide:
@@ -101,13 +111,21 @@ class ClientSide:
         "_dialogs",
         "_glare",
         "_late",
+        "_negotiations",
         "_out",
         "_reinvites",
+        "_reliable",
+        "_timers",
+        "_updates",
     )
 
-    def __init__(self, ctx: UAContext, dialogs: DialogTable) -> None:
+    _reliable: ReliableProvisionals
+    _timers: SessionTimers
+
+    def __init__(self, ctx: UAContext, dialogs: DialogTable, negotiations: Negotiations) -> None:
         self._ctx = ctx
         self._dialogs = dialogs
+        self._negotiations = negotiations
         self._calls: dict[int, Call] = {}  # INVITE client transaction id -> call
         self._call_keys: dict[tuple[str, str], Call] = {}  # (Call-ID, From tag) -> call
         self._out: dict[int, Outgoing] = {}  # client transaction id -> request record
@@ -119,7 +137,17 @@ class ClientSide:
         #: for ack() (RFC 3264 §5). The INVITE it answers, the re-INVITE's record (None
         #: for the call's INVITE), and the alarm of the default.
         self._late: dict[Dialog, tuple[Request, Outgoing | None, Alarm]] = {}
+        #: Our UPDATE carrying an offer, per dialog, until its final response (RFC 3311
+        #: §5.1: one offer at a time): its client transaction id.
+        self._updates: dict[Dialog, int] = {}
         dialogs.on_end(self._dialog_ended)
+
+    def bind(self, reliable: ReliableProvisionals, timers: SessionTimers) -> None:
+        """The parts our INVITEs and responses involve: 100rel (RFC 3262) and session
+        timers (RFC 4028). (They send their requests through this side, so they are made
+        after it; the UserAgent binds them.)"""
+        self._reliable = reliable
+        self._timers = timers
 
     def stats(self) -> dict[str, int]:
         return {
@@ -129,6 +157,7 @@ class ClientSide:
             "reinvites": len(self._reinvites),
             "glare_retries": len(self._glare),
             "late_offers": len(self._late),
+            "update_offers": len(self._updates),
         }
 
     def call_of(self, d: Dialog) -> Call | None:
@@ -138,6 +167,23 @@ class ClientSide:
     def reinvite_pending(self, d: Dialog) -> bool:
         """Whether a re-INVITE of ours is in progress on ``d`` (§14.2 glare)."""
         return d in self._reinvites
+
+    def offer_state(self, d: Dialog) -> Pending | None:
+        """The offer/answer exchange our requests opened on ``d`` (docs in offers.py):
+        our UPDATE or re-INVITE offer, or our INVITE's while no answer came in a
+        reliable 1xx; the offer of a 2xx awaiting our ACK."""
+        if d in self._late:
+            return "theirs"
+        if d in self._updates:
+            return "ours"
+        reinvite = self._reinvites.get(d)
+        if reinvite is not None:
+            out = self._out.get(reinvite)
+            return "ours" if out is not None and out.request.body else None
+        call = self.call_of(d) if d.is_early else None
+        if call is not None and call.request.body and not self._reliable.answered_early(d):
+            return "ours"
+        return None
 
     # -- commands: calls ------------------------------------------------------------------
 
@@ -185,6 +231,13 @@ class ClientSide:
         local_tag, cseq = ctx.new_local()
         call_id = ctx.new_call_id()
         contact = ctx.local_contact(target.transport)
+        # What we support and ask for (RFC 3262 §4, RFC 4028 §7.1), unless given.
+        given = {name.lower() for name, _ in (*uri_headers, *extra)}
+        ours = (
+            ("Supported", ctx.supported_value),
+            *self._reliable.invite_headers(),
+            *self._timers.invite_headers(),
+        )
         request = make_request(
             "INVITE",
             ruri,
@@ -193,7 +246,13 @@ class ClientSide:
             call_id=call_id,
             cseq=cseq,
             contact=contact,
-            headers=[("Allow", ctx.allow_value), *ctx.common, *uri_headers, *extra],
+            headers=[
+                ("Allow", ctx.allow_value),
+                *[(name, value) for name, value in ours if name.lower() not in given],
+                *ctx.common,
+                *uri_headers,
+                *extra,
+            ],
             body=body,
             content_type=content_type,
         )
@@ -358,11 +417,34 @@ class ClientSide:
             # A SUBSCRIBE the UA does not track would get its NOTIFYs answered 481 by
             # this very UA (RFC 6665 §4.1.3).
             raise LocalProtocolError("use the dialog's subscribe() to SUBSCRIBE within it")
+        if method == "PRACK":
+            raise LocalProtocolError("the UA sends PRACKs itself (dialog.prack() to answer)")
         if d.state not in _USABLE:
             raise LocalProtocolError(f"dialog {d.id} is {d.state.value}: no requests within it")
-        _, origin = self.send(d, method, body=body, content_type=content_type, headers=headers)
+        if method == "UPDATE" and body:
+            self._check_update_offer(d)
+        txn, origin = self.send(d, method, body=body, content_type=content_type, headers=headers)
+        if method == "UPDATE" and body:
+            self._updates[d] = txn.id
         self._ctx.drain()
         return origin
+
+    def _check_update_offer(self, d: Dialog) -> None:
+        """RFC 3311 §5.1: an UPDATE may carry an offer only while no exchange is open,
+        and in an early dialog only once the initial one completed (reliably)."""
+        if d in self._glare:
+            raise LocalProtocolError("an offer of ours is waiting for its §14.1 retry")
+        pending = self._negotiations.pending(d)
+        if pending is not None:
+            whose = "our offer is" if pending == "ours" else "the peer's offer is"
+            raise LocalProtocolError(
+                f"{whose} waiting for its answer: no new offer in an UPDATE (RFC 3311 §5.1)"
+            )
+        if d.is_early and not self._reliable.early_exchange_done(d):
+            raise LocalProtocolError(
+                "an UPDATE offer in an early dialog needs the initial offer/answer completed "
+                "in a reliable 1xx and its PRACK (RFC 3311 §5.1)"
+            )
 
     def reinvite(
         self,
@@ -381,6 +463,10 @@ class ClientSide:
             )
         if d in self._reinvites or d in self._glare:
             raise LocalProtocolError("a re-INVITE is already in progress on this dialog (§14.1)")
+        if d in self._updates:
+            raise LocalProtocolError(
+                "our UPDATE's offer is waiting for its answer (RFC 3311 §5.1): no re-INVITE yet"
+            )
         if d in self._late:
             # §14.1: the initial INVITE is not over until its ACK, and its offer is still
             # unanswered (RFC 3264 §4 allows no new offer before the answer).
@@ -419,11 +505,34 @@ class ClientSide:
         """Send a request within ``d``: (its transaction, the handle the application
         holds: ``origin`` when this is a retry of an earlier request)."""
         content_type = body_type(method, body, content_type)
+        if method in _SESSION_REFRESHES:
+            # What we support, and the session timer this refreshes (RFC 4028 §7.4).
+            headers = (
+                ("Supported", self._ctx.supported_value),
+                *self._timers.request_headers(d),
+                *headers,
+            )
         request, target = self._build(d, method, body, content_type, headers)
         txn = self._ctx.endpoint.send_request(request, target=target, now=self._ctx.now)
         out = Outgoing(d, request, target, origin or txn, body, content_type, headers)
         self._track(txn, out)
         return txn, out.origin
+
+    def refresh(
+        self,
+        d: Dialog,
+        method: str,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Hdrs = (),
+    ) -> None:
+        """A session refresh of the UA's own (RFC 4028 §10): an UPDATE, or a re-INVITE
+        (tracked as ours, for glare and its ACK); its responses stay with the UA."""
+        txn, _ = self.send(d, method, body=body, content_type=content_type, headers=headers)
+        self._out[txn.id].quiet = True
+        if method == "INVITE":
+            self._reinvites[d] = txn.id
 
     def _build(
         self,
@@ -509,6 +618,11 @@ class ClientSide:
         self._call_response(call, event)
         return True
 
+    def _tell(self, out: Outgoing, event: ResponseReceived) -> None:
+        """Pass a response to ``out`` on, unless the UA sent ``out`` on its own."""
+        if not out.quiet:
+            self._pass(event, out.origin)
+
     def _pass(self, event: ResponseReceived, origin: ClientTxn) -> None:
         if event.txn == origin:
             self._ctx.events.append(event)
@@ -555,13 +669,19 @@ class ClientSide:
         tag = resp.to.tag
         dialogs = self._dialogs
         if code < 200:
-            if tag:
-                d, new = self._fork(call, tag)
-                _learn(d, resp)
-                dialogs.change(d, DialogInput.RECV_1XX, resp, appeared=new)
-            else:
+            if not tag:
                 dialogs.change(call.primary, DialogInput.RECV_100, resp)
+                self._pass(event, call.origin)
+                return
+            d, new = self._fork(call, tag)
+            rseq = self._reliable.in_order(d, resp) if code > 100 else 0
+            if rseq < 0:
+                return  # a reliable 1xx again, or out of order (RFC 3262 §4)
+            _learn(d, resp)
+            dialogs.change(d, DialogInput.RECV_1XX, resp, appeared=new)
             self._pass(event, call.origin)
+            if rseq:
+                self._reliable.acknowledge(d, call.request, resp, rseq)  # PRACK (§4)
             return
         if code < 300:
             if not tag:
@@ -599,12 +719,16 @@ class ClientSide:
                 # A 2xx that raced our CANCEL (§9.1): ACK it, then BYE.
                 self._send_ack(d, b"", None, call.request)
                 self.send_bye(d, TerminatedReason.UAC_CANCEL)
-            elif not call.request.body and resp.body:
+                return
+            if not call.request.body and resp.body and not self._reliable.answered_early(d):
                 self._hold_ack(d, call.request, None)  # late offer: the ACK answers it
             else:
                 self._send_ack(d, b"", None, call.request)
+            self._timers.on_2xx(d, call.request, resp)  # RFC 4028 §7.2
             return
         if code in (401, 407) and self._retry_call(call, resp):
+            return
+        if code == 422 and self._retry_422(call, resp):
             return
         reason = reason_for_status(code, cancelled=call.cancelling)
         if code == 401:
@@ -648,15 +772,27 @@ class ClientSide:
             self._auth_failed(d, call.origin, resp, result.reason, result.realm)
             return False
         call.auth_tries += 1
-        request = result.apply(call.request)
+        self._resend_call(call, result.apply(call.request))
+        return True
+
+    def _retry_422(self, call: Call, resp: Response) -> bool:
+        """RFC 4028 §7.4: send the INVITE again asking for the 422's Min-SE."""
+        request = self._timers.after_422(call.request, resp)
+        if request is None:
+            return False
+        self._resend_call(call, request)
+        return True
+
+    def _resend_call(self, call: Call, request: Request) -> None:
+        """Send the call's INVITE again as ``request``, with the next CSeq (§8.1.3.5)."""
+        ctx = self._ctx
         seq = call.request.cseq.seq + 1
         request.headers.set("CSeq", f"{seq} INVITE")
-        d.local_cseq = seq
+        call.primary.local_cseq = seq
         txn = ctx.endpoint.send_request(request, target=call.target, now=ctx.now)
         call.request = request
         call.txn = txn.id
         self._calls[txn.id] = call
-        return True
 
     def _out_response(self, out: Outgoing, event: ResponseReceived) -> None:
         resp = event.response
@@ -668,6 +804,8 @@ class ClientSide:
                 self._pass(event, out.origin)
             return
         if code in (401, 407) and self._retry_out(out, resp):
+            return
+        if code == 422 and method in _SESSION_REFRESHES and self._retry_422_out(out, resp):
             return
         if out.on_final is not None:
             out.on_final(out, code, resp)
@@ -684,7 +822,7 @@ class ClientSide:
                 if event.txn is not None and self._reinvites.get(d) == event.txn.id:
                     del self._reinvites[d]
                 d.refresh_target(resp)
-                self._pass(event, out.origin)
+                self._tell(out, event)
                 if not out.request.body and resp.body and d.state is DialogState.CONFIRMED:
                     self._hold_ack(d, out.request, out)  # an offer in the 2xx (RFC 3264 §5)
                 else:
@@ -692,20 +830,22 @@ class ClientSide:
                     # peer would otherwise retransmit it until its Timer H and end the
                     # dialog anew).
                     out.ack = self._send_ack(d, b"", None, out.request)
+                if d.state is DialogState.CONFIRMED:
+                    self._timers.on_2xx(d, out.request, resp)  # a session refresh (RFC 4028)
                 return
             self._reinvites.pop(d, None)
-            if (
-                code == 491
-                and d.state is DialogState.CONFIRMED
-                and out.glare_rounds < self._ctx.config.glare_retries
-            ):
-                # §14.1: retried after a back-off; the application's handle gets the
-                # retry's outcome (or, after the last round, this 491).
-                self._back_off(d, out)
+            if code == 491 and self._glare_retry(d, out, DialogState.CONFIRMED):
                 return
-        elif d is not None and method == "UPDATE" and 200 <= code < 300:
-            d.refresh_target(resp)
-        self._pass(event, out.origin)
+        elif d is not None and method == "UPDATE":
+            if event.txn is not None and self._updates.get(d) == event.txn.id:
+                del self._updates[d]  # the offer is answered, or refused (RFC 3311 §5.1)
+            if 200 <= code < 300:
+                d.refresh_target(resp)
+                if d.state is DialogState.CONFIRMED:
+                    self._timers.on_2xx(d, out.request, resp)
+            elif code == 491 and out.body and self._glare_retry(d, out, *_USABLE):
+                return
+        self._tell(out, event)
         if d is not None and code in (408, 481) and method not in _USAGE_ONLY:
             # §12.2.1.2: the dialog is gone at the other end.
             reason = (
@@ -728,7 +868,12 @@ class ClientSide:
             self._auth_failed(d, out.origin, resp, result.reason, result.realm)
             return False
         out.auth_tries += 1
-        request = result.apply(out.request)
+        self._resend_out(out, result.apply(out.request))
+        return True
+
+    def _resend_out(self, out: Outgoing, request: Request) -> None:
+        """Send ``out``'s request again as ``request``, with the next CSeq (§8.1.3.5)."""
+        d = out.dialog
         if d is not None:
             d.local_cseq += 1
             seq = d.local_cseq
@@ -736,39 +881,56 @@ class ClientSide:
             seq = out.request.cseq.seq + 1
         request.headers.set("CSeq", f"{seq} {request.method}")
         out.request = request
-        txn = ctx.endpoint.send_request(request, target=out.target, now=ctx.now)
+        txn = self._ctx.endpoint.send_request(request, target=out.target, now=self._ctx.now)
         self._track(txn, out)
         if out.on_retry is not None:
             out.on_retry(out)
         if d is not None and request.method == "INVITE":
             self._reinvites[d] = txn.id
-        return True
+        elif d is not None and request.method == "UPDATE" and request.body:
+            self._updates[d] = txn.id
 
-    def _back_off(self, d: Dialog, out: Outgoing) -> None:
-        """§14.1: after a 491, retry at a random time: 2.1-4 s when we own the
-        Call-ID (we were the UAC), 0-2 s otherwise, in units of 10 ms. The retry waiting
-        holds the record, so the handle does not end with the 491's transaction."""
+    def _glare_retry(self, d: Dialog, out: Outgoing, *states: DialogState) -> bool:
+        """§14.1 (RFC 3311 §5.1 for UPDATE): after a 491, retry the offer at a random
+        time while ``d`` is in one of ``states``: 2.1-4 s when we own the Call-ID (we
+        were the UAC), 0-2 s otherwise, in units of 10 ms; at most
+        ``UAConfig.glare_retries`` times, after which the 491 is the outcome. The
+        application's handle gets the retry's outcome; the retry waiting holds the
+        record, so the handle does not end with the 491's transaction."""
         ctx = self._ctx
+        if d.state not in states or out.glare_rounds >= ctx.config.glare_retries:
+            return False
         low, high = (210, 400) if d.role == "uac" else (0, 200)
         wait = ctx.rng.randint(low, high) / 100
         out.glare_rounds += 1
         out.live += 1
-        self._glare[d] = (out, ctx.alarms.at(ctx.now + wait, self._retry_reinvite, d))
+        self._glare[d] = (out, ctx.alarms.at(ctx.now + wait, self._retry_offer, d))
+        return True
 
-    def _retry_reinvite(self, d: Dialog, at: float) -> None:
+    def _retry_offer(self, d: Dialog, at: float) -> None:
         glare = self._glare.pop(d, None)
         if glare is None:
             return
         out = glare[0]
         out.live -= 1
-        if d.state is not DialogState.CONFIRMED:
+        method = out.request.method
+        if d.state not in (_USABLE if method == "UPDATE" else _CONFIRMED):
             self._record_ended(out)
             return
-        request, target = self._build(d, "INVITE", out.body, out.content_type, out.headers)
+        request, target = self._build(d, method, out.body, out.content_type, out.headers)
         txn = self._ctx.endpoint.send_request(request, target=target, now=self._ctx.now)
         out.request, out.target, out.ack = request, target, None
         self._track(txn, out)
-        self._reinvites[d] = txn.id
+        (self._reinvites if method == "INVITE" else self._updates)[d] = txn.id
+
+    def _retry_422_out(self, out: Outgoing, resp: Response) -> bool:
+        """RFC 4028 §7.4: a re-INVITE or UPDATE of ours met 422: again, asking for the
+        422's Min-SE."""
+        request = self._timers.after_422(out.request, resp)
+        if request is None:
+            return False
+        self._resend_out(out, request)
+        return True
 
     def _record_ended(self, out: Outgoing) -> None:
         """The last transaction of ``out`` ended: so does the application's handle."""
@@ -868,6 +1030,8 @@ class ClientSide:
         if d is not None:
             if self._reinvites.get(d) == txn.id:
                 del self._reinvites[d]
+            if self._updates.get(d) == txn.id:
+                del self._updates[d]
             self._dialogs.release(d)
         if out.live == 0 and not out.quiet:
             origin = out.origin
@@ -897,6 +1061,8 @@ class ClientSide:
         dialog ended (§9.1). The CANCEL bounds the wait to 64*T1 (§9.1) even if the peer
         never answers; an INVITE already answered has nothing to cancel."""
         ctx = self._ctx
+        if self._updates:
+            self._updates.pop(d, None)
         if self._late or self._glare or self._reinvites:  # (most dialogs have none)
             late = self._late.pop(d, None)
             if late is not None:

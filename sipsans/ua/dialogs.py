@@ -32,7 +32,7 @@ ENDED_KEPT = 256
 class DialogTable:
     """Every dialog the UA holds, by id; its state changes; its end."""
 
-    __slots__ = ("_by_id", "_ctx", "_ended", "_listeners", "get")
+    __slots__ = ("_by_id", "_ctx", "_ended", "_listeners", "_watchers", "get")
 
     def __init__(self, ctx: UAContext) -> None:
         self._ctx = ctx
@@ -41,6 +41,8 @@ class DialogTable:
         #: one whose DialogTerminated the application is handling (bounded: ENDED_KEPT).
         self._ended: dict[DialogId, Dialog] = {}
         self._listeners: list[EndListener] = []
+        #: Listeners of one dialog's end (see :meth:`watch`), for the dialogs that have any.
+        self._watchers: dict[Dialog, list[EndListener]] = {}
         #: ``get(dialog_id)``: the dialog, or None.
         self.get: Callable[[DialogId], Dialog | None] = self._by_id.get
 
@@ -73,6 +75,12 @@ class DialogTable:
     def on_end(self, listener: EndListener) -> None:
         """Call ``listener`` after each dialog ends (the parts clean up their usages)."""
         self._listeners.append(listener)
+
+    def watch(self, d: Dialog, listener: EndListener) -> None:
+        """Call ``listener`` once, when ``d`` ends: for a part that keeps something for a
+        few dialogs only (a reliable 1xx, a session timer), so that the ends of all the
+        others cost it nothing."""
+        self._watchers.setdefault(d, []).append(listener)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -125,6 +133,9 @@ class DialogTable:
             self._ctx.events.append(DialogTerminated(dialog_id=d.id, reason=reason, status=status))
         for listener in self._listeners:
             listener(d, was_early)
+        if self._watchers:
+            for listener in self._watchers.pop(d, ()):
+                listener(d, was_early)
         self.release(d, 0)
 
     # -- lifetime ------------------------------------------------------------------------
