@@ -116,7 +116,7 @@ FUZZ_FLAGS         ?=
 FUZZ_STAMP         := $(VENV)/.sipsans-fuzz.stamp
 FUZZ_RUN            = -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_FLAGS)
 # harness:max_len (the cost of the framer and the program harnesses grows with input size)
-FUZZ_HARNESSES     := parser:1024 framer:1024 endpoint:2048 ua:2048
+FUZZ_HARNESSES     := parser:1024 framer:1024 endpoint:2048 ua:2048 sdp:4096
 
 .PHONY: fuzz fuzz-smoke
 

@@ -24,6 +24,7 @@ from .message.framing import StreamFramer
 from .message.headers import Headers
 from .message.model import REASON_PHRASES, Message, Request, Response, make_request, make_response
 from .message.parser import parse_message
+from .message.sdp import SessionDescription, make_answer, make_offer, parse_sdp
 from .message.uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
 from .services.publication import (
     Publication,
@@ -140,6 +141,10 @@ __all__ = [  # noqa: RUF022 - grouped by layer
     "parse_name_addr",
     "parse_uri",
     "parse_via",
+    "SessionDescription",
+    "make_answer",
+    "make_offer",
+    "parse_sdp",
     "Binding",
     "LocationService",
     "Publication",

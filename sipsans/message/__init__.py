@@ -8,6 +8,8 @@
 * :mod:`.model`: :class:`Request`, :class:`Response`, ``make_request``, ``make_response``.
 * :mod:`.parser`: ``parse_message`` (bytes to a message, lazily typed).
 * :mod:`.framing`: :class:`StreamFramer` for TCP, TLS and WebSocket streams.
+* :mod:`.sdp`: session descriptions (RFC 8866) and offer/answer (RFC 3264), the
+  bodies of INVITE and its answers; public as :mod:`sipsans.sdp`.
 
 Nothing here knows about transactions or dialogs.
 """

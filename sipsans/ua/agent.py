@@ -17,14 +17,17 @@ Same pull surface as the Endpoint::
 The UserAgent is composed of parts that own their state (docs/architecture.md):
 
 * :class:`~sipsans.ua.dialogs.DialogTable`: the dialogs and their state changes;
-* :class:`~sipsans.ua.client.ClientSide`: calls and requests we send, their responses;
+* :class:`~sipsans.ua.calls.Caller`: the calls we place (the UAC side of the INVITE);
+* :class:`~sipsans.ua.client.ClientSide`: other requests we send, their responses;
 * :class:`~sipsans.ua.server.ServerSide`: requests we receive and our answers;
 * :class:`~sipsans.ua.inbox.Inbox`: requests waiting for the application's answer;
 * :class:`~sipsans.ua.reliable.ReliableProvisionals` (RFC 3262: reliable 1xx and PRACK),
   :class:`~sipsans.ua.session_timers.SessionTimers` (RFC 4028), and
   :class:`~sipsans.ua.offers.Negotiations` (where each dialog's offer/answer exchange
   stands, RFC 3264, RFC 3311);
-* :class:`~sipsans.ua.subscriptions.Subscriptions` (RFC 6665),
+* :class:`~sipsans.ua.subscriptions.Subscriptions` (their records, RFC 6665) and the
+  two roles, :class:`~sipsans.ua.subscriber.Subscriber` and
+  :class:`~sipsans.ua.notifier.Notifier`,
   :class:`~sipsans.ua.refer.Transfers` (RFC 3515),
   :class:`~sipsans.ua.registrations.Registrations` (RFC 3261 §10.2);
 * :class:`~sipsans.ua.handles.Views`: the dialog and subscription handles.
@@ -54,6 +57,7 @@ from ..transaction.events import (
     TransportFailed,
 )
 from ..transaction.transport import Address, ConnHandle, ServerTxn, Transmit
+from .calls import Caller
 from .client import ClientSide
 from .config import UAConfig
 from .context import UAContext
@@ -67,12 +71,14 @@ from .handles import (
     Views,
 )
 from .inbox import Inbox
+from .notifier import Notifier
 from .offers import Negotiations
 from .refer import Transfers
 from .registrations import RegistrationHandle, Registrations
 from .reliable import ReliableProvisionals
 from .server import ServerSide
 from .session_timers import SessionTimers
+from .subscriber import Subscriber
 from .subscriptions import Subscriptions
 
 __all__ = ["UAConfig", "UserAgent"]
@@ -122,45 +128,68 @@ class UserAgent:
         # Consuming the endpoint's events: it hands each to _route, in order, also
         # those that the parts' commands make meanwhile.
         self._drain = ctx.drain = partial(self.endpoint.drain_events, self._route)
-        self._dialogs = DialogTable(ctx)
-        self._inbox = Inbox(ctx)
+        self._dialogs = dialogs = DialogTable(ctx)
+        self._inbox = inbox = Inbox(ctx)
         negotiations = Negotiations()
-        self._client = ClientSide(ctx, self._dialogs, negotiations)
-        self._reliable = ReliableProvisionals(ctx, self._dialogs, self._client)
-        self._timers = SessionTimers(ctx, self._dialogs, self._client)
-        self._client.bind(self._reliable, self._timers)
-        self._subscriptions = Subscriptions(ctx, self._dialogs, self._client, self._inbox)
-        self._transfers = Transfers(
-            ctx, self._dialogs, self._client, self._inbox, self._subscriptions
+        self._client = client = ClientSide(ctx, dialogs, negotiations)
+        # 100rel and session timers send their requests through the client side.
+        self._reliable = reliable = ReliableProvisionals(ctx, dialogs, client)
+        self._timers = timers = SessionTimers(ctx, dialogs, client)
+        client.bind(reliable=reliable, timers=timers)
+        self._caller = caller = Caller(ctx, dialogs, client, reliable=reliable, timers=timers)
+        reliable.cancel_call = caller.send_cancel
+        self._subscriptions = subs = Subscriptions(ctx, dialogs)
+        self._subscriber = subscriber = Subscriber(ctx, dialogs, client, subs)
+        self._notifier = notifier = Notifier(
+            ctx, dialogs=dialogs, client=client, inbox=inbox, subs=subs
         )
-        self._server = ServerSide(
+        self._transfers = transfers = Transfers(
             ctx,
-            self._dialogs,
-            self._inbox,
-            self._client,
-            self._subscriptions,
-            self._transfers,
-            self._reliable,
-            self._timers,
-            negotiations,
+            dialogs=dialogs,
+            client=client,
+            inbox=inbox,
+            subscriptions=subs,
+            subscriber=subscriber,
+            notifier=notifier,
+        )
+        self._server = server = ServerSide(
+            ctx,
+            dialogs=dialogs,
+            inbox=inbox,
+            caller=caller,
+            client=client,
+            subscriptions=subs,
+            subscriber=subscriber,
+            notifier=notifier,
+            transfers=transfers,
+            reliable=reliable,
+            timers=timers,
+            negotiations=negotiations,
         )
         negotiations.bind(
-            self._client.offer_state, self._server.offer_state, self._reliable.offer_state
+            client.offer_state, caller.offer_state, server.offer_state, reliable.offer_state
         )
         # A re-INVITE refresh waits while another re-INVITE or an offer is under way.
-        self._timers.busy = lambda d: (
-            self._client.reinvite_pending(d) or negotiations.pending(d) is not None
-        )
+        timers.busy = lambda d: client.reinvite_pending(d) or negotiations.pending(d) is not None
         self._registrations = Registrations(ctx)
-        views.bind(self._client, self._server, self._transfers, self._subscriptions, self._reliable)
+        views.bind(
+            caller=caller,
+            client=client,
+            server=server,
+            transfers=transfers,
+            subscriptions=subs,
+            subscriber=subscriber,
+            notifier=notifier,
+            reliable=reliable,
+        )
         # The parts' commands, offered as the UA's own.
-        self.invite = self._client.invite
+        self.invite = self._caller.invite
         self.request = self._client.send_request
         self.options = self._client.options
         self.message = self._client.message
         self.register = self._registrations.register
         self.unregister = self._registrations.unregister
-        self.subscribe = self._subscriptions.subscribe
+        self.subscribe = self._subscriber.subscribe
         self.respond = self._server.respond
 
     @property
@@ -231,6 +260,7 @@ class UserAgent:
         """Sizes of the UA's tables (all zero when idle) and the endpoint's."""
         return {
             "dialogs": len(self._dialogs),
+            **self._caller.stats(),
             **self._client.stats(),
             **self._server.stats(),
             **self._inbox.stats(),
@@ -330,18 +360,28 @@ class UserAgent:
             if isinstance(event.txn, ServerTxn):
                 self._server.on_terminated(event)
             elif not (
-                self._client.on_terminated(event) or self._registrations.on_terminated(event)
+                self._caller.on_terminated(event)
+                or self._client.on_terminated(event)
+                or self._registrations.on_terminated(event)
             ):
                 self._ctx.events.append(event)
         elif isinstance(event, ResponseReceived):
-            if not (self._client.on_response(event) or self._registrations.on_response(event)):
+            if not (
+                self._caller.on_response(event)
+                or self._client.on_response(event)
+                or self._registrations.on_response(event)
+            ):
                 self._ctx.events.append(event)  # a CANCEL's response, or the app's own request
         elif isinstance(event, CancelReceived):
             self._server.on_cancel(event)
         elif isinstance(event, TransactionTimedOut | TransportFailed):
             if isinstance(event.txn, ServerTxn):
                 self._server.on_failure(event)
-            elif not (self._client.on_failure(event) or self._registrations.on_failure(event)):
+            elif not (
+                self._caller.on_failure(event)
+                or self._client.on_failure(event)
+                or self._registrations.on_failure(event)
+            ):
                 self._ctx.events.append(event)
         else:
             self._ctx.events.append(event)  # MalformedMessage, ConnectionClosed

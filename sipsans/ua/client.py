@@ -1,28 +1,27 @@
-"""The UserAgent's client side: the requests it sends and what comes back (RFC 3261
-§8.1, §12.1.2, §13.2, §14.1, §15.1.1, §22.2).
+"""The UserAgent's client side: the requests it sends (other than the calls it places,
+:mod:`sipsans.ua.calls`) and what comes back (RFC 3261 §8.1, §12.2.1, §13.2.2.4,
+§14.1, §15.1.1, §22.2).
 
-:class:`ClientSide` places calls (``ua.invite``), sends requests within dialogs (BYE,
-re-INVITE, UPDATE, INFO, ...), CANCELs, ACKs every 2xx (§13.2.2.4), answers 401/407
-with credentials once per challenge, and backs off and retries a re-INVITE that met
-491 (§14.1). Every response is passed on to the application as ``ResponseReceived``
-with the handle the command returned, except the 401/407s it answers itself and the
-2xx retransmissions it re-ACKs.
+:class:`ClientSide` sends requests within dialogs (BYE, re-INVITE, UPDATE, INFO, ...)
+and outside them (OPTIONS, MESSAGE, ...), ACKs every 2xx to an INVITE (§13.2.2.4),
+answers 401/407 with credentials once per challenge, and backs off and retries a
+re-INVITE that met 491 (§14.1). Every response is passed on to the application as
+``ResponseReceived`` with the handle the command returned, except the 401/407s it
+answers itself, the 491s it retries and the 2xx retransmissions it re-ACKs.
 
-What it tracks: the calls it placed (by INVITE transaction and by Call-ID and From
-tag), every other request it sent (by transaction), and per dialog the re-INVITE of
-ours still running, a §14.1 retry waiting for its moment and a 2xx offer waiting for
-the ACK's answer.
+What it tracks: every request it sent (by transaction), and per dialog the re-INVITE
+of ours still running, a §14.1 retry waiting for its moment and a 2xx offer waiting
+for the ACK's answer (RFC 3264 §5).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
-from ..auth import AuthFailure, Credentials
-from ..dialog.model import Dialog, build_request, contact_target, route_set_from, target_for
-from ..dialog.state import DialogInput, DialogState, TerminatedReason, reason_for_status
+from ..auth import AuthFailure
+from ..dialog.model import Dialog, build_request, target_for
+from ..dialog.state import DialogInput, DialogState, TerminatedReason
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import NameAddr, parse_name_addr
 from ..message.model import Request, Response, make_request
@@ -38,15 +37,14 @@ from .alarms import Alarm
 from .context import UAContext
 from .dialogs import DialogTable, by_role
 from .events import AuthenticationFailed
-from .handles import ClientInviteDialog
 from .offers import Negotiations, Pending
-from .records import Call, Hdrs, Outgoing, body_type
+from .records import Hdrs, Outgoing, body_type
 
 if TYPE_CHECKING:
     from .reliable import ReliableProvisionals
     from .session_timers import SessionTimers
 
-__all__ = ["ClientSide", "name_addr_arg"]
+__all__ = ["ClientSide", "auth_failed", "name_addr_arg", "pass_on", "rewrite", "untagged"]
 
 _AUTH_HEADERS = ("authorization", "proxy-authorization")
 
@@ -82,6 +80,10 @@ _HAVE_COMMANDS = {
 }
 
 
+#: Given the ACK of a late offer once sent, and where it went.
+KeepAck = Callable[[Request, Target], None]
+
+
 class Request_(TypedDict, total=False):
     """What a request outside a dialog may carry besides its method and target."""
 
@@ -94,7 +96,7 @@ class Request_(TypedDict, total=False):
 
 #: Requests within a dialog that refresh the session (and the target, §12.2): they say
 #: what we support and carry the session timer (RFC 4028 §7.4).
-_SESSION_REFRESHES = frozenset({"INVITE", "UPDATE"})
+SESSION_REFRESHES = frozenset({"INVITE", "UPDATE"})
 
 #: Dialog states in which requests may be sent within the dialog.
 _USABLE = frozenset({DialogState.EARLY, DialogState.WAIT_ACK, DialogState.CONFIRMED})
@@ -105,8 +107,6 @@ class ClientSide:
     """Requests the UA sends and their outcomes (see the module docstring)."""
 
     __slots__ = (
-        "_call_keys",
-        "_calls",
         "_ctx",
         "_dialogs",
         "_glare",
@@ -126,24 +126,22 @@ class ClientSide:
         self._ctx = ctx
         self._dialogs = dialogs
         self._negotiations = negotiations
-        self._calls: dict[int, Call] = {}  # INVITE client transaction id -> call
-        self._call_keys: dict[tuple[str, str], Call] = {}  # (Call-ID, From tag) -> call
         self._out: dict[int, Outgoing] = {}  # client transaction id -> request record
         #: Our re-INVITE still running, per dialog: its client transaction id.
         self._reinvites: dict[Dialog, int] = {}
         #: A re-INVITE answered 491 waiting for its §14.1 retry: its record and alarm.
         self._glare: dict[Dialog, tuple[Outgoing, Alarm]] = {}
         #: A 2xx carrying an offer for our offer-less INVITE or re-INVITE: the ACK waits
-        #: for ack() (RFC 3264 §5). The INVITE it answers, the re-INVITE's record (None
-        #: for the call's INVITE), and the alarm of the default.
-        self._late: dict[Dialog, tuple[Request, Outgoing | None, Alarm]] = {}
+        #: for ack() (RFC 3264 §5). The INVITE it answers, who keeps the ACK for the
+        #: 2xx's retransmissions, and the alarm of the default.
+        self._late: dict[Dialog, tuple[Request, KeepAck | None, Alarm]] = {}
         #: Our UPDATE carrying an offer, per dialog, until its final response (RFC 3311
         #: §5.1: one offer at a time): its client transaction id.
         self._updates: dict[Dialog, int] = {}
         dialogs.on_end(self._dialog_ended)
 
-    def bind(self, reliable: ReliableProvisionals, timers: SessionTimers) -> None:
-        """The parts our INVITEs and responses involve: 100rel (RFC 3262) and session
+    def bind(self, *, reliable: ReliableProvisionals, timers: SessionTimers) -> None:
+        """The parts our requests within dialogs involve: 100rel (RFC 3262) and session
         timers (RFC 4028). (They send their requests through this side, so they are made
         after it; the UserAgent binds them.)"""
         self._reliable = reliable
@@ -151,8 +149,6 @@ class ClientSide:
 
     def stats(self) -> dict[str, int]:
         return {
-            "calls": len(self._calls),
-            "call_keys": len(self._call_keys),
             "requests": len(self._out),
             "reinvites": len(self._reinvites),
             "glare_retries": len(self._glare),
@@ -160,18 +156,19 @@ class ClientSide:
             "update_offers": len(self._updates),
         }
 
-    def call_of(self, d: Dialog) -> Call | None:
-        """The call (our initial INVITE, still running) that ``d`` belongs to, if any."""
-        return self._call_keys.get((d.call_id, d.local_tag)) if d.role == "uac" else None
+    def awaits_answer(self, d: Dialog) -> bool:
+        """Whether a 2xx's offer on ``d`` waits for the application's answer (RFC 3264 §5)."""
+        return d in self._late
 
     def reinvite_pending(self, d: Dialog) -> bool:
         """Whether a re-INVITE of ours is in progress on ``d`` (§14.2 glare)."""
         return d in self._reinvites
 
     def offer_state(self, d: Dialog) -> Pending | None:
-        """The offer/answer exchange our requests opened on ``d`` (docs in offers.py):
-        our UPDATE or re-INVITE offer, or our INVITE's while no answer came in a
-        reliable 1xx; the offer of a 2xx awaiting our ACK."""
+        """The offer/answer exchange our requests within ``d`` opened (see offers.py):
+        our UPDATE or re-INVITE offer, or the offer of a 2xx awaiting our ACK. (An offer
+        refused with 491 and waiting for its §14.1 retry is not open: the peer's may
+        go first.)"""
         if d in self._late:
             return "theirs"
         if d in self._updates:
@@ -180,108 +177,9 @@ class ClientSide:
         if reinvite is not None:
             out = self._out.get(reinvite)
             return "ours" if out is not None and out.request.body else None
-        call = self.call_of(d) if d.is_early else None
-        if call is not None and call.request.body and not self._reliable.answered_early(d):
-            return "ours"
         return None
 
     # -- commands: calls ------------------------------------------------------------------
-
-    def invite(
-        self,
-        to: str | NameAddr | SipURI,
-        *,
-        from_: str | NameAddr | None = None,
-        body: bytes = b"",
-        content_type: str | None = None,
-        headers: Iterable[tuple[str, str]] = (),
-        credentials: Credentials | Iterable[Credentials] | None = None,
-        target: Target | None = None,
-        now: float,
-    ) -> ClientInviteDialog:
-        """Start a call (§13.2.1). The request goes to ``target`` or, by default, to
-        the first Route given in ``headers`` or else to the host, port and
-        ``transport=`` of the To URI."""
-        ctx = self._ctx
-        ctx.advance(now)
-        if len(self._dialogs) >= ctx.config.max_dialogs:
-            raise LocalProtocolError(f"{len(self._dialogs)} dialogs, UAConfig.max_dialogs reached")
-        to_addr = name_addr_arg(to, "To")
-        ruri = to_addr.uri
-        uri_headers: list[tuple[str, str]] = []
-        if isinstance(ruri, SipURI):
-            # §19.1.5: header fields in the URI go into the request, except those the
-            # UA builds itself (a Refer-To with Replaces, RFC 3891 §4, arrives so).
-            uri_headers = [(n, v) for n, v in ruri.headers if n.lower() not in _URI_HEADER_DENY]
-            if any(n.lower() == "replaces" for n, _ in uri_headers):
-                uri_headers.append(("Require", "replaces"))
-            ruri = ruri.without_headers()
-        local = ctx.identity if from_ is None else name_addr_arg(from_, "From")
-        local, remote = _untagged(local), _untagged(to_addr)
-        local_text, remote_text = str(local), str(remote)
-        extra = tuple(headers)
-        # §12.2.1.1: in-dialog requests go to the remote target through the route set;
-        # only a target the caller names (an outbound proxy) stays fixed for the dialog.
-        fixed_target = target
-        if target is None:
-            routes = [v for k, v in extra if k.lower() == "route"]
-            hop = name_addr_arg(routes[0], "Route").uri if routes else ruri
-            target = target_for(hop)
-        content_type = body_type("INVITE", body, content_type)
-        local_tag, cseq = ctx.new_local()
-        call_id = ctx.new_call_id()
-        contact = ctx.local_contact(target.transport)
-        # What we support and ask for (RFC 3262 §4, RFC 4028 §7.1), unless given.
-        given = {name.lower() for name, _ in (*uri_headers, *extra)}
-        ours = (
-            ("Supported", ctx.supported_value),
-            *self._reliable.invite_headers(),
-            *self._timers.invite_headers(),
-        )
-        request = make_request(
-            "INVITE",
-            ruri,
-            from_=f"{local_text};tag={local_tag}",  # = str(local.with_tag(...)): no tag in local
-            to=remote_text,
-            call_id=call_id,
-            cseq=cseq,
-            contact=contact,
-            headers=[
-                ("Allow", ctx.allow_value),
-                *[(name, value) for name, value in ours if name.lower() not in given],
-                *ctx.common,
-                *uri_headers,
-                *extra,
-            ],
-            body=body,
-            content_type=content_type,
-        )
-        d = Dialog(
-            role="uac",
-            call_id=call_id,
-            local_tag=local_tag,
-            remote_tag="",
-            local_uri=local_text,
-            remote_uri=remote_text,
-            local_contact=contact,
-            remote_target=str(ruri),
-            route_set=(),
-            local_cseq=cseq,
-            remote_cseq=None,
-            state=DialogState.CALLING,
-            target=fixed_target,
-            secure=isinstance(ruri, SipURI) and ruri.secure,
-        )
-        creds = (credentials,) if isinstance(credentials, Credentials) else tuple(credentials or ())
-        call = Call(request, target, d, creds)
-        txn = ctx.endpoint.send_request(request, target=target, now=now)
-        call.txn, call.origin = txn.id, txn
-        self._calls[txn.id] = call
-        self._call_keys[(call_id, local_tag)] = call
-        self._dialogs.add(d)
-        self._dialogs.hold(d)  # the call's INVITE runs on it until its transaction ends
-        ctx.drain()
-        return ctx.views.call(call)
 
     def send_request(
         self,
@@ -309,7 +207,7 @@ class ClientSide:
         ruri = to_addr.uri
         if isinstance(ruri, SipURI):
             ruri = ruri.without_headers()
-        local = _untagged(ctx.identity if from_ is None else name_addr_arg(from_, "From"))
+        local = untagged(ctx.identity if from_ is None else name_addr_arg(from_, "From"))
         extra = tuple(headers)
         if target is None:
             routes = [v for k, v in extra if k.lower() == "route"]
@@ -319,7 +217,7 @@ class ClientSide:
             method,
             ruri,
             from_=f"{local};tag={ctx.new_tag()}",
-            to=str(_untagged(to_addr)),
+            to=str(untagged(to_addr)),
             call_id=ctx.new_call_id(),
             cseq=ctx.rng.randrange(1, 2**15),
             # §11.1: an OPTIONS may say where we are; other requests here make no dialog.
@@ -345,29 +243,6 @@ class ClientSide:
         """A MESSAGE outside any dialog (RFC 3428); ``content_type`` defaults to text/plain."""
         return self.send_request("MESSAGE", to, now=now, **kw)
 
-    def cancel(
-        self, d: Dialog, *, headers: Hdrs = (), reason: str | None = None, now: float
-    ) -> ClientTxn | None:
-        """CANCEL the call's INVITE (§9.1): None when nothing is pending."""
-        ctx = self._ctx
-        ctx.advance(now)
-        txn = self.send_cancel(d, headers=headers, reason=reason)
-        ctx.drain()
-        return txn
-
-    def send_cancel(
-        self, d: Dialog, *, headers: Hdrs = (), reason: str | None = None
-    ) -> ClientTxn | None:
-        """CANCEL the INVITE of the call ``d`` belongs to while ``d`` is early (§9.1)."""
-        call = self.call_of(d)
-        if call is None or not d.is_early:
-            return None
-        if call.cancelling:
-            return self._ctx.endpoint.cancel(ClientTxn(call.txn), now=self._ctx.now)
-        call.cancelling = True
-        extra = [*headers, ("Reason", reason)] if reason is not None else list(headers)
-        return self._ctx.endpoint.cancel(ClientTxn(call.txn), headers=extra, now=self._ctx.now)
-
     def ack(
         self, d: Dialog, *, body: bytes = b"", content_type: str | None = None, now: float
     ) -> None:
@@ -380,19 +255,20 @@ class ClientSide:
         self._late_ack(d, body, content_type)
         ctx.drain()
 
-    def _hold_ack(self, d: Dialog, invite: Request, out: Outgoing | None) -> None:
+    def hold_ack(self, d: Dialog, invite: Request, keep: KeepAck | None) -> None:
         """The 2xx offers a session our INVITE did not: its ACK carries the answer, so it
-        waits for ack() (RFC 3264 §5), at most UAConfig.answer_timeout."""
+        waits for ack() (RFC 3264 §5), at most UAConfig.answer_timeout. ``keep`` is given
+        the ACK once sent (to resend it for the 2xx's retransmissions)."""
         ctx = self._ctx
         deadline = ctx.now + ctx.config.answer_timeout
-        self._late[d] = (invite, out, ctx.alarms.at(deadline, self._late_unanswered, d))
+        self._late[d] = (invite, keep, ctx.alarms.at(deadline, self._late_unanswered, d))
 
     def _late_ack(self, d: Dialog, body: bytes, content_type: str | None) -> None:
-        invite, out, alarm = self._late.pop(d)
+        invite, keep, alarm = self._late.pop(d)
         self._ctx.alarms.cancel(alarm)
-        ack = self._send_ack(d, body, content_type, invite)
-        if out is not None:
-            out.ack = ack  # resent for the 2xx's retransmissions
+        ack, target = self.send_ack(d, body, content_type, invite)
+        if keep is not None:
+            keep(ack, target)
 
     # -- commands: requests within a dialog ---------------------------------------------
 
@@ -421,10 +297,11 @@ class ClientSide:
             raise LocalProtocolError("the UA sends PRACKs itself (dialog.prack() to answer)")
         if d.state not in _USABLE:
             raise LocalProtocolError(f"dialog {d.id} is {d.state.value}: no requests within it")
-        if method == "UPDATE" and body:
+        offer = method == "UPDATE" and bool(body)
+        if offer:
             self._check_update_offer(d)
         txn, origin = self.send(d, method, body=body, content_type=content_type, headers=headers)
-        if method == "UPDATE" and body:
+        if offer:
             self._updates[d] = txn.id
         self._ctx.drain()
         return origin
@@ -505,7 +382,7 @@ class ClientSide:
         """Send a request within ``d``: (its transaction, the handle the application
         holds: ``origin`` when this is a retry of an earlier request)."""
         content_type = body_type(method, body, content_type)
-        if method in _SESSION_REFRESHES:
+        if method in SESSION_REFRESHES:
             # What we support, and the session timer this refreshes (RFC 4028 §7.4).
             headers = (
                 ("Supported", self._ctx.supported_value),
@@ -592,151 +469,13 @@ class ClientSide:
     # -- responses ----------------------------------------------------------------------
 
     def on_response(self, event: ResponseReceived) -> bool:
-        """A response: True when it belongs to a request of ours (handled here)."""
+        """A response to a request of ours: True when handled here."""
         txn = event.txn
-        if txn is not None:
-            call = self._calls.get(txn.id)
-            if call is not None:
-                self._call_response(call, event)
-                return True
-            out = self._out.get(txn.id)
-            if out is not None:
-                self._out_response(out, event)
-                return True
+        out = self._out.get(txn.id) if txn is not None else None
+        if out is None:
             return False
-        # Outside any transaction: a 2xx retransmission after the INVITE client
-        # transaction ended (Timer M, §13.2.2.4) gets the same ACK again.
-        resp = event.response
-        try:
-            is_invite_2xx = resp.cseq.method == "INVITE" and 200 <= resp.status_code < 300
-            key = (resp.call_id, resp.from_.tag or "")
-        except RemoteProtocolError:
-            return False
-        call = self._call_keys.get(key) if is_invite_2xx else None
-        if call is None:
-            return False
-        self._call_response(call, event)
+        self._out_response(out, event)
         return True
-
-    def _tell(self, out: Outgoing, event: ResponseReceived) -> None:
-        """Pass a response to ``out`` on, unless the UA sent ``out`` on its own."""
-        if not out.quiet:
-            self._pass(event, out.origin)
-
-    def _pass(self, event: ResponseReceived, origin: ClientTxn) -> None:
-        if event.txn == origin:
-            self._ctx.events.append(event)
-        else:
-            self._ctx.events.append(
-                ResponseReceived(response=event.response, txn=origin, source=event.source)
-            )
-
-    def _fork(self, call: Call, tag: str) -> tuple[Dialog, bool]:
-        """The dialog of ``call`` for To tag ``tag``: one per fork (§12.1.2, §13.2.2.4)."""
-        d = call.dialogs.get(tag)
-        if d is not None:
-            return d, False
-        p = call.primary
-        if not p.remote_tag:
-            self._dialogs.learn_remote_tag(p, tag)
-            d, new = p, False
-        else:
-            d = Dialog(
-                role="uac",
-                call_id=p.call_id,
-                local_tag=p.local_tag,
-                remote_tag=tag,
-                local_uri=p.local_uri,
-                remote_uri=p.remote_uri,
-                local_contact=p.local_contact,
-                remote_target=str(call.request.uri),
-                route_set=(),
-                local_cseq=p.local_cseq,
-                remote_cseq=None,
-                state=DialogState.CALLING,
-                target=p.target,
-                secure=p.secure,
-            )
-            self._dialogs.add(d)
-            self._dialogs.hold(d)  # held by the call's INVITE, like the primary
-            new = True
-        call.dialogs[tag] = d
-        return d, new
-
-    def _call_response(self, call: Call, event: ResponseReceived) -> None:
-        resp = event.response
-        code = resp.status_code
-        tag = resp.to.tag
-        dialogs = self._dialogs
-        if code < 200:
-            if not tag:
-                dialogs.change(call.primary, DialogInput.RECV_100, resp)
-                self._pass(event, call.origin)
-                return
-            d, new = self._fork(call, tag)
-            rseq = self._reliable.in_order(d, resp) if code > 100 else 0
-            if rseq < 0:
-                return  # a reliable 1xx again, or out of order (RFC 3262 §4)
-            _learn(d, resp)
-            dialogs.change(d, DialogInput.RECV_1XX, resp, appeared=new)
-            self._pass(event, call.origin)
-            if rseq:
-                self._reliable.acknowledge(d, call.request, resp, rseq)  # PRACK (§4)
-            return
-        if code < 300:
-            if not tag:
-                # Leniency refused: a 2xx without a To tag cannot create a dialog (§12.1.2);
-                # it is passed on but not ACKed.
-                self._pass(event, call.origin)
-                return
-            sent = call.acks.get(tag)
-            if sent is not None:
-                self._ctx.endpoint.send_stateless(sent[0], target=sent[1], now=self._ctx.now)
-                return
-            if call.dialogs.get(tag) in self._late:
-                return  # a retransmission while the offer's answer is awaited
-            d, new = self._fork(call, tag)
-            _learn(d, resp)
-            self._pass(event, call.origin)
-            if call.confirmed is not None and call.confirmed is not d:
-                # §13.2.2.4: a 2xx from another fork is ACKed, then the dialog it made is
-                # ended with BYE (we keep one call).
-                dialogs.change(d, DialogInput.RECV_2XX, resp, appeared=new)
-                self._send_ack(d, b"", None, call.request)
-                self.send_bye(d, TerminatedReason.FORK_LOST)
-                return
-            call.confirmed = d
-            call.primary = d
-            dialogs.change(d, DialogInput.RECV_2XX, resp, appeared=new)
-            if "contact" in resp.headers and contact_target(resp) is None:
-                # The peer's error: its Contact cannot be the remote target (§8.1.1.8,
-                # §12.1.2; a tel: URI, say). The 2xx is ACKed toward the next hop, so
-                # that it stops, and the dialog, which cannot work, ends with BYE.
-                self._send_ack(d, b"", None, call.request)
-                self.send_bye(d, TerminatedReason.UAS_OTHER, reason=_UNUSABLE_CONTACT)
-                return
-            if call.cancelling:
-                # A 2xx that raced our CANCEL (§9.1): ACK it, then BYE.
-                self._send_ack(d, b"", None, call.request)
-                self.send_bye(d, TerminatedReason.UAC_CANCEL)
-                return
-            if not call.request.body and resp.body and not self._reliable.answered_early(d):
-                self._hold_ack(d, call.request, None)  # late offer: the ACK answers it
-            else:
-                self._send_ack(d, b"", None, call.request)
-            self._timers.on_2xx(d, call.request, resp)  # RFC 4028 §7.2
-            return
-        if code in (401, 407) and self._retry_call(call, resp):
-            return
-        if code == 422 and self._retry_422(call, resp):
-            return
-        reason = reason_for_status(code, cancelled=call.cancelling)
-        if code == 401:
-            reason = TerminatedReason.UAS_OTHER
-        self._pass(event, call.origin)
-        for d in call.all_dialogs():
-            if d.is_early:
-                dialogs.end(d, DialogInput.RECV_FAILURE, reason, code, resp)
 
     def _late_unanswered(self, d: Dialog, at: float) -> None:
         """The application never answered the offer of the 2xx: ACK without an answer
@@ -747,52 +486,10 @@ class ClientSide:
         if d.state is DialogState.CONFIRMED:
             self.send_bye(d, TerminatedReason.UAC_OTHER, reason="SIP;cause=488")
 
-    def _auth_failed(
-        self, d: Dialog | None, origin: ClientTxn, resp: Response, why: str, realm: str | None
-    ) -> None:
-        self._ctx.events.append(
-            AuthenticationFailed(
-                dialog_id=d.id if d is not None else None,
-                txn=origin,
-                response=resp,
-                reason=why,
-                realm=realm,
-            )
-        )
-
-    def _retry_call(self, call: Call, resp: Response) -> bool:
-        """§22.2: answer a 401/407 to the INVITE once per challenge, with a new CSeq."""
-        ctx = self._ctx
-        d = call.primary
-        if call.auth_tries >= ctx.config.max_auth_retries:
-            self._auth_failed(d, call.origin, resp, "too many authentication retries", None)
-            return False
-        result = ctx.digest.authorize(call.request, resp, credentials=call.credentials)
-        if isinstance(result, AuthFailure):
-            self._auth_failed(d, call.origin, resp, result.reason, result.realm)
-            return False
-        call.auth_tries += 1
-        self._resend_call(call, result.apply(call.request))
-        return True
-
-    def _retry_422(self, call: Call, resp: Response) -> bool:
-        """RFC 4028 §7.4: send the INVITE again asking for the 422's Min-SE."""
-        request = self._timers.after_422(call.request, resp)
-        if request is None:
-            return False
-        self._resend_call(call, request)
-        return True
-
-    def _resend_call(self, call: Call, request: Request) -> None:
-        """Send the call's INVITE again as ``request``, with the next CSeq (§8.1.3.5)."""
-        ctx = self._ctx
-        seq = call.request.cseq.seq + 1
-        request.headers.set("CSeq", f"{seq} INVITE")
-        call.primary.local_cseq = seq
-        txn = ctx.endpoint.send_request(request, target=call.target, now=ctx.now)
-        call.request = request
-        call.txn = txn.id
-        self._calls[txn.id] = call
+    def _tell(self, out: Outgoing, event: ResponseReceived) -> None:
+        """Pass a response to ``out`` on, unless the UA sent ``out`` on its own."""
+        if not out.quiet:
+            pass_on(self._ctx, event, out.origin)
 
     def _out_response(self, out: Outgoing, event: ResponseReceived) -> None:
         resp = event.response
@@ -801,11 +498,11 @@ class ClientSide:
         method = out.request.method
         if code < 200:
             if not out.quiet:
-                self._pass(event, out.origin)
+                pass_on(self._ctx, event, out.origin)
             return
         if code in (401, 407) and self._retry_out(out, resp):
             return
-        if code == 422 and method in _SESSION_REFRESHES and self._retry_422_out(out, resp):
+        if code == 422 and method in SESSION_REFRESHES and self._retry_422(out, resp):
             return
         if out.on_final is not None:
             out.on_final(out, code, resp)
@@ -817,19 +514,20 @@ class ClientSide:
                     self._resend_ack(out.ack, d)  # a 2xx retransmission (§13.2.2.4)
                     return
                 late = self._late.get(d)
-                if late is not None and late[1] is out:
+                if late is not None and late[0] is out.request:
                     return  # a retransmission while the answer is awaited: ACKed with it
                 if event.txn is not None and self._reinvites.get(d) == event.txn.id:
                     del self._reinvites[d]
                 d.refresh_target(resp)
                 self._tell(out, event)
                 if not out.request.body and resp.body and d.state is DialogState.CONFIRMED:
-                    self._hold_ack(d, out.request, out)  # an offer in the 2xx (RFC 3264 §5)
+                    # An offer in the 2xx (RFC 3264 §5): the ACK waits for the answer.
+                    self.hold_ack(d, out.request, out.keep_ack)
                 else:
                     # §13.2.2.4: every 2xx is ACKed, also one that crossed our BYE (the
                     # peer would otherwise retransmit it until its Timer H and end the
                     # dialog anew).
-                    out.ack = self._send_ack(d, b"", None, out.request)
+                    out.ack = self.send_ack(d, b"", None, out.request)[0]
                 if d.state is DialogState.CONFIRMED:
                     self._timers.on_2xx(d, out.request, resp)  # a session refresh (RFC 4028)
                 return
@@ -861,17 +559,26 @@ class ClientSide:
         ctx = self._ctx
         d = out.dialog
         if out.auth_tries >= ctx.config.max_auth_retries:
-            self._auth_failed(d, out.origin, resp, "too many authentication retries", None)
+            auth_failed(self._ctx, d, out.origin, resp, "too many authentication retries", None)
             return False
         result = ctx.digest.authorize(out.request, resp)
         if isinstance(result, AuthFailure):
-            self._auth_failed(d, out.origin, resp, result.reason, result.realm)
+            auth_failed(self._ctx, d, out.origin, resp, result.reason, result.realm)
             return False
         out.auth_tries += 1
-        self._resend_out(out, result.apply(out.request))
+        self._resend(out, result.apply(out.request))
         return True
 
-    def _resend_out(self, out: Outgoing, request: Request) -> None:
+    def _retry_422(self, out: Outgoing, resp: Response) -> bool:
+        """RFC 4028 §7.4: a re-INVITE or UPDATE of ours met 422: again, asking for the
+        422's Min-SE."""
+        request = self._timers.after_422(out.request, resp)
+        if request is None:
+            return False
+        self._resend(out, request)
+        return True
+
+    def _resend(self, out: Outgoing, request: Request) -> None:
         """Send ``out``'s request again as ``request``, with the next CSeq (§8.1.3.5)."""
         d = out.dialog
         if d is not None:
@@ -923,15 +630,6 @@ class ClientSide:
         self._track(txn, out)
         (self._reinvites if method == "INVITE" else self._updates)[d] = txn.id
 
-    def _retry_422_out(self, out: Outgoing, resp: Response) -> bool:
-        """RFC 4028 §7.4: a re-INVITE or UPDATE of ours met 422: again, asking for the
-        422's Min-SE."""
-        request = self._timers.after_422(out.request, resp)
-        if request is None:
-            return False
-        self._resend_out(out, request)
-        return True
-
     def _record_ended(self, out: Outgoing) -> None:
         """The last transaction of ``out`` ended: so does the application's handle."""
         if out.live == 0 and not out.quiet:
@@ -939,18 +637,17 @@ class ClientSide:
 
     # -- ACK for 2xx (§13.2.2.4) ------------------------------------------------------------
 
-    def _send_ack(
+    def send_ack(
         self, d: Dialog, body: bytes, content_type: str | None, invite: Request
-    ) -> Request:
+    ) -> tuple[Request, Target]:
         """Build and send the ACK for the 2xx to ``invite`` within ``d``: same CSeq
         number, the dialog's route set, the INVITE's credentials, a new branch (no
-        transaction). The call's initial INVITE keeps its ACK per fork for the 2xx
-        retransmissions (§13.2.2.4)."""
+        transaction). Returns it and where it went, to be resent for each retransmission
+        of the 2xx (§13.2.2.4)."""
         creds: Hdrs = ()
         if any(name in invite.headers for name in _AUTH_HEADERS):
             creds = tuple((k, v) for k, v in invite.headers if k.lower() in _AUTH_HEADERS)
-        if body and content_type is None:
-            content_type = "application/sdp"
+        content_type = body_type("ACK", body, content_type)
         request, hop = build_request(
             d,
             "ACK",
@@ -962,10 +659,7 @@ class ClientSide:
         target = target_for(hop, d.target)
         sent = self._ctx.endpoint.send_stateless(request, target=target, now=self._ctx.now)
         assert isinstance(sent, Request)
-        call = self.call_of(d)
-        if call is not None and invite is call.request:
-            call.acks[d.remote_tag] = (sent, target)
-        return sent
+        return sent, target
 
     def _resend_ack(self, ack: Request, d: Dialog) -> None:
         target = target_for(build_request(d, "ACK", ack.cseq.seq)[1], d.target)
@@ -976,31 +670,12 @@ class ClientSide:
     def on_failure(self, event: TransactionTimedOut | TransportFailed) -> bool:
         """§8.1.3.1: a timeout acts like 408, a transport failure like 503. True when the
         transaction was ours."""
-        txn = event.txn
-        if not isinstance(txn, ClientTxn):
-            return False
-        timeout = isinstance(event, TransactionTimedOut)
-        call = self._calls.get(txn.id)
-        if call is not None:
-            if call.txn != txn.id:
-                return True  # an earlier INVITE we already retried with credentials
-            self._ctx.events.append(_rewrite(event, call.origin))
-            if call.cancelling:
-                reason, status = TerminatedReason.UAC_CANCEL, 487
-            elif timeout:
-                reason, status = TerminatedReason.TIMEOUT, 408
-            else:
-                reason, status = TerminatedReason.PROXY_ERROR, 503
-            for d in call.all_dialogs():
-                if d.is_early:
-                    self._dialogs.end(d, DialogInput.FAILED, reason, status)
-            return True
-        out = self._out.get(txn.id)
+        out = self._out.get(event.txn.id)
         if out is None:
             return False
         if not out.quiet:
-            self._ctx.events.append(_rewrite(event, out.origin))
-        status = 408 if timeout else 503
+            self._ctx.events.append(rewrite(event, out.origin))
+        status = 408 if isinstance(event, TransactionTimedOut) else 503
         if out.on_final is not None:
             out.on_final(out, status, None)
         od = out.dialog
@@ -1013,15 +688,6 @@ class ClientSide:
     def on_terminated(self, event: TransactionTerminated) -> bool:
         """A client transaction ended: True when it was ours."""
         txn = event.txn
-        call = self._calls.pop(txn.id, None)
-        if call is not None:
-            if call.txn == txn.id:
-                self._finish_call(call)
-                origin = call.origin
-                self._ctx.events.append(
-                    event if origin.id == txn.id else TransactionTerminated(txn=origin)
-                )
-            return True
         out = self._out.pop(txn.id, None)
         if out is None:
             return False
@@ -1040,53 +706,30 @@ class ClientSide:
             )
         return True
 
-    def _finish_call(self, call: Call) -> None:
-        """The INVITE transaction ended (Timer M, D or a timeout): early dialogs that
-        never got a 2xx end (§13.2.2.4) and the per-call state is freed."""
-        dialogs = call.all_dialogs()
-        for d in dialogs:
-            if d.is_early:
-                self._dialogs.end(d, DialogInput.ENDED, TerminatedReason.UAC_OTHER)
-        key = (call.primary.call_id, call.primary.local_tag)
-        if self._call_keys.get(key) is call:
-            del self._call_keys[key]
-        call.acks.clear()
-        for d in dialogs:
-            self._dialogs.release(d)
-
     def _dialog_ended(self, d: Dialog, was_early: bool) -> None:
-        """No INVITE of ours may outlive its dialog waiting for a final response that
+        """No re-INVITE of ours may outlive its dialog waiting for a final response that
         may never come (a Proceeding INVITE client transaction has no timer, §17.1.1.2):
-        CANCEL a pending re-INVITE (§14.1), and the call's INVITE once its last early
-        dialog ended (§9.1). The CANCEL bounds the wait to 64*T1 (§9.1) even if the peer
-        never answers; an INVITE already answered has nothing to cancel."""
-        ctx = self._ctx
+        it is CANCELled (§14.1), which bounds the wait to 64*T1 (§9.1). A §14.1 retry
+        waiting is dropped (its handle ends), and so is a late offer's ACK."""
         if self._updates:
             self._updates.pop(d, None)
-        if self._late or self._glare or self._reinvites:  # (most dialogs have none)
-            late = self._late.pop(d, None)
-            if late is not None:
-                ctx.alarms.cancel(late[2])
-            glare = self._glare.pop(d, None)
-            if glare is not None:  # the retry will not be sent: its handle ends
-                ctx.alarms.cancel(glare[1])
-                glare[0].live -= 1
-                self._record_ended(glare[0])
-            reinvite = self._reinvites.get(d)
-            if reinvite is not None:
-                ctx.endpoint.cancel(ClientTxn(reinvite), now=ctx.now)
-        call = self.call_of(d) if was_early else None
-        if (
-            call is not None
-            and not call.cancelling
-            and call.confirmed is None
-            and not any(other.is_early for other in call.all_dialogs())
-        ):
-            cancel = ctx.endpoint.cancel(ClientTxn(call.txn), now=ctx.now)
-            call.cancelling = cancel is not None
+        if not (self._late or self._glare or self._reinvites):  # (most dialogs have none)
+            return
+        ctx = self._ctx
+        late = self._late.pop(d, None)
+        if late is not None:
+            ctx.alarms.cancel(late[2])
+        glare = self._glare.pop(d, None)
+        if glare is not None:  # the retry will not be sent: its handle ends
+            ctx.alarms.cancel(glare[1])
+            glare[0].live -= 1
+            self._record_ended(glare[0])
+        reinvite = self._reinvites.get(d)
+        if reinvite is not None:
+            ctx.endpoint.cancel(ClientTxn(reinvite), now=ctx.now)
 
 
-def _rewrite(
+def rewrite(
     event: TransactionTimedOut | TransportFailed, origin: ClientTxn
 ) -> TransactionTimedOut | TransportFailed:
     if event.txn == origin:
@@ -1096,17 +739,36 @@ def _rewrite(
     return TransportFailed(txn=origin, reason=event.reason)
 
 
-def _learn(d: Dialog, resp: Response) -> None:
-    """§12.1.2: remote target from Contact, route set from the reversed Record-Route."""
-    d.refresh_target(resp)
-    # Leniency: a broken Record-Route keeps the previous route set rather than
-    # dropping the response.
-    with contextlib.suppress(RemoteProtocolError):
-        routes = resp.record_routes if "record-route" in resp.headers else []
-        d.route_set = route_set_from(routes, reverse=True)
+def pass_on(ctx: UAContext, event: ResponseReceived, origin: ClientTxn) -> None:
+    """Report ``event`` to the application under the handle it holds, ``origin``."""
+    if event.txn == origin:
+        ctx.events.append(event)
+    else:
+        ctx.events.append(
+            ResponseReceived(response=event.response, txn=origin, source=event.source)
+        )
 
 
-def _untagged(addr: NameAddr) -> NameAddr:
+def auth_failed(  # noqa: PLR0917 - what the event reports
+    ctx: UAContext,
+    d: Dialog | None,
+    origin: ClientTxn,
+    resp: Response,
+    why: str,
+    realm: str | None,
+) -> None:
+    ctx.events.append(
+        AuthenticationFailed(
+            dialog_id=d.id if d is not None else None,
+            txn=origin,
+            response=resp,
+            reason=why,
+            realm=realm,
+        )
+    )
+
+
+def untagged(addr: NameAddr) -> NameAddr:
     if addr.params:
         return addr.replace(params=tuple(p for p in addr.params if p[0].lower() != "tag"))
     return addr

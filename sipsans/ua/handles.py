@@ -78,11 +78,13 @@ class _Client(Protocol):  # sipsans.ua.client.ClientSide
 
     def bye(self, d: Dialog, *, headers: Hdrs, reason: str | None, now: float) -> ClientTxn: ...
 
+    def ack(self, d: Dialog, *, body: bytes, content_type: str | None, now: float) -> None: ...
+
+
+class _Caller(Protocol):  # sipsans.ua.calls.Caller
     def cancel(
         self, d: Dialog, *, headers: Hdrs, reason: str | None, now: float
     ) -> ClientTxn | None: ...
-
-    def ack(self, d: Dialog, *, body: bytes, content_type: str | None, now: float) -> None: ...
 
 
 class _Server(Protocol):  # sipsans.ua.server.ServerSide
@@ -135,6 +137,10 @@ class _Transfers(Protocol):  # sipsans.ua.refer.Transfers
 
 
 class _Subscriptions(Protocol):  # sipsans.ua.subscriptions.Subscriptions
+    def newest(self, d: Dialog) -> Subscription | None: ...
+
+
+class _Subscriber(Protocol):  # sipsans.ua.subscriber.Subscriber
     def subscribe_in(
         self,
         d: Dialog,
@@ -148,12 +154,12 @@ class _Subscriptions(Protocol):  # sipsans.ua.subscriptions.Subscriptions
         now: float,
     ) -> ClientSubscription: ...
 
-    def newest(self, d: Dialog) -> Subscription | None: ...
-
     def refresh(self, rec: Subscription, expires: int | None, now: float) -> None: ...
 
     def unsubscribe(self, rec: Subscription, now: float) -> None: ...
 
+
+class _Notifier(Protocol):  # sipsans.ua.notifier.Notifier
     def accept(
         self,
         rec: Subscription,
@@ -188,26 +194,45 @@ class Views:
     """Makes the handles of one UserAgent and carries their commands to its parts
     (bound by the UserAgent once its parts exist)."""
 
-    __slots__ = ("client", "reliable", "server", "subscriptions", "transfers")
+    __slots__ = (
+        "caller",
+        "client",
+        "notifier",
+        "reliable",
+        "server",
+        "subscriber",
+        "subscriptions",
+        "transfers",
+    )
 
+    caller: _Caller
     client: _Client
     server: _Server
     transfers: _Transfers
     subscriptions: _Subscriptions
+    subscriber: _Subscriber
+    notifier: _Notifier
     reliable: _Reliable
 
     def bind(
         self,
+        *,
+        caller: _Caller,
         client: _Client,
         server: _Server,
         transfers: _Transfers,
         subscriptions: _Subscriptions,
+        subscriber: _Subscriber,
+        notifier: _Notifier,
         reliable: _Reliable,
     ) -> None:
+        self.caller = caller
         self.client = client
         self.server = server
         self.transfers = transfers
         self.subscriptions = subscriptions
+        self.subscriber = subscriber
+        self.notifier = notifier
         self.reliable = reliable
 
     def call(self, call: Call) -> ClientInviteDialog:
@@ -302,7 +327,7 @@ class _InviteDialog:
         if state is DialogState.CONFIRMED or state is DialogState.WAIT_ACK:
             return self.bye(headers=headers, reason=reason, now=now)
         if d.role == "uac":
-            return self._views.client.cancel(d, headers=tuple(headers), reason=reason, now=now)
+            return self._views.caller.cancel(d, headers=tuple(headers), reason=reason, now=now)
         self._views.server.answer(
             d, 603, reason=None, headers=tuple(headers), body=b"", content_type=None, now=now
         )
@@ -439,7 +464,7 @@ class _InviteDialog:
         new one (RFC 6665 dialog reuse); it then behaves like one from ``ua.subscribe``:
         refreshed, reported, ended with ``unsubscribe()``, and it outlives a BYE of the
         call (RFC 5057). A second subscription to the same package needs another ``id``."""
-        return self._views.subscriptions.subscribe_in(
+        return self._views.subscriber.subscribe_in(
             self._dialog(),
             event,
             expires=expires,
@@ -470,7 +495,7 @@ class ClientInviteDialog(_InviteDialog):
     ) -> ClientTxn | None:
         """CANCEL the INVITE (§9.1); held until a provisional response arrived. A 2xx
         that races the CANCEL is ACKed and then BYEd. None when nothing is pending."""
-        return self._views.client.cancel(
+        return self._views.caller.cancel(
             self._dialog(), headers=tuple(headers), reason=reason, now=now
         )
 
@@ -663,12 +688,12 @@ class ClientSubscription(_SubscriptionView):
 
     def refresh(self, *, expires: int | None = None, now: float) -> None:
         """Refresh now (the UA also refreshes by itself before expiry)."""
-        self._views.subscriptions.refresh(self._rec, expires, now)
+        self._views.subscriber.refresh(self._rec, expires, now)
 
     def unsubscribe(self, *, now: float) -> None:
         """SUBSCRIBE with Expires: 0 (RFC 6665 §4.1.2.3); TERMINATED follows the
         notifier's final NOTIFY."""
-        self._views.subscriptions.unsubscribe(self._rec, now)
+        self._views.subscriber.unsubscribe(self._rec, now)
 
 
 class ServerSubscription(_SubscriptionView):
@@ -694,7 +719,7 @@ class ServerSubscription(_SubscriptionView):
     ) -> None:
         """200 OK, then at once the first NOTIFY with ``state`` (active or pending)
         and ``body`` (RFC 6665 §4.2.1.2). ``expires`` shortens the duration asked for."""
-        self._views.subscriptions.accept(
+        self._views.notifier.accept(
             self._rec,
             state=state,
             body=body,
@@ -715,7 +740,7 @@ class ServerSubscription(_SubscriptionView):
         """A final 3xx-6xx to the SUBSCRIBE (``reason`` is the reason phrase)."""
         if not 300 <= status <= 699:
             raise LocalProtocolError(f"reject() sends 300-699, not {status}")
-        self._views.subscriptions.reject(
+        self._views.notifier.reject(
             self._rec, status, reason=reason, headers=tuple(headers), now=now
         )
 
@@ -730,7 +755,7 @@ class ServerSubscription(_SubscriptionView):
     ) -> ClientTxn:
         """A NOTIFY with the new resource state (``body``, kept for refreshes) and,
         if given, a new subscription ``state``. Its responses arrive as events."""
-        return self._views.subscriptions.notify(
+        return self._views.notifier.notify(
             self._rec,
             body=body,
             content_type=content_type,
@@ -753,7 +778,7 @@ class ServerSubscription(_SubscriptionView):
     ) -> ClientTxn:
         """End the subscription: a NOTIFY with ``terminated;reason=...`` (RFC 6665
         §4.2.2, e.g. ``noresource``, ``deactivated``, ``rejected``, ``giveup``)."""
-        return self._views.subscriptions.notify(
+        return self._views.notifier.notify(
             self._rec,
             body=body,
             content_type=content_type,

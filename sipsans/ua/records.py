@@ -180,6 +180,10 @@ class Outgoing:
         #: How many times a re-INVITE met 491 and was retried (§14.1).
         self.glare_rounds = 0
 
+    def keep_ack(self, ack: Request, target: Target) -> None:
+        """The ACK of this re-INVITE's 2xx, once sent (resent for its retransmissions)."""
+        self.ack = ack
+
 
 class Incoming:
     """An incoming request handed to the application and not answered yet."""

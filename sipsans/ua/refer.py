@@ -38,7 +38,9 @@ from .context import UAContext
 from .dialogs import DialogTable
 from .events import ReferReceived
 from .inbox import Inbox
+from .notifier import Notifier
 from .records import Hdrs, Outgoing
+from .subscriber import Subscriber
 from .subscriptions import Subscriptions, state_arg
 
 __all__ = ["SIPFRAG", "Transfers", "accept_headers"]
@@ -51,21 +53,26 @@ class Transfers:
     """REFERs sent and received within dialogs, and their implicit subscriptions
     (which :class:`~sipsans.ua.subscriptions.Subscriptions` keeps)."""
 
-    __slots__ = ("_client", "_ctx", "_dialogs", "_inbox", "_subs")
+    __slots__ = ("_client", "_ctx", "_dialogs", "_inbox", "_notifier", "_subs", "_subscriber")
 
     def __init__(
         self,
         ctx: UAContext,
+        *,
         dialogs: DialogTable,
         client: ClientSide,
         inbox: Inbox,
         subscriptions: Subscriptions,
+        subscriber: Subscriber,
+        notifier: Notifier,
     ) -> None:
         self._ctx = ctx
         self._dialogs = dialogs
         self._client = client
         self._inbox = inbox
         self._subs = subscriptions
+        self._subscriber = subscriber
+        self._notifier = notifier
 
     # -- referrer ------------------------------------------------------------------------
 
@@ -108,7 +115,7 @@ class Transfers:
             rec = self._subs.new_record("subscriber", event, ctx.config.refer_expires)
             rec.implicit, rec.request = True, out.request
             self._subs.attach(d, rec)
-            out.sub, out.on_final, out.on_retry = rec, self._subs.on_final, self._rekey
+            out.sub, out.on_final, out.on_retry = rec, self._subscriber.on_final, self._rekey
         ctx.drain()
         return origin
 
@@ -173,7 +180,7 @@ class Transfers:
         rec.implicit, rec.request = True, request
         subs.attach(d, rec)
         subs.set_expiry(rec, rec.expires, self._ctx.now)
-        subs.send_notify(
+        self._notifier.send_notify(
             rec,
             body=sipfrag(100, "Trying"),
             content_type=SIPFRAG,
@@ -219,7 +226,7 @@ class Transfers:
                 "(accept one with ua.respond(txn, 202); Refer-Sub: false has none)"
             )
         body = sipfrag(status, REASON_PHRASES.get(status, "Unknown"))
-        return self._subs.notify(
+        return self._notifier.notify(
             rec, body=body, content_type=SIPFRAG, state=state, reason=reason, now=now
         )
 

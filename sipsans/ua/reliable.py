@@ -136,10 +136,23 @@ def _noop(d: Dialog) -> None:
     return None
 
 
+def _noop_cancel(d: Dialog, *, reason: str | None = None) -> None:
+    return None
+
+
 class ReliableProvisionals:
     """RFC 3262 for one UserAgent (see the module docstring)."""
 
-    __slots__ = ("_client", "_ctx", "_dialogs", "_receivers", "_senders", "gave_up", "idle")
+    __slots__ = (
+        "_client",
+        "_ctx",
+        "_dialogs",
+        "_receivers",
+        "_senders",
+        "cancel_call",
+        "gave_up",
+        "idle",
+    )
 
     def __init__(self, ctx: UAContext, dialogs: DialogTable, client: ClientSide) -> None:
         self._ctx = ctx
@@ -153,6 +166,9 @@ class ReliableProvisionals:
         #: Told that the last reliable 1xx of a dialog was PRACKed: a 2xx held for it
         #: may go (set by the server side).
         self.idle: Callable[[Dialog], None] = _noop
+        #: CANCELs the call an early dialog of ours belongs to, with a Reason (the
+        #: caller's ``send_cancel``, set by the UserAgent).
+        self.cancel_call: Callable[..., object] = _noop_cancel
 
     def stats(self) -> dict[str, int]:
         return {"reliable_sent": len(self._senders), "reliable_received": len(self._receivers)}
@@ -439,7 +455,7 @@ class ReliableProvisionals:
         receiver.held = None
         if d.is_early:
             self._send_prack(d, rseq, cseq, quiet=True)
-            self._client.send_cancel(d, reason=_UNANSWERED)
+            self.cancel_call(d, reason=_UNANSWERED)
 
     # -- the end of a dialog ----------------------------------------------------------------
 

@@ -31,17 +31,20 @@ from ..transaction.events import (
 )
 from ..transaction.transport import ClientTxn, ServerTxn, Source
 from .alarms import Alarm
+from .calls import Caller
 from .client import ClientSide
 from .context import UAContext
 from .dialogs import DialogTable, by_role
 from .events import IncomingCall, InDialogRequest, MessageReceived
 from .handles import ServerInviteDialog
 from .inbox import Inbox
+from .notifier import Notifier
 from .offers import Negotiations, Pending, refusal
 from .records import KNOWN_METHODS, Hdrs, body_type
 from .refer import Transfers, accept_headers
 from .reliable import NOT_SUPPORTED, ReliableProvisionals
 from .session_timers import Negotiated, SessionTimers
+from .subscriber import Subscriber
 from .subscriptions import Subscriptions
 
 __all__ = ["ServerSide", "check_request"]
@@ -96,6 +99,7 @@ class ServerSide:
     """Requests the UA receives and its answers (see the module docstring)."""
 
     __slots__ = (
+        "_caller",
         "_client",
         "_ctx",
         "_deferred_bye",
@@ -104,20 +108,26 @@ class ServerSide:
         "_inbox",
         "_invites",
         "_negotiations",
+        "_notifier",
         "_offers",
         "_reliable",
         "_subs",
+        "_subscriber",
         "_timers",
         "_transfers",
     )
 
-    def __init__(  # noqa: PLR0917 - the parts it works with
+    def __init__(
         self,
         ctx: UAContext,
+        *,
         dialogs: DialogTable,
         inbox: Inbox,
+        caller: Caller,
         client: ClientSide,
         subscriptions: Subscriptions,
+        subscriber: Subscriber,
+        notifier: Notifier,
         transfers: Transfers,
         reliable: ReliableProvisionals,
         timers: SessionTimers,
@@ -126,8 +136,11 @@ class ServerSide:
         self._ctx = ctx
         self._dialogs = dialogs
         self._inbox = inbox
+        self._caller = caller
         self._client = client
         self._subs = subscriptions
+        self._subscriber = subscriber
+        self._notifier = notifier
         self._transfers = transfers
         self._reliable = reliable
         self._timers = timers
@@ -217,7 +230,7 @@ class ServerSide:
         method = request.method
         d = self._dialogs.get(DialogId(request.call_id, to_tag, request.from_.tag or ""))
         if d is None and method == "NOTIFY":
-            self._subs.on_notify(request, txn, None)  # may create the dialog (RFC 6665)
+            self._subscriber.on_notify(request, txn, None)  # may create the dialog (RFC 6665)
             return
         # RFC 5057: a dialog whose INVITE usage ended lives on for its subscriptions.
         usages = d is not None and method in ("NOTIFY", "SUBSCRIBE") and self._subs.has_usages(d)
@@ -234,10 +247,10 @@ class ServerSide:
             return
         d.remote_cseq = seq
         if method == "NOTIFY":
-            self._subs.on_notify(request, txn, d)
+            self._subscriber.on_notify(request, txn, d)
             return
         if method == "SUBSCRIBE":
-            self._subs.on_subscribe(request, txn, d)
+            self._notifier.on_subscribe(request, txn, d)
             return
         if method == "REFER":
             self._transfers.on_refer(d, request, txn)
@@ -326,7 +339,7 @@ class ServerSide:
             self._inbox.hand_over(txn, request, None, after=ctx.config.answer_timeout)
             ctx.events.append(MessageReceived(request=request, txn=txn))
         elif method == "SUBSCRIBE":
-            self._subs.on_subscribe(request, txn, None)
+            self._notifier.on_subscribe(request, txn, None)
         elif method in _DIALOG_ONLY:
             ctx.reply(txn, request, 481)  # §15.1.2, RFC 3311 §5.2, RFC 6086 §4.2
         else:
@@ -490,7 +503,7 @@ class ServerSide:
             )
             self._client.send_bye(old, why)
         elif old.is_early:
-            self._client.send_cancel(old)
+            self._caller.send_cancel(old)
 
     # -- answering ---------------------------------------------------------------------
 
@@ -710,9 +723,11 @@ class ServerSide:
         sub = pending.sub
         if sub is not None:  # a SUBSCRIBE: accept() or reject() it
             if 200 <= status < 300:
-                self._subs.answer_accept(sub, body=body, content_type=content_type, headers=headers)
+                self._notifier.answer_accept(
+                    sub, body=body, content_type=content_type, headers=headers
+                )
             elif status >= 300:
-                self._subs.answer_reject(sub, status, reason=reason, headers=headers)
+                self._notifier.answer_reject(sub, status, reason=reason, headers=headers)
             else:
                 raise LocalProtocolError("a SUBSCRIBE is answered with a final status (RFC 6665)")
             return
@@ -875,7 +890,7 @@ class ServerSide:
             return
         txn_id = event.txn.id
         if pending.sub is not None:
-            self._subs.abandon(pending.sub)  # the SUBSCRIBE can no longer be answered
+            self._notifier.abandon(pending.sub)  # the SUBSCRIBE can no longer be answered
         d = pending.dialog
         if d is not None and self._offers.get(d) == txn_id:
             del self._offers[d]
