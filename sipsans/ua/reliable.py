@@ -29,7 +29,7 @@ per UAC dialog, the last RSeq in order and a PRACK waiting for an answer
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from ..dialog.model import Dialog
 from ..errors import LocalProtocolError
@@ -180,7 +180,7 @@ class ReliableProvisionals:
 
     # -- callee (§3) ----------------------------------------------------------------------
 
-    def peer_support(self, request: Request, present: list[str]) -> int:
+    def peer_support(self, request: Request, present: Collection[str]) -> int:
         """What an INVITE says of 100rel (``present``: its header names): REQUIRED,
         SUPPORTED or NOT_SUPPORTED."""
         if "require" in present and "100rel" in option_tags(request, "require"):

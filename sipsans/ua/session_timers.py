@@ -25,7 +25,7 @@ not of the dialog; this part turns it into whether *we* refresh.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from ..dialog.model import Dialog
 from ..dialog.state import DialogState, TerminatedReason
@@ -229,7 +229,7 @@ class SessionTimers:
             return None
         return (("Min-SE", str(config.min_se)),)
 
-    def wanted(self, request: Request, present: list[str]) -> bool:
+    def wanted(self, request: Request, present: Collection[str]) -> bool:
         """Whether our 2xx to this initial INVITE negotiates a timer (``present``: its
         header names): it asks for one, or we always do."""
         mode = self._ctx.config.session_timer
