@@ -91,7 +91,9 @@ def test_negotiated_in_the_2xx_and_refreshed_by_update_at_half_the_interval() ->
     for u in updates:
         update = parse_message(u.data)
         assert isinstance(update, Request) and not update.body
-        assert update.headers.get("Session-Expires") == "300;refresher=uac"
+        assert update.headers.lines("Session-Expires") == ["300;refresher=uac"]
+        assert update.headers.lines("Min-SE") == ["90"]
+        assert update.headers.lines("Supported") == ["100rel, timer, replaces, norefersub"]
     # The callee answers them itself, Session-Expires renewed; the app is not bothered.
     assert [r.headers.get("Session-Expires") for r in answered(net, "bob", "UPDATE")] == [
         "300;refresher=uac"
@@ -170,7 +172,7 @@ def test_a_422_round_asks_again_with_the_callee_min_se() -> None:
     assert_clean(alice, bob)
 
 
-def test_a_422_that_asks_for_no_more_ends_the_call() -> None:
+def test_a_422_that_asks_for_no_more_or_a_second_422_ends_the_call() -> None:
     h = Harness(config=UAConfig(session_expires=300))
     call = h.ua.invite("sip:bob@192.0.2.1", body=SDP, now=0.0)
     h.pump()
@@ -178,6 +180,17 @@ def test_a_422_that_asks_for_no_more_ends_the_call() -> None:
     Peer(h).answer(invite, 422, ("Min-SE", "200"))  # below what we asked: nothing to retry
     assert len(h.requests("INVITE")) == 1
     assert call.state is DialogState.TERMINATED and call.status == 422
+    # One round only: a second 422 ends the call (a 422 carries the path's largest
+    # minimum, so asking again would loop).
+    h = Harness(config=UAConfig(session_expires=300))
+    call = h.ua.invite("sip:bob@192.0.2.1", body=SDP, now=0.0)
+    h.pump()
+    Peer(h).answer(h.requests("INVITE")[0], 422, ("Min-SE", "600"))
+    retry = h.requests("INVITE")[1]
+    assert retry.headers.get("Session-Expires") == "600"
+    Peer(h).answer(retry, 422, ("Min-SE", "1200"))
+    assert len(h.requests("INVITE")) == 2
+    assert call.status == 422
 
 
 @pytest.mark.parametrize(("interval", "bye_at"), [(90, 60.0), (1800, 1768.0)])

@@ -383,12 +383,13 @@ class ClientSide:
         holds: ``origin`` when this is a retry of an earlier request)."""
         content_type = body_type(method, body, content_type)
         if method in SESSION_REFRESHES:
-            # What we support, and the session timer this refreshes (RFC 4028 §7.4).
-            headers = (
-                ("Supported", self._ctx.supported_value),
-                *self._timers.request_headers(d),
-                *headers,
-            )
+            # What we support, and the session timer this refreshes (RFC 4028 §7.4),
+            # unless the application says it itself.
+            ours = (("Supported", self._ctx.supported_value), *self._timers.request_headers(d))
+            if headers:
+                given = {name.lower() for name, _ in headers}
+                ours = tuple(pair for pair in ours if pair[0].lower() not in given)
+            headers = (*ours, *headers)
         request, target = self._build(d, method, body, content_type, headers)
         txn = self._ctx.endpoint.send_request(request, target=target, now=self._ctx.now)
         out = Outgoing(d, request, target, origin or txn, body, content_type, headers)

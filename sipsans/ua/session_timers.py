@@ -180,8 +180,10 @@ class SessionTimers:
 
     def after_422(self, request: Request, response: Response) -> Request | None:
         """§7.4: the request sent again after a 422, asking for at least its Min-SE;
-        None when the 422 asks for nothing larger than what we sent (no loop)."""
-        if not self.enabled:
+        None when the 422 asks for nothing larger than what we sent, or ``request`` is
+        already such a retry (one round: a 422 carries the largest minimum of the path,
+        and a second one would be a loop)."""
+        if not self.enabled or _min_se(request) > self._ctx.config.min_se:
             return None
         wanted = _min_se(response)
         asked = _session_expires(request)
@@ -325,13 +327,11 @@ class SessionTimers:
         timer.alarm = ctx.alarms.at(timer.expires_at, self._expire, d)
         if d.state is not DialogState.CONFIRMED or (self.busy(d) and not timer.update):
             return
-        headers = self.request_headers(d)
+        # (The client side adds Supported and our request_headers() to both.)
         if timer.update:
-            self._client.refresh(d, "UPDATE", headers=headers)
+            self._client.refresh(d, "UPDATE")
         else:
-            self._client.refresh(
-                d, "INVITE", body=timer.body, content_type=timer.content_type, headers=headers
-            )
+            self._client.refresh(d, "INVITE", body=timer.body, content_type=timer.content_type)
 
     def _expire(self, d: Dialog, at: float) -> None:
         """No refresh in time: end the session with BYE (§10)."""
