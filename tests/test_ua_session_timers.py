@@ -302,3 +302,23 @@ def test_refresh_instants_and_expiry_under_loss(monkeypatch: pytest.MonkeyPatch)
     assert bye.time == pytest.approx(last + 90 - 30)
     assert callee.calls[0].terminated_reason is TerminatedReason.SESSION_EXPIRED
     assert_clean(bob)
+
+
+def test_a_late_offer_call_is_refreshed_with_the_answer_the_ack_carried() -> None:
+    """Our INVITE had no offer; the 2xx's offer was answered in the ACK: a refresh
+    re-INVITE (the peer has no UPDATE) offers that answer again."""
+    no_update = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO")
+    net = Net(12, latency=(0.01, 0.01))
+    alice = add_ua(net, "alice", "192.0.2.1", config=UAConfig(session_expires=120))
+    callee = Callee(ring=0.0, answer_in_dialog=True)
+    bob = add_ua(net, "bob", "192.0.2.2", config=UAConfig(allow=no_update), handler=callee)
+    call = net.call(alice, lambda now: ua(alice).invite("sip:bob@192.0.2.2", now=now))
+    net.drive(until=0.5)
+    net.call(alice, lambda now: call.ack(body=SDP, now=now))
+    net.drive(until=100.0)
+    refresh = parse_message(first_sends(net, "alice", "INVITE")[1].data)
+    assert isinstance(refresh, Request) and refresh.body == SDP
+    assert call.state is DialogState.CONFIRMED
+    net.call(alice, lambda now: call.bye(now=now))
+    net.drive()
+    assert_clean(alice, bob)

@@ -269,6 +269,8 @@ class ClientSide:
         ack, target = self.send_ack(d, body, content_type, invite)
         if keep is not None:
             keep(ack, target)
+        if body:
+            self._timers.described(d, body, ack.content_type)  # re-offered by a refresh
 
     # -- commands: requests within a dialog ---------------------------------------------
 

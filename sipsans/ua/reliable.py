@@ -402,7 +402,7 @@ class ReliableProvisionals:
                 receiver.held = (rseq, cseq, alarm)
                 ctx.events.append(ProvisionalOffer(dialog_id=d.id, response=response))
                 return
-        self._send_prack(d, rseq, cseq, quiet=True)
+        self._auto_prack(d, rseq, cseq)
 
     def prack(
         self, d: Dialog, *, body: bytes, content_type: str | None, headers: Hdrs, now: float
@@ -435,15 +435,22 @@ class ReliableProvisionals:
         body: bytes = b"",
         content_type: str | None = None,
         headers: Hdrs = (),
-        quiet: bool = False,
     ) -> ClientTxn:
         rack = ("RAck", f"{rseq} {cseq} INVITE")  # §7.2
-        txn, origin = self._client.send(
+        _, origin = self._client.send(
             d, "PRACK", body=body, content_type=content_type, headers=(rack, *headers)
         )
-        if quiet:
-            self._client.outgoing(txn).quiet = True  # the UA's own: its answer is its own
         return origin
+
+    def _auto_prack(self, d: Dialog, rseq: int, cseq: int) -> None:
+        """The UA's own PRACK: its answer stays with the UA. A dialog whose remote target
+        cannot be reached (the 1xx gave no SIP Contact and the Request-URI is a tel: URI)
+        gets none: the callee gives up after 64*T1, as for a PRACK lost (§3)."""
+        try:
+            origin = self._send_prack(d, rseq, cseq)
+        except LocalProtocolError:
+            return
+        self._client.outgoing(origin).quiet = True
 
     def _unanswered(self, d: Dialog, at: float) -> None:
         """The application never answered the 1xx's offer: PRACK without an answer
@@ -454,7 +461,7 @@ class ReliableProvisionals:
         rseq, cseq, _ = receiver.held
         receiver.held = None
         if d.is_early:
-            self._send_prack(d, rseq, cseq, quiet=True)
+            self._auto_prack(d, rseq, cseq)
             self.cancel_call(d, reason=_UNANSWERED)
 
     # -- the end of a dialog ----------------------------------------------------------------

@@ -25,11 +25,12 @@ not of the dialog; this part turns it into whether *we* refresh.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Collection
 
 from ..dialog.model import Dialog
-from ..dialog.state import DialogState, TerminatedReason
-from ..errors import RemoteProtocolError
+from ..dialog.state import DialogInput, DialogState, TerminatedReason
+from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import get_param, parse_params
 from ..message.grammar import is_digits
 from ..message.model import Request, Response
@@ -218,6 +219,13 @@ class SessionTimers:
             timer.update = update
         self._start(d, timer, max(interval, MIN_SESSION_INTERVAL), refresher == "uac", response)
 
+    def described(self, d: Dialog, body: bytes, content_type: str | None) -> None:
+        """Our session description on ``d`` is now ``body`` (sent in an ACK, the answer to
+        a 2xx's offer): a refresh re-INVITE offers it again."""
+        timer = self._timers.get(d)
+        if timer is not None:
+            timer.body, timer.content_type = body, content_type
+
     # -- requests we receive (§9) -----------------------------------------------------------
 
     def refusal(self, request: Request) -> Hdrs | None:
@@ -327,18 +335,26 @@ class SessionTimers:
         timer.alarm = ctx.alarms.at(timer.expires_at, self._expire, d)
         if d.state is not DialogState.CONFIRMED or (self.busy(d) and not timer.update):
             return
-        # (The client side adds Supported and our request_headers() to both.)
-        if timer.update:
-            self._client.refresh(d, "UPDATE")
-        else:
-            self._client.refresh(d, "INVITE", body=timer.body, content_type=timer.content_type)
+        # (The client side adds Supported and our request_headers() to both.) A dialog
+        # whose remote target cannot be reached gets no refresh; it expires.
+        with contextlib.suppress(LocalProtocolError):
+            if timer.update:
+                self._client.refresh(d, "UPDATE")
+            else:
+                body, content_type = timer.body, timer.content_type
+                self._client.refresh(d, "INVITE", body=body, content_type=content_type)
 
     def _expire(self, d: Dialog, at: float) -> None:
         """No refresh in time: end the session with BYE (§10)."""
         timer = self._timers.pop(d, None)
         if timer is None or d.state is not DialogState.CONFIRMED:
             return
-        self._client.send_bye(d, TerminatedReason.SESSION_EXPIRED, reason=_EXPIRED)
+        try:
+            self._client.send_bye(d, TerminatedReason.SESSION_EXPIRED, reason=_EXPIRED)
+        except LocalProtocolError:
+            # No way to the peer (its remote target is not a SIP URI): the session ends
+            # here all the same.
+            self._dialogs.end(d, DialogInput.BYE_SENT, TerminatedReason.SESSION_EXPIRED)
 
     def _stop(self, d: Dialog) -> None:
         timer = self._timers.pop(d, None)
