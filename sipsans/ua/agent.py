@@ -260,6 +260,7 @@ class UserAgent:
         """Sizes of the UA's tables (all zero when idle) and the endpoint's."""
         return {
             "dialogs": len(self._dialogs),
+            "dialog_watchers": self._dialogs.watched(),
             **self._caller.stats(),
             **self._client.stats(),
             **self._server.stats(),

@@ -76,6 +76,10 @@ class DialogTable:
         """Call ``listener`` after each dialog ends (the parts clean up their usages)."""
         self._listeners.append(listener)
 
+    def watched(self) -> int:
+        """How many dialogs have listeners of their own end (zero when idle)."""
+        return len(self._watchers)
+
     def watch(self, d: Dialog, listener: EndListener) -> None:
         """Call ``listener`` once, when ``d`` ends: for a part that keeps something for a
         few dialogs only (a reliable 1xx, a session timer), so that the ends of all the
