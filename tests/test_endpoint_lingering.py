@@ -53,13 +53,13 @@ def answer(ep: Endpoint, event: RequestReceived, status: int, now: float) -> byt
 
 def held_messages(ep: Endpoint, txn: ServerTxn) -> list[str]:
     """Names of the transaction's fields that still hold a parsed message."""
-    state = ep._transactions[txn.id]
+    state = ep._txns.by_id[txn.id]
     held = []
-    for slot in type(state).__slots__:
-        value = getattr(state, slot, None)
+    for name in dir(state):  # (not __slots__: a compiled build's class has none)
+        value = getattr(state, name, None)
         values = value if isinstance(value, tuple) else (value,)
         if any(isinstance(item, Message) for item in values):
-            held.append(slot)
+            held.append(name)
     return held
 
 
@@ -70,7 +70,7 @@ def test_a_settled_server_transaction_holds_no_parsed_message(method: str, statu
     event = received(ep)
     assert event.txn is not None
     answer(ep, event, status, now=0.1)
-    assert ep._transactions[event.txn.id].state.value in ("Accepted", "Completed")
+    assert ep._txns.by_id[event.txn.id].state.value in ("Accepted", "Completed")
     assert held_messages(ep, event.txn) == []
 
 
@@ -192,7 +192,7 @@ def test_lingering_bookkeeping_empties_when_transactions_end_out_of_order() -> N
     ep.handle_timer(now=100.0)
     stats = ep.stats()
     assert stats["transactions"] == stats["lingering"] == 0
-    assert not ep._lingering  # the settle-order index holds no ended ids
+    assert not ep._txns._lingering  # the settle-order index holds no ended ids
 
 
 @pytest.mark.parametrize(

@@ -87,7 +87,7 @@ def test_ack_for_non2xx_is_absorbed_by_the_invite_server_transaction() -> None:
     answer(ep, event, 486)
     deliver(ep, raw("ACK", to_tag="uas"), now=0.1)
     assert ep.events() == []
-    assert ep._transactions[txn.id].state.value == "Confirmed"
+    assert ep._txns.by_id[txn.id].state.value == "Confirmed"
 
 
 def test_ack_for_2xx_has_its_own_branch_and_goes_to_the_tu() -> None:
@@ -126,7 +126,7 @@ def test_rfc2543_matching_without_magic_cookie(branch: str | None) -> None:
     assert [type(e).__name__ for e in ep.events()] == ["RequestReceived"]
     deliver(ep, raw("ACK", branch=branch, to_tag="uas"), now=0.5)
     assert ep.events() == []
-    assert ep._transactions[txn.id].state.value == "Confirmed"
+    assert ep._txns.by_id[txn.id].state.value == "Confirmed"
 
 
 def test_cancel_gets_200_and_the_invite_487_with_the_same_to_tag() -> None:

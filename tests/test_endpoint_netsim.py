@@ -241,8 +241,8 @@ def test_random_operations_always_end_clean(ops: list[tuple[str, str, float]], s
             if cancel is not None and cancel not in issued:
                 issued.append(cancel)
         elif op == "reset":
-            for conn_id in list(a.ep._conns):
-                net.reset(a, a.ep._conns[conn_id].handle)
+            for handle in a.ep._conns.handles():
+                net.reset(a, handle)
         net.pump(a)
         net.drive(until=net.now + pause)
     net.drive()

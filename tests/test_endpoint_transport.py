@@ -189,6 +189,24 @@ def test_lost_connection_fails_the_client_transaction_waiting_on_it() -> None:
     assert TransportFailed(txn=txn, reason="transport error reported") in events
 
 
+def test_lost_connection_ends_an_invite_that_got_a_provisional_response() -> None:
+    """§17.1.4: an INVITE client transaction in Proceeding runs no timer (the final
+    response may take minutes). When the connection its response would come back on is
+    lost, the transaction ends with a transport failure; absorbed, it waited for ever."""
+    ep = ep_at(PEER[0])
+    conn = ep.connection_made(transport="TCP", remote=ME, local=("192.0.2.1", 40000), now=0.0)
+    txn = ep.send_request(request("INVITE"), target=Target("TCP", *ME), now=0.0)
+    (t,) = ep.transmits()
+    req = parse_message(t.data)
+    ep.receive_stream(conn, bytes(make_response(req, 180, to_tag="t")), now=0.1)  # type: ignore[arg-type]
+    ep.events()
+    ep.connection_lost(conn, now=1.0)
+    events = ep.events()
+    assert TransportFailed(txn=txn, reason="transport error reported") in events
+    assert TransactionTerminated(txn=txn) in events
+    assert ep.stats()["transactions"] == 0
+
+
 def test_response_on_a_new_connection_binds_the_transaction_for_its_ack() -> None:
     ep = ep_at(PEER[0])
     ep.send_request(request("INVITE"), target=Target("TCP", *ME), now=0.0)

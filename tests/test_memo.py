@@ -1,9 +1,9 @@
-"""The bounded memos the parser and views keep (sipsans._memo): a peer sending ever-new
+"""The bounded memos the parser and views keep (sipsans._speed): a peer sending ever-new
 values must cost a bounded amount of memory, and a value too long is never kept."""
 
 from __future__ import annotations
 
-from sipsans._memo import ENTRIES, KEY_LENGTH, remember, remember_text
+from sipsans._speed import ENTRIES, KEY_LENGTH, remember, remember_text
 from sipsans.message.fields import parse_name_addr
 
 

@@ -21,10 +21,8 @@ OWNERS = {
     ("dialog/subscription.py", "Subscription", "__init__"),
     ("dialog/subscription.py", "Subscription", "advance"),
     # The transaction runner applies the compiled table rows (transaction/compiled.py).
-    ("transaction/machine.py", "Transaction", "__init__"),
+    ("transaction/record.py", "Transaction", "__init__"),
     ("transaction/endpoint.py", "Endpoint", "_apply"),
-    # Ends a lingering transaction early by hand; to be fed through its timer's row.
-    ("transaction/endpoint.py", "Endpoint", "_end_oldest_lingering"),
 }
 
 

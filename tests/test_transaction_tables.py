@@ -150,7 +150,7 @@ class Harness:
         self.now = 0.0
         if client:
             self.ep = uac
-            self.id = next(iter(uac._transactions))
+            self.id = next(iter(uac._txns.by_id))
         else:
             self.ep = Endpoint(EndpointConfig(advertised_host=UAS[0]), rng=random.Random(4))
             self.ep.receive_datagram(self.wire, remote=UAC, local=UAS, now=0.0)
@@ -178,7 +178,7 @@ class Harness:
 
     @property
     def state(self) -> State:
-        txn = self.ep._transactions.get(self.id)
+        txn = self.ep._txns.by_id.get(self.id)
         return State.TERMINATED if txn is None else txn.state
 
     def apply(self, inp: Input) -> None:
@@ -208,9 +208,11 @@ class Harness:
             ep.receive_datagram(ack, remote=UAC, local=UAS, now=now)
         elif inp is Input.TRANSPORT_ERROR:
             ep.transport_error(self.id, now=now)
+        elif inp is Input.EVICTED:  # what max_lingering does to the oldest settled one
+            ep._feed(ep._txns.by_id[self.id], inp)
         else:  # a timer: fire exactly that one through the runner
             ep._feed(
-                ep._transactions[self.id],
+                ep._txns.by_id[self.id],
                 inp,
                 timer=next(k for k, v in TIMER_INPUT.items() if v is inp),
             )
@@ -239,7 +241,7 @@ def test_endpoint_applies_the_table(machine: Machine, state: State, inp: Input) 
     h.apply(inp)
     assert h.state is expected.next
     if expected.next is not State.TERMINATED:
-        txn = h.ep._transactions[h.id]
+        txn = h.ep._txns.by_id[h.id]
         assert all(e.alive for e in txn.timers)
     if not expected.actions:
         assert h.ep.transmits() == []

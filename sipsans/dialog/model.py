@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple, TypedDict
 
-from .._memo import remember_text
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import NameAddr, parse_name_addr
 from ..message.model import Request, Response, make_request
@@ -297,33 +296,17 @@ def target_for(uri: URI, fixed: Target | None = None) -> Target:
     return Target(transport, host, uri.port)
 
 
-#: The remote target (§12.1.1) that a one-line Contact value gives, memoized: a peer
-#: sends the same Contact in every INVITE, and building the Contact view for it (list
-#: split, name-addr and URI parse, rendering) costs more than the rest of the UA's work
-#: on the INVITE. Bounded like the parser's memos (see sipsans._memo).
-_TARGETS: dict[str, str] = {}
-
-
 def contact_target(message: Request | Response) -> str | None:
     """The URI of the first Contact of ``message`` as text: the remote target it gives
     (§12.1.1, §12.1.2). None without a Contact, when it is broken, or when it is not a
     SIP or SIPS URI (§8.1.1.8: a dialog's remote target must be one, a ``tel:`` URI or
     ``*`` cannot be where in-dialog requests go)."""
-    lines = message.headers.lines("contact")
-    line = lines[0] if len(lines) == 1 else None  # a single line: a memo key
-    if line is not None and (target := _TARGETS.get(line)) is not None:
-        return target
     try:
         contacts = message.contacts
         uri = contacts[0].uri if contacts else None
     except RemoteProtocolError:
         return None
-    if not isinstance(uri, SipURI):
-        return None
-    target = str(uri)
-    if line is not None:
-        remember_text(_TARGETS, line, target)
-    return target
+    return str(uri) if isinstance(uri, SipURI) else None
 
 
 def route_set_from(record_routes: list[NameAddr], *, reverse: bool) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .._memo import KEY_LENGTH, remember, remember_text
+from .._speed import KEY_LENGTH, remember, remember_text, uninitialized
 from ..errors import RemoteProtocolError
 from .fields import CSeq, NameAddr, Via, ViaList, parse_cseq, parse_name_addr
 from .grammar import is_digits
@@ -219,7 +219,7 @@ def _build_content_length(headers: Headers) -> int | None:
 #: by everyone (RFC 3261 §20.22; leading zeros go the careful way).
 _HOP_COUNTS = frozenset(str(hops) for hops in range(256))
 #: One-line Contact values that passed the check of Message._check_contacts: a peer
-#: sends the same Contact in every request. Bounded, like the parse memos (_memo.py).
+#: sends the same Contact in every request. Bounded, like the parse memos (sipsans._speed).
 _CHECKED_CONTACTS: dict[str, bool] = {}
 
 
@@ -240,7 +240,7 @@ class Message:
         A sequence whose items are parsed on first access.
         """
         try:  # the cached() lookup, inlined: read for every message
-            return self.headers._cache["vias"]  # type: ignore[return-value]
+            return self.headers.views["vias"]  # type: ignore[return-value]
         except KeyError:
             return self.headers.cached("vias", _build_vias)
 
@@ -248,40 +248,40 @@ class Message:
     def top_via(self) -> Via:
         # Read several times per message (matching, stamping, routing the response):
         # cached in a slot of its own, one lookup instead of three calls.
-        via: Via | None = self.headers._cache.get("top-via")  # type: ignore[assignment]
+        via: Via | None = self.headers.views.get("top-via")  # type: ignore[assignment]
         if via is None:
             try:
                 via = self.vias[0]
             except IndexError:
                 raise _bad("missing mandatory header Via (RFC 3261 §8.1.1.7)") from None
-            self.headers._cache["top-via"] = via
+            self.headers.views["top-via"] = via
         return via
 
     @property
     def from_(self) -> NameAddr:
         try:  # the cached() lookup, inlined: read for every message
-            return self.headers._cache["from"]  # type: ignore[return-value]
+            return self.headers.views["from"]  # type: ignore[return-value]
         except KeyError:
             return self.headers.cached("from", _build_from)
 
     @property
     def to(self) -> NameAddr:
         try:  # the cached() lookup, inlined: read for every message
-            return self.headers._cache["to"]  # type: ignore[return-value]
+            return self.headers.views["to"]  # type: ignore[return-value]
         except KeyError:
             return self.headers.cached("to", _build_to)
 
     @property
     def call_id(self) -> str:
         try:  # the cached() lookup, inlined: read for every message
-            return self.headers._cache["call-id"]  # type: ignore[return-value]
+            return self.headers.views["call-id"]  # type: ignore[return-value]
         except KeyError:
             return self.headers.cached("call-id", _build_call_id)
 
     @property
     def cseq(self) -> CSeq:
         try:  # the cached() lookup, inlined: read for every message
-            return self.headers._cache["cseq"]  # type: ignore[return-value]
+            return self.headers.views["cseq"]  # type: ignore[return-value]
         except KeyError:
             return self.headers.cached("cseq", _build_cseq)
 
@@ -390,7 +390,7 @@ class Request(Message):
     @classmethod
     def _received(cls, method: str, uri_text: str, headers: Headers) -> Request:
         """A request as the parser builds it: the Request-URI stays text until read."""
-        self = cls.__new__(cls)
+        self = uninitialized(cls)
         self.method = method
         self._uri = None
         self._uri_text = uri_text
@@ -466,7 +466,7 @@ class Response(Message):
     @classmethod
     def _received(cls, status_code: int, reason: str, headers: Headers) -> Response:
         """A response as the parser builds it (the body is set afterwards)."""
-        self = cls.__new__(cls)
+        self = uninitialized(cls)
         self.status_code = status_code
         self.reason = reason
         self.headers = headers
@@ -554,7 +554,7 @@ _SHARED_VIEWS = ("vias", "top-via", "from", "call-id", "cseq")
 _Checked = tuple[str, tuple[str, str, str]]
 #: Header (name, value) pairs given to make_response -> (canonical key, checked line):
 #: the results of a pure function (canonical_key, Headers._line) on immutable strings,
-#: memoized and bounded like the parse memos (_memo.py), values of at most KEY_LENGTH.
+#: memoized and bounded like the parse memos (sipsans._speed), values of at most KEY_LENGTH.
 _CHECKED_PAIRS: dict[tuple[str, str], _Checked] = {}
 
 
@@ -614,7 +614,7 @@ def make_response(
         ("Call-ID", ": ", call_id),
         ("CSeq", ": ", cseq_value),
     ]
-    cache = source._cache
+    cache = source.views
     try:  # a parsed request: the parser built every shared view (one dict display)
         views: dict[str, object] = {
             "to": to,

@@ -20,12 +20,12 @@ import re
 from collections.abc import Callable
 from typing import cast
 
-from .._memo import remember, remember_text
+from .._speed import remember, remember_text
 from ..config import ParserLimits
 from ..errors import RemoteProtocolError
 from .fields import _KNOWN_METHODS, ViaList, parse_cseq, parse_name_addr, parse_via
 from .grammar import is_token
-from .headers import _KEY_CACHE, Headers, _Layout, _layout, canonical_key
+from .headers import Headers, _Layout, _layout, canonical_key
 from .model import Request, Response, _build_vias, _single
 
 __all__ = ["DEFAULT_LIMITS", "parse_message"]
@@ -142,7 +142,7 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
 #: Layouts by the header names as spelled, in order: a peer sends the same names in
 #: the same order in every message of a kind, so one tuple lookup stands for a key
 #: lookup per line. Only sections of the fast path below enter (no folding, every
-#: name a token); a pure function's results, bounded (see _memo.py).
+#: name a token); a pure function's results, bounded (see sipsans._speed).
 _SHAPES: dict[tuple[str, ...], _Layout] = {}
 
 Lines = list[tuple[str, str, str]]
@@ -239,27 +239,13 @@ def _learn_start_line(
     return build(first, second, headers)
 
 
-_LEARNED_KEYS_MAX = 4096
-
-
 def _learn_key(name: str) -> str | None:
     """The key of a header name, or None if it is not a token.
 
     None sends the whole header section down the careful path (a folded line,
-    whitespace before the colon, an invalid name). Valid names are
-    remembered, up to a fixed bound, so that extension headers a peer sends in
-    every message stay on the fast path; the table is a pure memo of
-    :func:`canonical_key`, so sharing it between endpoints changes no result.
+    whitespace before the colon, an invalid name).
     """
-    key = _KEY_CACHE.get(name)
-    if key is not None:
-        return key
-    if not is_token(name):
-        return None
-    key = canonical_key(name)
-    if len(_KEY_CACHE) < _LEARNED_KEYS_MAX:
-        _KEY_CACHE[name] = key
-    return key
+    return canonical_key(name) if is_token(name) else None
 
 
 def _careful_head(lines: list[str], max_line: int) -> tuple[_Layout, Lines]:

@@ -11,18 +11,15 @@ per timer stays flat from a thousand to a hundred thousand transactions in fligh
 
 from __future__ import annotations
 
-import enum
 import heapq
+
+from .._speed import IdentityHashedEnum
 
 __all__ = ["TimerEntry", "TimerHeap", "TimerKind"]
 
 
-class TimerKind(enum.Enum):
+class TimerKind(IdentityHashedEnum):
     """The timers of RFC 3261 §17 (Table 4), RFC 6026 and two sipsans timers."""
-
-    # Members are singletons, so identity hashing is correct and runs in C;
-    # Enum's own __hash__ is Python code on the hot path of every table lookup.
-    __hash__ = object.__hash__
 
     A = "A"  #: ICT request retransmit, T1 doubling (§17.1.1.2); unreliable only
     B = "B"  #: ICT transaction timeout, 64*T1 (§17.1.1.2)

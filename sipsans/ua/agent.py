@@ -359,7 +359,9 @@ class UserAgent:
             self._server.on_request(event)
         elif isinstance(event, TransactionTerminated):
             if isinstance(event.txn, ServerTxn):
-                self._server.on_terminated(event)
+                pending = self._inbox.txn_ended(event)
+                if pending is not None:
+                    self._server.unanswered_ended(event, pending)
             elif not (
                 self._caller.on_terminated(event)
                 or self._client.on_terminated(event)

@@ -81,7 +81,7 @@ class Caller:
         self._timers = timers
         self._calls: dict[int, Call] = {}  # INVITE client transaction id -> call
         self._call_keys: dict[tuple[str, str], Call] = {}  # (Call-ID, From tag) -> call
-        dialogs.on_end(self._dialog_ended)
+        dialogs.on_end(self._dialog_ended, role="uac")
 
     def stats(self) -> dict[str, int]:
         return {"calls": len(self._calls), "call_keys": len(self._call_keys)}

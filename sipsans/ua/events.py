@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from .._frozen import quick_init
+from .._speed import quick_init
 from ..dialog.events import DialogStateChanged, DialogTerminated
 from ..dialog.model import DialogId
 from ..dialog.replaces import Replaces

@@ -183,7 +183,7 @@ class Subscriptions:
             self._dialogs.release(d, 0)
 
     def _dialog_ended(self, d: Dialog, was_early: bool) -> None:
-        if d not in self._usages:
+        if self._newest and d not in self._usages:  # (most dialogs never had one)
             self._newest.pop(d, None)
 
     def on_alarm(self, role: Role, handler: Callable[[Subscription], None]) -> None:
