@@ -66,6 +66,7 @@ class Dialog:
     """
 
     __slots__ = (
+        "__weakref__",
         "_local_addr",
         "_local_uri",
         "_remote_addr",

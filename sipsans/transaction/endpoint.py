@@ -156,7 +156,7 @@ class Endpoint:
         """The earliest timer deadline on the caller's clock, or None when idle."""
         if self._trying:
             self._arm_trying()
-        return self._timers.next_deadline()
+        return self._timers.deadline
 
     def _arm_trying(self) -> None:
         """Arm the 100 Trying timers of the INVITEs the TU has not answered yet.
@@ -745,13 +745,14 @@ class Endpoint:
                 # one key cannot hold two transactions, so the reuse is answered 400.
                 self._stateless_reply(request, 400, source)
             return
+        txns = self._txns
         merged = merge_key(request) if self.config.detect_merged_requests else None
-        if merged is not None and merged in self._txns.merge:
+        if merged is not None and merged in txns.merge:
             # §8.2.2.2: same From tag, Call-ID and CSeq as an ongoing transaction but
             # not a retransmission of it: a request that forked and merged here.
             self._internal_reply(request, key, source, 482, cancel=False)
             return
-        if self._txns.full(self.config.max_transactions):
+        if len(txns.by_id) - txns.settled >= self.config.max_transactions:  # full
             self._overloaded(request, source)
             return
         txn = self._new_server(request, stamped, key, source, cancel=False)
@@ -777,11 +778,12 @@ class Endpoint:
     def _on_cancel(
         self, cancel: Request, key: tuple[object, ...], rfc3261: bool, source: Source
     ) -> None:
-        existing = self._txns.server_cancel.get(key)
+        txns = self._txns
+        existing = txns.server_cancel.get(key)
         if existing is not None:
             self._feed(existing, _REQUEST, cancel, source)
             return
-        if self._txns.full(self.config.max_transactions):
+        if len(txns.by_id) - txns.settled >= self.config.max_transactions:  # full
             self._overloaded(cancel, source)
             return
         target = self._txns.server.get(key)

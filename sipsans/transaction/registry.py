@@ -25,7 +25,7 @@ Key = tuple[object, ...]
 class Transactions:
     """Transactions by id and by matching key; the Endpoint runs them."""
 
-    __slots__ = ("_lingering", "_settled", "by_id", "client", "merge", "server", "server_cancel")
+    __slots__ = ("_lingering", "by_id", "client", "merge", "server", "server_cancel", "settled")
 
     def __init__(self) -> None:
         self.by_id: dict[int, Transaction] = {}
@@ -37,21 +37,18 @@ class Transactions:
         #: Server transactions by (From tag, Call-ID, CSeq), for merged requests.
         self.merge: dict[Key, Transaction] = {}
         #: Ids of settled transactions in the order they settled (some may have ended
-        #: since), and how many of ``by_id`` are settled.
+        #: since), and how many of ``by_id`` are settled (``len(by_id) - settled`` are
+        #: in flight).
         self._lingering: deque[int] = deque()
-        self._settled = 0
+        self.settled = 0
 
     def in_flight(self) -> int:
         """How many transactions have not settled yet."""
-        return len(self.by_id) - self._settled
-
-    def full(self, limit: int) -> bool:
-        """Whether ``limit`` transactions are in flight (settled ones linger apart)."""
-        return len(self.by_id) - self._settled >= limit
+        return len(self.by_id) - self.settled
 
     def check_room(self, limit: int) -> None:
         """Raise LocalProtocolError when ``limit`` transactions are in flight."""
-        if self.full(limit):
+        if self.in_flight() >= limit:
             raise LocalProtocolError(
                 f"{self.in_flight()} transactions in flight, the limit set by "
                 "EndpointConfig.max_transactions; raise it or wait for some to end"
@@ -61,9 +58,9 @@ class Transactions:
         """Count ``txn`` (just settled) as lingering; returns the transaction that settled
         first when more than ``limit`` linger, for the Endpoint to end early (what its
         timer would have done, sooner), or None."""
-        self._settled += 1
+        self.settled += 1
         self._lingering.append(txn.id)
-        if self._settled > limit:
+        if self.settled > limit:
             oldest = self.by_id[self._lingering[0]]
             if oldest is not txn:  # (limit >= 1: another one is older)
                 return oldest
@@ -73,7 +70,7 @@ class Transactions:
         """Forget the ended ``txn`` and its index entries."""
         del self.by_id[txn.id]
         if txn.request is None:  # settled (see Transaction.settle)
-            self._settled -= 1
+            self.settled -= 1
             # Usually the oldest ends first; ids of any that ended out of order are
             # dropped once they reach the front.
             lingering, by_id = self._lingering, self.by_id
@@ -92,7 +89,7 @@ class Transactions:
         """The size of each table (see Endpoint.stats)."""
         return {
             "transactions": len(self.by_id),
-            "lingering": self._settled,
+            "lingering": self.settled,
             "client_index": len(self.client),
             "server_index": len(self.server),
             "cancel_index": len(self.server_cancel),

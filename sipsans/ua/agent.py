@@ -250,7 +250,7 @@ class UserAgent:
         return self.endpoint.transmits()
 
     def get_next_timer(self) -> float | None:
-        ours = self._ctx.alarms.next_deadline()
+        ours = self._ctx.alarms.deadline
         theirs = self.endpoint.get_next_timer()
         if ours is None:
             return theirs
@@ -329,7 +329,7 @@ class UserAgent:
         ep = self.endpoint
         alarms = ctx.alarms
         while True:
-            mine = alarms.next_deadline()
+            mine = alarms.deadline
             if mine is not None and mine > now:
                 mine = None
             theirs = ep.get_next_timer()

@@ -154,7 +154,8 @@ class DialogTable:
         if self._watchers:
             for listener in self._watchers.pop(d, ()):
                 listener(d, was_early)
-        self.release(d, 0)
+        if d.holds <= 0:
+            self._forget(d)
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -166,7 +167,12 @@ class DialogTable:
         """``count`` holds of ``d`` ended; a terminated dialog nothing holds is forgotten
         (a view of it keeps reading its last state)."""
         d.holds -= count
-        if d.holds <= 0 and d.state is _TERMINATED and self._by_id.get(d.id) is d:
+        if d.holds <= 0 and d.state is _TERMINATED:
+            self._forget(d)
+
+    def _forget(self, d: Dialog) -> None:
+        """The terminated ``d`` leaves the table (the last ENDED_KEPT stay findable)."""
+        if self._by_id.get(d.id) is d:
             del self._by_id[d.id]
             ended = self._ended
             ended[d.id] = d

@@ -93,11 +93,11 @@ class _Server(Protocol):  # sipsans.ua.server.ServerSide
         d: Dialog,
         status: int,
         *,
-        reason: str | None,
-        headers: Hdrs,
-        body: bytes,
-        content_type: str | None,
-        reliable: bool | None = None,
+        reason: str | None = ...,
+        headers: Hdrs = ...,
+        body: bytes = ...,
+        content_type: str | None = ...,
+        reliable: bool | None = ...,
         now: float,
     ) -> None: ...
 
@@ -525,28 +525,6 @@ class ServerInviteDialog(_InviteDialog):
 
     __slots__ = ()
 
-    def _answer(
-        self,
-        status: int,
-        *,
-        reason: str | None = None,
-        headers: Headers_,
-        body: bytes = b"",
-        content_type: str | None = None,
-        reliable: bool | None = None,
-        now: float,
-    ) -> None:
-        self._views.server.answer(
-            self._dialog(),
-            status,
-            reason=reason,
-            headers=tuple(headers),
-            body=body,
-            content_type=content_type,
-            reliable=reliable,
-            now=now,
-        )
-
     def ringing(self, *, reliable: bool | None = None, headers: Headers_ = (), now: float) -> None:
         """180 Ringing (creates the early dialog, §13.3.1.1).
 
@@ -554,7 +532,9 @@ class ServerInviteDialog(_InviteDialog):
         (or ``UAConfig.rel100`` is "required"); True asks for it (the caller must
         support 100rel); False refuses it (not if the caller requires it). A reliable
         1xx is retransmitted until its PRACK, and a 2xx given meanwhile waits for that."""
-        self._answer(180, headers=headers, reliable=reliable, now=now)
+        self._views.server.answer(
+            self._dialog(), 180, headers=tuple(headers), reliable=reliable, now=now
+        )
 
     def progress(
         self,
@@ -571,9 +551,10 @@ class ServerInviteDialog(_InviteDialog):
         to the INVITE's offer (or our offer, if it had none) only when sent reliably."""
         if not 101 <= status <= 199:
             raise LocalProtocolError(f"progress() sends 101-199, not {status}")
-        self._answer(
+        self._views.server.answer(
+            self._dialog(),
             status,
-            headers=headers,
+            headers=tuple(headers),
             body=body,
             content_type=content_type,
             reliable=reliable,
@@ -589,7 +570,14 @@ class ServerInviteDialog(_InviteDialog):
         now: float,
     ) -> None:
         """200 OK; retransmitted until the ACK arrives (§13.3.1.4)."""
-        self._answer(200, headers=headers, body=body, content_type=content_type, now=now)
+        self._views.server.answer(
+            self._dialog(),
+            200,
+            headers=tuple(headers),
+            body=body,
+            content_type=content_type,
+            now=now,
+        )
 
     def reject(
         self,
@@ -602,7 +590,9 @@ class ServerInviteDialog(_InviteDialog):
         """A final 3xx-6xx (``reason`` is the reason phrase)."""
         if not 300 <= status <= 699:
             raise LocalProtocolError(f"reject() sends 300-699, not {status}")
-        self._answer(status, reason=reason, headers=headers, now=now)
+        self._views.server.answer(
+            self._dialog(), status, reason=reason, headers=tuple(headers), now=now
+        )
 
 
 # -- subscriptions (RFC 6665) ---------------------------------------------------------

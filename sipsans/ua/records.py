@@ -35,7 +35,8 @@ _SDP_CARRIERS = frozenset({"INVITE", "ACK", "UPDATE", "PRACK", "OPTIONS"})
 
 def body_type(method: str, body: bytes | None, content_type: str | None) -> str | None:
     """The Content-Type of a body the application gave for ``method`` (§20.15: a body
-    needs one). Given: it. No body: None. Otherwise only what the body says of itself:
+    needs one). Given: it. No body: None. Otherwise only what the body says of itself
+    (callers on a hot path skip the call when the type is given or there is no body):
     a session description (``v=0`` first, RFC 8866 §5) where SDP goes is
     ``application/sdp``, MESSAGE text is ``text/plain`` (RFC 3428); for anything else
     the caller must say (LocalProtocolError)."""

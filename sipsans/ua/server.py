@@ -34,7 +34,7 @@ from .alarms import Alarm
 from .calls import Caller
 from .client import ClientSide
 from .context import UAContext
-from .dialogs import DialogTable, by_role
+from .dialogs import DialogTable
 from .events import IncomingCall, InDialogRequest, MessageReceived
 from .handles import ServerInviteDialog
 from .inbox import Inbox
@@ -56,7 +56,10 @@ _TRYING, _WAIT_ACK = DialogState.TRYING, DialogState.WAIT_ACK
 _CONFIRMED, _TERMINATED = DialogState.CONFIRMED, DialogState.TERMINATED
 _SENT_1XX, _SENT_2XX = DialogInput.SENT_1XX, DialogInput.SENT_2XX
 _RECV_ACK, _BYE_RECEIVED = DialogInput.RECV_ACK, DialogInput.BYE_RECEIVED
-_UAC_BYE, _UAS_BYE = TerminatedReason.UAC_BYE, TerminatedReason.UAS_BYE
+#: Why a dialog ended by BYE, by our role: a BYE from the peer, and one of ours (the UAC
+#: is whoever sent the initial INVITE, the same on both ends).
+_PEER_BYE = {"uac": TerminatedReason.UAS_BYE, "uas": TerminatedReason.UAC_BYE}
+_OUR_BYE = {"uac": TerminatedReason.UAC_BYE, "uas": TerminatedReason.UAS_BYE}
 
 #: Methods that only make sense inside a dialog: out of one they get 481.
 _DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "NOTIFY", "PRACK"})
@@ -341,7 +344,7 @@ class ServerSide:
                 pending = self._inbox.take(invite.txn)
                 if pending is not None:
                     ctx.reply(ServerTxn(invite.txn), pending.request, 487, to_tag=d.local_tag)
-        reason = by_role(d, local=False, uac=_UAC_BYE, uas=_UAS_BYE)
+        reason = _PEER_BYE[d.role]
         # §15: a callee MUST NOT BYE an early dialog. When one does and no other fork is
         # left, the client side CANCELs our INVITE (§9.1), as it does a pending re-INVITE.
         self._dialogs.end(d, _BYE_RECEIVED, reason, None, request)
@@ -478,7 +481,7 @@ class ServerSide:
         if d.state is _CONFIRMED:
             held = self._deferred_bye.pop(d, None)
             if held is not None:
-                why = by_role(d, local=True, uac=_UAC_BYE, uas=_UAS_BYE)
+                why = _OUR_BYE[d.role]
                 headers, reason, handle = held
                 self._client.send_bye(d, why, headers=headers, reason=reason, origin=handle)
 
@@ -512,7 +515,7 @@ class ServerSide:
         if old.state is _WAIT_ACK:
             self._defer_bye(old)  # §15: after its ACK
         elif old.state is _CONFIRMED:
-            why = by_role(old, local=True, uac=_UAC_BYE, uas=_UAS_BYE)
+            why = _OUR_BYE[old.role]
             self._client.send_bye(old, why)
         elif old.is_early:
             self._caller.send_cancel(old)
@@ -534,7 +537,9 @@ class ServerSide:
         """The callee's answer to the initial INVITE (§13.3.1): ringing, progress,
         accept, reject. ``reliable`` for a 1xx: see ReliableProvisionals.choose."""
         ctx = self._ctx
-        ctx.advance(now)
+        if now < ctx.now:
+            ctx.advance(now)  # raises: the clock went backwards
+        ctx.now = now
         self._answer_invite(
             d,
             status,
@@ -572,7 +577,8 @@ class ServerSide:
                 )
             invite.held = None  # a rejection instead of the 2xx not sent yet
         request = pending.request
-        content_type = body_type("INVITE", body, content_type)
+        if body and content_type is None:
+            content_type = body_type("INVITE", body, content_type)
         # The route set is the INVITE's Record-Route list (§12.1.1): when it is empty
         # there is none to copy.
         extra = self._dialog_headers(d, request, status, record_route=bool(d.route_set))
@@ -785,7 +791,8 @@ class ServerSide:
             extra = [("Allow", ctx.allow_value)]
             if method == "OPTIONS":
                 extra += [("Accept", "application/sdp"), ("Supported", ctx.supported_value)]
-        content_type = body_type(method, body, content_type)
+        if body and content_type is None:
+            content_type = body_type(method, body, content_type)
         tag = d.local_tag if d is not None else (None if request.to.tag else ctx.new_tag())
         response = make_response(
             request,
