@@ -1,12 +1,13 @@
 """The UserAgent: dialogs on top of the Endpoint (RFC 3261 §8, §10.2, §12-§15, §22;
-RFC 6665, RFC 3515, RFC 3891).
+RFC 6665, RFC 3515, RFC 3891, RFC 3262, RFC 3311, RFC 4028).
 
 Layered on :class:`~sipsans.Endpoint` like HTTP/3 on QUIC: the UA consumes the
 endpoint's transaction events and emits its own (``IncomingCall``,
 ``DialogStateChanged``, ``InDialogRequest``, ``DialogTerminated``,
 ``AuthenticationFailed``, ``MessageReceived``, ``RegistrationStateChanged``,
 ``SubscriptionStateChanged``, ``NotifyReceived``, ``IncomingSubscription``,
-``ReferReceived``), passing through the transaction events it does not consume.
+``ReferReceived``, ``ProvisionalOffer``, ``SessionRefreshed``), passing through the
+transaction events it does not consume.
 Same pull surface as the Endpoint::
 
     ua.receive_datagram(data, remote=addr, now=now)
