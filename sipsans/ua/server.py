@@ -30,8 +30,8 @@ from ..transaction.events import (
     TransportFailed,
 )
 from ..transaction.transport import ClientTxn, ServerTxn, Source
-from .alarms import Alarm
 from .calls import Caller
+from .checks import EXTENSION_HEADERS, PROBED, check_request
 from .client import ClientSide
 from .context import UAContext
 from .dialogs import DialogTable
@@ -40,7 +40,7 @@ from .handles import ServerInviteDialog
 from .inbox import Inbox
 from .notifier import Notifier
 from .offers import Negotiations, Pending, refusal
-from .records import KNOWN_METHODS, Hdrs, Incoming, body_type
+from .records import KNOWN_METHODS, Hdrs, Incoming, ServerInvite, body_type
 from .refer import Transfers, accept_headers
 from .reliable import NOT_SUPPORTED, ReliableProvisionals
 from .session_timers import Negotiated, SessionTimers
@@ -64,56 +64,6 @@ _OUR_BYE = {"uac": TerminatedReason.UAC_BYE, "uas": TerminatedReason.UAS_BYE}
 #: Methods that only make sense inside a dialog: out of one they get 481.
 _DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "NOTIFY", "PRACK"})
 _ANSWERABLE = frozenset({_TRYING, DialogState.EARLY})  # an INVITE to answer
-#: The header fields through which an INVITE speaks of 100rel and session timers. (A
-#: set probed once per header line costs less than three scans of the line names.)
-_EXTENSION_HEADERS = frozenset({"supported", "require", "session-expires"})
-#: Every header field whose mere presence the checks of a request ask about: the
-#: ``present`` they are given holds those of them the request has (a name asked about
-#: must be here, or it is never found).
-_PROBED = frozenset(
-    {"max-forwards", "contact", "route", "record-route", "replaces", *_EXTENSION_HEADERS}
-)
-
-
-class _Invite:
-    """An INVITE received within a dialog (the initial one, or a re-INVITE) that the
-    server side has not finished with: unanswered, or answered 2xx and awaiting the
-    ACK, its 2xx retransmitted meanwhile (§13.3.1.4)."""
-
-    __slots__ = (
-        "alarm",
-        "cseq",
-        "held",
-        "interval",
-        "offer",
-        "rel100",
-        "replaces",
-        "response",
-        "started",
-        "timer",
-        "txn",
-    )
-
-    def __init__(self, txn: int, cseq: int, offer: bool) -> None:
-        self.txn = txn
-        #: The INVITE's CSeq number, which its ACK carries.
-        self.cseq = cseq
-        #: It carried an offer (RFC 3264).
-        self.offer = offer
-        #: The 2xx sent, once sent; its retransmission interval, start and alarm.
-        self.response: Response | None = None
-        self.interval = 0.0
-        self.started = 0.0
-        self.alarm: Alarm | None = None
-        #: The dialog the initial INVITE's Replaces names (RFC 3891).
-        self.replaces: DialogId | None = None
-        #: What the initial INVITE says of 100rel (reliable.SUPPORTED, ...).
-        self.rel100 = NOT_SUPPORTED
-        #: Our 2xx negotiates a session timer (RFC 4028 §9).
-        self.timer = False
-        #: A 2xx the application gave that waits for the PRACK of our reliable 1xx
-        #: (RFC 3262 §3): its status and ``_answer_invite`` arguments.
-        self.held: tuple[int, str | None, Hdrs, bytes, str | None] | None = None
 
 
 class ServerSide:
@@ -166,7 +116,7 @@ class ServerSide:
         self._reliable = reliable
         self._timers = timers
         self._negotiations = negotiations
-        self._invites: dict[Dialog, _Invite] = {}
+        self._invites: dict[Dialog, ServerInvite] = {}
         #: BYEs asked for before our 2xx was ACKed (§15), per dialog: their headers,
         #: Reason and the handle ``bye()`` returned (see defer_bye).
         self._deferred_bye: dict[Dialog, tuple[Hdrs, str | None, ClientTxn]] = {}
@@ -219,7 +169,7 @@ class ServerSide:
         # The header fields the checks below ask about by presence, among the request's:
         # one pass over its header names (in C), then each question is a set look-up,
         # much cheaper than scanning the names (or asking request.headers) each time.
-        present = _PROBED.intersection(request.headers.keys())
+        present = PROBED.intersection(request.headers.keys())
         try:
             check_request(request, present)
         except RemoteProtocolError as exc:
@@ -293,7 +243,7 @@ class ServerSide:
         if method in ("INVITE", "UPDATE") and not self._session_request(d, request, txn):
             return
         if method == "INVITE":
-            self._invites[d] = _Invite(txn.id, seq, bool(request.body))
+            self._invites[d] = ServerInvite(txn.id, seq, bool(request.body))
         elif method == "UPDATE" and request.body:
             self._hand_over_offer(d, request, txn)
             return
@@ -399,7 +349,7 @@ class ServerSide:
                 ctx.reply(txn, request, status)
                 return
         rel100, timer = NOT_SUPPORTED, False
-        if self._extensions or not _EXTENSION_HEADERS.isdisjoint(present):
+        if self._extensions or not EXTENSION_HEADERS.isdisjoint(present):
             found = self._invite_extensions(request, txn, present)
             if found is None:
                 return  # refused
@@ -422,7 +372,7 @@ class ServerSide:
             seq,  # remote_cseq
             _TRYING,
         )
-        invite = self._invites[d] = _Invite(txn.id, seq, bool(request.body))
+        invite = self._invites[d] = ServerInvite(txn.id, seq, bool(request.body))
         invite.rel100, invite.timer = rel100, timer
         if replaced is not None:
             invite.replaces = replaced.id
@@ -659,7 +609,7 @@ class ServerSide:
             out.append(("Allow", self._ctx.allow_value))
         return out
 
-    def _start_retransmit(self, d: Dialog, invite: _Invite, response: Response) -> None:
+    def _start_retransmit(self, d: Dialog, invite: ServerInvite, response: Response) -> None:
         ctx = self._ctx
         t1 = ctx.endpoint.config.t1
         invite.response, invite.interval, invite.started = response, t1, ctx.now
@@ -928,35 +878,3 @@ def _uas_reason(status: int) -> TerminatedReason:
     if status in (603, 607):
         return TerminatedReason.UAS_DECLINE
     return TerminatedReason.UAS_OTHER
-
-
-def check_request(request: Request, present: Collection[str] | None = None) -> None:
-    """Validate, once, what sipsans interprets in a request beyond the fields
-    ``parse_message`` already checked (§8.2: a UAS answers 400 rather than act on a
-    malformed request). Raises RemoteProtocolError.
-
-    The same verdict as :meth:`Request.validate` (tests/test_ua_efficiency.py holds them
-    equal), without reading the parser's fields again or building the empty views of
-    headers the request does not carry: the Request-URI, every Via, the From and To
-    URIs, then Max-Forwards, Contact, Route and Record-Route when present.
-    ``present`` holds the request's header names (canonical), or at least those of
-    Max-Forwards, Contact, Route and Record-Route it has, when the caller has them.
-    """
-    request.uri  # noqa: B018
-    request.vias._parse_all()  # each Via parses on first access; the top one already did
-    request.from_.uri  # noqa: B018
-    request.to.uri  # noqa: B018
-    if present is None:
-        present = request.headers.keys()
-    # Max-Forwards and Contact are checked without building the views nobody may read
-    # (the same verdict: see Message._check_max_forwards).
-    if "max-forwards" in present:
-        request._check_max_forwards()
-    if "contact" in present:
-        request._check_contacts()
-    if "route" in present:
-        for value in request.routes:
-            value.uri  # noqa: B018
-    if "record-route" in present:
-        for value in request.record_routes:
-            value.uri  # noqa: B018
