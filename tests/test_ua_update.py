@@ -204,3 +204,20 @@ def test_an_early_update_offer_before_our_answer_gets_500() -> None:
     peer.send("UPDATE", body=SDP2)  # answered reliably: a new offer may come (§5.2)
     (update,) = [e for e in h.events if isinstance(e, InDialogRequest)]
     assert update.request.body == SDP2 and dialog.state is DialogState.EARLY
+
+
+def test_a_cancelled_reinvite_of_an_ended_dialog_gets_no_second_answer() -> None:
+    """The peer CANCELs its re-INVITE after our BYE ended the dialog: the endpoint
+    answers it 487, and the UA's default answer (488 after answer_timeout) must not
+    follow (the transaction no longer takes one). Found by fuzz_ua."""
+    h = Harness()
+    peer, dialog = confirmed(h)
+    peer.send("INVITE", body=SDP2, branch="z9hG4bKre")  # not answered by the app
+    dialog.bye(now=h.now)
+    h.pump()
+    h.now = 0.2
+    peer.send("CANCEL", cseq=peer.cseq, branch="z9hG4bKre")
+    h.settle()
+    answers = [(m.status_code, m.cseq.method) for m in h.sent if isinstance(m, Response)]
+    assert (200, "CANCEL") in answers and (487, "INVITE") in answers
+    assert (488, "INVITE") not in answers  # no default answer after the 487

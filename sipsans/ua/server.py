@@ -440,6 +440,10 @@ class ServerSide:
         d = pending.dialog if pending is not None else None
         invite = self._invites.get(d) if d is not None else None
         if d is None or pending is None or invite is None or invite.txn != event.txn.id:
+            if pending is not None and event.answered:
+                # The endpoint answered it 487 (a re-INVITE of a dialog that ended
+                # meanwhile, say): no answer of the application's, or default, can follow.
+                self._inbox.take(event.txn.id)
             self._ctx.events.append(event)
             return
         self._inbox.take(event.txn.id)
