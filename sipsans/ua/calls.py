@@ -287,6 +287,17 @@ class Caller:
             d, new = self._fork(call, tag)
             _learn(d, resp)
             pass_on(self._ctx, event, call.origin)
+            if not _routable(d):
+                # The peer's error: no usable Contact (§12.1.2 requires one in a 2xx) and
+                # a Request-URI that names no host (tel:): nothing can reach the dialog's
+                # remote target. The 2xx is ACKed toward the INVITE's first hop, so that
+                # it stops, and the dialog ends here (no BYE can go either).
+                dialogs.change(d, DialogInput.RECV_2XX, resp, appeared=new)
+                call.acks[d.remote_tag] = self._client.send_ack(
+                    d, b"", None, call.request, target=call.target
+                )
+                dialogs.end(d, DialogInput.FAILED, TerminatedReason.UAS_OTHER, 400, resp)
+                return
             if call.confirmed is not None and call.confirmed is not d:
                 # §13.2.2.4: a 2xx from another fork is ACKed, then the dialog it made is
                 # ended with BYE (we keep one call).
@@ -459,6 +470,12 @@ class Caller:
             ctx = self._ctx
             cancel = ctx.endpoint.cancel(ClientTxn(call.txn), now=ctx.now)
             call.cancelling = cancel is not None
+
+
+def _routable(d: Dialog) -> bool:
+    """Whether requests within ``d`` have somewhere to go: a fixed next hop, a route
+    set, or a SIP or SIPS remote target."""
+    return d.target is not None or bool(d.route_set) or d.remote_target.startswith("sip")
 
 
 def _learn(d: Dialog, resp: Response) -> None:

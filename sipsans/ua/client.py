@@ -641,12 +641,19 @@ class ClientSide:
     # -- ACK for 2xx (§13.2.2.4) ------------------------------------------------------------
 
     def send_ack(
-        self, d: Dialog, body: bytes, content_type: str | None, invite: Request
+        self,
+        d: Dialog,
+        body: bytes,
+        content_type: str | None,
+        invite: Request,
+        *,
+        target: Target | None = None,
     ) -> tuple[Request, Target]:
         """Build and send the ACK for the 2xx to ``invite`` within ``d``: same CSeq
         number, the dialog's route set, the INVITE's credentials, a new branch (no
         transaction). Returns it and where it went, to be resent for each retransmission
-        of the 2xx (§13.2.2.4)."""
+        of the 2xx (§13.2.2.4). ``target``: where to send it instead of the dialog's
+        next hop (one that cannot be reached)."""
         creds: Hdrs = ()
         if any(name in invite.headers for name in _AUTH_HEADERS):
             creds = tuple((k, v) for k, v in invite.headers if k.lower() in _AUTH_HEADERS)
@@ -659,7 +666,8 @@ class ClientSide:
             body=body,
             content_type=content_type if body else None,
         )
-        target = target_for(hop, d.target)
+        if target is None:
+            target = target_for(hop, d.target)
         sent = self._ctx.endpoint.send_stateless(request, target=target, now=self._ctx.now)
         assert isinstance(sent, Request)
         return sent, target
