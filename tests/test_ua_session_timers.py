@@ -235,6 +235,10 @@ def test_a_caller_without_timers_gets_one_imposed_when_always() -> None:
     assert "Require" not in ok.headers
     assert not alice.of_type(SessionRefreshed)  # no timers there
     assert len(first_sends(net, "bob", "UPDATE")) == 1  # bob refreshes, at 100 s
+    # Alice's 2xx to it carries no Session-Expires (she has no timers): bob goes on.
+    net.drive(until=250.0)
+    assert len(first_sends(net, "bob", "UPDATE")) == 2
+    assert call.state is DialogState.CONFIRMED
     net.call(alice, lambda now: call.bye(now=now))
     net.drive()
     assert_clean(alice, bob)

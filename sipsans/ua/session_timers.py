@@ -203,8 +203,14 @@ class SessionTimers:
         if not self.enabled:
             return
         granted = _session_expires(response)
+        timer = self._timers.get(d)
         if granted is None:
-            self._stop(d)  # §7.2: no Session-Expires, no session expiration
+            if timer is not None and timer.we_refresh and "session-expires" in request.headers:
+                # Our refresh, answered by a peer without timers (one we imposed a timer
+                # on, refreshing it ourselves, §9): we go on refreshing.
+                self._start(d, timer, timer.interval, True, response)
+            else:
+                self._stop(d)  # §7.2: no Session-Expires, no session expiration
             return
         interval, refresher = granted
         if refresher is None:
