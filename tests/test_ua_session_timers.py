@@ -326,3 +326,30 @@ def test_a_late_offer_call_is_refreshed_with_the_answer_the_ack_carried() -> Non
     net.call(alice, lambda now: call.bye(now=now))
     net.drive()
     assert_clean(alice, bob)
+
+
+def test_a_stray_2xx_confirming_a_retried_call_leaves_no_invite_behind() -> None:
+    """After a 422 the INVITE goes again; a 2xx to the first one (its branch: no
+    transaction any more) confirms the call while the second INVITE still waits with no
+    timer (§17.1.1.2). Once the call ends, that INVITE is CANCELled, so nothing is left.
+    Found by fuzz_ua."""
+    h = Harness(config=UAConfig(session_expires=300))
+    call = h.ua.invite("sip:bob@192.0.2.1", body=SDP, now=0.0)
+    h.pump()
+    first = h.requests("INVITE")[0]
+    peer = Peer(h)
+    peer.answer(first, 422, ("Min-SE", "600"))
+    second = h.requests("INVITE")[1]
+    peer.answer(second, 180)
+    h.advance(33.0)  # the first INVITE's transaction is gone (Timer D)
+    peer.answer(first, 200, body=ANSWER)  # to its branch
+    assert call.state is DialogState.CONFIRMED
+    call.bye(now=h.now)
+    h.pump()
+    (bye,) = h.requests("BYE")
+    peer.answer(bye, 200)
+    (cancel,) = h.requests("CANCEL")
+    assert cancel.headers.get("CSeq") == f"{second.cseq.seq} CANCEL"
+    peer.answer(cancel, 200)
+    peer.answer(second, 487)
+    assert h.settle() == {}

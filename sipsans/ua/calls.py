@@ -459,17 +459,21 @@ class Caller:
         """No INVITE of ours may outlive its dialogs waiting for a final response that may
         never come (a Proceeding INVITE client transaction has no timer, §17.1.1.2): once
         the call's last early dialog ended, the INVITE is CANCELled (§9.1), which bounds
-        the wait to 64*T1 even if the peer never answers."""
-        call = self.call_of(d) if was_early else None
-        if (
-            call is not None
-            and not call.cancelling
-            and call.confirmed is None
-            and not any(other.is_early for other in call.all_dialogs())
-        ):
-            ctx = self._ctx
-            cancel = ctx.endpoint.cancel(ClientTxn(call.txn), now=ctx.now)
-            call.cancelling = cancel is not None
+        the wait to 64*T1 even if the peer never answers. So is it when the confirmed
+        dialog ends while the INVITE still waits: a 2xx outside its transaction (to the
+        branch of an INVITE sent before a 401/407/422 retry) confirmed the call. (After
+        a normal call the INVITE has its final response: ``cancel`` returns None.)"""
+        call = self.call_of(d)
+        if call is None or call.cancelling:
+            return
+        if was_early:
+            if call.confirmed is not None or any(other.is_early for other in call.all_dialogs()):
+                return
+        elif d is not call.confirmed:
+            return  # a fork we ACKed and BYEd: the call goes on
+        ctx = self._ctx
+        cancel = ctx.endpoint.cancel(ClientTxn(call.txn), now=ctx.now)
+        call.cancelling = cancel is not None
 
 
 def _routable(d: Dialog) -> bool:
