@@ -82,7 +82,7 @@ Instances built without ``__init__`` (:func:`uninitialized`)
     each URI it parses; their public constructors check and convert what a user passes
     (a URI given as text is parsed, header pairs are checked, a NameAddr looks for its
     tag). The parser has done all of that already, so its constructors
-    (``Headers._from_parsed``, ``Request._received``, ``Response._received``, the
+    (``Headers.from_parsed``, ``Request._received``, ``Response._received``, the
     ``_parsed`` constructors of the URI types, NameAddr's copies and fast path) take an
     instance from :func:`uninitialized` and fill in its slots: +4.2 % (+35,935;
     parse-distinct +8.2 %) when they call the public constructors. Safe: each fills in

@@ -138,7 +138,7 @@ class Dialog:
         self.remote_cseq = remote_cseq
         #: Where the dialog is. It starts in an INITIAL state of the table (CONFIRMED for
         #: a dialog a subscription created or a snapshot restored) and moves only
-        #: through :meth:`advance` (tests/test_state_owners.py holds every module to it).
+        #: through :meth:`advance` (tests/project/test_state_owners.py holds every module to it).
         self.state = state
         #: A fixed next hop (outbound proxy) given to invite(target=...), else None.
         self.target = target

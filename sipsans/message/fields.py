@@ -406,7 +406,7 @@ class ViaList(Sequence[Via]):
                 cached = parsed[i] = parse_via(self._raw[i])  # noqa: PLW2901 - fill the cache
             yield cached
 
-    def _parse_all(self) -> None:
+    def parse_all(self) -> None:
         """Parse every value not parsed yet, topmost first (what iterating does).
 
         A UAS validating a request calls this: its one Via is nearly always parsed

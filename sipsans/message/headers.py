@@ -191,7 +191,7 @@ class Headers:
     __slots__ = ("_clean", "_keys", "_lines", "views")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        line = self._line
+        line = self.make_line
         self._lines: list[tuple[str, str, str]] = [line(name, value) for name, value in items]
         #: The canonical key of every line; a parsed message shares its layout's tuple
         #: until the first change (see _own_keys).
@@ -209,7 +209,7 @@ class Headers:
     # the public methods, on the path of every message.
 
     @classmethod
-    def _from_parsed(
+    def from_parsed(
         cls,
         keys: list[str] | tuple[str, ...],
         lines: list[tuple[str, str, str]],
@@ -238,7 +238,7 @@ class Headers:
             layout = cache["layout"] = _layout(self._keys)
         return layout
 
-    def _transaction_lines(self) -> tuple[list[tuple[str, str, str]], str, str, str, str] | None:
+    def transaction_lines(self) -> tuple[list[tuple[str, str, str]], str, str, str, str] | None:
         """The Via lines (clean) and the From, To, Call-ID and CSeq values, for a response.
 
         None unless each of From, To, Call-ID and CSeq is there once (and Via is there).
@@ -249,14 +249,14 @@ class Headers:
         lines = self._lines
         at_from, at_to, at_call_id, at_cseq = layout.mandatory
         return (
-            [lines[at] for at in layout.vias] if self._clean else self._clean_lines(layout.vias),
+            [lines[at] for at in layout.vias] if self._clean else self.clean_lines(layout.vias),
             lines[at_from][2].strip(_WS),
             lines[at_to][2].strip(_WS),
             lines[at_call_id][2].strip(_WS),
             lines[at_cseq][2].strip(_WS),
         )
 
-    def _clean_lines(self, positions: Iterable[int]) -> list[tuple[str, str, str]]:
+    def clean_lines(self, positions: Iterable[int]) -> list[tuple[str, str, str]]:
         """The lines at ``positions`` as clean triples ``(name, ": ", stripped value)``."""
         lines = self._lines
         return [(lines[at][0], ": ", lines[at][2].strip(_WS)) for at in positions]
@@ -269,7 +269,7 @@ class Headers:
         keys = self._keys
         return keys.index(key) if key in keys else None
 
-    def _only(self, key: str) -> str | None:
+    def only(self, key: str) -> str | None:
         """The value of the line with canonical ``key`` when there is exactly one, else None."""
         layout: _Layout | None = self.views.get("layout")  # type: ignore[assignment]
         if layout is not None:  # a parsed message: its layout knows, no scan of the keys
@@ -283,11 +283,11 @@ class Headers:
 
     def _append(self, name: str, value: str) -> None:
         """Append a line and keep the typed views: for a header that has none."""
-        self._lines.append(self._line(name, value))
+        self._lines.append(self.make_line(name, value))
         self._own_keys().append(canonical_key(name))
         self.views.pop("layout", None)
 
-    def _wire(self, start_line: str, content_length: str) -> str:
+    def wire(self, start_line: str, content_length: str) -> str:
         """The header section of a message, start line first, ending with the empty line.
 
         Strict on output: ``name: value`` lines, and exactly one Content-Length, whose
@@ -307,14 +307,14 @@ class Headers:
             first = keys.index("content-length")
             out[first + 1] = f"{lines[first][0]}: {content_length}"
             if count > 1:
-                for i in reversed(self._positions("content-length")[1:]):
+                for i in reversed(self.positions("content-length")[1:]):
                     del out[i + 1]
         out.append("\r\n")
         return "\r\n".join(out)
 
     # -- reading -----------------------------------------------------------------
 
-    def _positions(self, key: str) -> list[int]:
+    def positions(self, key: str) -> list[int]:
         layout: _Layout | None = self.views.get("layout")  # type: ignore[assignment]
         if layout is not None and key not in layout.repeated:  # a parsed message
             at = layout.first.get(key)
@@ -366,7 +366,7 @@ class Headers:
         """Every line value of ``name``, unsplit, in order."""
         key = canonical_key(name)
         lines = self._lines
-        return [lines[i][2].strip(_WS) for i in self._positions(key)]
+        return [lines[i][2].strip(_WS) for i in self.positions(key)]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in order.
@@ -417,7 +417,7 @@ class Headers:
             self.views = {}
 
     @staticmethod
-    def _line(name: str, value: str) -> tuple[str, str, str]:
+    def make_line(name: str, value: str) -> tuple[str, str, str]:
         value = str(value).strip(_WS)
         if not is_token(name):
             raise ValueError(f"invalid header name {name!r}: use a token such as 'X-Custom'")
@@ -430,13 +430,13 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a line at the end."""
-        self._lines.append(self._line(name, value))
+        self._lines.append(self.make_line(name, value))
         self._own_keys().append(canonical_key(name))
         self._changed()
 
     def insert(self, position: int, name: str, value: str) -> None:
         """Insert a line before ``position`` (0 puts it first, as a proxy's Via)."""
-        self._lines.insert(position, self._line(name, value))
+        self._lines.insert(position, self.make_line(name, value))
         self._own_keys().insert(position, canonical_key(name))
         self._changed()
 
@@ -445,16 +445,16 @@ class Headers:
 
         This is how a new topmost Via or Route is added (RFC 3261 §16.6).
         """
-        positions = self._positions(canonical_key(name))
+        positions = self.positions(canonical_key(name))
         self.insert(positions[0] if positions else 0, name, value)
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of ``name`` by one line at the position of the first."""
-        positions = self._positions(canonical_key(name))
+        positions = self.positions(canonical_key(name))
         if not positions:
             self.add(name, value)
             return
-        line = self._line(self._lines[positions[0]][0], value)
+        line = self.make_line(self._lines[positions[0]][0], value)
         self._lines[positions[0]] = line
         for i in reversed(positions[1:]):
             del self._lines[i], self._own_keys()[i]
@@ -462,7 +462,7 @@ class Headers:
 
     def remove(self, name: str) -> int:
         """Remove every line of ``name``; returns how many were removed."""
-        positions = self._positions(canonical_key(name))
+        positions = self.positions(canonical_key(name))
         for i in reversed(positions):
             del self._lines[i], self._own_keys()[i]
         if positions:
@@ -475,7 +475,7 @@ class Headers:
         When that line holds a comma-joined list, only its first element goes.
         """
         key = canonical_key(name)
-        positions = self._positions(key)
+        positions = self.positions(key)
         if not positions:
             return None
         i = positions[0]
@@ -492,4 +492,4 @@ class Headers:
 
     def copy(self) -> Headers:
         """An independent copy (typed views are rebuilt on demand)."""
-        return Headers._from_parsed(list(self._keys), list(self._lines), clean=self._clean)
+        return Headers.from_parsed(list(self._keys), list(self._lines), clean=self._clean)

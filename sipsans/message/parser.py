@@ -102,7 +102,7 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
     del lines[0]
     layout, fields = _split_fields(lines, limits, len(text) > limits.max_line_length)
     views: dict[str, object] = {"layout": layout}
-    message = _start_line(first, Headers._from_parsed(layout.keys, fields, views))
+    message = _start_line(first, Headers.from_parsed(layout.keys, fields, views))
     try:
         if bare_cr_lf:
             raise _bad("bare CR or LF inside a header line (RFC 3261 §7.3.1, §25.1)")
@@ -221,11 +221,11 @@ def _start_line(line: str, headers: Headers) -> Request | Response:
         a, b, c = parts
         if c == "SIP/2.0":
             if a in _KNOWN_METHODS and b and b[0] != "<":
-                return _learn_start_line(line, (Request._received, a, b), headers)
+                return _learn_start_line(line, (Request.parsed, a, b), headers)
         elif a == "SIP/2.0":
             code = _STATUS_CODES.get(b)
             if code is not None:
-                return _learn_start_line(line, (Response._received, code, c), headers)
+                return _learn_start_line(line, (Response.parsed, code, c), headers)
     if line[:4].upper() == "SIP/":
         return _parse_status_line(line, headers)
     return _parse_request_line(line, headers)
@@ -320,7 +320,7 @@ def _parse_request_line(line: str, headers: Headers) -> Request:
             raise _bad(f"SIP version {version} is not supported; only SIP/2.0", 505)
     if target[0] == "<":
         raise _bad(f"Request-URI {target[:80]!r} must not be enclosed in '<>' (RFC 4475 ltgtruri)")
-    return Request._received(method, target, headers)
+    return Request.parsed(method, target, headers)
 
 
 _MANDATORY = ("From", "To", "Call-ID", "CSeq")

@@ -104,7 +104,7 @@ def parse_uri(text: str) -> URI:
             canonical = (scheme == "sip" or scheme == "sips") and (  # noqa: PLR1714 - faster than a set
                 port_s is None or port_s[0] != "0" or port_s == "0"
             )
-            u = SipURI._parsed(
+            u = SipURI.parsed(
                 scheme if canonical else scheme.lower(),
                 user,
                 password,
@@ -165,7 +165,7 @@ def _parse_slow(text: str) -> URI:
     problem = _check_opaque(rest)
     if problem is not None:
         raise _fail(f"{problem} in URI {text!r}")
-    return AbsoluteURI._parsed(text[:colon], rest)
+    return AbsoluteURI.parsed(text[:colon], rest)
 
 
 def _component(value: str, allowed: frozenset[str], what: str, text: str) -> str:
@@ -258,7 +258,7 @@ def _parse_sip(text: str, scheme: str, rest: str) -> SipURI:
             hname = _component(name_raw, HEADER_CHARS, "header name", text)
             hvalue = _component(value_raw, HEADER_CHARS, f"header {hname!r}", text)
             headers.append((hname, hvalue))
-    return SipURI._parsed(scheme, user, password, host, port, tuple(params), tuple(headers), None)
+    return SipURI.parsed(scheme, user, password, host, port, tuple(params), tuple(headers), None)
 
 
 def _parse_tel(text: str, rest: str) -> TelURI:
@@ -283,4 +283,4 @@ def _parse_tel(text: str, rest: str) -> TelURI:
         num, params_t = _check_tel(number, tuple(params), RemoteProtocolError)
     except RemoteProtocolError as exc:
         raise _fail(f"{exc} (in URI {text!r})") from None
-    return TelURI._parsed(num, params_t)
+    return TelURI.parsed(num, params_t)

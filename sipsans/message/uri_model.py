@@ -226,7 +226,7 @@ class SipURI:
         self._str = None
 
     @classmethod
-    def _parsed(  # noqa: PLR0917 - the parser's constructor: every component, in order
+    def parsed(  # noqa: PLR0917 - the parser's constructor: every component, in order
         cls,
         scheme: str,
         user: str | None,
@@ -533,7 +533,7 @@ class TelURI:
         self._key_cache = None
 
     @classmethod
-    def _parsed(cls, number: str, params: tuple[Param, ...]) -> TelURI:
+    def parsed(cls, number: str, params: tuple[Param, ...]) -> TelURI:
         """A tel URI from a number and parameters the parser has already checked."""
         self = uninitialized(cls)
         self._number = number
@@ -707,7 +707,7 @@ class AbsoluteURI:
         self._opaque = opaque
 
     @classmethod
-    def _parsed(cls, scheme: str, opaque: str) -> AbsoluteURI:
+    def parsed(cls, scheme: str, opaque: str) -> AbsoluteURI:
         """A URI whose scheme and opaque part the parser has already checked."""
         self = uninitialized(cls)
         self._scheme = scheme

@@ -53,7 +53,7 @@ from .machine import timer_duration
 from .matching import MAGIC_COOKIE, merge_key, server_key
 from .record import Transaction
 from .registry import Transactions
-from .stateless import stateless_reply
+from .stateless import stateless_reply, stateless_route
 from .tables import CLIENT_MACHINES, TIMER_INPUT, Do, Input, Machine, State, Stop
 from .timers import TimerHeap, TimerKind
 from .transport import (
@@ -455,26 +455,10 @@ class Endpoint:
         that the same ACK can be sent again for each 2xx retransmission.
         """
         self._advance(now)
-        if isinstance(message, Request):
-            if target is None:
-                raise LocalProtocolError("send_stateless needs target= for a request")
-            if "via" not in message.headers:
-                message = message.copy()
-                via = self._our_via(target.transport.upper(), self._new_branch())
-                message.headers.prepend("Via", str(via))
-            transport = target.transport.upper()
-            remote = target.address
-            conn = target.conn
-        elif target is not None:
-            transport, remote, conn = target.transport.upper(), target.address, target.conn
-        else:
-            try:
-                via = message.top_via
-            except RemoteProtocolError as exc:
-                raise LocalProtocolError(f"cannot route this response: {exc}") from exc
-            transport = via.transport
-            remote = response_address(via, transport, None)
-            conn = None
+        transport, remote, conn = stateless_route(message, target)
+        if isinstance(message, Request) and "via" not in message.headers:
+            message = message.copy()
+            message.headers.prepend("Via", str(self._our_via(transport, self._new_branch())))
         if conn is None and is_reliable(transport):
             conn = self._conns.for_peer(transport, remote)
         self._transmits.append(Transmit(bytes(message), transport, remote, None, conn))

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ..errors import RemoteProtocolError
-from ..message.model import Request, make_response
-from .transport import Source, Transmit, replace_top_via, response_address, stamp_via
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..message.model import Request, Response, make_response
+from .transport import (
+    Address,
+    ConnHandle,
+    Source,
+    Target,
+    Transmit,
+    replace_top_via,
+    response_address,
+    stamp_via,
+)
 
-__all__ = ["stateless_reply"]
+__all__ = ["stateless_reply", "stateless_route"]
 
 
 def stateless_reply(
@@ -56,3 +65,21 @@ def stateless_reply(
     else:
         remote = response_address(stamped, transport, source.remote)
     return Transmit(data, transport, remote, source.local, conn)
+
+
+def stateless_route(
+    message: Request | Response, target: Target | None
+) -> tuple[str, Address, ConnHandle | None]:
+    """Where ``Endpoint.send_stateless`` sends ``message``: its transport, the remote
+    address and the connection to write to (None: the Endpoint picks or the adapter
+    opens one). A request goes to ``target``, which it needs; a response to ``target``
+    when given, else where its top Via says (§18.2.2)."""
+    if target is not None:
+        return target.transport.upper(), target.address, target.conn
+    if isinstance(message, Request):
+        raise LocalProtocolError("send_stateless needs target= for a request")
+    try:
+        via = message.top_via
+    except RemoteProtocolError as exc:
+        raise LocalProtocolError(f"cannot route this response: {exc}") from exc
+    return via.transport, response_address(via, via.transport, None), None

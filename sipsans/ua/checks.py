@@ -27,7 +27,7 @@ def check_request(request: Request, present: Collection[str] | None = None) -> N
     ``parse_message`` already checked (§8.2: a UAS answers 400 rather than act on a
     malformed request). Raises RemoteProtocolError.
 
-    The same verdict as :meth:`Request.validate` (tests/test_ua_efficiency.py holds them
+    The same verdict as :meth:`Request.validate` (tests/ua/test_ua_efficiency.py holds them
     equal), without reading the parser's fields again or building the empty views of
     headers the request does not carry: the Request-URI, every Via, the From and To
     URIs, then Max-Forwards, Contact, Route and Record-Route when present.
@@ -35,17 +35,17 @@ def check_request(request: Request, present: Collection[str] | None = None) -> N
     Max-Forwards, Contact, Route and Record-Route it has, when the caller has them.
     """
     request.uri  # noqa: B018
-    request.vias._parse_all()  # each Via parses on first access; the top one already did
+    request.vias.parse_all()  # each Via parses on first access; the top one already did
     request.from_.uri  # noqa: B018
     request.to.uri  # noqa: B018
     if present is None:
         present = request.headers.keys()
     # Max-Forwards and Contact are checked without building the views nobody may read
-    # (the same verdict: see Message._check_max_forwards).
+    # (the same verdict: see Message.check_max_forwards).
     if "max-forwards" in present:
-        request._check_max_forwards()
+        request.check_max_forwards()
     if "contact" in present:
-        request._check_contacts()
+        request.check_contacts()
     if "route" in present:
         for value in request.routes:
             value.uri  # noqa: B018

@@ -17,7 +17,7 @@ for the ACK's answer (RFC 3264 §5).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import Protocol, TypedDict, Unpack
 
 from ..auth import AuthFailure
 from ..dialog.model import Dialog, build_request, target_for
@@ -39,10 +39,6 @@ from .dialogs import DialogTable, by_role
 from .events import AuthenticationFailed
 from .offers import Negotiations, Pending
 from .records import Hdrs, Outgoing, body_type
-
-if TYPE_CHECKING:
-    from .reliable import ReliableProvisionals
-    from .session_timers import SessionTimers
 
 __all__ = ["ClientSide", "auth_failed", "name_addr_arg", "pass_on", "rewrite", "untagged"]
 
@@ -103,6 +99,23 @@ _USABLE = frozenset({DialogState.EARLY, DialogState.WAIT_ACK, DialogState.CONFIR
 _CONFIRMED = frozenset({DialogState.CONFIRMED})
 
 
+# -- what the client side asks of the parts bound to it (they send through it) ---------
+
+
+class _Reliable(Protocol):  # sipsans.ua.reliable.ReliableProvisionals (RFC 3262)
+    def early_exchange_done(self, d: Dialog) -> bool: ...
+
+
+class _Timers(Protocol):  # sipsans.ua.session_timers.SessionTimers (RFC 4028)
+    def request_headers(self, d: Dialog) -> Hdrs: ...
+
+    def on_2xx(self, d: Dialog, request: Request, response: Response) -> None: ...
+
+    def after_422(self, request: Request, response: Response) -> Request | None: ...
+
+    def described(self, d: Dialog, body: bytes, content_type: str | None) -> None: ...
+
+
 class ClientSide:
     """Requests the UA sends and their outcomes (see the module docstring)."""
 
@@ -119,8 +132,8 @@ class ClientSide:
         "_updates",
     )
 
-    _reliable: ReliableProvisionals
-    _timers: SessionTimers
+    _reliable: _Reliable
+    _timers: _Timers
 
     def __init__(self, ctx: UAContext, dialogs: DialogTable, negotiations: Negotiations) -> None:
         self._ctx = ctx
@@ -140,7 +153,7 @@ class ClientSide:
         self._updates: dict[Dialog, int] = {}
         dialogs.on_end(self._dialog_ended)
 
-    def bind(self, *, reliable: ReliableProvisionals, timers: SessionTimers) -> None:
+    def bind(self, *, reliable: _Reliable, timers: _Timers) -> None:
         """The parts our requests within dialogs involve: 100rel (RFC 3262) and session
         timers (RFC 4028). (They send their requests through this side, so they are made
         after it; the UserAgent binds them.)"""

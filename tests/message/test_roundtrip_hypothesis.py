@@ -415,7 +415,7 @@ def test_framer_one_byte_at_a_time(items: list[Request | Response]) -> None:
 
 # -- corpus: parse(bytes(parse(x))) == parse(x) ----------------------------------------------
 
-_FUZZ_CORPUS = Path(__file__).resolve().parents[1] / "fuzz" / "corpus" / "parser"
+_FUZZ_CORPUS = Path(__file__).resolve().parents[2] / "fuzz" / "corpus" / "parser"
 CORPUS_MESSAGES = [
     *corpus_files("rfc4475", "*.dat"),
     *corpus_files("rfc5118", "*.dat"),

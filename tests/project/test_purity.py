@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = REPO_ROOT / "sipsans"
 
 #: Modules that do I/O, poll, read the clock or run concurrently (C accelerators included).

@@ -326,7 +326,7 @@ def test_unknown_dialog_method_and_require() -> None:
             raw("SUBSCRIBE", branch="z9hG4bK3", extra=("Event: x", "Contact: <sip:a@192.0.2.1>")),
             "405",
         ),
-        # 100rel and timer are supported (tests/test_ua_prack.py covers them disabled).
+        # 100rel and timer are supported (tests/ua/test_ua_prack.py covers them disabled).
         (raw("OPTIONS", branch="z9hG4bK4", extra=("Require: timer, foo",)), "420"),
         (raw("INFO", branch="z9hG4bK5"), "481"),
     ]

@@ -85,7 +85,7 @@ def test_require_unknown_option_is_420() -> None:
 
 
 def test_non_sip_aor_is_400_as_rfc4475_unksm2() -> None:
-    corpus = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+    corpus = Path(__file__).resolve().parents[3] / "shared" / "corpus"
     found = list(corpus.rglob("unksm2*"))
     if found:
         request = parse_message(found[0].read_bytes())

@@ -68,7 +68,7 @@ def test_dialogs_doc_shows_the_current_table() -> None:
 
     from sipsans.dialog.state import render_table
 
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "dialogs.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "dialogs.md").read_text()
     assert render_table() in doc, "docs/dialogs.md is stale: regenerate the table block"
 
 

@@ -960,7 +960,7 @@ def test_server_memory_is_bounded() -> None:
 
 
 def test_docs_auth_examples_run() -> None:
-    text = (Path(__file__).resolve().parents[1] / "docs" / "auth.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "auth.md").read_text(encoding="utf-8")
     blocks = re.findall(r"^```python\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
     assert len(blocks) >= 2
     namespace: dict[str, object] = {}

@@ -30,7 +30,7 @@ from sipsans.dialog.model import Dialog, DialogId, contact_target
 from sipsans.message.uri import SipURI
 from sipsans.ua.server import check_request
 
-FUZZ_PARSER = Path(__file__).resolve().parent.parent / "fuzz" / "corpus" / "parser"
+FUZZ_PARSER = Path(__file__).resolve().parents[2] / "fuzz" / "corpus" / "parser"
 MESSAGES = [
     *corpus_files("rfc4475", "*.dat"),
     *corpus_files("rfc5118", "*.dat"),

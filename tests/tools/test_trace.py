@@ -266,7 +266,7 @@ def test_commands_cancel_and_stateless_are_recorded_and_replayed() -> None:
 
 # -- golden transcripts -------------------------------------------------------------------------
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
 def _golden_sessions() -> dict[str, str]:
@@ -281,7 +281,7 @@ def test_golden_transcript_replays_byte_for_byte(name: str) -> None:
         result = replay_transcript(lines)
     assert result.ok, (
         f"{path.name}: {result.describe()}\n(if the core's output changed on purpose, "
-        "regenerate with: python tests/test_trace.py)"
+        "regenerate with: python tests/tools/test_trace.py)"
     )
     assert result.transmits > 5
 
@@ -339,7 +339,7 @@ def test_a_recorded_command_that_is_not_a_message_is_a_transcript_error() -> Non
 
 
 if __name__ == "__main__":
-    # ``python tests/test_trace.py`` rewrites tests/golden/*.jsonl. Do that only for an
+    # ``python tests/tools/test_trace.py`` rewrites tests/golden/*.jsonl. Do that only for an
     # intended change of the core's output, and say so in the commit.
     GOLDEN.mkdir(exist_ok=True)
     for name, text in _golden_sessions().items():

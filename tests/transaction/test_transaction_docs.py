@@ -7,7 +7,7 @@ from pathlib import Path
 from sipsans.transaction.diagrams import BEGIN, END, render, replace_block
 from sipsans.transaction.tables import TABLES, Machine
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "transactions.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "transactions.md"
 
 
 def test_generated_diagrams_are_up_to_date() -> None:

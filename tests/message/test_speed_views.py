@@ -1,10 +1,10 @@
 """The shortcuts a UAS takes on every request and answer give the verdicts and lines of
 the careful path (RFC 3261 §8.2, §20.22, §20.10, §8.2.6).
 
-* ``Message._check_max_forwards`` / ``_check_contacts`` raise exactly when reading
+* ``Message.check_max_forwards`` / ``check_contacts`` raise exactly when reading
   ``max_forwards`` / ``contacts`` (and each Contact URI) raises, with the same message,
   however often the same value comes back (they memoize the values that passed).
-* ``ViaList._parse_all`` parses (and rejects) what iterating the list does.
+* ``ViaList.parse_all`` parses (and rejects) what iterating the list does.
 * ``make_response`` memoizes the checked form of the header pairs it is given: a
   repeated pair gives the same line, a bad pair is rejected every time.
 * A built message is written by joining its lines as stored; the lines it copies from
@@ -72,13 +72,13 @@ MAX_FORWARDS = [
 def test_max_forwards_check_is_the_views_verdict(lines: list[str]) -> None:
     expected = outcome(lambda: request(*lines).max_forwards)
     for _ in range(2):  # a second time, after any memo was filled
-        assert outcome(request(*lines)._check_max_forwards) == expected
+        assert outcome(request(*lines).check_max_forwards) == expected
 
 
 def test_max_forwards_verdicts_follow_rfc3261_20_22() -> None:
-    assert outcome(request("Max-Forwards: 255")._check_max_forwards) is None
-    assert outcome(request("Max-Forwards: 256")._check_max_forwards) is not None
-    assert outcome(request("Max-Forwards: many")._check_max_forwards) is not None
+    assert outcome(request("Max-Forwards: 255").check_max_forwards) is None
+    assert outcome(request("Max-Forwards: 256").check_max_forwards) is not None
+    assert outcome(request("Max-Forwards: many").check_max_forwards) is not None
 
 
 CONTACTS = [
@@ -103,20 +103,20 @@ def test_contact_check_is_the_views_verdict(lines: list[str]) -> None:
 
     expected = outcome(careful)
     for _ in range(3):  # the first check may remember the value; later ones use that
-        assert outcome(request(*lines)._check_contacts) == expected
+        assert outcome(request(*lines).check_contacts) == expected
 
 
 def test_a_remembered_contact_does_not_excuse_a_different_one() -> None:
-    assert outcome(request("Contact: <sip:carol@192.0.2.7>")._check_contacts) is None
+    assert outcome(request("Contact: <sip:carol@192.0.2.7>").check_contacts) is None
     # One more character, one more line: each is checked on its own.
-    assert outcome(request("Contact: <sip:carol@192.0.2.7>x")._check_contacts) is not None
+    assert outcome(request("Contact: <sip:carol@192.0.2.7>x").check_contacts) is not None
     bad_second = request("Contact: <sip:carol@192.0.2.7>", "Contact: <sip:carol@[x>")
-    assert outcome(bad_second._check_contacts) is not None
+    assert outcome(bad_second.check_contacts) is not None
 
 
 def test_the_contact_view_is_built_as_before_after_a_check() -> None:
     message = request("Contact: <sip:carol@192.0.2.7>;q=0.5")
-    message._check_contacts()
+    message.check_contacts()
     (contact,) = message.contacts
     assert str(contact.uri) == "sip:carol@192.0.2.7"
     assert contact.param("q") == "0.5"
@@ -127,10 +127,10 @@ def test_parse_all_rejects_a_bad_lower_via_as_iterating_does() -> None:
     with pytest.raises(RemoteProtocolError) as iterating:
         list(bad.vias)
     with pytest.raises(RemoteProtocolError) as parse_all:
-        request("Via: SIP/2.0/UDP [bad:5060;branch=z9hG4bK2").vias._parse_all()
+        request("Via: SIP/2.0/UDP [bad:5060;branch=z9hG4bK2").vias.parse_all()
     assert str(parse_all.value) == str(iterating.value)
     good = request("Via: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK2")
-    good.vias._parse_all()
+    good.vias.parse_all()
     assert [via.host for via in good.vias] == ["192.0.2.1", "192.0.2.2"]
 
 

@@ -99,7 +99,7 @@ def test_every_table_row_cites_rfc_6665_and_terminated_is_final() -> None:
         assert SUBSCRIPTION_TABLE[(state, SubscriptionInput.NOTIFY_TERMINATED)][0] is S.TERMINATED
         assert SUBSCRIPTION_TABLE[(state, SubscriptionInput.EXPIRED)][0] is S.TERMINATED
     assert "| notify_wait | Timer N | terminated |" in render_table()
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "subscriptions.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "subscriptions.md").read_text()
     assert render_table() in doc, "docs/subscriptions.md is stale: paste render_table() there"
 
 

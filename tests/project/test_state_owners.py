@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-SIPSANS = Path(__file__).resolve().parents[1] / "sipsans"
+SIPSANS = Path(__file__).resolve().parents[2] / "sipsans"
 
 #: Where an attribute named ``state`` may be assigned: (module, class, method).
 OWNERS = {

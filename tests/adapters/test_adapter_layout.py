@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ADAPTERS = Path(__file__).resolve().parent.parent / "adapters"
+ADAPTERS = Path(__file__).resolve().parents[2] / "adapters"
 #: Each adapter package and the folder it is found in.
 PACKAGES = {
     "sipsans_session": ADAPTERS / "session",

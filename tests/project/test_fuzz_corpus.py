@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pytest
 
-FUZZ_DIR = Path(__file__).resolve().parents[1] / "fuzz"
+FUZZ_DIR = Path(__file__).resolve().parents[2] / "fuzz"
 CORPUS_DIR = FUZZ_DIR / "corpus"
 
 _modules: dict[str, ModuleType] = {}

@@ -14,7 +14,7 @@ from sipsans.errors import LocalProtocolError, RemoteProtocolError
 from sipsans.message import uri as uri_module
 from sipsans.message.uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
 
 def sip(text: str) -> SipURI:
