@@ -56,6 +56,7 @@ from .ua.agent import UAConfig, UserAgent
 from .ua.events import (
     AuthenticationFailed,
     Event,
+    FlowFailed,
     IncomingCall,
     IncomingSubscription,
     InDialogRequest,
@@ -63,6 +64,8 @@ from .ua.events import (
     NotifyReceived,
     ReferReceived,
     SubscriptionStateChanged,
+    TargetFailed,
+    TargetsExhausted,
 )
 from .ua.handles import (
     ClientInviteDialog,
@@ -92,6 +95,9 @@ __all__ = [  # noqa: RUF022 - grouped by layer
     "NotifyReceived",
     "IncomingSubscription",
     "ReferReceived",
+    "TargetFailed",
+    "TargetsExhausted",
+    "FlowFailed",
     "Replaces",
     "TerminatedReason",
     "UAConfig",

@@ -49,3 +49,13 @@ class UAConfig:
     max_auth_retries: int = 3
     #: The User-Agent header value, or None for none.
     user_agent: str | None = "sipsans"
+    #: RFC 3263 §4.3 failover (requests given several ``targets=``): seconds a target
+    #: that failed a request (503, time-out, transport error) is tried after the others
+    #: by every later request; a 503's Retry-After sets it instead, up to
+    #: ``failover_max_backoff``.
+    failover_backoff: float = 30.0
+    failover_max_backoff: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.failover_backoff <= self.failover_max_backoff:
+            raise ValueError("UAConfig needs 0 <= failover_backoff <= failover_max_backoff")

@@ -11,7 +11,8 @@ application sees the state changes instead).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ..auth import Credentials
 from ..dialog.model import target_for
@@ -29,6 +30,10 @@ from ..transaction.events import (
 )
 from ..transaction.transport import ClientTxn, Target
 from .context import UAContext
+from .failover import begin_walk, failure_of, leave_target, retry_after
+
+if TYPE_CHECKING:
+    from ..locate.failover import Failover
 
 __all__ = ["RegistrationHandle", "Registrations"]
 
@@ -44,7 +49,7 @@ class RegistrationHandle:
     use: commands go through this handle so the UA sends what they return).
     """
 
-    __slots__ = ("_owner", "alarm_at", "key", "machine", "target", "txn")
+    __slots__ = ("_owner", "alarm_at", "key", "machine", "target", "txn", "walk")
 
     def __init__(
         self, owner: Registrations, machine: Registration, target: Target, key: int
@@ -58,6 +63,8 @@ class RegistrationHandle:
         self.txn: ClientTxn | None = None
         #: The deadline the UA has an alarm armed for (a stale alarm does nothing).
         self.alarm_at: float | None = None
+        #: The walk down the registrar's targets when given several (RFC 3263 §4.3).
+        self.walk: Failover | None = None
 
     def __repr__(self) -> str:
         return f"<RegistrationHandle {self.machine.aor} {self.state.name}>"
@@ -128,6 +135,7 @@ class Registrations:
         credentials: Credentials | Iterable[Credentials] | None = None,
         headers: Iterable[tuple[str, str]] = (),
         target: Target | None = None,
+        targets: Sequence[Target] | None = None,
         refresh_margin: float = 300.0,
         max_failures: int = 3,
         retry_interval: float = 30.0,
@@ -138,7 +146,10 @@ class Registrations:
         registered (RFC 3261 §10.2) until ``handle.stop()`` or ``ua.unregister()``.
 
         ``registrar`` is the Request-URI (default: the AOR's domain); REGISTERs go to
-        ``target`` or else to its host, port and ``transport=``. ``contacts`` default
+        ``target`` or else to its host, port and ``transport=``. ``targets`` (instead of
+        ``target``) are the places RFC 3263 found for the registrar, in order: a
+        REGISTER fails over to the next on 503, time-out or transport error
+        (``TargetFailed``), and refreshes stay where the last one succeeded. ``contacts`` default
         to our Contact. ``credentials`` answer 401/407 (default: the UA's). The UA
         refreshes before expiry, retries with Min-Expires after 423, retries
         transient failures and ends in FAILED after ``max_failures`` of them in a row.
@@ -170,6 +181,9 @@ class Registrations:
             )
         except RemoteProtocolError as exc:  # a URI we were given does not parse
             raise LocalProtocolError(f"register(): {exc}") from None
+        walk = None
+        if targets is not None:
+            target, walk = begin_walk(ctx, targets, target)
         if target is None:
             target = target_for(machine.registrar_uri)
         if contacts is None:
@@ -177,6 +191,7 @@ class Registrations:
         machine.contacts = [as_name_addr(c) for c in contacts]
         self._keys += 1
         handle = RegistrationHandle(self, machine, target, self._keys)
+        handle.walk = walk
         self.start(handle, now)
         return handle
 
@@ -212,6 +227,15 @@ class Registrations:
         ctx = self._ctx
         machine = handle.machine
         if request is not None:
+            walk = handle.walk
+            if walk is not None:
+                # A new REGISTER: where the last one succeeded, unless that target
+                # failed since (then the healthiest first).
+                if ctx.backoffs.backing_off(handle.target, ctx.now):
+                    walk.restart()
+                    handle.target = walk.next_target(now=ctx.now)
+                else:
+                    walk.restart(handle.target)
             handle.txn = ctx.endpoint.send_request(request, target=handle.target, now=ctx.now)
             self._txns[handle.txn.id] = handle
         for event in machine.take_events():
@@ -237,8 +261,16 @@ class Registrations:
         if handle is None:
             return False
         resp = event.response
-        if txn != handle.txn or resp.status_code < 200:
+        code = resp.status_code
+        if txn is None or txn != handle.txn or code < 200:
             return True  # provisional, or an older REGISTER's late answer
+        walk = handle.walk
+        if walk is not None:
+            if code == 503:
+                if self._fail_over(handle, txn, f"{code} {resp.reason}", code, retry_after(resp)):
+                    return True
+            else:
+                walk.succeeded(handle.target)
         handle.txn = None
         self._after(handle, handle.machine.on_response(resp, self._ctx.now))
         return True
@@ -249,9 +281,46 @@ class Registrations:
             return False
         if event.txn != handle.txn:
             return True
+        if handle.walk is not None and self._fail_over(
+            handle, event.txn, failure_of(event), None, None
+        ):
+            return True
         handle.txn = None
         why = event.reason if isinstance(event, TransportFailed) else "transaction timed out"
         self._after(handle, handle.machine.on_timeout(self._ctx.now, why))
+        return True
+
+    def _fail_over(
+        self,
+        handle: RegistrationHandle,
+        txn: ClientTxn,
+        reason: str,
+        status: int | None,
+        wait: float | None,
+    ) -> bool:
+        """RFC 3263 §4.3: the REGISTER in flight failed at its target: the same request
+        again, in a new transaction, to the next target. False when none is left (the
+        machine then takes the failure: its retries start over from the first)."""
+        request = handle.machine.pending
+        walk = handle.walk
+        if request is None or walk is None:
+            return False
+        ctx = self._ctx
+        following = leave_target(
+            ctx,
+            walk,
+            handle.target,
+            txn=txn,
+            request=request,
+            reason=reason,
+            status=status,
+            wait=wait,
+        )
+        if following is None:
+            return False
+        handle.target = following
+        handle.txn = ctx.endpoint.send_request(request, target=following, now=ctx.now)
+        self._txns[handle.txn.id] = handle
         return True
 
     def on_terminated(self, event: TransactionTerminated) -> bool:
