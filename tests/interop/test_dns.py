@@ -136,7 +136,7 @@ def test_register_follows_srv_to_the_registrar(
 
 
 @pytest.mark.parametrize(
-    ("uri", "records", "why"),
+    "case",
     [
         (
             "sip:loop.sipsans.test",
@@ -152,8 +152,9 @@ def test_register_follows_srv_to_the_registrar(
     ],
 )
 def test_dns_that_leads_nowhere_is_a_clear_error(
-    dnsmasq: str, run_sipsans: Run, tmp_path: Path, uri: str, records: list[str], why: str
+    dnsmasq: str, run_sipsans: Run, tmp_path: Path, case: tuple[str, list[str], str]
 ) -> None:
+    uri, records, why = case
     with dns_server(dnsmasq, records, tmp_path) as (host, port):
         options = run_sipsans(["options", uri, "--dns-server", f"{host}:{port}", "--timeout", "5"])
         assert options.finish(timeout=15) == 2, options.output()
