@@ -126,7 +126,8 @@ class UAContext:
             if ":" in host and not host.startswith("["):
                 host = f"[{host}]"
             at = f"{user}@" if user else ""
-            self.contact = f"<sip:{at}{host}:{ep_config.advertised_port}>"
+            ob = ";ob" if self.config.outbound else ""  # RFC 5626 §4.3: we use outbound
+            self.contact = f"<sip:{at}{host}:{ep_config.advertised_port}{ob}>"
         self._contacts.clear()
 
     # -- the clock and the events ---------------------------------------------------
