@@ -34,7 +34,7 @@ ENDED_KEPT = 256
 class DialogTable:
     """Every dialog the UA holds, by id; its state changes; its end."""
 
-    __slots__ = ("_by_id", "_ctx", "_ended", "_listeners", "get")
+    __slots__ = ("_by_id", "_ctx", "_ended", "_listeners", "_watchers", "get")
 
     def __init__(self, ctx: UAContext) -> None:
         self._ctx = ctx
@@ -45,6 +45,8 @@ class DialogTable:
         #: one whose DialogTerminated the application is handling (bounded: ENDED_KEPT).
         self._ended: dict[DialogId, Dialog] = {}
         self._listeners: dict[str, list[EndListener]] = {"uac": [], "uas": []}
+        #: Listeners of one dialog's end (see :meth:`watch`), for the dialogs that have any.
+        self._watchers: dict[Dialog, list[EndListener]] = {}
         #: ``get((call_id, local_tag, remote_tag))``: the dialog, or None.
         self.get: Callable[[tuple[str, str, str]], Dialog | None] = self._by_id.get
 
@@ -80,6 +82,16 @@ class DialogTable:
         roles = (role,) if role is not None else ("uac", "uas")
         for each in roles:
             self._listeners[each].append(listener)
+
+    def watched(self) -> int:
+        """How many dialogs have listeners of their own end (zero when idle)."""
+        return len(self._watchers)
+
+    def watch(self, d: Dialog, listener: EndListener) -> None:
+        """Call ``listener`` once, when ``d`` ends: for a part that keeps something for a
+        few dialogs only (a reliable 1xx, a session timer), so that the ends of all the
+        others cost it nothing."""
+        self._watchers.setdefault(d, []).append(listener)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -139,6 +151,9 @@ class DialogTable:
             events.append(DialogTerminated(dialog_id=d.id, reason=reason, status=status))
         for listener in self._listeners[d.role]:
             listener(d, was_early)
+        if self._watchers:
+            for listener in self._watchers.pop(d, ()):
+                listener(d, was_early)
         if d.holds <= 0:
             self._forget(d)
 

@@ -36,7 +36,9 @@ __all__ = [
     "IncomingSubscription",
     "MessageReceived",
     "NotifyReceived",
+    "ProvisionalOffer",
     "ReferReceived",
+    "SessionRefreshed",
     "SubscriptionStateChanged",
     "TargetFailed",
     "TargetsExhausted",
@@ -220,6 +222,41 @@ class FlowFailed:
     reason: str
 
 
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProvisionalOffer:
+    """A reliable provisional response to our INVITE, which carried no offer, carries
+    the callee's offer (RFC 3262 §5): its PRACK must carry our answer.
+
+    Send it with ``dialog.prack(body=answer, now=...)`` (``ua.dialog(dialog_id)``);
+    unanswered after ``UAConfig.answer_timeout`` the UA PRACKs without an answer and
+    CANCELs the call.
+    """
+
+    dialog_id: DialogId
+    response: Response
+
+
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionRefreshed:
+    """A session timer started or was refreshed (RFC 4028 §10): a 2xx to the INVITE, or
+    to a re-INVITE or UPDATE, set the session interval.
+
+    ``interval`` is the session interval in seconds; ``we_refresh`` says whether this
+    UA refreshes (it sends an UPDATE, or a re-INVITE if the peer does not allow UPDATE,
+    at half the interval) or the peer does; ``expires_at`` is when the session ends on
+    the caller's clock unless refreshed (the UA then sends BYE and the dialog ends with
+    ``TerminatedReason.SESSION_EXPIRED``). ``message`` is the 2xx that set it.
+    """
+
+    dialog_id: DialogId
+    interval: int
+    we_refresh: bool
+    expires_at: float
+    message: Response
+
+
 UAEvent: TypeAlias = (
     IncomingCall
     | DialogStateChanged
@@ -235,6 +272,8 @@ UAEvent: TypeAlias = (
     | TargetFailed
     | TargetsExhausted
     | FlowFailed
+    | ProvisionalOffer
+    | SessionRefreshed
 )
 
 #: Every event of the core: the Endpoint's transaction events and the UserAgent's.
