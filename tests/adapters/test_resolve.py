@@ -213,6 +213,12 @@ def test_the_address_backend_knows_only_a_and_aaaa() -> None:
         AddressRecord(name="x.test", address="192.0.2.5", ttl=30.0)
     ]
     assert asyncio.run(backend.query(Query("A", "gone.test"))) == []
+
+    async def broken(host: str, family: str) -> list[str]:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    with pytest.raises(DnsQueryError, match="Temporary failure"):
+        asyncio.run(AddressBackend(broken).query(Query("A", "x.test")))
     # Without NAPTR and SRV a domain is its addresses at the default port (§4.2).
     resolver = Resolver(backend=backend, clock=lambda: 0.0)
     assert asyncio.run(resolver.targets("sip:x.test")) == [

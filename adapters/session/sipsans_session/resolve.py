@@ -30,6 +30,7 @@ naming thousands of names ends in :class:`sipsans.locate.NoTargetsError` (a
 from __future__ import annotations
 
 import random
+import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -187,6 +188,13 @@ def _records(rrset: Any) -> list[Record]:
     return out
 
 
+#: getaddrinfo's "no such name" and "no address of that family" (others are failures).
+_NO_SUCH_NAME = frozenset(
+    code
+    for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None))
+    if code is not None
+)
+
 #: ``getaddrinfo(host, family)``: the addresses of ``host`` (family "A" or "AAAA").
 AddressLookup = Callable[[str, str], Awaitable[Sequence[str]]]
 
@@ -205,10 +213,12 @@ class AddressBackend:
             return []
         try:
             addresses = await self._lookup(query.name, query.kind)
+        except socket.gaierror as exc:
+            if exc.errno in _NO_SUCH_NAME:
+                return []  # the name has no such addresses
+            raise DnsQueryError(str(exc)) from None
         except OSError as exc:
-            if getattr(exc, "errno", None) is not None and "not known" not in str(exc):
-                raise DnsQueryError(str(exc)) from None
-            return []  # the name has no such addresses
+            raise DnsQueryError(str(exc)) from None
         return [AddressRecord(name=query.name, address=a, ttl=self.ttl) for a in addresses]
 
 
@@ -240,10 +250,8 @@ class Resolver:
         self._clock = clock
         self._lookup = getaddrinfo
         if backend is None:
-            if server is not None or (dnspython_available() and getaddrinfo is None):
+            if server is not None or dnspython_available():
                 backend = DnspythonBackend(server, lifetime=lifetime)
-            elif dnspython_available():
-                backend = DnspythonBackend(None, lifetime=lifetime)
             elif getaddrinfo is not None:
                 backend = AddressBackend(getaddrinfo)
             else:
