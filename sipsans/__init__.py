@@ -56,6 +56,7 @@ from .ua.agent import UAConfig, UserAgent
 from .ua.events import (
     AuthenticationFailed,
     Event,
+    FlowFailed,
     IncomingCall,
     IncomingSubscription,
     InDialogRequest,
@@ -67,6 +68,8 @@ from .ua.events import (
     RestoreRefused,
     SessionRefreshed,
     SubscriptionStateChanged,
+    TargetFailed,
+    TargetsExhausted,
     UnknownDialogRequest,
 )
 from .ua.handles import (
@@ -102,6 +105,9 @@ __all__ = [  # noqa: RUF022 - grouped by layer
     "NotifyReceived",
     "IncomingSubscription",
     "ReferReceived",
+    "TargetFailed",
+    "TargetsExhausted",
+    "FlowFailed",
     "ProvisionalOffer",
     "SessionRefreshed",
     "Replaces",

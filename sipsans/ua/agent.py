@@ -55,6 +55,7 @@ from ..message.fields import NameAddr, parse_name_addr
 from ..transaction.endpoint import Endpoint
 from ..transaction.events import (
     CancelReceived,
+    ConnectionClosed,
     RequestReceived,
     ResponseReceived,
     TransactionEvent,
@@ -400,6 +401,8 @@ class UserAgent:
                 self._ctx.events.append(event)
         else:
             self._ctx.events.append(event)  # MalformedMessage, ConnectionClosed
+            if isinstance(event, ConnectionClosed):
+                self._registrations.on_connection_closed(event)  # a flow failed?
 
     # -- dialogs ---------------------------------------------------------------------------
 

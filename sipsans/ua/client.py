@@ -16,7 +16,7 @@ for the ACK's answer (RFC 3264 §5).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypedDict, Unpack
 
 from ..auth import AuthFailure
@@ -37,6 +37,7 @@ from .alarms import Alarm
 from .context import UAContext
 from .dialogs import DialogTable, by_role
 from .events import AuthenticationFailed
+from .failover import begin_walk, failure_of, leave_target, retry_after, with_contact_for
 from .offers import Negotiations, Pending
 from .records import Hdrs, Outgoing, body_type
 
@@ -88,6 +89,7 @@ class Request_(TypedDict, total=False):
     content_type: str | None
     headers: Iterable[tuple[str, str]]
     target: Target | None
+    targets: Sequence[Target] | None
 
 
 #: Requests within a dialog that refresh the session (and the target, §12.2): they say
@@ -204,13 +206,16 @@ class ClientSide:
         content_type: str | None = None,
         headers: Iterable[tuple[str, str]] = (),
         target: Target | None = None,
+        targets: Sequence[Target] | None = None,
         now: float,
     ) -> ClientTxn:
         """A request outside any dialog (OPTIONS §11, MESSAGE RFC 3428, or any method the
         peer understands that makes no dialog). Its responses arrive as
         ``ResponseReceived`` with the handle returned; 401/407 are answered with the UA's
         credentials. It goes to ``target``, else to the first Route in ``headers``, else
-        to the To URI's host, port and ``transport=``."""
+        to the To URI's host, port and ``transport=``. ``targets`` (instead of
+        ``target``) are the places RFC 3263 found for it, in order: it fails over to the
+        next on 503, time-out or transport error (``TargetFailed``)."""
         ctx = self._ctx
         ctx.advance(now)
         method = method.upper()
@@ -222,6 +227,9 @@ class ClientSide:
             ruri = ruri.without_headers()
         local = untagged(ctx.identity if from_ is None else name_addr_arg(from_, "From"))
         extra = tuple(headers)
+        walk = None
+        if targets is not None:
+            target, walk = begin_walk(ctx, targets, target)
         if target is None:
             routes = [v for k, v in extra if k.lower() == "route"]
             target = target_for(name_addr_arg(routes[0], "Route").uri if routes else ruri)
@@ -240,6 +248,7 @@ class ClientSide:
             content_type=content_type,
         )
         out = Outgoing(None, request, target, ClientTxn(0), body, content_type, extra)
+        out.walk = walk
         txn = self.send_out_of_dialog(request, target, out)
         ctx.drain()
         return txn
@@ -520,6 +529,13 @@ class ClientSide:
             return
         if code == 422 and method in SESSION_REFRESHES and self._retry_422(out, resp):
             return
+        walk = out.walk
+        if walk is not None:
+            if code == 503:
+                if self._fail_over(out, f"{code} {resp.reason}", code, retry_after(resp)):
+                    return
+            else:
+                walk.succeeded(out.target)
         if out.on_final is not None:
             out.on_final(out, code, resp)
             if out.quiet:
@@ -696,6 +712,8 @@ class ClientSide:
         out = self._out.get(event.txn.id)
         if out is None:
             return False
+        if out.walk is not None and self._fail_over(out, failure_of(event), None, None):
+            return True
         if not out.quiet:
             self._ctx.events.append(rewrite(event, out.origin))
         status = 408 if isinstance(event, TransactionTimedOut) else 503
@@ -706,6 +724,31 @@ class ClientSide:
             if out.request.method == "INVITE":
                 self._reinvites.pop(od, None)
             self._dialogs.end(od, DialogInput.FAILED, TerminatedReason.TIMEOUT, status)
+        return True
+
+    def _fail_over(
+        self, out: Outgoing, reason: str, status: int | None, wait: float | None
+    ) -> bool:
+        """RFC 3263 §4.3: the request of ``out`` failed at its target; send it again,
+        in a new transaction, to the next one. False when none is left."""
+        walk = out.walk
+        assert walk is not None
+        ctx = self._ctx
+        following = leave_target(
+            ctx,
+            walk,
+            out.target,
+            txn=out.origin,
+            request=out.request,
+            reason=reason,
+            status=status,
+            wait=wait,
+        )
+        if following is None:
+            return False
+        out.request = with_contact_for(ctx, out.request, out.target, following)
+        out.target = following
+        self._track(ctx.endpoint.send_request(out.request, target=following, now=ctx.now), out)
         return True
 
     def on_terminated(self, event: TransactionTerminated) -> bool:

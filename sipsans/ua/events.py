@@ -20,7 +20,7 @@ from ..message.fields import NameAddr
 from ..message.model import Request, Response
 from ..services.events import RegistrationStateChanged
 from ..transaction.events import TransactionEvent
-from ..transaction.transport import ClientTxn, ServerTxn
+from ..transaction.transport import ClientTxn, ConnHandle, ServerTxn, Target
 from .handles import (
     ClientInviteDialog,
     ClientSubscription,
@@ -31,6 +31,7 @@ from .handles import (
 __all__ = [
     "AuthenticationFailed",
     "Event",
+    "FlowFailed",
     "InDialogRequest",
     "IncomingCall",
     "IncomingSubscription",
@@ -42,6 +43,8 @@ __all__ = [
     "RestoreRefused",
     "SessionRefreshed",
     "SubscriptionStateChanged",
+    "TargetFailed",
+    "TargetsExhausted",
     "UAEvent",
     "UnknownDialogRequest",
 ]
@@ -174,6 +177,55 @@ class ReferReceived:
     replaces: Replaces | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetFailed:
+    """A request sent to ``target`` failed there, and the UA left that target
+    (RFC 3263 §4.3): a 503 (``status`` 503), a transaction time-out (Timer B or F) or a
+    transport error (``status`` None); ``reason`` says which in words.
+
+    ``next_target`` is where the UA sent the same request again, in a new client
+    transaction (a new branch); None when no target was left, and
+    :class:`TargetsExhausted` follows. ``txn`` is the handle the command returned (for a
+    registration, the REGISTER's transaction), ``request`` the request that failed,
+    ``dialog_id`` the call's dialog for an INVITE. The target is tried after the others
+    by later requests for ``UAConfig.failover_backoff`` seconds (a 503's Retry-After
+    instead, up to ``UAConfig.failover_max_backoff``). Emitted only for requests given
+    several targets (``targets=``): a single target never fails over.
+    """
+
+    txn: ClientTxn
+    request: Request
+    target: Target
+    reason: str
+    status: int | None = None
+    next_target: Target | None = None
+    dialog_id: DialogId | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetsExhausted:
+    """Every target of a request failed (RFC 3263 §4.3: the request fails when the
+    list runs out). ``failures`` pairs each target tried with why it failed, in order.
+    The request's own outcome follows as it would with one target: the last 503, or
+    ``TransactionTimedOut`` / ``TransportFailed``, and the call or registration fails."""
+
+    txn: ClientTxn
+    request: Request
+    failures: tuple[tuple[Target, str], ...]
+    dialog_id: DialogId | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowFailed:
+    """The flow (RFC 5626 §3.1: a stream connection) a registration was kept over
+    failed: closed, lost, or silent to CRLF keep-alives (RFC 5626 §4.4.1). The UA
+    registers ``aor`` again at once over a new flow; ``reason`` says what happened."""
+
+    aor: str
+    conn: ConnHandle
+    reason: str
+
+
 @quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnknownDialogRequest:
@@ -275,6 +327,9 @@ UAEvent: TypeAlias = (
     | ReferReceived
     | UnknownDialogRequest
     | RestoreRefused
+    | TargetFailed
+    | TargetsExhausted
+    | FlowFailed
     | ProvisionalOffer
     | SessionRefreshed
 )
