@@ -9,6 +9,8 @@ UASes, measured in the same run on 127.0.0.1:
   * ``sipsans``: ``sipsans uas`` (the CLI: asyncio adapter + UserAgent), on uvloop when
     installed (``--no-uvloop`` to compare with the stdlib loop); ``sipsans-asyncio`` (not
     in the default set) is the same on the stdlib loop, to compare both in one run;
+  * ``sipsans-shared``: ``sipsans uas --state URL`` (``--state``, a Redis started
+    beforehand): each call's dialog written to the store and deleted (docs/scaling.md);
   * ``sipp``: ``sipp -sn uas`` (C++, the reference for CPU per call);
   * ``aiosipua``: a minimal auto-answer UAS on aiosipua's ``SipUAS``
     (``bench/peers/aiosipua_uas.py``, run by ``--peer-python``: any venv with aiosipua),
@@ -210,6 +212,7 @@ class Options:
     peer_python: str = sys.executable
     workers: int = 1
     nice: int = 0
+    state: str = "redis://127.0.0.1:6379/0"  # the store of sipsans-shared (--state)
 
     @property
     def sipp_transport(self) -> str:
@@ -221,13 +224,15 @@ class Options:
 
 
 def start_uas(kind: str, port: int, sipp: str, options: Options) -> subprocess.Popen[bytes]:
-    if kind in ("sipsans", "sipsans-asyncio"):
+    if kind in ("sipsans", "sipsans-asyncio", "sipsans-shared"):
         command = [sys.executable, "-m", "sipsans_asyncio.cli", "uas"]
         command += ["--listen", f"127.0.0.1:{port}", "--transport", options.transport]
-        if options.uvloop and kind == "sipsans":
+        if options.uvloop and kind != "sipsans-asyncio":
             command.append("--uvloop")
         if options.workers > 1:
             command += ["--workers", str(options.workers)]
+        if kind == "sipsans-shared":
+            command += ["--state", options.state]  # every call written to the store and deleted
     elif kind == "sipp":
         command = [sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-nostdin"]
         command += ["-t", "u1" if options.transport == "udp" else "t1"]
@@ -357,7 +362,13 @@ def main() -> int:
     parser.add_argument(
         "--uas",
         default="sipsans,sipp,aiosipua",
-        help="any of sipsans,sipsans-asyncio,sipp,aiosipua",
+        help="any of sipsans,sipsans-asyncio,sipsans-shared,sipp,aiosipua",
+    )
+    parser.add_argument(
+        "--state",
+        default="redis://127.0.0.1:6379/0",
+        metavar="URL",
+        help="the store of sipsans-shared (sipsans uas --state URL; start it first)",
     )
     parser.add_argument("--transport", choices=["udp", "tcp"], default="udp")
     parser.add_argument("--workers", type=int, default=1, help="sipsans uas --workers N")
@@ -386,7 +397,9 @@ def main() -> int:
         uvloop_ok = not args.no_uvloop
     except ImportError:
         uvloop_ok = False
-    options = Options(args.transport, uvloop_ok, args.peer_python, args.workers, args.nice)
+    options = Options(
+        args.transport, uvloop_ok, args.peer_python, args.workers, args.nice, args.state
+    )
     rates = [int(r) for r in args.rates.split(",")]
     kinds = args.uas.split(",")
     title = (

@@ -54,6 +54,8 @@ class TerminatedReason(IdentityHashedEnum):
     #: UAC: a 2xx from a second fork of our INVITE; we keep the first and end this one
     #: with ACK and BYE (§13.2.2.4).
     FORK_LOST = "fork-lost"
+    #: The session timer ran out without a refresh (RFC 4028 §10): the UA sent BYE.
+    SESSION_EXPIRED = "session-expired"
 
 
 class DialogInput(IdentityHashedEnum):

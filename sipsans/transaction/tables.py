@@ -246,6 +246,9 @@ ICT: dict[tuple[State, Input], Transition] = {
     (_S.ACCEPTED, _I.TIMER_M): T(_S.TERMINATED, (), "RFC 6026 §8.4"),
 }
 
+# §17.1.2.2: any final response, 2xx or not, ends Timers E and F and starts Timer K.
+_NICT_FINAL = (Do.PASS_TO_TU, Stop(_T.E), Stop(_T.F), Start(_T.K, Dur.T4))
+
 NICT: dict[tuple[State, Input], Transition] = {
     (_S.TRYING, _I.TIMER_E): T(
         _S.TRYING, (Do.SEND_REQUEST, Start(_T.E, Dur.DOUBLE_CAPPED)), "§17.1.2.2"
@@ -253,12 +256,8 @@ NICT: dict[tuple[State, Input], Transition] = {
     (_S.TRYING, _I.TIMER_F): T(_S.TERMINATED, (Do.INFORM_TIMEOUT,), "§17.1.2.2"),
     (_S.TRYING, _I.TRANSPORT_ERROR): T(_S.TERMINATED, (Do.INFORM_TRANSPORT_ERROR,), "§17.1.4"),
     (_S.TRYING, _I.RESP_1XX): T(_S.PROCEEDING, (Do.PASS_TO_TU,), "§17.1.2.2"),
-    (_S.TRYING, _I.RESP_2XX): T(
-        _S.COMPLETED, (Do.PASS_TO_TU, Stop(_T.E), Stop(_T.F), Start(_T.K, Dur.T4)), "§17.1.2.2"
-    ),
-    (_S.TRYING, _I.RESP_3456): T(
-        _S.COMPLETED, (Do.PASS_TO_TU, Stop(_T.E), Stop(_T.F), Start(_T.K, Dur.T4)), "§17.1.2.2"
-    ),
+    (_S.TRYING, _I.RESP_2XX): T(_S.COMPLETED, _NICT_FINAL, "§17.1.2.2"),
+    (_S.TRYING, _I.RESP_3456): T(_S.COMPLETED, _NICT_FINAL, "§17.1.2.2"),
     # §17.1.2.2: in Proceeding Timer E is reset to T2 each time it fires.
     (_S.PROCEEDING, _I.TIMER_E): T(
         _S.PROCEEDING, (Do.SEND_REQUEST, Start(_T.E, Dur.T2)), "§17.1.2.2"
@@ -266,12 +265,8 @@ NICT: dict[tuple[State, Input], Transition] = {
     (_S.PROCEEDING, _I.TIMER_F): T(_S.TERMINATED, (Do.INFORM_TIMEOUT,), "§17.1.2.2"),
     (_S.PROCEEDING, _I.TRANSPORT_ERROR): T(_S.TERMINATED, (Do.INFORM_TRANSPORT_ERROR,), "§17.1.4"),
     (_S.PROCEEDING, _I.RESP_1XX): T(_S.PROCEEDING, (Do.PASS_TO_TU,), "§17.1.2.2"),
-    (_S.PROCEEDING, _I.RESP_2XX): T(
-        _S.COMPLETED, (Do.PASS_TO_TU, Stop(_T.E), Stop(_T.F), Start(_T.K, Dur.T4)), "§17.1.2.2"
-    ),
-    (_S.PROCEEDING, _I.RESP_3456): T(
-        _S.COMPLETED, (Do.PASS_TO_TU, Stop(_T.E), Stop(_T.F), Start(_T.K, Dur.T4)), "§17.1.2.2"
-    ),
+    (_S.PROCEEDING, _I.RESP_2XX): T(_S.COMPLETED, _NICT_FINAL, "§17.1.2.2"),
+    (_S.PROCEEDING, _I.RESP_3456): T(_S.COMPLETED, _NICT_FINAL, "§17.1.2.2"),
     # §17.1.2.2: Completed buffers response retransmissions without telling the TU.
     (_S.COMPLETED, _I.RESP_1XX): T(_S.COMPLETED, (), "§17.1.2.2"),
     (_S.COMPLETED, _I.RESP_2XX): T(_S.COMPLETED, (), "§17.1.2.2"),

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..auth import DigestClient
 from ..errors import LocalProtocolError
+from ..locate.failover import Backoffs
 from ..message.fields import NameAddr, parse_name_addr
 from ..message.model import Request, make_response
 from ..message.uri import SipURI
@@ -44,6 +45,7 @@ class UAContext:
         "alarms",
         "allow",
         "allow_value",
+        "backoffs",
         "common",
         "config",
         "contact",
@@ -54,6 +56,8 @@ class UAContext:
         "identity",
         "now",
         "rng",
+        "supported",
+        "supported_value",
         "views",
     )
 
@@ -82,16 +86,33 @@ class UAContext:
         #: append theirs).
         self.events: deque[Any] = deque()
         self.alarms = Alarms()
+        #: When each target that failed a request may be tried first again (RFC 3263
+        #: §4.3), shared by every request the UA sends with several targets.
+        self.backoffs = Backoffs(
+            backoff=config.failover_backoff, max_backoff=config.failover_max_backoff
+        )
         allow = list(config.allow)
         if config.event_packages and "SUBSCRIBE" not in allow:
             allow.append("SUBSCRIBE")
         if config.refer and "REFER" not in allow:
             allow.append("REFER")
+        if config.rel100 != "disabled" and "PRACK" not in allow:
+            allow.append("PRACK")  # RFC 3262 §3: the method that acknowledges a reliable 1xx
         #: The methods we accept (the Allow header): UAConfig.allow plus what the
         #: subscription and REFER settings enable.
         self.allow = tuple(allow)
         #: Built once, sent in every answer and dialog-creating request.
         self.allow_value = ", ".join(allow)
+        tags = ["100rel"] if config.rel100 != "disabled" else []
+        if config.session_timer != "disabled":
+            tags.append("timer")
+        tags += [tag for tag in config.supported if tag not in tags]
+        #: The option tags we support (§8.2.2.3: a Require naming another gets 420):
+        #: UAConfig.supported plus ``100rel`` and ``timer`` unless disabled.
+        self.supported = frozenset(tags)
+        #: Our Supported header value (§20.37), for the requests that make or refresh a
+        #: session and our answers to OPTIONS.
+        self.supported_value = ", ".join(tags)
         #: Header fields every request and answer of ours carries (User-Agent).
         self.common: Hdrs = (("User-Agent", config.user_agent),) if config.user_agent else ()
         self._given_contact = contact
@@ -119,7 +140,8 @@ class UAContext:
             if ":" in host and not host.startswith("["):
                 host = f"[{host}]"
             at = f"{user}@" if user else ""
-            self.contact = f"<sip:{at}{host}:{ep_config.advertised_port}>"
+            ob = ";ob" if self.config.outbound else ""  # RFC 5626 §4.3: we use outbound
+            self.contact = f"<sip:{at}{host}:{ep_config.advertised_port}{ob}>"
         self._contacts.clear()
 
     # -- the clock and the events ---------------------------------------------------

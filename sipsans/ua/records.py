@@ -1,17 +1,22 @@
 """The UserAgent's bookkeeping records (no behaviour beyond reading themselves): a call
-we placed, a request we sent, a request waiting for the application's answer."""
+we placed, a request we sent, a request waiting for the application's answer, an INVITE
+we received and have not finished with."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..auth import Credentials
-from ..dialog.model import Dialog
+from ..dialog.model import Dialog, DialogId
 from ..dialog.subscription import Subscription
 from ..errors import LocalProtocolError
 from ..message.model import Request, Response
 from ..transaction.transport import ClientTxn, Target
 from .alarms import Alarm
+
+if TYPE_CHECKING:
+    from ..locate.failover import Failover
 
 __all__ = [
     "KNOWN_METHODS",
@@ -21,6 +26,7 @@ __all__ = [
     "Incoming",
     "Outgoing",
     "RetryHandler",
+    "ServerInvite",
     "body_type",
 ]
 
@@ -76,6 +82,7 @@ class Call:
         "request",
         "target",
         "txn",
+        "walk",
     )
 
     def __init__(
@@ -102,6 +109,8 @@ class Call:
         self.dialogs: dict[str, Dialog] = {}
         #: The ACK sent per To tag, resent for each 2xx retransmission (§13.2.2.4).
         self.acks: dict[str, tuple[Request, Target]] = {}
+        #: The walk down the targets when the call was given several (RFC 3263 §4.3).
+        self.walk: Failover | None = None
 
     def current(self) -> Dialog:
         """The dialog a view of this call shows: the answered fork, else the first."""
@@ -145,6 +154,7 @@ class Outgoing:
         "request",
         "sub",
         "target",
+        "walk",
     )
 
     def __init__(  # noqa: PLR0917 - a record of the command's arguments
@@ -180,6 +190,8 @@ class Outgoing:
         self.ack: Request | None = None
         #: How many times a re-INVITE met 491 and was retried (§14.1).
         self.glare_rounds = 0
+        #: The walk down the targets of a request given several (RFC 3263 §4.3).
+        self.walk: Failover | None = None
 
     def keep_ack(self, ack: Request, target: Target) -> None:
         """The ACK of this re-INVITE's 2xx, once sent (resent for its retransmissions)."""
@@ -200,3 +212,45 @@ class Incoming:
         self.sub = sub
         #: Its answer or ring timer, cancelled once the request is answered.
         self.alarm: Alarm | None = None
+
+
+class ServerInvite:
+    """An INVITE received within a dialog (the initial one, or a re-INVITE) that the
+    server side has not finished with: unanswered, or answered 2xx and awaiting the
+    ACK, its 2xx retransmitted meanwhile (§13.3.1.4)."""
+
+    __slots__ = (
+        "alarm",
+        "cseq",
+        "held",
+        "interval",
+        "offer",
+        "rel100",
+        "replaces",
+        "response",
+        "started",
+        "timer",
+        "txn",
+    )
+
+    def __init__(self, txn: int, cseq: int, offer: bool) -> None:
+        self.txn = txn
+        #: The INVITE's CSeq number, which its ACK carries.
+        self.cseq = cseq
+        #: It carried an offer (RFC 3264).
+        self.offer = offer
+        #: The 2xx sent, once sent; its retransmission interval, start and alarm.
+        self.response: Response | None = None
+        self.interval = 0.0
+        self.started = 0.0
+        self.alarm: Alarm | None = None
+        #: The dialog the initial INVITE's Replaces names (RFC 3891).
+        self.replaces: DialogId | None = None
+        #: What the initial INVITE says of 100rel: reliable.NOT_SUPPORTED (0), SUPPORTED
+        #: or REQUIRED.
+        self.rel100 = 0
+        #: Our 2xx negotiates a session timer (RFC 4028 §9).
+        self.timer = False
+        #: A 2xx the application gave that waits for the PRACK of our reliable 1xx
+        #: (RFC 3262 §3): its status and ``_answer_invite`` arguments.
+        self.held: tuple[int, str | None, Hdrs, bytes, str | None] | None = None

@@ -212,3 +212,23 @@ def test_an_invite_whose_contact_is_no_sip_uri_gets_400() -> None:
     h.receive(invite)
     assert not [e for e in h.events if isinstance(e, IncomingCall)]
     assert bytes(h.last("SIP/2.0")).startswith(b"SIP/2.0 400")
+
+
+def test_a_2xx_without_contact_to_a_tel_uri_is_acked_to_the_first_hop_and_ends_the_call() -> None:
+    """A call to a tel: URI through a proxy (a Route header), answered by a 2xx without
+    the Contact §12.1.2 requires: the dialog's remote target is the tel: URI, which
+    names no host. The UA must not raise out of receive_datagram: it ACKs toward the
+    INVITE's first hop and ends the dialog (no BYE can be routed). Found by fuzz_ua."""
+    h = Harness()
+    route = ("Route", "<sip:192.0.2.1:5060;lr>")
+    dialog = h.ua.invite("tel:+15551234", headers=[route], body=SDP, now=0.0)
+    h.pump()
+    invite = h.requests("INVITE")[0]
+    h.receive(
+        bytes(make_response(invite, 200, to_tag="b1", body=SDP, content_type="application/sdp"))
+    )
+    (ack,) = h.requests("ACK")
+    assert str(ack.uri) == "tel:+15551234"
+    assert not h.requests("BYE")
+    assert dialog.state is DialogState.TERMINATED
+    assert dialog.terminated_reason is TerminatedReason.UAS_OTHER

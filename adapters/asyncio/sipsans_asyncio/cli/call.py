@@ -20,6 +20,7 @@ from .common import (
     target_of,
     user_agent,
 )
+from .locating import add_dns_options, locate, resolver
 
 __all__ = ["NAME", "add_parser", "run"]
 
@@ -30,6 +31,7 @@ def add_parser(commands: Subparsers) -> None:
     sub = commands.add_parser(NAME, help="call URI, talk --duration seconds, hang up")
     sub.add_argument("uri")
     add_network_options(sub, listen="0.0.0.0:0")
+    add_dns_options(sub)
     sub.add_argument("--duration", type=float, default=5.0)
     sub.add_argument("--user", help="digest user name")
     sub.add_argument("--password", help="digest password")
@@ -40,15 +42,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _call(args: argparse.Namespace) -> int:
-    uri, target = target_of(args)
-    session = make_session(args, user_agent(args), transport=target.transport, server=False)
+    uri, _ = target_of(args)
+    dns = resolver(args)
+    targets = await locate(args, uri, dns)  # RFC 3263; failed over by the UA (§4.3)
+    session = make_session(
+        args, user_agent(args), transport=targets[0].transport, server=False, resolver=dns
+    )
     async with session:
         try:
             dialog = await session.invite(
                 uri,
                 body=ANSWER_SDP,
                 content_type="application/sdp",
-                target=target,
+                targets=targets,
                 timeout=args.timeout,
             )
         except CallFailed as exc:

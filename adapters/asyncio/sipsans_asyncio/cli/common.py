@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import random
 import sys
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from importlib import metadata
@@ -21,7 +20,8 @@ from typing import Any, Protocol, TypeAlias
 
 import sipsans
 from sipsans.dialog.model import target_for
-from sipsans_session import BufferedSystemRandom, Listen, RequestTimeout, TransportError
+from sipsans_session import BufferedSystemRandom, Listen
+from sipsans_session.resolve import Resolver
 from sipsans_session.tls import client_context, server_context
 
 from ..run import run
@@ -39,7 +39,6 @@ __all__ = [
     "make_session",
     "parse_hostport",
     "run_network",
-    "send_request",
     "sip_uri",
     "start_registration",
     "stop_registration",
@@ -151,9 +150,16 @@ def target_of(args: argparse.Namespace) -> tuple[sipsans.SipURI, sipsans.Target]
 
 
 def make_session(
-    args: argparse.Namespace, core: Any, *, transport: str, server: bool
+    args: argparse.Namespace,
+    core: Any,
+    *,
+    transport: str,
+    server: bool,
+    resolver: Resolver | None = None,
 ) -> Session[Any]:
-    """The session of a subcommand: bound to ``--listen``, with its TLS contexts."""
+    """The session of a subcommand: bound to ``--listen``, with its TLS contexts (and
+    the ``resolver`` that located its targets: TLS peers are verified against the
+    URI's domain, RFC 5922)."""
     name = transport.upper()
     listen_host, listen_port = parse_hostport(args.listen, default_port=0)
     # A client listens on UDP (for UDP requests) or TCP (its connections are outgoing).
@@ -165,7 +171,7 @@ def make_session(
         ssl_server = server_context(args.cert, args.key)
     ssl_client = client_context(args.cafile, verify=not args.insecure)
     advertise = parse_hostport(args.advertise, default_port=0) if args.advertise else None
-    return Session(
+    session: Session[Any] = Session(
         core,
         listen=[Listen(listen_as, listen_host, listen_port)],
         advertise=advertise,
@@ -173,6 +179,8 @@ def make_session(
         ssl_client=ssl_client,
         trace=args.trace,
     )
+    session.resolver = resolver
+    return session
 
 
 def endpoint(addr: tuple[str, int], rng: random.Random | None = None) -> sipsans.Endpoint:
@@ -182,9 +190,11 @@ def endpoint(addr: tuple[str, int], rng: random.Random | None = None) -> sipsans
     return sipsans.Endpoint(config, rng=rng if rng is not None else BufferedSystemRandom())
 
 
-def user_agent(args: argparse.Namespace, identity: str | None = None) -> Any:
+def user_agent(
+    args: argparse.Namespace, identity: str | None = None, config: sipsans.UAConfig | None = None
+) -> Any:
     """A factory of the UserAgent core: *identity* (an AOR) or sip:sipsans@<host>, with
-    the digest credentials of ``--user``/``--password``."""
+    the digest credentials of ``--user``/``--password`` and the settings ``config``."""
 
     def make(addr: tuple[str, int]) -> Any:
         # One cryptographic rng (RFC 3261 §19.3) for the core, buffered: a tag, branch
@@ -199,43 +209,10 @@ def user_agent(args: argparse.Namespace, identity: str | None = None) -> Any:
             identity=identity or f"sip:sipsans@{addr[0]}",
             credentials=credentials,
             rng=rng,
+            config=config,
         )
 
     return make
-
-
-# -- one request (options, message) ------------------------------------------------------------
-
-
-async def send_request(
-    args: argparse.Namespace, method: str, body: bytes, content_type: str | None
-) -> int:
-    """Send one ``method`` request to ``args.uri`` and print its final response."""
-    uri, target = target_of(args)
-    session = make_session(args, endpoint, transport=target.transport, server=False)
-    async with session:
-        host, port = session.advertised
-        request = sipsans.make_request(
-            method,
-            uri,
-            from_=f"<sip:sipsans@{host}>;tag={random.SystemRandom().getrandbits(32):08x}",
-            to=f"<{uri}>",
-            call_id=f"{uuid.uuid4()}@{host}",
-            cseq=1,
-            contact=f"<sip:sipsans@{host}:{port}>",
-            body=body,
-            content_type=content_type,
-        )
-        try:
-            async with asyncio.timeout(args.timeout):
-                response = await session.request(request, target=target)
-        except (TransportError, RequestTimeout, TimeoutError) as exc:
-            print(f"sipsans: {method} to {uri} failed: {str(exc) or 'timed out'}", file=sys.stderr)
-            return 2
-    print(f"{response.status_code} {response.reason}")
-    if args.verbose:
-        print(bytes(response).decode("utf-8", "replace"))
-    return 0 if 200 <= response.status_code < 300 else 1
 
 
 # -- registering (register, uas --register) ------------------------------------------------------
@@ -248,6 +225,8 @@ class RegistrationArgs:
     aor: sipsans.SipURI
     registrar: sipsans.SipURI | None
     target: sipsans.Target
+    #: Where REGISTERs go: the registrar URI, or the AOR's domain (§10.2).
+    hop: sipsans.SipURI
 
     @classmethod
     def of(cls, args: argparse.Namespace, aor_text: str) -> RegistrationArgs:
@@ -259,7 +238,7 @@ class RegistrationArgs:
         target = target_for(hop)
         if args.transport and hop.transport is None:
             target = sipsans.Target(args.transport.upper(), target.host, target.port)
-        return cls(aor, registrar, target)
+        return cls(aor, registrar, target, hop)
 
 
 async def _until(
@@ -280,9 +259,13 @@ async def start_registration(
     args: argparse.Namespace,
     reg: RegistrationArgs,
     next_state: Callable[[], Awaitable[object]],
+    *,
+    targets: list[sipsans.Target] | None = None,
 ) -> sipsans.RegistrationHandle | int:
     """Register with ``ua.register`` and print the outcome: the handle, or the exit
-    status (1 refused, 2 no answer within ``--timeout``)."""
+    status (1 refused, 2 no answer within ``--timeout``). REGISTERs go to ``targets``
+    (located, failed over) or else to ``reg.target``."""
+    where: dict[str, Any] = {"targets": targets} if targets else {"target": reg.target}
     state = sipsans.RegistrationState
     try:
         async with asyncio.timeout(args.timeout):
@@ -291,7 +274,7 @@ async def start_registration(
                 reg.registrar,
                 aor=reg.aor,
                 expires=args.expires,
-                target=reg.target,
+                **where,
             )
             event = await _until(next_state, args.verbose, state.REGISTERED, state.FAILED)
     except TimeoutError:

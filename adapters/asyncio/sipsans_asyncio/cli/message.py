@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 
-from .common import Subparsers, add_network_options, run_network, send_request
+from .common import Subparsers, add_network_options, run_network
+from .locating import add_dns_options
+from .sending import send_request
 
 __all__ = ["NAME", "add_parser", "run"]
 
@@ -20,6 +22,7 @@ def add_parser(commands: Subparsers) -> None:
     sub.add_argument("uri")
     sub.add_argument("text")
     add_network_options(sub, listen="0.0.0.0:0")
+    add_dns_options(sub)
 
 
 def run(args: argparse.Namespace) -> int:

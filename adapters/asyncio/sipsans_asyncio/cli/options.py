@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from .common import Subparsers, add_network_options, run_network, send_request
+from .common import Subparsers, add_network_options, run_network
+from .locating import add_dns_options
+from .sending import send_request
 
 __all__ = ["NAME", "add_parser", "run"]
 
@@ -18,6 +20,7 @@ def add_parser(commands: Subparsers) -> None:
     sub = commands.add_parser(NAME, help="send OPTIONS and print the answer")
     sub.add_argument("uri")
     add_network_options(sub, listen="0.0.0.0:0")
+    add_dns_options(sub)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from .common import (
     stop_registration,
     user_agent,
 )
+from .locating import add_dns_options, locate, resolver
 
 __all__ = ["NAME", "add_parser", "run"]
 
@@ -32,6 +33,7 @@ def add_parser(commands: Subparsers) -> None:
     sub.add_argument("aor", metavar="AOR", help="address of record, e.g. sip:alice@example.com")
     add_network_options(sub, listen="0.0.0.0:0")
     add_registration_options(sub)
+    add_dns_options(sub)
     sub.add_argument(
         "--duration", type=float, default=0.0, help="stay registered SECONDS before unregistering"
     )
@@ -43,10 +45,12 @@ def run(args: argparse.Namespace) -> int:
 
 async def _register(args: argparse.Namespace) -> int:
     reg = RegistrationArgs.of(args, args.aor)
+    dns = resolver(args)
+    targets = await locate(args, reg.hop, dns)
     make = user_agent(args, args.aor)
-    session = make_session(args, make, transport=reg.target.transport, server=False)
+    session = make_session(args, make, transport=targets[0].transport, server=False, resolver=dns)
     async with session:
-        result = await start_registration(session, args, reg, session.next_event)
+        result = await start_registration(session, args, reg, session.next_event, targets=targets)
         if isinstance(result, int):
             return result
         if args.duration > 0:

@@ -19,6 +19,7 @@ from typing import Any
 import sipsans
 
 from ..session import Session
+from . import state
 from .common import (
     ANSWER_SDP,
     CommandError,
@@ -59,11 +60,13 @@ def add_parser(commands: Subparsers) -> None:
         help="register AOR from this UA first (so calls to it arrive here); unregister on exit",
     )
     add_registration_options(sub)
+    state.add_state_options(sub)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.reject is not None and not 300 <= args.reject <= 699:
         raise CommandError("--reject takes a final status code 300-699")
+    state.check_state(args)
     if args.workers > 1:
         return run_workers(args)
     return run_network(_uas(args), args, server=True)
@@ -192,11 +195,10 @@ class UasHandler:
     def _request(self, event: sipsans.RequestReceived) -> None:
         if event.txn is None or event.request.method != "OPTIONS":
             return
-        reply = sipsans.make_response(
-            event.request, 200, headers=[("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS")]
-        )
+        # Through the UA (it adds Allow and Accept, §11.2), which then forgets the request:
+        # answered behind its back, it would answer it again after answer_timeout.
         session = self.session
-        session.command(session.core.endpoint.send_response, event.txn, reply)
+        session.command(session.core.respond, event.txn, 200)
 
     def _registration(self, event: sipsans.RegistrationStateChanged) -> None:
         if self._on_registration is not None:
@@ -207,11 +209,12 @@ async def _uas(args: argparse.Namespace) -> int:
     transport = (args.transport or "udp").upper()
     registration = RegistrationArgs.of(args, args.register) if args.register else None
     states: asyncio.Queue[sipsans.RegistrationStateChanged] = asyncio.Queue()
-    session = make_session(args, user_agent(args, args.register), transport=transport, server=True)
+    core = user_agent(args, args.register, config=state.ua_config(args))
+    session = make_session(args, core, transport=transport, server=True)
     session.reuse_port = getattr(args, "reuse_port", False)  # a worker of --workers
     handler = UasHandler(session, args, on_registration=states.put_nowait)
     session.on_event = handler.on_event
-    async with session:
+    async with session, state.shared_dialogs(session, args):
         host, port = session.addresses[transport]
         print(f"sipsans uas listening on {transport} {host}:{port}", flush=True)
         handle = None
