@@ -213,12 +213,13 @@ class Options:
     workers: int = 1
     nice: int = 0
     state: str = "redis://127.0.0.1:6379/0"  # the store of sipsans-shared (--state)
+    many_sources: bool = False  # sipp sends from a socket per call even to one worker
 
     @property
     def sipp_transport(self) -> str:
         """sipp's ``-t``: one socket (UDP) or one connection (TCP) for every call, or with
-        several workers one socket per call, so the kernel spreads them."""
-        if self.workers > 1:
+        several workers (or ``--many-sources``) one per call, so the kernel spreads them."""
+        if self.workers > 1 or self.many_sources:
             return "un" if self.transport == "udp" else "tn"
         return "u1" if self.transport == "udp" else "t1"
 
@@ -373,6 +374,11 @@ def main() -> int:
     parser.add_argument("--transport", choices=["udp", "tcp"], default="udp")
     parser.add_argument("--workers", type=int, default=1, help="sipsans uas --workers N")
     parser.add_argument(
+        "--many-sources",
+        action="store_true",
+        help="sipp -t un/tn (a socket per call) even with one worker, to compare 1 and N",
+    )
+    parser.add_argument(
         "--peer-python",
         default=sys.executable,
         help="the python that runs bench/peers/aiosipua_uas.py (a venv with aiosipua)",
@@ -398,7 +404,13 @@ def main() -> int:
     except ImportError:
         uvloop_ok = False
     options = Options(
-        args.transport, uvloop_ok, args.peer_python, args.workers, args.nice, args.state
+        args.transport,
+        uvloop_ok,
+        args.peer_python,
+        args.workers,
+        args.nice,
+        args.state,
+        args.many_sources,
     )
     rates = [int(r) for r in args.rates.split(",")]
     kinds = args.uas.split(",")
