@@ -75,7 +75,8 @@ test: venv peers lint fuzz-smoke
 # links to ../shared, so that the copy finds the shared corpus where the tree does. The
 # suite then runs in the copy, and tests/project/test_compiled.py checks that every module
 # of setup.py's COMPILED list was imported from its extension. To bench the compiled build,
-# run a bench from the copy: cd build/mypyc && ../../.venv/bin/python bench/calls.py
+# run a bench from the copy: cd build/mypyc && ../../.venv/bin/python bench/calls.py (the
+# benches put their own tree first on sys.path).
 MYPYC_TREE  := build/mypyc
 MYPYC_STAMP := $(VENV)/.sipsans-mypyc.stamp
 
@@ -89,8 +90,13 @@ mypyc-build: venv $(MYPYC_STAMP)
 	ln -sfn $(abspath ..)/shared build/shared
 	cd $(MYPYC_TREE) && SIPSANS_MYPYC=1 $(CURDIR)/$(BIN)/python setup.py -q build_ext --inplace
 
+# PYTHONPATH puts the copy's packages ahead of the editable install of the working tree.
+MYPYC_ROOT := $(CURDIR)/$(MYPYC_TREE)
+MYPYC_PATH := $(MYPYC_ROOT):$(MYPYC_ROOT)/adapters/session:$(MYPYC_ROOT)/adapters/asyncio:$(MYPYC_ROOT)/adapters/anyio
+
 test-mypyc: venv peers mypyc-build
-	cd $(MYPYC_TREE) && SIPSANS_EXPECT_COMPILED=1 $(CURDIR)/$(BIN)/pytest -q -p no:cacheprovider
+	cd $(MYPYC_TREE) && PYTHONPATH=$(MYPYC_PATH) SIPSANS_EXPECT_COMPILED=1 \
+	  $(CURDIR)/$(BIN)/pytest -q -p no:cacheprovider
 
 fmt: venv
 	$(BIN)/ruff check --fix .
