@@ -4,8 +4,12 @@
     .venv/bin/python bench/memory.py -n 2000 --top 25   # and the 25 largest allocation sites
 
 Two UserAgents in memory (``bench/calls.py``'s set-up): Alice calls Bob N times, Bob
-answers each call, and nobody hangs up. The clock then jumps until every transaction has
-ended (Timers K, L, M, ...): what is left is N confirmed dialogs on each side, idle.
+answers each call, and nobody hangs up. Twice: with the default ``UAConfig`` (session
+timers ``"supported"``: between two sipsans UAs every call negotiates an RFC 4028 session
+timer, so each side of an idle dialog also holds a running timer and its alarm) and with
+``session_timer="disabled"`` (the dialog alone, as with a peer without timers). The clock
+then jumps until every transaction has ended (Timers K, L, M, ...): what is left is N
+confirmed dialogs on each side, idle.
 
 tracemalloc measures what the N calls left behind on both sides together (growth between
 a snapshot before the calls and one after, with a full collection before each). Then
@@ -36,12 +40,12 @@ def _traced() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
-def _make(host: str, seed: int, dialogs: int) -> Any:
+def _make(host: str, seed: int, dialogs: int, session_timer: str) -> Any:
     """A UserAgent as bench/calls.py makes them, allowed ``dialogs`` dialogs at once."""
     from sipsans import Endpoint, EndpointConfig, UAConfig, UserAgent
 
     ep = Endpoint(EndpointConfig(advertised_host=host), rng=random.Random(seed))
-    config = UAConfig(max_dialogs=dialogs)
+    config = UAConfig(max_dialogs=dialogs, session_timer=session_timer)  # type: ignore[arg-type]
     return UserAgent(ep, identity=f"sip:u@{host}", config=config, rng=random.Random(seed + 1))
 
 
@@ -67,9 +71,9 @@ def _calls(uas: list[Any], n: int, now: float) -> None:
         _pump(alice, bob, now)
 
 
-def measure(n: int, top: int) -> dict[str, float]:
+def measure(n: int, top: int, session_timer: str = "supported") -> dict[str, float]:
     # The two UserAgents live in this list only, so that dropping one frees its side.
-    uas = [_make("192.0.2.1", 3, n + 10), _make("192.0.2.2", 4, n + 10)]
+    uas = [_make(f"192.0.2.{i}", 2 + i, n + 10, session_timer) for i in (1, 2)]
     _calls(uas, 10, 0.0)  # warm the caches and memos before measuring
     _settle(uas, 100.0)
     tracemalloc.start(1)
@@ -107,14 +111,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("-n", type=int, default=10_000, help="calls (default 10,000)")
     parser.add_argument("--top", type=int, default=0, help="print the N largest sites")
+    parser.add_argument(
+        "--session-timer",
+        choices=["supported", "disabled"],
+        action="append",
+        help="UAConfig.session_timer of both UAs (default: each, one after the other)",
+    )
     args = parser.parse_args(argv)
-    found = measure(args.n, args.top)
-    verdict = "met" if max(found["alice"], found["bob"]) <= TARGET else "NOT met"
-    print(f"idle confirmed dialogs: {args.n:,} per side")
-    print(f"  caller side (Alice): {found['alice']:7,.0f} bytes per dialog")
-    print(f"  callee side (Bob):   {found['bob']:7,.0f} bytes per dialog")
-    print(f"  both sides together: {found['both']:7,.0f} bytes per call")
-    print(f"  target <= {TARGET} bytes per dialog on each side: {verdict}")
+    print(f"idle confirmed dialogs: {args.n:,} on each side; target <= {TARGET} bytes a side")
+    for setting in args.session_timer or ["supported", "disabled"]:
+        found = measure(args.n, args.top, setting)
+        verdict = "met" if max(found["alice"], found["bob"]) <= TARGET else "NOT met"
+        print(f"session_timer={setting!r}:")
+        print(f"  caller side (Alice): {found['alice']:7,.0f} bytes per dialog")
+        print(f"  callee side (Bob):   {found['bob']:7,.0f} bytes per dialog")
+        print(f"  both sides together: {found['both']:7,.0f} bytes per call")
+        print(f"  target <= {TARGET} bytes per dialog on each side: {verdict}", flush=True)
     return 0
 
 
