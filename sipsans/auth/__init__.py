@@ -15,7 +15,14 @@ See ``docs/auth.md``.
 
 from __future__ import annotations
 
-from .client import AuthFailure, AuthRetry, Credentials, DigestClient
+from .client import (
+    AuthFailure,
+    AuthRetry,
+    Credentials,
+    DigestClient,
+    next_hop_space,
+    protection_space,
+)
 from .digest import (
     ALGORITHMS,
     canonical_algorithm,
@@ -51,8 +58,10 @@ __all__ = [
     "compute_response",
     "compute_userhash",
     "hash_hex",
+    "next_hop_space",
     "parse_auth_header",
     "parse_authorization",
     "parse_digest_challenges",
+    "protection_space",
     "sha512_256",
 ]
