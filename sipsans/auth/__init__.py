@@ -9,6 +9,7 @@ argument), randomness only from an injected ``rng``.
   variants) and the response computation.
 * :mod:`.client`: :class:`DigestClient`, which a UserAgent uses to answer 401/407.
 * :mod:`.server`: :class:`DigestServer`, for registrars and UASs that challenge.
+* :mod:`.limits`: :class:`FailureLimits`, back-off against password guessing.
 
 See ``docs/auth.md``.
 """
@@ -32,6 +33,7 @@ from .digest import (
     hash_hex,
     sha512_256,
 )
+from .limits import DEFAULT_LIMITS, FailureLimiter, FailureLimits
 from .params import (
     AuthParams,
     DigestAuthorization,
@@ -44,6 +46,7 @@ from .server import DigestServer, Verdict
 
 __all__ = [
     "ALGORITHMS",
+    "DEFAULT_LIMITS",
     "AuthFailure",
     "AuthParams",
     "AuthRetry",
@@ -52,6 +55,8 @@ __all__ = [
     "DigestChallenge",
     "DigestClient",
     "DigestServer",
+    "FailureLimiter",
+    "FailureLimits",
     "Verdict",
     "canonical_algorithm",
     "compute_ha1",
