@@ -10,6 +10,7 @@ argument), randomness only from an injected ``rng``.
 * :mod:`.client`: :class:`DigestClient`, which a UserAgent uses to answer 401/407.
 * :mod:`.server`: :class:`DigestServer`, for registrars and UASs that challenge.
 * :mod:`.limits`: :class:`FailureLimits`, back-off against password guessing.
+* :mod:`.guard`: :class:`DigestGuard`, the requests a UAS protects (``ua.protect``).
 
 See ``docs/auth.md``.
 """
@@ -33,6 +34,7 @@ from .digest import (
     hash_hex,
     sha512_256,
 )
+from .guard import DigestGuard
 from .limits import DEFAULT_LIMITS, FailureLimiter, FailureLimits
 from .params import (
     AuthParams,
@@ -54,6 +56,7 @@ __all__ = [
     "DigestAuthorization",
     "DigestChallenge",
     "DigestClient",
+    "DigestGuard",
     "DigestServer",
     "FailureLimiter",
     "FailureLimits",
