@@ -24,6 +24,7 @@ from sipsans import (
     ResponseReceived,
     TerminatedReason,
     UserAgent,
+    make_request,
     parse_message,
 )
 from sipsans.auth import DEFAULT_LIMITS, DigestGuard, DigestServer, FailureLimits
@@ -166,6 +167,24 @@ def test_guessing_through_invites_backs_off() -> None:
     assert statuses[:5] == ["SIP/2.0 401 Unauthorized"] * 5
     assert statuses[5:] == ["SIP/2.0 503 Too Many Failed Attempts"] * 3
     assert bob.of_type(IncomingCall) == []
+
+
+def test_a_bye_outside_any_dialog_gets_its_481_unchallenged() -> None:
+    net = Net(48)
+    bob = protected_bob(net)
+    carol = net.add("carol", "192.0.2.3")  # a bare endpoint: it may send anything
+    stray = make_request(
+        "BYE",
+        "sip:bob@192.0.2.2",
+        from_="<sip:carol@192.0.2.3>;tag=c1",
+        to="<sip:bob@192.0.2.2>",
+        call_id="stray",
+        cseq=1,
+    )
+    net.call(carol, lambda now: carol.core.send_request(stray, target=bob.target(), now=now))
+    net.drive()
+    assert [e.response.status_code for e in carol.of_type(ResponseReceived)] == [481]
+    assert_clean(bob)
 
 
 def test_protect_can_be_lifted_and_guards_are_checked() -> None:
