@@ -21,7 +21,9 @@ from ..dialog.model import Dialog, DialogId, contact_target, route_set_from
 from ..dialog.replaces import match_replaces, parse_replaces
 from ..dialog.state import DialogInput, DialogState, TerminatedReason
 from ..errors import LocalProtocolError, RemoteProtocolError
+from ..message.fields import NameAddr
 from ..message.model import Request, Response, make_response
+from ..message.uri import SipURI
 from ..transaction.events import (
     CancelReceived,
     RequestReceived,
@@ -281,7 +283,9 @@ class ServerSide:
             remote.tag or "",
             request.to,  # local_uri: rendered without its tag when first needed, as is
             remote,  # remote_uri
-            ctx.local_contact(transport),
+            ctx.local_contact(
+                transport, secure=transport != "UDP" and _secure(request, routes, contact)
+            ),
             contact,  # remote_target
             route_set_from(routes, reverse=False) if routes else (),
             local_cseq,
@@ -676,6 +680,22 @@ class ServerSide:
             del self._invites[d]
             if d.is_early:
                 self._dialogs.end(d, DialogInput.FAILED, TerminatedReason.TIMEOUT)
+
+
+def _secure(request: Request, record_routes: list[NameAddr], remote_target: str) -> bool:
+    """§12.1.1: our Contact in a dialog-creating answer is a SIPS URI when the request's
+    Request-URI is one, or its top Record-Route, or (without Record-Route) its Contact,
+    the remote target (already rendered: no Contact view built for this). Asked only
+    for requests over a stream: SIPS means TLS on every hop, the last one included
+    (RFC 5630 §3.1.3), so a request over UDP is answered with a SIP Contact (and the
+    check costs a UDP call nothing)."""
+    uri = request.uri
+    if isinstance(uri, SipURI) and uri.secure:
+        return True
+    if record_routes:
+        first = record_routes[0].uri
+        return isinstance(first, SipURI) and first.secure
+    return remote_target[:5].lower() == "sips:"
 
 
 def _uas_reason(status: int) -> TerminatedReason:
