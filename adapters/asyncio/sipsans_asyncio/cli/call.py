@@ -181,6 +181,9 @@ async def _place(client: Client, args: argparse.Namespace, uri: sipsans.SipURI, 
         reason = await dialog.closed(timeout=args.duration)
     except TimeoutError:
         pass
+    except asyncio.CancelledError:  # SIGINT or SIGTERM: the session's close hangs up
+        print(_ended(session.now() - answered, "interrupted, hanging up"), flush=True)
+        raise
     else:
         print(_ended(session.now() - answered, f"the far end hung up ({_name(reason)})"))
         return Exit.OK

@@ -13,6 +13,7 @@ A new subcommand is a module with ``NAME``, ``add_parser`` and ``run``, added to
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -69,8 +70,13 @@ def _quiet_broken_pipe() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``sipsans`` command; returns the process exit status."""
     parser = build_parser()
+    # The adapters log what they work around (a send that failed, ...) as warnings; a
+    # subcommand prints its own line about what matters, so only -v shows them.
+    log = logging.getLogger("sipsans")
+    level = log.level
     try:
         args = parser.parse_args(argv)
+        log.setLevel(logging.WARNING if getattr(args, "verbose", False) else logging.ERROR)
         for command in COMMANDS:
             if args.command == command.NAME:
                 try:
@@ -81,3 +87,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return Exit.USAGE
     except BrokenPipeError:
         return _quiet_broken_pipe()
+    finally:
+        log.setLevel(level)

@@ -177,7 +177,7 @@ def make_session(
     """
     name = transport.upper()
     if name in ("WS", "WSS"):
-        need_extra("wsproto", "ws", f"--transport {transport}")
+        need_extra("wsproto", "ws", f"--transport {transport.lower()}")
     host, port = resolve_listen(args.listen, default_port=default_port)
     ssl_server = None
     if name in ("TLS", "WSS") and (server or args.cert):

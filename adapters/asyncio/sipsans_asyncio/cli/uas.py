@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 import sipsans
-from sipsans.sdp import Capabilities
+from sipsans.sdp import Capabilities, parse_sdp
 from sipsans_session import BufferedSystemRandom, CallFailed, RequestTimeout, TransportError
 
 from ..session import Session
@@ -44,8 +44,9 @@ from .common import (
     add_subcommand,
     count,
     seconds,
+    target_of,
 )
-from .media import MediaPort, Negotiated, Negotiator, add_media_options
+from .media import MediaPort, Negotiated, Negotiator, add_media_options, codec_of
 from .registering import (
     RegistrationArgs,
     add_registration_options,
@@ -60,7 +61,8 @@ __all__ = ["EVENT_STATES", "NAME", "UasHandler", "add_parser", "run"]
 NAME = "uas"
 
 _DESCRIPTION = """\
-Answer calls and the requests around them, as a phone set to auto-answer would.
+Answer calls and the requests around them, as a phone set to auto-answer would
+(--duration: and hang up after a while).
 
 INVITEs get an SDP answer negotiated from --codecs (no media is sent; RTP goes to a
 port of its own and is dropped), OPTIONS the UA's capabilities, MESSAGE and INFO a 200,
@@ -87,6 +89,13 @@ def add_parser(commands: Subparsers) -> None:
         help="send 180 Ringing, answer after SECONDS",
     )
     calls.add_argument("--reject", type=int, metavar="CODE", help="reject every call with CODE")
+    calls.add_argument(
+        "--duration",
+        type=seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="hang up (BYE) each answered call after SECONDS (0: let the caller hang up)",
+    )
     calls.add_argument(
         "--calls", type=count, default=0, help="exit once N calls have ended (0: never)"
     )
@@ -196,6 +205,8 @@ class UasHandler:
         self._calls: dict[tuple[str, str], _Call] = {}
         self._numbered = 0
         self._transfers: set[asyncio.Task[None]] = set()
+        #: Calls answered with our offer whose ACK (with the answer) has not come yet.
+        self._late: set[tuple[str, str]] = set()
         self._on_registration = on_registration
         self.handlers: dict[type, Callable[[Any], None]] = {
             sipsans.IncomingCall: self._incoming,
@@ -243,7 +254,26 @@ class UasHandler:
             self._command(dialog.reject, exc.status_hint, reason=_reason(exc.status_hint))
             return
         call.codec, call.local = sdp.codec, sdp
+        if not body:
+            # The answer comes in the ACK, which confirms the dialog: watch for it (only
+            # while such a call is pending: no cost to the calls that offer).
+            self._late.add((dialog.id.call_id, dialog.id.local_tag))
+            self.handlers[sipsans.DialogStateChanged] = self._confirmed
         self.answer_call(event, sdp)
+
+    def _confirmed(self, event: sipsans.DialogStateChanged) -> None:
+        """A call we offered to is confirmed: its ACK carries the answer (RFC 3264 §5)."""
+        key = (event.dialog_id.call_id, event.dialog_id.local_tag)
+        if event.state is not sipsans.DialogState.CONFIRMED or key not in self._late:
+            return
+        self._late.discard(key)
+        if not self._late:
+            del self.handlers[sipsans.DialogStateChanged]
+        call = self._calls.get(key)
+        message = event.message
+        if call is not None and message is not None and message.body:
+            with contextlib.suppress(sipsans.RemoteProtocolError):
+                call.codec = codec_of(parse_sdp(message.body))
 
     def answer_call(self, event: sipsans.IncomingCall, sdp: Negotiated) -> None:
         """Answer ``event``'s call with ``sdp`` (the SDP answer, or our offer): at once,
@@ -265,13 +295,25 @@ class UasHandler:
         call = self._calls.get((dialog.id.call_id, dialog.id.local_tag))
         if call is not None:
             call.answered = time.monotonic()  # (the call's length only: no session clock)
+        if self.args.duration > 0:
+            asyncio.get_running_loop().call_later(self.args.duration, self._hang_up, dialog)
+
+    def _hang_up(self, dialog: sipsans.ServerInviteDialog) -> None:
+        """``--duration`` is up: BYE (held by the UA until our 2xx is ACKed, §15)."""
+        if dialog.state is not sipsans.DialogState.TERMINATED:
+            self._command(dialog.bye)
 
     def _terminated(self, event: sipsans.DialogTerminated) -> None:
         dialog_id = event.dialog_id
         call = self._calls.get((dialog_id.call_id, dialog_id.local_tag))
         if call is None or not call.incoming:
             return  # (a transfer's call is reported by its own task)
-        del self._calls[(dialog_id.call_id, dialog_id.local_tag)]
+        key = (dialog_id.call_id, dialog_id.local_tag)
+        del self._calls[key]
+        if self._late and key in self._late:
+            self._late.discard(key)
+            if not self._late:
+                self.handlers.pop(sipsans.DialogStateChanged, None)
         self._ended(call, event.reason, event.status)
 
     def _ended(
@@ -295,8 +337,11 @@ class UasHandler:
     def _in_dialog(self, event: sipsans.InDialogRequest) -> None:
         request = event.request
         call = self._calls.get((event.dialog_id.call_id, event.dialog_id.local_tag))
-        if event.txn is None:
-            return  # an ACK carrying the answer to the offer in our 2xx
+        if event.txn is None:  # an ACK carrying the answer to the offer in our 2xx
+            if call is not None and request.body:
+                with contextlib.suppress(sipsans.RemoteProtocolError):
+                    call.codec = codec_of(parse_sdp(request.body))
+            return
         method = request.method
         body = b""
         if method in ("INVITE", "UPDATE"):
@@ -383,6 +428,9 @@ class UasHandler:
             body=sdp.body,
             content_type="application/sdp",
             headers=referred_by,
+            # (a Refer-To without transport= goes over our own --transport, as the
+            # client subcommands send theirs)
+            target=target_of(target, self.args.transport),
             wait=False,
         )
         self._calls[(dialog.id.call_id, dialog.id.local_tag)] = call
@@ -399,6 +447,11 @@ class UasHandler:
         else:
             call.answered = time.monotonic()
             await self._notify(referrer, 200, refer.refer_sub)
+        if self.args.duration > 0:
+            with contextlib.suppress(TimeoutError):
+                await dialog.closed(self.args.duration)
+            if not dialog.is_terminated:
+                await dialog.hangup()
         reason = await dialog.closed()
         self._calls.pop((dialog.id.call_id, dialog.id.local_tag), None)
         self._ended(call, reason, dialog.status)
