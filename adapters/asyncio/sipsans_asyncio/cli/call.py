@@ -161,7 +161,7 @@ async def _place(client: Client, args: argparse.Namespace, uri: sipsans.SipURI, 
             timeout=args.timeout,
         )
     except CallFailed as exc:
-        return _failed(exc, watcher)
+        return _failed(exc, watcher, args)
     except TimeoutError:
         # invite() sent CANCEL; give the 487 a moment so the call ends cleanly.
         for pending in session.dialogs():
@@ -190,7 +190,7 @@ async def _place(client: Client, args: argparse.Namespace, uri: sipsans.SipURI, 
     return await _hang_up(session, dialog, answered)
 
 
-def _failed(exc: CallFailed, watcher: Watcher) -> int:
+def _failed(exc: CallFailed, watcher: Watcher, args: argparse.Namespace) -> int:
     """The line and exit status of a call that ended before it was answered."""
     response = exc.response
     reason = _name(exc.reason)
@@ -198,8 +198,8 @@ def _failed(exc: CallFailed, watcher: Watcher) -> int:
         text = f"{response.status_code} {response.reason}"
         if response.status_code in (401, 407) and not watcher.last_error:
             text += " (the credentials were refused, or none were given: --user/--password)"
-        elif response.status_code == 403:
-            text += " (a proxy that authenticates callers may want --from sip:USER@DOMAIN)"
+        elif response.status_code == 403 and args.user and not args.from_uri:
+            text += f" (a proxy that authenticates callers may want --from sip:{args.user}@...)"
         print(f"call failed: {text} ({reason})", flush=True)
         return Exit.REFUSED
     if watcher.last_error is not None:
