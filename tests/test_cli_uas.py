@@ -250,3 +250,17 @@ def test_subscribe_to_a_served_package_and_to_another(running_uas: Any) -> None:
 
     talk(main)
     output.wait_for("subscription from sip:alice@127.0.0.1 to message-summary")
+
+
+def test_uas_verbose_prints_a_live_ladder(running_uas: Any) -> None:
+    port, output = running_uas("-v")
+
+    async def main() -> None:
+        async with client() as session:
+            await final_response(session, session.core.options, f"sip:bob@127.0.0.1:{port}")
+
+    talk(main)
+    output.wait_for("200 OK")
+    ladder = [line for line in output.text.splitlines() if "|" in line]
+    assert "|<" in ladder[0] and "OPTIONS" in ladder[0] and "CSeq " in ladder[0]
+    assert ">|" in ladder[1] and "200 OK" in ladder[1]

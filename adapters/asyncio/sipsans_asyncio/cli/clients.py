@@ -66,7 +66,7 @@ async def client_session(
         config=config,
         watch=watcher.on_message,
         on_transport_error=watcher.on_transport_error,
-    )
+    )  # (its own watcher: the subcommand listens to it)
     with stack:
         session = make_session(args, stack.user_agent, transport=target.transport, server=False)
         watcher.session = session

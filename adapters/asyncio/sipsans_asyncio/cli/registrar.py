@@ -133,10 +133,13 @@ async def _registrar(args: argparse.Namespace) -> int:
         if args.requests and answered >= args.requests:
             done.set()
 
-    with Stack(args) as stack:
+    stack, watcher = Stack.watched(args) if args.verbose else (Stack(args), None)
+    with stack:
         session = make_session(
             args, stack.endpoint, transport=transport, server=True, default_port=5060
         )
+        if watcher is not None:
+            watcher.session = session
         session.on_event = on_event
         async with session:
             # Made before the first await, so before any REGISTER can arrive; the default

@@ -37,6 +37,7 @@ from sipsans_session.tls import client_context, server_context
 
 from ..session import Session
 from .common import CommandError, need_extra, parse_hostport, resolve_listen
+from .feedback import Watcher
 from .wire import Seen, Wire
 
 __all__ = ["Stack", "default_identity", "make_session"]
@@ -61,6 +62,19 @@ class Stack:
     file is a usage error before anything is sent) and closed on exit, after the
     session's own close has hung up and unregistered.
     """
+
+    @classmethod
+    def watched(cls, args: argparse.Namespace, **options: Any) -> tuple[Stack, Watcher]:
+        """A stack whose messages a :class:`~.feedback.Watcher` sees (``-v`` prints them
+        as a live ladder), and that watcher."""
+        watcher = Watcher(verbose=getattr(args, "verbose", False))
+        stack = cls(
+            args,
+            watch=watcher.on_message,
+            on_transport_error=watcher.on_transport_error,
+            **options,
+        )
+        return stack, watcher
 
     def __init__(
         self,

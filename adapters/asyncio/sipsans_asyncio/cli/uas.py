@@ -485,10 +485,16 @@ async def _uas(args: argparse.Namespace) -> int:
     registration = RegistrationArgs.of(args, args.register) if args.register else None
     states: asyncio.Queue[sipsans.RegistrationStateChanged] = asyncio.Queue()
     config = sipsans.UAConfig(event_packages=args.events)
-    with Stack(args, identity=args.register, config=config) as stack:
+    if args.verbose:  # (a live ladder of every message; nothing watches them otherwise)
+        stack, watcher = Stack.watched(args, identity=args.register, config=config)
+    else:
+        stack, watcher = Stack(args, identity=args.register, config=config), None
+    with stack:
         session = make_session(
             args, stack.user_agent, transport=transport, server=True, default_port=5060
         )
+        if watcher is not None:
+            watcher.session = session
         async with session:
             host, port = session.addresses[transport]
             media = MediaPort(host, args.media_port, avoid=(port,))
