@@ -477,6 +477,8 @@ def main(argv: SequenceOf[str] | None = None, *, prog: str | None = None) -> int
     except MissingExtra as exc:
         print(f"sipsans: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # (our reader went away: not a file we could not read)
     except OSError as exc:
         print(f"sipsans: error: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
         return 2

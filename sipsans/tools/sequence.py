@@ -129,9 +129,10 @@ def _summary(call_id: str, sent: list[Sent]) -> str:
             from_tag, to_tag = message.from_.tag, message.to.tag
         except RemoteProtocolError:
             continue
-        pair = f"{from_tag or '-'}/{to_tag or '-'}"
-        if to_tag and pair not in tags:
-            tags.append(pair)
+        # (a dialog's two tags, whichever side sent the message: RFC 3261 §12)
+        for tag in (from_tag, to_tag) if to_tag else ():
+            if tag and tag not in tags:
+                tags.append(tag)
     if tags:
         parts.append("tags " + ", ".join(tags))
     return "; ".join(parts)
