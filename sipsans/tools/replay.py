@@ -57,6 +57,8 @@ _VIA_SENT_BY = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _SIP_PORTS = (5060, 5061)
+#: Parties of a capture named in the problem of an ``--as`` that is not in it.
+_PARTIES_SHOWN = 8
 
 
 def _normal_host(host: str) -> str:
@@ -146,6 +148,9 @@ class ReplayReport:
     matched: int = 0
     #: The ``--as`` asked for, if any.
     asked: str | None = None
+    #: Every party that sent or received SIP in the capture (the first few), to say
+    #: which ``--as`` would have worked.
+    parties: list[str] = field(default_factory=list)
     #: Every event the endpoint emitted, with the capture time it emitted it at.
     events: list[tuple[float, Event]] = field(default_factory=list)
     #: What the endpoint itself would have sent (e.g. 100 Trying), not sent anywhere.
@@ -174,7 +179,7 @@ class ReplayReport:
                 " or a link layer or transport sipsans cannot decode)"
             )
         elif self.asked is not None and self.matched == 0:
-            others = ", ".join(self.peers) or "none"
+            others = ", ".join(self.parties) or "none"
             found.append(
                 f"--as {self.asked}: no SIP message to or from it in the capture"
                 f" (SIP parties seen: {others})"
@@ -358,7 +363,13 @@ def run_replay(
             feed(None)
         inbound = _matches(side.party, payload.dst)
         outbound = _matches(side.party, payload.src)
-        if not (inbound or outbound) or not _looks_like_sip(payload):
+        if not _looks_like_sip(payload):
+            continue
+        if len(report.parties) < _PARTIES_SHOWN:
+            for address in (payload.src, payload.dst):
+                if _show(address) not in report.parties:
+                    report.parties.append(_show(address))
+        if not (inbound or outbound):
             continue
         report.matched += 1
         peer = _show(payload.src if inbound else payload.dst)
