@@ -104,7 +104,7 @@ clean:
 # from its seed corpus fuzz/corpus/<name>/ (installs the `fuzz` dependency group first). New
 # inputs libFuzzer finds go to fuzz/.work/<name>/ (scratch, untracked); a crash stops the run
 # with its input in fuzz/artifacts/<name>/crash-*. Copy a crash into fuzz/corpus/<name>/ to
-# keep it as a regression test (tests/test_fuzz_corpus.py replays every corpus file).
+# keep it as a regression test (tests/project/test_fuzz_corpus.py replays every corpus file).
 # Extra libFuzzer flags go in FUZZ_FLAGS, e.g. make fuzz FUZZ_SECONDS=600 FUZZ_FLAGS=-jobs=2
 #
 # make fuzz-smoke (a prerequisite of `make test`, so CI runs it): each harness fuzzes for

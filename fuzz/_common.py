@@ -11,7 +11,7 @@ property such as a failed round trip). :func:`main` then runs it two ways:
   loop becomes a crash input like any other;
 * ``python fuzz/fuzz_X.py --replay DIR_OR_FILE ...`` feeds every file once,
   without atheris, and exits non-zero when any of them fails; this is what
-  ``tests/test_fuzz_corpus.py`` does through pytest.
+  ``tests/project/test_fuzz_corpus.py`` does through pytest.
 """
 
 from __future__ import annotations

@@ -12,16 +12,18 @@ op  what it does
     Contact, Record-Route, Require, Event, Subscription-State, Refer-To, Expires, body;
     over UDP, or over an open TCP connection in two pieces
 1   a peer reacts to one of our recent transmits: answers a request (status, To tag,
-    Contact, Record-Route, SDP, a digest challenge, Min-Expires, Retry-After, Require),
-    or ACKs our response to an INVITE (a 2xx ACK with its own branch, else the same one)
+    Contact, Record-Route, SDP, a digest challenge, Min-Expires, Retry-After, Require;
+    a reliable 1xx with an RSeq, a Session-Expires, a 422 with Min-SE), or ACKs our
+    response to an INVITE (a 2xx ACK with its own branch, else the same one)
 2   a peer resends one of its earlier requests, or CANCELs it, or sends it with a
     higher CSeq (a new request in the same dialog)
 3   raw bytes as a datagram
 4   the clock jumps (0 s to 64 s, in steps that hit the T1/T2/T4 multiples) and timers fire
 5   command ``ua.invite`` (target URI, body, a Route header, a TCP ``target``)
-6   command on an ``IncomingCall`` dialog: ringing, progress, accept, reject, hangup
+6   command on an ``IncomingCall`` dialog: ringing, progress (reliable or not), accept,
+    reject, hangup
 7   command on a dialog: bye, hangup, cancel, reinvite, update, info, options, message,
-    notify, request(method), ack; refer and notify_refer (when the UA has them)
+    notify, request(method), ack; refer, notify_refer and prack (when the UA has them)
 8   command ``ua.respond`` on a request the UA handed over (InDialogRequest,
     MessageReceived, RequestReceived, ReferReceived, IncomingSubscription)
 9   ``transport_error`` for the token of a recent transmit
@@ -97,7 +99,7 @@ IN_METHODS = [
 ]  # fmt: skip
 CODES = [
     100, 180, 183, 200, 202, 301, 302, 401, 403, 404, 407, 408, 420, 423, 481, 486, 487,
-    488, 491, 500, 503, 603,
+    488, 491, 500, 503, 603, 422,
 ]  # fmt: skip
 RESPOND_CODES = [100, 180, 200, 202, 400, 404, 481, 486, 488, 491, 500, 603]
 JUMPS = [0.0, 0.001, 0.1, 0.2, 0.5, 1.0, 1.5, 2.0, 4.0, 5.0, 8.0, 16.0, 32.0, 32.001, 64.0, 3.5]
@@ -327,6 +329,15 @@ class Run:
             headers.append(("Contact", "<sip:carol@192.0.2.3>"))
         if code in (491, 500, 503) and flags & 0x80:
             headers.append(("Retry-After", "2"))
+        if 101 <= code < 200 and flags & 0x20:
+            # A reliable 1xx (RFC 3262): RSeq values close together, so that retransmissions
+            # and ones out of order come up.
+            headers += [("Require", "100rel"), ("RSeq", str(1 + p.byte() % 4))]
+        if code < 300 and flags & 0x40:
+            refresher = str(p.pick(["", ";refresher=uac", ";refresher=uas", ";refresher=x"]))
+            headers.append(("Session-Expires", str(p.pick(["90", "1800", "30", "x"])) + refresher))
+        if code == 422:
+            headers.append(("Min-SE", str(p.pick(["90", "3600", "x", "1"]))))
         body, content_type = (SDP, "application/sdp") if flags & 0x80 and code < 300 else BODIES[0]
         response = make_response(
             request, code, to_tag=to_tag, headers=headers, body=body, content_type=content_type
@@ -453,15 +464,19 @@ class Run:
         if not self.incoming:
             return
         call = p.recent(self.incoming)
-        action = p.byte() % 6
+        action = p.byte() % 8  # (6 and 7: ringing and progress asked reliable or not)
         body, content_type = p.pick(BODIES)
         now = self.now
-        if action == 0:
-            self.command(lambda: call.ringing(now=now))
-        elif action == 1:
+        if action in (0, 6):
+            reliable = None if action == 0 else p.pick([True, False])
+            self.command(lambda: call.ringing(reliable=reliable, now=now))
+        elif action in (1, 7):
             status = p.pick([183, 181, 100, 200])
+            reliable = None if action == 1 else p.pick([True, False])
             self.command(
-                lambda: call.progress(status, body=body, content_type=content_type, now=now)
+                lambda: call.progress(
+                    status, body=body, content_type=content_type, reliable=reliable, now=now
+                )
             )
         elif action in (2, 3):
             self.command(lambda: call.accept(body=body, content_type=content_type, now=now))
@@ -476,7 +491,7 @@ class Run:
         if not self.dialogs:
             return
         d = p.recent(self.dialogs)
-        action = p.byte() % 15
+        action = p.byte() % 16
         body, content_type = p.pick(BODIES)
         data = body or None
         now = self.now
@@ -519,6 +534,11 @@ class Run:
                 else None
             ),
             lambda: d.hangup(reason="SIP;cause=480", now=now),
+            lambda: (
+                d.prack(body=body or SDP, content_type=content_type, now=now)
+                if hasattr(d, "prack")
+                else None
+            ),
         ]
         self.command(calls[action])
 

@@ -61,7 +61,9 @@ from .ua.events import (
     InDialogRequest,
     MessageReceived,
     NotifyReceived,
+    ProvisionalOffer,
     ReferReceived,
+    SessionRefreshed,
     SubscriptionStateChanged,
 )
 from .ua.handles import (
@@ -92,6 +94,8 @@ __all__ = [  # noqa: RUF022 - grouped by layer
     "NotifyReceived",
     "IncomingSubscription",
     "ReferReceived",
+    "ProvisionalOffer",
+    "SessionRefreshed",
     "Replaces",
     "TerminatedReason",
     "UAConfig",

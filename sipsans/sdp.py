@@ -10,46 +10,5 @@ is its public name::
 
 from __future__ import annotations
 
-from .message.sdp import (
-    MAX_SDP_LINES,
-    MAX_SDP_SIZE,
-    STATIC_PAYLOAD_TYPES,
-    Attribute,
-    Bandwidth,
-    Capabilities,
-    Codec,
-    Connection,
-    Direction,
-    Media,
-    MediaCapability,
-    Origin,
-    SessionDescription,
-    Timing,
-    hold,
-    make_answer,
-    make_offer,
-    parse_sdp,
-    resume,
-)
-
-__all__ = [
-    "MAX_SDP_LINES",
-    "MAX_SDP_SIZE",
-    "STATIC_PAYLOAD_TYPES",
-    "Attribute",
-    "Bandwidth",
-    "Capabilities",
-    "Codec",
-    "Connection",
-    "Direction",
-    "Media",
-    "MediaCapability",
-    "Origin",
-    "SessionDescription",
-    "Timing",
-    "hold",
-    "make_answer",
-    "make_offer",
-    "parse_sdp",
-    "resume",
-]
+from .message.sdp import *  # noqa: F403  (every public name of the package, by its __all__)
+from .message.sdp import __all__ as __all__  # noqa: PLC0414  (the same public names)

@@ -1,4 +1,4 @@
-"""Helpers for the loopback tests of the adapters (tests/test_adapter_*.py).
+"""Helpers for the loopback tests of the adapters (tests/adapters/test_adapter_*.py).
 
 A :class:`Flavour` is one way of running a session: ``sipsans_asyncio`` on asyncio, or
 ``sipsans_anyio`` on asyncio or on trio. The tests are written once with anyio (which

@@ -12,6 +12,7 @@ from sipsans import (
     Event,
     Request,
     Response,
+    UAConfig,
     UserAgent,
     parse_message,
 )
@@ -26,9 +27,11 @@ SDP = (
 class Harness:
     """The UA, what it sent and what it reported."""
 
-    def __init__(self, seeds: tuple[int, int] = (7, 8)) -> None:
+    def __init__(self, seeds: tuple[int, int] = (7, 8), config: UAConfig | None = None) -> None:
         ep = Endpoint(EndpointConfig(advertised_host="192.0.2.10"), rng=random.Random(seeds[0]))
-        self.ua = UserAgent(ep, identity="sip:alice@192.0.2.10", rng=random.Random(seeds[1]))
+        self.ua = UserAgent(
+            ep, identity="sip:alice@192.0.2.10", config=config, rng=random.Random(seeds[1])
+        )
         self.now = 0.0
         self.sent: list[Request | Response] = []
         self.events: list[Event] = []

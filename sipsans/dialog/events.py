@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._frozen import quick_init
+from .._speed import quick_init
 from ..message.model import Request, Response
 from .model import DialogId
 from .state import DialogState, TerminatedReason

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple, TypedDict
 
-from .._memo import remember_text
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import NameAddr, parse_name_addr
 from ..message.model import Request, Response, make_request
@@ -29,6 +28,7 @@ __all__ = [
     "contact_target",
     "restore",
     "route_set_from",
+    "sips_contact",
     "snapshot",
     "target_for",
 ]
@@ -67,6 +67,7 @@ class Dialog:
     """
 
     __slots__ = (
+        "__weakref__",
         "_local_addr",
         "_local_uri",
         "_remote_addr",
@@ -138,7 +139,7 @@ class Dialog:
         self.remote_cseq = remote_cseq
         #: Where the dialog is. It starts in an INITIAL state of the table (CONFIRMED for
         #: a dialog a subscription created or a snapshot restored) and moves only
-        #: through :meth:`advance` (tests/test_state_owners.py holds every module to it).
+        #: through :meth:`advance` (tests/project/test_state_owners.py holds every module to it).
         self.state = state
         #: A fixed next hop (outbound proxy) given to invite(target=...), else None.
         self.target = target
@@ -297,33 +298,17 @@ def target_for(uri: URI, fixed: Target | None = None) -> Target:
     return Target(transport, host, uri.port)
 
 
-#: The remote target (§12.1.1) that a one-line Contact value gives, memoized: a peer
-#: sends the same Contact in every INVITE, and building the Contact view for it (list
-#: split, name-addr and URI parse, rendering) costs more than the rest of the UA's work
-#: on the INVITE. Bounded like the parser's memos (see sipsans._memo).
-_TARGETS: dict[str, str] = {}
-
-
 def contact_target(message: Request | Response) -> str | None:
     """The URI of the first Contact of ``message`` as text: the remote target it gives
     (§12.1.1, §12.1.2). None without a Contact, when it is broken, or when it is not a
     SIP or SIPS URI (§8.1.1.8: a dialog's remote target must be one, a ``tel:`` URI or
     ``*`` cannot be where in-dialog requests go)."""
-    lines = message.headers.lines("contact")
-    line = lines[0] if len(lines) == 1 else None  # a single line: a memo key
-    if line is not None and (target := _TARGETS.get(line)) is not None:
-        return target
     try:
         contacts = message.contacts
         uri = contacts[0].uri if contacts else None
     except RemoteProtocolError:
         return None
-    if not isinstance(uri, SipURI):
-        return None
-    target = str(uri)
-    if line is not None:
-        remember_text(_TARGETS, line, target)
-    return target
+    return str(uri) if isinstance(uri, SipURI) else None
 
 
 def route_set_from(record_routes: list[NameAddr], *, reverse: bool) -> tuple[str, ...]:
@@ -413,3 +398,18 @@ def restore(data: DialogSnapshot) -> Dialog:
     except (KeyError, TypeError, ValueError, AssertionError, RemoteProtocolError) as exc:
         raise LocalProtocolError(f"invalid dialog snapshot: {exc!r}") from exc
     return d
+
+
+def sips_contact(request: Request, record_routes: list[NameAddr], remote_target: str) -> bool:
+    """§12.1.1: our Contact in the answer that creates a dialog must be a SIPS URI when
+    the request's Request-URI is one, or its top Record-Route, or (without Record-Route)
+    its Contact: the remote target (already rendered, so no Contact view is built). Ask
+    it only for a request over a stream: SIPS means TLS on every hop, the last one
+    included (RFC 5630 §3.1.3)."""
+    uri = request.uri
+    if isinstance(uri, SipURI) and uri.secure:
+        return True
+    if record_routes:
+        first = record_routes[0].uri
+        return isinstance(first, SipURI) and first.secure
+    return remote_target[:5].lower() == "sips:"

@@ -15,7 +15,7 @@ sent) -> Confirmed (ACK received). In-dialog requests are events, not states.
 
 from __future__ import annotations
 
-import enum
+from .._speed import IdentityHashedEnum
 
 __all__ = [
     "DIALOG_TABLE",
@@ -27,11 +27,7 @@ __all__ = [
 ]
 
 
-class DialogState(enum.Enum):
-    # Members are singletons, so identity hashing is correct and runs in C;
-    # Enum's own __hash__ is Python code on the hot path of every table lookup.
-    __hash__ = object.__hash__
-
+class DialogState(IdentityHashedEnum):
     CALLING = "Calling"
     TRYING = "Trying"
     EARLY = "Early"
@@ -40,13 +36,9 @@ class DialogState(enum.Enum):
     TERMINATED = "Terminated"
 
 
-class TerminatedReason(enum.Enum):
+class TerminatedReason(IdentityHashedEnum):
     """Why a dialog ended. ``UAC_*``/``UAS_*`` name the party that ended it, seen the
     same way on both ends: the UAC is whoever sent the initial INVITE."""
-
-    # Members are singletons, so identity hashing is correct and runs in C;
-    # Enum's own __hash__ is Python code on the hot path of every table lookup.
-    __hash__ = object.__hash__
 
     TIMEOUT = "timeout"
     UAC_CANCEL = "uac-cancel"
@@ -62,13 +54,11 @@ class TerminatedReason(enum.Enum):
     #: UAC: a 2xx from a second fork of our INVITE; we keep the first and end this one
     #: with ACK and BYE (§13.2.2.4).
     FORK_LOST = "fork-lost"
+    #: The session timer ran out without a refresh (RFC 4028 §10): the UA sent BYE.
+    SESSION_EXPIRED = "session-expired"
 
 
-class DialogInput(enum.Enum):
-    # Members are singletons, so identity hashing is correct and runs in C;
-    # Enum's own __hash__ is Python code on the hot path of every table lookup.
-    __hash__ = object.__hash__
-
+class DialogInput(IdentityHashedEnum):
     # UAC side
     INVITE_SENT = "INVITE sent"
     RECV_100 = "100 received"

@@ -19,9 +19,9 @@ record exists before its dialog does: RFC 6665 §4.4.1 lets the NOTIFY, not the
 
 from __future__ import annotations
 
-import enum
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
+from .._speed import IdentityHashedEnum
 from ..errors import RemoteProtocolError
 from ..message.fields import get_param, parse_params
 from ..message.grammar import is_digits, is_token
@@ -49,10 +49,8 @@ __all__ = [
 Role = Literal["subscriber", "notifier"]
 
 
-class SubscriptionState(enum.Enum):
+class SubscriptionState(IdentityHashedEnum):
     """Where a subscription is (RFC 6665 §4.1.2, the states of its diagram)."""
-
-    __hash__ = object.__hash__  # singletons: identity hashing, in C
 
     NOTIFY_WAIT = "notify_wait"
     PENDING = "pending"
@@ -60,9 +58,7 @@ class SubscriptionState(enum.Enum):
     TERMINATED = "terminated"
 
 
-class SubscriptionInput(enum.Enum):
-    __hash__ = object.__hash__
-
+class SubscriptionInput(IdentityHashedEnum):
     #: 2xx to the SUBSCRIBE (or REFER) received or sent.
     ACCEPTED = "2xx to SUBSCRIBE"
     #: A failure response to the initial SUBSCRIBE, or its transaction failed.

@@ -13,34 +13,3 @@
 
 Nothing here knows about transactions or dialogs.
 """
-
-from __future__ import annotations
-
-from .fields import CSeq, NameAddr, Via, parse_name_addr, parse_via
-from .framing import StreamFramer
-from .headers import Headers
-from .model import REASON_PHRASES, Message, Request, Response, make_request, make_response
-from .parser import parse_message
-from .uri import URI, AbsoluteURI, SipURI, TelURI, parse_uri
-
-__all__ = [
-    "REASON_PHRASES",
-    "URI",
-    "AbsoluteURI",
-    "CSeq",
-    "Headers",
-    "Message",
-    "NameAddr",
-    "Request",
-    "Response",
-    "SipURI",
-    "StreamFramer",
-    "TelURI",
-    "Via",
-    "make_request",
-    "make_response",
-    "parse_message",
-    "parse_name_addr",
-    "parse_uri",
-    "parse_via",
-]

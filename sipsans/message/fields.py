@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple, overload
 
-from .._memo import remember, remember_text
+from .._speed import remember, remember_text, uninitialized
 from ..errors import RemoteProtocolError
 from .grammar import (
     HOSTNAME_PATTERN,
@@ -275,16 +275,12 @@ _TRANSPORTS |= {"SIP/2.0/SCTP": "SCTP", "SIP/2.0/WS": "WS", "SIP/2.0/WSS": "WSS"
 
 
 # Memo tables of the hot paths below hold the results of pure functions of their key,
-# as urllib.parse caches split URLs, so they change no result (bounded: see _memo.py).
+# as urllib.parse caches split URLs, so they change no result (bounded: see sipsans._speed).
 #: Checked sent-protocols and sent-bys (``SIP/2.0/UDP host:port``) -> (transport, host,
 #: port): a peer's sent-by repeats in every message it sends.
 _SENT_BY: dict[str, tuple[str, str, int | None]] = {}
 # A lone Via parameter (nearly always ``branch=...``): a token and a token value.
 _LONE_PARAM = re.compile(rf"({_TOKEN})(?:=({_TOKEN}))?\Z")
-# Via(...) and CSeq(...) run the NamedTuple's Python-level __new__; the parser's hot
-# path builds them with the C-level one that __new__ calls.
-_new_via: Callable[[type[Via], tuple[str, str, int | None, Params]], Via]
-_new_via = tuple.__new__
 
 
 def _sent_by(text: str) -> tuple[str, str, int | None] | None:
@@ -332,11 +328,11 @@ def parse_via(value: str) -> Via:
         if m is not None:
             name, param_value = m.groups()
             if param_value is None or len(name) != 5 or name.lower() != "rport":
-                return _new_via(Via, (transport, host, port, ((name, param_value),)))
+                return Via(transport, host, port, ((name, param_value),))
         else:
             parsed = _simple_params(params)
             if parsed is not None:
-                return _new_via(Via, (transport, host, port, parsed))
+                return Via(transport, host, port, parsed)
     return _parse_via_general(value)
 
 
@@ -410,7 +406,7 @@ class ViaList(Sequence[Via]):
                 cached = parsed[i] = parse_via(self._raw[i])  # noqa: PLW2901 - fill the cache
             yield cached
 
-    def _parse_all(self) -> None:
+    def parse_all(self) -> None:
         """Parse every value not parsed yet, topmost first (what iterating does).
 
         A UAS validating a request calls this: its one Via is nearly always parsed
@@ -521,7 +517,7 @@ class NameAddr:
         params = self.params
         if params:
             params = tuple([p for p in params if p[0].lower() != "tag"])
-        new = NameAddr.__new__(NameAddr)
+        new = uninitialized(NameAddr)
         new._uri, new._uri_text, new.display_name = self._uri, self._uri_text, self.display_name
         new.params = (*params, ("tag", tag))
         new.tag = tag
@@ -535,7 +531,7 @@ class NameAddr:
         params: Params | None = None,
     ) -> NameAddr:
         """A copy with the given parts changed."""
-        new = NameAddr.__new__(NameAddr)
+        new = uninitialized(NameAddr)
         if uri is None:
             new._uri, new._uri_text = self._uri, self._uri_text
         else:
@@ -606,7 +602,7 @@ def _split_fast_params(text: str) -> Params:
 
 
 def _new_name_addr(uri_text: str, display: str | None, params: Params) -> NameAddr:
-    value = NameAddr.__new__(NameAddr)
+    value = uninitialized(NameAddr)
     value._uri = None
     value._uri_text = uri_text
     value.display_name = display
@@ -668,7 +664,7 @@ def parse_name_addr(value: str, *, header: str = "header") -> NameAddr:
                     tag = _tag_of(params)
                 else:
                     params = (("tag", tag),)
-            result = NameAddr.__new__(NameAddr)
+            result = uninitialized(NameAddr)
             result._uri = None
             result.display_name, result._uri_text = known
             result.params = params
@@ -776,10 +772,6 @@ _KNOWN_METHODS = frozenset(
 )
 
 
-_new_cseq: Callable[[type[CSeq], tuple[int, str]], CSeq]
-_new_cseq = tuple.__new__  # see _new_via
-
-
 #: CSeq values read by the hot path (see _SENT_BY): most dialogs start at 1, so
 #: ``1 INVITE``, ``1 ACK`` and ``2 BYE`` repeat from call to call.
 _CSEQS: dict[str, CSeq] = {}
@@ -792,7 +784,7 @@ def parse_cseq(value: str) -> CSeq:
         return cseq
     number, _, method = value.partition(" ")
     if method in _KNOWN_METHODS and number.isdigit() and number.isascii() and len(number) < 10:
-        return remember(_CSEQS, value, _new_cseq(CSeq, (int(number), method)))
+        return remember(_CSEQS, value, CSeq(int(number), method))
     parts = value.replace("\t", " ").split(" ")
     parts = [part for part in parts if part]
     if len(parts) != 2 or not is_digits(parts[0]) or not is_token(parts[1]):

@@ -90,9 +90,11 @@ class StreamFramer:
         pings, self._pings = self._pings, 0
         return pings
 
-    def _fail(self, message: str, status: int = 400) -> None:
+    def _fail(self, message: str, status: int = 400) -> RemoteProtocolError:
+        """Record that framing is lost (the first reason stays); returns the error."""
         if self._error is None:
             self._error = RemoteProtocolError(message, status_hint=status)
+        return self._error
 
     def next_frame(self) -> bytes | None:
         """The next complete message as raw bytes, or None until more data arrives.
@@ -117,26 +119,23 @@ class StreamFramer:
         end = buf.find(b"\r\n\r\n", max(0, self._scan_from - 3))
         if end < 0:
             if len(buf) > self._limits.max_header_size:
-                self._fail(
+                raise self._fail(
                     f"no end of header section within {self._limits.max_header_size} bytes "
                     "(ParserLimits.max_header_size)",
                     513,
                 )
-            elif self._eof:
-                self._fail(f"connection closed inside a message header ({len(buf)} bytes)")
+            if self._eof:
+                raise self._fail(f"connection closed inside a message header ({len(buf)} bytes)")
             self._scan_from = len(buf)
-            if self._error is not None:
-                raise self._error
             return None
         length = self._content_length(bytes(buf[:end]))
-        if self._error is not None:
-            raise self._error
         total = end + 4 + length
         if len(buf) < total:
             self._scan_from = end  # header end found; do not scan again
             if self._eof:
-                self._fail(f"connection closed with {len(buf) - end - 4} of {length} body bytes")
-                raise self._error  # type: ignore[misc]
+                raise self._fail(
+                    f"connection closed with {len(buf) - end - 4} of {length} body bytes"
+                )
             return None
         frame = bytes(buf[:total])
         del buf[:total]
@@ -155,30 +154,27 @@ class StreamFramer:
         return parse_message(frame, limits=self._limits)
 
     def _content_length(self, head: bytes) -> int:
+        """The Content-Length of a header section; raises (and fails) if unusable."""
         values = {m.group(1).strip() for m in _CONTENT_LENGTH.finditer(head)}
         if not values:
-            self._fail(
+            raise self._fail(
                 "Content-Length is missing; it is mandatory on stream transports "
                 "(RFC 3261 §18.3), so the message boundary is unknown"
             )
-            return 0
         if len(values) > 1:
             listed = ", ".join(sorted(v.decode("latin-1") for v in values))
-            self._fail(f"conflicting Content-Length values ({listed}); framing is lost")
-            return 0
+            raise self._fail(f"conflicting Content-Length values ({listed}); framing is lost")
         (raw,) = values
         if not (raw.isascii() and raw.isdigit()):
-            self._fail(
+            raise self._fail(
                 f"Content-Length {raw.decode('latin-1')!r} is not a non-negative integer; "
                 "framing is lost"
             )
-            return 0
         length = int(raw)
         if length > self._limits.max_body_size:
-            self._fail(
+            raise self._fail(
                 f"Content-Length {length} exceeds the body limit of "
                 f"{self._limits.max_body_size} (ParserLimits.max_body_size)",
                 413,
             )
-            return 0
         return length

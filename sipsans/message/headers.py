@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple, TypeVar, cast, overload
 
-from .._memo import remember
+from .._speed import uninitialized
 from .grammar import is_token
 
 __all__ = ["COMPACT_FORMS", "LIST_HEADERS", "Headers", "canonical_key", "split_list"]
@@ -90,49 +90,9 @@ LIST_HEADERS: frozenset[str] = frozenset(
     }
 )
 
-# Fast canonicalisation for the names seen in nearly every message; anything else
-# goes through str.lower() and the compact table.
-_KEY_CACHE: dict[str, str] = {}
-for _long in (
-    "Via",
-    "From",
-    "To",
-    "Call-ID",
-    "CSeq",
-    "Contact",
-    "Max-Forwards",
-    "Content-Length",
-    "Content-Type",
-    "Route",
-    "Record-Route",
-    "Allow",
-    "Supported",
-    "Require",
-    "User-Agent",
-    "Server",
-    "Expires",
-    "Event",
-    "Subscription-State",
-    "Authorization",
-    "WWW-Authenticate",
-    "Proxy-Authenticate",
-    "Proxy-Authorization",
-    "Call-Id",
-    "Cseq",
-):
-    for _spelling in (_long, _long.lower(), _long.upper()):
-        _KEY_CACHE[_spelling] = _long.lower()
-for _short, _long in COMPACT_FORMS.items():
-    _KEY_CACHE[_short] = _long
-    _KEY_CACHE[_short.upper()] = _long
-del _long, _short, _spelling
-
 
 def canonical_key(name: str) -> str:
     """The lookup key of a header name: lower case, compact forms expanded."""
-    key = _KEY_CACHE.get(name)
-    if key is not None:
-        return key
     low = name.strip(_WS).lower()
     return COMPACT_FORMS.get(low, low)
 
@@ -193,31 +153,22 @@ class _Layout(NamedTuple):
     keys: tuple[str, ...]
 
 
-#: Layouts by key list, memoized: a peer sends the same headers in the same order in
-#: every message of a kind. A pure function's results, bounded (see _memo.py).
-_LAYOUTS: dict[tuple[str, ...], _Layout] = {}
-
-
 def _layout(keys: Sequence[str]) -> _Layout:
-    signature = tuple(keys)
-    layout = _LAYOUTS.get(signature)
-    if layout is None:
-        first: dict[str, int] = {}
-        repeated: set[str] = set()
-        vias: list[int] = []
-        for i, key in enumerate(keys):
-            if key == "via":
-                vias.append(i)
-            if key not in first:
-                first[key] = i
-            else:
-                repeated.add(key)
-        at = tuple(first.get(key, -1) for key in ("from", "to", "call-id", "cseq"))
-        complete = bool(vias) and -1 not in at and repeated.isdisjoint(_MANDATORY)
-        mandatory = cast(tuple[int, int, int, int], at) if complete else None
-        layout = _Layout(first, frozenset(repeated), tuple(vias), mandatory, signature)
-        remember(_LAYOUTS, signature, layout)
-    return layout
+    """Where each header of ``keys`` is (the parser memoizes the layouts it makes)."""
+    first: dict[str, int] = {}
+    repeated: set[str] = set()
+    vias: list[int] = []
+    for i, key in enumerate(keys):
+        if key == "via":
+            vias.append(i)
+        if key not in first:
+            first[key] = i
+        else:
+            repeated.add(key)
+    at = tuple(first.get(key, -1) for key in ("from", "to", "call-id", "cseq"))
+    complete = bool(vias) and -1 not in at and repeated.isdisjoint(_MANDATORY)
+    mandatory = cast(tuple[int, int, int, int], at) if complete else None
+    return _Layout(first, frozenset(repeated), tuple(vias), mandatory, tuple(keys))
 
 
 _MANDATORY = ("from", "to", "call-id", "cseq")
@@ -237,16 +188,17 @@ class Headers:
     that the wire form of a message built to be sent is one C-level join per line.
     """
 
-    __slots__ = ("_cache", "_clean", "_keys", "_lines")
+    __slots__ = ("_clean", "_keys", "_lines", "views")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        line = self._line
+        line = self.make_line
         self._lines: list[tuple[str, str, str]] = [line(name, value) for name, value in items]
         #: The canonical key of every line; a parsed message shares its layout's tuple
         #: until the first change (see _own_keys).
         self._keys: list[str] | tuple[str, ...] = [canonical_key(n) for n, _, _ in self._lines]
-        #: Typed views by slot name (see :meth:`cached`); emptied by every change.
-        self._cache: dict[str, object] = {}
+        #: Typed views by slot name (see :meth:`cached`); emptied by every change. The
+        #: message properties read it directly (a speed trick listed in sipsans._speed).
+        self.views: dict[str, object] = {}
         #: True when every line is ``(name, ": ", value)`` with ``value`` stripped, so
         #: that ``"".join(line)`` is its wire form (see _wire). Every change keeps it:
         #: each method that stores a line stores a clean one.
@@ -257,7 +209,7 @@ class Headers:
     # the public methods, on the path of every message.
 
     @classmethod
-    def _from_parsed(
+    def from_parsed(
         cls,
         keys: list[str] | tuple[str, ...],
         lines: list[tuple[str, str, str]],
@@ -271,22 +223,22 @@ class Headers:
         is shared, not copied: it is replaced by a list on the first change. ``clean``
         says that every line is ``(name, ": ", stripped value)`` (see __init__).
         """
-        self = cls.__new__(cls)
+        self = uninitialized(cls)
         self._keys = keys
         self._lines = lines
-        self._cache = {} if views is None else views
+        self.views = {} if views is None else views
         self._clean = clean
         return self
 
     def _layout(self) -> _Layout:
         """Where the transaction headers are; cached (slot ``layout``) until a change."""
-        cache = self._cache
+        cache = self.views
         layout: _Layout | None = cache.get("layout")  # type: ignore[assignment]
         if layout is None:  # a built message, or one changed since: no exception path
             layout = cache["layout"] = _layout(self._keys)
         return layout
 
-    def _transaction_lines(self) -> tuple[list[tuple[str, str, str]], str, str, str, str] | None:
+    def transaction_lines(self) -> tuple[list[tuple[str, str, str]], str, str, str, str] | None:
         """The Via lines (clean) and the From, To, Call-ID and CSeq values, for a response.
 
         None unless each of From, To, Call-ID and CSeq is there once (and Via is there).
@@ -297,29 +249,29 @@ class Headers:
         lines = self._lines
         at_from, at_to, at_call_id, at_cseq = layout.mandatory
         return (
-            [lines[at] for at in layout.vias] if self._clean else self._clean_lines(layout.vias),
+            [lines[at] for at in layout.vias] if self._clean else self.clean_lines(layout.vias),
             lines[at_from][2].strip(_WS),
             lines[at_to][2].strip(_WS),
             lines[at_call_id][2].strip(_WS),
             lines[at_cseq][2].strip(_WS),
         )
 
-    def _clean_lines(self, positions: Iterable[int]) -> list[tuple[str, str, str]]:
+    def clean_lines(self, positions: Iterable[int]) -> list[tuple[str, str, str]]:
         """The lines at ``positions`` as clean triples ``(name, ": ", stripped value)``."""
         lines = self._lines
         return [(lines[at][0], ": ", lines[at][2].strip(_WS)) for at in positions]
 
     def _first(self, key: str) -> int | None:
         """The index of the first line with canonical ``key``, or None."""
-        layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
+        layout: _Layout | None = self.views.get("layout")  # type: ignore[assignment]
         if layout is not None:  # a parsed message: no scan of the keys
             return layout.first.get(key)
         keys = self._keys
         return keys.index(key) if key in keys else None
 
-    def _only(self, key: str) -> str | None:
+    def only(self, key: str) -> str | None:
         """The value of the line with canonical ``key`` when there is exactly one, else None."""
-        layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
+        layout: _Layout | None = self.views.get("layout")  # type: ignore[assignment]
         if layout is not None:  # a parsed message: its layout knows, no scan of the keys
             if key in layout.repeated:
                 return None
@@ -331,11 +283,11 @@ class Headers:
 
     def _append(self, name: str, value: str) -> None:
         """Append a line and keep the typed views: for a header that has none."""
-        self._lines.append(self._line(name, value))
+        self._lines.append(self.make_line(name, value))
         self._own_keys().append(canonical_key(name))
-        self._cache.pop("layout", None)
+        self.views.pop("layout", None)
 
-    def _wire(self, start_line: str, content_length: str) -> str:
+    def wire(self, start_line: str, content_length: str) -> str:
         """The header section of a message, start line first, ending with the empty line.
 
         Strict on output: ``name: value`` lines, and exactly one Content-Length, whose
@@ -355,15 +307,15 @@ class Headers:
             first = keys.index("content-length")
             out[first + 1] = f"{lines[first][0]}: {content_length}"
             if count > 1:
-                for i in reversed(self._positions("content-length")[1:]):
+                for i in reversed(self.positions("content-length")[1:]):
                     del out[i + 1]
         out.append("\r\n")
         return "\r\n".join(out)
 
     # -- reading -----------------------------------------------------------------
 
-    def _positions(self, key: str) -> list[int]:
-        layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
+    def positions(self, key: str) -> list[int]:
+        layout: _Layout | None = self.views.get("layout")  # type: ignore[assignment]
         if layout is not None and key not in layout.repeated:  # a parsed message
             at = layout.first.get(key)
             return [] if at is None else [at]
@@ -387,8 +339,8 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = _KEY_CACHE.get(name) or canonical_key(name)
-        layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
+        key = canonical_key(name)
+        layout: _Layout | None = self.views.get("layout")  # type: ignore[assignment]
         return key in (self._keys if layout is None else layout.first)
 
     def __eq__(self, other: object) -> bool:
@@ -407,20 +359,14 @@ class Headers:
     def get(self, name: str, default: _T) -> str | _T: ...
     def get(self, name: str, default: object = None) -> object:
         """The value of the first line named ``name`` (any spelling), or ``default``."""
-        at = self._first(_KEY_CACHE.get(name) or canonical_key(name))
+        at = self._first(canonical_key(name))
         return default if at is None else self._lines[at][2].strip(_WS)
 
     def lines(self, name: str) -> list[str]:
         """Every line value of ``name``, unsplit, in order."""
-        key = _KEY_CACHE.get(name) or canonical_key(name)
+        key = canonical_key(name)
         lines = self._lines
-        # What _positions() does for a parsed message, inlined: the typed views of the
-        # headers a UA reads (Contact, Max-Forwards, Route...) are built from here.
-        layout: _Layout | None = self._cache.get("layout")  # type: ignore[assignment]
-        if layout is not None and key not in layout.repeated:
-            at = layout.first.get(key)
-            return [] if at is None else [lines[at][2].strip(_WS)]
-        return [lines[i][2].strip(_WS) for i in self._positions(key)]
+        return [lines[i][2].strip(_WS) for i in self.positions(key)]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` in order.
@@ -451,7 +397,7 @@ class Headers:
         """Return ``build(self)``, computed once until the headers change."""
         # A sentinel, not try/except KeyError: the first read of every view misses, and
         # raising and catching the KeyError costs more than most views take to build.
-        cache = self._cache
+        cache = self.views
         value = cache.get(slot, _MISSING)
         if value is _MISSING:
             value = cache[slot] = build(self)
@@ -467,13 +413,13 @@ class Headers:
         return keys
 
     def _changed(self) -> None:
-        if self._cache:
-            self._cache = {}
+        if self.views:
+            self.views = {}
 
     @staticmethod
-    def _line(name: str, value: str) -> tuple[str, str, str]:
+    def make_line(name: str, value: str) -> tuple[str, str, str]:
         value = str(value).strip(_WS)
-        if name not in _KEY_CACHE and not is_token(name):
+        if not is_token(name):
             raise ValueError(f"invalid header name {name!r}: use a token such as 'X-Custom'")
         if "\r" in value or "\n" in value:
             raise ValueError(
@@ -484,13 +430,13 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a line at the end."""
-        self._lines.append(self._line(name, value))
+        self._lines.append(self.make_line(name, value))
         self._own_keys().append(canonical_key(name))
         self._changed()
 
     def insert(self, position: int, name: str, value: str) -> None:
         """Insert a line before ``position`` (0 puts it first, as a proxy's Via)."""
-        self._lines.insert(position, self._line(name, value))
+        self._lines.insert(position, self.make_line(name, value))
         self._own_keys().insert(position, canonical_key(name))
         self._changed()
 
@@ -499,16 +445,16 @@ class Headers:
 
         This is how a new topmost Via or Route is added (RFC 3261 §16.6).
         """
-        positions = self._positions(canonical_key(name))
+        positions = self.positions(canonical_key(name))
         self.insert(positions[0] if positions else 0, name, value)
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of ``name`` by one line at the position of the first."""
-        positions = self._positions(canonical_key(name))
+        positions = self.positions(canonical_key(name))
         if not positions:
             self.add(name, value)
             return
-        line = self._line(self._lines[positions[0]][0], value)
+        line = self.make_line(self._lines[positions[0]][0], value)
         self._lines[positions[0]] = line
         for i in reversed(positions[1:]):
             del self._lines[i], self._own_keys()[i]
@@ -516,7 +462,7 @@ class Headers:
 
     def remove(self, name: str) -> int:
         """Remove every line of ``name``; returns how many were removed."""
-        positions = self._positions(canonical_key(name))
+        positions = self.positions(canonical_key(name))
         for i in reversed(positions):
             del self._lines[i], self._own_keys()[i]
         if positions:
@@ -529,7 +475,7 @@ class Headers:
         When that line holds a comma-joined list, only its first element goes.
         """
         key = canonical_key(name)
-        positions = self._positions(key)
+        positions = self.positions(key)
         if not positions:
             return None
         i = positions[0]
@@ -546,4 +492,4 @@ class Headers:
 
     def copy(self) -> Headers:
         """An independent copy (typed views are rebuilt on demand)."""
-        return Headers._from_parsed(list(self._keys), list(self._lines), clean=self._clean)
+        return Headers.from_parsed(list(self._keys), list(self._lines), clean=self._clean)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .._memo import KEY_LENGTH, remember, remember_text
+from .._speed import KEY_LENGTH, remember, remember_text, uninitialized
 from ..errors import RemoteProtocolError
 from .fields import CSeq, NameAddr, Via, ViaList, parse_cseq, parse_name_addr
 from .grammar import is_digits
@@ -218,8 +218,8 @@ def _build_content_length(headers: Headers) -> int | None:
 #: Max-Forwards values accepted without a look at their digits: 0 to 255 as written
 #: by everyone (RFC 3261 §20.22; leading zeros go the careful way).
 _HOP_COUNTS = frozenset(str(hops) for hops in range(256))
-#: One-line Contact values that passed the check of Message._check_contacts: a peer
-#: sends the same Contact in every request. Bounded, like the parse memos (_memo.py).
+#: One-line Contact values that passed the check of Message.check_contacts: a peer
+#: sends the same Contact in every request. Bounded, like the parse memos (sipsans._speed).
 _CHECKED_CONTACTS: dict[str, bool] = {}
 
 
@@ -240,7 +240,7 @@ class Message:
         A sequence whose items are parsed on first access.
         """
         try:  # the cached() lookup, inlined: read for every message
-            return self.headers._cache["vias"]  # type: ignore[return-value]
+            return self.headers.views["vias"]  # type: ignore[return-value]
         except KeyError:
             return self.headers.cached("vias", _build_vias)
 
@@ -248,40 +248,40 @@ class Message:
     def top_via(self) -> Via:
         # Read several times per message (matching, stamping, routing the response):
         # cached in a slot of its own, one lookup instead of three calls.
-        via: Via | None = self.headers._cache.get("top-via")  # type: ignore[assignment]
+        via: Via | None = self.headers.views.get("top-via")  # type: ignore[assignment]
         if via is None:
             try:
                 via = self.vias[0]
             except IndexError:
                 raise _bad("missing mandatory header Via (RFC 3261 §8.1.1.7)") from None
-            self.headers._cache["top-via"] = via
+            self.headers.views["top-via"] = via
         return via
 
     @property
     def from_(self) -> NameAddr:
         try:  # the cached() lookup, inlined: read for every message
-            return self.headers._cache["from"]  # type: ignore[return-value]
+            return self.headers.views["from"]  # type: ignore[return-value]
         except KeyError:
             return self.headers.cached("from", _build_from)
 
     @property
     def to(self) -> NameAddr:
         try:  # the cached() lookup, inlined: read for every message
-            return self.headers._cache["to"]  # type: ignore[return-value]
+            return self.headers.views["to"]  # type: ignore[return-value]
         except KeyError:
             return self.headers.cached("to", _build_to)
 
     @property
     def call_id(self) -> str:
         try:  # the cached() lookup, inlined: read for every message
-            return self.headers._cache["call-id"]  # type: ignore[return-value]
+            return self.headers.views["call-id"]  # type: ignore[return-value]
         except KeyError:
             return self.headers.cached("call-id", _build_call_id)
 
     @property
     def cseq(self) -> CSeq:
         try:  # the cached() lookup, inlined: read for every message
-            return self.headers._cache["cseq"]  # type: ignore[return-value]
+            return self.headers.views["cseq"]  # type: ignore[return-value]
         except KeyError:
             return self.headers.cached("cseq", _build_cseq)
 
@@ -300,14 +300,14 @@ class Message:
     # verdict of reading the view (the same RemoteProtocolError) and skip building it
     # for the usual values: each is a pure function of the header's one line.
 
-    def _check_max_forwards(self) -> None:
+    def check_max_forwards(self) -> None:
         """Raise as reading :attr:`max_forwards` would."""
-        if self.headers._only("max-forwards") not in _HOP_COUNTS:
+        if self.headers.only("max-forwards") not in _HOP_COUNTS:
             self.max_forwards  # noqa: B018  (several lines, or an unusual value)
 
-    def _check_contacts(self) -> None:
+    def check_contacts(self) -> None:
         """Raise as reading :attr:`contacts` and the URI of each would."""
-        value = self.headers._only("contact")
+        value = self.headers.only("contact")
         if value is None or value not in _CHECKED_CONTACTS:
             for contact in self.contacts:
                 contact.uri  # noqa: B018
@@ -360,7 +360,7 @@ class Message:
 
     def __bytes__(self) -> bytes:
         body = self.body
-        head = self.headers._wire(self._start_line(), str(len(body)))
+        head = self.headers.wire(self._start_line(), str(len(body)))
         return head.encode("utf-8", "surrogateescape") + body
 
 
@@ -388,9 +388,9 @@ class Request(Message):
         self.body = bytes(body)
 
     @classmethod
-    def _received(cls, method: str, uri_text: str, headers: Headers) -> Request:
+    def parsed(cls, method: str, uri_text: str, headers: Headers) -> Request:
         """A request as the parser builds it: the Request-URI stays text until read."""
-        self = cls.__new__(cls)
+        self = uninitialized(cls)
         self.method = method
         self._uri = None
         self._uri_text = uri_text
@@ -417,6 +417,12 @@ class Request(Message):
     @uri.setter
     def uri(self, value: URI) -> None:
         self._uri = value
+
+    @property
+    def uri_text(self) -> str:
+        """The Request-URI as text: as received (even when it does not parse), or as
+        given."""
+        return self._uri_text if self._uri is None else str(self._uri)
 
     def _start_line(self) -> str:
         return f"{self.method} {self.uri} SIP/2.0"
@@ -464,9 +470,9 @@ class Response(Message):
         self.body = bytes(body)
 
     @classmethod
-    def _received(cls, status_code: int, reason: str, headers: Headers) -> Response:
+    def parsed(cls, status_code: int, reason: str, headers: Headers) -> Response:
         """A response as the parser builds it (the body is set afterwards)."""
-        self = cls.__new__(cls)
+        self = uninitialized(cls)
         self.status_code = status_code
         self.reason = reason
         self.headers = headers
@@ -554,13 +560,13 @@ _SHARED_VIEWS = ("vias", "top-via", "from", "call-id", "cseq")
 _Checked = tuple[str, tuple[str, str, str]]
 #: Header (name, value) pairs given to make_response -> (canonical key, checked line):
 #: the results of a pure function (canonical_key, Headers._line) on immutable strings,
-#: memoized and bounded like the parse memos (_memo.py), values of at most KEY_LENGTH.
+#: memoized and bounded like the parse memos (sipsans._speed), values of at most KEY_LENGTH.
 _CHECKED_PAIRS: dict[tuple[str, str], _Checked] = {}
 
 
 def _check_pair(name: str, value: str) -> _Checked:
     """The key and line of a header given to make_response (raises ValueError if bad)."""
-    checked = (canonical_key(name), Headers._line(name, value))
+    checked = (canonical_key(name), Headers.make_line(name, value))
     if type(value) is str and type(name) is str and len(value) <= KEY_LENGTH:
         remember(_CHECKED_PAIRS, (name, value), checked)
     return checked
@@ -590,10 +596,10 @@ def make_response(
     # built) and the typed views of the request, which stay valid for the copies:
     # a UAS answering thousands of requests a second pays for no re-parsing.
     source = request.headers
-    copied = source._transaction_lines()
+    copied = source.transaction_lines()
     if copied is None:  # a header missing or repeated: the careful way
         copied = (
-            source._clean_lines(source._positions("via")),
+            source.clean_lines(source.positions("via")),
             _single(source, "From"),
             _single(source, "To"),
             _single(source, "Call-ID"),
@@ -614,7 +620,7 @@ def make_response(
         ("Call-ID", ": ", call_id),
         ("CSeq", ": ", cseq_value),
     ]
-    cache = source._cache
+    cache = source.views
     try:  # a parsed request: the parser built every shared view (one dict display)
         views: dict[str, object] = {
             "to": to,
@@ -647,5 +653,5 @@ def make_response(
     keys.append("content-length")
     lines.append(("Content-Length", ": ", str(len(body))))
     # Every line is clean (name, ": ", stripped value): bytes() joins them as they are.
-    built = Headers._from_parsed(keys, lines, views, clean=True)
+    built = Headers.from_parsed(keys, lines, views, clean=True)
     return Response(status_code, reason, built, body)

@@ -20,12 +20,12 @@ import re
 from collections.abc import Callable
 from typing import cast
 
-from .._memo import remember, remember_text
+from .._speed import remember, remember_text
 from ..config import ParserLimits
 from ..errors import RemoteProtocolError
 from .fields import _KNOWN_METHODS, ViaList, parse_cseq, parse_name_addr, parse_via
 from .grammar import is_token
-from .headers import _KEY_CACHE, Headers, _Layout, _layout, canonical_key
+from .headers import Headers, _Layout, _layout, canonical_key
 from .model import Request, Response, _build_vias, _single
 
 __all__ = ["DEFAULT_LIMITS", "parse_message"]
@@ -102,7 +102,7 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
     del lines[0]
     layout, fields = _split_fields(lines, limits, len(text) > limits.max_line_length)
     views: dict[str, object] = {"layout": layout}
-    message = _start_line(first, Headers._from_parsed(layout.keys, fields, views))
+    message = _start_line(first, Headers.from_parsed(layout.keys, fields, views))
     try:
         if bare_cr_lf:
             raise _bad("bare CR or LF inside a header line (RFC 3261 §7.3.1, §25.1)")
@@ -142,7 +142,7 @@ def parse_message(data: bytes, *, limits: ParserLimits = DEFAULT_LIMITS) -> Requ
 #: Layouts by the header names as spelled, in order: a peer sends the same names in
 #: the same order in every message of a kind, so one tuple lookup stands for a key
 #: lookup per line. Only sections of the fast path below enter (no folding, every
-#: name a token); a pure function's results, bounded (see _memo.py).
+#: name a token); a pure function's results, bounded (see sipsans._speed).
 _SHAPES: dict[tuple[str, ...], _Layout] = {}
 
 Lines = list[tuple[str, str, str]]
@@ -221,11 +221,11 @@ def _start_line(line: str, headers: Headers) -> Request | Response:
         a, b, c = parts
         if c == "SIP/2.0":
             if a in _KNOWN_METHODS and b and b[0] != "<":
-                return _learn_start_line(line, (Request._received, a, b), headers)
+                return _learn_start_line(line, (Request.parsed, a, b), headers)
         elif a == "SIP/2.0":
             code = _STATUS_CODES.get(b)
             if code is not None:
-                return _learn_start_line(line, (Response._received, code, c), headers)
+                return _learn_start_line(line, (Response.parsed, code, c), headers)
     if line[:4].upper() == "SIP/":
         return _parse_status_line(line, headers)
     return _parse_request_line(line, headers)
@@ -239,27 +239,13 @@ def _learn_start_line(
     return build(first, second, headers)
 
 
-_LEARNED_KEYS_MAX = 4096
-
-
 def _learn_key(name: str) -> str | None:
     """The key of a header name, or None if it is not a token.
 
     None sends the whole header section down the careful path (a folded line,
-    whitespace before the colon, an invalid name). Valid names are
-    remembered, up to a fixed bound, so that extension headers a peer sends in
-    every message stay on the fast path; the table is a pure memo of
-    :func:`canonical_key`, so sharing it between endpoints changes no result.
+    whitespace before the colon, an invalid name).
     """
-    key = _KEY_CACHE.get(name)
-    if key is not None:
-        return key
-    if not is_token(name):
-        return None
-    key = canonical_key(name)
-    if len(_KEY_CACHE) < _LEARNED_KEYS_MAX:
-        _KEY_CACHE[name] = key
-    return key
+    return canonical_key(name) if is_token(name) else None
 
 
 def _careful_head(lines: list[str], max_line: int) -> tuple[_Layout, Lines]:
@@ -334,7 +320,7 @@ def _parse_request_line(line: str, headers: Headers) -> Request:
             raise _bad(f"SIP version {version} is not supported; only SIP/2.0", 505)
     if target[0] == "<":
         raise _bad(f"Request-URI {target[:80]!r} must not be enclosed in '<>' (RFC 4475 ltgtruri)")
-    return Request._received(method, target, headers)
+    return Request.parsed(method, target, headers)
 
 
 _MANDATORY = ("From", "To", "Call-ID", "CSeq")

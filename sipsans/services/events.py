@@ -1,13 +1,16 @@
-"""The services' events: a registration changed state (DESIGN.md §4)."""
+"""The services' events: a registration or a publication changed state (DESIGN.md §4)."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 
-from .._frozen import quick_init
-
-__all__ = ["RegistrationState", "RegistrationStateChanged"]
+__all__ = [
+    "PublicationState",
+    "PublicationStateChanged",
+    "RegistrationState",
+    "RegistrationStateChanged",
+]
 
 
 class RegistrationState(enum.Enum):
@@ -24,7 +27,6 @@ class RegistrationState(enum.Enum):
     FAILED = "failed"
 
 
-@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RegistrationStateChanged:
     """A :class:`~sipsans.Registration` changed state (``ua.register`` or a
@@ -40,4 +42,29 @@ class RegistrationStateChanged:
     previous: RegistrationState
     status: int | None = None
     reason: str = ""
+    expires: int | None = None
+
+
+class PublicationState(enum.Enum):
+    """Where a :class:`Publication` is (see the module's state table)."""
+
+    UNPUBLISHED = "unpublished"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+    REFRESHING = "refreshing"
+    REMOVING = "removing"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublicationStateChanged:
+    """A :class:`Publication` changed state; ``etag`` is the entity-tag now held."""
+
+    entity: str
+    event: str
+    state: PublicationState
+    previous: PublicationState
+    status: int | None = None
+    reason: str = ""
+    etag: str | None = None
     expires: int | None = None

@@ -40,24 +40,16 @@ comes back from on_response/on_timeout. Refreshes follow the Registration rule,
 
 from __future__ import annotations
 
-import enum
-import random
-from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import Unpack
 
-from ..auth import AuthFailure, Credentials, DigestClient
-from ..errors import LocalProtocolError, RemoteProtocolError
+from ..auth import AuthFailure
+from ..errors import LocalProtocolError
 from ..message.fields import NameAddr
 from ..message.model import Request, Response, make_request
 from ..message.uri import URI, SipURI, parse_uri
-from .registration import (
-    TRANSIENT_STATUS,
-    RegistrationDriver,
-    digest_client,
-    header_int,
-    new_token,
-    refresh_delay,
-)
+from .client import TRANSIENT_STATUS, ClientOptions, RefreshingClient, header_int
+from .events import PublicationState, PublicationStateChanged
+from .registration import RegistrationDriver
 
 __all__ = [
     "Publication",
@@ -67,39 +59,15 @@ __all__ = [
 ]
 
 
-class PublicationState(enum.Enum):
-    """Where a :class:`Publication` is (see the module's state table)."""
-
-    UNPUBLISHED = "unpublished"
-    PUBLISHING = "publishing"
-    PUBLISHED = "published"
-    REFRESHING = "refreshing"
-    REMOVING = "removing"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublicationStateChanged:
-    """A :class:`Publication` changed state; ``etag`` is the entity-tag now held."""
-
-    entity: str
-    event: str
-    state: PublicationState
-    previous: PublicationState
-    status: int | None = None
-    reason: str = ""
-    etag: str | None = None
-    expires: int | None = None
-
-
 _ACTIVE = (PublicationState.PUBLISHING, PublicationState.PUBLISHED, PublicationState.REFRESHING)
 
 
-class Publication:
+class Publication(RefreshingClient[PublicationState, PublicationStateChanged]):
     """Publishes *body* of *content_type* for *entity_uri* under the *event* package.
 
     ``target_uri`` (the Request-URI) defaults to the entity URI (RFC 3903 §4.1).
-    Other arguments are those of :class:`~sipsans.services.registration.Registration`.
+    The other keyword arguments are those of
+    :class:`~sipsans.services.client.RefreshingClient`.
     """
 
     def __init__(
@@ -111,13 +79,7 @@ class Publication:
         *,
         expires: int = 3600,
         target_uri: URI | str | None = None,
-        rng: random.Random | None = None,
-        credentials: DigestClient | Credentials | Iterable[Credentials] | None = None,
-        refresh_margin: float = 300.0,
-        max_failures: int = 3,
-        retry_interval: float = 30.0,
-        max_retry_interval: float = 600.0,
-        headers: Iterable[tuple[str, str]] = (),
+        **options: Unpack[ClientOptions],
     ) -> None:
         entity = parse_uri(entity_uri) if isinstance(entity_uri, str) else entity_uri
         if not isinstance(entity, SipURI):
@@ -131,78 +93,36 @@ class Publication:
         self.expires = expires
         target = target_uri if target_uri is not None else entity
         self.target_uri = parse_uri(target) if isinstance(target, str) else target
-        self._rng = rng if rng is not None else random.SystemRandom()
-        self.digest = digest_client(credentials, self._rng)
-        self.refresh_margin = refresh_margin
-        self.max_failures = max_failures
-        self.retry_interval = retry_interval
-        self.max_retry_interval = max_retry_interval
-        self.headers = list(headers)
-        self.call_id = new_token(self._rng, 128)
-        self.from_tag = new_token(self._rng)
-        self.cseq = 0
+        super().__init__(**options)
         #: The entity-tag of the published state (SIP-ETag of the last 2xx, §4.1.1).
         self.etag: str | None = None
-        self.expires_at: float | None = None
-        self.granted: int | None = None
-        self.failures = 0
         self._state = PublicationState.UNPUBLISHED
-        self._pending: Request | None = None
-        self._sent_at = 0.0
         self._sent_body: bytes | None = None
-        self._refresh_at: float | None = None
-        self._retry_at: float | None = None
         self._dirty = False  # the body changed; the next PUBLISH carries it
         self._queued_remove = False
-        self._events: list[PublicationStateChanged] = []
-        self._now = float("-inf")
 
     # -- bookkeeping ----------------------------------------------------------------------
 
-    @property
-    def state(self) -> PublicationState:
-        return self._state
+    def _holds_nothing(self, state: PublicationState) -> bool:
+        return state is PublicationState.UNPUBLISHED or state is PublicationState.FAILED
 
-    @property
-    def pending(self) -> Request | None:
-        return self._pending
+    def _forget(self) -> None:
+        self.etag = None
+        super()._forget()
 
-    def _advance(self, now: float) -> None:
-        if now < self._now:
-            raise LocalProtocolError(f"time went backwards: {now} < {self._now}")
-        self._now = now
-
-    def _set(
-        self,
-        state: PublicationState,
-        *,
-        status: int | None = None,
-        reason: str = "",
-        expires: int | None = None,
-    ) -> None:
-        previous = self._state
-        self._state = state
-        if state in (PublicationState.UNPUBLISHED, PublicationState.FAILED):
-            self.etag = None
-            self.expires_at = self._refresh_at = self._retry_at = self.granted = None
-        if previous is not state:
-            self._events.append(
-                PublicationStateChanged(
-                    entity=str(self.entity),
-                    event=self.event,
-                    state=state,
-                    previous=previous,
-                    status=status,
-                    reason=reason,
-                    etag=self.etag,
-                    expires=expires,
-                )
-            )
-
-    def take_events(self) -> list[PublicationStateChanged]:
-        """The state changes since the last call (drains)."""
-        out, self._events = self._events, []
-        return out
+    def _changed(
+        self, previous: PublicationState, status: int | None, reason: str, expires: int | None
+    ) -> PublicationStateChanged:
+        return PublicationStateChanged(
+            entity=str(self.entity),
+            event=self.event,
+            state=self._state,
+            previous=previous,
+            status=status,
+            reason=reason,
+            etag=self.etag,
+            expires=expires,
+        )
 
     def next_deadline(self) -> float | None:
         if self._pending is not None:
@@ -232,10 +152,7 @@ class Publication:
             body=self.body if with_body else b"",
             content_type=self.content_type if with_body else None,
         )
-        if preauth and self.digest is not None:
-            for name, value in self.digest.authenticate(request):
-                request.headers.add(name, value)
-        return request
+        return self._preauthorize(request) if preauth else request
 
     def _publish(self, now: float, *, preauth: bool = True) -> Request:
         # initial (no etag) and modify carry the body; a refresh does not (§4.1, Table 1).
@@ -244,11 +161,8 @@ class Publication:
         return self._send(request, now)
 
     def _send(self, request: Request, now: float) -> Request:
-        self._pending = request
-        self._sent_at = now
         self._sent_body = request.body if request.body else None
-        self._retry_at = None
-        return request
+        return super()._send(request, now)
 
     # -- commands -------------------------------------------------------------------------
 
@@ -316,12 +230,7 @@ class Publication:
         """A response to our PUBLISH: returns the next request to send, if any."""
         self._advance(now)
         pending = self._pending
-        if response.status_code < 200 or pending is None:
-            return None
-        try:
-            if response.call_id != pending.call_id or response.cseq != pending.cseq:
-                return None
-        except RemoteProtocolError:
+        if response.status_code < 200 or pending is None or not self._is_ours(response):
             return None
         self._pending = None
         code = response.status_code
@@ -413,27 +322,16 @@ class Publication:
         granted = granted if granted is not None else self.expires
         if self._dirty and self._sent_body == self.body:
             self._dirty = False  # the modification arrived
-        self.failures = 0
-        self.granted = granted
-        self.expires_at = self._sent_at + granted
-        self._refresh_at = self._sent_at + refresh_delay(granted, self.refresh_margin)
+        self._grant(granted)
         self._set(PublicationState.PUBLISHED, status=code, reason="published", expires=granted)
 
     def _transient(self, now: float, code: int, reason: str, retry_after: int | None) -> None:
-        self.failures += 1
-        if self.failures >= self.max_failures:
+        if not self._back_off(now, retry_after):
             self._set(
                 PublicationState.FAILED,
                 status=code,
                 reason=f"{reason} ({self.failures} consecutive failures)",
             )
-            return
-        delay = (
-            float(retry_after)
-            if retry_after is not None
-            else min(self.retry_interval * 2 ** (self.failures - 1), self.max_retry_interval)
-        )
-        self._retry_at = now + delay
 
 
 class PublicationDriver(RegistrationDriver):

@@ -42,11 +42,10 @@ header, else what we asked for.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol, Unpack
 
-from ..auth import AuthFailure, Credentials, DigestClient
+from ..auth import AuthFailure
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import NameAddr, parse_name_addr
 from ..message.grammar import is_digits
@@ -55,6 +54,15 @@ from ..message.uri import URI, SipURI, parse_uri
 from ..transaction.endpoint import Endpoint
 from ..transaction.events import ResponseReceived, TransactionTimedOut, TransportFailed
 from ..transaction.transport import Address, ClientTxn, ConnHandle, Target, Transmit
+from .client import (
+    TRANSIENT_STATUS,
+    ClientOptions,
+    RefreshingClient,
+    digest_client,
+    header_int,
+    new_token,
+    refresh_delay,
+)
 from .events import RegistrationState, RegistrationStateChanged
 
 __all__ = [
@@ -62,34 +70,12 @@ __all__ = [
     "RegistrationDriver",
     "RegistrationState",
     "RegistrationStateChanged",
+    "as_name_addr",
+    "digest_client",
+    "header_int",
+    "new_token",
     "refresh_delay",
 ]
-
-#: Status codes worth retrying later (the server or the path may recover); every
-#: other final failure that is not 401/407/423 ends the registration at once.
-TRANSIENT_STATUS = frozenset({408, 480, 500, 502, 503, 504})
-
-
-def refresh_delay(granted: float, margin: float) -> float:
-    """Seconds after sending until a binding granted *granted* seconds is refreshed.
-
-    ``max(granted / 2, granted - margin)``: *margin* seconds before expiry, but never
-    earlier than half-way.
-    """
-    return max(granted / 2.0, granted - margin)
-
-
-def header_int(message: Request | Response, name: str) -> int | None:
-    """An integer header (Expires, Min-Expires, Retry-After); None if absent or malformed.
-
-    Retry-After may carry a comment and parameters after the delta-seconds
-    (RFC 3261 §20.33); only the leading number is read.
-    """
-    value = message.headers.get(name)
-    if value is None:
-        return None
-    head = value.strip(" \t").split("(", 1)[0].split(";", 1)[0].strip(" \t")
-    return int(head) if is_digits(head) else None
 
 
 def as_name_addr(value: NameAddr | URI | str) -> NameAddr:
@@ -101,31 +87,17 @@ def as_name_addr(value: NameAddr | URI | str) -> NameAddr:
     return NameAddr(value)
 
 
-def digest_client(
-    credentials: DigestClient | Credentials | Iterable[Credentials] | None, rng: random.Random
-) -> DigestClient | None:
-    """The DigestClient for *credentials* (None: challenges cannot be answered)."""
-    if credentials is None or isinstance(credentials, DigestClient):
-        return credentials
-    return DigestClient(credentials, rng=rng)
-
-
-def new_token(rng: random.Random, bits: int = 64) -> str:
-    return f"{rng.getrandbits(bits):0{bits // 4}x}"
-
-
-class Registration:
+class Registration(RefreshingClient[RegistrationState, RegistrationStateChanged]):
     """Keeps *aor* bound to *contacts* at *registrar_uri* (RFC 3261 §10.2).
 
     ``registrar_uri`` defaults to the AOR's domain (``sip:example.com`` for
     ``sip:alice@example.com``, §10.2 Request-URI). Every REGISTER of one Registration
     shares the Call-ID and the From tag, with a CSeq one higher each time (§10.2.4);
-    To is the AOR without a tag. ``credentials`` answer 401/407 (one retry per
-    challenge; later REGISTERs carry credentials for the remembered nonce, §22.3).
-    ``headers`` are added to every REGISTER (User-Agent, Supported, ...).
-    ``max_failures`` consecutive transient failures (408, 480, 5xx, timeouts) end in
-    FAILED; between them it waits ``retry_interval`` seconds, doubling up to
-    ``max_retry_interval``, or what a Retry-After says (§20.33, typically on 503).
+    To is the AOR without a tag. The other keyword arguments (``rng``, ``credentials``,
+    ``headers``, ``refresh_margin``, ``max_failures``, ``retry_interval``,
+    ``max_retry_interval``) are those of
+    :class:`~sipsans.services.client.RefreshingClient`; ``max_failures`` transient
+    failures in a row end in FAILED.
     """
 
     def __init__(
@@ -135,14 +107,8 @@ class Registration:
         contacts: Sequence[NameAddr | URI | str] = (),
         *,
         expires: int = 3600,
-        rng: random.Random | None = None,
-        credentials: DigestClient | Credentials | Iterable[Credentials] | None = None,
-        refresh_margin: float = 300.0,
-        max_failures: int = 3,
-        retry_interval: float = 30.0,
-        max_retry_interval: float = 600.0,
-        headers: Iterable[tuple[str, str]] = (),
         display_name: str | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
         parsed = parse_uri(aor) if isinstance(aor, str) else aor
         if not isinstance(parsed, SipURI):
@@ -157,80 +123,29 @@ class Registration:
         )
         self.contacts = [as_name_addr(c) for c in contacts]
         self.expires = expires  # what we ask for (raised by a 423's Min-Expires)
-        self._rng = rng if rng is not None else random.SystemRandom()
-        self.digest = digest_client(credentials, self._rng)
-        self.refresh_margin = refresh_margin
-        self.max_failures = max_failures
-        self.retry_interval = retry_interval
-        self.max_retry_interval = max_retry_interval
-        self.headers = list(headers)
+        super().__init__(**options)
         self.display_name = display_name
-        self.call_id = new_token(self._rng, 128)
-        self.from_tag = new_token(self._rng)
-        self.cseq = 0
-
         self._state = RegistrationState.UNREGISTERED
-        #: When the binding runs out (on the caller's clock), None when not registered.
-        self.expires_at: float | None = None
-        #: The expiry the registrar granted last.
-        self.granted: int | None = None
         #: Every binding of the AOR listed in the last 2xx (ours and other devices').
         self.bindings: list[NameAddr] = []
-        self.failures = 0  # consecutive transient failures
-        self._refresh_at: float | None = None
-        self._retry_at: float | None = None
-        self._pending: Request | None = None
-        self._sent_at = 0.0
         self._queued_stop: bool | None = None  # wildcard flag of a stop() awaiting a response
-        self._events: list[RegistrationStateChanged] = []
-        self._now = float("-inf")
 
     # -- bookkeeping ------------------------------------------------------------------
 
-    def _advance(self, now: float) -> None:
-        if now < self._now:
-            raise LocalProtocolError(f"time went backwards: {now} < {self._now}")
-        self._now = now
+    def _holds_nothing(self, state: RegistrationState) -> bool:
+        return state is RegistrationState.UNREGISTERED or state is RegistrationState.FAILED
 
-    def _set(
-        self,
-        state: RegistrationState,
-        *,
-        status: int | None = None,
-        reason: str = "",
-        expires: int | None = None,
-    ) -> None:
-        previous = self._state
-        self._state = state
-        if state is RegistrationState.UNREGISTERED or state is RegistrationState.FAILED:
-            self.expires_at = self._refresh_at = self._retry_at = None
-            self.granted = None
-        if previous is not state:
-            self._events.append(
-                RegistrationStateChanged(
-                    aor=str(self.aor),
-                    state=state,
-                    previous=previous,
-                    status=status,
-                    reason=reason,
-                    expires=expires,
-                )
-            )
-
-    @property
-    def state(self) -> RegistrationState:
-        """The current :class:`RegistrationState`."""
-        return self._state
-
-    def take_events(self) -> list[RegistrationStateChanged]:
-        """The state changes since the last call, oldest first (drains)."""
-        out, self._events = self._events, []
-        return out
-
-    @property
-    def pending(self) -> Request | None:
-        """The REGISTER awaiting its final response, if any."""
-        return self._pending
+    def _changed(
+        self, previous: RegistrationState, status: int | None, reason: str, expires: int | None
+    ) -> RegistrationStateChanged:
+        return RegistrationStateChanged(
+            aor=str(self.aor),
+            state=self._state,
+            previous=previous,
+            status=status,
+            reason=reason,
+            expires=expires,
+        )
 
     def next_deadline(self) -> float | None:
         """When :meth:`on_timer` wants to run next (absolute, caller's clock), or None.
@@ -276,16 +191,7 @@ class Registration:
             cseq=self.cseq,
             headers=fields,
         )
-        if preauth and self.digest is not None:
-            for name, value in self.digest.authenticate(request):
-                request.headers.add(name, value)
-        return request
-
-    def _send(self, request: Request, now: float) -> Request:
-        self._pending = request
-        self._sent_at = now
-        self._retry_at = None
-        return request
+        return self._preauthorize(request) if preauth else request
 
     def _register_request(self, now: float, *, preauth: bool = True) -> Request:
         return self._send(self._build(expires=self.expires, preauth=preauth), now)
@@ -348,15 +254,6 @@ class Registration:
         return self.expires_at is not None and now >= self.expires_at
 
     # -- responses ----------------------------------------------------------------------
-
-    def _is_ours(self, response: Response) -> bool:
-        pending = self._pending
-        if pending is None:
-            return False
-        try:
-            return response.call_id == pending.call_id and response.cseq == pending.cseq
-        except RemoteProtocolError:
-            return False
 
     def on_response(self, response: Response, now: float) -> Request | None:
         """A response to our REGISTER: returns the next request to send, if any.
@@ -480,23 +377,13 @@ class Registration:
         if granted <= 0:
             self._transient(self._now, code, f"{code} {response.reason} granted expires=0", None)
             return
-        self.failures = 0
-        self.granted = granted
-        self.expires_at = self._sent_at + granted
-        self._refresh_at = self._sent_at + refresh_delay(granted, self.refresh_margin)
-        self._retry_at = None
+        self._grant(granted)
         self._set(RegistrationState.REGISTERED, status=code, reason="registered", expires=granted)
 
     def _transient(self, now: float, code: int, reason: str, retry_after: int | None) -> None:
-        self.failures += 1
-        if self.failures >= self.max_failures:
+        if not self._back_off(now, retry_after):
             self._fail(code, f"{reason} ({self.failures} consecutive failures)")
             return
-        if retry_after is not None:
-            delay = float(retry_after)
-        else:
-            delay = min(self.retry_interval * 2 ** (self.failures - 1), self.max_retry_interval)
-        self._retry_at = now + delay
         if self._state is RegistrationState.REGISTERED:  # a granted 0 on a refresh
             self._set(RegistrationState.REFRESHING, status=code, reason=reason)
 
@@ -512,7 +399,7 @@ class ClientMachine(Protocol):
 
     def on_response(self, response: Response, now: float) -> Request | None: ...
 
-    def on_timeout(self, now: float, reason: str = ...) -> Request | None: ...
+    def on_timeout(self, now: float, reason: str = "transaction timed out") -> Request | None: ...
 
     def on_timer(self, now: float) -> Request | None: ...
 

@@ -12,20 +12,3 @@
 
 A proxy or a test tool can stop here: nothing in this layer knows about dialogs.
 """
-
-from __future__ import annotations
-
-from .tables import INITIAL, TABLES, Do, Dur, Input, Machine, Start, State, Stop, Transition
-
-__all__ = [
-    "INITIAL",
-    "TABLES",
-    "Do",
-    "Dur",
-    "Input",
-    "Machine",
-    "Start",
-    "State",
-    "Stop",
-    "Transition",
-]

@@ -27,15 +27,15 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import cast
 
-from .._memo import remember
+from .._speed import remember
 from ..config import EndpointConfig
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import Via
-from ..message.framing import StreamFramer
 from ..message.model import Request, Response, make_response
 from ..message.parser import parse_message
 from .builders import build_cancel, build_non2xx_ack
 from .compiled import Arm, Step, compile_machines
+from .connections import Connection, Connections
 from .events import (
     CancelReceived,
     ConnectionClosed,
@@ -49,9 +49,12 @@ from .events import (
     make_request_received,
     make_response_received,
 )
-from .machine import Transaction, timer_duration
+from .machine import timer_duration
 from .matching import MAGIC_COOKIE, merge_key, server_key
-from .tables import TIMER_INPUT, Do, Input, Machine, State, Stop
+from .record import Transaction
+from .registry import Transactions
+from .stateless import stateless_reply, stateless_route
+from .tables import CLIENT_MACHINES, TIMER_INPUT, Do, Input, Machine, State, Stop
 from .timers import TimerHeap, TimerKind
 from .transport import (
     Address,
@@ -84,37 +87,11 @@ _SEND_REQUEST, _SEND_ACK, _PASS_TO_TU = Do.SEND_REQUEST, Do.SEND_ACK, Do.PASS_TO
 _SEND_RESPONSE, _RESEND_RESPONSE = Do.SEND_RESPONSE, Do.RESEND_RESPONSE
 _SEND_TRYING, _INFORM_TIMEOUT = Do.SEND_TRYING, Do.INFORM_TIMEOUT
 
-_CLIENT = (_ICT, _NICT)
 _FINISHED = (State.COMPLETED, State.ACCEPTED, State.CONFIRMED, State.TERMINATED)
 #: Bytes of a malformed message kept in MalformedMessage.raw_prefix.
 _PREFIX = 64
 #: Datagram sources remembered for reuse; the cache starts over when full.
 _SOURCES_MAX = 4096
-
-
-class _Conn:
-    """A stream connection registered by the adapter."""
-
-    __slots__ = ("framer", "handle", "local", "remote", "transport", "txns")
-
-    def __init__(
-        self,
-        handle: ConnHandle,
-        transport: str,
-        remote: Address,
-        local: Address | None,
-        framer: StreamFramer,
-    ) -> None:
-        self.handle = handle
-        self.transport = transport
-        self.remote = remote
-        self.local = local
-        self.framer = framer
-        #: Ids of the transactions that send on this connection.
-        self.txns: set[int] = set()
-
-    def source(self) -> Source:
-        return Source(self.transport, self.remote, self.local, self.handle)
 
 
 class Endpoint:
@@ -135,16 +112,7 @@ class Endpoint:
         self._machines = compile_machines(self.config)
         self._now = float("-inf")
         self._next_id = 1
-        self._next_conn = 1
-        self._transactions: dict[int, Transaction] = {}
-        #: Ids of settled transactions in the order they settled (some may have ended
-        #: since), and how many of ``_transactions`` are settled: see max_lingering.
-        self._lingering: deque[int] = deque()
-        self._settled = 0
-        self._client: dict[tuple[object, ...], Transaction] = {}
-        self._server: dict[tuple[object, ...], Transaction] = {}
-        self._server_cancel: dict[tuple[object, ...], Transaction] = {}
-        self._merge: dict[tuple[object, ...], Transaction] = {}
+        self._txns = Transactions()
         #: CANCELs waiting for a provisional response (§9.1): id -> (INVITE id, CANCEL).
         self._held: dict[int, tuple[int, Request]] = {}
         self._timers = TimerHeap()
@@ -153,8 +121,7 @@ class Endpoint:
         self._trying: list[tuple[float, Transaction]] = []
         self._events: deque[TransactionEvent] = deque()
         self._transmits: list[Transmit] = []
-        self._conns: dict[int, _Conn] = {}
-        self._conn_by_peer: dict[tuple[str, Address], int] = {}
+        self._conns = Connections(self.config.limits)
         #: Datagram sources by (transport, remote, local), reused (bounded).
         self._sources: dict[tuple[str, Address, Address | None], Source] = {}
 
@@ -189,7 +156,7 @@ class Endpoint:
         """The earliest timer deadline on the caller's clock, or None when idle."""
         if self._trying:
             self._arm_trying()
-        return self._timers.next_deadline()
+        return self._timers.deadline
 
     def _arm_trying(self) -> None:
         """Arm the 100 Trying timers of the INVITEs the TU has not answered yet.
@@ -202,7 +169,7 @@ class Endpoint:
         """
         trying, self._trying = self._trying, []
         for deadline, txn in trying:
-            if txn.state is _PROCEEDING and not txn.responded and txn.id in self._transactions:
+            if txn.state is _PROCEEDING and not txn.responded and txn.id in self._txns.by_id:
                 txn.timers.append(self._timers.push(deadline, txn.id, _TRYING))
 
     def stats(self) -> dict[str, int]:
@@ -210,12 +177,7 @@ class Endpoint:
         if self._trying:
             self._arm_trying()
         return {
-            "transactions": len(self._transactions),
-            "lingering": self._settled,
-            "client_index": len(self._client),
-            "server_index": len(self._server),
-            "cancel_index": len(self._server_cancel),
-            "merge_index": len(self._merge),
+            **self._txns.sizes(),
             "held_cancels": len(self._held),
             "timers": len(self._timers),
             "connections": len(self._conns),
@@ -241,7 +203,7 @@ class Endpoint:
             self._arm_trying()
         heap = self._timers
         while (entry := heap.pop_due(now)) is not None:
-            txn = self._transactions.get(entry.owner)
+            txn = self._txns.by_id.get(entry.owner)
             if txn is None or entry not in txn.timers:
                 continue
             txn.timers.remove(entry)
@@ -285,13 +247,7 @@ class Endpoint:
         """Register a stream connection (accepted, or opened for a Transmit with
         ``conn=None``); returns its handle for :meth:`receive_stream` and Transmits."""
         self._advance(now)
-        handle = ConnHandle(self._next_conn)
-        self._next_conn += 1
-        transport = transport.upper()
-        conn = _Conn(handle, transport, remote, local, StreamFramer(limits=self.config.limits))
-        self._conns[handle.id] = conn
-        self._conn_by_peer[(transport, remote)] = handle.id
-        return handle
+        return self._conns.open(transport.upper(), remote, local).handle
 
     def receive_stream(self, conn: ConnHandle, data: bytes, *, now: float) -> None:
         """Bytes read from ``conn``; ``b""`` means the peer closed it (EOF).
@@ -301,14 +257,14 @@ class Endpoint:
         ConnectionClosed and a Transmit with ``close=True``.
         """
         self._advance(now)
-        state = self._open_conn(conn)
+        state = self._conns.get(conn)
         if state is None:
             return  # closed by us already; the adapter may still have had data buffered
         framer = state.framer
         source = state.source()
         try:
             framer.receive_data(data)
-            while conn.id in self._conns:
+            while self._conns.is_open(conn):
                 frame = framer.next_frame()
                 if frame is None:
                     break
@@ -322,13 +278,13 @@ class Endpoint:
             self._transmits.append(
                 Transmit(b"\r\n", state.transport, state.remote, state.local, conn)
             )
-        if not data and conn.id in self._conns:
+        if not data and self._conns.is_open(conn):
             self._close(state, "closed by peer", ask_adapter=True)
 
     def connection_lost(self, conn: ConnHandle, *, now: float) -> None:
         """``conn`` is gone (reset, closed by the adapter, ...)."""
         self._advance(now)
-        state = self._open_conn(conn)
+        state = self._conns.get(conn)
         if state is not None:
             self._close(state, "connection lost", ask_adapter=False)
 
@@ -338,7 +294,7 @@ class Endpoint:
         The transaction is told (§17.1.4, §17.2.4); its table decides what happens.
         """
         self._advance(now)
-        txn = self._transactions.get(token)
+        txn = self._txns.by_id.get(token)
         if txn is not None:
             self._feed(txn, Input.TRANSPORT_ERROR)
 
@@ -371,7 +327,7 @@ class Endpoint:
             raise LocalProtocolError(
                 f"CSeq method {cseq.method} differs from the request method {method} (§8.1.1.5)"
             )
-        self._check_capacity()
+        self._txns.check_room(self.config.max_transactions)
         req = request.copy()
         if "max-forwards" not in req.headers:
             req.headers.add("Max-Forwards", "70")  # §8.1.1.6
@@ -390,8 +346,7 @@ class Endpoint:
         address = target.address
         conn = target.conn
         if conn is None and is_reliable(transport):
-            known = self._conn_by_peer.get((transport, address))
-            conn = self._conns[known].handle if known is not None else None
+            conn = self._conns.for_peer(transport, address)
         machine = _ICT if method == "INVITE" else _NICT
         reliable = is_reliable(transport)
         txn = Transaction(
@@ -407,7 +362,7 @@ class Endpoint:
             self._machines[machine, reliable],
         )
         txn.wire = wire
-        self._client[txn.key] = txn
+        self._txns.client[txn.key] = txn
         self._register(txn)
         self._apply(txn, txn.program.initial, None, None, None, self._now)
         return cast(ClientTxn, txn.handle)
@@ -419,8 +374,8 @@ class Endpoint:
         final response, a response after Terminated, ...).
         """
         self._advance(now)
-        state = self._transactions.get(txn.id) if isinstance(txn, ServerTxn) else None
-        if state is None or state.machine in _CLIENT or state.internal:
+        state = self._txns.by_id.get(txn.id) if isinstance(txn, ServerTxn) else None
+        if state is None or state.machine in CLIENT_MACHINES or state.internal:
             raise LocalProtocolError(f"{txn!r} is not a live server transaction")
         code = response.status_code
         if not 100 <= code <= 699:
@@ -452,7 +407,7 @@ class Endpoint:
         arrived, or the transaction ended). Calling it twice returns the same handle.
         """
         self._advance(now)
-        invite = self._transactions.get(txn.id) if isinstance(txn, ClientTxn) else None
+        invite = self._txns.by_id.get(txn.id) if isinstance(txn, ClientTxn) else None
         if invite is None:
             if isinstance(txn, ClientTxn) and 0 < txn.id < self._next_id:
                 return None
@@ -500,29 +455,12 @@ class Endpoint:
         that the same ACK can be sent again for each 2xx retransmission.
         """
         self._advance(now)
-        if isinstance(message, Request):
-            if target is None:
-                raise LocalProtocolError("send_stateless needs target= for a request")
-            if "via" not in message.headers:
-                message = message.copy()
-                via = self._our_via(target.transport.upper(), self._new_branch())
-                message.headers.prepend("Via", str(via))
-            transport = target.transport.upper()
-            remote = target.address
-            conn = target.conn
-        elif target is not None:
-            transport, remote, conn = target.transport.upper(), target.address, target.conn
-        else:
-            try:
-                via = message.top_via
-            except RemoteProtocolError as exc:
-                raise LocalProtocolError(f"cannot route this response: {exc}") from exc
-            transport = via.transport
-            remote = response_address(via, transport, None)
-            conn = None
+        transport, remote, conn = stateless_route(message, target)
+        if isinstance(message, Request) and "via" not in message.headers:
+            message = message.copy()
+            message.headers.prepend("Via", str(self._our_via(transport, self._new_branch())))
         if conn is None and is_reliable(transport):
-            known = self._conn_by_peer.get((transport, remote))
-            conn = self._conns[known].handle if known is not None else None
+            conn = self._conns.for_peer(transport, remote)
         self._transmits.append(Transmit(bytes(message), transport, remote, None, conn))
         return message
 
@@ -550,32 +488,12 @@ class Endpoint:
             (("branch", branch), ("rport", None)),
         )
 
-    def _full(self) -> bool:
-        """Whether max_transactions transactions are in flight (settled ones linger
-        apart, under max_lingering)."""
-        return len(self._transactions) - self._settled >= self.config.max_transactions
-
-    def _check_capacity(self) -> None:
-        if self._full():
-            raise LocalProtocolError(
-                f"{len(self._transactions) - self._settled} transactions in flight, the limit "
-                "set by EndpointConfig.max_transactions; raise it or wait for some to end"
-            )
-
-    def _open_conn(self, conn: ConnHandle) -> _Conn | None:
-        state = self._conns.get(conn.id)
-        if state is None and not 0 < conn.id < self._next_conn:
-            raise LocalProtocolError(f"{conn!r} was never registered with connection_made")
-        return state
-
     # -- the machine runner -----------------------------------------------------------
 
     def _register(self, txn: Transaction) -> None:
-        self._transactions[txn.id] = txn
+        self._txns.by_id[txn.id] = txn
         if txn.conn is not None:
-            conn = self._conns.get(txn.conn.id)
-            if conn is not None:
-                conn.txns.add(txn.id)
+            self._conns.attach(txn.conn, txn.id)
 
     def _feed(
         self,
@@ -633,26 +551,13 @@ class Endpoint:
         else:
             if step.settles and txn.request is not None:
                 txn.settle()  # lingering until a timer ends it: keep only what matching needs
-                self._settled += 1
-                self._lingering.append(txn.id)
-                if self._settled > self.config.max_lingering:
-                    self._end_oldest_lingering(txn)
+                oldest = self._txns.linger(txn, self.config.max_lingering)
+                if oldest is not None:  # EndpointConfig.max_lingering: end it early
+                    self._feed(oldest, Input.EVICTED)
             if zero is not None:
                 self._feed(txn, TIMER_INPUT[zero], at=at, timer=zero)
         if txn.machine is _ICT and txn.cancel in self._held and txn.state is not previous:
             self._release_held_cancel(txn)
-
-    def _end_oldest_lingering(self, current: Transaction) -> None:
-        """End the transaction that settled first (EndpointConfig.max_lingering).
-
-        Its timer would only have absorbed retransmissions until it fired; ending it
-        early is what the timer would have done, sooner (_terminate keeps a live id at
-        the front of ``_lingering``).
-        """
-        oldest = self._transactions[self._lingering[0]]
-        if oldest is not current:  # (max_lingering >= 1: another one is older)
-            oldest.state = _TERMINATED
-            self._terminate(oldest)
 
     def _stop(self, txn: Transaction, kind: TimerKind) -> None:
         for entry in txn.timers:
@@ -721,26 +626,9 @@ class Endpoint:
         for entry in txn.timers:
             self._timers.cancel(entry)
         txn.timers.clear()
-        del self._transactions[txn.id]
-        if txn.request is None:  # settled (see Transaction.settle)
-            self._settled -= 1
-            # Usually the oldest ends first; ids of any that ended out of order are
-            # dropped once they reach the front.
-            lingering, transactions = self._lingering, self._transactions
-            while lingering and lingering[0] not in transactions:
-                lingering.popleft()
-        if txn.machine in _CLIENT:
-            index = self._client
-        else:  # server CANCELs have a map of their own (see _on_cancel)
-            index = self._server_cancel if txn.method == "CANCEL" else self._server
-        if index.get(txn.key) is txn:
-            del index[txn.key]
-        if txn.merge_key is not None and self._merge.get(txn.merge_key) is txn:
-            del self._merge[txn.merge_key]
+        self._txns.remove(txn)
         if txn.conn is not None:
-            conn = self._conns.get(txn.conn.id)
-            if conn is not None:
-                conn.txns.discard(txn.id)
+            self._conns.detach(txn.conn, txn.id)
         if not txn.internal:
             self._events.append(TransactionTerminated(txn=txn.handle))
 
@@ -768,7 +656,7 @@ class Endpoint:
             self._machines[_NICT, invite.reliable],
         )
         txn.wire = bytes(request)
-        self._client[txn.key] = txn
+        self._txns.client[txn.key] = txn
         self._register(txn)
         self._apply(txn, txn.program.initial, None, None, None, self._now)
         self._feed(invite, Input.CANCEL_SENT)
@@ -806,7 +694,7 @@ class Endpoint:
         if via.host.lower() != cfg.advertised_host.lower() or port != cfg.advertised_port:
             return  # §18.1.2: not a sent-by we insert, so silently discarded
         branch = via.branch
-        txn = self._client.get((branch, response.cseq.method)) if branch is not None else None
+        txn = self._txns.client.get((branch, response.cseq.method)) if branch is not None else None
         if txn is None:
             self._events.append(ResponseReceived(response=response, txn=None, source=source))
             return
@@ -832,7 +720,7 @@ class Endpoint:
         if method == "CANCEL":
             self._on_cancel(request, key, rfc3261, source)
             return
-        txn = self._server.get(key)
+        txn = self._txns.server.get(key)
         if txn is not None:
             if txn.method == method and (rfc3261 or request.to.tag == txn.to_tag):
                 self._feed(txn, _REQUEST, request, source)
@@ -841,23 +729,24 @@ class Endpoint:
                 # one key cannot hold two transactions, so the reuse is answered 400.
                 self._stateless_reply(request, 400, source)
             return
+        txns = self._txns
         merged = merge_key(request) if self.config.detect_merged_requests else None
-        if merged is not None and merged in self._merge:
+        if merged is not None and merged in txns.merge:
             # §8.2.2.2: same From tag, Call-ID and CSeq as an ongoing transaction but
             # not a retransmission of it: a request that forked and merged here.
             self._internal_reply(request, key, source, 482, cancel=False)
             return
-        if self._full():
+        if len(txns.by_id) - txns.settled >= self.config.max_transactions:  # full
             self._overloaded(request, source)
             return
         txn = self._new_server(request, stamped, key, source, cancel=False)
         if merged is not None:
             txn.merge_key = merged
-            self._merge[merged] = txn
+            self._txns.merge[merged] = txn
         self._apply(txn, txn.program.initial, None, request, source, self._now)
 
     def _on_ack(self, ack: Request, key: tuple[object, ...], rfc3261: bool, source: Source) -> None:
-        txn = self._server.get(key)
+        txn = self._txns.server.get(key)
         # §17.2.3 (RFC 2543 peers): the ACK's To tag is the tag of our response.
         if (
             txn is not None
@@ -873,14 +762,15 @@ class Endpoint:
     def _on_cancel(
         self, cancel: Request, key: tuple[object, ...], rfc3261: bool, source: Source
     ) -> None:
-        existing = self._server_cancel.get(key)
+        txns = self._txns
+        existing = txns.server_cancel.get(key)
         if existing is not None:
             self._feed(existing, _REQUEST, cancel, source)
             return
-        if self._full():
+        if len(txns.by_id) - txns.settled >= self.config.max_transactions:  # full
             self._overloaded(cancel, source)
             return
-        target = self._server.get(key)
+        target = self._txns.server.get(key)
         if target is not None and not rfc3261 and cancel.to.tag != target.to_tag:
             target = None
         if target is None:
@@ -939,7 +829,7 @@ class Endpoint:
             txn.to_tag = request.to.tag
         if reliable:
             txn.reply_via = via
-        (self._server_cancel if cancel else self._server)[key] = txn
+        (self._txns.server_cancel if cancel else self._txns.server)[key] = txn
         self._register(txn)
         return txn
 
@@ -974,50 +864,30 @@ class Endpoint:
         source: Source,
         headers: Iterable[tuple[str, str]] = (),
     ) -> None:
-        """A response sent outside any transaction, when Via, From, To, Call-ID and
-        CSeq of ``request`` are readable; otherwise nothing can be sent."""
-        try:
-            via = request.top_via
-            request.from_  # noqa: B018
-            to = request.to
-            request.call_id  # noqa: B018
-            request.cseq  # noqa: B018
-            stamped = stamp_via(via, source.remote)
-            if stamped is not via:
-                replace_top_via(request, stamped)
-            tag = None if to.tag is not None else self._new_tag()
-            status = status if 300 <= status <= 699 else 400
-            response = make_response(request, status, to_tag=tag, headers=headers)
-            data = bytes(response)
-        except (RemoteProtocolError, ValueError):
-            return
-        transport = source.transport
-        conn = source.conn if source.conn is not None and source.conn.id in self._conns else None
-        if conn is not None:
-            remote = source.remote
-        else:
-            remote = response_address(stamped, transport, source.remote)
-        self._transmits.append(Transmit(data, transport, remote, source.local, conn))
+        """A response sent outside any transaction (see stateless.py)."""
+        conn_open = source.conn is not None and self._conns.is_open(source.conn)
+        transmit = stateless_reply(
+            request, status, source, new_tag=self._new_tag, conn_open=conn_open, headers=headers
+        )
+        if transmit is not None:
+            self._transmits.append(transmit)
 
     # -- connections ------------------------------------------------------------------
 
-    def _close(self, state: _Conn, reason: str, *, ask_adapter: bool) -> None:
+    def _close(self, state: Connection, reason: str, *, ask_adapter: bool) -> None:
         handle = state.handle
-        del self._conns[handle.id]
-        peer = (state.transport, state.remote)
-        if self._conn_by_peer.get(peer) == handle.id:
-            del self._conn_by_peer[peer]
+        self._conns.remove(state)
         if ask_adapter:
             self._transmits.append(
                 Transmit(b"", state.transport, state.remote, state.local, handle, close=True)
             )
         self._events.append(ConnectionClosed(conn=handle, reason=reason))
         for txn_id in sorted(state.txns):
-            txn = self._transactions.get(txn_id)
+            txn = self._txns.by_id.get(txn_id)
             if txn is None:
                 continue
             txn.conn = None
-            if txn.machine in _CLIENT:
+            if txn.machine in CLIENT_MACHINES:
                 # The response can no longer come back on this connection (§17.1.4).
                 self._feed(txn, Input.TRANSPORT_ERROR)
             else:

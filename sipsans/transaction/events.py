@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from .._frozen import maker, quick_init
+from .._speed import maker, quick_init
 from ..message.model import Request, Response
 from .timers import TimerKind
 from .transport import ClientTxn, ConnHandle, ServerTxn, Source
@@ -105,7 +105,7 @@ class TransactionTerminated:
 
 
 # Positional constructors for the Endpoint, which makes one for every message it
-# passes up (see sipsans._frozen.maker): every field, in order. Classes of one field
+# passes up (see sipsans._speed.maker): every field, in order. Classes of one field
 # gain nothing from it (the class swap costs what the field store saves).
 make_request_received = maker(RequestReceived)
 make_response_received = maker(ResponseReceived)

@@ -80,7 +80,7 @@ def _uri_key(request: Request) -> str:
     try:
         return str(request.uri)
     except RemoteProtocolError:
-        return request._uri_text
+        return request.uri_text
 
 
 def merge_key(request: Request) -> tuple[object, ...] | None:

@@ -22,13 +22,14 @@ and Timers D, I, J and K are zero there.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from .._speed import IdentityHashedEnum
 from .timers import TimerKind
 
 __all__ = [
+    "CLIENT_MACHINES",
     "INITIAL",
     "INPUTS",
     "RETRANSMIT_TIMERS",
@@ -48,22 +49,18 @@ __all__ = [
 ]
 
 
-class Machine(enum.Enum):
-    # Members are singletons, so identity hashing is correct and runs in C;
-    # Enum's own __hash__ is Python code on the hot path of every table lookup.
-    __hash__ = object.__hash__
-
+class Machine(IdentityHashedEnum):
     ICT = "INVITE client"  #: §17.1.1, RFC 6026 §8.4
     NICT = "non-INVITE client"  #: §17.1.2
     IST = "INVITE server"  #: §17.2.1, RFC 6026 §8.7
     NIST = "non-INVITE server"  #: §17.2.2
 
 
-class State(enum.Enum):
-    # Members are singletons, so identity hashing is correct and runs in C;
-    # Enum's own __hash__ is Python code on the hot path of every table lookup.
-    __hash__ = object.__hash__
+#: The client machines (§17.1); the others are server machines (§17.2).
+CLIENT_MACHINES = (Machine.ICT, Machine.NICT)
 
+
+class State(IdentityHashedEnum):
     CALLING = "Calling"
     TRYING = "Trying"
     PROCEEDING = "Proceeding"
@@ -73,11 +70,7 @@ class State(enum.Enum):
     TERMINATED = "Terminated"
 
 
-class Input(enum.Enum):
-    # Members are singletons, so identity hashing is correct and runs in C;
-    # Enum's own __hash__ is Python code on the hot path of every table lookup.
-    __hash__ = object.__hash__
-
+class Input(IdentityHashedEnum):
     # from the network (client side): a response matched to the transaction
     RESP_1XX = "1xx"
     RESP_2XX = "2xx"
@@ -108,6 +101,9 @@ class Input(enum.Enum):
     TIMER_M = "Timer M"
     TIMER_TRYING = "200 ms"
     TIMER_CANCEL_WAIT = "64*T1 after CANCEL"
+    # from the Endpoint itself: a settled transaction (it only absorbs retransmissions
+    # until a timer ends it) ended early to bound memory (EndpointConfig.max_lingering)
+    EVICTED = "evicted (max_lingering)"
 
 
 #: The input each timer delivers when it fires.
@@ -137,12 +133,8 @@ RETRANSMIT_TIMERS = frozenset({TimerKind.A, TimerKind.E, TimerKind.G})
 ZERO_WHEN_RELIABLE = frozenset({TimerKind.D, TimerKind.I, TimerKind.J, TimerKind.K})
 
 
-class Dur(enum.Enum):
+class Dur(IdentityHashedEnum):
     """Symbolic timer durations, resolved against the config by the runner."""
-
-    # Members are singletons, so identity hashing is correct and runs in C;
-    # Enum's own __hash__ is Python code on the hot path of every table lookup.
-    __hash__ = object.__hash__
 
     T1 = "T1"
     T2 = "T2"
@@ -154,11 +146,7 @@ class Dur(enum.Enum):
     TRYING_DELAY = "200 ms"  #: EndpointConfig.trying_delay
 
 
-class Do(enum.Enum):
-    # Members are singletons, so identity hashing is correct and runs in C;
-    # Enum's own __hash__ is Python code on the hot path of every table lookup.
-    __hash__ = object.__hash__
-
+class Do(IdentityHashedEnum):
     SEND_REQUEST = "send request"
     SEND_ACK = "send ACK"
     PASS_TO_TU = "pass to TU"
@@ -245,6 +233,10 @@ ICT: dict[tuple[State, Input], Transition] = {
     ),
     # §9.1: no final response 64*T1 after the CANCEL: consider the INVITE cancelled.
     (_S.PROCEEDING, _I.TIMER_CANCEL_WAIT): T(_S.TERMINATED, (Do.INFORM_TIMEOUT,), "§9.1"),
+    # §17.1.4: the connection the INVITE went over (and its final response would come
+    # back on) is gone. No timer runs in Proceeding, so absorbing this would leave the
+    # transaction waiting for ever.
+    (_S.PROCEEDING, _I.TRANSPORT_ERROR): T(_S.TERMINATED, (Do.INFORM_TRANSPORT_ERROR,), "§17.1.4"),
     # Retransmitted final responses get the same ACK again, not the TU (§17.1.1.2).
     (_S.COMPLETED, _I.RESP_3456): T(_S.COMPLETED, (Do.SEND_ACK,), "§17.1.1.2"),
     (_S.COMPLETED, _I.TRANSPORT_ERROR): T(_S.TERMINATED, (Do.INFORM_TRANSPORT_ERROR,), "§17.1.4"),
@@ -254,6 +246,9 @@ ICT: dict[tuple[State, Input], Transition] = {
     (_S.ACCEPTED, _I.TIMER_M): T(_S.TERMINATED, (), "RFC 6026 §8.4"),
 }
 
+# §17.1.2.2: any final response, 2xx or not, ends Timers E and F and starts Timer K.
+_NICT_FINAL = (Do.PASS_TO_TU, Stop(_T.E), Stop(_T.F), Start(_T.K, Dur.T4))
+
 NICT: dict[tuple[State, Input], Transition] = {
     (_S.TRYING, _I.TIMER_E): T(
         _S.TRYING, (Do.SEND_REQUEST, Start(_T.E, Dur.DOUBLE_CAPPED)), "§17.1.2.2"
@@ -261,12 +256,8 @@ NICT: dict[tuple[State, Input], Transition] = {
     (_S.TRYING, _I.TIMER_F): T(_S.TERMINATED, (Do.INFORM_TIMEOUT,), "§17.1.2.2"),
     (_S.TRYING, _I.TRANSPORT_ERROR): T(_S.TERMINATED, (Do.INFORM_TRANSPORT_ERROR,), "§17.1.4"),
     (_S.TRYING, _I.RESP_1XX): T(_S.PROCEEDING, (Do.PASS_TO_TU,), "§17.1.2.2"),
-    (_S.TRYING, _I.RESP_2XX): T(
-        _S.COMPLETED, (Do.PASS_TO_TU, Stop(_T.E), Stop(_T.F), Start(_T.K, Dur.T4)), "§17.1.2.2"
-    ),
-    (_S.TRYING, _I.RESP_3456): T(
-        _S.COMPLETED, (Do.PASS_TO_TU, Stop(_T.E), Stop(_T.F), Start(_T.K, Dur.T4)), "§17.1.2.2"
-    ),
+    (_S.TRYING, _I.RESP_2XX): T(_S.COMPLETED, _NICT_FINAL, "§17.1.2.2"),
+    (_S.TRYING, _I.RESP_3456): T(_S.COMPLETED, _NICT_FINAL, "§17.1.2.2"),
     # §17.1.2.2: in Proceeding Timer E is reset to T2 each time it fires.
     (_S.PROCEEDING, _I.TIMER_E): T(
         _S.PROCEEDING, (Do.SEND_REQUEST, Start(_T.E, Dur.T2)), "§17.1.2.2"
@@ -274,12 +265,8 @@ NICT: dict[tuple[State, Input], Transition] = {
     (_S.PROCEEDING, _I.TIMER_F): T(_S.TERMINATED, (Do.INFORM_TIMEOUT,), "§17.1.2.2"),
     (_S.PROCEEDING, _I.TRANSPORT_ERROR): T(_S.TERMINATED, (Do.INFORM_TRANSPORT_ERROR,), "§17.1.4"),
     (_S.PROCEEDING, _I.RESP_1XX): T(_S.PROCEEDING, (Do.PASS_TO_TU,), "§17.1.2.2"),
-    (_S.PROCEEDING, _I.RESP_2XX): T(
-        _S.COMPLETED, (Do.PASS_TO_TU, Stop(_T.E), Stop(_T.F), Start(_T.K, Dur.T4)), "§17.1.2.2"
-    ),
-    (_S.PROCEEDING, _I.RESP_3456): T(
-        _S.COMPLETED, (Do.PASS_TO_TU, Stop(_T.E), Stop(_T.F), Start(_T.K, Dur.T4)), "§17.1.2.2"
-    ),
+    (_S.PROCEEDING, _I.RESP_2XX): T(_S.COMPLETED, _NICT_FINAL, "§17.1.2.2"),
+    (_S.PROCEEDING, _I.RESP_3456): T(_S.COMPLETED, _NICT_FINAL, "§17.1.2.2"),
     # §17.1.2.2: Completed buffers response retransmissions without telling the TU.
     (_S.COMPLETED, _I.RESP_1XX): T(_S.COMPLETED, (), "§17.1.2.2"),
     (_S.COMPLETED, _I.RESP_2XX): T(_S.COMPLETED, (), "§17.1.2.2"),
@@ -345,6 +332,23 @@ NIST: dict[tuple[State, Input], Transition] = {
     (_S.COMPLETED, _I.TIMER_J): T(_S.TERMINATED, (), "§17.2.2"),
 }
 
+# A settled transaction only absorbs retransmissions until its timer ends it; past
+# EndpointConfig.max_lingering the oldest ends early, silently (the TU has its answer).
+_EVICTABLE = {
+    Machine.ICT: (_S.COMPLETED, _S.ACCEPTED),
+    Machine.NICT: (_S.COMPLETED,),
+    Machine.IST: (_S.COMPLETED, _S.CONFIRMED, _S.ACCEPTED),
+    Machine.NIST: (_S.COMPLETED,),
+}
+for _table, _states in (
+    (ICT, _EVICTABLE[Machine.ICT]),
+    (NICT, _EVICTABLE[Machine.NICT]),
+    (IST, _EVICTABLE[Machine.IST]),
+    (NIST, _EVICTABLE[Machine.NIST]),
+):
+    for _state in _states:
+        _table[_state, _I.EVICTED] = T(_S.TERMINATED, (), "sipsans: max_lingering")
+
 TABLES: dict[Machine, dict[tuple[State, Input], Transition]] = {
     Machine.ICT: ICT,
     Machine.NICT: NICT,
@@ -373,6 +377,7 @@ INPUTS: dict[Machine, tuple[Input, ...]] = {
         _I.TIMER_D,
         _I.TIMER_M,
         _I.TIMER_CANCEL_WAIT,
+        _I.EVICTED,
     ),
     Machine.NICT: (
         _I.RESP_1XX,
@@ -382,6 +387,7 @@ INPUTS: dict[Machine, tuple[Input, ...]] = {
         _I.TIMER_E,
         _I.TIMER_F,
         _I.TIMER_K,
+        _I.EVICTED,
     ),
     Machine.IST: (
         _I.REQUEST,
@@ -395,6 +401,7 @@ INPUTS: dict[Machine, tuple[Input, ...]] = {
         _I.TIMER_H,
         _I.TIMER_I,
         _I.TIMER_L,
+        _I.EVICTED,
     ),
     Machine.NIST: (
         _I.REQUEST,
@@ -403,6 +410,7 @@ INPUTS: dict[Machine, tuple[Input, ...]] = {
         _I.TU_3456,
         _I.TRANSPORT_ERROR,
         _I.TIMER_J,
+        _I.EVICTED,
     ),
 }
 

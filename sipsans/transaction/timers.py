@@ -11,18 +11,15 @@ per timer stays flat from a thousand to a hundred thousand transactions in fligh
 
 from __future__ import annotations
 
-import enum
 import heapq
+
+from .._speed import IdentityHashedEnum
 
 __all__ = ["TimerEntry", "TimerHeap", "TimerKind"]
 
 
-class TimerKind(enum.Enum):
+class TimerKind(IdentityHashedEnum):
     """The timers of RFC 3261 §17 (Table 4), RFC 6026 and two sipsans timers."""
-
-    # Members are singletons, so identity hashing is correct and runs in C;
-    # Enum's own __hash__ is Python code on the hot path of every table lookup.
-    __hash__ = object.__hash__
 
     A = "A"  #: ICT request retransmit, T1 doubling (§17.1.1.2); unreliable only
     B = "B"  #: ICT transaction timeout, 64*T1 (§17.1.1.2)
@@ -69,15 +66,19 @@ class TimerHeap:
 
     The heap holds ``(deadline, seq, entry)`` tuples, so that ordering them is a
     C-level tuple comparison (a float, then an int) rather than a call of
-    :meth:`TimerEntry.__lt__` at every step of every push and pop.
+    :meth:`TimerEntry.__lt__` at every step of every push and pop. :attr:`deadline` is
+    kept up to date as timers come and go: the Endpoint is asked for it after every
+    input.
     """
 
-    __slots__ = ("_dead", "_heap", "_seq")
+    __slots__ = ("_dead", "_heap", "_seq", "deadline")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, TimerEntry]] = []
         self._seq = 0
         self._dead = 0
+        #: The earliest live deadline, or None when no timer is armed.
+        self.deadline: float | None = None
 
     def __len__(self) -> int:
         """Number of live (armed, not cancelled) timers."""
@@ -86,7 +87,9 @@ class TimerHeap:
     def push(self, deadline: float, owner: int, kind: TimerKind) -> TimerEntry:
         seq = self._seq = self._seq + 1
         entry = TimerEntry(deadline, seq, owner, kind)
-        heapq.heappush(self._heap, (deadline, seq, entry))
+        heap = self._heap
+        heapq.heappush(heap, (deadline, seq, entry))
+        self.deadline = heap[0][0]
         return entry
 
     def cancel(self, entry: TimerEntry) -> None:
@@ -94,9 +97,12 @@ class TimerHeap:
             return
         entry.alive = False
         self._dead += 1
+        heap = self._heap
+        if heap[0][2] is entry:
+            self._drop_dead_top()
         # Sweep when dead entries dominate, so memory tracks the live timers.
-        if self._dead > 1024 and self._dead * 2 > len(self._heap):
-            self._heap = [item for item in self._heap if item[2].alive]
+        elif self._dead > 1024 and self._dead * 2 > len(heap):
+            self._heap = [item for item in heap if item[2].alive]
             heapq.heapify(self._heap)
             self._dead = 0
 
@@ -105,20 +111,18 @@ class TimerHeap:
         while heap and not heap[0][2].alive:
             heapq.heappop(heap)
             self._dead -= 1
+        self.deadline = heap[0][0] if heap else None
 
     def next_deadline(self) -> float | None:
-        heap = self._heap
-        if heap and heap[0][2].alive:
-            return heap[0][0]  # the usual case, without a call: asked after every input
-        self._drop_dead_top()
-        return heap[0][0] if heap else None
+        """The earliest live deadline (:attr:`deadline`)."""
+        return self.deadline
 
     def pop_due(self, now: float) -> TimerEntry | None:
         """Remove and return the earliest live entry due at or before ``now``."""
+        deadline = self.deadline
+        if deadline is None or deadline > now:
+            return None
+        entry = heapq.heappop(self._heap)[2]
+        entry.alive = False
         self._drop_dead_top()
-        heap = self._heap
-        if heap and heap[0][0] <= now:
-            entry = heapq.heappop(heap)[2]
-            entry.alive = False
-            return entry
-        return None
+        return entry

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from .._frozen import maker, quick_init
+from .._speed import maker, quick_init
 from ..message.fields import Via
 from ..message.headers import Headers
 from ..message.model import Message
@@ -126,7 +126,7 @@ class Transmit:
 
 
 #: Positional constructor for the Endpoint, which sends every message through one
-#: (see sipsans._frozen.maker): every field, in order.
+#: (see sipsans._speed.maker): every field, in order.
 make_transmit = maker(Transmit)
 
 

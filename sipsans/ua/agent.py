@@ -1,12 +1,13 @@
 """The UserAgent: dialogs on top of the Endpoint (RFC 3261 §8, §10.2, §12-§15, §22;
-RFC 6665, RFC 3515, RFC 3891).
+RFC 6665, RFC 3515, RFC 3891, RFC 3262, RFC 3311, RFC 4028).
 
 Layered on :class:`~sipsans.Endpoint` like HTTP/3 on QUIC: the UA consumes the
 endpoint's transaction events and emits its own (``IncomingCall``,
 ``DialogStateChanged``, ``InDialogRequest``, ``DialogTerminated``,
 ``AuthenticationFailed``, ``MessageReceived``, ``RegistrationStateChanged``,
 ``SubscriptionStateChanged``, ``NotifyReceived``, ``IncomingSubscription``,
-``ReferReceived``), passing through the transaction events it does not consume.
+``ReferReceived``, ``ProvisionalOffer``, ``SessionRefreshed``), passing through the
+transaction events it does not consume.
 Same pull surface as the Endpoint::
 
     ua.receive_datagram(data, remote=addr, now=now)
@@ -21,6 +22,10 @@ The UserAgent is composed of parts that own their state (docs/architecture.md):
 * :class:`~sipsans.ua.client.ClientSide`: other requests we send, their responses;
 * :class:`~sipsans.ua.server.ServerSide`: requests we receive and our answers;
 * :class:`~sipsans.ua.inbox.Inbox`: requests waiting for the application's answer;
+* :class:`~sipsans.ua.reliable.ReliableProvisionals` (RFC 3262: reliable 1xx and PRACK),
+  :class:`~sipsans.ua.session_timers.SessionTimers` (RFC 4028), and
+  :class:`~sipsans.ua.offers.Negotiations` (where each dialog's offer/answer exchange
+  stands, RFC 3264, RFC 3311);
 * :class:`~sipsans.ua.subscriptions.Subscriptions` (their records, RFC 6665) and the
   two roles, :class:`~sipsans.ua.subscriber.Subscriber` and
   :class:`~sipsans.ua.notifier.Notifier`,
@@ -68,9 +73,12 @@ from .handles import (
 )
 from .inbox import Inbox
 from .notifier import Notifier
+from .offers import Negotiations
 from .refer import Transfers
 from .registrations import RegistrationHandle, Registrations
+from .reliable import ReliableProvisionals
 from .server import ServerSide
+from .session_timers import SessionTimers
 from .subscriber import Subscriber
 from .subscriptions import Subscriptions
 
@@ -123,8 +131,14 @@ class UserAgent:
         self._drain = ctx.drain = partial(self.endpoint.drain_events, self._route)
         self._dialogs = dialogs = DialogTable(ctx)
         self._inbox = inbox = Inbox(ctx)
-        self._client = client = ClientSide(ctx, dialogs)
-        self._caller = caller = Caller(ctx, dialogs, client)
+        negotiations = Negotiations()
+        self._client = client = ClientSide(ctx, dialogs, negotiations)
+        # 100rel and session timers send their requests through the client side.
+        self._reliable = reliable = ReliableProvisionals(ctx, dialogs, client)
+        self._timers = timers = SessionTimers(ctx, dialogs, client)
+        client.bind(reliable=reliable, timers=timers)
+        self._caller = caller = Caller(ctx, dialogs, client, reliable=reliable, timers=timers)
+        reliable.cancel_call = caller.send_cancel
         self._subscriptions = subs = Subscriptions(ctx, dialogs)
         self._subscriber = subscriber = Subscriber(ctx, dialogs, client, subs)
         self._notifier = notifier = Notifier(
@@ -139,7 +153,7 @@ class UserAgent:
             subscriber=subscriber,
             notifier=notifier,
         )
-        self._server = ServerSide(
+        self._server = server = ServerSide(
             ctx,
             dialogs=dialogs,
             inbox=inbox,
@@ -149,16 +163,25 @@ class UserAgent:
             subscriber=subscriber,
             notifier=notifier,
             transfers=transfers,
+            reliable=reliable,
+            timers=timers,
+            negotiations=negotiations,
         )
+        negotiations.bind(
+            client.offer_state, caller.offer_state, server.offer_state, reliable.offer_state
+        )
+        # A re-INVITE refresh waits while another re-INVITE or an offer is under way.
+        timers.busy = lambda d: client.reinvite_pending(d) or negotiations.pending(d) is not None
         self._registrations = Registrations(ctx)
         views.bind(
             caller=caller,
             client=client,
-            server=self._server,
+            server=server,
             transfers=transfers,
             subscriptions=subs,
             subscriber=subscriber,
             notifier=notifier,
+            reliable=reliable,
         )
         # The parts' commands, offered as the UA's own.
         self.invite = self._caller.invite
@@ -228,7 +251,7 @@ class UserAgent:
         return self.endpoint.transmits()
 
     def get_next_timer(self) -> float | None:
-        ours = self._ctx.alarms.next_deadline()
+        ours = self._ctx.alarms.deadline
         theirs = self.endpoint.get_next_timer()
         if ours is None:
             return theirs
@@ -238,10 +261,13 @@ class UserAgent:
         """Sizes of the UA's tables (all zero when idle) and the endpoint's."""
         return {
             "dialogs": len(self._dialogs),
+            "dialog_watchers": self._dialogs.watched(),
             **self._caller.stats(),
             **self._client.stats(),
             **self._server.stats(),
             **self._inbox.stats(),
+            **self._reliable.stats(),
+            **self._timers.stats(),
             "ua_timers": len(self._ctx.alarms),
             **self._registrations.stats(),
             **self._subscriptions.stats(),
@@ -304,7 +330,7 @@ class UserAgent:
         ep = self.endpoint
         alarms = ctx.alarms
         while True:
-            mine = alarms.next_deadline()
+            mine = alarms.deadline
             if mine is not None and mine > now:
                 mine = None
             theirs = ep.get_next_timer()
@@ -334,7 +360,9 @@ class UserAgent:
             self._server.on_request(event)
         elif isinstance(event, TransactionTerminated):
             if isinstance(event.txn, ServerTxn):
-                self._server.on_terminated(event)
+                pending = self._inbox.txn_ended(event)
+                if pending is not None:
+                    self._server.unanswered_ended(event, pending)
             elif not (
                 self._caller.on_terminated(event)
                 or self._client.on_terminated(event)

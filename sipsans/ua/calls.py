@@ -8,6 +8,11 @@ response, §9.1), answers a 401/407 once per challenge with a new CSeq, and ends
 early dialogs that never got a 2xx when the INVITE transaction ends. What it sends in
 the dialogs afterwards (ACKs, BYE, re-INVITE, ...) goes through the client side.
 
+Its INVITEs say what we support, require 100rel when configured so (RFC 3262 §4) and
+ask for a session timer (RFC 4028 §7.1); reliable 1xx go to the reliable-provisionals
+part (which PRACKs them), a 2xx to the session timers, and a 422 is answered by asking
+again with its Min-SE (RFC 4028 §7.4).
+
 What it tracks: the calls running, by INVITE client transaction and by Call-ID and
 From tag (a 2xx retransmission after the transaction ended is re-ACKed by it).
 """
@@ -36,7 +41,10 @@ from .client import ClientSide, auth_failed, name_addr_arg, pass_on, rewrite, un
 from .context import UAContext
 from .dialogs import DialogTable
 from .handles import ClientInviteDialog
+from .offers import Pending
 from .records import Call, Hdrs, body_type
+from .reliable import ReliableProvisionals
+from .session_timers import SessionTimers
 
 __all__ = ["Caller"]
 
@@ -55,15 +63,25 @@ _UNUSABLE_CONTACT = 'SIP;cause=400;text="Contact is not a SIP or SIPS URI"'
 class Caller:
     """The calls we place (see the module docstring)."""
 
-    __slots__ = ("_call_keys", "_calls", "_client", "_ctx", "_dialogs")
+    __slots__ = ("_call_keys", "_calls", "_client", "_ctx", "_dialogs", "_reliable", "_timers")
 
-    def __init__(self, ctx: UAContext, dialogs: DialogTable, client: ClientSide) -> None:
+    def __init__(
+        self,
+        ctx: UAContext,
+        dialogs: DialogTable,
+        client: ClientSide,
+        *,
+        reliable: ReliableProvisionals,
+        timers: SessionTimers,
+    ) -> None:
         self._ctx = ctx
         self._dialogs = dialogs
         self._client = client
+        self._reliable = reliable
+        self._timers = timers
         self._calls: dict[int, Call] = {}  # INVITE client transaction id -> call
         self._call_keys: dict[tuple[str, str], Call] = {}  # (Call-ID, From tag) -> call
-        dialogs.on_end(self._dialog_ended)
+        dialogs.on_end(self._dialog_ended, role="uac")
 
     def stats(self) -> dict[str, int]:
         return {"calls": len(self._calls), "call_keys": len(self._call_keys)}
@@ -71,6 +89,14 @@ class Caller:
     def call_of(self, d: Dialog) -> Call | None:
         """The call (our initial INVITE, still running) that ``d`` belongs to, if any."""
         return self._call_keys.get((d.call_id, d.local_tag)) if d.role == "uac" else None
+
+    def offer_state(self, d: Dialog) -> Pending | None:
+        """The exchange our INVITE opened on its early dialog ``d`` (see offers.py): its
+        offer, while no answer came in a reliable 1xx."""
+        call = self.call_of(d) if d.is_early else None
+        if call is not None and call.request.body and not self._reliable.answered_early(d):
+            return "ours"
+        return None
 
     def invite(
         self,
@@ -120,6 +146,13 @@ class Caller:
             isinstance(hop, SipURI) and hop.secure
         )
         contact = ctx.local_contact(target.transport, secure=secure)
+        # What we support and ask for (RFC 3262 §4, RFC 4028 §7.1), unless given.
+        given = {name.lower() for name, _ in (*uri_headers, *extra)}
+        ours = (
+            ("Supported", ctx.supported_value),
+            *self._reliable.invite_headers(),
+            *self._timers.invite_headers(),
+        )
         request = make_request(
             "INVITE",
             ruri,
@@ -128,7 +161,13 @@ class Caller:
             call_id=call_id,
             cseq=cseq,
             contact=contact,
-            headers=[("Allow", ctx.allow_value), *ctx.common, *uri_headers, *extra],
+            headers=[
+                ("Allow", ctx.allow_value),
+                *[(name, value) for name, value in ours if name.lower() not in given],
+                *ctx.common,
+                *uri_headers,
+                *extra,
+            ],
             body=body,
             content_type=content_type,
         )
@@ -222,13 +261,19 @@ class Caller:
         tag = resp.to.tag
         dialogs = self._dialogs
         if code < 200:
-            if tag:
-                d, new = self._fork(call, tag)
-                _learn(d, resp)
-                dialogs.change(d, DialogInput.RECV_1XX, resp, appeared=new)
-            else:
+            if not tag:
                 dialogs.change(call.primary, DialogInput.RECV_100, resp)
+                pass_on(self._ctx, event, call.origin)
+                return
+            d, new = self._fork(call, tag)
+            rseq = self._reliable.in_order(d, resp) if code > 100 else 0
+            if rseq < 0:
+                return  # a reliable 1xx again, or out of order (RFC 3262 §4)
+            _learn(d, resp)
+            dialogs.change(d, DialogInput.RECV_1XX, resp, appeared=new)
             pass_on(self._ctx, event, call.origin)
+            if rseq:
+                self._reliable.acknowledge(d, call.request, resp, rseq)  # PRACK (§4)
             return
         if code < 300:
             if not tag:
@@ -246,6 +291,17 @@ class Caller:
             d, new = self._fork(call, tag)
             _learn(d, resp)
             pass_on(self._ctx, event, call.origin)
+            if not _routable(d):
+                # The peer's error: no usable Contact (§12.1.2 requires one in a 2xx) and
+                # a Request-URI that names no host (tel:): nothing can reach the dialog's
+                # remote target. The 2xx is ACKed toward the INVITE's first hop, so that
+                # it stops, and the dialog ends here (no BYE can go either).
+                dialogs.change(d, DialogInput.RECV_2XX, resp, appeared=new)
+                call.acks[d.remote_tag] = self._client.send_ack(
+                    d, b"", None, call.request, target=call.target
+                )
+                dialogs.end(d, DialogInput.FAILED, TerminatedReason.UAS_OTHER, 400, resp)
+                return
             if call.confirmed is not None and call.confirmed is not d:
                 # §13.2.2.4: a 2xx from another fork is ACKed, then the dialog it made is
                 # ended with BYE (we keep one call).
@@ -267,14 +323,18 @@ class Caller:
                 # A 2xx that raced our CANCEL (§9.1): ACK it, then BYE.
                 self._ack(call, d)
                 self._client.send_bye(d, TerminatedReason.UAC_CANCEL)
-            elif not call.request.body and resp.body:
+                return
+            if not call.request.body and resp.body and not self._reliable.answered_early(d):
                 self._client.hold_ack(
                     d, call.request, partial(self._keep_ack, call, d)
                 )  # late offer: the ACK answers it
             else:
                 self._ack(call, d)
+            self._timers.on_2xx(d, call.request, resp)  # RFC 4028 §7.2
             return
         if code in (401, 407) and self._retry_call(call, resp):
+            return
+        if code == 422 and self._retry_422(call, resp):
             return
         reason = reason_for_status(code, cancelled=call.cancelling)
         if code == 401:
@@ -296,15 +356,27 @@ class Caller:
             auth_failed(self._ctx, d, call.origin, resp, result.reason, result.realm)
             return False
         call.auth_tries += 1
-        request = result.apply(call.request)
+        self._resend(call, result.apply(call.request))
+        return True
+
+    def _retry_422(self, call: Call, resp: Response) -> bool:
+        """RFC 4028 §7.4: send the INVITE again asking for the 422's Min-SE."""
+        request = self._timers.after_422(call.request, resp)
+        if request is None:
+            return False
+        self._resend(call, request)
+        return True
+
+    def _resend(self, call: Call, request: Request) -> None:
+        """Send the call's INVITE again as ``request``, with the next CSeq (§8.1.3.5)."""
+        ctx = self._ctx
         seq = call.request.cseq.seq + 1
         request.headers.set("CSeq", f"{seq} INVITE")
-        d.local_cseq = seq
+        call.primary.local_cseq = seq
         txn = ctx.endpoint.send_request(request, target=call.target, now=ctx.now)
         call.request = request
         call.txn = txn.id
         self._calls[txn.id] = call
-        return True
 
     def _finish_call(self, call: Call) -> None:
         """The INVITE transaction ended (Timer M, D or a timeout): early dialogs that
@@ -391,17 +463,27 @@ class Caller:
         """No INVITE of ours may outlive its dialogs waiting for a final response that may
         never come (a Proceeding INVITE client transaction has no timer, §17.1.1.2): once
         the call's last early dialog ended, the INVITE is CANCELled (§9.1), which bounds
-        the wait to 64*T1 even if the peer never answers."""
-        call = self.call_of(d) if was_early else None
-        if (
-            call is not None
-            and not call.cancelling
-            and call.confirmed is None
-            and not any(other.is_early for other in call.all_dialogs())
-        ):
-            ctx = self._ctx
-            cancel = ctx.endpoint.cancel(ClientTxn(call.txn), now=ctx.now)
-            call.cancelling = cancel is not None
+        the wait to 64*T1 even if the peer never answers. So is it when the confirmed
+        dialog ends while the INVITE still waits: a 2xx outside its transaction (to the
+        branch of an INVITE sent before a 401/407/422 retry) confirmed the call. (After
+        a normal call the INVITE has its final response: ``cancel`` returns None.)"""
+        call = self.call_of(d)
+        if call is None or call.cancelling:
+            return
+        if was_early:
+            if call.confirmed is not None or any(other.is_early for other in call.all_dialogs()):
+                return
+        elif d is not call.confirmed:
+            return  # a fork we ACKed and BYEd: the call goes on
+        ctx = self._ctx
+        cancel = ctx.endpoint.cancel(ClientTxn(call.txn), now=ctx.now)
+        call.cancelling = cancel is not None
+
+
+def _routable(d: Dialog) -> bool:
+    """Whether requests within ``d`` have somewhere to go: a fixed next hop, a route
+    set, or a SIP or SIPS remote target."""
+    return d.target is not None or bool(d.route_set) or d.remote_target.startswith("sip")
 
 
 def _learn(d: Dialog, resp: Response) -> None:

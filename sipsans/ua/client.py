@@ -17,7 +17,7 @@ for the ACK's answer (RFC 3264 §5).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TypedDict, Unpack
+from typing import Protocol, TypedDict, Unpack
 
 from ..auth import AuthFailure
 from ..dialog.model import Dialog, build_request, target_for
@@ -37,6 +37,7 @@ from .alarms import Alarm
 from .context import UAContext
 from .dialogs import DialogTable, by_role
 from .events import AuthenticationFailed
+from .offers import Negotiations, Pending
 from .records import Hdrs, Outgoing, body_type
 
 __all__ = ["ClientSide", "auth_failed", "name_addr_arg", "pass_on", "rewrite", "untagged"]
@@ -89,8 +90,30 @@ class Request_(TypedDict, total=False):
     target: Target | None
 
 
+#: Requests within a dialog that refresh the session (and the target, §12.2): they say
+#: what we support and carry the session timer (RFC 4028 §7.4).
+SESSION_REFRESHES = frozenset({"INVITE", "UPDATE"})
+
 #: Dialog states in which requests may be sent within the dialog.
 _USABLE = frozenset({DialogState.EARLY, DialogState.WAIT_ACK, DialogState.CONFIRMED})
+_CONFIRMED = frozenset({DialogState.CONFIRMED})
+
+
+# -- what the client side asks of the parts bound to it (they send through it) ---------
+
+
+class _Reliable(Protocol):  # sipsans.ua.reliable.ReliableProvisionals (RFC 3262)
+    def early_exchange_done(self, d: Dialog) -> bool: ...
+
+
+class _Timers(Protocol):  # sipsans.ua.session_timers.SessionTimers (RFC 4028)
+    def request_headers(self, d: Dialog) -> Hdrs: ...
+
+    def on_2xx(self, d: Dialog, request: Request, response: Response) -> None: ...
+
+    def after_422(self, request: Request, response: Response) -> Request | None: ...
+
+    def described(self, d: Dialog, body: bytes, content_type: str | None) -> None: ...
 
 
 class ClientSide:
@@ -101,13 +124,21 @@ class ClientSide:
         "_dialogs",
         "_glare",
         "_late",
+        "_negotiations",
         "_out",
         "_reinvites",
+        "_reliable",
+        "_timers",
+        "_updates",
     )
 
-    def __init__(self, ctx: UAContext, dialogs: DialogTable) -> None:
+    _reliable: _Reliable
+    _timers: _Timers
+
+    def __init__(self, ctx: UAContext, dialogs: DialogTable, negotiations: Negotiations) -> None:
         self._ctx = ctx
         self._dialogs = dialogs
+        self._negotiations = negotiations
         self._out: dict[int, Outgoing] = {}  # client transaction id -> request record
         #: Our re-INVITE still running, per dialog: its client transaction id.
         self._reinvites: dict[Dialog, int] = {}
@@ -117,7 +148,17 @@ class ClientSide:
         #: for ack() (RFC 3264 §5). The INVITE it answers, who keeps the ACK for the
         #: 2xx's retransmissions, and the alarm of the default.
         self._late: dict[Dialog, tuple[Request, KeepAck | None, Alarm]] = {}
+        #: Our UPDATE carrying an offer, per dialog, until its final response (RFC 3311
+        #: §5.1: one offer at a time): its client transaction id.
+        self._updates: dict[Dialog, int] = {}
         dialogs.on_end(self._dialog_ended)
+
+    def bind(self, *, reliable: _Reliable, timers: _Timers) -> None:
+        """The parts our requests within dialogs involve: 100rel (RFC 3262) and session
+        timers (RFC 4028). (They send their requests through this side, so they are made
+        after it; the UserAgent binds them.)"""
+        self._reliable = reliable
+        self._timers = timers
 
     def stats(self) -> dict[str, int]:
         return {
@@ -125,6 +166,7 @@ class ClientSide:
             "reinvites": len(self._reinvites),
             "glare_retries": len(self._glare),
             "late_offers": len(self._late),
+            "update_offers": len(self._updates),
         }
 
     def awaits_answer(self, d: Dialog) -> bool:
@@ -134,6 +176,21 @@ class ClientSide:
     def reinvite_pending(self, d: Dialog) -> bool:
         """Whether a re-INVITE of ours is in progress on ``d`` (§14.2 glare)."""
         return d in self._reinvites
+
+    def offer_state(self, d: Dialog) -> Pending | None:
+        """The offer/answer exchange our requests within ``d`` opened (see offers.py):
+        our UPDATE or re-INVITE offer, or the offer of a 2xx awaiting our ACK. (An offer
+        refused with 491 and waiting for its §14.1 retry is not open: the peer's may
+        go first.)"""
+        if d in self._late:
+            return "theirs"
+        if d in self._updates:
+            return "ours"
+        reinvite = self._reinvites.get(d)
+        if reinvite is not None:
+            out = self._out.get(reinvite)
+            return "ours" if out is not None and out.request.body else None
+        return None
 
     # -- commands: calls ------------------------------------------------------------------
 
@@ -229,6 +286,8 @@ class ClientSide:
         ack, target = self.send_ack(d, body, content_type, invite)
         if keep is not None:
             keep(ack, target)
+        if body:
+            self._timers.described(d, body, ack.content_type)  # re-offered by a refresh
 
     # -- commands: requests within a dialog ---------------------------------------------
 
@@ -253,11 +312,35 @@ class ClientSide:
             # A SUBSCRIBE the UA does not track would get its NOTIFYs answered 481 by
             # this very UA (RFC 6665 §4.1.3).
             raise LocalProtocolError("use the dialog's subscribe() to SUBSCRIBE within it")
+        if method == "PRACK":
+            raise LocalProtocolError("the UA sends PRACKs itself (dialog.prack() to answer)")
         if d.state not in _USABLE:
             raise LocalProtocolError(f"dialog {d.id} is {d.state.value}: no requests within it")
-        _, origin = self.send(d, method, body=body, content_type=content_type, headers=headers)
+        offer = method == "UPDATE" and bool(body)
+        if offer:
+            self._check_update_offer(d)
+        txn, origin = self.send(d, method, body=body, content_type=content_type, headers=headers)
+        if offer:
+            self._updates[d] = txn.id
         self._ctx.drain()
         return origin
+
+    def _check_update_offer(self, d: Dialog) -> None:
+        """RFC 3311 §5.1: an UPDATE may carry an offer only while no exchange is open,
+        and in an early dialog only once the initial one completed (reliably)."""
+        if d in self._glare:
+            raise LocalProtocolError("an offer of ours is waiting for its §14.1 retry")
+        pending = self._negotiations.pending(d)
+        if pending is not None:
+            whose = "our offer is" if pending == "ours" else "the peer's offer is"
+            raise LocalProtocolError(
+                f"{whose} waiting for its answer: no new offer in an UPDATE (RFC 3311 §5.1)"
+            )
+        if d.is_early and not self._reliable.early_exchange_done(d):
+            raise LocalProtocolError(
+                "an UPDATE offer in an early dialog needs the initial offer/answer completed "
+                "in a reliable 1xx and its PRACK (RFC 3311 §5.1)"
+            )
 
     def reinvite(
         self,
@@ -276,6 +359,10 @@ class ClientSide:
             )
         if d in self._reinvites or d in self._glare:
             raise LocalProtocolError("a re-INVITE is already in progress on this dialog (§14.1)")
+        if d in self._updates:
+            raise LocalProtocolError(
+                "our UPDATE's offer is waiting for its answer (RFC 3311 §5.1): no re-INVITE yet"
+            )
         if d in self._late:
             # §14.1: the initial INVITE is not over until its ACK, and its offer is still
             # unanswered (RFC 3264 §4 allows no new offer before the answer).
@@ -314,11 +401,35 @@ class ClientSide:
         """Send a request within ``d``: (its transaction, the handle the application
         holds: ``origin`` when this is a retry of an earlier request)."""
         content_type = body_type(method, body, content_type)
+        if method in SESSION_REFRESHES:
+            # What we support, and the session timer this refreshes (RFC 4028 §7.4),
+            # unless the application says it itself.
+            ours = (("Supported", self._ctx.supported_value), *self._timers.request_headers(d))
+            if headers:
+                given = {name.lower() for name, _ in headers}
+                ours = tuple(pair for pair in ours if pair[0].lower() not in given)
+            headers = (*ours, *headers)
         request, target = self._build(d, method, body, content_type, headers)
         txn = self._ctx.endpoint.send_request(request, target=target, now=self._ctx.now)
         out = Outgoing(d, request, target, origin or txn, body, content_type, headers)
         self._track(txn, out)
         return txn, out.origin
+
+    def refresh(
+        self,
+        d: Dialog,
+        method: str,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Hdrs = (),
+    ) -> None:
+        """A session refresh of the UA's own (RFC 4028 §10): an UPDATE, or a re-INVITE
+        (tracked as ours, for glare and its ACK); its responses stay with the UA."""
+        txn, _ = self.send(d, method, body=body, content_type=content_type, headers=headers)
+        self._out[txn.id].quiet = True
+        if method == "INVITE":
+            self._reinvites[d] = txn.id
 
     def _build(
         self,
@@ -395,6 +506,11 @@ class ClientSide:
         if d.state is DialogState.CONFIRMED:
             self.send_bye(d, TerminatedReason.UAC_OTHER, reason="SIP;cause=488")
 
+    def _tell(self, out: Outgoing, event: ResponseReceived) -> None:
+        """Pass a response to ``out`` on, unless the UA sent ``out`` on its own."""
+        if not out.quiet:
+            pass_on(self._ctx, event, out.origin)
+
     def _out_response(self, out: Outgoing, event: ResponseReceived) -> None:
         resp = event.response
         code = resp.status_code
@@ -405,6 +521,8 @@ class ClientSide:
                 pass_on(self._ctx, event, out.origin)
             return
         if code in (401, 407) and self._retry_out(out, resp):
+            return
+        if code == 422 and method in SESSION_REFRESHES and self._retry_422(out, resp):
             return
         if out.on_final is not None:
             out.on_final(out, code, resp)
@@ -421,7 +539,7 @@ class ClientSide:
                 if event.txn is not None and self._reinvites.get(d) == event.txn.id:
                     del self._reinvites[d]
                 d.refresh_target(resp)
-                pass_on(self._ctx, event, out.origin)
+                self._tell(out, event)
                 if not out.request.body and resp.body and d.state is DialogState.CONFIRMED:
                     # An offer in the 2xx (RFC 3264 §5): the ACK waits for the answer.
                     self.hold_ack(d, out.request, out.keep_ack)
@@ -430,20 +548,22 @@ class ClientSide:
                     # peer would otherwise retransmit it until its Timer H and end the
                     # dialog anew).
                     out.ack = self.send_ack(d, b"", None, out.request)[0]
+                if d.state is DialogState.CONFIRMED:
+                    self._timers.on_2xx(d, out.request, resp)  # a session refresh (RFC 4028)
                 return
             self._reinvites.pop(d, None)
-            if (
-                code == 491
-                and d.state is DialogState.CONFIRMED
-                and out.glare_rounds < self._ctx.config.glare_retries
-            ):
-                # §14.1: retried after a back-off; the application's handle gets the
-                # retry's outcome (or, after the last round, this 491).
-                self._back_off(d, out)
+            if code == 491 and self._glare_retry(d, out, DialogState.CONFIRMED):
                 return
-        elif d is not None and method == "UPDATE" and 200 <= code < 300:
-            d.refresh_target(resp)
-        pass_on(self._ctx, event, out.origin)
+        elif d is not None and method == "UPDATE":
+            if event.txn is not None and self._updates.get(d) == event.txn.id:
+                del self._updates[d]  # the offer is answered, or refused (RFC 3311 §5.1)
+            if 200 <= code < 300:
+                d.refresh_target(resp)
+                if d.state is DialogState.CONFIRMED:
+                    self._timers.on_2xx(d, out.request, resp)
+            elif code == 491 and out.body and self._glare_retry(d, out, *_USABLE):
+                return
+        self._tell(out, event)
         if d is not None and code in (408, 481) and method not in _USAGE_ONLY:
             # §12.2.1.2: the dialog is gone at the other end.
             reason = (
@@ -466,7 +586,21 @@ class ClientSide:
             auth_failed(self._ctx, d, out.origin, resp, result.reason, result.realm)
             return False
         out.auth_tries += 1
-        request = result.apply(out.request)
+        self._resend(out, result.apply(out.request))
+        return True
+
+    def _retry_422(self, out: Outgoing, resp: Response) -> bool:
+        """RFC 4028 §7.4: a re-INVITE or UPDATE of ours met 422: again, asking for the
+        422's Min-SE."""
+        request = self._timers.after_422(out.request, resp)
+        if request is None:
+            return False
+        self._resend(out, request)
+        return True
+
+    def _resend(self, out: Outgoing, request: Request) -> None:
+        """Send ``out``'s request again as ``request``, with the next CSeq (§8.1.3.5)."""
+        d = out.dialog
         if d is not None:
             d.local_cseq += 1
             seq = d.local_cseq
@@ -474,39 +608,47 @@ class ClientSide:
             seq = out.request.cseq.seq + 1
         request.headers.set("CSeq", f"{seq} {request.method}")
         out.request = request
-        txn = ctx.endpoint.send_request(request, target=out.target, now=ctx.now)
+        txn = self._ctx.endpoint.send_request(request, target=out.target, now=self._ctx.now)
         self._track(txn, out)
         if out.on_retry is not None:
             out.on_retry(out)
         if d is not None and request.method == "INVITE":
             self._reinvites[d] = txn.id
-        return True
+        elif d is not None and request.method == "UPDATE" and request.body:
+            self._updates[d] = txn.id
 
-    def _back_off(self, d: Dialog, out: Outgoing) -> None:
-        """§14.1: after a 491, retry at a random time: 2.1-4 s when we own the
-        Call-ID (we were the UAC), 0-2 s otherwise, in units of 10 ms. The retry waiting
-        holds the record, so the handle does not end with the 491's transaction."""
+    def _glare_retry(self, d: Dialog, out: Outgoing, *states: DialogState) -> bool:
+        """§14.1 (RFC 3311 §5.1 for UPDATE): after a 491, retry the offer at a random
+        time while ``d`` is in one of ``states``: 2.1-4 s when we own the Call-ID (we
+        were the UAC), 0-2 s otherwise, in units of 10 ms; at most
+        ``UAConfig.glare_retries`` times, after which the 491 is the outcome. The
+        application's handle gets the retry's outcome; the retry waiting holds the
+        record, so the handle does not end with the 491's transaction."""
         ctx = self._ctx
+        if d.state not in states or out.glare_rounds >= ctx.config.glare_retries:
+            return False
         low, high = (210, 400) if d.role == "uac" else (0, 200)
         wait = ctx.rng.randint(low, high) / 100
         out.glare_rounds += 1
         out.live += 1
-        self._glare[d] = (out, ctx.alarms.at(ctx.now + wait, self._retry_reinvite, d))
+        self._glare[d] = (out, ctx.alarms.at(ctx.now + wait, self._retry_offer, d))
+        return True
 
-    def _retry_reinvite(self, d: Dialog, at: float) -> None:
+    def _retry_offer(self, d: Dialog, at: float) -> None:
         glare = self._glare.pop(d, None)
         if glare is None:
             return
         out = glare[0]
         out.live -= 1
-        if d.state is not DialogState.CONFIRMED:
+        method = out.request.method
+        if d.state not in (_USABLE if method == "UPDATE" else _CONFIRMED):
             self._record_ended(out)
             return
-        request, target = self._build(d, "INVITE", out.body, out.content_type, out.headers)
+        request, target = self._build(d, method, out.body, out.content_type, out.headers)
         txn = self._ctx.endpoint.send_request(request, target=target, now=self._ctx.now)
         out.request, out.target, out.ack = request, target, None
         self._track(txn, out)
-        self._reinvites[d] = txn.id
+        (self._reinvites if method == "INVITE" else self._updates)[d] = txn.id
 
     def _record_ended(self, out: Outgoing) -> None:
         """The last transaction of ``out`` ended: so does the application's handle."""
@@ -516,12 +658,19 @@ class ClientSide:
     # -- ACK for 2xx (§13.2.2.4) ------------------------------------------------------------
 
     def send_ack(
-        self, d: Dialog, body: bytes, content_type: str | None, invite: Request
+        self,
+        d: Dialog,
+        body: bytes,
+        content_type: str | None,
+        invite: Request,
+        *,
+        target: Target | None = None,
     ) -> tuple[Request, Target]:
         """Build and send the ACK for the 2xx to ``invite`` within ``d``: same CSeq
         number, the dialog's route set, the INVITE's credentials, a new branch (no
         transaction). Returns it and where it went, to be resent for each retransmission
-        of the 2xx (§13.2.2.4)."""
+        of the 2xx (§13.2.2.4). ``target``: where to send it instead of the dialog's
+        next hop (one that cannot be reached)."""
         creds: Hdrs = ()
         if any(name in invite.headers for name in _AUTH_HEADERS):
             creds = tuple((k, v) for k, v in invite.headers if k.lower() in _AUTH_HEADERS)
@@ -534,7 +683,8 @@ class ClientSide:
             body=body,
             content_type=content_type if body else None,
         )
-        target = target_for(hop, d.target)
+        if target is None:
+            target = target_for(hop, d.target)
         sent = self._ctx.endpoint.send_stateless(request, target=target, now=self._ctx.now)
         assert isinstance(sent, Request)
         return sent, target
@@ -574,6 +724,8 @@ class ClientSide:
         if d is not None:
             if self._reinvites.get(d) == txn.id:
                 del self._reinvites[d]
+            if self._updates.get(d) == txn.id:
+                del self._updates[d]
             self._dialogs.release(d)
         if out.live == 0 and not out.quiet:
             origin = out.origin
@@ -587,6 +739,8 @@ class ClientSide:
         may never come (a Proceeding INVITE client transaction has no timer, §17.1.1.2):
         it is CANCELled (§14.1), which bounds the wait to 64*T1 (§9.1). A §14.1 retry
         waiting is dropped (its handle ends), and so is a late offer's ACK."""
+        if self._updates:
+            self._updates.pop(d, None)
         if not (self._late or self._glare or self._reinvites):  # (most dialogs have none)
             return
         ctx = self._ctx

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 __all__ = ["UAConfig"]
+
+#: RFC 4028 §4: the least session interval anybody may ask for.
+MIN_SESSION_INTERVAL = 90
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -12,12 +16,38 @@ class UAConfig:
     """Settings of a :class:`UserAgent`."""
 
     #: Methods we accept (the Allow header); others known to SIP get 405 (§8.2.1).
+    #: PRACK is added unless :attr:`rel100` is disabled.
     allow: tuple[str, ...] = (
         "INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "UPDATE", "INFO", "MESSAGE", "NOTIFY",
     )  # fmt: skip
-    #: Option tags we support; a Require naming another gets 420 (§8.2.2.3). The
-    #: UA implements Replaces (RFC 3891) and norefersub (RFC 4488).
+    #: Option tags we support besides ``100rel`` and ``timer`` (which the two settings
+    #: below add); a Require naming another gets 420 (§8.2.2.3). The UA implements
+    #: Replaces (RFC 3891) and norefersub (RFC 4488).
     supported: tuple[str, ...] = ("replaces", "norefersub")
+    #: Reliable provisional responses (RFC 3262). ``"supported"``: our INVITEs carry
+    #: ``Supported: 100rel``, a reliable 1xx we receive is PRACKed, and our 1xx are
+    #: reliable when the caller requires it (or when ``ringing()``/``progress()`` ask,
+    #: if the caller supports it). ``"required"``: our INVITEs carry ``Require:
+    #: 100rel``, every 1xx we send is reliable and an INVITE that does not support
+    #: 100rel gets 421. ``"disabled"``: none of it (a ``Require: 100rel`` gets 420).
+    rel100: Literal["disabled", "supported", "required"] = "supported"
+    #: Session timers (RFC 4028). ``"supported"``: ``Supported: timer``; our INVITEs
+    #: ask for :attr:`session_expires`, and as callee we run the timer a caller asks
+    #: for. ``"always"``: also impose :attr:`session_expires` on a caller that did not
+    #: ask (refreshing ourselves when it has no timer support). ``"disabled"``: none
+    #: of it (a ``Require: timer`` gets 420, a Session-Expires is ignored).
+    session_timer: Literal["disabled", "supported", "always"] = "supported"
+    #: The session interval we ask for (RFC 4028 §4 recommends 1800 s); as callee, the
+    #: most we grant (a larger request is reduced to it, never below its Min-SE).
+    session_expires: int = 1800
+    #: The least session interval we accept (Min-SE, RFC 4028 §5; at least 90 s): a
+    #: smaller Session-Expires gets 422.
+    min_se: int = MIN_SESSION_INTERVAL
+    #: Who we would like to refresh: ``"uac"`` (the caller) or ``"uas"`` (the callee).
+    #: As caller it is the ``refresher`` we ask for; as callee the one we choose when the
+    #: caller supports timers and leaves it open. None: the caller asks for nothing and
+    #: the callee chooses the caller (RFC 4028 §9).
+    session_refresher: Literal["uac", "uas"] | None = None
     #: Event packages we act as notifier for (RFC 6665 §4.2): a SUBSCRIBE for one of
     #: them becomes IncomingSubscription, others get 489; non-empty adds SUBSCRIBE
     #: to Allow. (Subscribing needs nothing here.)
@@ -33,7 +63,7 @@ class UAConfig:
     refer_expires: int = 300
     #: Seconds the application has to answer a request before the UA sends the
     #: default (docs/dialogs.md: 200 for OPTIONS/INFO/MESSAGE/NOTIFY, 488 for an
-    #: offer in a re-INVITE/UPDATE, 200 for an UPDATE without one).
+    #: offer in a re-INVITE/UPDATE/PRACK, 200 for an UPDATE without one).
     answer_timeout: float = 5.0
     #: Seconds an incoming call may stay unanswered before the UA rejects it with 480.
     ring_timeout: float = 180.0
@@ -49,3 +79,15 @@ class UAConfig:
     max_auth_retries: int = 3
     #: The User-Agent header value, or None for none.
     user_agent: str | None = "sipsans"
+
+    def __post_init__(self) -> None:
+        if self.rel100 not in ("disabled", "supported", "required"):
+            raise ValueError("UAConfig.rel100 is 'disabled', 'supported' or 'required'")
+        if self.session_timer not in ("disabled", "supported", "always"):
+            raise ValueError("UAConfig.session_timer is 'disabled', 'supported' or 'always'")
+        if self.session_refresher not in (None, "uac", "uas"):
+            raise ValueError("UAConfig.session_refresher is 'uac', 'uas' or None")
+        if self.min_se < MIN_SESSION_INTERVAL:
+            raise ValueError("UAConfig.min_se must be at least 90 seconds (RFC 4028 §4)")
+        if self.session_expires < self.min_se:
+            raise ValueError("UAConfig.session_expires must not be smaller than min_se")

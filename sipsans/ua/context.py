@@ -54,6 +54,8 @@ class UAContext:
         "identity",
         "now",
         "rng",
+        "supported",
+        "supported_value",
         "views",
     )
 
@@ -87,11 +89,23 @@ class UAContext:
             allow.append("SUBSCRIBE")
         if config.refer and "REFER" not in allow:
             allow.append("REFER")
+        if config.rel100 != "disabled" and "PRACK" not in allow:
+            allow.append("PRACK")  # RFC 3262 §3: the method that acknowledges a reliable 1xx
         #: The methods we accept (the Allow header): UAConfig.allow plus what the
         #: subscription and REFER settings enable.
         self.allow = tuple(allow)
         #: Built once, sent in every answer and dialog-creating request.
         self.allow_value = ", ".join(allow)
+        tags = ["100rel"] if config.rel100 != "disabled" else []
+        if config.session_timer != "disabled":
+            tags.append("timer")
+        tags += [tag for tag in config.supported if tag not in tags]
+        #: The option tags we support (§8.2.2.3: a Require naming another gets 420):
+        #: UAConfig.supported plus ``100rel`` and ``timer`` unless disabled.
+        self.supported = frozenset(tags)
+        #: Our Supported header value (§20.37), for the requests that make or refresh a
+        #: session and our answers to OPTIONS.
+        self.supported_value = ", ".join(tags)
         #: Header fields every request and answer of ours carries (User-Agent).
         self.common: Hdrs = (("User-Agent", config.user_agent),) if config.user_agent else ()
         self._given_contact = contact

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 from ..dialog.events import DialogStateChanged, DialogTerminated
 from ..dialog.model import Dialog, DialogId
-from ..dialog.state import DialogInput, DialogState, TerminatedReason, transition
+from ..dialog.state import DialogInput, DialogState, TerminatedReason
 from ..errors import LocalProtocolError
 from ..message.model import Request, Response
 from .context import UAContext
@@ -25,6 +25,8 @@ __all__ = ["DialogTable", "EndListener", "by_role"]
 EndListener = Callable[[Dialog, bool], None]
 
 _TERMINATED = DialogState.TERMINATED
+_EARLY = frozenset({DialogState.CALLING, DialogState.TRYING, DialogState.EARLY})
+_ENDED, _FAILED = DialogInput.ENDED, DialogInput.FAILED
 #: How many ended dialogs ``ua.dialog(id)`` still finds.
 ENDED_KEPT = 256
 
@@ -32,17 +34,21 @@ ENDED_KEPT = 256
 class DialogTable:
     """Every dialog the UA holds, by id; its state changes; its end."""
 
-    __slots__ = ("_by_id", "_ctx", "_ended", "_listeners", "get")
+    __slots__ = ("_by_id", "_ctx", "_ended", "_listeners", "_watchers", "get")
 
     def __init__(self, ctx: UAContext) -> None:
         self._ctx = ctx
-        self._by_id: dict[DialogId, Dialog] = {}
+        #: By id. Keys are DialogIds; a lookup may use the plain (Call-ID, local tag,
+        #: remote tag) tuple it equals.
+        self._by_id: dict[tuple[str, str, str], Dialog] = {}
         #: The dialogs that ended last, oldest first, so that ``ua.dialog(id)`` still finds
         #: one whose DialogTerminated the application is handling (bounded: ENDED_KEPT).
         self._ended: dict[DialogId, Dialog] = {}
-        self._listeners: list[EndListener] = []
-        #: ``get(dialog_id)``: the dialog, or None.
-        self.get: Callable[[DialogId], Dialog | None] = self._by_id.get
+        self._listeners: dict[str, list[EndListener]] = {"uac": [], "uas": []}
+        #: Listeners of one dialog's end (see :meth:`watch`), for the dialogs that have any.
+        self._watchers: dict[Dialog, list[EndListener]] = {}
+        #: ``get((call_id, local_tag, remote_tag))``: the dialog, or None.
+        self.get: Callable[[tuple[str, str, str]], Dialog | None] = self._by_id.get
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -70,9 +76,22 @@ class DialogTable:
         d.remote_tag = tag
         self._by_id[d.id] = d
 
-    def on_end(self, listener: EndListener) -> None:
-        """Call ``listener`` after each dialog ends (the parts clean up their usages)."""
-        self._listeners.append(listener)
+    def on_end(self, listener: EndListener, *, role: str | None = None) -> None:
+        """Call ``listener`` after each dialog ends (the parts clean up their usages);
+        only for dialogs of ``role`` ("uac"/"uas") when given."""
+        roles = (role,) if role is not None else ("uac", "uas")
+        for each in roles:
+            self._listeners[each].append(listener)
+
+    def watched(self) -> int:
+        """How many dialogs have listeners of their own end (zero when idle)."""
+        return len(self._watchers)
+
+    def watch(self, d: Dialog, listener: EndListener) -> None:
+        """Call ``listener`` once, when ``d`` ends: for a part that keeps something for a
+        few dialogs only (a reliable 1xx, a session timer), so that the ends of all the
+        others cost it nothing."""
+        self._watchers.setdefault(d, []).append(listener)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -114,18 +133,29 @@ class DialogTable:
         input that ends a dialog in its state (the INVITE transaction ended for an early
         one, a failure for one past it). The parts' listeners run, then the dialog is
         forgotten once nothing runs on it."""
-        if d.state is _TERMINATED:
+        previous = d.state
+        if previous is _TERMINATED:
             return
-        was_early = d.is_early
-        if transition(d.state, inp) is not _TERMINATED:
-            inp = DialogInput.ENDED if was_early else DialogInput.FAILED
+        was_early = previous in _EARLY
+        if d.advance(inp) is None:  # no row for it here: how a dialog in this state ends
+            d.advance(_ENDED if was_early else _FAILED)
+        assert d.state is _TERMINATED, f"{inp} led {previous} to {d.state}, not Terminated"
         d.reason, d.status = reason, status
-        self.change(d, inp, message)
         if d.invite_usage:
-            self._ctx.events.append(DialogTerminated(dialog_id=d.id, reason=reason, status=status))
-        for listener in self._listeners:
+            events = self._ctx.events
+            events.append(
+                DialogStateChanged(
+                    dialog_id=d.id, previous=previous, state=_TERMINATED, message=message
+                )
+            )
+            events.append(DialogTerminated(dialog_id=d.id, reason=reason, status=status))
+        for listener in self._listeners[d.role]:
             listener(d, was_early)
-        self.release(d, 0)
+        if self._watchers:
+            for listener in self._watchers.pop(d, ()):
+                listener(d, was_early)
+        if d.holds <= 0:
+            self._forget(d)
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -137,7 +167,12 @@ class DialogTable:
         """``count`` holds of ``d`` ended; a terminated dialog nothing holds is forgotten
         (a view of it keeps reading its last state)."""
         d.holds -= count
-        if d.holds <= 0 and d.state is _TERMINATED and self._by_id.get(d.id) is d:
+        if d.holds <= 0 and d.state is _TERMINATED:
+            self._forget(d)
+
+    def _forget(self, d: Dialog) -> None:
+        """The terminated ``d`` leaves the table (the last ENDED_KEPT stay findable)."""
+        if self._by_id.get(d.id) is d:
             del self._by_id[d.id]
             ended = self._ended
             ended[d.id] = d

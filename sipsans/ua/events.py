@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from .._frozen import quick_init
+from .._speed import quick_init
 from ..dialog.events import DialogStateChanged, DialogTerminated
 from ..dialog.model import DialogId
 from ..dialog.replaces import Replaces
@@ -35,7 +35,9 @@ __all__ = [
     "IncomingSubscription",
     "MessageReceived",
     "NotifyReceived",
+    "ProvisionalOffer",
     "ReferReceived",
+    "SessionRefreshed",
     "SubscriptionStateChanged",
     "UAEvent",
 ]
@@ -168,6 +170,41 @@ class ReferReceived:
     replaces: Replaces | None = None
 
 
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProvisionalOffer:
+    """A reliable provisional response to our INVITE, which carried no offer, carries
+    the callee's offer (RFC 3262 §5): its PRACK must carry our answer.
+
+    Send it with ``dialog.prack(body=answer, now=...)`` (``ua.dialog(dialog_id)``);
+    unanswered after ``UAConfig.answer_timeout`` the UA PRACKs without an answer and
+    CANCELs the call.
+    """
+
+    dialog_id: DialogId
+    response: Response
+
+
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionRefreshed:
+    """A session timer started or was refreshed (RFC 4028 §10): a 2xx to the INVITE, or
+    to a re-INVITE or UPDATE, set the session interval.
+
+    ``interval`` is the session interval in seconds; ``we_refresh`` says whether this
+    UA refreshes (it sends an UPDATE, or a re-INVITE if the peer does not allow UPDATE,
+    at half the interval) or the peer does; ``expires_at`` is when the session ends on
+    the caller's clock unless refreshed (the UA then sends BYE and the dialog ends with
+    ``TerminatedReason.SESSION_EXPIRED``). ``message`` is the 2xx that set it.
+    """
+
+    dialog_id: DialogId
+    interval: int
+    we_refresh: bool
+    expires_at: float
+    message: Response
+
+
 UAEvent: TypeAlias = (
     IncomingCall
     | DialogStateChanged
@@ -180,6 +217,8 @@ UAEvent: TypeAlias = (
     | NotifyReceived
     | IncomingSubscription
     | ReferReceived
+    | ProvisionalOffer
+    | SessionRefreshed
 )
 
 #: Every event of the core: the Endpoint's transaction events and the UserAgent's.

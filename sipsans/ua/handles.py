@@ -93,15 +93,22 @@ class _Server(Protocol):  # sipsans.ua.server.ServerSide
         d: Dialog,
         status: int,
         *,
-        reason: str | None,
-        headers: Hdrs,
-        body: bytes,
-        content_type: str | None,
+        reason: str | None = ...,
+        headers: Hdrs = ...,
+        body: bytes = ...,
+        content_type: str | None = ...,
+        reliable: bool | None = ...,
         now: float,
     ) -> None: ...
 
     def defer_bye(
         self, d: Dialog, *, headers: Hdrs, reason: str | None, now: float
+    ) -> ClientTxn: ...
+
+
+class _Reliable(Protocol):  # sipsans.ua.reliable.ReliableProvisionals
+    def prack(
+        self, d: Dialog, *, body: bytes, content_type: str | None, headers: Hdrs, now: float
     ) -> ClientTxn: ...
 
 
@@ -191,6 +198,7 @@ class Views:
         "caller",
         "client",
         "notifier",
+        "reliable",
         "server",
         "subscriber",
         "subscriptions",
@@ -204,6 +212,7 @@ class Views:
     subscriptions: _Subscriptions
     subscriber: _Subscriber
     notifier: _Notifier
+    reliable: _Reliable
 
     def bind(
         self,
@@ -215,6 +224,7 @@ class Views:
         subscriptions: _Subscriptions,
         subscriber: _Subscriber,
         notifier: _Notifier,
+        reliable: _Reliable,
     ) -> None:
         self.caller = caller
         self.client = client
@@ -223,6 +233,7 @@ class Views:
         self.subscriptions = subscriptions
         self.subscriber = subscriber
         self.notifier = notifier
+        self.reliable = reliable
 
     def call(self, call: Call) -> ClientInviteDialog:
         """The handle of a call we placed (it follows the fork that answers)."""
@@ -356,7 +367,12 @@ class _InviteDialog:
         )
 
     def update(self, *, now: float, **content: Unpack[Content]) -> ClientTxn:
-        """UPDATE (RFC 3311), a target refresh that may carry an offer."""
+        """UPDATE (RFC 3311), in an early or confirmed dialog: a target refresh, and a
+        session refresh when a session timer runs (RFC 4028). With a ``body`` it carries
+        an offer, answered in its 2xx; refused (LocalProtocolError) while another offer
+        is unanswered, either way, and in an early dialog before the initial offer and
+        answer completed in a reliable 1xx and its PRACK (§5.1). A 491 (the offers
+        crossed) is retried after the §14.1 back-off, as a re-INVITE's is."""
         return self.request("UPDATE", now=now, **content)
 
     def info(self, *, now: float, **content: Unpack[Content]) -> ClientTxn:
@@ -488,35 +504,37 @@ class ClientInviteDialog(_InviteDialog):
         RFC 3264 §5; an INVITE sent without a body). Other ACKs are sent for you."""
         self._views.client.ack(self._dialog(), body=body, content_type=content_type, now=now)
 
+    def prack(
+        self,
+        *,
+        body: bytes,
+        content_type: str | None = None,
+        headers: Headers_ = (),
+        now: float,
+    ) -> ClientTxn:
+        """Send the PRACK carrying our answer to the offer of a reliable provisional
+        response (RFC 3262 §5; ``ProvisionalOffer`` says one came). Other PRACKs are
+        sent for you. Its responses arrive as events with the handle returned."""
+        return self._views.reliable.prack(
+            self._dialog(), body=body, content_type=content_type, headers=tuple(headers), now=now
+        )
+
 
 class ServerInviteDialog(_InviteDialog):
     """The callee's side, delivered by ``IncomingCall``."""
 
     __slots__ = ()
 
-    def _answer(
-        self,
-        status: int,
-        *,
-        reason: str | None = None,
-        headers: Headers_,
-        body: bytes = b"",
-        content_type: str | None = None,
-        now: float,
-    ) -> None:
-        self._views.server.answer(
-            self._dialog(),
-            status,
-            reason=reason,
-            headers=tuple(headers),
-            body=body,
-            content_type=content_type,
-            now=now,
-        )
+    def ringing(self, *, reliable: bool | None = None, headers: Headers_ = (), now: float) -> None:
+        """180 Ringing (creates the early dialog, §13.3.1.1).
 
-    def ringing(self, *, headers: Headers_ = (), now: float) -> None:
-        """180 Ringing (creates the early dialog, §13.3.1.1)."""
-        self._answer(180, headers=headers, now=now)
+        ``reliable`` (RFC 3262): None sends it reliably when the caller requires 100rel
+        (or ``UAConfig.rel100`` is "required"); True asks for it (the caller must
+        support 100rel); False refuses it (not if the caller requires it). A reliable
+        1xx is retransmitted until its PRACK, and a 2xx given meanwhile waits for that."""
+        self._views.server.answer(
+            self._dialog(), 180, headers=tuple(headers), reliable=reliable, now=now
+        )
 
     def progress(
         self,
@@ -524,13 +542,24 @@ class ServerInviteDialog(_InviteDialog):
         *,
         body: bytes = b"",
         content_type: str | None = None,
+        reliable: bool | None = None,
         headers: Headers_ = (),
         now: float,
     ) -> None:
-        """A provisional response (183 Session Progress with early media by default)."""
+        """A provisional response (183 Session Progress with early media by default);
+        ``reliable`` as for :meth:`ringing`. A session description here is the answer
+        to the INVITE's offer (or our offer, if it had none) only when sent reliably."""
         if not 101 <= status <= 199:
             raise LocalProtocolError(f"progress() sends 101-199, not {status}")
-        self._answer(status, headers=headers, body=body, content_type=content_type, now=now)
+        self._views.server.answer(
+            self._dialog(),
+            status,
+            headers=tuple(headers),
+            body=body,
+            content_type=content_type,
+            reliable=reliable,
+            now=now,
+        )
 
     def accept(
         self,
@@ -541,7 +570,14 @@ class ServerInviteDialog(_InviteDialog):
         now: float,
     ) -> None:
         """200 OK; retransmitted until the ACK arrives (§13.3.1.4)."""
-        self._answer(200, headers=headers, body=body, content_type=content_type, now=now)
+        self._views.server.answer(
+            self._dialog(),
+            200,
+            headers=tuple(headers),
+            body=body,
+            content_type=content_type,
+            now=now,
+        )
 
     def reject(
         self,
@@ -554,7 +590,9 @@ class ServerInviteDialog(_InviteDialog):
         """A final 3xx-6xx (``reason`` is the reason phrase)."""
         if not 300 <= status <= 699:
             raise LocalProtocolError(f"reject() sends 300-699, not {status}")
-        self._answer(status, reason=reason, headers=headers, now=now)
+        self._views.server.answer(
+            self._dialog(), status, reason=reason, headers=tuple(headers), now=now
+        )
 
 
 # -- subscriptions (RFC 6665) ---------------------------------------------------------

@@ -27,11 +27,13 @@ __all__ = ["Inbox"]
 class Inbox:
     """The application's unanswered requests, by server transaction id."""
 
-    __slots__ = ("_app_txns", "_ctx", "_pending", "unanswered")
+    __slots__ = ("_app_txns", "_ctx", "_pending", "get", "unanswered")
 
     def __init__(self, ctx: UAContext) -> None:
         self._ctx = ctx
         self._pending: dict[int, Incoming] = {}
+        #: ``get(txn_id)``: the request of that server transaction awaiting its answer.
+        self.get: Callable[[int], Incoming | None] = self._pending.get
         #: Server transactions the application was handed (their end is its business).
         self._app_txns: set[int] = set()
         #: What runs for a request left unanswered: ``(txn_id, at)`` (the UserAgent sets
@@ -60,9 +62,6 @@ class Inbox:
             ctx = self._ctx
             incoming.alarm = ctx.alarms.at(ctx.now + after, action or self.unanswered, txn.id)
         return incoming
-
-    def get(self, txn_id: int) -> Incoming | None:
-        return self._pending.get(txn_id)
 
     def take(self, txn_id: int) -> Incoming | None:
         """Forget the request of ``txn_id`` once it is answered (or cancelled, or its

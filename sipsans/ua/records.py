@@ -1,12 +1,13 @@
 """The UserAgent's bookkeeping records (no behaviour beyond reading themselves): a call
-we placed, a request we sent, a request waiting for the application's answer."""
+we placed, a request we sent, a request waiting for the application's answer, an INVITE
+we received and have not finished with."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from ..auth import Credentials
-from ..dialog.model import Dialog
+from ..dialog.model import Dialog, DialogId
 from ..dialog.subscription import Subscription
 from ..errors import LocalProtocolError
 from ..message.model import Request, Response
@@ -21,6 +22,7 @@ __all__ = [
     "Incoming",
     "Outgoing",
     "RetryHandler",
+    "ServerInvite",
     "body_type",
 ]
 
@@ -35,7 +37,8 @@ _SDP_CARRIERS = frozenset({"INVITE", "ACK", "UPDATE", "PRACK", "OPTIONS"})
 
 def body_type(method: str, body: bytes | None, content_type: str | None) -> str | None:
     """The Content-Type of a body the application gave for ``method`` (§20.15: a body
-    needs one). Given: it. No body: None. Otherwise only what the body says of itself:
+    needs one). Given: it. No body: None. Otherwise only what the body says of itself
+    (callers on a hot path skip the call when the type is given or there is no body):
     a session description (``v=0`` first, RFC 8866 §5) where SDP goes is
     ``application/sdp``, MESSAGE text is ``text/plain`` (RFC 3428); for anything else
     the caller must say (LocalProtocolError)."""
@@ -199,3 +202,45 @@ class Incoming:
         self.sub = sub
         #: Its answer or ring timer, cancelled once the request is answered.
         self.alarm: Alarm | None = None
+
+
+class ServerInvite:
+    """An INVITE received within a dialog (the initial one, or a re-INVITE) that the
+    server side has not finished with: unanswered, or answered 2xx and awaiting the
+    ACK, its 2xx retransmitted meanwhile (§13.3.1.4)."""
+
+    __slots__ = (
+        "alarm",
+        "cseq",
+        "held",
+        "interval",
+        "offer",
+        "rel100",
+        "replaces",
+        "response",
+        "started",
+        "timer",
+        "txn",
+    )
+
+    def __init__(self, txn: int, cseq: int, offer: bool) -> None:
+        self.txn = txn
+        #: The INVITE's CSeq number, which its ACK carries.
+        self.cseq = cseq
+        #: It carried an offer (RFC 3264).
+        self.offer = offer
+        #: The 2xx sent, once sent; its retransmission interval, start and alarm.
+        self.response: Response | None = None
+        self.interval = 0.0
+        self.started = 0.0
+        self.alarm: Alarm | None = None
+        #: The dialog the initial INVITE's Replaces names (RFC 3891).
+        self.replaces: DialogId | None = None
+        #: What the initial INVITE says of 100rel: reliable.NOT_SUPPORTED (0), SUPPORTED
+        #: or REQUIRED.
+        self.rel100 = 0
+        #: Our 2xx negotiates a session timer (RFC 4028 §9).
+        self.timer = False
+        #: A 2xx the application gave that waits for the PRACK of our reliable 1xx
+        #: (RFC 3262 §3): its status and ``_answer_invite`` arguments.
+        self.held: tuple[int, str | None, Hdrs, bytes, str | None] | None = None

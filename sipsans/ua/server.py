@@ -15,15 +15,13 @@ not finished with (unanswered, or answered 2xx and retransmitted until the ACK,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
-from ..dialog.model import Dialog, DialogId, contact_target, route_set_from
+from ..dialog.model import Dialog, DialogId, contact_target, route_set_from, sips_contact
 from ..dialog.replaces import match_replaces, parse_replaces
 from ..dialog.state import DialogInput, DialogState, TerminatedReason
 from ..errors import LocalProtocolError, RemoteProtocolError
-from ..message.fields import NameAddr
 from ..message.model import Request, Response, make_response
-from ..message.uri import SipURI
 from ..transaction.events import (
     CancelReceived,
     RequestReceived,
@@ -32,45 +30,40 @@ from ..transaction.events import (
     TransportFailed,
 )
 from ..transaction.transport import ClientTxn, ServerTxn, Source
-from .alarms import Alarm
 from .calls import Caller
+from .checks import EXTENSION_HEADERS, PROBED, check_request
 from .client import ClientSide
 from .context import UAContext
-from .dialogs import DialogTable, by_role
+from .dialogs import DialogTable
 from .events import IncomingCall, InDialogRequest, MessageReceived
 from .handles import ServerInviteDialog
 from .inbox import Inbox
 from .notifier import Notifier
-from .records import KNOWN_METHODS, Hdrs, body_type
+from .offers import Negotiations, Pending, refusal
+from .records import KNOWN_METHODS, Hdrs, Incoming, ServerInvite, body_type
 from .refer import Transfers, accept_headers
+from .reliable import NOT_SUPPORTED, ReliableProvisionals
+from .session_timers import Negotiated, SessionTimers
 from .subscriber import Subscriber
 from .subscriptions import Subscriptions
 
 __all__ = ["ServerSide", "check_request"]
 
+# The enum members a call's requests and answers read, bound once: on CPython 3.11 a
+# member read off its class goes through EnumType.__getattr__ (see sipsans._speed,
+# "Enum members as module constants"; A/B on this module: ua-call +1.2 % without them).
+_TRYING, _WAIT_ACK = DialogState.TRYING, DialogState.WAIT_ACK
+_CONFIRMED, _TERMINATED = DialogState.CONFIRMED, DialogState.TERMINATED
+_SENT_1XX, _SENT_2XX = DialogInput.SENT_1XX, DialogInput.SENT_2XX
+_RECV_ACK, _BYE_RECEIVED = DialogInput.RECV_ACK, DialogInput.BYE_RECEIVED
+#: Why a dialog ended by BYE, by our role: a BYE from the peer, and one of ours (the UAC
+#: is whoever sent the initial INVITE, the same on both ends).
+_PEER_BYE = {"uac": TerminatedReason.UAS_BYE, "uas": TerminatedReason.UAC_BYE}
+_OUR_BYE = {"uac": TerminatedReason.UAC_BYE, "uas": TerminatedReason.UAS_BYE}
+
 #: Methods that only make sense inside a dialog: out of one they get 481.
 _DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "NOTIFY", "PRACK"})
-_ANSWERABLE = frozenset({DialogState.TRYING, DialogState.EARLY})  # an INVITE to answer
-
-
-class _Invite:
-    """An INVITE received within a dialog (the initial one, or a re-INVITE) that the
-    server side has not finished with: unanswered, or answered 2xx and awaiting the
-    ACK, its 2xx retransmitted meanwhile (§13.3.1.4)."""
-
-    __slots__ = ("alarm", "cseq", "interval", "replaces", "response", "started", "txn")
-
-    def __init__(self, txn: int, cseq: int) -> None:
-        self.txn = txn
-        #: The INVITE's CSeq number, which its ACK carries.
-        self.cseq = cseq
-        #: The 2xx sent, once sent; its retransmission interval, start and alarm.
-        self.response: Response | None = None
-        self.interval = 0.0
-        self.started = 0.0
-        self.alarm: Alarm | None = None
-        #: The dialog the initial INVITE's Replaces names (RFC 3891).
-        self.replaces: DialogId | None = None
+_ANSWERABLE = frozenset({_TRYING, DialogState.EARLY})  # an INVITE to answer
 
 
 class ServerSide:
@@ -82,11 +75,16 @@ class ServerSide:
         "_ctx",
         "_deferred_bye",
         "_dialogs",
+        "_extensions",
         "_inbox",
         "_invites",
+        "_negotiations",
         "_notifier",
+        "_offers",
+        "_reliable",
         "_subs",
         "_subscriber",
+        "_timers",
         "_transfers",
     )
 
@@ -102,6 +100,9 @@ class ServerSide:
         subscriber: Subscriber,
         notifier: Notifier,
         transfers: Transfers,
+        reliable: ReliableProvisionals,
+        timers: SessionTimers,
+        negotiations: Negotiations,
     ) -> None:
         self._ctx = ctx
         self._dialogs = dialogs
@@ -112,15 +113,48 @@ class ServerSide:
         self._subscriber = subscriber
         self._notifier = notifier
         self._transfers = transfers
-        self._invites: dict[Dialog, _Invite] = {}
+        self._reliable = reliable
+        self._timers = timers
+        self._negotiations = negotiations
+        self._invites: dict[Dialog, ServerInvite] = {}
         #: BYEs asked for before our 2xx was ACKed (§15), per dialog: their headers,
         #: Reason and the handle ``bye()`` returned (see defer_bye).
         self._deferred_bye: dict[Dialog, tuple[Hdrs, str | None, ClientTxn]] = {}
+        #: An UPDATE or PRACK with an offer handed to the application, per dialog, until
+        #: answered: its server transaction id (RFC 3311 §5.2).
+        self._offers: dict[Dialog, int] = {}
+        #: Whether every INVITE must be looked at for 100rel and timers (we require
+        #: 100rel, or always impose a timer), not only those that mention them.
+        config = ctx.config
+        self._extensions = config.rel100 == "required" or config.session_timer == "always"
         inbox.unanswered = self._default_answer
+        reliable.idle = self._release_2xx
+        reliable.gave_up = self._unacknowledged
         dialogs.on_end(self._dialog_ended)
 
     def stats(self) -> dict[str, int]:
-        return {"server_invites": len(self._invites), "deferred_byes": len(self._deferred_bye)}
+        return {
+            "server_invites": len(self._invites),
+            "deferred_byes": len(self._deferred_bye),
+            "offers_to_answer": len(self._offers),
+        }
+
+    def offer_state(self, d: Dialog) -> Pending | None:
+        """The offer/answer exchange requests we received opened on ``d`` (docs in
+        offers.py): an INVITE's or re-INVITE's offer we have not answered (in a 2xx or
+        a reliable 1xx), our offer in a 2xx to an INVITE without one until its ACK, an
+        UPDATE's or PRACK's offer the application has not answered."""
+        if d in self._offers:
+            return "theirs"
+        invite = self._invites.get(d)
+        if invite is None:
+            return None
+        if invite.response is None:
+            if invite.offer and not self._reliable.answered_early(d):
+                return "theirs"
+        elif not invite.offer and invite.response.body:
+            return "ours"
+        return None
 
     # -- requests ---------------------------------------------------------------------
 
@@ -132,10 +166,10 @@ class ServerSide:
             return
         request = event.request
         ctx = self._ctx
-        # The canonical names of the header lines, read once: the checks below ask for
-        # half a dozen headers by presence, and a scan of this short list (in C) is much
-        # cheaper than as many ``name in request.headers`` calls.
-        present = request.headers.keys()
+        # The header fields the checks below ask about by presence, among the request's:
+        # one pass over its header names (in C), then each question is a set look-up,
+        # much cheaper than scanning the names (or asking request.headers) each time.
+        present = PROBED.intersection(request.headers.keys())
         try:
             check_request(request, present)
         except RemoteProtocolError as exc:
@@ -151,7 +185,7 @@ class ServerSide:
             return
         if "require" in present:
             required = [t.strip() for t in request.headers.get_all("require") if t.strip()]
-            unsupported = [t for t in required if t not in ctx.config.supported]
+            unsupported = [t for t in required if t.lower() not in ctx.supported]
             if unsupported:
                 # §8.2.2.3
                 ctx.reply(txn, request, 420, (("Unsupported", ", ".join(unsupported)),))
@@ -165,13 +199,13 @@ class ServerSide:
     def _in_dialog(self, request: Request, txn: ServerTxn, to_tag: str) -> None:
         ctx = self._ctx
         method = request.method
-        d = self._dialogs.get(DialogId(request.call_id, to_tag, request.from_.tag or ""))
+        d = self._dialogs.get((request.call_id, to_tag, request.from_.tag or ""))
         if d is None and method == "NOTIFY":
             self._subscriber.on_notify(request, txn, None)  # may create the dialog (RFC 6665)
             return
         # RFC 5057: a dialog whose INVITE usage ended lives on for its subscriptions.
         usages = d is not None and method in ("NOTIFY", "SUBSCRIBE") and self._subs.has_usages(d)
-        if d is None or (d.state is DialogState.TERMINATED and method != "BYE" and not usages):
+        if d is None or (d.state is _TERMINATED and method != "BYE" and not usages):
             ctx.reply(txn, request, 481)  # §12.2.2
             return
         if not d.invite_usage and method in ("BYE", "INVITE"):
@@ -195,21 +229,63 @@ class ServerSide:
         if method == "BYE":
             self._on_bye(d, request, txn)
             return
+        if method == "PRACK":
+            if self._reliable.on_prack(d, request, txn):
+                self._hand_over_offer(d, request, txn)  # a new offer in the PRACK (§5)
+            return
         if method == "INVITE":
             if self._client.reinvite_pending(d):
                 ctx.reply(txn, request, 491, to_tag=to_tag)  # §14.2: glare
                 return
-            if d.state is not DialogState.CONFIRMED or d in self._invites:
+            if d.state is not _CONFIRMED or d in self._invites:
                 ctx.reply(txn, request, 500, ctx.retry_after(), to_tag=to_tag)  # §14.2
                 return
-            self._invites[d] = _Invite(txn.id, seq)
+        if method in ("INVITE", "UPDATE") and not self._session_request(d, request, txn):
+            return
+        if method == "INVITE":
+            self._invites[d] = ServerInvite(txn.id, seq, bool(request.body))
+        elif method == "UPDATE" and request.body:
+            self._hand_over_offer(d, request, txn)
+            return
         self._inbox.hand_over(txn, request, d, after=ctx.config.answer_timeout)
         ctx.events.append(InDialogRequest(dialog_id=d.id, request=request, txn=txn))
+
+    def _session_request(self, d: Dialog, request: Request, txn: ServerTxn) -> bool:
+        """A re-INVITE or UPDATE: False when answered here. An offer crossing an open
+        exchange gets 491 or 500 (RFC 3311 §5.2, §14.2 for re-INVITE); a Session-Expires
+        below our Min-SE gets 422 (RFC 4028 §9); an UPDATE without an offer that
+        refreshes the session timer is answered at once (§10)."""
+        ctx = self._ctx
+        if request.body:
+            refused = refusal(ctx, self._negotiations.pending(d))
+            if refused is not None:
+                ctx.reply(txn, request, refused[0], refused[1], to_tag=d.local_tag)
+                return False
+        if "session-expires" in request.headers:
+            min_se = self._timers.refusal(request)
+            if min_se is not None:
+                ctx.reply(txn, request, 422, min_se, to_tag=d.local_tag)
+                return False
+        if request.method == "UPDATE" and not request.body and self._timers.active(d):
+            self._respond_now(d, request, txn)
+            return False
+        return True
+
+    def _hand_over_offer(self, d: Dialog, request: Request, txn: ServerTxn) -> None:
+        """An UPDATE or PRACK with an offer: the application answers it (488 by default)."""
+        self._offers[d] = txn.id
+        self._inbox.hand_over(txn, request, d, after=self._ctx.config.answer_timeout)
+        self._ctx.events.append(InDialogRequest(dialog_id=d.id, request=request, txn=txn))
+
+    def _respond_now(self, d: Dialog, request: Request, txn: ServerTxn) -> None:
+        """200 to a session refresh without an offer (RFC 4028 §10), Session-Expires
+        renewed; a target refresh too (§12.2.2)."""
+        self._answer(d, request, txn, 200)
 
     def _on_bye(self, d: Dialog, request: Request, txn: ServerTxn) -> None:
         ctx = self._ctx
         ctx.reply(txn, request, 200, to_tag=d.local_tag)  # §15.1.2
-        if d.state is DialogState.TERMINATED:
+        if d.state is _TERMINATED:
             return  # BYEs crossed
         if d.role == "uas" and d.is_early:
             invite = self._invites.pop(d, None)
@@ -218,13 +294,13 @@ class ServerSide:
                 pending = self._inbox.take(invite.txn)
                 if pending is not None:
                     ctx.reply(ServerTxn(invite.txn), pending.request, 487, to_tag=d.local_tag)
-        reason = by_role(d, local=False, uac=TerminatedReason.UAC_BYE, uas=TerminatedReason.UAS_BYE)
+        reason = _PEER_BYE[d.role]
         # §15: a callee MUST NOT BYE an early dialog. When one does and no other fork is
         # left, the client side CANCELs our INVITE (§9.1), as it does a pending re-INVITE.
-        self._dialogs.end(d, DialogInput.BYE_RECEIVED, reason, None, request)
+        self._dialogs.end(d, _BYE_RECEIVED, reason, None, request)
 
     def _out_of_dialog(
-        self, request: Request, txn: ServerTxn, source: Source, present: list[str]
+        self, request: Request, txn: ServerTxn, source: Source, present: Collection[str]
     ) -> None:
         ctx = self._ctx
         method = request.method
@@ -246,7 +322,7 @@ class ServerSide:
             ctx.events.append(RequestReceived(request=request, txn=txn, source=source))
 
     def _new_call(
-        self, request: Request, txn: ServerTxn, transport: str, present: list[str]
+        self, request: Request, txn: ServerTxn, transport: str, present: Collection[str]
     ) -> None:
         """§12.1.1: a UAS dialog from an INVITE without a To tag (``present``: the canonical
         names of its header lines)."""
@@ -272,6 +348,12 @@ class ServerSide:
             if replaced is None:
                 ctx.reply(txn, request, status)
                 return
+        rel100, timer = NOT_SUPPORTED, False
+        if self._extensions or not EXTENSION_HEADERS.isdisjoint(present):
+            found = self._invite_extensions(request, txn, present)
+            if found is None:
+                return  # refused
+            rel100, timer = found
         routes = request.record_routes if "record-route" in present else []
         local_tag, local_cseq = ctx.new_local()
         remote = request.from_  # (each view property is a cache look-up: read them once)
@@ -284,15 +366,16 @@ class ServerSide:
             request.to,  # local_uri: rendered without its tag when first needed, as is
             remote,  # remote_uri
             ctx.local_contact(
-                transport, secure=transport != "UDP" and _secure(request, routes, contact)
+                transport, secure=transport != "UDP" and sips_contact(request, routes, contact)
             ),
             contact,  # remote_target
             route_set_from(routes, reverse=False) if routes else (),
             local_cseq,
             seq,  # remote_cseq
-            DialogState.TRYING,
+            _TRYING,
         )
-        invite = self._invites[d] = _Invite(txn.id, seq)
+        invite = self._invites[d] = ServerInvite(txn.id, seq, bool(request.body))
+        invite.rel100, invite.timer = rel100, timer
         if replaced is not None:
             invite.replaces = replaced.id
         self._dialogs.add(d)
@@ -309,10 +392,29 @@ class ServerSide:
             )
         )
 
+    def _invite_extensions(
+        self, request: Request, txn: ServerTxn, present: Collection[str]
+    ) -> tuple[int, bool] | None:
+        """What a new INVITE says of 100rel and session timers: (its 100rel support,
+        whether our 2xx negotiates a timer); None when it was refused: 421 when we
+        require 100rel and it does not support it (RFC 3262 §3), 422 when it asks for a
+        session interval below our Min-SE (RFC 4028 §9)."""
+        ctx = self._ctx
+        rel100 = self._reliable.peer_support(request, present)
+        if rel100 == NOT_SUPPORTED and self._reliable.required:
+            ctx.reply(txn, request, 421, (("Require", "100rel"),))
+            return None
+        if "session-expires" in present:
+            min_se = self._timers.refusal(request)
+            if min_se is not None:
+                ctx.reply(txn, request, 422, min_se)
+                return None
+        return rel100, self._timers.wanted(request, present)
+
     def _on_ack(self, ack: Request) -> None:
         """§13.3.1.4: the ACK for our 2xx stops its retransmission and confirms the dialog."""
         try:
-            key = DialogId(ack.call_id, ack.to.tag or "", ack.from_.tag or "")
+            key = (ack.call_id, ack.to.tag or "", ack.from_.tag or "")
             seq = ack.cseq.seq
         except RemoteProtocolError:
             return
@@ -322,18 +424,16 @@ class ServerSide:
             return  # a retransmitted or stray ACK: absorbed (§17.2.1)
         del self._invites[d]
         self._ctx.alarms.cancel(invite.alarm)
-        if d.state is DialogState.WAIT_ACK:
-            self._dialogs.change(d, DialogInput.RECV_ACK, ack)
+        if d.state is _WAIT_ACK:
+            self._dialogs.change(d, _RECV_ACK, ack)
             if invite.replaces is not None:
                 self._replaced(invite.replaces)  # RFC 3891 §3
         elif ack.body:
             self._ctx.events.append(InDialogRequest(dialog_id=d.id, request=ack, txn=None))
-        if d.state is DialogState.CONFIRMED:
+        if d.state is _CONFIRMED:
             held = self._deferred_bye.pop(d, None)
             if held is not None:
-                why = by_role(
-                    d, local=True, uac=TerminatedReason.UAC_BYE, uas=TerminatedReason.UAS_BYE
-                )
+                why = _OUR_BYE[d.role]
                 headers, reason, handle = held
                 self._client.send_bye(d, why, headers=headers, reason=reason, origin=handle)
 
@@ -342,6 +442,10 @@ class ServerSide:
         d = pending.dialog if pending is not None else None
         invite = self._invites.get(d) if d is not None else None
         if d is None or pending is None or invite is None or invite.txn != event.txn.id:
+            if pending is not None and event.answered:
+                # The endpoint answered it 487 (a re-INVITE of a dialog that ended
+                # meanwhile, say): no answer of the application's, or default, can follow.
+                self._inbox.take(event.txn.id)
             self._ctx.events.append(event)
             return
         self._inbox.take(event.txn.id)
@@ -362,14 +466,12 @@ class ServerSide:
         (BYE when confirmed, after its ACK when not ACKed yet; CANCEL when it is our
         early call)."""
         old = self._dialogs.get(key)
-        if old is None or old.state is DialogState.TERMINATED:
+        if old is None or old.state is _TERMINATED:
             return
-        if old.state is DialogState.WAIT_ACK:
+        if old.state is _WAIT_ACK:
             self._defer_bye(old)  # §15: after its ACK
-        elif old.state is DialogState.CONFIRMED:
-            why = by_role(
-                old, local=True, uac=TerminatedReason.UAC_BYE, uas=TerminatedReason.UAS_BYE
-            )
+        elif old.state is _CONFIRMED:
+            why = _OUR_BYE[old.role]
             self._client.send_bye(old, why)
         elif old.is_early:
             self._caller.send_cancel(old)
@@ -385,14 +487,23 @@ class ServerSide:
         headers: Hdrs = (),
         body: bytes = b"",
         content_type: str | None = None,
+        reliable: bool | None = None,
         now: float,
     ) -> None:
         """The callee's answer to the initial INVITE (§13.3.1): ringing, progress,
-        accept, reject."""
+        accept, reject. ``reliable`` for a 1xx: see ReliableProvisionals.choose."""
         ctx = self._ctx
-        ctx.advance(now)
+        if now < ctx.now:
+            ctx.advance(now)  # raises: the clock went backwards
+        ctx.now = now
         self._answer_invite(
-            d, status, reason=reason, headers=headers, body=body, content_type=content_type
+            d,
+            status,
+            reason=reason,
+            headers=headers,
+            body=body,
+            content_type=content_type,
+            reliable=reliable,
         )
         ctx.drain()
 
@@ -405,6 +516,7 @@ class ServerSide:
         headers: Hdrs = (),
         body: bytes = b"",
         content_type: str | None = None,
+        reliable: bool | None = None,
     ) -> None:
         ctx = self._ctx
         invite = self._invites.get(d)
@@ -413,13 +525,36 @@ class ServerSide:
         pending = self._inbox.get(invite.txn)
         if pending is None:
             raise LocalProtocolError(f"the INVITE of {d.id} was already answered or ended")
+        if invite.held is not None:
+            if status < 300:
+                raise LocalProtocolError(
+                    f"the INVITE of {d.id} was accepted: its 2xx waits for the PRACK of a "
+                    "reliable provisional response (RFC 3262 §3)"
+                )
+            invite.held = None  # a rejection instead of the 2xx not sent yet
         request = pending.request
-        content_type = body_type("INVITE", body, content_type)
+        if body and content_type is None:
+            content_type = body_type("INVITE", body, content_type)
         # The route set is the INVITE's Record-Route list (§12.1.1): when it is empty
         # there is none to copy.
         extra = self._dialog_headers(d, request, status, record_route=bool(d.route_set))
         extra += ctx.common
         extra += headers
+        sent_reliably = False
+        negotiated: Negotiated | None = None
+        if status < 200:
+            if invite.rel100 or reliable:
+                sent_reliably = self._reliable.choose(invite.rel100, status, reliable)
+            if sent_reliably:
+                extra += self._reliable.next_headers(d, invite.txn, invite.cseq)
+        elif invite.rel100 and not self._reliable.final(d, status):
+            # RFC 3262 §3: the 2xx waits until our reliable 1xx are PRACKed.
+            invite.held = (status, reason, headers, body, content_type)
+            return
+        elif status < 300 and invite.timer:
+            negotiated = self._timers.grant(d, request)  # RFC 4028 §9
+            if negotiated is not None:
+                extra += negotiated.headers
         response = make_response(
             request,
             status,
@@ -429,23 +564,48 @@ class ServerSide:
             body=body,
             content_type=content_type if body else None,
         )
-        ctx.endpoint.send_response(ServerTxn(invite.txn), response, now=ctx.now)
+        if sent_reliably:
+            self._reliable.send(d, response, invite_offer=invite.offer)
+        else:
+            ctx.endpoint.send_response(ServerTxn(invite.txn), response, now=ctx.now)
         if status < 200:
-            self._dialogs.change(d, DialogInput.SENT_1XX, response)
+            self._dialogs.change(d, _SENT_1XX, response)
             return
         self._inbox.take(invite.txn)
         if status < 300:
-            self._dialogs.change(d, DialogInput.SENT_2XX, response)
+            self._dialogs.change(d, _SENT_2XX, response)
             self._start_retransmit(d, invite, response)
+            if negotiated is not None:
+                self._timers.granted(d, negotiated, response, body)
         else:
             del self._invites[d]
             self._dialogs.end(d, DialogInput.SENT_FAILURE, _uas_reason(status), status, response)
+
+    def _release_2xx(self, d: Dialog) -> None:
+        """The last reliable 1xx was PRACKed: the 2xx held for it goes (RFC 3262 §3)."""
+        invite = self._invites.get(d)
+        if invite is None or invite.held is None:
+            return
+        status, reason, headers, body, content_type = invite.held
+        invite.held = None
+        self._answer_invite(
+            d, status, reason=reason, headers=headers, body=body, content_type=content_type
+        )
+
+    def _unacknowledged(self, d: Dialog) -> None:
+        """A reliable 1xx went unacknowledged for 64*T1: RFC 3262 §3 has the UAS "reject
+        the original request with a 5xx response" (500, as a 2xx held for it is void)."""
+        invite = self._invites.get(d)
+        if invite is not None and invite.response is None and d.is_early:
+            invite.held = None
+            self._answer_invite(d, 500)
 
     def _dialog_headers(
         self, d: Dialog, request: Request, status: int, *, record_route: bool
     ) -> list[tuple[str, str]]:
         """Contact, Allow and (``record_route``: for a dialog-creating answer) Record-Route
-        for a dialog-creating or target refresh answer."""
+        for a dialog-creating or target refresh answer; Supported too in a 2xx to an
+        INVITE (§13.3.1.4), as in our answer to OPTIONS (§11.2)."""
         out: list[tuple[str, str]] = []
         if 101 <= status < 300:
             # §12.1.1: copy every Record-Route, in order, and give our Contact.
@@ -453,10 +613,13 @@ class ServerSide:
                 out += [("Record-Route", v) for v in request.headers.get_all("record-route")]
             out.append(("Contact", d.local_contact))
         if 200 <= status < 300:
-            out.append(("Allow", self._ctx.allow_value))
+            ctx = self._ctx
+            out.append(("Allow", ctx.allow_value))
+            if request.method == "INVITE":
+                out.append(("Supported", ctx.supported_value))
         return out
 
-    def _start_retransmit(self, d: Dialog, invite: _Invite, response: Response) -> None:
+    def _start_retransmit(self, d: Dialog, invite: ServerInvite, response: Response) -> None:
         ctx = self._ctx
         t1 = ctx.endpoint.config.t1
         invite.response, invite.interval, invite.started = response, t1, ctx.now
@@ -524,7 +687,6 @@ class ServerSide:
         body: bytes = b"",
         content_type: str | None = None,
     ) -> None:
-        ctx = self._ctx
         pending = self._inbox.get(txn.id)
         if pending is None:
             raise LocalProtocolError(f"{txn!r} is not a request waiting for an answer")
@@ -547,17 +709,50 @@ class ServerSide:
             else:
                 raise LocalProtocolError("a SUBSCRIBE is answered with a final status (RFC 6665)")
             return
+        self._answer(
+            d,
+            request,
+            txn,
+            status,
+            reason=reason,
+            headers=headers,
+            body=body,
+            content_type=content_type,
+        )
+
+    def _answer(
+        self,
+        d: Dialog | None,
+        request: Request,
+        txn: ServerTxn,
+        status: int,
+        *,
+        reason: str | None = None,
+        headers: Hdrs = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> None:
+        """Answer ``request`` (not an initial INVITE, not a SUBSCRIBE) on ``txn``, and
+        apply what a final answer does to its dialog."""
+        ctx = self._ctx
+        method = request.method
         extra: list[tuple[str, str]] = []
+        negotiated: Negotiated | None = None
         if d is not None and method in ("INVITE", "UPDATE"):
             # A target refresh keeps the route set: no Record-Route copied.
             extra = self._dialog_headers(d, request, status, record_route=False)
+            if 200 <= status < 300:
+                negotiated = self._timers.grant(d, request)  # a session refresh (RFC 4028)
+                if negotiated is not None:
+                    extra += negotiated.headers
         elif method == "REFER" and 200 <= status < 300:
             extra = list(accept_headers(request))
         elif status == 405 or (method == "OPTIONS" and 200 <= status < 300):
             extra = [("Allow", ctx.allow_value)]
             if method == "OPTIONS":
-                extra.append(("Accept", "application/sdp"))
-        content_type = body_type(method, body, content_type)
+                extra += [("Accept", "application/sdp"), ("Supported", ctx.supported_value)]
+        if body and content_type is None:
+            content_type = body_type(method, body, content_type)
         tag = d.local_tag if d is not None else (None if request.to.tag else ctx.new_tag())
         response = make_response(
             request,
@@ -574,6 +769,8 @@ class ServerSide:
         self._inbox.take(txn.id)
         if d is None:
             return
+        if self._offers.get(d) == txn.id:
+            del self._offers[d]  # the offer is answered, or refused
         if method == "INVITE":
             invite = self._invites.get(d)
             if invite is None or invite.txn != txn.id:
@@ -587,6 +784,8 @@ class ServerSide:
             d.refresh_target(request)
         elif method == "REFER" and status < 300:
             self._transfers.accepted(d, request)
+        if negotiated is not None:
+            self._timers.granted(d, negotiated, response, body)
 
     def _default_answer(self, txn_id: int, at: float) -> None:
         """The documented answer to a request the application left unanswered."""
@@ -597,7 +796,7 @@ class ServerSide:
         method = request.method
         # We cannot invent an answer to a session offer (RFC 3264 §6): 488. Nobody
         # agreed to a transfer (603) or a subscription (480) either.
-        if method == "INVITE" or (method == "UPDATE" and request.body):
+        if method == "INVITE" or (method in ("UPDATE", "PRACK") and request.body):
             status = 488
         else:
             status = {"REFER": 603, "SUBSCRIBE": 480}.get(method, 200)
@@ -653,6 +852,8 @@ class ServerSide:
         held = self._deferred_bye.pop(d, None)
         if held is not None:
             ctx.events.append(TransactionTerminated(txn=held[2]))
+        if self._offers:
+            self._offers.pop(d, None)
 
     def on_failure(self, event: TransactionTimedOut | TransportFailed) -> None:
         """A server transaction failed: the application hears of it if it was handed
@@ -660,16 +861,15 @@ class ServerSide:
         if self._inbox.is_app_txn(event.txn.id):
             self._ctx.events.append(event)
 
-    def on_terminated(self, event: TransactionTerminated) -> None:
-        """A server transaction ended; an unanswered request's can no longer be answered
-        (a transport failure): forget it."""
-        pending = self._inbox.txn_ended(event)
-        if pending is None:
-            return
+    def unanswered_ended(self, event: TransactionTerminated, pending: Incoming) -> None:
+        """The server transaction of ``pending``, a request the application had not
+        answered, ended (a transport failure): it can no longer be answered."""
         txn_id = event.txn.id
         if pending.sub is not None:
             self._notifier.abandon(pending.sub)  # the SUBSCRIBE can no longer be answered
         d = pending.dialog
+        if d is not None and self._offers.get(d) == txn_id:
+            del self._offers[d]
         invite = self._invites.get(d) if d is not None else None
         if (
             d is not None
@@ -682,56 +882,9 @@ class ServerSide:
                 self._dialogs.end(d, DialogInput.FAILED, TerminatedReason.TIMEOUT)
 
 
-def _secure(request: Request, record_routes: list[NameAddr], remote_target: str) -> bool:
-    """§12.1.1: our Contact in a dialog-creating answer is a SIPS URI when the request's
-    Request-URI is one, or its top Record-Route, or (without Record-Route) its Contact,
-    the remote target (already rendered: no Contact view built for this). Asked only
-    for requests over a stream: SIPS means TLS on every hop, the last one included
-    (RFC 5630 §3.1.3), so a request over UDP is answered with a SIP Contact (and the
-    check costs a UDP call nothing)."""
-    uri = request.uri
-    if isinstance(uri, SipURI) and uri.secure:
-        return True
-    if record_routes:
-        first = record_routes[0].uri
-        return isinstance(first, SipURI) and first.secure
-    return remote_target[:5].lower() == "sips:"
-
-
 def _uas_reason(status: int) -> TerminatedReason:
     if status in (486, 600):
         return TerminatedReason.UAS_BUSY
     if status in (603, 607):
         return TerminatedReason.UAS_DECLINE
     return TerminatedReason.UAS_OTHER
-
-
-def check_request(request: Request, present: list[str] | None = None) -> None:
-    """Validate, once, what sipsans interprets in a request beyond the fields
-    ``parse_message`` already checked (§8.2: a UAS answers 400 rather than act on a
-    malformed request). Raises RemoteProtocolError.
-
-    The same verdict as :meth:`Request.validate` (tests/test_ua_efficiency.py holds them
-    equal), without reading the parser's fields again or building the empty views of
-    headers the request does not carry: the Request-URI, every Via, the From and To
-    URIs, then Max-Forwards, Contact, Route and Record-Route when present.
-    ``present`` is ``request.headers.keys()`` when the caller already has it.
-    """
-    request.uri  # noqa: B018
-    request.vias._parse_all()  # each Via parses on first access; the top one already did
-    request.from_.uri  # noqa: B018
-    request.to.uri  # noqa: B018
-    if present is None:
-        present = request.headers.keys()
-    # Max-Forwards and Contact are checked without building the views nobody may read
-    # (the same verdict: see Message._check_max_forwards).
-    if "max-forwards" in present:
-        request._check_max_forwards()
-    if "contact" in present:
-        request._check_contacts()
-    if "route" in present:
-        for value in request.routes:
-            value.uri  # noqa: B018
-    if "record-route" in present:
-        for value in request.record_routes:
-            value.uri  # noqa: B018

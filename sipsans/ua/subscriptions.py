@@ -11,11 +11,12 @@ change). The two roles act on them: :mod:`sipsans.ua.subscriber` and
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Literal
 
 from ..dialog.model import Dialog
-from ..dialog.state import DialogInput, DialogState
+from ..dialog.state import DialogInput
 from ..dialog.subscription import (
     EventHeader,
     Subscription,
@@ -73,9 +74,9 @@ class Subscriptions:
         self._forkable: dict[tuple[str, str], Subscription] = {}
         #: The subscription usages of each dialog (RFC 5057), by our role and Event.
         self._usages: dict[Dialog, dict[UsageKey, Subscription]] = {}
-        #: The newest usage of each dialog, kept after it ended (``as_subscription()``).
-        self._newest: dict[Dialog, Subscription] = {}
-        dialogs.on_end(self._dialog_ended)
+        #: The newest usage of each dialog, kept after it ended (``as_subscription()``)
+        #: for as long as the dialog record lives (a handle holds it).
+        self._newest: weakref.WeakKeyDictionary[Dialog, Subscription] = weakref.WeakKeyDictionary()
 
     def stats(self) -> dict[str, int]:
         return {"subscriptions": len(self._by_key), "subscribe_calls": len(self._forkable)}
@@ -178,13 +179,7 @@ class Subscriptions:
             if not d.invite_usage:
                 # A subscription-only dialog ends with its last usage (RFC 5057 §5).
                 self._dialogs.change(d, DialogInput.USAGES_ENDED)
-            if d.state is DialogState.TERMINATED:
-                self._newest.pop(d, None)
             self._dialogs.release(d, 0)
-
-    def _dialog_ended(self, d: Dialog, was_early: bool) -> None:
-        if d not in self._usages:
-            self._newest.pop(d, None)
 
     def on_alarm(self, role: Role, handler: Callable[[Subscription], None]) -> None:
         """``handler(rec)`` runs when an alarm of one of ``role``'s records is due."""

@@ -143,6 +143,7 @@ class BlockingDialog(DialogInfo):
     refer = _blocking(AsyncDialog.refer)
     notify_refer = _blocking(AsyncDialog.notify_refer)
     ack = _blocking(AsyncDialog.ack)
+    prack = _blocking(AsyncDialog.prack)
     ringing = _blocking(AsyncDialog.ringing)
     progress = _blocking(AsyncDialog.progress)
     accept = _blocking(AsyncDialog.accept)

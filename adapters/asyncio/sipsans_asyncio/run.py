@@ -14,7 +14,7 @@ At 3,000 calls/s that is about a million: the middle generation's collections to
 Freezing once a second takes whatever survived the last second out of the collector's
 reach (an O(1) list splice); reference counting still frees every one of them when it
 ends. The trade-off: a reference cycle among frozen objects that becomes garbage later is
-never collected. A call through the UAS path makes none (tests/test_adapter_gc.py).
+never collected. A call through the UAS path makes none (tests/adapters/test_adapter_gc.py).
 """
 
 from __future__ import annotations

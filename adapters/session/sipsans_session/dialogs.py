@@ -230,7 +230,9 @@ class AsyncDialog(DialogInfo):
         return await self._waits.response(self.view.request, method, **content)
 
     async def update(self, **content: Unpack[Content]) -> Response:
-        """UPDATE (RFC 3311)."""
+        """UPDATE (RFC 3311), in an early or confirmed dialog; with a ``body`` it carries
+        an offer, answered in the returned 2xx (a 491 is retried after the §14.1
+        back-off)."""
         return await self._waits.response(self.view.update, **content)
 
     async def info(self, **content: Unpack[Content]) -> Response:
@@ -300,6 +302,19 @@ class AsyncDialog(DialogInfo):
             raise TypeError("only the caller sends ACK")
         self._driver.command(view.ack, body=body, content_type=content_type)
 
+    async def prack(
+        self, *, body: bytes, content_type: str | None = None, headers: Hdrs = ()
+    ) -> Response:
+        """The PRACK carrying our answer to the offer of a reliable provisional response
+        (RFC 3262 §5; a ``ProvisionalOffer`` event says one came); returns its final
+        response. Other PRACKs the UA sends by itself."""
+        view = self.view
+        if not isinstance(view, ClientInviteDialog):
+            raise TypeError("only the caller sends PRACK")
+        return await self._waits.response(
+            view.prack, body=body, content_type=content_type, headers=headers
+        )
+
     # -- answering an incoming call -----------------------------------------------------
 
     def _server(self) -> ServerInviteDialog:
@@ -308,9 +323,11 @@ class AsyncDialog(DialogInfo):
             raise TypeError("only an incoming call can be answered")
         return view
 
-    async def ringing(self, *, headers: Hdrs = ()) -> None:
-        """180 Ringing (§13.3.1.1)."""
-        self._driver.command(self._server().ringing, headers=headers)
+    async def ringing(self, *, reliable: bool | None = None, headers: Hdrs = ()) -> None:
+        """180 Ringing (§13.3.1.1); ``reliable`` as the core's ``ringing`` (RFC 3262:
+        None goes reliably when the caller requires 100rel). A reliable one is
+        retransmitted until its PRACK, which the UA answers; a 2xx waits for it."""
+        self._driver.command(self._server().ringing, reliable=reliable, headers=headers)
 
     async def progress(
         self,
@@ -318,11 +335,18 @@ class AsyncDialog(DialogInfo):
         *,
         body: bytes = b"",
         content_type: str | None = None,
+        reliable: bool | None = None,
         headers: Hdrs = (),
     ) -> None:
-        """A provisional response (183 Session Progress by default)."""
+        """A provisional response (183 Session Progress by default); ``reliable`` as for
+        :meth:`ringing`."""
         self._driver.command(
-            self._server().progress, status, body=body, content_type=content_type, headers=headers
+            self._server().progress,
+            status,
+            body=body,
+            content_type=content_type,
+            reliable=reliable,
+            headers=headers,
         )
 
     async def accept(

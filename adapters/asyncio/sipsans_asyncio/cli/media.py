@@ -16,7 +16,7 @@ import random
 import socket
 
 import sipsans
-from sipsans._memo import remember
+from sipsans._speed import remember
 from sipsans.sdp import Capabilities, Codec, SessionDescription, make_answer, make_offer, parse_sdp
 
 from .common import CommandError

@@ -1,0 +1,55 @@
+"""Build hook: ``pip install .`` is pure Python; ``SIPSANS_MYPYC=1`` compiles the core.
+
+The pure-Python package is the reference and the default. With ``SIPSANS_MYPYC=1`` (and
+mypy installed in the build environment, e.g. ``pip install --no-build-isolation``) the
+modules listed below are compiled with mypyc from the same typed sources; see
+bench/README.md for how to build, test and measure it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from setuptools import setup
+
+#: The modules mypyc compiles: the message, transaction, services and auth layers, less
+#: what bench/README.md lists with the reason (message/fields.py, headers.py, model.py and
+#: uri_model.py build instances without running __init__, see sipsans/_speed.py; the
+#: REGISTER and PUBLISH clients pass their options on as **kwargs, which mypyc mishandles).
+#: The package __init__ files only re-export; _speed.py uses exec.
+COMPILED = [
+    "sipsans/errors.py",
+    "sipsans/config.py",
+    "sipsans/message/grammar.py",
+    "sipsans/message/uri.py",
+    "sipsans/message/parser.py",
+    "sipsans/message/framing.py",
+    "sipsans/transaction/tables.py",
+    "sipsans/transaction/timers.py",
+    "sipsans/transaction/transport.py",
+    "sipsans/transaction/events.py",
+    "sipsans/transaction/machine.py",
+    "sipsans/transaction/compiled.py",
+    "sipsans/transaction/record.py",
+    "sipsans/transaction/matching.py",
+    "sipsans/transaction/builders.py",
+    "sipsans/transaction/connections.py",
+    "sipsans/transaction/registry.py",
+    "sipsans/transaction/stateless.py",
+    "sipsans/transaction/endpoint.py",
+    "sipsans/services/events.py",
+    "sipsans/services/registrar.py",
+    "sipsans/auth/digest.py",
+    "sipsans/auth/params.py",
+    "sipsans/auth/client.py",
+    "sipsans/auth/server.py",
+]
+
+ext_modules = []
+if os.environ.get("SIPSANS_MYPYC") == "1":
+    from mypyc.build import mypycify
+
+    # The shared runtime module goes inside the package: sipsans._native__mypyc.
+    ext_modules = mypycify(COMPILED, opt_level="3", group_name="sipsans._native")
+
+setup(ext_modules=ext_modules)
