@@ -245,6 +245,8 @@ def test_uas_listen_host_alone_keeps_its_port(capsys: pytest.CaptureFixture[str]
     while command.is_alive() and "listening" not in output.read():
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    command.join(0.5)  # (it may have just failed: read what it printed)
+    output.read()
     if command.is_alive():
         assert "listening on UDP 127.0.0.1:5060" in output.text
         cli_done = Command(
