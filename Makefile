@@ -24,7 +24,7 @@ BENCH_STAMP := $(VENV)/.sipsans-bench.stamp
 # CI=true and tests/interop/ exists, so that local runs never touch the system: locally the
 # interop tests skip with a reason when a peer is missing; under CI=true a missing peer fails.
 # Add packages here as tests/interop/ grows (sipsak, sipvicious, tshark, ...).
-INTEROP_APT_PACKAGES ?= sip-tester kamailio baresip
+INTEROP_APT_PACKAGES ?= sip-tester kamailio baresip dnsmasq-base redis-server
 
 .DEFAULT_GOAL := help
 .PHONY: help venv demo test lint fmt bench bench-uas peers clean

@@ -6,6 +6,8 @@ UASes, measured in the same run on 127.0.0.1:
   * ``sipsans``: ``sipsans uas`` (the CLI: asyncio adapter + UserAgent), on uvloop when
     installed (``--no-uvloop`` to compare with the stdlib loop); ``sipsans-asyncio`` (not
     in the default set) is the same on the stdlib loop, to compare both in one run;
+  * ``sipsans-shared``: ``sipsans uas --state URL`` (``--state``, a Redis started
+    beforehand): each call's dialog written to the store and deleted (docs/scaling.md);
   * ``sipp``: ``sipp -sn uas`` (C++, the reference for CPU per call);
   * ``aiosipua``: a minimal auto-answer UAS on aiosipua's ``SipUAS`` (this file,
     ``--serve-aiosipua PORT``), on the same event loop as sipsans.
@@ -45,6 +47,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+#: The store of the ``sipsans-shared`` UAS (``--state``).
+STATE = "redis://127.0.0.1:6379/0"
 #: sipp's socket buffers (its default, 64 KiB, overflows before any UAS here does).
 SIPP_BUFFER = 4 * 1024 * 1024
 
@@ -154,12 +158,14 @@ def _niced(nice: int) -> list[str]:
 
 
 def start_uas(kind: str, port: int, sipp: str, uvloop: bool, nice: int) -> subprocess.Popen[bytes]:
-    if kind in ("sipsans", "sipsans-asyncio"):
+    if kind in ("sipsans", "sipsans-asyncio", "sipsans-shared"):
         command = [sys.executable, "-m", "sipsans_asyncio.cli", "uas"]
         # --quiet: no line per call, which a load test would only throw away.
         command += ["--listen", f"127.0.0.1:{port}", "--quiet"]
-        if uvloop and kind == "sipsans":
+        if uvloop and kind != "sipsans-asyncio":
             command.append("--uvloop")
+        if kind == "sipsans-shared":
+            command += ["--state", STATE]  # every call written to the store and deleted
     elif kind == "sipp":
         command = [sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-nostdin"]
     elif kind == "aiosipua":
@@ -247,7 +253,13 @@ def main() -> int:
     parser.add_argument(
         "--uas",
         default="sipsans,sipp,aiosipua",
-        help="any of sipsans,sipsans-asyncio,sipp,aiosipua",
+        help="any of sipsans,sipsans-asyncio,sipsans-shared,sipp,aiosipua",
+    )
+    parser.add_argument(
+        "--state",
+        default="redis://127.0.0.1:6379/0",
+        metavar="URL",
+        help="the store of sipsans-shared (sipsans uas --state URL; start it first)",
     )
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument(
@@ -276,6 +288,8 @@ def main() -> int:
         uvloop_ok = not args.no_uvloop
     except ImportError:
         uvloop_ok = False
+    global STATE
+    STATE = args.state
     rates = [int(r) for r in args.rates.split(",")]
     kinds = args.uas.split(",")
     print(

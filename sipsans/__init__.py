@@ -16,7 +16,7 @@ from .dialog import (
     SubscriptionState,
     TerminatedReason,
 )
-from .dialog.events import DialogStateChanged, DialogTerminated
+from .dialog.events import DialogChange, DialogChanged, DialogStateChanged, DialogTerminated
 from .dialog.replaces import Replaces
 from .errors import LocalProtocolError, RemoteProtocolError, SipError
 from .message.fields import CSeq, NameAddr, Via, parse_name_addr, parse_via
@@ -56,6 +56,7 @@ from .ua.agent import UAConfig, UserAgent
 from .ua.events import (
     AuthenticationFailed,
     Event,
+    FlowFailed,
     IncomingCall,
     IncomingSubscription,
     InDialogRequest,
@@ -63,8 +64,13 @@ from .ua.events import (
     NotifyReceived,
     ProvisionalOffer,
     ReferReceived,
+    RestoreRefusal,
+    RestoreRefused,
     SessionRefreshed,
     SubscriptionStateChanged,
+    TargetFailed,
+    TargetsExhausted,
+    UnknownDialogRequest,
 )
 from .ua.handles import (
     ClientInviteDialog,
@@ -83,6 +89,11 @@ __all__ = [  # noqa: RUF022 - grouped by layer
     "DialogState",
     "DialogStateChanged",
     "DialogTerminated",
+    "DialogChange",
+    "DialogChanged",
+    "UnknownDialogRequest",
+    "RestoreRefusal",
+    "RestoreRefused",
     "InDialogRequest",
     "IncomingCall",
     "MessageReceived",
@@ -94,6 +105,9 @@ __all__ = [  # noqa: RUF022 - grouped by layer
     "NotifyReceived",
     "IncomingSubscription",
     "ReferReceived",
+    "TargetFailed",
+    "TargetsExhausted",
+    "FlowFailed",
     "ProvisionalOffer",
     "SessionRefreshed",
     "Replaces",

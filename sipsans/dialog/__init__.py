@@ -7,7 +7,7 @@
 * :mod:`.subscription`: :class:`SubscriptionState`, the subscription table and
   record, the Event and Subscription-State header fields.
 * :mod:`.replaces`: the Replaces header (RFC 3891) and message/sipfrag bodies.
-* :mod:`.events`: ``DialogStateChanged`` and ``DialogTerminated``.
+* :mod:`.events`: ``DialogStateChanged``, ``DialogChanged`` and ``DialogTerminated``.
 
 The dialog views users hold (``ClientInviteDialog``, ...) are the UserAgent's
 (:mod:`sipsans.ua.handles`): every one of their methods is a UserAgent command.
@@ -15,7 +15,7 @@ The dialog views users hold (``ClientInviteDialog``, ...) are the UserAgent's
 
 from __future__ import annotations
 
-from .events import DialogStateChanged, DialogTerminated
+from .events import DialogChange, DialogChanged, DialogStateChanged, DialogTerminated
 from .model import SNAPSHOT_VERSION, DialogId, DialogSnapshot
 from .replaces import Replaces
 from .state import DIALOG_TABLE, DialogInput, DialogState, TerminatedReason, reason_for_status
@@ -25,6 +25,8 @@ __all__ = [
     "DIALOG_TABLE",
     "SNAPSHOT_VERSION",
     "SUBSCRIPTION_TABLE",
+    "DialogChange",
+    "DialogChanged",
     "DialogId",
     "DialogInput",
     "DialogSnapshot",

@@ -359,8 +359,14 @@ def snapshot(d: Dialog) -> DialogSnapshot:
 
 
 def restore(data: DialogSnapshot) -> Dialog:
-    """A confirmed Dialog from :func:`snapshot` output (LocalProtocolError if invalid)."""
+    """A confirmed Dialog from :func:`snapshot` output (LocalProtocolError if invalid).
+
+    Every field is checked before anything is built (type, range, URIs that parse), so a
+    snapshot read back from a shared store is either taken whole or refused whole.
+    """
     try:
+        if not isinstance(data, dict):
+            raise LocalProtocolError("a dialog snapshot is a JSON object")
         if data["version"] != SNAPSHOT_VERSION:
             raise LocalProtocolError(f"unsupported dialog snapshot version {data['version']!r}")
         role = data["role"]
@@ -371,28 +377,35 @@ def restore(data: DialogSnapshot) -> Dialog:
         if raw_target is not None:
             transport, host, port = raw_target
             assert isinstance(transport, str) and isinstance(host, str)
-            assert port is None or isinstance(port, int)
+            assert port is None or (isinstance(port, int) and _is_int(port, 1, 65535))
             target = Target(transport, host, port)
+        routes = data["route_set"]
+        assert isinstance(routes, list) and all(isinstance(r, str) for r in routes)
+        assert _is_int(data["local_cseq"], 0, _MAX_CSEQ)
+        remote_cseq = data["remote_cseq"]
+        assert remote_cseq is None or _is_int(remote_cseq, 0, _MAX_CSEQ)
+        assert isinstance(data["secure"], bool)
         d = Dialog(
             role="uac" if role == "uac" else "uas",
-            call_id=str(data["call_id"]),
-            local_tag=str(data["local_tag"]),
-            remote_tag=str(data["remote_tag"]),
-            local_uri=str(data["local_uri"]),
-            remote_uri=str(data["remote_uri"]),
-            local_contact=str(data["local_contact"]),
-            remote_target=str(data["remote_target"]),
-            route_set=tuple(str(r) for r in data["route_set"]),
-            local_cseq=int(data["local_cseq"]),
-            remote_cseq=None if data["remote_cseq"] is None else int(data["remote_cseq"]),
+            call_id=_text(data, "call_id"),
+            local_tag=_text(data, "local_tag"),
+            remote_tag=_text(data, "remote_tag"),
+            local_uri=_text(data, "local_uri"),
+            remote_uri=_text(data, "remote_uri"),
+            local_contact=_text(data, "local_contact"),
+            remote_target=_text(data, "remote_target"),
+            route_set=tuple(routes),
+            local_cseq=data["local_cseq"],
+            remote_cseq=remote_cseq,
             state=DialogState.CONFIRMED,
             target=target,
-            secure=bool(data["secure"]),
+            secure=data["secure"],
         )
         # Validate every stored URI now rather than on the first request.
         parse_uri(d.remote_target)
         parse_name_addr(d.local_uri, header="From")
         parse_name_addr(d.remote_uri, header="To")
+        parse_name_addr(d.local_contact, header="Contact")
         for route in d.route_set:
             parse_name_addr(route, header="Route")
     except (KeyError, TypeError, ValueError, AssertionError, RemoteProtocolError) as exc:
@@ -400,12 +413,16 @@ def restore(data: DialogSnapshot) -> Dialog:
     return d
 
 
-def sips_contact(request: Request, record_routes: list[NameAddr], remote_target: str) -> bool:
+def sips_contact(
+    request: Request, record_routes: list[NameAddr], remote_target: str, transport: str
+) -> bool:
     """§12.1.1: our Contact in the answer that creates a dialog must be a SIPS URI when
     the request's Request-URI is one, or its top Record-Route, or (without Record-Route)
-    its Contact: the remote target (already rendered, so no Contact view is built). Ask
-    it only for a request over a stream: SIPS means TLS on every hop, the last one
-    included (RFC 5630 §3.1.3)."""
+    its Contact: the remote target (already rendered, so no Contact view is built). Never
+    over UDP: SIPS means TLS on every hop, the last one included (RFC 5630 §3.1.3), and
+    so a UDP call costs one comparison."""
+    if transport == "UDP":
+        return False
     uri = request.uri
     if isinstance(uri, SipURI) and uri.secure:
         return True
@@ -413,3 +430,19 @@ def sips_contact(request: Request, record_routes: list[NameAddr], remote_target:
         first = record_routes[0].uri
         return isinstance(first, SipURI) and first.secure
     return remote_target[:5].lower() == "sips:"
+
+
+#: §8.1.1.5: a CSeq number is below 2**31.
+_MAX_CSEQ = 2**31 - 1
+
+
+def _is_int(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _text(data: DialogSnapshot, key: str) -> str:
+    """The string ``data[key]``; a Call-ID or tag must not be empty either."""
+    value = data[key]  # type: ignore[literal-required]
+    if not isinstance(value, str) or (not value and key in ("call_id", "local_tag")):
+        raise ValueError(f"{key} must be a non-empty string, not {value!r}")
+    return value

@@ -5,6 +5,7 @@
   :class:`~sipsans.Target` (transport, host, port) RFC 3263 §4 prescribes.
 * :class:`Failover` -- walks those targets for a transaction user (§4.3), keeping
   failed ones at the back for a while.
+* :class:`Backoffs` -- the per-target back-off deadlines, shareable between Failovers.
 * :class:`DnsCache` -- record sets by (type, name) until their TTL, for adapters.
 * :func:`order_srv` -- RFC 2782's priority and weighted order, on its own.
 
@@ -25,7 +26,7 @@ from .errors import (
     TargetsExhaustedError,
     UnsupportedTransportError,
 )
-from .failover import Failover
+from .failover import Backoffs, Failover, describe_target
 from .ordering import order_srv
 from .planner import LocateLimits, Planner
 from .records import AddressRecord, NaptrRecord, Query, Record, RecordKind, SrvRecord
@@ -36,6 +37,7 @@ __all__ = [
     "NAPTR_SERVICES",
     "SRV_PREFIXES",
     "AddressRecord",
+    "Backoffs",
     "CachedSet",
     "DnsCache",
     "DnsQueryFailedError",
@@ -55,5 +57,6 @@ __all__ = [
     "SrvRecord",
     "TargetsExhaustedError",
     "UnsupportedTransportError",
+    "describe_target",
     "order_srv",
 ]

@@ -24,6 +24,11 @@ A *round* is one request's walk down the list: each target is handed out at most
 per round. :meth:`restart` (or :meth:`succeeded`) begins the next round; the back-off
 deadlines survive rounds, and :meth:`update` keeps them when a new plan (after its
 TTLs ran out) brings a new list.
+
+The deadlines live in a :class:`Backoffs` table. Each Failover has its own unless it is
+given one to share: a user agent shares one between all its requests, so that a
+server that failed one request is tried last by the next ones too, whatever URI they
+were planned from.
 """
 
 from __future__ import annotations
@@ -34,12 +39,71 @@ from ..errors import LocalProtocolError
 from ..transaction.transport import Target
 from .errors import TargetsExhaustedError
 
-__all__ = ["Failover"]
+__all__ = ["Backoffs", "Failover", "describe_target"]
 
 
-def _describe(target: Target) -> str:
+def describe_target(target: Target) -> str:
+    """``UDP 192.0.2.1:5060``, ``TLS [2001:db8::1]:5061``: a target for messages."""
     host = f"[{target.host}]" if ":" in target.host else target.host
     return f"{target.transport} {host}:{target.port}"
+
+
+class Backoffs:
+    """When each failed target may be tried first again (a bounded table).
+
+    ``backoff`` (seconds, default 30) is how long a failed target stays at the back of
+    the order; a failure with ``retry_after`` (a 503's Retry-After, RFC 3261 §21.5.4)
+    uses that instead, capped at ``max_backoff`` (default 600). At most ``max_entries``
+    targets are remembered: when full, the deadlines already passed go first, then the
+    oldest, so a flood of distinct failing targets cannot grow it.
+    """
+
+    __slots__ = ("_max_entries", "_until", "backoff", "max_backoff")
+
+    def __init__(
+        self, *, backoff: float = 30.0, max_backoff: float = 600.0, max_entries: int = 1024
+    ) -> None:
+        if not 0 <= backoff <= max_backoff:
+            raise LocalProtocolError("back-off needs 0 <= backoff <= max_backoff")
+        if max_entries < 1:
+            raise LocalProtocolError("Backoffs max_entries must be >= 1")
+        self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
+        self._max_entries = max_entries
+        self._until: dict[Target, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def failed(self, target: Target, *, now: float, retry_after: float | None = None) -> float:
+        """Back ``target`` off from ``now``; returns until when."""
+        delay = self.backoff if retry_after is None else max(0.0, float(retry_after))
+        until = now + min(delay, self.max_backoff)
+        until_table = self._until
+        until_table.pop(target, None)  # re-inserted last: the newest
+        if len(until_table) >= self._max_entries:
+            for key in [k for k, v in until_table.items() if v <= now] or [next(iter(until_table))]:
+                del until_table[key]
+        until_table[target] = until
+        return until
+
+    def succeeded(self, target: Target) -> None:
+        """``target`` answered: its back-off ends."""
+        self._until.pop(target, None)
+
+    def until(self, target: Target) -> float | None:
+        """When ``target``'s back-off ends (possibly passed), or None."""
+        return self._until.get(target)
+
+    def backing_off(self, target: Target, now: float) -> bool:
+        """True while ``target`` should be tried after the healthy ones."""
+        until = self._until.get(target)
+        return until is not None and until > now
+
+    def keep_only(self, targets: Iterable[Target]) -> None:
+        """Forget every target but ``targets`` (a Failover's own table, on update)."""
+        keep = set(targets)
+        self._until = {t: d for t, d in self._until.items() if t in keep}
 
 
 class Failover:
@@ -48,7 +112,8 @@ class Failover:
     ``backoff`` (seconds, default 30) is how long a failed target stays at the back
     of the order; a failure with ``retry_after`` uses that instead, capped at
     ``max_backoff`` (default 600). At most ``max_targets`` targets are kept (the
-    plan's first ones).
+    plan's first ones). ``shared`` is a :class:`Backoffs` table to keep the back-offs
+    in instead of one of its own (``backoff`` and ``max_backoff`` are then the table's).
     """
 
     def __init__(
@@ -58,16 +123,19 @@ class Failover:
         backoff: float = 30.0,
         max_backoff: float = 600.0,
         max_targets: int = 32,
+        shared: Backoffs | None = None,
     ) -> None:
         if backoff < 0 or max_backoff < backoff:
             raise LocalProtocolError("Failover needs 0 <= backoff <= max_backoff")
         if max_targets < 1:
             raise LocalProtocolError("Failover max_targets must be >= 1")
-        self._backoff = float(backoff)
-        self._max_backoff = float(max_backoff)
         self._max_targets = max_targets
         self._targets: tuple[Target, ...] = ()
-        self._until: dict[Target, float] = {}  # back-off deadline per failed target
+        self._own = shared is None
+        #: Back-off deadline per failed target (shared with other Failovers, or its own).
+        self._backoffs = (
+            shared if shared is not None else Backoffs(backoff=backoff, max_backoff=max_backoff)
+        )
         self._tried: dict[Target, str] = {}  # this round: target -> why it failed
         self._now: float | None = None
         self.update(targets)
@@ -92,15 +160,22 @@ class Failover:
         if not unique:
             raise LocalProtocolError("Failover needs at least one target")
         self._targets = tuple(unique)
-        self._until = {t: d for t, d in self._until.items() if t in unique}
+        if self._own:
+            self._backoffs.keep_only(unique)
         self._tried = {}
 
-    def restart(self) -> None:
+    def restart(self, current: Target | None = None) -> None:
         """Begin a round: every target may be handed out again (back-offs stay).
 
         Call it when a new request starts; retransmissions of one request are not new.
+        ``current`` is a target the new request is sent to without asking
+        :meth:`next_target` (a refresh sent where the last request succeeded): it
+        counts as handed out in this round.
         """
         self._tried = {}
+        if current is not None:
+            self._check_known(current)
+            self._tried[current] = "no outcome"
 
     def next_target(self, *, now: float) -> Target:
         """The target to try next in this round, and mark it tried.
@@ -112,11 +187,11 @@ class Failover:
         """
         self._check_now(now)
         later: Target | None = None
+        backoffs = self._backoffs
         for target in self._targets:
             if target in self._tried:
                 continue
-            until = self._until.get(target)
-            if until is None or until <= now:
+            if not backoffs.backing_off(target, now):
                 self._tried[target] = "no outcome"
                 return target
             if later is None:
@@ -125,7 +200,7 @@ class Failover:
             self._tried[later] = "no outcome"
             return later
         failures = [(t, self._tried[t]) for t in self._targets]
-        detail = "; ".join(f"{_describe(t)}: {why}" for t, why in failures)
+        detail = "; ".join(f"{describe_target(t)}: {why}" for t, why in failures)
         raise TargetsExhaustedError(
             f"all {len(failures)} targets failed (RFC 3263 §4.3): {detail}", failures=failures
         )
@@ -140,20 +215,24 @@ class Failover:
         """
         self._check_now(now)
         self._check_known(target)
-        delay = self._backoff if retry_after is None else max(0.0, float(retry_after))
-        self._until[target] = now + min(delay, self._max_backoff)
+        self._backoffs.failed(target, now=now, retry_after=retry_after)
         self._tried[target] = why
 
     def succeeded(self, target: Target) -> None:
         """Record that *target* answered: its back-off ends and the round is over."""
         self._check_known(target)
-        self._until.pop(target, None)
+        self._backoffs.succeeded(target)
         self._tried = {}
 
     def backoff_until(self, target: Target) -> float | None:
         """When *target*'s back-off ends, or None if it has none (expired ones too
         remain listed until it succeeds or :meth:`update` drops it)."""
-        return self._until.get(target)
+        return self._backoffs.until(target)
+
+    def failures(self) -> tuple[tuple[Target, str], ...]:
+        """The targets tried in this round, each with why it failed (``"no outcome"``
+        for one handed out and not reported failed)."""
+        return tuple((t, self._tried[t]) for t in self._targets if t in self._tried)
 
     def _check_known(self, target: Target) -> None:
         if target not in self._targets:

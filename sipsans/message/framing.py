@@ -4,7 +4,9 @@ On a stream the only message boundary is the Content-Length header, which is
 therefore mandatory there. :class:`StreamFramer` buffers partial reads, splits
 several messages out of one read, and handles the keep-alive of RFC 5626 §3.5.1:
 a double CRLF ("ping") from the peer is counted so that the owner can answer it
-with a single CRLF ("pong"); a lone CRLF between messages is ignored (§7.5).
+with a single CRLF ("pong"); a lone CRLF between messages is ignored (§7.5). An owner
+that pings (RFC 5626 §4.4.1) says so with :meth:`StreamFramer.expect_pong`: a lone CRLF
+is then the pong, never the first half of a ping.
 
 Two kinds of failure are kept apart:
 
@@ -44,13 +46,14 @@ class StreamFramer:
     last call; answer each with ``b"\\r\\n"``.
     """
 
-    __slots__ = ("_buffer", "_eof", "_error", "_limits", "_pings", "_scan_from")
+    __slots__ = ("_buffer", "_eof", "_error", "_limits", "_pings", "_pong_due", "_scan_from")
 
     def __init__(self, *, limits: ParserLimits = DEFAULT_LIMITS) -> None:
         self._limits = limits
         self._buffer = bytearray()
         self._scan_from = 0
         self._pings = 0
+        self._pong_due = False
         self._eof = False
         self._error: RemoteProtocolError | None = None
 
@@ -85,6 +88,11 @@ class StreamFramer:
                 513,
             )
 
+    def expect_pong(self) -> None:
+        """We sent a ping: the next lone CRLF is its pong (RFC 5626 §3.5.1), not the
+        start of a ping from the peer (two pongs in a row would otherwise read as one)."""
+        self._pong_due = True
+
     def take_pings(self) -> int:
         """Number of double-CRLF keep-alive pings seen since the last call."""
         pings, self._pings = self._pings, 0
@@ -110,9 +118,13 @@ class StreamFramer:
                 self._pings += 1
                 del buf[:4]
             elif len(buf) < 4 and not self._eof and b"\r\n\r\n".startswith(buf):
-                return None  # maybe the start of a ping; wait for more
+                if not (self._pong_due and buf == b"\r\n"):
+                    return None  # maybe the start of a ping; wait for more
+                del buf[:2]  # the pong of our ping
+                self._pong_due = False
             else:
                 del buf[:2]
+                self._pong_due = False
             self._scan_from = 0
         if not buf:
             return None

@@ -230,6 +230,19 @@ class Registration(RefreshingClient[RegistrationState, RegistrationStateChanged]
         self._set(RegistrationState.UNREGISTERING, reason="stop()")
         return self._send(self._build(expires=0, wildcard=wildcard), now)
 
+    def refresh(self, now: float, reason: str = "refresh asked for") -> Request | None:
+        """Register again at once, before the refresh deadline (say, over a new flow
+        when the one the binding was kept over failed, RFC 5626 §4.2.1): the REGISTER
+        to send, or None while one is in flight or nothing is registered."""
+        self._advance(now)
+        registered = (RegistrationState.REGISTERED, RegistrationState.REFRESHING)
+        if self._pending is not None or self._state not in registered:
+            return None
+        self._refresh_at = self._retry_at = None
+        if self._state is RegistrationState.REGISTERED:
+            self._set(RegistrationState.REFRESHING, reason=reason)
+        return self._register_request(now)
+
     def on_timer(self, now: float) -> Request | None:
         """The deadline passed: a refresh or a retry to send, or None."""
         self._advance(now)

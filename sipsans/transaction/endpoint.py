@@ -35,7 +35,7 @@ from ..message.model import Request, Response, make_response
 from ..message.parser import parse_message
 from .builders import build_cancel, build_non2xx_ack
 from .compiled import Arm, Step, compile_machines
-from .connections import Connection, Connections
+from .connections import NO_PONG, Connection, Connections, KeepAlives
 from .events import (
     CancelReceived,
     ConnectionClosed,
@@ -122,6 +122,7 @@ class Endpoint:
         self._events: deque[TransactionEvent] = deque()
         self._transmits: list[Transmit] = []
         self._conns = Connections(self.config.limits)
+        self._keepalives = KeepAlives(self._conns, self._timers, self._rng, 10.0)  # §4.4.1
         #: Datagram sources by (transport, remote, local), reused (bounded).
         self._sources: dict[tuple[str, Address, Address | None], Source] = {}
 
@@ -205,6 +206,9 @@ class Endpoint:
         while (entry := heap.pop_due(now)) is not None:
             txn = self._txns.by_id.get(entry.owner)
             if txn is None or entry not in txn.timers:
+                dead = self._keepalives.fire(entry, now, self._transmits)  # (owner < 0)
+                if dead is not None:  # a connection's keep-alive got no answer
+                    self._close(dead, NO_PONG, ask_adapter=True)
                 continue
             txn.timers.remove(entry)
             self._feed(txn, TIMER_INPUT[entry.kind], at=entry.deadline, timer=entry.kind)
@@ -273,11 +277,8 @@ class Endpoint:
             self._malformed(b"", source, exc)
             self._close(state, f"framing error: {exc}", ask_adapter=True)
             return
-        for _ in range(framer.take_pings()):
-            # RFC 5626 §3.5.1: answer each double-CRLF ping with one CRLF pong.
-            self._transmits.append(
-                Transmit(b"\r\n", state.transport, state.remote, state.local, conn)
-            )
+        # RFC 5626 §3.5.1: a pong for each ping; our own ping's pong (§4.4.1).
+        self._keepalives.received(state, data, framer.take_pings(), now, self._transmits)
         if not data and self._conns.is_open(conn):
             self._close(state, "closed by peer", ask_adapter=True)
 
@@ -287,6 +288,11 @@ class Endpoint:
         state = self._conns.get(conn)
         if state is not None:
             self._close(state, "connection lost", ask_adapter=False)
+
+    def keep_alive(self, conn: ConnHandle, *, interval: float | None, now: float) -> None:
+        """CRLF pings on ``conn`` every ``interval`` s, None stops (RFC 5626, KeepAlives)."""
+        self._advance(now)
+        self._keepalives.keep_alive(self._conns.get(conn), interval, now)
 
     def transport_error(self, token: int, *, now: float) -> None:
         """Sending the Transmit with ``token`` failed (ICMP error, refused connection).
@@ -737,7 +743,7 @@ class Endpoint:
             self._internal_reply(request, key, source, 482, cancel=False)
             return
         if len(txns.by_id) - txns.settled >= self.config.max_transactions:  # full
-            self._overloaded(request, source)
+            self._stateless_reply(request, 503, source, overloaded=True)
             return
         txn = self._new_server(request, stamped, key, source, cancel=False)
         if merged is not None:
@@ -768,7 +774,7 @@ class Endpoint:
             self._feed(existing, _REQUEST, cancel, source)
             return
         if len(txns.by_id) - txns.settled >= self.config.max_transactions:  # full
-            self._overloaded(cancel, source)
+            self._stateless_reply(cancel, 503, source, overloaded=True)
             return
         target = self._txns.server.get(key)
         if target is not None and not rfc3261 and cancel.to.tag != target.to_tag:
@@ -851,20 +857,17 @@ class Endpoint:
         response = make_response(request, status, to_tag=to_tag or self._new_tag())
         self._feed(txn, _TU_2XX if status < 300 else _TU_3456, response)
 
-    def _overloaded(self, request: Request, source: Source) -> None:
-        # §21.5.4: 503 with Retry-After, sent statelessly because we hold no more state.
-        self._stateless_reply(
-            request, 503, source, headers=(("Retry-After", str(self.config.retry_after)),)
-        )
-
     def _stateless_reply(
         self,
         request: Request,
         status: int,
         source: Source,
-        headers: Iterable[tuple[str, str]] = (),
+        *,
+        overloaded: bool = False,
     ) -> None:
-        """A response sent outside any transaction (see stateless.py)."""
+        """A response sent outside any transaction (see stateless.py); when
+        ``overloaded``, the 503 of §21.5.4 with Retry-After (we hold no more state)."""
+        headers = (("Retry-After", str(self.config.retry_after)),) if overloaded else ()
         conn_open = source.conn is not None and self._conns.is_open(source.conn)
         transmit = stateless_reply(
             request, status, source, new_tag=self._new_tag, conn_open=conn_open, headers=headers

@@ -37,6 +37,9 @@ class TimerKind(IdentityHashedEnum):
     TRYING = "Trying"
     #: ICT: give up 64*T1 after a CANCEL if no final response arrived (§9.1).
     CANCEL_WAIT = "CancelWait"
+    #: A stream connection's CRLF keep-alive: the next ping, or the wait for its pong
+    #: (RFC 5626 §4.4.1); owned by the connection (see connections.KeepAlives).
+    KEEPALIVE = "KeepAlive"
 
 
 class TimerEntry:

@@ -6,8 +6,9 @@ endpoint's transaction events and emits its own (``IncomingCall``,
 ``DialogStateChanged``, ``InDialogRequest``, ``DialogTerminated``,
 ``AuthenticationFailed``, ``MessageReceived``, ``RegistrationStateChanged``,
 ``SubscriptionStateChanged``, ``NotifyReceived``, ``IncomingSubscription``,
-``ReferReceived``, ``ProvisionalOffer``, ``SessionRefreshed``), passing through the
-transaction events it does not consume.
+``ReferReceived``, ``ProvisionalOffer``, ``SessionRefreshed``; for dialogs shared
+between processes, DESIGN.md §10: ``UnknownDialogRequest``, ``RestoreRefused``,
+``DialogChanged``), passing through the transaction events it does not consume.
 Same pull surface as the Endpoint::
 
     ua.receive_datagram(data, remote=addr, now=now)
@@ -22,6 +23,8 @@ The UserAgent is composed of parts that own their state (docs/architecture.md):
 * :class:`~sipsans.ua.client.ClientSide`: other requests we send, their responses;
 * :class:`~sipsans.ua.server.ServerSide`: requests we receive and our answers;
 * :class:`~sipsans.ua.inbox.Inbox`: requests waiting for the application's answer;
+* :class:`~sipsans.ua.restores.Restores`: requests within dialogs the UA does not hold,
+  waiting for the application to restore them (``ua.resume``);
 * :class:`~sipsans.ua.reliable.ReliableProvisionals` (RFC 3262: reliable 1xx and PRACK),
   :class:`~sipsans.ua.session_timers.SessionTimers` (RFC 4028), and
   :class:`~sipsans.ua.offers.Negotiations` (where each dialog's offer/answer exchange
@@ -40,16 +43,19 @@ UA consumes and what passes through is tabulated in docs/dialogs.md.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import partial
+from typing import Any
 
 from ..auth import Credentials, DigestClient
+from ..dialog.events import DialogChange
 from ..dialog.model import DialogId, DialogSnapshot, restore, snapshot
 from ..errors import LocalProtocolError
 from ..message.fields import NameAddr, parse_name_addr
 from ..transaction.endpoint import Endpoint
 from ..transaction.events import (
     CancelReceived,
+    ConnectionClosed,
     RequestReceived,
     ResponseReceived,
     TransactionEvent,
@@ -63,7 +69,7 @@ from .client import ClientSide
 from .config import UAConfig
 from .context import UAContext
 from .dialogs import DialogTable
-from .events import Event
+from .events import Event, RestoreRefusal
 from .handles import (
     ClientInviteDialog,
     ClientSubscription,
@@ -77,6 +83,7 @@ from .offers import Negotiations
 from .refer import Transfers
 from .registrations import RegistrationHandle, Registrations
 from .reliable import ReliableProvisionals
+from .restores import Restores
 from .server import ServerSide
 from .session_timers import SessionTimers
 from .subscriber import Subscriber
@@ -153,6 +160,7 @@ class UserAgent:
             subscriber=subscriber,
             notifier=notifier,
         )
+        self._restores = restores = Restores(ctx, dialogs)
         self._server = server = ServerSide(
             ctx,
             dialogs=dialogs,
@@ -163,6 +171,7 @@ class UserAgent:
             subscriber=subscriber,
             notifier=notifier,
             transfers=transfers,
+            restores=restores,
             reliable=reliable,
             timers=timers,
             negotiations=negotiations,
@@ -266,6 +275,7 @@ class UserAgent:
             **self._client.stats(),
             **self._server.stats(),
             **self._inbox.stats(),
+            **self._restores.stats(),
             **self._reliable.stats(),
             **self._timers.stats(),
             "ua_timers": len(self._ctx.alarms),
@@ -363,6 +373,8 @@ class UserAgent:
                 pending = self._inbox.txn_ended(event)
                 if pending is not None:
                     self._server.unanswered_ended(event, pending)
+                elif self._restores.held:
+                    self._restores.txn_ended(event.txn.id)
             elif not (
                 self._caller.on_terminated(event)
                 or self._client.on_terminated(event)
@@ -389,6 +401,8 @@ class UserAgent:
                 self._ctx.events.append(event)
         else:
             self._ctx.events.append(event)  # MalformedMessage, ConnectionClosed
+            if isinstance(event, ConnectionClosed):
+                self._registrations.on_connection_closed(event)  # a flow failed?
 
     # -- dialogs ---------------------------------------------------------------------------
 
@@ -404,9 +418,54 @@ class UserAgent:
         self, data: DialogSnapshot, *, now: float
     ) -> ClientInviteDialog | ServerInviteDialog:
         """Resume a confirmed dialog from :meth:`snapshot` (in this or another process)."""
-        self._ctx.advance(now)
+        ctx = self._ctx
+        ctx.advance(now)
         d = restore(data)
         if self._dialogs.get(d.id) is not None:
             raise LocalProtocolError(f"dialog {d.id} already exists")
         self._dialogs.add(d)
-        return self._ctx.views.dialog(d)
+        self._dialogs.changed(d, DialogChange.RESTORED)
+        self._restores.restored(d)  # what waited for it (UnknownDialogRequest) goes on
+        ctx.drain()
+        return ctx.views.dialog(d)
+
+    def resume(
+        self,
+        dialog_id: DialogId,
+        data: Mapping[str, Any] | None,
+        *,
+        now: float,
+        contact: str | None = None,
+    ) -> ClientInviteDialog | ServerInviteDialog | None:
+        """Answer an ``UnknownDialogRequest``: restore ``dialog_id`` from ``data``, its
+        snapshot as :meth:`snapshot` made it (read back from JSON), or None when there is
+        none; then the requests that waited for it are processed as usual.
+
+        Refused whole, never half-restored, when there is no snapshot, its version is
+        unknown, it is corrupt or another dialog's, or the dialog already ended here:
+        ``RestoreRefused`` is reported and the waiting requests get 481 (§12.2.2).
+        ``contact`` becomes our Contact in the dialog (the restoring process's own, so
+        that the peer's next target refresh brings its requests here). Returns the
+        dialog's view, or None when refused or when nothing waited any more (the wait
+        timed out: that refusal was reported then)."""
+        ctx = self._ctx
+        ctx.advance(now)
+        d = self._restores.resume(dialog_id, data, contact=contact)
+        ctx.drain()
+        return ctx.views.dialog(d) if d is not None else None
+
+    def refuse_restore(
+        self,
+        dialog_id: DialogId,
+        reason: RestoreRefusal = RestoreRefusal.NOT_FOUND,
+        *,
+        detail: str = "",
+        now: float,
+    ) -> None:
+        """Answer an ``UnknownDialogRequest`` with no: the dialog will not be restored
+        here (``reason``: e.g. OWNED when another process holds it, UNAVAILABLE when the
+        store cannot be read). ``RestoreRefused`` is reported and the waiting requests
+        get 481."""
+        self._ctx.advance(now)
+        self._restores.refuse(dialog_id, reason, detail)
+        self._ctx.drain()

@@ -20,7 +20,7 @@ From tag (a 2xx retransmission after the transaction ended is re-ACKed by it).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import partial
 
 from ..auth import AuthFailure, Credentials
@@ -40,6 +40,7 @@ from ..transaction.transport import ClientTxn, Target
 from .client import ClientSide, auth_failed, name_addr_arg, pass_on, rewrite, untagged
 from .context import UAContext
 from .dialogs import DialogTable
+from .failover import begin_walk, failure_of, leave_target, retry_after, with_contact_for
 from .handles import ClientInviteDialog
 from .offers import Pending
 from .records import Call, Hdrs, body_type
@@ -108,11 +109,16 @@ class Caller:
         headers: Iterable[tuple[str, str]] = (),
         credentials: Credentials | Iterable[Credentials] | None = None,
         target: Target | None = None,
+        targets: Sequence[Target] | None = None,
         now: float,
     ) -> ClientInviteDialog:
         """Start a call (§13.2.1). The request goes to ``target`` or, by default, to
         the first Route given in ``headers`` or else to the host, port and
-        ``transport=`` of the To URI."""
+        ``transport=`` of the To URI. ``targets`` (instead of ``target``) are the places
+        RFC 3263 found for that hop, in order: until an early dialog exists, the INVITE
+        fails over to the next one on 503, time-out or transport error (§4.3,
+        ``TargetFailed``); unlike ``target`` they do not fix where the dialog's later
+        requests go."""
         ctx = self._ctx
         ctx.advance(now)
         if len(self._dialogs) >= ctx.config.max_dialogs:
@@ -136,6 +142,9 @@ class Caller:
         fixed_target = target
         routes = [v for k, v in extra if k.lower() == "route"]
         hop = name_addr_arg(routes[0], "Route").uri if routes else ruri
+        walk = None
+        if targets is not None:
+            target, walk = begin_walk(ctx, targets, target)
         if target is None:
             target = target_for(hop)
         content_type = body_type("INVITE", body, content_type)
@@ -189,6 +198,7 @@ class Caller:
         )
         creds = (credentials,) if isinstance(credentials, Credentials) else tuple(credentials or ())
         call = Call(request, target, d, creds)
+        call.walk = walk
         txn = ctx.endpoint.send_request(request, target=target, now=now)
         call.txn, call.origin = txn.id, txn
         self._calls[txn.id] = call
@@ -260,6 +270,13 @@ class Caller:
         code = resp.status_code
         tag = resp.to.tag
         dialogs = self._dialogs
+        walk = call.walk
+        if walk is not None and code >= 200:
+            if code == 503:
+                if self._fail_over(call, f"{code} {resp.reason}", code, retry_after(resp)):
+                    return
+            else:
+                walk.succeeded(call.target)
         if code < 200:
             if not tag:
                 dialogs.change(call.primary, DialogInput.RECV_100, resp)
@@ -378,6 +395,37 @@ class Caller:
         call.txn = txn.id
         self._calls[txn.id] = call
 
+    def _fail_over(self, call: Call, reason: str, status: int | None, wait: float | None) -> bool:
+        """RFC 3263 §4.3: the call's INVITE failed at its target; send it again, in a
+        new client transaction, to the next target. Only while no early dialog exists
+        (a tagged provisional response means a UAS was reached: what follows is that
+        call's outcome) and the caller has not hung up. False when it did not."""
+        walk = call.walk
+        if walk is None or call.cancelling or call.dialogs:
+            return False
+        ctx = self._ctx
+        d = call.primary
+        following = leave_target(
+            ctx,
+            walk,
+            call.target,
+            txn=call.origin,
+            request=call.request,
+            reason=reason,
+            status=status,
+            wait=wait,
+            dialog_id=d.id,
+        )
+        if following is None:
+            return False
+        request = with_contact_for(ctx, call.request, call.target, following)
+        if request is not call.request:
+            d.local_contact = ctx.local_contact(following.transport)
+        txn = ctx.endpoint.send_request(request, target=following, now=ctx.now)
+        call.request, call.target, call.txn = request, following, txn.id
+        self._calls[txn.id] = call
+        return True
+
     def _finish_call(self, call: Call) -> None:
         """The INVITE transaction ended (Timer M, D or a timeout): early dialogs that
         never got a 2xx end (§13.2.2.4) and the per-call state is freed."""
@@ -433,6 +481,8 @@ class Caller:
             return False
         if call.txn != txn.id:
             return True  # an earlier INVITE we already retried with credentials
+        if call.walk is not None and self._fail_over(call, failure_of(event), None, None):
+            return True
         self._ctx.events.append(rewrite(event, call.origin))
         if call.cancelling:
             reason, status = TerminatedReason.UAC_CANCEL, 487

@@ -16,7 +16,7 @@ for the ACK's answer (RFC 3264 §5).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypedDict, Unpack
 
 from ..auth import AuthFailure
@@ -37,6 +37,7 @@ from .alarms import Alarm
 from .context import UAContext
 from .dialogs import DialogTable, by_role
 from .events import AuthenticationFailed
+from .failover import begin_walk, failure_of, leave_target, retry_after, with_contact_for
 from .offers import Negotiations, Pending
 from .records import Hdrs, Outgoing, body_type
 
@@ -88,6 +89,7 @@ class Request_(TypedDict, total=False):
     content_type: str | None
     headers: Iterable[tuple[str, str]]
     target: Target | None
+    targets: Sequence[Target] | None
 
 
 #: Requests within a dialog that refresh the session (and the target, §12.2): they say
@@ -204,13 +206,16 @@ class ClientSide:
         content_type: str | None = None,
         headers: Iterable[tuple[str, str]] = (),
         target: Target | None = None,
+        targets: Sequence[Target] | None = None,
         now: float,
     ) -> ClientTxn:
         """A request outside any dialog (OPTIONS §11, MESSAGE RFC 3428, or any method the
         peer understands that makes no dialog). Its responses arrive as
         ``ResponseReceived`` with the handle returned; 401/407 are answered with the UA's
         credentials. It goes to ``target``, else to the first Route in ``headers``, else
-        to the To URI's host, port and ``transport=``."""
+        to the To URI's host, port and ``transport=``. ``targets`` (instead of
+        ``target``) are the places RFC 3263 found for it, in order: it fails over to the
+        next on 503, time-out or transport error (``TargetFailed``)."""
         ctx = self._ctx
         ctx.advance(now)
         method = method.upper()
@@ -222,6 +227,9 @@ class ClientSide:
             ruri = ruri.without_headers()
         local = untagged(ctx.identity if from_ is None else name_addr_arg(from_, "From"))
         extra = tuple(headers)
+        walk = None
+        if targets is not None:
+            target, walk = begin_walk(ctx, targets, target)
         if target is None:
             routes = [v for k, v in extra if k.lower() == "route"]
             target = target_for(name_addr_arg(routes[0], "Route").uri if routes else ruri)
@@ -244,6 +252,7 @@ class ClientSide:
             content_type=content_type,
         )
         out = Outgoing(None, request, target, ClientTxn(0), body, content_type, extra)
+        out.walk = walk
         txn = self.send_out_of_dialog(request, target, out)
         ctx.drain()
         return txn
@@ -440,11 +449,11 @@ class ClientSide:
         headers: Hdrs,
     ) -> tuple[Request, Target]:
         """The next request within ``d`` (a new CSeq, §12.2.1.1) and where it goes."""
-        d.local_cseq += 1
+        seq = self._dialogs.next_cseq(d, method)
         request, hop = build_request(
             d,
             method,
-            d.local_cseq,
+            seq,
             headers=(*self._ctx.common, *headers),
             body=body or b"",
             content_type=content_type if body else None,
@@ -524,6 +533,13 @@ class ClientSide:
             return
         if code == 422 and method in SESSION_REFRESHES and self._retry_422(out, resp):
             return
+        walk = out.walk
+        if walk is not None:
+            if code == 503:
+                if self._fail_over(out, f"{code} {resp.reason}", code, retry_after(resp)):
+                    return
+            else:
+                walk.succeeded(out.target)
         if out.on_final is not None:
             out.on_final(out, code, resp)
             if out.quiet:
@@ -538,7 +554,7 @@ class ClientSide:
                     return  # a retransmission while the answer is awaited: ACKed with it
                 if event.txn is not None and self._reinvites.get(d) == event.txn.id:
                     del self._reinvites[d]
-                d.refresh_target(resp)
+                self._dialogs.refresh_target(d, resp)
                 self._tell(out, event)
                 if not out.request.body and resp.body and d.state is DialogState.CONFIRMED:
                     # An offer in the 2xx (RFC 3264 §5): the ACK waits for the answer.
@@ -558,7 +574,7 @@ class ClientSide:
             if event.txn is not None and self._updates.get(d) == event.txn.id:
                 del self._updates[d]  # the offer is answered, or refused (RFC 3311 §5.1)
             if 200 <= code < 300:
-                d.refresh_target(resp)
+                self._dialogs.refresh_target(d, resp)
                 if d.state is DialogState.CONFIRMED:
                     self._timers.on_2xx(d, out.request, resp)
             elif code == 491 and out.body and self._glare_retry(d, out, *_USABLE):
@@ -602,8 +618,7 @@ class ClientSide:
         """Send ``out``'s request again as ``request``, with the next CSeq (§8.1.3.5)."""
         d = out.dialog
         if d is not None:
-            d.local_cseq += 1
-            seq = d.local_cseq
+            seq = self._dialogs.next_cseq(d, request.method)
         else:
             seq = out.request.cseq.seq + 1
         request.headers.set("CSeq", f"{seq} {request.method}")
@@ -701,6 +716,8 @@ class ClientSide:
         out = self._out.get(event.txn.id)
         if out is None:
             return False
+        if out.walk is not None and self._fail_over(out, failure_of(event), None, None):
+            return True
         if not out.quiet:
             self._ctx.events.append(rewrite(event, out.origin))
         status = 408 if isinstance(event, TransactionTimedOut) else 503
@@ -711,6 +728,31 @@ class ClientSide:
             if out.request.method == "INVITE":
                 self._reinvites.pop(od, None)
             self._dialogs.end(od, DialogInput.FAILED, TerminatedReason.TIMEOUT, status)
+        return True
+
+    def _fail_over(
+        self, out: Outgoing, reason: str, status: int | None, wait: float | None
+    ) -> bool:
+        """RFC 3263 §4.3: the request of ``out`` failed at its target; send it again,
+        in a new transaction, to the next one. False when none is left."""
+        walk = out.walk
+        assert walk is not None
+        ctx = self._ctx
+        following = leave_target(
+            ctx,
+            walk,
+            out.target,
+            txn=out.origin,
+            request=out.request,
+            reason=reason,
+            status=status,
+            wait=wait,
+        )
+        if following is None:
+            return False
+        out.request = with_contact_for(ctx, out.request, out.target, following)
+        out.target = following
+        self._track(ctx.endpoint.send_request(out.request, target=following, now=ctx.now), out)
         return True
 
     def on_terminated(self, event: TransactionTerminated) -> bool:

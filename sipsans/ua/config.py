@@ -79,6 +79,35 @@ class UAConfig:
     max_auth_retries: int = 3
     #: The User-Agent header value, or None for none.
     user_agent: str | None = "sipsans"
+    #: Seconds a request within a dialog this UA does not hold waits for the application
+    #: to restore the dialog from a shared store (``UnknownDialogRequest``, answered
+    #: with ``ua.resume``); then it gets 481. None: 481 at once (§12.2.2), nothing asked.
+    restore_wait: float | None = None
+    #: Most dialogs awaiting restoration at once (each holds at most
+    #: ``MAX_HELD_PER_DIALOG`` requests); a request beyond gets 481 at once.
+    max_restores: int = 1024
+    #: Report every change of what a confirmed dialog's snapshot holds as
+    #: ``DialogChanged`` (for a store of snapshots, DESIGN.md §10).
+    report_changes: bool = False
+    #: RFC 3263 §4.3 failover (requests given several ``targets=``): seconds a target
+    #: that failed a request (503, time-out, transport error) is tried after the others
+    #: by every later request; a 503's Retry-After sets it instead, up to
+    #: ``failover_max_backoff``.
+    failover_backoff: float = 30.0
+    failover_max_backoff: float = 600.0
+    #: SIP outbound (RFC 5626): our Contact carries ``;ob`` (§4.3, §5.4), and
+    #: registrations carry ``reg-id`` and ``+sip.instance`` (§4.2), ask for
+    #: ``Supported: outbound``, keep their flow alive with CRLF pings (§4.4.1) and
+    #: register again over a new flow when it fails. ``register(outbound=)`` chooses per
+    #: registration.
+    outbound: bool = False
+    #: Our instance id (RFC 5626 §4.1), a ``urn:uuid:...`` URN stable across restarts;
+    #: None draws one per UserAgent from its rng.
+    instance_id: str | None = None
+    #: Seconds between CRLF keep-alive pings on the stream connection (TCP, TLS, WS) a
+    #: registration is kept over (RFC 5626 §4.4.1; a registrar's Flow-Timer wins).
+    #: None: only outbound registrations send them, every 120 s.
+    keepalive_interval: float | None = None
 
     def __post_init__(self) -> None:
         if self.rel100 not in ("disabled", "supported", "required"):
@@ -91,3 +120,7 @@ class UAConfig:
             raise ValueError("UAConfig.min_se must be at least 90 seconds (RFC 4028 §4)")
         if self.session_expires < self.min_se:
             raise ValueError("UAConfig.session_expires must not be smaller than min_se")
+        if not 0 <= self.failover_backoff <= self.failover_max_backoff:
+            raise ValueError("UAConfig needs 0 <= failover_backoff <= failover_max_backoff")
+        if self.keepalive_interval is not None and not self.keepalive_interval > 0:
+            raise ValueError("UAConfig.keepalive_interval must be > 0 seconds or None")

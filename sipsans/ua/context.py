@@ -18,6 +18,7 @@ from typing import Any
 
 from ..auth import DigestClient
 from ..errors import LocalProtocolError
+from ..locate.failover import Backoffs
 from ..message.fields import NameAddr, parse_name_addr
 from ..message.model import Request, make_response
 from ..message.uri import SipURI
@@ -44,6 +45,7 @@ class UAContext:
         "alarms",
         "allow",
         "allow_value",
+        "backoffs",
         "common",
         "config",
         "contact",
@@ -84,6 +86,11 @@ class UAContext:
         #: append theirs).
         self.events: deque[Any] = deque()
         self.alarms = Alarms()
+        #: When each target that failed a request may be tried first again (RFC 3263
+        #: §4.3), shared by every request the UA sends with several targets.
+        self.backoffs = Backoffs(
+            backoff=config.failover_backoff, max_backoff=config.failover_max_backoff
+        )
         allow = list(config.allow)
         if config.event_packages and "SUBSCRIBE" not in allow:
             allow.append("SUBSCRIBE")
@@ -133,7 +140,8 @@ class UAContext:
             if ":" in host and not host.startswith("["):
                 host = f"[{host}]"
             at = f"{user}@" if user else ""
-            self.contact = f"<sip:{at}{host}:{ep_config.advertised_port}>"
+            ob = ";ob" if self.config.outbound else ""  # RFC 5626 §4.3: we use outbound
+            self.contact = f"<sip:{at}{host}:{ep_config.advertised_port}{ob}>"
         self._contacts.clear()
 
     # -- the clock and the events ---------------------------------------------------

@@ -6,13 +6,18 @@ Every change of a dialog's state goes through :meth:`DialogTable.change` or
 ``DialogStateChanged`` (and ``DialogTerminated``). A dialog made by a subscription
 alone (RFC 5057: no INVITE usage) changes state the same way but silently: it was never
 announced as a dialog, its subscription events speak for it.
+
+With ``UAConfig.report_changes`` the table also reports, as ``DialogChanged``, each
+change of what a confirmed dialog's snapshot holds: its confirmation, a refreshed
+remote target (:meth:`DialogTable.refresh_target`), a new local CSeq
+(:meth:`DialogTable.next_cseq`), its restoration (DESIGN.md §10).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from ..dialog.events import DialogStateChanged, DialogTerminated
+from ..dialog.events import DialogChange, DialogChanged, DialogStateChanged, DialogTerminated
 from ..dialog.model import Dialog, DialogId
 from ..dialog.state import DialogInput, DialogState, TerminatedReason
 from ..errors import LocalProtocolError
@@ -25,6 +30,7 @@ __all__ = ["DialogTable", "EndListener", "by_role"]
 EndListener = Callable[[Dialog, bool], None]
 
 _TERMINATED = DialogState.TERMINATED
+_CONFIRMED = DialogState.CONFIRMED
 _EARLY = frozenset({DialogState.CALLING, DialogState.TRYING, DialogState.EARLY})
 _ENDED, _FAILED = DialogInput.ENDED, DialogInput.FAILED
 #: How many ended dialogs ``ua.dialog(id)`` still finds.
@@ -34,7 +40,7 @@ ENDED_KEPT = 256
 class DialogTable:
     """Every dialog the UA holds, by id; its state changes; its end."""
 
-    __slots__ = ("_by_id", "_ctx", "_ended", "_listeners", "_watchers", "get")
+    __slots__ = ("_by_id", "_ctx", "_ended", "_listeners", "_watchers", "get", "report_changes")
 
     def __init__(self, ctx: UAContext) -> None:
         self._ctx = ctx
@@ -49,6 +55,8 @@ class DialogTable:
         self._watchers: dict[Dialog, list[EndListener]] = {}
         #: ``get((call_id, local_tag, remote_tag))``: the dialog, or None.
         self.get: Callable[[tuple[str, str, str]], Dialog | None] = self._by_id.get
+        #: ``UAConfig.report_changes``: report DialogChanged (read once per change).
+        self.report_changes = ctx.config.report_changes
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -68,6 +76,10 @@ class DialogTable:
         if d.id in self._by_id:
             raise LocalProtocolError(f"dialog {d.id} already exists")
         self._by_id[d.id] = d
+
+    def has_ended(self, dialog_id: tuple[str, str, str]) -> bool:
+        """Whether ``dialog_id`` is one of the last ENDED_KEPT dialogs to end here."""
+        return dialog_id in self._ended
 
     def learn_remote_tag(self, d: Dialog, tag: str) -> None:
         """A UAC's dialog got its remote tag from a response (§12.1.2): re-key it."""
@@ -119,7 +131,33 @@ class DialogTable:
                     message=message,
                 )
             )
+            if nxt is _CONFIRMED and self.report_changes:
+                self.changed(d, DialogChange.CONFIRMED)
         return True
+
+    # -- what a snapshot holds --------------------------------------------------------------
+
+    def changed(self, d: Dialog, change: DialogChange) -> None:
+        """Report that ``d``'s snapshot changed, if changes are reported and ``d`` is a
+        confirmed dialog with an INVITE usage (the dialogs a snapshot is taken of)."""
+        if self.report_changes and d.state is _CONFIRMED and d.invite_usage:
+            self._ctx.events.append(DialogChanged(dialog_id=d.id, change=change))
+
+    def refresh_target(self, d: Dialog, message: Request | Response) -> None:
+        """§12.2.1.2 / §12.2.2: a target refresh replaces ``d``'s remote target with the
+        Contact of ``message`` (see :meth:`Dialog.refresh_target`)."""
+        before = d.remote_target
+        d.refresh_target(message)
+        if d.remote_target != before:
+            self.changed(d, DialogChange.TARGET)
+
+    def next_cseq(self, d: Dialog, method: str) -> int:
+        """§12.2.1.1: the CSeq of our next request within ``d`` (its local CSeq, plus
+        one). A BYE's is not reported: the dialog ends with it."""
+        seq = d.local_cseq = d.local_cseq + 1
+        if self.report_changes and method != "BYE":
+            self.changed(d, DialogChange.LOCAL_CSEQ)
+        return seq
 
     def end(
         self,

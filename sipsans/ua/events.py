@@ -8,10 +8,11 @@ exhaustively.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import TypeAlias
 
 from .._speed import quick_init
-from ..dialog.events import DialogStateChanged, DialogTerminated
+from ..dialog.events import DialogChanged, DialogStateChanged, DialogTerminated
 from ..dialog.model import DialogId
 from ..dialog.replaces import Replaces
 from ..dialog.subscription import SubscriptionState
@@ -19,7 +20,7 @@ from ..message.fields import NameAddr
 from ..message.model import Request, Response
 from ..services.events import RegistrationStateChanged
 from ..transaction.events import TransactionEvent
-from ..transaction.transport import ClientTxn, ServerTxn
+from ..transaction.transport import ClientTxn, ConnHandle, ServerTxn, Target
 from .handles import (
     ClientInviteDialog,
     ClientSubscription,
@@ -30,6 +31,7 @@ from .handles import (
 __all__ = [
     "AuthenticationFailed",
     "Event",
+    "FlowFailed",
     "InDialogRequest",
     "IncomingCall",
     "IncomingSubscription",
@@ -37,9 +39,14 @@ __all__ = [
     "NotifyReceived",
     "ProvisionalOffer",
     "ReferReceived",
+    "RestoreRefusal",
+    "RestoreRefused",
     "SessionRefreshed",
     "SubscriptionStateChanged",
+    "TargetFailed",
+    "TargetsExhausted",
     "UAEvent",
+    "UnknownDialogRequest",
 ]
 
 
@@ -170,6 +177,94 @@ class ReferReceived:
     replaces: Replaces | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetFailed:
+    """A request sent to ``target`` failed there, and the UA left that target
+    (RFC 3263 §4.3): a 503 (``status`` 503), a transaction time-out (Timer B or F) or a
+    transport error (``status`` None); ``reason`` says which in words.
+
+    ``next_target`` is where the UA sent the same request again, in a new client
+    transaction (a new branch); None when no target was left, and
+    :class:`TargetsExhausted` follows. ``txn`` is the handle the command returned (for a
+    registration, the REGISTER's transaction), ``request`` the request that failed,
+    ``dialog_id`` the call's dialog for an INVITE. The target is tried after the others
+    by later requests for ``UAConfig.failover_backoff`` seconds (a 503's Retry-After
+    instead, up to ``UAConfig.failover_max_backoff``). Emitted only for requests given
+    several targets (``targets=``): a single target never fails over.
+    """
+
+    txn: ClientTxn
+    request: Request
+    target: Target
+    reason: str
+    status: int | None = None
+    next_target: Target | None = None
+    dialog_id: DialogId | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetsExhausted:
+    """Every target of a request failed (RFC 3263 §4.3: the request fails when the
+    list runs out). ``failures`` pairs each target tried with why it failed, in order.
+    The request's own outcome follows as it would with one target: the last 503, or
+    ``TransactionTimedOut`` / ``TransportFailed``, and the call or registration fails."""
+
+    txn: ClientTxn
+    request: Request
+    failures: tuple[tuple[Target, str], ...]
+    dialog_id: DialogId | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowFailed:
+    """The flow (RFC 5626 §3.1: a stream connection) a registration was kept over
+    failed: closed, lost, or silent to CRLF keep-alives (RFC 5626 §4.4.1). The UA
+    registers ``aor`` again at once over a new flow; ``reason`` says what happened."""
+
+    aor: str
+    conn: ConnHandle
+    reason: str
+
+
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnknownDialogRequest:
+    """A request arrived within ``dialog_id``, a dialog this UA does not hold (another
+    process held it: DESIGN.md §10), and ``UAConfig.restore_wait`` is set.
+
+    The request waits: fetch the dialog's snapshot and hand it to
+    ``ua.resume(dialog_id, snapshot, now=...)`` (None when there is none), which
+    restores the dialog and processes the request as if the dialog had always been
+    here, or refuses it (``RestoreRefused``, 481). Without an answer within
+    ``restore_wait`` seconds the request gets 481. Reported once per dialog: further
+    requests of the same dialog wait with the first.
+    """
+
+    dialog_id: DialogId
+    request: Request
+
+
+class RestoreRefusal(Enum):
+    """Why a dialog was not restored (``RestoreRefused.reason``)."""
+
+    #: The application has no snapshot of it (``ua.resume(id, None)``).
+    NOT_FOUND = "not-found"
+    #: The snapshot's format version is not one this sipsans reads.
+    UNKNOWN_VERSION = "unknown-version"
+    #: The snapshot is not a valid one, or is another dialog's.
+    CORRUPT = "corrupt"
+    #: The dialog already ended here.
+    ENDED = "ended"
+    #: Another process restores or holds it (``ua.refuse_restore``).
+    OWNED = "owned"
+    #: The snapshot could not be read (``ua.refuse_restore``: the store is unreachable).
+    UNAVAILABLE = "unavailable"
+    #: Nothing was restored within ``UAConfig.restore_wait``.
+    TIMEOUT = "timeout"
+    #: ``UAConfig.max_restores`` dialogs already await restoration.
+    BUSY = "busy"
+
+
 @quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProvisionalOffer:
@@ -183,6 +278,18 @@ class ProvisionalOffer:
 
     dialog_id: DialogId
     response: Response
+
+
+@quick_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreRefused:
+    """The dialog ``dialog_id`` was not restored, for ``reason`` (``detail`` says
+    more); the requests that waited for it were answered 481 (§12.2.2). Nothing of a
+    refused snapshot is kept."""
+
+    dialog_id: DialogId
+    reason: RestoreRefusal
+    detail: str = ""
 
 
 @quick_init
@@ -208,6 +315,7 @@ class SessionRefreshed:
 UAEvent: TypeAlias = (
     IncomingCall
     | DialogStateChanged
+    | DialogChanged
     | DialogTerminated
     | InDialogRequest
     | MessageReceived
@@ -217,6 +325,11 @@ UAEvent: TypeAlias = (
     | NotifyReceived
     | IncomingSubscription
     | ReferReceived
+    | UnknownDialogRequest
+    | RestoreRefused
+    | TargetFailed
+    | TargetsExhausted
+    | FlowFailed
     | ProvisionalOffer
     | SessionRefreshed
 )

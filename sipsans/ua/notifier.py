@@ -119,7 +119,7 @@ class Notifier:
         granted = (
             rec.expires if requested is None else min(requested, ctx.config.subscription_expires)
         )
-        d.refresh_target(request)
+        self._dialogs.refresh_target(d, request)
         hdrs = (("Contact", d.local_contact), ("Expires", str(granted)), *ctx.common)
         ctx.reply(txn, request, 200, hdrs, to_tag=d.local_tag)
         if granted == 0:

@@ -5,6 +5,7 @@ we received and have not finished with."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..auth import Credentials
 from ..dialog.model import Dialog, DialogId
@@ -13,6 +14,9 @@ from ..errors import LocalProtocolError
 from ..message.model import Request, Response
 from ..transaction.transport import ClientTxn, Target
 from .alarms import Alarm
+
+if TYPE_CHECKING:
+    from ..locate.failover import Failover
 
 __all__ = [
     "KNOWN_METHODS",
@@ -78,6 +82,7 @@ class Call:
         "request",
         "target",
         "txn",
+        "walk",
     )
 
     def __init__(
@@ -104,6 +109,8 @@ class Call:
         self.dialogs: dict[str, Dialog] = {}
         #: The ACK sent per To tag, resent for each 2xx retransmission (§13.2.2.4).
         self.acks: dict[str, tuple[Request, Target]] = {}
+        #: The walk down the targets when the call was given several (RFC 3263 §4.3).
+        self.walk: Failover | None = None
 
     def current(self) -> Dialog:
         """The dialog a view of this call shows: the answered fork, else the first."""
@@ -147,6 +154,7 @@ class Outgoing:
         "request",
         "sub",
         "target",
+        "walk",
     )
 
     def __init__(  # noqa: PLR0917 - a record of the command's arguments
@@ -182,6 +190,8 @@ class Outgoing:
         self.ack: Request | None = None
         #: How many times a re-INVITE met 491 and was retried (§14.1).
         self.glare_rounds = 0
+        #: The walk down the targets of a request given several (RFC 3263 §4.3).
+        self.walk: Failover | None = None
 
     def keep_ack(self, ack: Request, target: Target) -> None:
         """The ACK of this re-INVITE's 2xx, once sent (resent for its retransmissions)."""

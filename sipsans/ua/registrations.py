@@ -11,24 +11,31 @@ application sees the state changes instead).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ..auth import Credentials
 from ..dialog.model import target_for
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import NameAddr
-from ..message.model import Request
+from ..message.model import Request, Response
 from ..message.uri import URI, SipURI, parse_uri
 from ..services.events import RegistrationState
-from ..services.registration import Registration, as_name_addr
+from ..services.registration import Registration, as_name_addr, header_int
 from ..transaction.events import (
+    ConnectionClosed,
     ResponseReceived,
     TransactionTerminated,
     TransactionTimedOut,
     TransportFailed,
 )
-from ..transaction.transport import ClientTxn, Target
+from ..transaction.transport import ClientTxn, ConnHandle, Target
 from .context import UAContext
+from .events import FlowFailed
+from .failover import begin_walk, failure_of, leave_target, retry_after
+
+if TYPE_CHECKING:
+    from ..locate.failover import Failover
 
 __all__ = ["RegistrationHandle", "Registrations"]
 
@@ -44,7 +51,17 @@ class RegistrationHandle:
     use: commands go through this handle so the UA sends what they return).
     """
 
-    __slots__ = ("_owner", "alarm_at", "key", "machine", "target", "txn")
+    __slots__ = (
+        "_owner",
+        "alarm_at",
+        "flow",
+        "key",
+        "machine",
+        "outbound",
+        "target",
+        "txn",
+        "walk",
+    )
 
     def __init__(
         self, owner: Registrations, machine: Registration, target: Target, key: int
@@ -58,6 +75,13 @@ class RegistrationHandle:
         self.txn: ClientTxn | None = None
         #: The deadline the UA has an alarm armed for (a stale alarm does nothing).
         self.alarm_at: float | None = None
+        #: The walk down the registrar's targets when given several (RFC 3263 §4.3).
+        self.walk: Failover | None = None
+        #: The stream connection the binding is kept over (RFC 5626 §3.1: the flow),
+        #: learnt from the 2xx; None over UDP.
+        self.flow: ConnHandle | None = None
+        #: Registered with SIP outbound (RFC 5626).
+        self.outbound = False
 
     def __repr__(self) -> str:
         return f"<RegistrationHandle {self.machine.aor} {self.state.name}>"
@@ -99,7 +123,7 @@ class RegistrationHandle:
 class Registrations:
     """The registrations a UA keeps up, and their REGISTER transactions."""
 
-    __slots__ = ("_by_key", "_ctx", "_keys", "_txns")
+    __slots__ = ("_by_key", "_ctx", "_instance", "_keys", "_txns")
 
     def __init__(self, ctx: UAContext) -> None:
         self._ctx = ctx
@@ -108,6 +132,7 @@ class Registrations:
         #: REGISTER client transactions -> their registration.
         self._txns: dict[int, RegistrationHandle] = {}
         self._keys = 0
+        self._instance = ctx.config.instance_id  # drawn when first needed
 
     def stats(self) -> dict[str, int]:
         return {"registrations": len(self._by_key), "register_txns": len(self._txns)}
@@ -128,25 +153,37 @@ class Registrations:
         credentials: Credentials | Iterable[Credentials] | None = None,
         headers: Iterable[tuple[str, str]] = (),
         target: Target | None = None,
+        targets: Sequence[Target] | None = None,
         refresh_margin: float = 300.0,
         max_failures: int = 3,
         retry_interval: float = 30.0,
         max_retry_interval: float = 600.0,
+        outbound: bool | None = None,
         now: float,
     ) -> RegistrationHandle:
         """Register ``aor`` (default: our identity) at ``registrar`` and keep it
         registered (RFC 3261 §10.2) until ``handle.stop()`` or ``ua.unregister()``.
 
         ``registrar`` is the Request-URI (default: the AOR's domain); REGISTERs go to
-        ``target`` or else to its host, port and ``transport=``. ``contacts`` default
+        ``target`` or else to its host, port and ``transport=``. ``targets`` (instead of
+        ``target``) are the places RFC 3263 found for the registrar, in order: a
+        REGISTER fails over to the next on 503, time-out or transport error
+        (``TargetFailed``), and refreshes stay where the last one succeeded. ``contacts`` default
         to our Contact. ``credentials`` answer 401/407 (default: the UA's). The UA
         refreshes before expiry, retries with Min-Expires after 423, retries
         transient failures and ends in FAILED after ``max_failures`` of them in a row.
         The other options are those of :class:`~sipsans.services.registration.Registration`.
+        ``outbound`` (default ``UAConfig.outbound``) registers with SIP outbound (RFC
+        5626 §4.2): our Contact with ``;ob``, ``reg-id=1`` and ``+sip.instance``,
+        ``Supported: outbound``; over a stream the flow is kept alive (§4.4.1) and, when
+        it fails (``FlowFailed``), the AOR is registered again over a new one.
         Progress arrives as ``RegistrationStateChanged`` events.
         """
         ctx = self._ctx
         ctx.advance(now)
+        outbound = ctx.config.outbound if outbound is None else outbound
+        if outbound:
+            headers = (*headers, ("Supported", "outbound"))
         aor_uri = aor if aor is not None else ctx.identity.uri
         if not isinstance(aor_uri, SipURI | str):
             raise LocalProtocolError(
@@ -170,15 +207,40 @@ class Registrations:
             )
         except RemoteProtocolError as exc:  # a URI we were given does not parse
             raise LocalProtocolError(f"register(): {exc}") from None
+        walk = None
+        if targets is not None:
+            target, walk = begin_walk(ctx, targets, target)
         if target is None:
             target = target_for(machine.registrar_uri)
         if contacts is None:
             contacts = (ctx.local_contact(target.transport),)
         machine.contacts = [as_name_addr(c) for c in contacts]
+        if outbound:
+            machine.contacts = [self._outbound_contact(c) for c in machine.contacts]
         self._keys += 1
         handle = RegistrationHandle(self, machine, target, self._keys)
+        handle.walk = walk
+        handle.outbound = outbound
         self.start(handle, now)
         return handle
+
+    def _outbound_contact(self, contact: NameAddr) -> NameAddr:
+        """RFC 5626 §4.2: ``;ob`` in the URI (as PJSIP, so that the registrar and edge
+        proxy know the flow is to be used), ``reg-id`` and ``+sip.instance``."""
+        if self._instance is None:
+            bits = self._ctx.rng.getrandbits(128)
+            # A version 4 UUID (RFC 4122 §4.4) from the UA's rng.
+            bits = (bits & ~(0xF << 76) | (4 << 76)) & ~(0x3 << 62) | (0x2 << 62)
+            text = f"{bits:032x}"
+            self._instance = (
+                f"urn:uuid:{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+            )
+        uri = contact.uri
+        if isinstance(uri, SipURI) and not uri.has_param("ob"):
+            contact = contact.replace(uri=uri.with_param("ob"))
+        params = [p for p in contact.params if p[0].lower() not in ("reg-id", "+sip.instance")]
+        params += [("reg-id", "1"), ("+sip.instance", f'"<{self._instance}>"')]
+        return contact.replace(params=tuple(params))
 
     def unregister(
         self, handle: RegistrationHandle | None = None, *, wildcard: bool = False, now: float
@@ -212,6 +274,15 @@ class Registrations:
         ctx = self._ctx
         machine = handle.machine
         if request is not None:
+            walk = handle.walk
+            if walk is not None:
+                # A new REGISTER: where the last one succeeded, unless that target
+                # failed since (then the healthiest first).
+                if ctx.backoffs.backing_off(handle.target, ctx.now):
+                    walk.restart()
+                    handle.target = walk.next_target(now=ctx.now)
+                else:
+                    walk.restart(handle.target)
             handle.txn = ctx.endpoint.send_request(request, target=handle.target, now=ctx.now)
             self._txns[handle.txn.id] = handle
         for event in machine.take_events():
@@ -237,8 +308,18 @@ class Registrations:
         if handle is None:
             return False
         resp = event.response
-        if txn != handle.txn or resp.status_code < 200:
+        code = resp.status_code
+        if txn is None or txn != handle.txn or code < 200:
             return True  # provisional, or an older REGISTER's late answer
+        walk = handle.walk
+        if walk is not None:
+            if code == 503:
+                if self._fail_over(handle, txn, f"{code} {resp.reason}", code, retry_after(resp)):
+                    return True
+            else:
+                walk.succeeded(handle.target)
+        if 200 <= code < 300 and event.source.conn is not None:
+            self._keep_flow(handle, event.source.conn, resp)
         handle.txn = None
         self._after(handle, handle.machine.on_response(resp, self._ctx.now))
         return True
@@ -249,10 +330,75 @@ class Registrations:
             return False
         if event.txn != handle.txn:
             return True
+        if handle.walk is not None and self._fail_over(
+            handle, event.txn, failure_of(event), None, None
+        ):
+            return True
         handle.txn = None
         why = event.reason if isinstance(event, TransportFailed) else "transaction timed out"
         self._after(handle, handle.machine.on_timeout(self._ctx.now, why))
         return True
+
+    def _fail_over(
+        self,
+        handle: RegistrationHandle,
+        txn: ClientTxn,
+        reason: str,
+        status: int | None,
+        wait: float | None,
+    ) -> bool:
+        """RFC 3263 §4.3: the REGISTER in flight failed at its target: the same request
+        again, in a new transaction, to the next target. False when none is left (the
+        machine then takes the failure: its retries start over from the first)."""
+        request = handle.machine.pending
+        walk = handle.walk
+        if request is None or walk is None:
+            return False
+        ctx = self._ctx
+        following = leave_target(
+            ctx,
+            walk,
+            handle.target,
+            txn=txn,
+            request=request,
+            reason=reason,
+            status=status,
+            wait=wait,
+        )
+        if following is None:
+            return False
+        handle.target = following
+        handle.txn = ctx.endpoint.send_request(request, target=following, now=ctx.now)
+        self._txns[handle.txn.id] = handle
+        return True
+
+    # -- flows (RFC 5626) -------------------------------------------------------------------
+
+    def _keep_flow(self, handle: RegistrationHandle, conn: ConnHandle, resp: Response) -> None:
+        """A 2xx came over the stream connection ``conn``: the binding's flow. Keep it
+        alive (§4.4.1) every ``Flow-Timer`` seconds when the registrar says, else every
+        ``UAConfig.keepalive_interval``, else (outbound) 120."""
+        handle.flow = conn
+        config = self._ctx.config
+        timer = header_int(resp, "Flow-Timer")
+        interval = float(timer) if timer else config.keepalive_interval
+        if interval is None and handle.outbound:
+            interval = 120.0
+        if interval is not None:
+            self._ctx.endpoint.keep_alive(conn, interval=interval, now=self._ctx.now)
+
+    def on_connection_closed(self, event: ConnectionClosed) -> None:
+        """A stream connection closed: for each registration kept over it, the flow
+        failed (``FlowFailed``): register again at once, over a new connection."""
+        ctx = self._ctx
+        for handle in list(self._by_key.values()):
+            if handle.flow != event.conn:
+                continue
+            handle.flow = None
+            ctx.events.append(FlowFailed(aor=handle.aor, conn=event.conn, reason=event.reason))
+            if handle.txn is None:
+                request = handle.machine.refresh(ctx.now, f"flow failed: {event.reason}")
+                self._after(handle, request)
 
     def on_terminated(self, event: TransactionTerminated) -> bool:
         """A REGISTER's transaction ended (the application sees the state changes)."""

@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable
 
 from ..dialog.model import Dialog, DialogId, contact_target, route_set_from, sips_contact
 from ..dialog.replaces import match_replaces, parse_replaces
-from ..dialog.state import DialogInput, DialogState, TerminatedReason
+from ..dialog.state import DialogInput, DialogState, TerminatedReason, reason_for_rejection
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.model import Request, Response, make_response
 from ..transaction.events import (
@@ -43,6 +43,7 @@ from .offers import Negotiations, Pending, refusal
 from .records import KNOWN_METHODS, Hdrs, Incoming, ServerInvite, body_type
 from .refer import Transfers, accept_headers
 from .reliable import NOT_SUPPORTED, ReliableProvisionals
+from .restores import Restores
 from .session_timers import Negotiated, SessionTimers
 from .subscriber import Subscriber
 from .subscriptions import Subscriptions
@@ -82,6 +83,7 @@ class ServerSide:
         "_notifier",
         "_offers",
         "_reliable",
+        "_restores",
         "_subs",
         "_subscriber",
         "_timers",
@@ -100,6 +102,7 @@ class ServerSide:
         subscriber: Subscriber,
         notifier: Notifier,
         transfers: Transfers,
+        restores: Restores,
         reliable: ReliableProvisionals,
         timers: SessionTimers,
         negotiations: Negotiations,
@@ -120,6 +123,9 @@ class ServerSide:
         #: BYEs asked for before our 2xx was ACKed (§15), per dialog: their headers,
         #: Reason and the handle ``bye()`` returned (see defer_bye).
         self._deferred_bye: dict[Dialog, tuple[Hdrs, str | None, ClientTxn]] = {}
+        self._restores = restores
+        inbox.unanswered = self._default_answer
+        restores.replay = self._replay
         #: An UPDATE or PRACK with an offer handed to the application, per dialog, until
         #: answered: its server transaction id (RFC 3311 §5.2).
         self._offers: dict[Dialog, int] = {}
@@ -206,6 +212,11 @@ class ServerSide:
         # RFC 5057: a dialog whose INVITE usage ended lives on for its subscriptions.
         usages = d is not None and method in ("NOTIFY", "SUBSCRIBE") and self._subs.has_usages(d)
         if d is None or (d.state is _TERMINATED and method != "BYE" and not usages):
+            if d is None and ctx.config.restore_wait is not None:
+                # Another process may have held it: wait for the application to restore it.
+                dialog_id = DialogId(request.call_id, to_tag, request.from_.tag or "")
+                if self._restores.hold(request, txn, dialog_id):
+                    return
             ctx.reply(txn, request, 481)  # §12.2.2
             return
         if not d.invite_usage and method in ("BYE", "INVITE"):
@@ -249,6 +260,11 @@ class ServerSide:
             return
         self._inbox.hand_over(txn, request, d, after=ctx.config.answer_timeout)
         ctx.events.append(InDialogRequest(dialog_id=d.id, request=request, txn=txn))
+
+    def _replay(self, request: Request, txn: ServerTxn) -> None:
+        """A request that waited for its dialog to be restored (:mod:`.restores`): its
+        checks up to the dialog's were passed on arrival."""
+        self._in_dialog(request, txn, request.to.tag or "")
 
     def _session_request(self, d: Dialog, request: Request, txn: ServerTxn) -> bool:
         """A re-INVITE or UPDATE: False when answered here. An offer crossing an open
@@ -365,9 +381,7 @@ class ServerSide:
             remote.tag or "",
             request.to,  # local_uri: rendered without its tag when first needed, as is
             remote,  # remote_uri
-            ctx.local_contact(
-                transport, secure=transport != "UDP" and sips_contact(request, routes, contact)
-            ),
+            ctx.local_contact(transport, secure=sips_contact(request, routes, contact, transport)),
             contact,  # remote_target
             route_set_from(routes, reverse=False) if routes else (),
             local_cseq,
@@ -579,7 +593,8 @@ class ServerSide:
                 self._timers.granted(d, negotiated, response, body)
         else:
             del self._invites[d]
-            self._dialogs.end(d, DialogInput.SENT_FAILURE, _uas_reason(status), status, response)
+            why = reason_for_rejection(status)
+            self._dialogs.end(d, DialogInput.SENT_FAILURE, why, status, response)
 
     def _release_2xx(self, d: Dialog) -> None:
         """The last reliable 1xx was PRACKed: the 2xx held for it goes (RFC 3262 §3)."""
@@ -604,19 +619,17 @@ class ServerSide:
         self, d: Dialog, request: Request, status: int, *, record_route: bool
     ) -> list[tuple[str, str]]:
         """Contact, Allow and (``record_route``: for a dialog-creating answer) Record-Route
-        for a dialog-creating or target refresh answer; Supported too in a 2xx to an
-        INVITE (§13.3.1.4), as in our answer to OPTIONS (§11.2)."""
+        for a dialog-creating or target refresh answer."""
         out: list[tuple[str, str]] = []
         if 101 <= status < 300:
             # §12.1.1: copy every Record-Route, in order, and give our Contact.
             if record_route:
                 out += [("Record-Route", v) for v in request.headers.get_all("record-route")]
             out.append(("Contact", d.local_contact))
-        if 200 <= status < 300:
-            ctx = self._ctx
-            out.append(("Allow", ctx.allow_value))
-            if request.method == "INVITE":
-                out.append(("Supported", ctx.supported_value))
+        if 200 <= status < 300:  # §13.3.1.4: Allow, and Supported in a 2xx to an INVITE
+            out.append(("Allow", self._ctx.allow_value))
+            if request.method == "INVITE":  # (the same as in our answer to OPTIONS, §11.2)
+                out.append(("Supported", self._ctx.supported_value))
         return out
 
     def _start_retransmit(self, d: Dialog, invite: ServerInvite, response: Response) -> None:
@@ -776,12 +789,12 @@ class ServerSide:
             if invite is None or invite.txn != txn.id:
                 return
             if status < 300:
-                d.refresh_target(request)  # §12.2.2: target refresh
+                self._dialogs.refresh_target(d, request)  # §12.2.2: target refresh
                 self._start_retransmit(d, invite, response)
             else:
                 del self._invites[d]
         elif method == "UPDATE" and status < 300:
-            d.refresh_target(request)
+            self._dialogs.refresh_target(d, request)
         elif method == "REFER" and status < 300:
             self._transfers.accepted(d, request)
         if negotiated is not None:
@@ -880,11 +893,3 @@ class ServerSide:
             del self._invites[d]
             if d.is_early:
                 self._dialogs.end(d, DialogInput.FAILED, TerminatedReason.TIMEOUT)
-
-
-def _uas_reason(status: int) -> TerminatedReason:
-    if status in (486, 600):
-        return TerminatedReason.UAS_BUSY
-    if status in (603, 607):
-        return TerminatedReason.UAS_DECLINE
-    return TerminatedReason.UAS_OTHER

@@ -14,7 +14,7 @@ subscription is a subscriber's). The records and their states are kept by
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from ..dialog.model import Dialog, contact_target, route_set_from, target_for
 from ..dialog.state import DialogState
@@ -38,6 +38,7 @@ from .client import ClientSide, name_addr_arg
 from .context import UAContext
 from .dialogs import DialogTable
 from .events import NotifyReceived
+from .failover import begin_walk
 from .handles import ClientSubscription
 from .records import Hdrs, Outgoing
 from .subscriptions import Subscriptions
@@ -80,11 +81,14 @@ class Subscriber:
         content_type: str | None = None,
         from_: str | NameAddr | None = None,
         target: Target | None = None,
+        targets: Sequence[Target] | None = None,
         now: float,
     ) -> ClientSubscription:
         """Subscribe to ``event`` (``"presence"``, ``"dialog;id=7"``, ...) of ``to``
         (RFC 6665 §4.1.2). The request goes to ``target``, else to the first Route in
-        ``headers``, else to the To URI's host, port and ``transport=``.
+        ``headers``, else to the To URI's host, port and ``transport=``; ``targets``
+        (instead of ``target``) are the places RFC 3263 found for it, in order, failed
+        over on 503, time-out or transport error until the subscription has a dialog.
 
         The UA refreshes before expiry and reports ``SubscriptionStateChanged`` and
         ``NotifyReceived``; every NOTIFY From tag of a forked SUBSCRIBE becomes its
@@ -102,6 +106,9 @@ class Subscriber:
         remote = to_addr.replace(params=tuple(p for p in to_addr.params if p[0].lower() != "tag"))
         routes = [v for k, v in hdrs if k.lower() == "route"]
         fixed = target
+        walk = None
+        if targets is not None:
+            target, walk = begin_walk(ctx, targets, target)
         if target is None:
             hop = parse_name_addr(routes[0], header="Route").uri if routes else ruri
             target = target_for(hop)
@@ -130,6 +137,7 @@ class Subscriber:
         out = Outgoing(None, request, target, ClientTxn(0), body, content_type, hdrs)
         out.sub = rec
         out.on_final, out.on_retry, out.quiet = self.on_final, self._on_retry, True
+        out.walk = walk
         self._client.send_out_of_dialog(request, target, out)
         rec.refreshing = True
         ctx.drain()
@@ -399,7 +407,7 @@ class Subscriber:
             self._subs.attach(d, rec)
         else:
             d = rec.dialog
-            d.refresh_target(request)  # NOTIFY is a target refresh (§4.1.3)
+            self._dialogs.refresh_target(d, request)  # NOTIFY is a target refresh (§4.1.3)
         ctx.reply(txn, request, 200, to_tag=d.local_tag)
         rec.last_notify = request
         now = ctx.now

@@ -20,7 +20,6 @@ from cliharness import Command, Output, free_port, uas
 import sipsans
 from sipsans.sdp import Capabilities, Direction, make_answer, parse_sdp
 from sipsans_asyncio import CallFailed, Listen, Session
-from sipsans_asyncio.cli.clients import final_response
 
 #: An offer of PCMA only, with telephone-event.
 PCMA_OFFER = (
@@ -112,7 +111,7 @@ def test_options_is_answered_by_the_ua_like_its_other_answers(running_uas: Any) 
     async def main() -> None:
         async with client() as session:
             start = time.monotonic()
-            ok = await final_response(session, session.core.options, uri)
+            ok = await session.send("OPTIONS", uri)
             assert time.monotonic() - start < 1.0
             assert ok.status_code == 200 and ok.to.tag
             assert ok.headers.get("accept") == "application/sdp"
@@ -135,8 +134,8 @@ def test_the_uas_leaves_no_request_to_the_uas_default_answer(running_uas: Any) -
 
     async def main() -> None:
         async with client() as session:
-            await final_response(session, session.core.options, uri)
-            message = await final_response(session, session.core.message, uri, body=b"hi")
+            await session.send("OPTIONS", uri)
+            message = await session.send("MESSAGE", uri, body=b"hi")
             assert message.status_code == 200
             call = await session.invite(uri, body=PCMA_OFFER)
             info = await call.info(body=b"Signal=5\r\n", content_type="application/dtmf-relay")
@@ -257,7 +256,7 @@ def test_uas_verbose_prints_a_live_ladder(running_uas: Any) -> None:
 
     async def main() -> None:
         async with client() as session:
-            await final_response(session, session.core.options, f"sip:bob@127.0.0.1:{port}")
+            await session.send("OPTIONS", f"sip:bob@127.0.0.1:{port}")
 
     talk(main)
     output.wait_for("200 OK")

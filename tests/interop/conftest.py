@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -160,3 +161,55 @@ def run_sipsans(tmp_path: Path) -> Iterator[Callable[[list[str]], Sipsans]]:
         if item.proc.poll() is None:
             item.proc.kill()
             item.proc.wait()
+
+
+# -- DNS: dnsmasq serving a test domain ------------------------------------------------------
+
+
+@pytest.fixture
+def dnsmasq() -> str:
+    path = shutil.which("dnsmasq") or shutil.which("dnsmasq", path="/usr/sbin:/sbin")
+    if path is None:
+        return require_peer("dnsmasq", "dnsmasq-base")
+    return path
+
+
+@contextlib.contextmanager
+def dns_server(dnsmasq: str, records: list[str], workdir: Path) -> Iterator[tuple[str, int]]:
+    """dnsmasq answering for ``sipsans.test`` on 127.0.0.1 (a free UDP port) from
+    *records* (``--naptr-record=...``, ``--srv-host=...``, ``--host-record=...``) while
+    the block runs; names it does not list get NXDOMAIN (``--local``), nothing is asked
+    upstream (``--no-resolv``) or read from /etc/hosts. Yields (host, port)."""
+    port = free_port()
+    log = workdir / "dnsmasq.log"
+    args = [
+        dnsmasq,
+        "--keep-in-foreground",
+        "--no-resolv",
+        "--no-hosts",
+        "--bind-interfaces",
+        "--listen-address=127.0.0.1",
+        f"--port={port}",
+        f"--pid-file={workdir / 'dnsmasq.pid'}",
+        f"--user={pwd.getpwuid(os.getuid()).pw_name}",
+        f"--log-facility={log}",
+        "--log-queries",
+        "--local=/sipsans.test/",
+        *records,
+    ]
+    server = subprocess.Popen(args, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not (log.exists() and "started" in log.read_text(errors="replace")):
+            if server.poll() is not None or time.monotonic() > deadline:
+                err = server.stderr.read().decode(errors="replace") if server.stderr else ""
+                raise AssertionError(f"dnsmasq did not start: {err}")
+            time.sleep(0.05)
+        yield ("127.0.0.1", port)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

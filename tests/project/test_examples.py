@@ -32,6 +32,7 @@ EXPECTED = {
     "replay_test.py": "replay matched: 8 inputs, 3 transmits identical",
     "trio_call.py": "alice: BYE answered 200",
     "threads_call.py": "alice: BYE answered 200",
+    "locate_failover.py": "alice: left 192.0.2.3: 503 Service Unavailable; next 192.0.2.2",
     "prack_timers.py": "alice: hold answered recvonly",
 }
 

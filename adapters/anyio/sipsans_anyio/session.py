@@ -245,6 +245,11 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
             if deadline is not None and anyio.current_time() >= deadline:
                 driver.fire()
 
+    async def _addresses(self, host: str, family: str) -> list[str]:
+        kind = socket.AF_INET6 if family == "AAAA" else socket.AF_INET
+        infos = await anyio.getaddrinfo(host, None, family=kind, type=socket.SOCK_DGRAM)
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
     def _send_udp(self, transmit: Transmit) -> None:
         udp = self._router.udp_for(self._udp, transmit)
         if udp is None:

@@ -146,6 +146,12 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         assert self._loop is not None
         self._timer = self._loop.call_at(deadline, self.driver.fire)
 
+    async def _addresses(self, host: str, family: str) -> list[str]:
+        assert self._loop is not None
+        kind = socket.AF_INET6 if family == "AAAA" else socket.AF_INET
+        infos = await self._loop.getaddrinfo(host, None, family=kind, type=socket.SOCK_DGRAM)
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
     def _send_udp(self, transmit: Transmit) -> None:
         udp = self._udp  # (the one-socket case inline: this runs for every datagram sent)
         sock = udp[0] if len(udp) == 1 else self._router.udp_for(udp, transmit)

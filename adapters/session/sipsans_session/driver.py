@@ -23,6 +23,8 @@ from sipsans import (
     Response,
     ResponseReceived,
     Target,
+    TargetFailed,
+    TargetsExhausted,
     TransactionTerminated,
     TransactionTimedOut,
     Transmit,
@@ -219,7 +221,9 @@ class Driver(Generic[CoreT]):
     def _resolve(self, event: object) -> bool:
         """Give ``event`` to the waiter of its client transaction, if one waits: its
         final response, or why none will come. Every event of a waited-for transaction
-        is the waiter's (a provisional response too): False sends it on to ``deliver``."""
+        is the waiter's (a provisional response too), but the news of its failing over
+        (RFC 3263 §4.3), which the application may want to see: False sends it on to
+        ``deliver``."""
         txn = getattr(event, "txn", None)
         if not isinstance(txn, ClientTxn):
             return False
@@ -240,6 +244,8 @@ class Driver(Generic[CoreT]):
         elif isinstance(event, TransactionTerminated):
             del self._waiters[txn]
             resolve(RequestDropped(_DROPPED))
+        elif isinstance(event, TargetFailed | TargetsExhausted):
+            return False
         return True
 
     # -- the single wake-up ----------------------------------------------------------------------

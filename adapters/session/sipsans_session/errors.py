@@ -17,6 +17,7 @@ __all__ = [
     "RegistrationFailed",
     "RequestDropped",
     "RequestTimeout",
+    "StoreUnavailable",
     "TransportError",
     "describe_connect_error",
 ]
@@ -51,6 +52,11 @@ class RegistrationFailed(Exception):
         self.reason: str = event.reason if event is not None else handle.state.name.lower()
         why = f": {self.reason}" if self.reason else ""
         super().__init__(f"registration of {handle.aor} failed{why}")
+
+
+class StoreUnavailable(ConnectionError):
+    """A store of shared dialogs could not be reached, or did not answer in time
+    (:mod:`sipsans_session.store`)."""
 
 
 def describe_connect_error(transport: str, host: str, port: int, exc: BaseException) -> str:

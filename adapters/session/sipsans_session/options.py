@@ -23,6 +23,7 @@ __all__ = [
     "Content",
     "Hdrs",
     "RegisterOptions",
+    "Request_",
     "SubView",
     "SubscribeOptions",
     "View",
@@ -64,6 +65,18 @@ class SubscribeOptions(TypedDict, total=False):
     content_type: str | None
     from_: str | NameAddr | None
     target: Target | None
+    targets: list[Target] | None
+
+
+class Request_(TypedDict, total=False):
+    """The keywords of ``ua.request`` besides ``method`` and ``to`` (see the core)."""
+
+    from_: str | NameAddr | None
+    body: bytes
+    content_type: str | None
+    headers: Hdrs
+    target: Target | None
+    targets: list[Target] | None
 
 
 class RegisterOptions(TypedDict, total=False):
@@ -75,6 +88,7 @@ class RegisterOptions(TypedDict, total=False):
     credentials: Credentials | Iterable[Credentials] | None
     headers: Hdrs
     target: Target | None
+    targets: list[Target] | None
     refresh_margin: float
     max_failures: int
     retry_interval: float

@@ -88,6 +88,7 @@ class Router(Generic[ConnT]):
         "_open_connection",
         "_send_udp",
         "idle_timeout",
+        "server_names",
         "ssl_client",
         "tls_server_name",
     )
@@ -110,6 +111,10 @@ class Router(Generic[ConnT]):
         self.ssl_client = ssl_client
         self.tls_server_name = tls_server_name
         self.idle_timeout = idle_timeout
+        #: The name to verify a TLS/WSS peer's certificate against, by (transport,
+        #: address), when not its host: the URI's domain a resolver found it for
+        #: (RFC 5922 §4). ``tls_server_name`` wins over it.
+        self.server_names: dict[ConnKey, str] = {}
         self._conns: dict[int, ConnT] = {}
         self._by_peer: dict[ConnKey, ConnT] = {}
         #: Sends waiting for a connection being opened: ``(data, token)`` per key.
@@ -204,7 +209,9 @@ class Router(Generic[ConnT]):
         dial = Dial(name, host.strip("[]"), port)
         if name in SECURE_TRANSPORTS:
             dial.context = self.ssl_client or ssl.create_default_context()
-            dial.server_hostname = self.tls_server_name or dial.host
+            dial.server_hostname = (
+                self.tls_server_name or self.server_names.get((name, (host, port))) or dial.host
+            )
         try:
             return await self._open_connection(dial)
         except (OSError, TimeoutError, ssl.SSLError) as exc:

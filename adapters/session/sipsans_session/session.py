@@ -50,20 +50,37 @@ from sipsans import (
     Target,
     Transmit,
     UserAgent,
+    parse_name_addr,
+    parse_uri,
 )
+from sipsans.dialog.model import target_for
 from sipsans.tools.trace import Recorder
 
 from .addresses import SECURE_TRANSPORTS, UDP_RECEIVE_BUFFER, Address, Listen
 from .dialogs import AsyncDialog, CallFailed, DialogKey, dialog_key
 from .driver import TIMER_RESOLUTION, CoreT, Driver, RequestCore
 from .errors import RegistrationFailed
-from .options import Answer, RegisterOptions, SubscribeOptions, SubView, View
+from .options import Answer, RegisterOptions, Request_, SubscribeOptions, SubView, View
+from .resolve import Resolver
 from .routing import ConnKey, ConnT, Dial, Router
 from .subscriptions import AsyncSubscription, SubscriptionFailed, subscription_key
 from .tracing import TraceSink, TraceWriter
 from .waits import Waiter, Waits
 
 __all__ = ["SessionBase"]
+
+
+def _uri_of(value: Any) -> Any:
+    """The URI of a ``to`` argument (text, NameAddr or URI); None when it is no URI."""
+    if isinstance(value, NameAddr):
+        return value.uri
+    if isinstance(value, str):
+        try:
+            return parse_name_addr(value, header="To").uri
+        except Exception:
+            return None
+    return value
+
 
 RC = TypeVar("RC", bound=RequestCore)
 
@@ -102,6 +119,7 @@ class SessionBase(Generic[CoreT, ConnT]):
     __slots__ = (
         "_advertise",
         "_connect_timeout",
+        "_dns",
         "_events",
         "_factory",
         "_listen",
@@ -124,6 +142,7 @@ class SessionBase(Generic[CoreT, ConnT]):
         "now",
         "on_event",
         "pump",
+        "resolver",
     )
 
     #: The driver's clock, never going backwards: ``now(at_least=None)``.
@@ -150,6 +169,8 @@ class SessionBase(Generic[CoreT, ConnT]):
         connect_timeout: float = 10.0,
         udp_receive_buffer: int | None = UDP_RECEIVE_BUFFER,
         timer_resolution: float = TIMER_RESOLUTION,
+        locate: bool = False,
+        dns_server: Address | None = None,
     ) -> None:
         self.on_event = on_event
         driver: Driver[CoreT] = Driver(deliver=self._dispatch, timer_resolution=timer_resolution)
@@ -160,6 +181,11 @@ class SessionBase(Generic[CoreT, ConnT]):
         self.now = driver.now
         self.command = driver.command
         self.pump = driver.pump
+        #: RFC 3263 (``locate=True``, or a ``dns_server``): requests the session sends
+        #: to a URI without a ``target=`` go to the targets this finds, failing over
+        #: (``targets=``); made at start (see :mod:`sipsans_session.resolve`).
+        self.resolver: Resolver | None = None
+        self._dns = (locate or dns_server is not None, dns_server)
         self._router: Router[ConnT] = Router(
             driver,
             send_udp=self._send_udp,
@@ -256,6 +282,10 @@ class SessionBase(Generic[CoreT, ConnT]):
     def _send_udp(self, transmit: Transmit) -> None:
         raise NotImplementedError
 
+    async def _addresses(self, host: str, family: str) -> list[str]:
+        """The loop's getaddrinfo: the addresses of ``host`` (``family`` "A" or "AAAA")."""
+        raise NotImplementedError
+
     def _dial(self, key: ConnKey) -> None:
         """Start a task that opens a connection for ``key`` with ``Router.connect``."""
         raise NotImplementedError
@@ -282,6 +312,11 @@ class SessionBase(Generic[CoreT, ConnT]):
             self.advertised = ("127.0.0.1" if host in ("0.0.0.0", "::") else host, port)
         if self._factory is not None:
             self._set_core(self._factory(self.advertised))
+        wanted, server = self._dns
+        if wanted and self.resolver is None:
+            self.resolver = Resolver(server=server, getaddrinfo=self._addresses, clock=self.now)
+        if self.resolver is not None:
+            self._router.server_names = self.resolver.server_names
         self._started = True
         self._run_io()
         self.pump()
@@ -410,6 +445,12 @@ class SessionBase(Generic[CoreT, ConnT]):
         except EOFError:
             raise StopAsyncIteration from None
 
+    def waiter(self) -> Waiter:
+        """A one-shot result slot on the session's loop, for code that waits beside the
+        session without knowing its loop (:class:`~sipsans_session.shared.SharedDialogs`).
+        The session must be started."""
+        return self._waiter()
+
     async def request(self: SessionBase[RC, Any], request: Request, *, target: Target) -> Response:
         """Send ``request`` in a client transaction and return its final response.
 
@@ -425,6 +466,41 @@ class SessionBase(Generic[CoreT, ConnT]):
         connection. Raises :class:`TransportError` (refused, TLS verification, ...)."""
         conn = await self._router.connection_to((transport.upper(), (host, port)))
         return conn.local
+
+    # -- locating servers (RFC 3263) ---------------------------------------------------------
+
+    async def locate(self, uri: URI | str) -> list[Target]:
+        """Where a request for ``uri`` (a Request-URI, or the first Route) goes, in RFC 3263
+        order: the :attr:`resolver`'s targets, or without one the URI's own host, port and
+        ``transport=``. Raises :class:`sipsans.locate.LocateError` when DNS gives none
+        (``NoTargetsError``: its ``problems`` say why)."""
+        parsed = parse_uri(uri) if isinstance(uri, str) else uri
+        if self.resolver is None:
+            return [target_for(parsed)]
+        return await self.resolver.targets(parsed)
+
+    async def _located(self, hop: Any, options: dict[str, Any]) -> None:
+        """Add ``targets=`` to a command's ``options`` when the session locates servers
+        and the caller named no target."""
+        if self.resolver is None or options.get("target") or options.get("targets"):
+            return
+        routes = [v for k, v in options.get("headers", ()) if k.lower() == "route"]
+        uri = parse_name_addr(routes[0], header="Route").uri if routes else _uri_of(hop)
+        if isinstance(uri, SipURI):
+            options["targets"] = await self.locate(uri.without_headers())
+
+    async def send(
+        self, method: str, to: str | NameAddr | URI, **options: Unpack[Request_]
+    ) -> Response:
+        """Send ``method`` outside any dialog through the UserAgent (``ua.request``:
+        OPTIONS, MESSAGE, ...; options ``from_``, ``body``, ``content_type``,
+        ``headers``, ``target``, ``targets``) and return its final response (401/407
+        answered on the way, failed over between the located targets). Raises
+        :class:`RequestTimeout` or :class:`TransportError` when none comes."""
+        ua = self._ua()
+        kw = dict(options)
+        await self._located(to, kw)
+        return await self._waits.response(ua.request, method, to, **kw)
 
     # -- UserAgent cores: calls, subscriptions, registrations ---------------------------------
 
@@ -487,6 +563,7 @@ class SessionBase(Generic[CoreT, ConnT]):
         meanwhile. With ``wait=False`` the dialog is returned at once (see
         ``dialog.established()``).
         """
+        await self._located(to, options)
         view = cast(Any, self.core).invite(to, now=self.now(), **options)
         dialog = AsyncDialog(self.driver, self._waits, view)
         self._live[dialog_key(view.id)] = dialog
@@ -523,6 +600,7 @@ class SessionBase(Generic[CoreT, ConnT]):
         passes: TimeoutError), it is un-subscribed. With ``wait=False`` it is returned at
         once (see ``sub.established()``). The UA refreshes it until ``unsubscribe()``.
         """
+        await self._located(to, cast(dict[str, Any], options))
         view: ClientSubscription = self.command(self._ua().subscribe, to, event, **options)
         sub = AsyncSubscription(self.driver, self._waits, view)
         if not wait:
@@ -562,7 +640,15 @@ class SessionBase(Generic[CoreT, ConnT]):
         registration is stopped. With ``wait=False`` the handle is returned at once
         (progress comes as ``RegistrationStateChanged``).
         """
-        handle: RegistrationHandle = self.command(self._ua().register, registrar, **options)
+        ua = self._ua()
+        if self.resolver is not None:
+            aor = options.get("aor") or ua.identity.uri
+            aor_uri = parse_uri(aor) if isinstance(aor, str) else aor
+            hop = registrar
+            if hop is None and isinstance(aor_uri, SipURI):  # §10.2: the AOR's domain
+                hop = SipURI(aor_uri.host, scheme=aor_uri.scheme, port=aor_uri.port)
+            await self._located(hop, cast(dict[str, Any], options))
+        handle: RegistrationHandle = self.command(ua.register, registrar, **options)
         if not wait:
             return handle
         last: list[RegistrationStateChanged] = []  # the change that ended the wait

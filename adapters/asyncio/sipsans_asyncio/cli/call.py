@@ -27,7 +27,7 @@ from sipsans_session import (
 
 from ..session import Session
 from .clients import NO_ANSWER, Client, add_client_options, client_session, why_no_answer
-from .common import CommandError, Exit, Subparsers, add_subcommand, seconds, sip_uri, target_of
+from .common import CommandError, Exit, Subparsers, add_subcommand, seconds, sip_uri
 from .feedback import Watcher
 from .media import MediaPort, Negotiator, add_media_options, codec_of
 from .running import run_network
@@ -124,12 +124,11 @@ class _Progress:
 
 
 async def _call(args: argparse.Namespace, uri: sipsans.SipURI) -> int:
-    target = target_of(uri, args.transport)
     watcher = Watcher(verbose=args.verbose)
     progress = _Progress(args)
     watcher.listeners.append(progress.on_message)
     try:
-        async with client_session(args, target, watcher) as client:
+        async with client_session(args, uri, watcher) as client:
             session = client.session
             host = session.advertised[0]
             sip_ports = tuple(port for _, port in session.addresses.values())
@@ -149,7 +148,7 @@ async def _place(client: Client, args: argparse.Namespace, uri: sipsans.SipURI, 
     session, ua, watcher = client.session, client.ua, client.watcher
     caps = Capabilities.audio(host=session.advertised[0], port=rtp, codecs=args.codecs)
     offer = Negotiator(caps, BufferedSystemRandom()).offer()
-    transport = client.target.transport
+    transport = client.targets[0].transport
     print(f"calling {uri} from {ua.identity.uri} over {transport}", flush=True)
     started = session.now()
     try:
@@ -157,7 +156,7 @@ async def _place(client: Client, args: argparse.Namespace, uri: sipsans.SipURI, 
             uri,
             body=offer.body,
             content_type="application/sdp",
-            target=client.target,
+            targets=client.targets,
             timeout=args.timeout,
         )
     except CallFailed as exc:

@@ -1,14 +1,13 @@
 """What the client subcommands (``options``, ``message``, ``call``, ``subscribe``,
-``register``) share: their flags, their UserAgent session, the wait for one request's
-final response, and turning a failure into a line and an exit status.
+``register``) share: their flags, their UserAgent session sending to the targets of
+their URI (RFC 3263), and turning a failure into a line and an exit status.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +15,9 @@ import sipsans
 from sipsans_session import RequestTimeout, TransportError
 
 from ..session import Session
-from .common import add_identity_options, add_network_options
+from .common import add_identity_options, add_network_options, need_extra
 from .feedback import Watcher
+from .locating import add_dns_options, locate, resolver
 from .stack import Stack, make_session
 
 __all__ = [
@@ -26,54 +26,64 @@ __all__ = [
     "add_client_options",
     "advertise_connection",
     "client_session",
-    "final_response",
     "why_no_answer",
 ]
 
 
 def add_client_options(sub: argparse.ArgumentParser, *, timeout: float = 32.0) -> None:
-    """The flags of every client subcommand: network, identity and credentials."""
+    """The flags of every client subcommand: network, DNS, identity and credentials."""
     add_network_options(sub, listen="0.0.0.0:0", timeout=timeout)
+    add_dns_options(sub)
     add_identity_options(sub)
 
 
 @dataclass(slots=True)
 class Client:
-    """A client subcommand's running session, its UserAgent and its watcher."""
+    """A client subcommand's running session, its UserAgent, its watcher, and the
+    targets its requests go to (RFC 3263 order, failed over by the UserAgent)."""
 
     session: Session[Any]
     ua: sipsans.UserAgent
     watcher: Watcher
-    target: sipsans.Target
+    targets: list[sipsans.Target]
 
 
 @contextlib.asynccontextmanager
 async def client_session(
     args: argparse.Namespace,
-    target: sipsans.Target,
+    uri: sipsans.SipURI,
     watcher: Watcher,
     *,
     identity: str | None = None,
     config: sipsans.UAConfig | None = None,
 ) -> AsyncIterator[Client]:
-    """The UserAgent session of a client subcommand sending to ``target``: started,
-    its transcript open, its Contact reachable (:func:`advertise_connection`: may
-    raise TransportError); closed (calls hung up, registrations removed, transcript
-    closed) on exit. ``watcher`` sees every message."""
+    """The UserAgent session of a client subcommand sending to ``uri``: its targets
+    located (RFC 3263: ``--dns-server``, ``--transport``; a numeric host needs no DNS;
+    CommandError when DNS gives none), started, its transcript open, its Contact
+    reachable (:func:`advertise_connection`: may raise TransportError); closed (calls
+    hung up, registrations removed, transcript closed) on exit. ``watcher`` sees every
+    message."""
+    wanted = (args.transport or uri.transport or "").upper()
+    if wanted in ("WS", "WSS"):  # (before DNS: the missing extra is the first thing to say)
+        need_extra("wsproto", "ws", f"--transport {wanted.lower()}")
+    dns = resolver(args)
+    targets = await locate(args, uri, dns)
     stack = Stack(
         args,
         identity=identity,
         config=config,
         watch=watcher.on_message,
         on_transport_error=watcher.on_transport_error,
-    )  # (its own watcher: the subcommand listens to it)
+    )
     with stack:
-        session = make_session(args, stack.user_agent, transport=target.transport, server=False)
+        session = make_session(
+            args, stack.user_agent, transport=targets[0].transport, server=False, resolver=dns
+        )
         watcher.session = session
         async with session:
             assert stack.ua is not None
-            await advertise_connection(session, stack.ua, target)
-            yield Client(session, stack.ua, watcher, target)
+            await advertise_connection(session, stack.ua, targets[0])
+            yield Client(session, stack.ua, watcher, targets)
 
 
 async def advertise_connection(
@@ -89,33 +99,6 @@ async def advertise_connection(
     host, port = target.address
     local = await session.connect(name, host, port)
     ua.advertise(*local)
-
-
-async def final_response(
-    session: Session[Any], command: Callable[..., sipsans.ClientTxn], *args: Any, **kwargs: Any
-) -> sipsans.Response:
-    """Run a UserAgent command that sends a request (``ua.request``, ``ua.options``,
-    ...) and return its final response (401/407 are answered by the UA on the way).
-    Raises RequestTimeout or TransportError when none comes."""
-    loop = asyncio.get_running_loop()
-    outcome: asyncio.Future[sipsans.Response] = loop.create_future()
-
-    def resolve(result: sipsans.Response | Exception) -> None:
-        if outcome.done():
-            return
-        if isinstance(result, Exception):
-            outcome.set_exception(result)
-        else:
-            outcome.set_result(result)
-
-    driver = session.driver
-    txn = command(*args, now=driver.now(), **kwargs)
-    driver.wait_for(txn, resolve)  # before the pump: a failure may come at once
-    driver.pump()
-    try:
-        return await outcome
-    finally:
-        driver.forget(txn)
 
 
 def why_no_answer(exc: BaseException, watcher: Watcher, timeout: float) -> str:

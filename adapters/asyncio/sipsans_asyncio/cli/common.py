@@ -9,7 +9,7 @@ Exit status of every subcommand (:class:`Exit`, docs/cli.md):
       answered, a registration or subscription refused, a transfer that failed);
       ``replay --check``: the capture or transcript showed problems
 2     usage or set-up error: bad arguments, a missing extra, an address that cannot
-      be listened on, an unreadable file
+      be listened on, a URI whose servers DNS cannot locate, an unreadable file
 3     no answer: nothing answered within ``--timeout``, the peer is unreachable
       (ICMP port unreachable, connection refused), TLS failed
 130   interrupted by SIGINT (Ctrl-C), 143 terminated by SIGTERM: in both cases after

@@ -11,8 +11,8 @@ import asyncio
 
 import sipsans
 
-from .clients import NO_ANSWER, add_client_options, client_session, final_response, why_no_answer
-from .common import Exit, Subparsers, add_subcommand, sip_uri, target_of
+from .clients import NO_ANSWER, add_client_options, client_session, why_no_answer
+from .common import Exit, Subparsers, add_subcommand, sip_uri
 from .feedback import Watcher
 from .running import run_network
 
@@ -44,14 +44,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _options(args: argparse.Namespace, uri: sipsans.SipURI) -> int:
-    target = target_of(uri, args.transport)
     watcher = Watcher(verbose=args.verbose)
     try:
-        async with client_session(args, target, watcher) as client:
+        async with client_session(args, uri, watcher) as client:
             async with asyncio.timeout(args.timeout):
-                response = await final_response(
-                    client.session, client.ua.options, uri, target=target
-                )
+                response = await client.session.send("OPTIONS", uri, targets=client.targets)
     except NO_ANSWER as exc:
         print(f"OPTIONS {uri}: {why_no_answer(exc, watcher, args.timeout)}")
         return Exit.NO_ANSWER

@@ -20,6 +20,7 @@ from .common import (
     seconds,
 )
 from .feedback import Watcher
+from .locating import add_dns_options
 from .registering import (
     RegistrationArgs,
     add_registration_options,
@@ -48,6 +49,7 @@ def add_parser(commands: Subparsers) -> None:
     )
     sub.add_argument("aor", metavar="AOR", help="address of record, e.g. sip:alice@example.com")
     add_network_options(sub, listen="0.0.0.0:0")
+    add_dns_options(sub)
     add_identity_options(sub, from_=False)
     add_registration_options(sub)
     sub.add_argument(
@@ -67,9 +69,11 @@ def run(args: argparse.Namespace) -> int:
 async def _register(args: argparse.Namespace, reg: RegistrationArgs) -> int:
     watcher = Watcher(verbose=args.verbose)
     try:
-        async with client_session(args, reg.target, watcher, identity=args.aor) as client:
+        async with client_session(args, reg.hop, watcher, identity=args.aor) as client:
             session = client.session
-            result = await start_registration(session, args, reg, session.next_event)
+            result = await start_registration(
+                session, args, reg, session.next_event, targets=client.targets
+            )
             if isinstance(result, int):
                 return result
             if args.duration > 0:

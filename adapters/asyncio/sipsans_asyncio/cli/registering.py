@@ -45,6 +45,8 @@ class RegistrationArgs:
     aor: sipsans.SipURI
     registrar: sipsans.SipURI | None
     target: sipsans.Target
+    #: Where REGISTERs go: the registrar URI, or the AOR's domain (§10.2).
+    hop: sipsans.SipURI
 
     @classmethod
     def of(cls, args: argparse.Namespace, aor_text: str) -> RegistrationArgs:
@@ -53,7 +55,7 @@ class RegistrationArgs:
         # The Request-URI defaults to the AOR's domain (§10.2); REGISTERs go there
         # unless --transport names another transport than the URI.
         hop = registrar if registrar is not None else aor.replace(user=None, params=())
-        return cls(aor, registrar, target_of(hop, args.transport))
+        return cls(aor, registrar, target_of(hop, args.transport), hop)
 
 
 async def _until(
@@ -74,9 +76,13 @@ async def start_registration(
     args: argparse.Namespace,
     reg: RegistrationArgs,
     next_state: Callable[[], Awaitable[object]],
+    *,
+    targets: list[sipsans.Target] | None = None,
 ) -> sipsans.RegistrationHandle | int:
     """Register with ``ua.register`` and print the outcome: the handle, or the exit
-    status (1 refused, 3 no answer within ``--timeout``)."""
+    status (1 refused, 3 no answer within ``--timeout``). REGISTERs go to ``targets``
+    (located, failed over: RFC 3263 §4.3) or else to ``reg.target``."""
+    where: dict[str, Any] = {"targets": targets} if targets else {"target": reg.target}
     state = sipsans.RegistrationState
     print(f"registering {reg.aor} (expires {args.expires} s)", flush=True)
     try:
@@ -86,7 +92,7 @@ async def start_registration(
                 reg.registrar,
                 aor=reg.aor,
                 expires=args.expires,
-                target=reg.target,
+                **where,
             )
             event = await _until(next_state, args.verbose, state.REGISTERED, state.FAILED)
     except TimeoutError:

@@ -33,6 +33,7 @@ from typing import Any, Self, TextIO, cast
 import sipsans
 from sipsans.tools.trace import Recorder
 from sipsans_session import BufferedSystemRandom, Listen
+from sipsans_session.resolve import Resolver
 from sipsans_session.tls import client_context, server_context
 
 from ..session import Session
@@ -179,6 +180,7 @@ def make_session(
     transport: str,
     server: bool,
     default_port: int = 0,
+    resolver: Resolver | None = None,
 ) -> Session[Any]:
     """The session of a subcommand, bound to ``--listen`` (a HOST alone keeps
     ``default_port``), with its TLS contexts.
@@ -188,6 +190,7 @@ def make_session(
     themselves with ``--cert``. Without one it cannot serve TLS: it listens on TCP only
     to have a port, and its caller advertises the local end of its connection instead
     (:func:`~.clients.advertise_connection`), which the peer's requests reuse.
+    ``resolver`` is the one that located the targets (``--dns-server``).
     """
     name = transport.upper()
     if name in ("WS", "WSS"):
@@ -209,10 +212,14 @@ def make_session(
     except OSError as exc:
         raise CommandError(f"--cafile {args.cafile}: {exc.strerror or exc}") from None
     advertise = parse_hostport(args.advertise, default_port=5060) if args.advertise else None
-    return Session(
+    session: Session[Any] = Session(
         core,
         listen=listen,
         advertise=advertise,
         ssl_server=ssl_server,
         ssl_client=ssl_client,
     )
+    # (the resolver that located the targets: TLS peers are verified against the URI's
+    # domain, RFC 5922)
+    session.resolver = resolver
+    return session

@@ -15,7 +15,7 @@ import sipsans
 from sipsans_session import SubscriptionFailed
 
 from .clients import NO_ANSWER, add_client_options, client_session, why_no_answer
-from .common import Exit, Subparsers, add_subcommand, count, seconds, sip_uri, target_of
+from .common import Exit, Subparsers, add_subcommand, count, seconds, sip_uri
 from .feedback import Watcher
 from .running import run_network
 
@@ -89,12 +89,11 @@ def _show(notify: sipsans.Request, state: str) -> None:
 
 
 async def _subscribe(args: argparse.Namespace, uri: sipsans.SipURI) -> int:
-    target = target_of(uri, args.transport)
     watcher = Watcher(verbose=args.verbose)
     options = {"accept": args.accept} if args.accept else {}
     show = _Shown()
     try:
-        async with client_session(args, target, watcher) as client:
+        async with client_session(args, uri, watcher) as client:
             session = client.session
             print(f"subscribing to {args.event} of {uri} for {args.expires} s", flush=True)
             try:
@@ -102,7 +101,7 @@ async def _subscribe(args: argparse.Namespace, uri: sipsans.SipURI) -> int:
                     uri,
                     args.event,
                     expires=args.expires,
-                    target=target,
+                    targets=client.targets,
                     timeout=args.timeout,
                     **options,
                 )

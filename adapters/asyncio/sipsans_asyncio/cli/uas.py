@@ -15,6 +15,8 @@ or a subscription's ``accept``, never through the Endpoint behind the UA's back)
   gets 403 at once.
 - SUBSCRIBE to a package of ``--events`` (RFC 6665): accepted, with a fixed state.
 - ``--register AOR``: registers first, from the same socket, unregisters on exit.
+- ``--state redis://...``: one worker of many behind a load balancer, its confirmed
+  dialogs shared and restored (:mod:`~.state`, docs/scaling.md).
 
 One line per call as it ends (from, codec, duration, why it ended) unless ``--quiet``.
 Every event is handled by :class:`UasHandler` inside the pump (the session's
@@ -36,6 +38,7 @@ from sipsans.sdp import Capabilities, parse_sdp
 from sipsans_session import BufferedSystemRandom, CallFailed, RequestTimeout, TransportError
 
 from ..session import Session
+from . import state
 from .common import (
     CommandError,
     Exit,
@@ -121,6 +124,7 @@ def add_parser(commands: Subparsers) -> None:
     )
     reg.add_argument("--user", help="digest user name for --register")
     reg.add_argument("--password", help="digest password for --register")
+    state.add_state_options(sub)
 
 
 #: What ``sipsans uas`` notifies for each event package it serves: a fixed state, as it
@@ -153,6 +157,7 @@ def _packages(text: str) -> tuple[str, ...]:
 def run(args: argparse.Namespace) -> int:
     if args.reject is not None and not 300 <= args.reject <= 699:
         raise CommandError("--reject takes a final status code 300-699")
+    state.check_state(args)
     return run_network(_uas(args), args, server=True)
 
 
@@ -484,7 +489,7 @@ async def _uas(args: argparse.Namespace) -> int:
     transport = (args.transport or "udp").upper()
     registration = RegistrationArgs.of(args, args.register) if args.register else None
     states: asyncio.Queue[sipsans.RegistrationStateChanged] = asyncio.Queue()
-    config = sipsans.UAConfig(event_packages=args.events)
+    config = state.ua_config(args, sipsans.UAConfig(event_packages=args.events))
     if args.verbose:  # (a live ladder of every message; nothing watches them otherwise)
         stack, watcher = Stack.watched(args, identity=args.register, config=config)
     else:
@@ -495,7 +500,7 @@ async def _uas(args: argparse.Namespace) -> int:
         )
         if watcher is not None:
             watcher.session = session
-        async with session:
+        async with session, state.shared_dialogs(session, args):
             host, port = session.addresses[transport]
             media = MediaPort(host, args.media_port, avoid=(port,))
             try:
