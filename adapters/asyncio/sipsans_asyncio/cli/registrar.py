@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import sipsans
-from sipsans.auth import ALGORITHMS, DigestServer
+from sipsans.auth import ALGORITHMS, DigestServer, FailureLimits
 from sipsans_session import BufferedSystemRandom
 
 from ..session import Session
@@ -72,11 +72,30 @@ def add_parser(commands: Subparsers) -> None:
     reg.add_argument(
         "--requests", type=count, default=0, help="exit after answering N REGISTERs (0: never)"
     )
+    limits = FailureLimits()
+    reg.add_argument(
+        "--source-failures",
+        type=int,
+        default=limits.source_failures,
+        metavar="N",
+        help="wrong passwords from one host per minute before it backs off (503, doubling;"
+        f" 0: no limit; default {limits.source_failures})",
+    )
+    reg.add_argument(
+        "--user-failures",
+        type=int,
+        default=limits.user_failures,
+        metavar="N",
+        help="wrong passwords for one user per minute, from any host, before it backs off"
+        f" (0: no limit; default {limits.user_failures})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.min_expires <= args.max_expires:
         raise CommandError("need 0 < --min-expires <= --max-expires")
+    if args.source_failures < 0 or args.user_failures < 0:
+        raise CommandError("--source-failures and --user-failures are counts (0: no limit)")
     return run_network(_registrar(args), args, server=True)
 
 
@@ -149,7 +168,12 @@ async def _registrar(args: argparse.Namespace) -> int:
             digest = None
             if users:
                 digest = DigestServer(
-                    os.urandom(32), realm, algorithms=args.algorithm or ("SHA-256", "MD5")
+                    os.urandom(32),
+                    realm,
+                    algorithms=args.algorithm or ("SHA-256", "MD5"),
+                    limits=FailureLimits(
+                        source_failures=args.source_failures, user_failures=args.user_failures
+                    ),
                 )
             registrar = sipsans.Registrar(
                 domains=args.domain or None,
