@@ -160,7 +160,8 @@ def _niced(nice: int) -> list[str]:
 def start_uas(kind: str, port: int, sipp: str, uvloop: bool, nice: int) -> subprocess.Popen[bytes]:
     if kind in ("sipsans", "sipsans-asyncio", "sipsans-shared"):
         command = [sys.executable, "-m", "sipsans_asyncio.cli", "uas"]
-        command += ["--listen", f"127.0.0.1:{port}"]
+        # --quiet: no line per call, which a load test would only throw away.
+        command += ["--listen", f"127.0.0.1:{port}", "--quiet"]
         if uvloop and kind != "sipsans-asyncio":
             command.append("--uvloop")
         if kind == "sipsans-shared":

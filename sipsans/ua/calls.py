@@ -140,17 +140,21 @@ class Caller:
         # §12.2.1.1: in-dialog requests go to the remote target through the route set;
         # only a target the caller names (an outbound proxy) stays fixed for the dialog.
         fixed_target = target
+        routes = [v for k, v in extra if k.lower() == "route"]
+        hop = name_addr_arg(routes[0], "Route").uri if routes else ruri
         walk = None
         if targets is not None:
             target, walk = begin_walk(ctx, targets, target)
         if target is None:
-            routes = [v for k, v in extra if k.lower() == "route"]
-            hop = name_addr_arg(routes[0], "Route").uri if routes else ruri
             target = target_for(hop)
         content_type = body_type("INVITE", body, content_type)
         local_tag, cseq = ctx.new_local()
         call_id = ctx.new_call_id()
-        contact = ctx.local_contact(target.transport)
+        # §8.1.1.8: a SIPS Request-URI or first hop calls for a SIPS Contact.
+        secure = (isinstance(ruri, SipURI) and ruri.secure) or (
+            isinstance(hop, SipURI) and hop.secure
+        )
+        contact = ctx.local_contact(target.transport, secure=secure)
         # What we support and ask for (RFC 3262 §4, RFC 4028 §7.1), unless given.
         given = {name.lower() for name, _ in (*uri_headers, *extra)}
         ours = (

@@ -242,7 +242,11 @@ class ClientSide:
             call_id=ctx.new_call_id(),
             cseq=ctx.rng.randrange(1, 2**15),
             # §11.1: an OPTIONS may say where we are; other requests here make no dialog.
-            contact=ctx.local_contact(target.transport) if method == "OPTIONS" else None,
+            contact=ctx.local_contact(
+                target.transport, secure=isinstance(ruri, SipURI) and ruri.secure
+            )
+            if method == "OPTIONS"
+            else None,
             headers=[*ctx.common, *extra],
             body=body,
             content_type=content_type,

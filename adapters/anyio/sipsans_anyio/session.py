@@ -95,6 +95,9 @@ class _Conn:
             self.out_send.send_nowait(data)
 
     def close(self) -> None:
+        """Close (a WebSocket with a Close frame first, RFC 6455 §7.1.2)."""
+        if self.ws is not None and (frame := self.ws.close()):
+            self.write(frame)
         self.write(None)
 
 
@@ -394,8 +397,8 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
                     break
                 conn.last_activity = self.now()
                 await conn.stream.send(data)
-        except (*_GONE, OSError):
-            pass
+        except (*_GONE, anyio.EndOfStream, OSError):
+            pass  # (EndOfStream: the peer ended its TLS stream, e.g. before our Close frame)
         finally:
             conn.out_send.close()
             conn.out_recv.close()

@@ -64,3 +64,8 @@ class WsConn(StreamConn):
     def send(self, data: bytes) -> None:
         self.last_activity = self.driver.now()
         self._write(self.ws.frame(data))
+
+    def close(self) -> None:
+        """Close with a Close frame first (RFC 6455 §7.1.2), unless already closing."""
+        self._write(self.ws.close())
+        super().close()

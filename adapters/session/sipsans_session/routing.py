@@ -21,7 +21,7 @@ from sipsans import ConnHandle, Transmit
 
 from .addresses import SECURE_TRANSPORTS, STREAM_TRANSPORTS, Address
 from .driver import Driver
-from .errors import describe_connect_error
+from .errors import TransportError, describe_connect_error
 
 __all__ = ["Conn", "ConnKey", "Dial", "Router"]
 
@@ -182,6 +182,29 @@ class Router(Generic[ConnT]):
     async def connect(self, key: ConnKey) -> ConnT | None:
         """Open the connection ``key`` names and flush the sends waiting for it; on
         failure each of them fails with the reason (refused, TLS verification, ...)."""
+        try:
+            conn = await self._open(key)
+        except TransportError as exc:
+            for _, token in self._connecting.pop(key, []):
+                self._driver.send_failed(token, str(exc))
+            return None
+        self._by_peer[key] = conn
+        for data, _ in self._connecting.pop(key, []):
+            conn.send(data)
+        return conn
+
+    async def connection_to(self, key: ConnKey) -> ConnT:
+        """The connection open to ``key``, opened now when there is none (for a client
+        that must know where its connection ends before it sends: the address a TLS
+        client without a certificate of its own advertises). Raises TransportError."""
+        existing = self._by_peer.get(key)
+        if existing is not None:
+            return existing
+        conn = await self._open(key)
+        self._by_peer.setdefault(key, conn)
+        return conn
+
+    async def _open(self, key: ConnKey) -> ConnT:
         name, (host, port) = key
         dial = Dial(name, host.strip("[]"), port)
         if name in SECURE_TRANSPORTS:
@@ -190,16 +213,9 @@ class Router(Generic[ConnT]):
                 self.tls_server_name or self.server_names.get((name, (host, port))) or dial.host
             )
         try:
-            conn = await self._open_connection(dial)
+            return await self._open_connection(dial)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
-            detail = describe_connect_error(name, host, port, exc)
-            for _, token in self._connecting.pop(key, []):
-                self._driver.send_failed(token, detail)
-            return None
-        self._by_peer[key] = conn
-        for data, _ in self._connecting.pop(key, []):
-            conn.send(data)
-        return conn
+            raise TransportError(describe_connect_error(name, host, port, exc)) from exc
 
     # -- connection bookkeeping -------------------------------------------------------------
 

@@ -458,6 +458,15 @@ class SessionBase(Generic[CoreT, ConnT]):
         """
         return await self._waits.response(self.core.send_request, request, target=target)
 
+    async def connect(self, transport: str, host: str, port: int) -> Address:
+        """Open a ``transport`` connection to ``host:port`` now (or take the one open)
+        and return its local address: the connection later requests to that peer reuse.
+        A client that cannot listen on the transport (TLS without a certificate of its
+        own) advertises this address, which a peer reaches back over the same
+        connection. Raises :class:`TransportError` (refused, TLS verification, ...)."""
+        conn = await self._router.connection_to((transport.upper(), (host, port)))
+        return conn.local
+
     # -- locating servers (RFC 3263) ---------------------------------------------------------
 
     async def locate(self, uri: URI | str) -> list[Target]:
