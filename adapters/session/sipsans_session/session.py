@@ -150,8 +150,9 @@ class SessionBase(Generic[CoreT, ConnT]):
     #: The driver's ``command(fn, *args, **kwargs)``: call a core command with ``now=``
     #: filled in, then pump; returns its result.
     command: Callable[..., Any]
-    #: The driver's pump: deliver events, send transmits, re-arm the wake-up.
-    pump: Callable[[], None]
+    #: The driver's pump: deliver events, send transmits, re-arm the wake-up (returns
+    #: whether there was anything to deliver or send).
+    pump: Callable[[], bool]
 
     def __init__(
         self,
