@@ -94,7 +94,12 @@ class SessionBase(Generic[CoreT, ConnT]):
 
     ``core`` is the core itself, or a factory called with the advertised address once
     the listeners are bound (handy with port 0). ``advertise`` overrides the address
-    put in Via/Contact (bind and advertised addresses are separate settings).
+    put in Via/Contact (bind and advertised addresses are separate settings); by default
+    it is the first listener's bound address (127.0.0.1 for a wildcard bind). A core
+    handed in ready-made is told that address once the listeners are bound
+    (``core.advertise(host, port)``: ``UserAgent.advertise``, ``Endpoint.advertise``), so
+    that its Via and Contact reach this session whatever its configuration said; a
+    factory makes its core with it.
     ``ssl_server`` is needed to listen on TLS/WSS; ``ssl_client`` defaults to
     ``ssl.create_default_context()`` (certificates verified). ``trace`` is a path or
     text file receiving the JSONL transcript (:mod:`sipsans.tools.trace` format; an Endpoint
@@ -204,7 +209,9 @@ class SessionBase(Generic[CoreT, ConnT]):
         self._trace_seed = trace_seed
         self._factory: Callable[[Address], CoreT] | None = None
         if hasattr(core, "transmits"):
-            self._set_core(cast(CoreT, core))
+            # Traced (and told its address) once the listeners are bound, in start();
+            # session.core is the core itself until then.
+            self.driver.core = cast(CoreT, core)
         else:
             self._factory = core
         self._listen = list(listen)
@@ -313,6 +320,12 @@ class SessionBase(Generic[CoreT, ConnT]):
             self.advertised = ("127.0.0.1" if host in ("0.0.0.0", "::") else host, port)
         if self._factory is not None:
             self._set_core(self._factory(self.advertised))
+        else:
+            core = self.driver.core
+            advertise = getattr(core, "advertise", None)
+            if advertise is not None:
+                advertise(*self.advertised)
+            self._set_core(core)
         wanted, server = self._dns
         if wanted and self.resolver is None:
             self.resolver = Resolver(server=server, getaddrinfo=self._addresses, clock=self.now)
