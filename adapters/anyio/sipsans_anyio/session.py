@@ -157,6 +157,8 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
         self.driver.wake_at = self._wake_at
         self._tg: anyio.abc.TaskGroup | None = None
         self._wake = anyio.Event()
+        #: Set by _pump_soon: the timer task pumps when it next runs.
+        self._pump_asked = False
         self._udp: list[_Udp] = []
         self._listeners: list[anyio.abc.Listener[Any]] = []
 
@@ -231,6 +233,10 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
         """The driver's ``wake_at``: the timer task reads the new deadline."""
         self._wake.set()
 
+    def _pump_soon(self) -> None:
+        self._pump_asked = True
+        self._wake.set()
+
     async def _timer_task(self) -> None:
         driver = self.driver
         while True:
@@ -241,6 +247,9 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
                 with anyio.move_on_after(deadline - anyio.current_time()):
                     await self._wake.wait()
             self._wake = anyio.Event()
+            if self._pump_asked:
+                self._pump_asked = False
+                driver.pump()
             deadline = driver.deadline
             if deadline is not None and anyio.current_time() >= deadline:
                 driver.fire()

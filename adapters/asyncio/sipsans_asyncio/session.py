@@ -65,6 +65,7 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         self._udp: list[UdpSocket] = []
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._soon: asyncio.Handle | None = None
 
     def _waiter(self) -> Waiter:
         assert self._loop is not None, "start the session first"
@@ -120,7 +121,7 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         self._idle = self._loop.call_later(idle_timeout / 2, self._sweep_idle)
 
     async def _close_io(self) -> None:
-        for handle in (self._timer, self._idle):
+        for handle in (self._timer, self._idle, self._soon):
             if handle is not None:
                 handle.cancel()
         for task in list(self._tasks):
@@ -151,6 +152,15 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         kind = socket.AF_INET6 if family == "AAAA" else socket.AF_INET
         infos = await self._loop.getaddrinfo(host, None, family=kind, type=socket.SOCK_DGRAM)
         return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+    def _pump_soon(self) -> None:
+        if self._soon is None and self._loop is not None:
+            self._soon = self._loop.call_soon(self._pump_now)
+
+    def _pump_now(self) -> None:
+        self._soon = None
+        if not self.driver.closed:
+            self.pump()
 
     def _send_udp(self, transmit: Transmit) -> None:
         udp = self._udp  # (the one-socket case inline: this runs for every datagram sent)

@@ -24,7 +24,7 @@ import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any, Generic, Self, TextIO, TypeVar, Unpack, cast, overload
+from typing import Any, Generic, Self, TextIO, Unpack, cast, overload
 
 from sipsans import (
     URI,
@@ -58,11 +58,12 @@ from sipsans.tools.trace import Recorder
 
 from .addresses import SECURE_TRANSPORTS, UDP_RECEIVE_BUFFER, Address, Listen
 from .dialogs import AsyncDialog, CallFailed, DialogKey, dialog_key
-from .driver import TIMER_RESOLUTION, CoreT, Driver, RequestCore
+from .driver import TIMER_RESOLUTION, CoreT, Driver
 from .errors import RegistrationFailed
 from .options import Answer, RegisterOptions, Request_, SubscribeOptions, SubView, View
 from .resolve import Resolver
 from .routing import ConnKey, ConnT, Dial, Router
+from .sent import Sent
 from .subscriptions import AsyncSubscription, SubscriptionFailed, subscription_key
 from .tracing import TraceSink, TraceWriter
 from .waits import Waiter, Waits
@@ -81,8 +82,6 @@ def _uri_of(value: Any) -> Any:
             return None
     return value
 
-
-RC = TypeVar("RC", bound=RequestCore)
 
 #: The watcher key re-checked at every RegistrationStateChanged.
 _REGISTRATIONS = "registrations"
@@ -298,6 +297,10 @@ class SessionBase(Generic[CoreT, ConnT]):
         """Start a task that opens a connection for ``key`` with ``Router.connect``."""
         raise NotImplementedError
 
+    def _pump_soon(self) -> None:
+        """Pump once the running task yields to the loop (an event was handed out: the
+        application may issue commands on the core's views, which take no pump)."""
+
     async def _open_connection(self, dial: Dial) -> ConnT:
         """Open (and attach) a connection ready for SIP; raise OSError/SSLError if not."""
         raise NotImplementedError
@@ -437,7 +440,14 @@ class SessionBase(Generic[CoreT, ConnT]):
                 reader.resolve(None)
 
     async def next_event(self) -> object:
-        """The next event; raises EOFError once the session is closed (and drained)."""
+        """The next event; raises EOFError once the session is closed (and drained).
+
+        What the application did meanwhile with the core itself (a command on a core
+        view such as ``event.dialog.ringing(now=session.now())``) goes out now, and
+        whatever it does with an event handed out here goes out as soon as it awaits
+        anything: the session pumps then, without waiting for the next input."""
+        if self._started and not self.driver.closed:
+            self.pump()
         while not self._events:
             if self.driver.closed:
                 raise EOFError("session closed")
@@ -448,6 +458,7 @@ class SessionBase(Generic[CoreT, ConnT]):
             finally:
                 if reader in self._readers:
                     self._readers.remove(reader)
+        self._pump_soon()
         return self._events.popleft()
 
     def __aiter__(self) -> AsyncIterator[object]:
@@ -465,12 +476,60 @@ class SessionBase(Generic[CoreT, ConnT]):
         The session must be started."""
         return self._waiter()
 
-    async def request(self: SessionBase[RC, Any], request: Request, *, target: Target) -> Response:
-        """Send ``request`` in a client transaction and return its final response.
+    @overload
+    async def request(self, request: Request, /, *, target: Target) -> Response: ...
 
-        Raises :class:`RequestTimeout` (Timer B/F) or :class:`TransportError`.
+    @overload
+    async def request(
+        self, method: str, to: str | NameAddr | URI, /, **options: Unpack[Request_]
+    ) -> Response: ...
+
+    async def request(
+        self,
+        request: Request | str,
+        to: str | NameAddr | URI | None = None,
+        /,
+        **options: Any,
+    ) -> Response:
+        """Send a request outside any dialog and return its final response.
+
+        The form depends on the core. An Endpoint sends a request the application built:
+        ``await session.request(request, target=Target("UDP", host, port))``. A
+        UserAgent builds it (its identity as From, fresh tags, Call-ID and CSeq, our
+        Contact on OPTIONS, the answer to a 401/407 challenge):
+        ``await session.request("OPTIONS", "sip:bob@example.com", body=..., headers=...)``
+        is :meth:`send` (the keywords of ``ua.request``). Each form on the other core
+        raises TypeError, saying which to use.
+
+        Raises :class:`RequestTimeout` (Timer F) or :class:`TransportError`.
         """
-        return await self._waits.response(self.core.send_request, request, target=target)
+        core: Any = self.core
+        if isinstance(request, Request):
+            if not hasattr(core, "send_request") or to is not None:
+                raise TypeError(
+                    "a UserAgent builds its requests outside dialogs: "
+                    "session.request(method, to, body=..., headers=..., target=...)"
+                )
+            sent: Response = await self._waits.response(core.send_request, request, **options)
+            return sent
+        if not hasattr(core, "invite"):
+            raise TypeError(
+                "an Endpoint sends requests the application built: "
+                "session.request(sipsans.make_request(...), target=sipsans.Target(...))"
+            )
+        if to is None:
+            raise TypeError("session.request(method, to, ...) needs the To address")
+        return await self.send(request, to, **options)
+
+    async def options(self, to: str | NameAddr | URI, **options: Unpack[Request_]) -> Response:
+        """OPTIONS outside any dialog (RFC 3261 §11: is the peer there, what does it
+        support); a UserAgent core (:meth:`send`). Returns the final response."""
+        return await self.send("OPTIONS", to, **options)
+
+    async def message(self, to: str | NameAddr | URI, **options: Unpack[Request_]) -> Response:
+        """A MESSAGE outside any dialog (RFC 3428; ``content_type`` defaults to
+        text/plain); a UserAgent core (:meth:`send`). Returns the final response."""
+        return await self.send("MESSAGE", to, **options)
 
     async def connect(self, transport: str, host: str, port: int) -> Address:
         """Open a ``transport`` connection to ``host:port`` now (or take the one open)
@@ -699,9 +758,11 @@ class SessionBase(Generic[CoreT, ConnT]):
             _REGISTRATIONS, lambda _: all(h.state in _IDLE for h in handles), timeout
         )
 
-    async def respond(self, txn: ServerTxn, status: int, **answer: Unpack[Answer]) -> None:
-        """Answer an InDialogRequest / MessageReceived / RequestReceived (``ua.respond``)."""
+    def respond(self, txn: ServerTxn, status: int, **answer: Unpack[Answer]) -> Sent[None]:
+        """Answer an InDialogRequest / MessageReceived / RequestReceived (``ua.respond``);
+        sent at once, awaiting the result is optional (:mod:`~sipsans_session.sent`)."""
         self.command(cast(Any, self.core).respond, txn, status, **answer)
+        return Sent()
 
     def dialogs(self) -> list[AsyncDialog]:
         """The dialogs not yet terminated that this session knows of."""
