@@ -232,6 +232,11 @@ class Driver(Generic[CoreT]):
     def forget(self, txn: ClientTxn) -> None:
         self._waiters.pop(txn, None)
 
+    @property
+    def waiting(self) -> int:
+        """How many client transactions' final responses are waited for."""
+        return len(self._waiters)
+
     def fail_waiters(self, reason: str) -> None:
         """End every wait for a final response with TransportError(``reason``)."""
         for txn, resolve in list(self._waiters.items()):

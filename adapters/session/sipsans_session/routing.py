@@ -241,8 +241,17 @@ class Router(Generic[ConnT]):
         """Every connection that carries SIP now."""
         return list(self._conns.values())
 
+    def stats(self) -> dict[str, int]:
+        """Sizes of the connection tables."""
+        return {
+            "stream_connections": len(self._conns),
+            "stream_peers": len(self._by_peer),
+            "dialling": len(self._connecting),
+        }
+
     def close_idle(self) -> None:
-        """Close the connections quiet for longer than ``idle_timeout``."""
+        """Close the connections over which no complete message passed for longer than
+        ``idle_timeout`` (their ``last_activity``: see the session's I/O objects)."""
         if self.idle_timeout is None:
             return
         now = self._driver.now()

@@ -60,6 +60,7 @@ from .addresses import SECURE_TRANSPORTS, UDP_RECEIVE_BUFFER, Address, Listen
 from .dialogs import AsyncDialog, CallFailed, DialogKey, dialog_key
 from .driver import TIMER_RESOLUTION, CoreT, Driver
 from .errors import RegistrationFailed
+from .limits import MAX_CONNECTIONS, MAX_CONNECTIONS_PER_SOURCE, Admission
 from .options import Answer, RegisterOptions, Request_, SubscribeOptions, SubView, View
 from .resolve import Resolver
 from .routing import ConnKey, ConnT, Dial, Router
@@ -106,7 +107,11 @@ class SessionBase(Generic[CoreT, ConnT]):
     recorder, and ``trace_seed`` should be the seed of the Endpoint's rng). With
     ``on_event`` every event is passed to that callback synchronously inside the pump;
     otherwise it is queued for ``async for event in session`` / :meth:`next_event`.
-    Stream connections idle for ``idle_timeout`` seconds are closed. Each UDP socket
+    Stream connections over which no complete message came for ``idle_timeout``
+    seconds are closed (bytes of a message never finished do not count), and a
+    listener accepts at most ``max_connections`` connections at once, at most
+    ``max_connections_per_source`` from one address (None: no limit;
+    :mod:`sipsans_session.limits` has the defaults and the rules). Each UDP socket
     asks for ``udp_receive_buffer`` bytes of kernel receive buffer
     (:data:`~sipsans_session.addresses.UDP_RECEIVE_BUFFER`; None keeps the system
     default). Timers fire up to ``timer_resolution`` seconds late, grouped
@@ -121,6 +126,7 @@ class SessionBase(Generic[CoreT, ConnT]):
     # 3.11 specialises attribute look-ups best on a slotted instance. (A session class
     # declares none: its few attributes, and any a user adds, go in a small dict.)
     __slots__ = (
+        "_admission",
         "_advertise",
         "_connect_timeout",
         "_dns",
@@ -176,6 +182,8 @@ class SessionBase(Generic[CoreT, ConnT]):
         timer_resolution: float = TIMER_RESOLUTION,
         locate: bool = False,
         dns_server: Address | None = None,
+        max_connections: int | None = MAX_CONNECTIONS,
+        max_connections_per_source: int | None = MAX_CONNECTIONS_PER_SOURCE,
     ) -> None:
         self.on_event = on_event
         driver: Driver[CoreT] = Driver(deliver=self._dispatch, timer_resolution=timer_resolution)
@@ -201,6 +209,12 @@ class SessionBase(Generic[CoreT, ConnT]):
             idle_timeout=idle_timeout,
         )
         driver.send = self._router.send
+        #: The connection limits of the listeners (and their counts: ``stats()``).
+        self._admission = Admission(
+            driver.now,
+            max_per_listener=max_connections,
+            max_per_source=max_connections_per_source,
+        )
         self._waits = Waits(driver, self._waiter)
         #: Seconds ``close()`` waits for the BYEs/CANCELs it sent to be answered.
         self.close_timeout = 2.0
@@ -238,6 +252,21 @@ class SessionBase(Generic[CoreT, ConnT]):
     def core(self) -> CoreT:
         """The core (its trace ``Recorder`` when tracing an Endpoint)."""
         return self.driver.core
+
+    def stats(self) -> dict[str, int]:
+        """Sizes of the session's tables and of its core's (``core.stats()``): all
+        settle back once traffic stops, whatever came in (tests/test_adapter_limits.py)."""
+        core_stats = getattr(self.core, "stats", None)
+        return {
+            **(core_stats() if core_stats is not None else {}),
+            **self._router.stats(),
+            **self._admission.stats(),
+            "response_waits": self.driver.waiting,
+            "state_waits": len(self._waits.watchers),
+            "live_dialogs": len(self._live),
+            "unwrapped_calls": len(self._unwrapped),
+            "queued_events": len(self._events),
+        }
 
     @property
     def hangup_timeout(self) -> float:
