@@ -7,14 +7,19 @@ the harness does (its reproducers are in fuzz/corpus/ua/).
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from uaharness import PEER, SDP, Harness
 
 from sipsans import (
     CancelReceived,
     ClientTxn,
+    Credentials,
     DialogState,
     DialogTerminated,
+    Endpoint,
+    EndpointConfig,
     IncomingCall,
     InDialogRequest,
     LocalProtocolError,
@@ -24,6 +29,7 @@ from sipsans import (
     Target,
     TerminatedReason,
     TransactionTerminated,
+    UserAgent,
     make_response,
 )
 
@@ -232,3 +238,33 @@ def test_a_2xx_without_contact_to_a_tel_uri_is_acked_to_the_first_hop_and_ends_t
     assert not h.requests("BYE")
     assert dialog.state is DialogState.TERMINATED
     assert dialog.terminated_reason is TerminatedReason.UAS_OTHER
+
+
+def test_a_reinvite_challenged_after_its_dialog_ended_is_not_retried() -> None:
+    """Found by fuzz/fuzz_ua.py (fuzz/corpus/ua/uas-reinvite-407-after-bye): our
+    re-INVITE is challenged (407) after the dialog ended (our BYE). The UA answered the
+    challenge with a new re-INVITE on the dead dialog; the peer's 100 Trying left that
+    INVITE client transaction in Proceeding, which has no timer (§17.1.1.2), so nothing
+    ever ended it. A re-INVITE is retried only while its dialog is confirmed."""
+    h = Harness(seeds=(1, 2))
+    h.ua = UserAgent(
+        Endpoint(EndpointConfig(advertised_host="192.0.2.10"), rng=random.Random(1)),
+        identity="sip:alice@192.0.2.10",
+        credentials=Credentials(username="alice", password="secret"),
+        rng=random.Random(2),
+    )
+    call = confirmed_incoming_call(h)
+    handle = call.dialog.reinvite(body=SDP, now=h.now)
+    call.dialog.bye(now=h.now)
+    h.pump()
+    reinvite = h.requests("INVITE")[-1]
+    challenge = make_response(
+        reinvite, 407, headers=[("Proxy-Authenticate", 'Digest realm="r", nonce="n1"')]
+    )
+    h.receive(bytes(challenge))
+    assert [r.cseq.seq for r in h.requests("INVITE")] == [reinvite.cseq.seq]  # no retry
+    assert [
+        e.response.status_code for e in h.outcome(handle) if isinstance(e, ResponseReceived)
+    ] == [407]
+    h.receive(bytes(make_response(h.requests("BYE")[0], 200)))
+    assert h.settle() == {}
