@@ -268,3 +268,52 @@ def test_a_reinvite_challenged_after_its_dialog_ended_is_not_retried() -> None:
     ] == [407]
     h.receive(bytes(make_response(h.requests("BYE")[0], 200)))
     assert h.settle() == {}
+
+
+def _with_credentials(h: Harness) -> None:
+    h.ua = UserAgent(
+        Endpoint(EndpointConfig(advertised_host="192.0.2.10"), rng=random.Random(1)),
+        identity="sip:alice@192.0.2.10",
+        credentials=Credentials(username="alice", password="secret"),
+        rng=random.Random(2),
+    )
+
+
+def test_a_refer_challenged_after_its_subscription_ended_leaves_nothing_behind() -> None:
+    """Found by fuzz/fuzz_ua.py (fuzz/corpus/ua/uas-refer-407-after-final-notify): the
+    peer's final NOTIFY for our REFER (terminated) comes before its 407 to the REFER. The
+    UA retried the REFER and re-attached the subscription, already forgotten, to the
+    dialog under the new CSeq: the dialog stayed in the table for ever after its BYE."""
+    h = Harness(seeds=(1, 2))
+    _with_credentials(h)
+    call = confirmed_incoming_call(h)
+    local_tag = call.dialog.id.local_tag
+    call.dialog.refer("sip:carol@192.0.2.3", now=h.now)
+    h.pump()
+    refer = h.requests("REFER")[-1]
+    body = b"SIP/2.0 200 OK\r\n"
+    notify = (
+        "NOTIFY sip:alice@192.0.2.10 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKnotify1\r\n"
+        "Max-Forwards: 70\r\n"
+        "From: <sip:bob@192.0.2.1>;tag=f1\r\n"
+        f"To: <sip:alice@192.0.2.10>;tag={local_tag}\r\n"
+        "Call-ID: c1\r\n"
+        "CSeq: 2 NOTIFY\r\n"
+        "Contact: <sip:bob@192.0.2.1:5060>\r\n"
+        f"Event: refer;id={refer.cseq.seq}\r\n"
+        "Subscription-State: terminated;reason=noresource\r\n"
+        "Content-Type: message/sipfrag\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    h.receive(notify)
+    challenge = make_response(
+        refer, 407, to_tag=local_tag,
+        headers=[("Proxy-Authenticate", 'Digest realm="r", nonce="n1"')],
+    )  # fmt: skip
+    h.receive(bytes(challenge))
+    call.dialog.bye(now=h.now)
+    h.pump()
+    for request in (h.requests("REFER")[-1], h.requests("BYE")[-1]):
+        h.receive(bytes(make_response(request, 200, to_tag=local_tag)))
+    assert h.settle() == {}
