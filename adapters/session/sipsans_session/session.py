@@ -255,7 +255,7 @@ class SessionBase(Generic[CoreT, ConnT]):
 
     def stats(self) -> dict[str, int]:
         """Sizes of the session's tables and of its core's (``core.stats()``): all
-        settle back once traffic stops, whatever came in (tests/test_adapter_limits.py)."""
+        settle back once traffic stops, whatever came in (tests/adapters/test_adapter_limits.py)."""
         core_stats = getattr(self.core, "stats", None)
         return {
             **(core_stats() if core_stats is not None else {}),

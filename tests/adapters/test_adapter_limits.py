@@ -23,7 +23,7 @@ from sipsans_session.limits import Admission, Throttled
 
 pytestmark = pytest.mark.anyio
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _options(port: int, n: int) -> bytes:
