@@ -291,3 +291,24 @@ def test_out_of_file_descriptors_logs_a_line_a_second_and_recovers(
                 client.close()
             process.terminate()
             process.wait(10)
+
+
+def test_idle_connections_are_swept_often_enough() -> None:
+    """A connection is closed at most SWEEP_INTERVAL (5 s) after its idle timeout, or
+    half the timeout when that is shorter (it was half the timeout: 60 s late at 120 s)."""
+    from sipsans_session.driver import Driver
+    from sipsans_session.routing import Router
+
+    def router(idle: float | None) -> Router[Any]:
+        async def never(dial: Any) -> Any:
+            raise OSError
+
+        driver: Driver[Any] = Driver(deliver=lambda e: None)
+        return Router(
+            driver, send_udp=lambda t: None, dial=lambda k: None, open_connection=never,
+            idle_timeout=idle,
+        )  # fmt: skip
+
+    assert router(120.0).sweep_interval == 5.0
+    assert router(0.6).sweep_interval == 0.3
+    assert router(None).sweep_interval is None

@@ -194,9 +194,9 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
     def _run_io(self) -> None:
         assert self._tg is not None
         self._tg.start_soon(self._timer_task)
-        idle_timeout = self._router.idle_timeout
-        if idle_timeout is not None:
-            self._tg.start_soon(self._sweep_idle, idle_timeout)
+        interval = self._router.sweep_interval
+        if interval is not None:
+            self._tg.start_soon(self._sweep_idle, interval)
 
     async def _end_dialogs(self) -> None:
         # Closing may come from a cancelled scope: the BYEs and CANCELs still go out.
@@ -470,7 +470,7 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
             with anyio.CancelScope(shield=True):
                 await conn.stream.aclose()
 
-    async def _sweep_idle(self, idle: float) -> None:
+    async def _sweep_idle(self, interval: float) -> None:
         while True:
-            await anyio.sleep(idle / 2)
+            await anyio.sleep(interval)
             self._router.close_idle()

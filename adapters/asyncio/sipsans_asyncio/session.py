@@ -166,10 +166,10 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
             self._sweep_idle()
 
     def _sweep_idle(self) -> None:
-        idle_timeout = self._router.idle_timeout
-        assert self._loop is not None and idle_timeout is not None
+        interval = self._router.sweep_interval
+        assert self._loop is not None and interval is not None
         self._router.close_idle()
-        self._idle = self._loop.call_later(idle_timeout / 2, self._sweep_idle)
+        self._idle = self._loop.call_later(interval, self._sweep_idle)
 
     async def _close_io(self) -> None:
         for handle in (self._timer, self._idle, self._soon):

@@ -23,9 +23,12 @@ from .addresses import SECURE_TRANSPORTS, STREAM_TRANSPORTS, Address
 from .driver import Driver
 from .errors import TransportError, describe_connect_error
 
-__all__ = ["Conn", "ConnKey", "Dial", "Router"]
+__all__ = ["SWEEP_INTERVAL", "Conn", "ConnKey", "Dial", "Router"]
 
 log = logging.getLogger("sipsans.adapter")
+
+#: Longest seconds between two sweeps for idle connections (or half the idle timeout).
+SWEEP_INTERVAL = 5.0
 
 #: A connection's SIP transport and remote address: what the core reuses it for.
 ConnKey = tuple[str, Address]
@@ -248,6 +251,14 @@ class Router(Generic[ConnT]):
             "stream_peers": len(self._by_peer),
             "dialling": len(self._connecting),
         }
+
+    @property
+    def sweep_interval(self) -> float | None:
+        """Seconds between two :meth:`close_idle` sweeps (None: no idle timeout): a
+        connection is closed at most this long after its idle timeout."""
+        if self.idle_timeout is None:
+            return None
+        return min(self.idle_timeout / 2, SWEEP_INTERVAL)
 
     def close_idle(self) -> None:
         """Close the connections over which no complete message passed for longer than
