@@ -14,6 +14,7 @@ from uaharness import PEER, SDP, Harness
 
 from sipsans import (
     CancelReceived,
+    ClientInviteDialog,
     ClientTxn,
     Credentials,
     DialogState,
@@ -23,14 +24,17 @@ from sipsans import (
     IncomingCall,
     InDialogRequest,
     LocalProtocolError,
+    ReferReceived,
     Request,
     Response,
     ResponseReceived,
     Target,
     TerminatedReason,
     TransactionTerminated,
+    Transmit,
     UserAgent,
     make_response,
+    parse_message,
 )
 
 
@@ -317,3 +321,58 @@ def test_a_refer_challenged_after_its_subscription_ended_leaves_nothing_behind()
     for request in (h.requests("REFER")[-1], h.requests("BYE")[-1]):
         h.receive(bytes(make_response(request, 200, to_tag=local_tag)))
     assert h.settle() == {}
+
+
+def _tel_call_through_a_proxy(h: Harness) -> tuple[ClientInviteDialog, Request, list[Transmit]]:
+    """A call to a tel: URI through an outbound proxy at the peer's address (a Route):
+    the dialog's remote target is tel: until a 2xx gives it a SIP Contact."""
+    dialog = h.ua.invite(
+        "tel:+15551234", headers=[("Route", "<sip:192.0.2.1;lr>")], body=SDP, now=0.0
+    )
+    transmits = h.ua.transmits()
+    invite = parse_message(transmits[0].data)
+    assert isinstance(invite, Request) and str(invite.uri) == "tel:+15551234"
+    return dialog, invite, transmits
+
+
+def _sent(h: Harness, method: str) -> list[Transmit]:
+    return [t for t in h.ua.transmits() if t.data.startswith(method.encode() + b" ")]
+
+
+def test_an_early_dialog_of_a_tel_call_sends_its_requests_through_the_proxy() -> None:
+    """Found by fuzz/fuzz_ua.py (fuzz/corpus/ua/uac-tel-early-refer): a 180 without a
+    SIP Contact left the early dialog of a call to tel: with the tel: Request-URI as
+    remote target; the peer's REFER in it was accepted, and the NOTIFY that must follow
+    (RFC 3515 §2.4.4) could go nowhere: the subscription stayed for ever. Requests
+    within such a dialog follow the INVITE to the proxy until a SIP Contact comes; then
+    they go to that Contact."""
+    h = Harness()
+    dialog, invite, sent = _tel_call_through_a_proxy(h)
+    ringing = make_response(invite, 180, to_tag="b1")  # no Contact
+    h.ua.receive_datagram(bytes(ringing), remote=PEER, now=0.1)
+    h.ua.transmits()
+    local_tag = invite.from_.tag or ""
+    refer = (
+        f"REFER sip:alice@192.0.2.10 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKrefer1\r\n"
+        "Max-Forwards: 70\r\n"
+        "From: <tel:+15551234>;tag=b1\r\n"
+        f"To: <sip:alice@192.0.2.10>;tag={local_tag}\r\n"
+        f"Call-ID: {invite.call_id}\r\n"
+        "CSeq: 1 REFER\r\n"
+        "Contact: <sip:bob@192.0.2.1:5060>\r\n"
+        "Refer-To: <sip:carol@192.0.2.3>\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+    h.ua.receive_datagram(refer, remote=PEER, now=0.2)
+    (referred,) = [e for e in h.ua.events() if isinstance(e, ReferReceived)]
+    h.ua.respond(referred.txn, 202, now=0.2)
+    notify = [t for t in h.ua.transmits() if t.data.startswith(b"NOTIFY ")]
+    assert [t.remote for t in notify] == [sent[0].remote]  # the proxy, where the INVITE went
+    ok = make_response(
+        invite, 200, to_tag="b1", body=SDP, content_type="application/sdp",
+        headers=[("Contact", "<sip:bob@192.0.2.5>")],
+    )  # fmt: skip
+    h.ua.receive_datagram(bytes(ok), remote=PEER, now=0.3)
+    assert [t.remote for t in _sent(h, "ACK")] == [("192.0.2.5", 5060)]  # now the Contact
+    assert dialog.state is DialogState.CONFIRMED
