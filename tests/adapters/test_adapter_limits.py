@@ -285,7 +285,8 @@ def test_out_of_file_descriptors_logs_a_line_a_second_and_recovers(
             fresh.sendall(_options(port, 2))
             fresh.settimeout(5)
             assert fresh.recv(200).startswith(b"SIP/2.0 200 OK")
-            assert "accepting on TCP" in log_path.read_text(errors="replace")
+            if server != "sipsans-uas":  # (the command shows warnings with -v only)
+                assert "accepting on TCP" in log_path.read_text(errors="replace")
         finally:
             for client in clients:
                 client.close()

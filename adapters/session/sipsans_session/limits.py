@@ -16,7 +16,8 @@ take a server's file descriptors and memory. The session applies three rules
   ``connect_timeout``. (The core reports what it acted on; the session keeps the time.)
 - **Out of file descriptors** (EMFILE, ENFILE; ENOBUFS, ENOMEM), a listener stops
   accepting, logs it at most once a second with the count of failed accepts, tries again
-  every :data:`ACCEPT_RETRY_DELAY` seconds, and logs once when it accepts again.
+  every :data:`ACCEPT_RETRY_DELAY` seconds, and logs once when it accepts again (the
+  failures as errors, the recovery as a warning).
 
 :class:`Admission` keeps the counts and the throttled logs; the adapters call it from
 their accept loops. It does no I/O and holds no SIP logic.
@@ -60,6 +61,7 @@ class Throttled:
     message: str
     clock: Callable[[], float]
     interval: float = 1.0
+    level: int = logging.WARNING
     _last: float = float("-inf")
     _held: int = field(default=0)
 
@@ -70,7 +72,7 @@ class Throttled:
             return
         held, self._held, self._last = self._held, 0, now
         suffix = f" (and {held} more since the last report)" if held else ""
-        log.warning(self.message + suffix, *args)
+        log.log(self.level, self.message + suffix, *args)
 
 
 class Ticket:
@@ -128,8 +130,12 @@ class Admission:
         self._refused = Throttled(
             "refused a %s connection from %s: %s (connection limits, DESIGN.md §6)", clock
         )
+        # An error, not a warning: no new peer gets in until connections close (the
+        # `sipsans` command shows errors without -v).
         self._out_of_fds = Throttled(
-            "cannot accept on %s: %s; retrying every %.1f s until connections close", clock
+            "cannot accept on %s: %s; retrying every %.1f s until connections close",
+            clock,
+            level=logging.ERROR,
         )
 
     def stats(self) -> dict[str, int]:
