@@ -287,6 +287,7 @@ class Caller:
             if rseq < 0:
                 return  # a reliable 1xx again, or out of order (RFC 3262 §4)
             _learn(d, resp)
+            _route_early(call, d)
             dialogs.change(d, DialogInput.RECV_1XX, resp, appeared=new)
             pass_on(self._ctx, event, call.origin)
             if rseq:
@@ -307,6 +308,9 @@ class Caller:
                 return  # a retransmission while the offer's answer is awaited
             d, new = self._fork(call, tag)
             _learn(d, resp)
+            if call.via_first_hop is not None and d in call.via_first_hop:
+                call.via_first_hop.discard(d)  # (the 2xx decides, as for any fork)
+                d.target = None
             pass_on(self._ctx, event, call.origin)
             if not _routable(d):
                 # The peer's error: no usable Contact (§12.1.2 requires one in a 2xx) and
@@ -534,6 +538,22 @@ def _routable(d: Dialog) -> bool:
     """Whether requests within ``d`` have somewhere to go: a fixed next hop, a route
     set, or a SIP or SIPS remote target."""
     return d.target is not None or bool(d.route_set) or d.remote_target.startswith("sip")
+
+
+def _route_early(call: Call, d: Dialog) -> None:
+    """Where requests within early fork ``d`` go (§12.2.1.1). A call to a tel: URI
+    reaches its callee through a proxy named by a Route; a 1xx without a SIP Contact
+    leaves the early dialog with that tel: URI as remote target, where no request can
+    go: until a response gives it one, the requests within it (a PRACK, the NOTIFYs of
+    a REFER accepted in it) follow the INVITE to the proxy, as its ACK would. (The
+    NOTIFY could go nowhere: the REFER's subscription stayed for ever.)"""
+    borrowed = call.via_first_hop
+    if d.target is None and not _routable(d):
+        d.target = call.target
+        call.via_first_hop = {d} if borrowed is None else borrowed | {d}
+    elif borrowed is not None and d in borrowed and d.remote_target.startswith("sip"):
+        d.target = None  # a SIP Contact came: the remote target is where they go
+        borrowed.discard(d)
 
 
 def _learn(d: Dialog, resp: Response) -> None:

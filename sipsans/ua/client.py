@@ -594,6 +594,14 @@ class ClientSide:
     def _retry_out(self, out: Outgoing, resp: Response) -> bool:
         ctx = self._ctx
         d = out.dialog
+        if (
+            d is not None
+            and out.request.method == "INVITE"
+            and d.state is not DialogState.CONFIRMED
+        ):
+            # The dialog ended meanwhile: a new re-INVITE on it could stay in Proceeding
+            # for ever (§17.1.1.2 gives that state no timer). The challenge is the outcome.
+            return False
         if out.auth_tries >= ctx.config.max_auth_retries:
             auth_failed(self._ctx, d, out.origin, resp, "too many authentication retries", None)
             return False

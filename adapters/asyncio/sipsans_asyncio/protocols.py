@@ -1,8 +1,10 @@
-"""asyncio I/O objects: one UDP socket, one stream connection (TCP/TLS, or WS/WSS).
+"""asyncio I/O objects: one UDP socket, one stream listener, one stream connection
+(TCP/TLS, or WS/WSS).
 
 They only move bytes between sockets and the session's parts: what they read goes to
 its :class:`~sipsans_session.driver.Driver` (which talks to the core), a connection
-starts and stops carrying SIP through its :class:`~sipsans_session.routing.Router`.
+starts and stops carrying SIP through its :class:`~sipsans_session.routing.Router`, and
+a listener admits connections through its :class:`~sipsans_session.limits.Admission`.
 """
 
 from __future__ import annotations
@@ -16,20 +18,26 @@ import socket
 import struct
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from sipsans import ConnHandle
 from sipsans_session.addresses import Address
 from sipsans_session.driver import Driver
+from sipsans_session.limits import ACCEPT_RETRY_DELAY, Admission, Ticket
 from sipsans_session.routing import Router
 
-__all__ = ["MAX_BURST", "StreamConn", "UdpSocket"]
+__all__ = ["MAX_ACCEPTS", "MAX_BURST", "StreamConn", "StreamListener", "UdpSocket"]
 
 #: Datagrams read at most each time a UDP socket wakes the loop, before one pump (so that
 #: a busy socket still lets the loop's other callbacks and timers run in between).
 MAX_BURST = 32
 log = logging.getLogger("sipsans.adapter")
+
+#: Connections accepted at most each time a listening socket wakes the loop.
+MAX_ACCEPTS = 32
+#: Backlog of a listening socket (as asyncio's create_server).
+LISTEN_BACKLOG = 100
 
 #: The largest UDP payload (RFC 768 length field, minus the headers, rounded up).
 _MAX_DATAGRAM = 65535
@@ -229,8 +237,84 @@ class UdpSocket:
         self.sock.close()
 
 
+class StreamListener:
+    """A listening TCP socket (for TCP, TLS, WS or WSS) whose accepts the session does
+    itself rather than through ``loop.create_server``, for two reasons (DESIGN.md §6,
+    :mod:`sipsans_session.limits`): a connection over the limits is closed before any
+    TLS handshake, and running out of file descriptors costs one log line a second.
+    (asyncio's own accept loop logs a traceback for each of up to 100 failed accepts per
+    wake-up and re-arms as many retries: some 20 MB of log a minute.)
+
+    ``start(sock, ticket)`` makes the connection's protocol over an accepted socket (a
+    coroutine, run as a task); ``spawn`` runs it."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        name: str,
+        admission: Admission,
+        start: Callable[[socket.socket, Ticket], Coroutine[Any, Any, None]],
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+    ) -> None:
+        self.sock = sock
+        self.name = name
+        self.local: Address = _addr(sock.getsockname())
+        self.where = f"{name} {self.local[0]}:{self.local[1]}"
+        self._admission = admission
+        self._start = start
+        self._spawn = spawn
+        self._loop = asyncio.get_running_loop()
+        self._retry: asyncio.TimerHandle | None = None
+        self._loop.add_reader(sock.fileno(), self._accept_ready)
+
+    def _accept_ready(self) -> None:
+        admission, accept = self._admission, self.sock.accept
+        for _ in range(MAX_ACCEPTS):
+            try:
+                conn, addr = accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                if admission.accept_failed(self, self.where, exc):
+                    self._pause()  # out of descriptors: the kernel keeps the backlog
+                else:
+                    log.warning("accept on %s failed: %s", self.where, exc)
+                return
+            admission.accepted(self, self.where)
+            ticket = admission.admit(self, self.name, str(addr[0]))
+            if ticket is None:
+                conn.close()
+                continue
+            conn.setblocking(False)
+            self._spawn(self._start(conn, ticket))
+
+    def _pause(self) -> None:
+        self._loop.remove_reader(self.sock.fileno())
+        self._retry = self._loop.call_later(ACCEPT_RETRY_DELAY, self._resume)
+
+    def _resume(self) -> None:
+        self._retry = None
+        if self.sock.fileno() >= 0:
+            self._loop.add_reader(self.sock.fileno(), self._accept_ready)
+            self._accept_ready()
+
+    def close(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+        if self.sock.fileno() >= 0:
+            self._loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+
 class StreamConn(asyncio.Protocol):
-    """One TCP or TLS connection, accepted or opened; the core knows it as ``handle``."""
+    """One TCP or TLS connection, accepted or opened; the core knows it as ``handle``.
+
+    ``last_activity`` is the time of the last complete message received (or sent): the
+    core acted on what came in, so a peer dribbling bytes of a message it never ends is
+    idle (:meth:`~sipsans_session.routing.Router.close_idle`). An accepted connection
+    holds its ``ticket`` (its place in the connection limits) until it is lost."""
 
     def __init__(
         self, driver: Driver[Any], router: Router[StreamConn], name: str, *, client: bool
@@ -244,6 +328,7 @@ class StreamConn(asyncio.Protocol):
         self.remote: Address = ("", 0)
         self.local: Address = ("", 0)
         self.last_activity = 0.0
+        self.ticket: Ticket | None = None
         #: Set when the connection can carry SIP (at once for TCP/TLS, after the
         #: WebSocket handshake for WS/WSS), or failed before that.
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -264,12 +349,12 @@ class StreamConn(asyncio.Protocol):
             self.ready.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        self.last_activity = self.driver.now()
         self.sip_in(data)
 
     def sip_in(self, data: bytes) -> None:
-        if self.handle is not None:
-            self.driver.stream_in(self.handle, data)
+        """SIP bytes for the core; a complete message among them is activity."""
+        if self.handle is not None and self.driver.stream_in(self.handle, data):
+            self.last_activity = self.driver.now()
 
     def eof_received(self) -> bool | None:
         self.sip_in(b"")
@@ -278,6 +363,8 @@ class StreamConn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.not_ready(f"connection closed: {exc}")
         self.router.detach(self)
+        if self.ticket is not None:
+            self.ticket.release()
 
     def not_ready(self, reason: str) -> None:
         """The connection failed before it could carry SIP: fail the dialler's wait."""

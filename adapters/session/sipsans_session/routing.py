@@ -23,9 +23,12 @@ from .addresses import SECURE_TRANSPORTS, STREAM_TRANSPORTS, Address
 from .driver import Driver
 from .errors import TransportError, describe_connect_error
 
-__all__ = ["Conn", "ConnKey", "Dial", "Router"]
+__all__ = ["SWEEP_INTERVAL", "Conn", "ConnKey", "Dial", "Router"]
 
 log = logging.getLogger("sipsans.adapter")
+
+#: Longest seconds between two sweeps for idle connections (or half the idle timeout).
+SWEEP_INTERVAL = 5.0
 
 #: A connection's SIP transport and remote address: what the core reuses it for.
 ConnKey = tuple[str, Address]
@@ -241,8 +244,25 @@ class Router(Generic[ConnT]):
         """Every connection that carries SIP now."""
         return list(self._conns.values())
 
+    def stats(self) -> dict[str, int]:
+        """Sizes of the connection tables."""
+        return {
+            "stream_connections": len(self._conns),
+            "stream_peers": len(self._by_peer),
+            "dialling": len(self._connecting),
+        }
+
+    @property
+    def sweep_interval(self) -> float | None:
+        """Seconds between two :meth:`close_idle` sweeps (None: no idle timeout): a
+        connection is closed at most this long after its idle timeout."""
+        if self.idle_timeout is None:
+            return None
+        return min(self.idle_timeout / 2, SWEEP_INTERVAL)
+
     def close_idle(self) -> None:
-        """Close the connections quiet for longer than ``idle_timeout``."""
+        """Close the connections over which no complete message passed for longer than
+        ``idle_timeout`` (their ``last_activity``: see the session's I/O objects)."""
         if self.idle_timeout is None:
             return
         now = self._driver.now()
