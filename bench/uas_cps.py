@@ -227,7 +227,8 @@ class Options:
 def start_uas(kind: str, port: int, sipp: str, options: Options) -> subprocess.Popen[bytes]:
     if kind in ("sipsans", "sipsans-asyncio", "sipsans-shared"):
         command = [sys.executable, "-m", "sipsans_asyncio.cli", "uas"]
-        command += ["--listen", f"127.0.0.1:{port}", "--transport", options.transport]
+        # --quiet: no line per call, which a load test would only throw away.
+        command += ["--listen", f"127.0.0.1:{port}", "--transport", options.transport, "--quiet"]
         if options.uvloop and kind != "sipsans-asyncio":
             command.append("--uvloop")
         if options.workers > 1:

@@ -42,8 +42,8 @@ sys.path.insert(0, str(HERE.parent / "adapters" / "asyncio"))
 
 from calls import _TO_TAG, UAC, UAS, sipp_datagram  # noqa: E402
 
-from sipsans_asyncio.cli.common import user_agent  # noqa: E402
 from sipsans_asyncio.cli.main import build_parser  # noqa: E402
+from sipsans_asyncio.cli.stack import Stack  # noqa: E402
 from sipsans_asyncio.cli.uas import UasHandler  # noqa: E402
 from sipsans_asyncio.protocols import UdpSocket  # noqa: E402
 from sipsans_asyncio.run import tune_gc  # noqa: E402
@@ -84,6 +84,7 @@ class _Udp(UdpSocket):
         self.local = UAS
         self._backlog = deque()
         self._waiting = sock.inbox.__len__  # (the real one polls the socket)
+        self._recent = {}  # (as the real one on Linux: ICMP errors are reported)
 
 
 class VirtualClock:
@@ -120,9 +121,10 @@ def build(timer_resolution: float, seed: int | None = 0) -> Rig:
     adapter-call`` by some 3,000 from run to run."""
     if seed is not None:
         rng_module._urandom = random.Random(seed).randbytes
-    args = build_parser().parse_args(["uas", "--listen", f"{UAS[0]}:{UAS[1]}"])
+    # --quiet: no line per call (the bench measures the SIP path, not the terminal).
+    args = build_parser().parse_args(["uas", "--listen", f"{UAS[0]}:{UAS[1]}", "--quiet"])
     session: Session[Any] = Session(
-        user_agent(args), listen=[Listen("UDP", *UAS)], timer_resolution=timer_resolution
+        Stack(args).user_agent, listen=[Listen("UDP", *UAS)], timer_resolution=timer_resolution
     )
     clock = VirtualClock()
     session.driver.clock = clock.time  # (what start() does with the loop's)
@@ -133,7 +135,7 @@ def build(timer_resolution: float, seed: int | None = 0) -> Rig:
     session.advertised = UAS
     assert session._factory is not None
     session._set_core(session._factory(UAS))
-    handler = UasHandler(session, args)
+    handler = UasHandler(session, args, media_port=40000)
     session.on_event = handler.on_event  # (as sipsans uas does)
     return Rig(session, udp, handler, clock)
 
@@ -229,7 +231,7 @@ def main() -> int:
             f"  GC {gc_time[0] / args.calls * 1e6:.1f} us/call ({gc_time[1]} collections);"
             f" per call {(sock.sent - sent0) / args.calls:.2f} datagrams sent,"
             f" {fired / args.calls:.2f} timer wake-ups; live transactions"
-            f" {stats.get('transactions')}, calls handled {handler.answered}"
+            f" {stats.get('transactions')}, calls handled {handler.ended}"
         )
         if profile is not None:
             pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile)

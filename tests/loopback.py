@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import random
 import ssl
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import anyio.abc
 import pytest
 
 import sipsans
@@ -68,14 +71,17 @@ def endpoint_factory(seed: int, **config: Any) -> Callable[[Address], sipsans.En
     return make
 
 
-def ua_factory(name: str, seed: int) -> Callable[[Address], sipsans.UserAgent]:
-    """A UserAgent ``sip:name@127.0.0.1`` made once the session knows its address."""
+def ua_factory(
+    name: str, seed: int, *, ua: sipsans.UAConfig | None = None, **config: Any
+) -> Callable[[Address], sipsans.UserAgent]:
+    """A UserAgent ``sip:name@127.0.0.1`` made once the session knows its address
+    (``ua``: its UAConfig; ``config``: EndpointConfig fields such as ``t1``)."""
 
     def make(addr: Address) -> sipsans.UserAgent:
-        cfg = sipsans.EndpointConfig(advertised_host=addr[0], advertised_port=addr[1])
+        cfg = sipsans.EndpointConfig(advertised_host=addr[0], advertised_port=addr[1], **config)
         rng = random.Random(seed)
         return sipsans.UserAgent(
-            sipsans.Endpoint(cfg, rng=rng), identity=f"sip:{name}@127.0.0.1", rng=rng
+            sipsans.Endpoint(cfg, rng=rng), identity=f"sip:{name}@127.0.0.1", rng=rng, config=ua
         )
 
     return make
@@ -137,3 +143,63 @@ def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     client = ssl.create_default_context()
     ca.configure_trust(client)
     return server, client
+
+
+# -- a bare peer ---------------------------------------------------------------------------
+
+
+class RawPeer:
+    """A SIP peer without a stack: a UDP socket on 127.0.0.1 (anyio's, so that it runs in
+    every flavour) that sends hand-written SIP and keeps every message it receives."""
+
+    def __init__(self, sock: anyio.abc.UDPSocket) -> None:
+        self.sock = sock
+        self.port: int = sock.extra(anyio.abc.SocketAttribute.local_port)
+        self.uri = f"sip:raw@127.0.0.1:{self.port}"
+        self.seen: list[sipsans.Request | sipsans.Response] = []
+
+    async def send(self, to: tuple[str, int], *lines: str, body: bytes = b"") -> None:
+        head = [*lines, f"Content-Length: {len(body)}", "", ""]
+        await self.sock.sendto("\r\n".join(head).encode() + body, *to)
+
+    async def receive(self, match: Any) -> Any:
+        """The next message received for which ``match(message)`` holds."""
+        while True:
+            data, _ = await self.sock.receive()
+            message = sipsans.parse_message(data)
+            self.seen.append(message)
+            if match(message):
+                return message
+
+
+def is_request(method: str) -> Any:
+    return lambda m: isinstance(m, sipsans.Request) and m.method == method
+
+
+def is_final(method: str, status: int) -> Any:
+    return lambda m: (
+        isinstance(m, sipsans.Response) and m.cseq.method == method and m.status_code == status
+    )
+
+
+@asynccontextmanager
+async def raw_peer() -> AsyncIterator[RawPeer]:
+    async with await anyio.create_udp_socket(local_host="127.0.0.1", local_port=0) as sock:
+        yield RawPeer(sock)
+
+
+async def call_from(peer: RawPeer, to: tuple[str, int], call_id: str) -> None:
+    """The raw peer's INVITE (with an SDP offer) to ``to``."""
+    await peer.send(
+        to,
+        f"INVITE sip:bob@{to[0]}:{to[1]} SIP/2.0",
+        f"Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bK-{call_id}-1",
+        "Max-Forwards: 70",
+        "From: <sip:raw@127.0.0.1>;tag=raw1",
+        "To: <sip:bob@127.0.0.1>",
+        f"Call-ID: {call_id}",
+        "CSeq: 1 INVITE",
+        f"Contact: <{peer.uri}>",
+        "Content-Type: application/sdp",
+        body=SDP,
+    )

@@ -9,13 +9,22 @@ argument), randomness only from an injected ``rng``.
   variants) and the response computation.
 * :mod:`.client`: :class:`DigestClient`, which a UserAgent uses to answer 401/407.
 * :mod:`.server`: :class:`DigestServer`, for registrars and UASs that challenge.
+* :mod:`.limits`: :class:`FailureLimits`, back-off against password guessing.
+* :mod:`.guard`: :class:`DigestGuard`, the requests a UAS protects (``ua.protect``).
 
 See ``docs/auth.md``.
 """
 
 from __future__ import annotations
 
-from .client import AuthFailure, AuthRetry, Credentials, DigestClient
+from .client import (
+    AuthFailure,
+    AuthRetry,
+    Credentials,
+    DigestClient,
+    next_hop_space,
+    protection_space,
+)
 from .digest import (
     ALGORITHMS,
     canonical_algorithm,
@@ -25,6 +34,8 @@ from .digest import (
     hash_hex,
     sha512_256,
 )
+from .guard import DigestGuard
+from .limits import DEFAULT_LIMITS, FailureLimiter, FailureLimits
 from .params import (
     AuthParams,
     DigestAuthorization,
@@ -37,6 +48,7 @@ from .server import DigestServer, Verdict
 
 __all__ = [
     "ALGORITHMS",
+    "DEFAULT_LIMITS",
     "AuthFailure",
     "AuthParams",
     "AuthRetry",
@@ -44,15 +56,20 @@ __all__ = [
     "DigestAuthorization",
     "DigestChallenge",
     "DigestClient",
+    "DigestGuard",
     "DigestServer",
+    "FailureLimiter",
+    "FailureLimits",
     "Verdict",
     "canonical_algorithm",
     "compute_ha1",
     "compute_response",
     "compute_userhash",
     "hash_hex",
+    "next_hop_space",
     "parse_auth_header",
     "parse_authorization",
     "parse_digest_challenges",
+    "protection_space",
     "sha512_256",
 ]

@@ -12,10 +12,28 @@ without ``stale=true``, the credentials were rejected; a ``stale=true`` challeng
 answered with the new nonce (RFC 7616 §3.3) at most ``max_stale`` times in a row, and
 never with the nonce that was just declared stale.
 
-State per realm (separately for WWW- and Proxy-Authenticate): the chosen challenge,
-its nonce and the nonce count ``nc`` (RFC 7616 §3.4: the count of requests sent with
-that nonce, 8 hex digits), so :meth:`DigestClient.authenticate` can put credentials
-on later requests before they are challenged (RFC 3261 §22.3).
+State per protection space: the chosen challenge, its nonce and the nonce count
+``nc`` (RFC 7616 §3.4: the count of requests sent with that nonce, 8 hex digits), so
+:meth:`DigestClient.authenticate` can put credentials on later requests before they
+are challenged (RFC 3261 §22.3).
+
+Protection space (RFC 7616 §3.6: the realm *and* the server's canonical root URL).
+RFC 3261 §22.1 leaves the realm alone to define it, because SIP has no root URL; but
+credentials cached by realm alone go to whichever server the next request meets, so
+a nonce and response made for one server leak to an unrelated one. The client takes
+as the server the one that challenged, as far as the request it sent can tell:
+
+* a 401 (WWW-Authenticate) comes from the UAS or registrar, which is the server the
+  Request-URI names: the space is the Request-URI's scheme, host and port
+  (:func:`protection_space`), the SIP image of HTTP's ``scheme://host:port``;
+* a 407 (Proxy-Authenticate) comes from a proxy on the path, which the UAC knows only
+  as the next hop the request names (§8.1.2: its first Route, else its Request-URI):
+  the space is that URI's scheme, host and port (:func:`next_hop_space`).
+
+Credentials go on a new request only when realm, kind and space all match; a request
+to another server is challenged first. An outbound proxy given only as a transport
+target (no Route header) cannot be seen in the request, so its credentials follow the
+Request-URI; the cost is one extra challenge, never a leak.
 """
 
 from __future__ import annotations
@@ -27,10 +45,18 @@ from dataclasses import dataclass
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.headers import Headers, canonical_key
 from ..message.model import Request, Response
+from ..message.uri import URI, SipURI
 from .digest import ALGORITHMS, compute_ha1, compute_response, compute_userhash
 from .params import DigestAuthorization, DigestChallenge, parse_auth_header, parse_authorization
 
-__all__ = ["AuthFailure", "AuthRetry", "Credentials", "DigestClient"]
+__all__ = [
+    "AuthFailure",
+    "AuthRetry",
+    "Credentials",
+    "DigestClient",
+    "next_hop_space",
+    "protection_space",
+]
 
 # (challenge header, credentials header, is_proxy)
 _KINDS = (
@@ -96,6 +122,36 @@ class _RealmState:
     stale_streak: int = 0
 
 
+def _root(uri: URI) -> str:
+    """``scheme:host:port`` of a SIP URI, the port defaulted by scheme (RFC 3261 §19.1.2);
+    the whole URI, lower case, for other schemes."""
+    if isinstance(uri, SipURI):
+        scheme = uri.scheme.lower()
+        port = uri.port if uri.port is not None else (5061 if scheme == "sips" else 5060)
+        return f"{scheme}:{uri.host.lower()}:{port}"
+    return str(uri).lower()
+
+
+def protection_space(request: Request) -> str:
+    """The server a 401 to *request* came from: its Request-URI's root (see the module
+    docstring), e.g. ``"sip:example.com:5060"``."""
+    return _root(request.uri)
+
+
+def next_hop_space(request: Request) -> str:
+    """The server a 407 to *request* came through: the root of its next hop (§8.1.2:
+    the first Route, else the Request-URI)."""
+    try:
+        routes = request.routes
+    except RemoteProtocolError:  # not ours to judge here: fall back to the Request-URI
+        routes = []
+    return _root(routes[0].uri if routes else request.uri)
+
+
+def _space(request: Request, proxy: bool) -> str:
+    return next_hop_space(request) if proxy else protection_space(request)
+
+
 def _realm_of(value: str) -> str | None:
     try:
         items = parse_auth_header(value)
@@ -145,7 +201,8 @@ class DigestClient:
         self.algorithms = tuple(algorithms)
         self.prefer_auth_int = prefer_auth_int
         self.max_stale = max_stale
-        self._state: dict[tuple[bool, str], _RealmState] = {}
+        #: (is_proxy, realm, protection space) -> what was last answered there
+        self._state: dict[tuple[bool, str, str], _RealmState] = {}
 
     # -- choosing --------------------------------------------------------------
 
@@ -255,7 +312,7 @@ class DigestClient:
         creds = self.credentials_for(realm, extra)
         if creds is None:
             return AuthFailure(f"no credentials for realm {realm!r}", realm, proxy)
-        key = (proxy, realm)
+        key = (proxy, realm, _space(request, proxy))
         previous = self._state.get(key)
         streak = 0
         sent = _sent_credentials(request, header, realm)
@@ -330,16 +387,20 @@ class DigestClient:
     ) -> list[tuple[str, str]]:
         """Credentials for a new request from the remembered nonces (RFC 3261 §22.3).
 
-        One ``(header, value)`` per remembered realm (only *realms* if given; only
-        proxy or only WWW realms if *proxy* is given), each with the next ``nc``. A
-        server that has forgotten the nonce answers with a new challenge, which
+        One ``(header, value)`` per remembered realm whose protection space is the
+        server this request goes to (see the module docstring; only *realms* if given;
+        only proxy or only WWW realms if *proxy* is given), each with the next ``nc``.
+        A server that has forgotten the nonce answers with a new challenge, which
         :meth:`authorize` then answers without counting it as a failure.
         """
         wanted = set(realms) if realms is not None else None
         out: list[tuple[str, str]] = []
-        for (is_proxy, realm), state in self._state.items():
+        spaces = {False: protection_space(request), True: next_hop_space(request)}
+        for (is_proxy, realm, space), state in self._state.items():
             if (wanted is not None and realm not in wanted) or proxy not in (None, is_proxy):
                 continue
+            if space != spaces[is_proxy]:
+                continue  # another server's credentials (RFC 7616 §3.6)
             state.stale_streak = 0  # a new request starts a new retry chain
             header = "Proxy-Authorization" if is_proxy else "Authorization"
             out.append((header, self._credentials(state, request)))
@@ -352,5 +413,9 @@ class DigestClient:
                 del self._state[key]
 
     def realms(self) -> list[tuple[str, bool]]:
-        """The remembered ``(realm, is_proxy)`` pairs."""
-        return [(realm, proxy) for proxy, realm in self._state]
+        """The remembered ``(realm, is_proxy)`` pairs (once each, whatever the servers)."""
+        return list(dict.fromkeys((realm, proxy) for proxy, realm, _ in self._state))
+
+    def spaces(self) -> list[tuple[str, bool, str]]:
+        """The remembered ``(realm, is_proxy, protection space)`` triples."""
+        return [(realm, proxy, space) for proxy, realm, space in self._state]

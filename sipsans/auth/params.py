@@ -54,6 +54,11 @@ _TOKEN68_RE = re.compile(r"([A-Za-z0-9\-._~+/]+=*)[ \t]*(?=,|$)")
 _SKIP_RE = re.compile(r"[ \t,]*")
 _WS_RE = re.compile(r"[ \t]*")
 _NC_RE = re.compile(r"[0-9A-Fa-f]{8}")
+#: request-digest = DQUOTE *LHEX DQUOTE (RFC 7616 §3.4; 32, 64 hex digits in use).
+_RESPONSE_RE = re.compile(r"[0-9A-Fa-f]{0,128}")
+#: The longest credential parameter value accepted (a URI, a nonce, a username...).
+#: Nothing legitimate comes near it; longer ones are refused before any hashing.
+MAX_CREDENTIAL_VALUE = 1024
 
 
 def _bad(message: str) -> RemoteProtocolError:
@@ -282,6 +287,8 @@ class DigestAuthorization:
     @classmethod
     def from_params(cls, params: AuthParams) -> DigestAuthorization:
         """Build from parsed ``Digest`` credentials; RemoteProtocolError (400) when invalid."""
+        for key, text in params.params:
+            _check_value(key, text)
         get = params.get
         username = get("username")
         username_ext = get("username*")
@@ -289,6 +296,7 @@ class DigestAuthorization:
             raise _bad("Digest credentials carry both username and username* (RFC 7616 §3.4)")
         if username_ext is not None:
             username = _decode_ext_value(username_ext)
+            _check_value("username*", username)
         for name, value in (("username", username), *((k, get(k)) for k in _REQUIRED)):
             if value is None:
                 raise _bad(f"Digest credentials without {name} (RFC 7616 §3.4): {params}")
@@ -299,8 +307,11 @@ class DigestAuthorization:
             qop = qop.lower()
             if nc is None or cnonce is None:
                 raise _bad(f"Digest credentials with qop={qop} need nc and cnonce (RFC 7616 §3.4)")
-            if _NC_RE.fullmatch(nc) is None:
-                raise _bad(f"Digest nc={nc!r} is not 8 hex digits (RFC 7616 §3.4)")
+        if nc is not None and _NC_RE.fullmatch(nc) is None:
+            raise _bad(f"Digest nc={nc[:20]!r} is not 8 hex digits (RFC 7616 §3.4)")
+        response = get("response")
+        if response is not None and _RESPONSE_RE.fullmatch(response) is None:
+            raise _bad(f"Digest response={response[:20]!r} is not hex digits (RFC 7616 §3.4)")
         known = {"username", "username*", "realm", "nonce", "uri", "response", "algorithm"}
         known |= {"qop", "nc", "cnonce", "opaque", "userhash"}
         assert username is not None
@@ -342,6 +353,19 @@ class DigestAuthorization:
 
 
 _REQUIRED = ("realm", "nonce", "uri", "response")
+
+
+def _check_value(name: str, value: str) -> None:
+    """Refuse (400) a credential value that is absurdly long or not text: the digest
+    hashes UTF-8 (RFC 7616 §3.4), and a header that did not decode as UTF-8 arrives
+    with lone surrogates, which cannot be hashed (or compared in constant time)."""
+    if len(value) > MAX_CREDENTIAL_VALUE:
+        raise _bad(f"Digest {name} is {len(value)} characters long")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _bad(f"Digest {name} is not UTF-8 text") from None
 
 
 def parse_authorization(value: str) -> DigestAuthorization | None:

@@ -11,13 +11,20 @@ A :class:`DigestServer` makes challenges and checks credentials for one realm:
   challenge carrying ``stale=true``, so the client retries without asking its user
   (RFC 7616 §3.3).
 * Replay protection: for qop ``auth``/``auth-int`` the nonce count ``nc`` must grow
-  strictly for each nonce. The server remembers the highest ``nc`` of every nonce
-  in use until it expires; memory is bounded by ``max_nonces``: when the table is
-  full the oldest entries are dropped and every nonce not newer than the dropped
+  strictly for each nonce. The server records the ``nc`` of every use of a fresh
+  nonce, right or wrong (RFC 7616 §3.4: the count of requests sent with it), so an
+  ``nc`` is spent once whatever the outcome, and remembers the highest of every
+  nonce in use until it expires; memory is bounded by ``max_nonces``: when the table
+  is full the oldest entries are dropped and every nonce not newer than the dropped
   ones is from then on treated as stale (so a dropped nonce cannot be replayed).
   Without qop (RFC 2069 mode, only when the server is configured with ``qop=()``)
   there is no ``nc`` and a captured request can be replayed until its nonce expires.
-* Every comparison of secret-derived values uses :func:`hmac.compare_digest`.
+* Password guessing: wrong digests are counted per source and per user by a
+  :class:`~sipsans.auth.limits.FailureLimiter` (``limits=``, on by default); past the
+  limits the verdict is 503 with Retry-After (or 403) for a doubling back-off.
+* Malformed credentials (not UTF-8, absurdly long, a response that is not hex, a bad
+  ``nc``, a parameter twice, one missing) are a 400 verdict, never an exception.
+* Every comparison of secret-derived values uses :func:`hmac.compare_digest` on bytes.
 """
 
 from __future__ import annotations
@@ -28,13 +35,14 @@ import hmac
 import random
 import struct
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.model import Request, Response, make_response
 from ..message.uri import parse_uri
 from .digest import ALGORITHMS, compute_ha1, compute_response
+from .limits import DEFAULT_LIMITS, FailureLimiter, FailureLimits, retry_after
 from .params import DigestAuthorization, DigestChallenge, parse_authorization
 
 __all__ = ["DigestServer", "Verdict"]
@@ -57,10 +65,13 @@ UserhashLookup = Callable[[str, str, str], "str | None"]
 class Verdict:
     """The outcome of :meth:`DigestServer.verify`.
 
-    ``ok``: accept the request. Otherwise answer ``status``: 400 for malformed
-    credentials, else 401/407 with :meth:`DigestServer.challenge_response` passing
-    ``stale=verdict.stale``. ``reason`` explains (log it; do not send it to the
-    peer). ``username`` is the authenticated user when ``ok``.
+    ``ok``: accept the request. Otherwise answer ``status`` (:meth:`DigestServer.refusal`
+    builds the response): 400 for malformed credentials; 401/407, a new challenge
+    with ``stale=verdict.stale``; 503 (or 403, see
+    :class:`~sipsans.auth.limits.FailureLimits`) while the source or user is backing
+    off after too many failures, with ``retry_after`` seconds. ``reason`` explains
+    (log it; do not send it to the peer). ``username`` is the authenticated user when
+    ``ok``.
     """
 
     ok: bool
@@ -68,6 +79,7 @@ class Verdict:
     reason: str = ""
     username: str | None = None
     status: int = 200
+    retry_after: int | None = None
 
 
 class DigestServer:
@@ -79,7 +91,8 @@ class DigestServer:
     WWW-Authenticate / Authorization (RFC 3261 §22.3). ``opaque``, when given, is
     sent with every challenge and must come back unchanged. ``userhash=True`` asks
     clients to hash their username (RFC 7616 §3.4.4); :meth:`verify` then needs
-    ``resolve_userhash``.
+    ``resolve_userhash``. ``limits`` bound failed attempts per source and per user
+    (:class:`~sipsans.auth.limits.FailureLimits`; None: no limits).
     """
 
     def __init__(
@@ -95,6 +108,7 @@ class DigestServer:
         opaque: str | None = None,
         userhash: bool = False,
         max_nonces: int = 100_000,
+        limits: FailureLimits | None = DEFAULT_LIMITS,
     ) -> None:
         if len(secret) < 16:
             raise LocalProtocolError("DigestServer needs a secret of at least 16 random bytes")
@@ -119,6 +133,8 @@ class DigestServer:
         # nonce -> (issued at, highest nc seen), in first-use order
         self._seen: OrderedDict[str, tuple[float, int]] = OrderedDict()
         self._forgotten_until = float("-inf")  # nonces issued up to here may have been dropped
+        #: Failed attempts per source and per user (None: unlimited).
+        self.limiter = FailureLimiter(limits) if limits is not None else None
 
     # -- names -------------------------------------------------------------------
 
@@ -195,6 +211,24 @@ class DigestServer:
             headers=[(header, value) for value in self.challenges(now=now, stale=stale)],
         )
 
+    def refusal(
+        self, request: Request, verdict: Verdict, *, now: float, to_tag: str | None = None
+    ) -> Response:
+        """The response to send for a failed *verdict* on *request*: 400, a new
+        challenge (401/407, ``stale=true`` when the verdict says so), or the back-off
+        answer (503 with Retry-After, or 403)."""
+        if verdict.ok:
+            raise LocalProtocolError("refusal() is for a failed verdict")
+        if verdict.status in (401, 407):
+            return self.challenge_response(request, now=now, stale=verdict.stale, to_tag=to_tag)
+        headers = []
+        if verdict.retry_after is not None and verdict.status == 503:
+            headers.append(("Retry-After", str(verdict.retry_after)))
+        reason = "Malformed Credentials" if verdict.status == 400 else None
+        if verdict.status in (403, 503):
+            reason = "Too Many Failed Attempts"
+        return make_response(request, verdict.status, reason, to_tag=to_tag, headers=headers)
+
     # -- verification ---------------------------------------------------------------
 
     def find_credentials(self, request: Request) -> DigestAuthorization | None:
@@ -217,16 +251,24 @@ class DigestServer:
         password: PasswordLookup | None = None,
         ha1: HA1Lookup | None = None,
         resolve_userhash: UserhashLookup | None = None,
+        source: Hashable | None = None,
     ) -> Verdict:
         """Check the request's credentials for this realm at time *now*.
 
         Give exactly one of *password* (``(username, realm) -> password``) or *ha1*
         (``(username, realm, algorithm) -> HA1 hex``, see
-        :func:`~sipsans.auth.compute_ha1`). A successful check records the nonce
-        count, so calling this twice for one request fails the second time.
+        :func:`~sipsans.auth.compute_ha1`). *source* names the peer for the failure
+        limits (its host address; None: only the per-user limit applies). Every use
+        of a fresh nonce records its nonce count, so calling this twice for one
+        request fails the second time. Never raises for anything the peer sent.
         """
         if (password is None) == (ha1 is None):
             raise LocalProtocolError("verify() needs exactly one of password= or ha1=")
+        limiter = self.limiter
+        if limiter is not None:
+            wait = limiter.blocked_source(source, now)
+            if wait:
+                return self._blocked(f"source {source!r} backing off", wait)
         challenge = self.status_code
         try:
             creds = self.find_credentials(request)
@@ -246,7 +288,7 @@ class DigestServer:
         if algorithm.endswith("-sess") and creds.cnonce is None:
             return Verdict(False, reason=f"{algorithm} without cnonce", status=400)
         if self.opaque is not None and (
-            creds.opaque is None or not hmac.compare_digest(creds.opaque, self.opaque)
+            creds.opaque is None or not _same_secret(creds.opaque, self.opaque)
         ):
             return Verdict(False, reason="opaque does not match", status=challenge)
         issued = self.nonce_issued_at(creds.nonce)
@@ -265,6 +307,30 @@ class DigestServer:
             username = found
         elif self.userhash:
             return Verdict(False, reason="userhash required", status=challenge)
+        if limiter is not None:
+            wait = limiter.blocked_user(username, now)
+            if wait:
+                return self._blocked(f"user {username!r} backing off", wait)
+
+        # A fresh nonce's nc is spent by this use, whatever the digest says (a wrong
+        # guess cannot be retried with the same count); a replayed one is refused
+        # before any hashing. Expired and forgotten nonces are judged by the digest
+        # below: stale=true only when it is right (RFC 7616 §3.3).
+        fresh = issued <= now <= issued + self.nonce_lifetime
+        forgotten = False
+        if fresh:
+            self._expire(now)
+            seen = self._seen.get(creds.nonce)
+            forgotten = seen is None and issued <= self._forgotten_until
+            if creds.nc is not None and not forgotten:
+                nc = int(creds.nc, 16)
+                if seen is not None and nc <= seen[1]:
+                    return Verdict(
+                        False,
+                        reason=f"nc {creds.nc} replayed (last {seen[1]:08x})",
+                        status=challenge,
+                    )
+                self._record(creds.nonce, issued, nc)
 
         base = algorithm.removesuffix("-sess")
         if password is not None:
@@ -286,30 +352,34 @@ class DigestServer:
             cnonce=creds.cnonce,
             body=request.body,
         )
-        if not hmac.compare_digest(expected, creds.response) or known_ha1 is None:
-            return Verdict(False, reason=f"wrong credentials for {username!r}", status=challenge)
+        if not _same_secret(expected, creds.response) or known_ha1 is None:
+            reason = f"wrong credentials for {username!r}"
+            if limiter is not None:
+                wait = limiter.failed(source, username, now)
+                if wait:
+                    return self._blocked(reason + ", backing off", wait)
+            return Verdict(False, reason=reason, status=challenge)
         if not _same_uri(creds.uri, request):
             return Verdict(
                 False, reason=f"digest uri {creds.uri!r} is not the Request-URI", status=400
             )
-
-        # The digest is right; now the nonce must be fresh and the nc new.
-        if not issued <= now <= issued + self.nonce_lifetime:
+        if not fresh:
             return Verdict(False, stale=True, reason="nonce expired", status=challenge)
-        self._expire(now)
-        seen = self._seen.get(creds.nonce)
-        if seen is None and issued <= self._forgotten_until:
+        if forgotten:
             return Verdict(
                 False, stale=True, reason="nonce forgotten (table full)", status=challenge
             )
-        if creds.nc is not None:
-            nc = int(creds.nc, 16)
-            if seen is not None and nc <= seen[1]:
-                return Verdict(
-                    False, reason=f"nc {creds.nc} replayed (last {seen[1]:08x})", status=challenge
-                )
-            self._record(creds.nonce, issued, nc)
         return Verdict(True, username=username)
+
+    def _blocked(self, reason: str, wait: float) -> Verdict:
+        assert self.limiter is not None
+        status = self.limiter.limits.status
+        return Verdict(
+            False,
+            reason=reason,
+            status=status,
+            retry_after=retry_after(wait) if status == 503 else None,
+        )
 
     def _expire(self, now: float) -> None:
         seen = self._seen
@@ -332,6 +402,17 @@ class DigestServer:
     def tracked_nonces(self) -> int:
         """How many nonces the replay table currently remembers."""
         return len(self._seen)
+
+    def stats(self) -> dict[str, int]:
+        """Sizes of the server's tables: nonces in use, failing sources and users."""
+        limited = self.limiter.stats() if self.limiter is not None else {}
+        return {"tracked_nonces": len(self._seen), **limited}
+
+
+def _same_secret(a: str, b: str) -> bool:
+    # compare_digest refuses str with non-ASCII characters: compare the UTF-8 bytes
+    # (the parser has already refused values that are not text).
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
 def _same_uri(digest_uri: str, request: Request) -> bool:

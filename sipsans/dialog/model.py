@@ -28,6 +28,7 @@ __all__ = [
     "contact_target",
     "restore",
     "route_set_from",
+    "sips_contact",
     "snapshot",
     "target_for",
 ]
@@ -410,6 +411,25 @@ def restore(data: DialogSnapshot) -> Dialog:
     except (KeyError, TypeError, ValueError, AssertionError, RemoteProtocolError) as exc:
         raise LocalProtocolError(f"invalid dialog snapshot: {exc!r}") from exc
     return d
+
+
+def sips_contact(
+    request: Request, record_routes: list[NameAddr], remote_target: str, transport: str
+) -> bool:
+    """§12.1.1: our Contact in the answer that creates a dialog must be a SIPS URI when
+    the request's Request-URI is one, or its top Record-Route, or (without Record-Route)
+    its Contact: the remote target (already rendered, so no Contact view is built). Never
+    over UDP: SIPS means TLS on every hop, the last one included (RFC 5630 §3.1.3), and
+    so a UDP call costs one comparison."""
+    if transport == "UDP":
+        return False
+    uri = request.uri
+    if isinstance(uri, SipURI) and uri.secure:
+        return True
+    if record_routes:
+        first = record_routes[0].uri
+        return isinstance(first, SipURI) and first.secure
+    return remote_target[:5].lower() == "sips:"
 
 
 #: §8.1.1.5: a CSeq number is below 2**31.

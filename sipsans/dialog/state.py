@@ -22,6 +22,7 @@ __all__ = [
     "DialogInput",
     "DialogState",
     "TerminatedReason",
+    "reason_for_rejection",
     "reason_for_status",
     "transition",
 ]
@@ -143,6 +144,16 @@ def transition(state: DialogState, inp: DialogInput) -> DialogState | None:
 
 #: Statuses only routing elements produce (RFC 3261 §21); see docs/dialogs.md.
 PROXY_STATUSES = frozenset({305, 404, 410, 414, 416, 482, 483, 484, 485, 502, 503, 504, 505, 513})
+
+
+def reason_for_rejection(status: int) -> TerminatedReason:
+    """The reason a UAS's INVITE dialog ends with the 3xx-6xx it sent: 486/600 busy,
+    603/607 decline, anything else UAS_OTHER (docs/dialogs.md)."""
+    if status in (486, 600):
+        return TerminatedReason.UAS_BUSY
+    if status in (603, 607):
+        return TerminatedReason.UAS_DECLINE
+    return TerminatedReason.UAS_OTHER
 
 
 def reason_for_status(status: int, *, cancelled: bool = False) -> TerminatedReason:

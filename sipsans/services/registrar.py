@@ -253,6 +253,13 @@ class Registrar:
         self.supported = frozenset(s.lower() for s in supported)
         self._rng = rng if rng is not None else random.SystemRandom()
 
+    def stats(self, now: float) -> dict[str, int]:
+        """Sizes of the registrar's tables: live bindings, and the authenticator's
+        nonces and failure tables (all bounded, see docs/auth.md)."""
+        self.location.purge(now)
+        auth = self.authenticator.stats() if self.authenticator is not None else {}
+        return {"bindings": len(self.location), **auth}
+
     def _respond(
         self,
         request: Request,
@@ -297,19 +304,20 @@ class Registrar:
         ]
         if unknown:
             return self._respond(request, 420, headers=[("Unsupported", ", ".join(unknown))])
-        # Step 3: authenticate.
+        # Step 3: authenticate. Failures count per source host and per user; past the
+        # authenticator's limits the answer is 503 with Retry-After (or 403).
         username: str | None = None
         if self.authenticator is not None:
             assert self.password_lookup is not None
-            verdict = self.authenticator.verify(request, now=now, password=self.password_lookup)
+            verdict = self.authenticator.verify(
+                request,
+                now=now,
+                password=self.password_lookup,
+                source=source.remote[0] if source is not None else None,
+            )
             if not verdict.ok:
-                if verdict.status == 400:
-                    return self._respond(request, 400, "Malformed Credentials")
-                return self.authenticator.challenge_response(
-                    request,
-                    now=now,
-                    stale=verdict.stale,
-                    to_tag=f"{self._rng.getrandbits(64):016x}",
+                return self.authenticator.refusal(
+                    request, verdict, now=now, to_tag=f"{self._rng.getrandbits(64):016x}"
                 )
             username = verdict.username
         # Step 5 (its scheme part first, the authorization hook needs a SIP AOR): the

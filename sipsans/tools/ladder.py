@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Arrow", "message_label", "render_ladder"]
+__all__ = ["Arrow", "live_arrow", "message_label", "render_ladder"]
 
 _MIN_GAP = 16
 _MAX_GAP = 40
@@ -114,3 +114,26 @@ def render_ladder(
             line += f"  {arrow.note}"
         lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+#: Width of the arrow of :func:`live_arrow`.
+LIVE_WIDTH = 36
+
+
+def live_arrow(t: float, label: str, *, outgoing: bool, peer: str, note: str = "") -> str:
+    """One line of a ladder printed as the messages come (its width fixed in advance),
+    between this side (left) and ``peer`` (right)::
+
+           0.000  |------------ INVITE ------------>| 127.0.0.1:5070 UDP  CSeq 1 INVITE
+           0.002  |<---------- 100 Trying ----------| 127.0.0.1:5070 UDP
+    """
+    inner = LIVE_WIDTH - 2
+    text = f" {_fit(label, inner - 4)} "
+    left = (inner - len(text)) // 2
+    right = inner - len(text) - left
+    if outgoing:
+        arrow = "-" * left + text + "-" * (right - 1) + ">"
+    else:
+        arrow = "<" + "-" * (left - 1) + text + "-" * right
+    line = f"{t:{_TIME_WIDTH}.3f}  |{arrow}| {peer}"
+    return f"{line}  {note}" if note else line

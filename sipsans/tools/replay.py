@@ -1,14 +1,9 @@
-"""Packet captures to SIP traffic: the reading half of pcap replay.
+"""Replaying captures and transcripts: ``sipsans replay``.
 
-This is the one core module that reads files (DESIGN.md §2). It needs the
-optional ``pcap`` extra (dpkt), imported lazily so that ``import sipsans`` never
-loads it.
-
-:func:`read_capture` yields every SIP-carrying payload of a pcap or pcapng
-file in capture order with its timestamp: UDP datagrams, TCP segments
-reassembled per flow (in sequence order, retransmissions and overlaps
-dropped), and SCTP DATA chunks. Link types: Ethernet, Linux cooked (SLL and
-SLL2), raw IP and BSD loopback; IPv4 and IPv6.
+With :mod:`.capture` (which reads the capture files: link layers, reassembly,
+WebSocket), the one core module that reads files (DESIGN.md §2). Optional extras are
+imported only when a capture needs them: ``pcap`` (dpkt), and ``ws`` (wsproto) for SIP
+over WebSocket.
 
 :func:`run_replay` plays one side of a capture: it feeds that side's inbound SIP
 traffic into a fresh :class:`~sipsans.Endpoint` in virtual time (capture timestamps
@@ -21,7 +16,8 @@ from __future__ import annotations
 import random
 import re
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence as SequenceOf
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,15 +25,12 @@ from typing import Any
 from ..config import EndpointConfig
 from ..errors import RemoteProtocolError
 from ..message.framing import StreamFramer
-from ..message.parser import parse_message
 from ..transaction.endpoint import Endpoint
 from ..transaction.events import MalformedMessage, RequestReceived, ResponseReceived
 from ..transaction.transport import ConnHandle
 from ..ua.events import Event
-from .ladder import Arrow, message_label, render_ladder
-
-#: Called as ``progress(bytes_read, total_bytes)`` while a capture is read.
-Progress = Callable[[int, int], None]
+from .capture import CapturedPayload, MissingExtra, Progress, read_capture
+from .sequence import Sent, Sequence, from_transcript, render_text
 
 __all__ = [
     "CapturedPayload",
@@ -52,204 +45,6 @@ __all__ = [
 
 Address = tuple[str, int]
 
-# pcap link types (https://www.tcpdump.org/linktypes.html)
-_LINK_NULL = 0
-_LINK_ETHERNET = 1
-_LINK_RAW = (12, 14, 101)
-_LINK_LINUX_SLL = 113
-_LINK_IPV4 = 228
-_LINK_IPV6 = 229
-_LINK_LINUX_SLL2 = 276
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CapturedPayload:
-    """One transport payload: a datagram, a chunk of a TCP stream, or an SCTP chunk.
-
-    For TCP, ``data`` is the next in-order part of the flow's byte stream and
-    ``stream`` identifies the flow (the same value for every chunk of a
-    connection, whichever side sent it); empty ``data`` with ``fin=True`` marks
-    the end of that direction.
-    """
-
-    time: float
-    transport: str  # "UDP", "TCP" or "SCTP"
-    src: Address
-    dst: Address
-    data: bytes
-    stream: int | None = None
-    fin: bool = False
-
-
-def _dpkt() -> Any:
-    try:
-        import dpkt  # noqa: PLC0415  (optional dependency, loaded on demand)
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("reading captures needs dpkt: pip install 'sipsans[pcap]'") from exc
-    return dpkt
-
-
-_PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
-#: Classic pcap magics: micro- and nanosecond resolution, both byte orders.
-_PCAP_MAGICS = frozenset(bytes.fromhex(m) for m in ("a1b2c3d4", "d4c3b2a1", "a1b23c4d", "4d3cb2a1"))
-
-
-def _open_reader(dpkt: Any, handle: Any) -> Any:
-    magic = handle.read(4)
-    handle.seek(0)
-    if magic == _PCAPNG_MAGIC:
-        return dpkt.pcapng.Reader(handle)
-    if magic in _PCAP_MAGICS:
-        return dpkt.pcap.Reader(handle)
-    raise ValueError(f"{getattr(handle, 'name', 'input')}: not a pcap or pcapng capture")
-
-
-def _network_layer(dpkt: Any, linktype: int, frame: bytes) -> Any:
-    if linktype == _LINK_ETHERNET:
-        return dpkt.ethernet.Ethernet(frame).data
-    if linktype == _LINK_LINUX_SLL:
-        return dpkt.sll.SLL(frame).data
-    if linktype == _LINK_LINUX_SLL2:
-        return dpkt.sll2.SLL2(frame).data
-    if linktype == _LINK_NULL:
-        return dpkt.loopback.Loopback(frame).data
-    if linktype in (*_LINK_RAW, _LINK_IPV4, _LINK_IPV6):
-        version = frame[0] >> 4 if frame else 0
-        return dpkt.ip6.IP6(frame) if version == 6 else dpkt.ip.IP(frame)
-    raise ValueError(f"unsupported capture link type {linktype}")
-
-
-def _address(dpkt: Any, ip: Any) -> tuple[str, str]:
-    import ipaddress  # noqa: PLC0415
-
-    return (str(ipaddress.ip_address(ip.src)), str(ipaddress.ip_address(ip.dst)))
-
-
-class _TcpFlow:
-    """In-order reassembly of one direction of a TCP connection."""
-
-    __slots__ = ("next_seq", "pending")
-
-    def __init__(self) -> None:
-        self.next_seq: int | None = None
-        self.pending: dict[int, bytes] = {}
-
-    def push(self, seq: int, data: bytes, syn: bool) -> bytes:
-        if syn:
-            self.next_seq = (seq + 1) & 0xFFFFFFFF
-            return b""
-        if self.next_seq is None:  # capture started mid-connection
-            self.next_seq = seq
-        if data:
-            self.pending.setdefault(seq, data)
-        out = bytearray()
-        while True:
-            expected = self.next_seq
-            chunk = self.pending.pop(expected, None)
-            if chunk is None:
-                # a retransmission overlapping what we already have
-                overlapping = [
-                    s
-                    for s in self.pending
-                    if 0 < (expected - s) & 0xFFFFFFFF < len(self.pending[s])
-                ]
-                if not overlapping:
-                    break
-                start = overlapping[0]
-                chunk = self.pending.pop(start)[(expected - start) & 0xFFFFFFFF :]
-            out += chunk
-            self.next_seq = (expected + len(chunk)) & 0xFFFFFFFF
-        # drop stale segments entirely before next_seq
-        for s in [s for s in self.pending if 0 < (self.next_seq - s) & 0xFFFFFFFF < 2**31]:
-            if (self.next_seq - s) & 0xFFFFFFFF >= len(self.pending[s]):
-                del self.pending[s]
-        return bytes(out)
-
-
-#: Frames between two progress reports.
-_PROGRESS_EVERY = 2000
-
-
-def read_capture(
-    path: str | Path, *, progress: Progress | None = None
-) -> Iterator[CapturedPayload]:
-    """Yield the UDP, TCP and SCTP payloads of a pcap/pcapng file in capture order.
-
-    ``progress(bytes_read, total_bytes)`` is called every few thousand frames and
-    once at the end, for a progress bar on large captures. Raises ValueError for a
-    file that is neither pcap nor pcapng, or has an unsupported link type.
-    """
-    dpkt = _dpkt()
-    flows: dict[tuple[Address, Address], _TcpFlow] = {}
-    streams: dict[frozenset[Address], int] = {}
-    fragments: dict[tuple[Address, Address, int], list[bytes]] = {}
-    path = Path(path)
-    total = path.stat().st_size
-    with path.open("rb") as handle:
-        reader = _open_reader(dpkt, handle)
-        linktype = reader.datalink()
-        for count, (timestamp, frame) in enumerate(reader, start=1):
-            if progress is not None and count % _PROGRESS_EVERY == 0:
-                progress(handle.tell(), total)
-            try:
-                ip = _network_layer(dpkt, linktype, frame)
-            except (dpkt.dpkt.UnpackError, ValueError, IndexError):
-                continue
-            if not isinstance(ip, dpkt.ip.IP | dpkt.ip6.IP6):
-                continue
-            src_ip, dst_ip = _address(dpkt, ip)
-            segment = ip.data
-            now = float(timestamp)
-            if isinstance(segment, dpkt.udp.UDP):
-                yield CapturedPayload(
-                    time=now,
-                    transport="UDP",
-                    src=(src_ip, segment.sport),
-                    dst=(dst_ip, segment.dport),
-                    data=bytes(segment.data),
-                )
-            elif isinstance(segment, dpkt.tcp.TCP):
-                src, dst = (src_ip, segment.sport), (dst_ip, segment.dport)
-                key = frozenset((src, dst))
-                stream = streams.setdefault(key, len(streams))
-                flow = flows.setdefault((src, dst), _TcpFlow())
-                data = flow.push(segment.seq, bytes(segment.data), bool(segment.flags & 0x02))
-                fin = bool(segment.flags & 0x01)
-                if data or fin:
-                    yield CapturedPayload(
-                        time=now,
-                        transport="TCP",
-                        src=src,
-                        dst=dst,
-                        data=data,
-                        stream=stream,
-                        fin=fin,
-                    )
-            elif isinstance(segment, dpkt.sctp.SCTP):
-                src, dst = (src_ip, segment.sport), (dst_ip, segment.dport)
-                for chunk in segment.chunks:
-                    if chunk.type != dpkt.sctp.DATA or len(chunk.data) < 12:
-                        continue
-                    # RFC 9260 §3.3.1: TSN(4) stream id(2) stream seq(2) PPID(4), then user
-                    # data; a user message split over chunks runs from the B flag to the E flag.
-                    fragment_key = (src, dst, int.from_bytes(chunk.data[4:6], "big"))
-                    part = bytes(chunk.data[12:])
-                    if chunk.flags & 0x02:  # B: beginning fragment
-                        fragments[fragment_key] = [part]
-                    else:
-                        fragments.setdefault(fragment_key, []).append(part)
-                    if chunk.flags & 0x01:  # E: ending fragment
-                        yield CapturedPayload(
-                            time=now,
-                            transport="SCTP",
-                            src=src,
-                            dst=dst,
-                            data=b"".join(fragments.pop(fragment_key)),
-                        )
-    if progress is not None:
-        progress(total, total)
-
-
 # -- playing one side of a capture ---------------------------------------------------------
 
 #: A party given as (host, port); port None matches every port of the host.
@@ -262,6 +57,8 @@ _VIA_SENT_BY = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _SIP_PORTS = (5060, 5061)
+#: Parties of a capture named in the problem of an ``--as`` that is not in it.
+_PARTIES_SHOWN = 8
 
 
 def _normal_host(host: str) -> str:
@@ -337,7 +134,7 @@ def _pick_side(path: Path, as_address: str | None) -> _Side | None:
 
 @dataclass
 class ReplayReport:
-    """What :func:`run_replay` saw. ``problems`` lists the unexpected errors."""
+    """What :func:`run_replay` saw. ``problems`` lists what ``--check`` fails on."""
 
     path: str
     #: The party sipsans played, shown as HOST:PORT (or HOST), or None: no SIP found.
@@ -347,6 +144,13 @@ class ReplayReport:
     #: Payloads read from the capture, and those fed to the endpoint.
     payloads: int = 0
     fed: int = 0
+    #: SIP payloads to or from the played side (0 with an ``--as`` not in the capture).
+    matched: int = 0
+    #: The ``--as`` asked for, if any.
+    asked: str | None = None
+    #: Every party that sent or received SIP in the capture (the first few), to say
+    #: which ``--as`` would have worked.
+    parties: list[str] = field(default_factory=list)
     #: Every event the endpoint emitted, with the capture time it emitted it at.
     events: list[tuple[float, Event]] = field(default_factory=list)
     #: What the endpoint itself would have sent (e.g. 100 Trying), not sent anywhere.
@@ -356,6 +160,8 @@ class ReplayReport:
     #: True when malformed messages are expected in this capture.
     expect_malformed: bool = False
     check: bool = False
+    #: The messages to and from the played side (for --ladder and --html).
+    sequence: Sequence | None = None
     ladder: str | None = None
 
     @property
@@ -364,8 +170,21 @@ class ReplayReport:
 
     @property
     def problems(self) -> list[str]:
-        """Exceptions, and MalformedMessage events unless they were expected."""
-        found = [f"exception: {text.splitlines()[-1]}" for text in self.errors]
+        """No SIP, an ``--as`` not in the capture, exceptions, and MalformedMessage
+        events unless they were expected."""
+        found: list[str] = []
+        if self.played is None:
+            found.append(
+                f"no SIP message in the capture ({self.payloads} payloads read: wrong file,"
+                " or a link layer or transport sipsans cannot decode)"
+            )
+        elif self.asked is not None and self.matched == 0:
+            others = ", ".join(self.parties) or "none"
+            found.append(
+                f"--as {self.asked}: no SIP message to or from it in the capture"
+                f" (SIP parties seen: {others})"
+            )
+        found += [f"exception: {text.splitlines()[-1]}" for text in self.errors]
         if not self.expect_malformed:
             found += [
                 f"malformed message from {_show(m.source.remote)}: {m.error}"
@@ -419,15 +238,15 @@ def _describe(event: Event) -> str:
     return f"{name} {event!r}"
 
 
-class _Labeller:
-    """Splits both directions of the capture into messages for the ladder."""
+class _Framer:
+    """Splits both directions of the capture into messages, for the diagrams."""
 
     def __init__(self) -> None:
         self.framers: dict[tuple[int | None, Address], StreamFramer] = {}
 
     def messages(self, payload: CapturedPayload) -> list[bytes]:
         if payload.transport != "TCP":
-            return [payload.data] if payload.data else []
+            return [payload.data] if payload.data else []  # (a WebSocket message is one)
         framer = self.framers.setdefault((payload.stream, payload.src), StreamFramer())
         out: list[bytes] = []
         if framer.failed:
@@ -435,23 +254,11 @@ class _Labeller:
         try:
             framer.receive_data(payload.data)
             while (frame := framer.next_frame()) is not None:
-                out.append(frame)
+                if frame.strip(b"\r\n"):
+                    out.append(frame)
         except RemoteProtocolError:
             out.append(b"(framing error)")
         return out
-
-
-def _note(data: bytes) -> str:
-    if not data.strip(b"\r\n"):
-        return ""
-    try:
-        parse_message(data)
-    except RemoteProtocolError as exc:
-        text = str(exc)
-        return f"[malformed: {text[:70]}{'...' if len(text) > 70 else ''}]"
-    except Exception as exc:  # a parser bug: the ladder still gets drawn, the feed reports it
-        return f"[parser raised {type(exc).__name__}]"
-    return ""
 
 
 def run_replay(
@@ -465,6 +272,7 @@ def run_replay(
     config: EndpointConfig | None = None,
     record: Callable[[str], object] | None = None,
     make_core: Callable[[EndpointConfig], Any] | None = None,
+    diagram: bool = False,
 ) -> ReplayReport:
     """Play one side of a capture through a fresh Endpoint in virtual time.
 
@@ -472,16 +280,20 @@ def run_replay(
     sipsans plays; by default it is the side that receives the first request. Its
     inbound SIP traffic is fed in capture order with the capture time as ``now``:
     UDP datagrams with ``receive_datagram``, SCTP messages the same way with
-    transport ``"SCTP"``, and each TCP connection through ``connection_made`` and
-    ``receive_stream`` (FIN is EOF). Due timers fire as capture time passes.
-    Exceptions escaping the endpoint are caught and reported (they are bugs).
+    transport ``"SCTP"``, and each TCP (or WebSocket) connection through
+    ``connection_made`` and ``receive_stream`` (FIN is EOF). Due timers fire as
+    capture time passes. Exceptions escaping the endpoint are caught and reported
+    (they are bugs).
 
     ``check`` makes :attr:`ReplayReport.exit_code` non-zero when there are problems:
-    exceptions, or MalformedMessage events unless ``expect_malformed``. ``ladder``
-    fills :attr:`ReplayReport.ladder` with an ASCII diagram of every SIP message to
-    or from the played side. ``progress(bytes_read, total)`` reports reading
-    progress; ``record`` gets the transcript lines (see :mod:`sipsans.tools.trace`) of the
-    session, so a capture becomes a byte-for-byte regression test.
+    no SIP at all, an ``as_address`` that sent and received none, exceptions, or
+    MalformedMessage events unless ``expect_malformed``. ``ladder`` fills
+    :attr:`ReplayReport.ladder` with an ASCII diagram of every SIP message to or from
+    the played side, grouped by dialog; ``diagram`` (implied by ``ladder``) keeps those
+    messages in :attr:`ReplayReport.sequence` (for :func:`sipsans.tools.diagram.render_html`).
+    ``progress(bytes_read, total)`` reports reading progress; ``record`` gets the
+    transcript lines (see :mod:`sipsans.tools.trace`) of the session, so a capture
+    becomes a byte-for-byte regression test.
 
     ``config`` replaces the Endpoint configuration (by default it advertises the
     sent-by of the played side's own requests, so that responses to them match).
@@ -489,7 +301,9 @@ def run_replay(
     on an Endpoint: anything with the Endpoint's pull surface.
     """
     path = Path(path)
-    report = ReplayReport(str(path), None, check=check, expect_malformed=expect_malformed)
+    report = ReplayReport(
+        str(path), None, check=check, expect_malformed=expect_malformed, asked=as_address
+    )
     side = _pick_side(path, as_address)
     if side is None:
         for _ in read_capture(path, progress=progress):
@@ -511,9 +325,8 @@ def run_replay(
 
         core = Recorder(core, seed=0, write=record, keep=False)
     conns: dict[int | None, ConnHandle] = {}
-    parties: list[str] = [report.played]
-    arrows: list[Arrow] = []
-    labeller = _Labeller() if ladder else None
+    sequence = Sequence([report.played]) if (ladder or diagram) else None
+    framer = _Framer() if sequence is not None else None
     now = float("-inf")
 
     def drain() -> None:
@@ -526,11 +339,12 @@ def run_replay(
         try:
             if payload is None:
                 core.handle_timer(now=now)
-            elif payload.transport == "TCP":
+            elif payload.transport in ("TCP", "WS"):
                 if payload.stream not in conns:
                     conns[payload.stream] = core.connection_made(
-                        transport="TCP", remote=payload.src, local=payload.dst, now=now
-                    )
+                        transport=payload.transport, remote=payload.src, local=payload.dst,
+                        now=now,
+                    )  # fmt: skip
                 core.receive_stream(conns[payload.stream], data, now=now)
             else:
                 core.receive_datagram(
@@ -549,17 +363,23 @@ def run_replay(
             feed(None)
         inbound = _matches(side.party, payload.dst)
         outbound = _matches(side.party, payload.src)
-        if not (inbound or outbound) or not _looks_like_sip(payload):
+        if not _looks_like_sip(payload):
             continue
+        if len(report.parties) < _PARTIES_SHOWN:
+            for address in (payload.src, payload.dst):
+                if _show(address) not in report.parties:
+                    report.parties.append(_show(address))
+        if not (inbound or outbound):
+            continue
+        report.matched += 1
         peer = _show(payload.src if inbound else payload.dst)
-        if peer not in parties:
-            parties.append(peer)
+        if peer != report.played and peer not in report.peers:
             report.peers.append(peer)
-        if labeller is not None:
-            a, b = (parties.index(peer), 0) if inbound else (0, parties.index(peer))
-            arrows += [
-                Arrow(payload.time, a, b, message_label(m), _note(m))
-                for m in labeller.messages(payload)
+        if sequence is not None and framer is not None:
+            other = sequence.party(peer)
+            a, b = (other, 0) if inbound else (0, other)
+            sequence.sent += [
+                Sent(payload.time, a, b, m, payload.transport) for m in framer.messages(payload)
             ]
         if not inbound:
             continue
@@ -568,8 +388,9 @@ def run_replay(
             feed(payload, payload.data)
         if payload.fin:
             feed(payload, b"")  # EOF
-    if ladder:
-        report.ladder = render_ladder(parties, arrows)
+    report.sequence = sequence
+    if ladder and sequence is not None:
+        report.ladder = render_text(sequence)
     return report
 
 
@@ -591,7 +412,34 @@ def _print_progress(done: int, total: int) -> None:
     print(f"\rreading capture: {percent:3d}%", end="\n" if done >= total else "", file=sys.stderr)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _write_html(out: str, sequence: Sequence, title: str) -> None:
+    from .diagram import render_html  # noqa: PLC0415
+
+    Path(out).write_text(render_html(sequence, title=title), encoding="utf-8")
+
+
+def _transcript(args: Any) -> int:
+    """A transcript: replay it byte for byte; ``--ladder`` and ``--html`` draw it."""
+    from .trace import TranscriptError  # noqa: PLC0415
+
+    path = Path(args.file)
+    try:
+        result = replay_transcript_file(path)
+        if args.ladder or args.html:
+            with path.open(encoding="utf-8") as lines:
+                sequence = from_transcript(lines)
+    except (TranscriptError, ValueError) as exc:
+        print(f"{path}: not a usable transcript: {exc}")
+        return 1 if args.check else 2
+    if args.ladder and not args.quiet:
+        print(render_text(sequence), end="")
+    if args.html:
+        _write_html(args.html, sequence, f"{path.name}: {len(sequence.sent)} messages")
+    print(f"{path}: {result.describe()}")
+    return 0 if result.ok else 1
+
+
+def main(argv: SequenceOf[str] | None = None, *, prog: str | None = None) -> int:
     """``python -m sipsans.tools.replay FILE [--as HOST:PORT] [--check] [--ladder] ...``.
 
     FILE is a pcap/pcapng capture, or a sipsans transcript (JSONL, see
@@ -601,7 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import sys  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(
-        prog="python -m sipsans.tools.replay",
+        prog=prog or "python -m sipsans.tools.replay",
         description="Feed one side of a SIP capture through a sipsans Endpoint in virtual "
         "time and print its events (or replay a sipsans transcript byte for byte).",
     )
@@ -609,38 +457,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--as", dest="as_address", metavar="HOST:PORT",
                         help="the side to play (default: who gets the first request)")  # fmt: skip
     parser.add_argument("--check", action="store_true",
-                        help="exit 1 on unexpected errors (exceptions, bad input)")  # fmt: skip
+                        help="exit 1 on problems (exceptions, malformed, no SIP)")  # fmt: skip
     parser.add_argument("--expect-malformed", action="store_true",
                         help="malformed messages are expected (not a --check error)")  # fmt: skip
     parser.add_argument("--ladder", action="store_true", help="print a ladder diagram")
+    parser.add_argument("--html", metavar="OUT", help="write an HTML sequence diagram to OUT")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
     args = parser.parse_args(argv)
     path = Path(args.file)
-    with path.open("rb") as handle:
-        first = handle.read(1)
-    if first == b"{":
-        result = replay_transcript_file(path)
-        print(result.describe())
-        return 0 if result.ok else 1
-    big = path.stat().st_size > 16 * 1024 * 1024
     try:
+        with path.open("rb") as handle:
+            first = handle.read(1)
+        if not first:
+            print(f"sipsans: error: {path} is empty", file=sys.stderr)
+            return 2
+        if first == b"{":
+            return _transcript(args)
+        big = path.stat().st_size > 16 * 1024 * 1024
         report = run_replay(
             path,
             as_address=args.as_address,
             check=args.check,
-            ladder=args.ladder,
+            ladder=args.ladder and not args.quiet,
+            diagram=bool(args.html),
             expect_malformed=args.expect_malformed,
             progress=_print_progress if big and sys.stderr.isatty() else None,
         )
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if args.html and report.sequence is not None:
+            _write_html(args.html, report.sequence, f"{path.name}: played {report.played}")
+    except MissingExtra as exc:
+        print(f"sipsans: error: {exc}", file=sys.stderr)
         return 2
-    if args.ladder and report.ladder:
-        print(report.ladder, end="")
-    elif not args.quiet:
-        print(report.format_events(), end="")
-    for error in report.errors:
-        print(error, file=sys.stderr, end="")
+    except BrokenPipeError:
+        raise  # (our reader went away: not a file we could not read)
+    except OSError as exc:
+        print(f"sipsans: error: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"sipsans: error: {exc}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        if args.ladder and report.ladder:
+            print(report.ladder, end="")
+        elif not args.ladder:
+            print(report.format_events(), end="")
+        for error in report.errors:
+            print(error, file=sys.stderr, end="")
     print(report.summary(), end="")
     return report.exit_code
 

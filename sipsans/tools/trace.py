@@ -23,14 +23,22 @@ is a nested object). Every following line is one record, in the order it happene
 ``send_request``   command: ``data`` (the request as passed in), ``target``
                    (``[transport, host, port, conn]``), ``result`` (the ClientTxn id)
 ``send_response``  command: ``txn`` (the ServerTxn id), ``data``
-``cancel``         command: ``txn``; ``result`` is the CANCEL's ClientTxn id or null
+``cancel``         command: ``txn``, ``headers`` (``[[name, value], ...]``, when any);
+                   ``result`` is the CANCEL's ClientTxn id or null
 ``send_stateless`` command: ``data``, ``target`` (or null)
+``advertise``      command: ``host``, ``port`` (the address put in Via sent-by from now on)
+``reserve_handle`` command: ``result`` (the ClientTxn id reserved for a request sent later)
 =================  ==========================================================================
 
 Addresses are ``[host, port]`` or null, ``data`` is base64, ``conn`` an int or null.
 Transmits are recorded when the application drains them, so a record's position says
 which inputs came before it. Events are not recorded: they follow from the inputs,
 and whatever the application did about them shows up as commands.
+
+A :class:`~sipsans.UserAgent` built on a recorded Endpoint (``UserAgent(Recorder(ep,
+...))``) is recorded too: everything it does reaches the wire through the Endpoint's
+commands, so its transcript replays on a bare Endpoint, byte for byte. Give the
+Endpoint its own seeded ``random.Random`` (not the one the UA draws its tags from).
 
 :class:`Recorder` wraps a core (an :class:`~sipsans.Endpoint` or anything with its
 pull surface) and records while passing everything through; use it in place of the
@@ -88,6 +96,8 @@ INPUT_KINDS = frozenset(
         "send_response",
         "cancel",
         "send_stateless",
+        "advertise",
+        "reserve_handle",
     }
 )
 
@@ -271,10 +281,25 @@ class Recorder:
         self.core.send_response(txn, response, now=now)
         self._record("send_response", now, txn=txn.id, data=_b64(data))
 
-    def cancel(self, txn: ClientTxn, *, now: float) -> ClientTxn | None:
-        result: ClientTxn | None = self.core.cancel(txn, now=now)
-        self._record("cancel", now, txn=txn.id, result=None if result is None else result.id)
+    def cancel(
+        self, txn: ClientTxn, *, headers: Iterable[tuple[str, str]] = (), now: float
+    ) -> ClientTxn | None:
+        extra = [[name, value] for name, value in headers]
+        result: ClientTxn | None = self.core.cancel(txn, headers=extra, now=now)
+        fields: dict[str, Any] = {"txn": txn.id, "result": None if result is None else result.id}
+        if extra:
+            fields["headers"] = extra
+        self._record("cancel", now, **fields)
         return result
+
+    def advertise(self, host: str, port: int) -> None:
+        self.core.advertise(host, port)
+        self._record("advertise", self._now, host=host, port=port)
+
+    def reserve_handle(self) -> ClientTxn:
+        handle: ClientTxn = self.core.reserve_handle()
+        self._record("reserve_handle", self._now, result=handle.id)
+        return handle
 
     def send_stateless(
         self, message: Request | Response, *, target: Target | None = None, now: float
@@ -482,13 +507,22 @@ def _feed(core: Core, record: Record, line: int) -> object:
             raise TranscriptError(f"line {line}: send_response needs a response")
         return core.send_response(ServerTxn(record["txn"]), response, now=now)
     if kind == "cancel":
-        result: ClientTxn | None = core.cancel(ClientTxn(record["txn"]), now=now)
+        headers = [(str(name), str(value)) for name, value in record.get("headers") or ()]
+        result: ClientTxn | None = core.cancel(ClientTxn(record["txn"]), headers=headers, now=now)
         return None if result is None else result.id
     if kind == "send_stateless":
         core.send_stateless(_parse(record, line), target=_target(record.get("target")), now=now)
         return None
+    if kind == "advertise":
+        return core.advertise(str(record["host"]), int(record["port"]))
+    if kind == "reserve_handle":
+        reserved: ClientTxn = core.reserve_handle()
+        return reserved.id
     raise TranscriptError(f"line {line}: unknown record kind {kind!r}")
 
+
+#: Record kinds whose call returns a handle, which must be the recorded one.
+_RETURNS_HANDLE = frozenset({"send_request", "cancel", "stream_open", "reserve_handle"})
 
 #: Fields of a transmit record that must match (``t`` is the drain time, informative only).
 _COMPARED = ("data", "transport", "remote", "local", "conn", "token", "close")
@@ -586,7 +620,7 @@ def replay_transcript(
             )
         inputs += 1
         want = record.get("result", record.get("conn")) if kind != "stream_in" else None
-        if kind in ("send_request", "cancel", "stream_open") and returned != want:
+        if kind in _RETURNS_HANDLE and returned != want:
             return result(
                 Divergence(
                     line=number,

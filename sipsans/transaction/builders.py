@@ -1,6 +1,6 @@
-"""Requests the transaction layer builds itself: ACK for a non-2xx, CANCEL.
+"""What the transaction layer builds itself: ACK for a non-2xx, CANCEL, our Via.
 
-Both copy header lines from the original request as written, so that every field a
+ACK and CANCEL copy header lines from the original request as written, so that every field a
 peer compares (From tag, Call-ID, Request-URI, top Via) is byte-identical.
 """
 
@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..message.fields import Via
 from ..message.headers import Headers
 from ..message.model import Request, Response
 
-__all__ = ["build_cancel", "build_non2xx_ack"]
+__all__ = ["build_cancel", "build_non2xx_ack", "our_via"]
+
+
+def our_via(transport: str, host: str, port: int, branch: str) -> Via:
+    """The Via of a request we send (§8.1.1.7); RFC 3581 §3: an empty rport asks the
+    server to answer to our source port."""
+    return Via(transport, host, port, (("branch", branch), ("rport", None)))
 
 
 def _common(original: Request, method: str, to_line: str) -> Headers:

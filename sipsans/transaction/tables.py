@@ -101,6 +101,7 @@ class Input(IdentityHashedEnum):
     TIMER_M = "Timer M"
     TIMER_TRYING = "200 ms"
     TIMER_CANCEL_WAIT = "64*T1 after CANCEL"
+    TIMER_UNANSWERED = "64*T1 unanswered"
     # from the Endpoint itself: a settled transaction (it only absorbs retransmissions
     # until a timer ends it) ended early to bound memory (EndpointConfig.max_lingering)
     EVICTED = "evicted (max_lingering)"
@@ -122,6 +123,7 @@ TIMER_INPUT: dict[TimerKind, Input] = {
     TimerKind.M: Input.TIMER_M,
     TimerKind.TRYING: Input.TIMER_TRYING,
     TimerKind.CANCEL_WAIT: Input.TIMER_CANCEL_WAIT,
+    TimerKind.UNANSWERED: Input.TIMER_UNANSWERED,
 }
 
 #: Inputs that come from the TU; absent from a table they are misuse.
@@ -204,7 +206,8 @@ INITIAL: dict[Machine, Transition] = {
         "§17.1.2.2",
     ),
     Machine.IST: T(_S.PROCEEDING, (Do.PASS_TO_TU, Start(_T.TRYING, Dur.TRYING_DELAY)), "§17.2.1"),
-    Machine.NIST: T(_S.TRYING, (Do.PASS_TO_TU,), "§17.2.2"),
+    # Timer Unanswered is ours, not the RFC's (see TimerKind.UNANSWERED).
+    Machine.NIST: T(_S.TRYING, (Do.PASS_TO_TU, Start(_T.UNANSWERED, Dur.TIMES_64_T1)), "§17.2.2"),
 }
 
 _ICT_FINAL_NON2XX = (Do.PASS_TO_TU, Do.SEND_ACK, Stop(_T.A), Stop(_T.B), Start(_T.D, Dur.TIMER_D))
@@ -314,7 +317,9 @@ IST: dict[tuple[State, Input], Transition] = {
     (_S.ACCEPTED, _I.TIMER_L): T(_S.TERMINATED, (), "RFC 6026 §8.7"),
 }
 
-_NIST_FINAL = (Do.SEND_RESPONSE, Start(_T.J, Dur.TIMES_64_T1))
+_NIST_FINAL = (Do.SEND_RESPONSE, Stop(_T.UNANSWERED), Start(_T.J, Dur.TIMES_64_T1))
+# The TU never answered and the client gave up (Timer F, §17.1.2.2): end, and say so.
+_NIST_UNANSWERED = T(_S.TERMINATED, (Do.INFORM_TIMEOUT,), "§17.1.2.2 Timer F")
 
 NIST: dict[tuple[State, Input], Transition] = {
     # §17.2.2: retransmissions in Trying are discarded.
@@ -327,6 +332,8 @@ NIST: dict[tuple[State, Input], Transition] = {
     (_S.PROCEEDING, _I.TU_2XX): T(_S.COMPLETED, _NIST_FINAL, "§17.2.2"),
     (_S.PROCEEDING, _I.TU_3456): T(_S.COMPLETED, _NIST_FINAL, "§17.2.2"),
     (_S.PROCEEDING, _I.TRANSPORT_ERROR): T(_S.TERMINATED, (Do.INFORM_TRANSPORT_ERROR,), "§17.2.4"),
+    (_S.TRYING, _I.TIMER_UNANSWERED): _NIST_UNANSWERED,
+    (_S.PROCEEDING, _I.TIMER_UNANSWERED): _NIST_UNANSWERED,
     (_S.COMPLETED, _I.REQUEST): T(_S.COMPLETED, (Do.RESEND_RESPONSE,), "§17.2.2"),
     (_S.COMPLETED, _I.TRANSPORT_ERROR): T(_S.TERMINATED, (Do.INFORM_TRANSPORT_ERROR,), "§17.2.4"),
     (_S.COMPLETED, _I.TIMER_J): T(_S.TERMINATED, (), "§17.2.2"),
@@ -410,6 +417,7 @@ INPUTS: dict[Machine, tuple[Input, ...]] = {
         _I.TU_3456,
         _I.TRANSPORT_ERROR,
         _I.TIMER_J,
+        _I.TIMER_UNANSWERED,
         _I.EVICTED,
     ),
 }

@@ -37,6 +37,11 @@ class TimerKind(IdentityHashedEnum):
     TRYING = "Trying"
     #: ICT: give up 64*T1 after a CANCEL if no final response arrived (§9.1).
     CANCEL_WAIT = "CancelWait"
+    #: NIST: the TU has given no final response 64*T1 after the request arrived. The
+    #: client's Timer F has fired by then (§17.1.2.2), so no answer can reach it any more;
+    #: the transaction ends instead of being held for ever by a TU that forgot it.
+    #: Not in RFC 3261, which trusts the TU to answer (§17.2.2).
+    UNANSWERED = "Unanswered"
     #: A stream connection's CRLF keep-alive: the next ping, or the wait for its pong
     #: (RFC 5626 §4.4.1); owned by the connection (see connections.KeepAlives).
     KEEPALIVE = "KeepAlive"

@@ -21,6 +21,8 @@ The UserAgent is composed of parts that own their state (docs/architecture.md):
 * :class:`~sipsans.ua.dialogs.DialogTable`: the dialogs and their state changes;
 * :class:`~sipsans.ua.calls.Caller`: the calls we place (the UAC side of the INVITE);
 * :class:`~sipsans.ua.client.ClientSide`: other requests we send, their responses;
+* :class:`~sipsans.ua.protection.Protection`: the credentials asked of requests we
+  receive, before anything else (``ua.protect``, RFC 3261 §8.2, §22.2);
 * :class:`~sipsans.ua.server.ServerSide`: requests we receive and our answers;
 * :class:`~sipsans.ua.inbox.Inbox`: requests waiting for the application's answer;
 * :class:`~sipsans.ua.restores.Restores`: requests within dialogs the UA does not hold,
@@ -80,6 +82,7 @@ from .handles import (
 from .inbox import Inbox
 from .notifier import Notifier
 from .offers import Negotiations
+from .protection import Protection
 from .refer import Transfers
 from .registrations import RegistrationHandle, Registrations
 from .reliable import ReliableProvisionals
@@ -104,6 +107,11 @@ class UserAgent:
     The commands ``invite``, ``request``, ``options``, ``message``, ``register``,
     ``unregister``, ``subscribe`` and ``respond`` are those of the parts that carry them
     out (see the module docstring); the dialog commands are on the handles.
+
+    A digest-protected callee: ``ua.protect(DigestGuard(DigestServer(secret, realm),
+    users={...}))`` (:class:`~sipsans.auth.DigestGuard`) makes INVITE and BYE (or the
+    guard's ``methods``) need credentials; the UA answers 401 with a fresh nonce and
+    reports ``IncomingCall`` only for an authenticated INVITE (docs/auth.md).
     """
 
     def __init__(
@@ -161,6 +169,7 @@ class UserAgent:
             notifier=notifier,
         )
         self._restores = restores = Restores(ctx, dialogs)
+        self._protection = protection = Protection(ctx, dialogs)
         self._server = server = ServerSide(
             ctx,
             dialogs=dialogs,
@@ -201,6 +210,7 @@ class UserAgent:
         self.unregister = self._registrations.unregister
         self.subscribe = self._subscriber.subscribe
         self.respond = self._server.respond
+        self.protect = protection.protect
 
     @property
     def identity(self) -> NameAddr:
@@ -367,7 +377,10 @@ class UserAgent:
         most frequent kinds are tested first: a UAS call brings three requests and the
         end of two server transactions.)"""
         if isinstance(event, RequestReceived):
-            self._server.on_request(event)
+            # §8.2: authentication first (ua.protect), then the server side's checks.
+            protection = self._protection
+            if not (protection.methods and protection.answered(event)):
+                self._server.on_request(event)
         elif isinstance(event, TransactionTerminated):
             if isinstance(event.txn, ServerTxn):
                 pending = self._inbox.txn_ended(event)

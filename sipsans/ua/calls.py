@@ -140,17 +140,21 @@ class Caller:
         # §12.2.1.1: in-dialog requests go to the remote target through the route set;
         # only a target the caller names (an outbound proxy) stays fixed for the dialog.
         fixed_target = target
+        routes = [v for k, v in extra if k.lower() == "route"]
+        hop = name_addr_arg(routes[0], "Route").uri if routes else ruri
         walk = None
         if targets is not None:
             target, walk = begin_walk(ctx, targets, target)
         if target is None:
-            routes = [v for k, v in extra if k.lower() == "route"]
-            hop = name_addr_arg(routes[0], "Route").uri if routes else ruri
             target = target_for(hop)
         content_type = body_type("INVITE", body, content_type)
         local_tag, cseq = ctx.new_local()
         call_id = ctx.new_call_id()
-        contact = ctx.local_contact(target.transport)
+        # §8.1.1.8: a SIPS Request-URI or first hop calls for a SIPS Contact.
+        secure = (isinstance(ruri, SipURI) and ruri.secure) or (
+            isinstance(hop, SipURI) and hop.secure
+        )
+        contact = ctx.local_contact(target.transport, secure=secure)
         # What we support and ask for (RFC 3262 §4, RFC 4028 §7.1), unless given.
         given = {name.lower() for name, _ in (*uri_headers, *extra)}
         ours = (
@@ -283,6 +287,7 @@ class Caller:
             if rseq < 0:
                 return  # a reliable 1xx again, or out of order (RFC 3262 §4)
             _learn(d, resp)
+            _route_early(call, d)
             dialogs.change(d, DialogInput.RECV_1XX, resp, appeared=new)
             pass_on(self._ctx, event, call.origin)
             if rseq:
@@ -303,6 +308,9 @@ class Caller:
                 return  # a retransmission while the offer's answer is awaited
             d, new = self._fork(call, tag)
             _learn(d, resp)
+            if call.via_first_hop is not None and d in call.via_first_hop:
+                call.via_first_hop.discard(d)  # (the 2xx decides, as for any fork)
+                d.target = None
             pass_on(self._ctx, event, call.origin)
             if not _routable(d):
                 # The peer's error: no usable Contact (§12.1.2 requires one in a 2xx) and
@@ -530,6 +538,22 @@ def _routable(d: Dialog) -> bool:
     """Whether requests within ``d`` have somewhere to go: a fixed next hop, a route
     set, or a SIP or SIPS remote target."""
     return d.target is not None or bool(d.route_set) or d.remote_target.startswith("sip")
+
+
+def _route_early(call: Call, d: Dialog) -> None:
+    """Where requests within early fork ``d`` go (§12.2.1.1). A call to a tel: URI
+    reaches its callee through a proxy named by a Route; a 1xx without a SIP Contact
+    leaves the early dialog with that tel: URI as remote target, where no request can
+    go: until a response gives it one, the requests within it (a PRACK, the NOTIFYs of
+    a REFER accepted in it) follow the INVITE to the proxy, as its ACK would. (The
+    NOTIFY could go nowhere: the REFER's subscription stayed for ever.)"""
+    borrowed = call.via_first_hop
+    if d.target is None and not _routable(d):
+        d.target = call.target
+        call.via_first_hop = {d} if borrowed is None else borrowed | {d}
+    elif borrowed is not None and d in borrowed and d.remote_target.startswith("sip"):
+        d.target = None  # a SIP Contact came: the remote target is where they go
+        borrowed.discard(d)
 
 
 def _learn(d: Dialog, resp: Response) -> None:

@@ -242,7 +242,11 @@ class ClientSide:
             call_id=ctx.new_call_id(),
             cseq=ctx.rng.randrange(1, 2**15),
             # §11.1: an OPTIONS may say where we are; other requests here make no dialog.
-            contact=ctx.local_contact(target.transport) if method == "OPTIONS" else None,
+            contact=ctx.local_contact(
+                target.transport, secure=isinstance(ruri, SipURI) and ruri.secure
+            )
+            if method == "OPTIONS"
+            else None,
             headers=[*ctx.common, *extra],
             body=body,
             content_type=content_type,
@@ -590,6 +594,14 @@ class ClientSide:
     def _retry_out(self, out: Outgoing, resp: Response) -> bool:
         ctx = self._ctx
         d = out.dialog
+        if (
+            d is not None
+            and out.request.method == "INVITE"
+            and d.state is not DialogState.CONFIRMED
+        ):
+            # The dialog ended meanwhile: a new re-INVITE on it could stay in Proceeding
+            # for ever (§17.1.1.2 gives that state no timer). The challenge is the outcome.
+            return False
         if out.auth_tries >= ctx.config.max_auth_retries:
             auth_failed(self._ctx, d, out.origin, resp, "too many authentication retries", None)
             return False

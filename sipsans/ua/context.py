@@ -118,7 +118,7 @@ class UAContext:
         self._given_contact = contact
         #: Our Contact (§8.1.1.8) for UDP; :meth:`local_contact` adds ``transport=``.
         self.contact = ""
-        self._contacts: dict[tuple[str, str], str] = {}
+        self._contacts: dict[tuple[str, str, bool], str] = {}
         self.readvertise()
         #: Set by the UserAgent: consume what the Endpoint reported (see the module doc).
         self.drain: Callable[[], None] = _nothing
@@ -169,20 +169,27 @@ class UAContext:
         """A Call-ID (§8.1.1.4): 96 random bits at our advertised host."""
         return f"{self.rng.getrandbits(96):024x}@{self.endpoint.config.advertised_host}"
 
-    def local_contact(self, transport: str) -> str:
+    def local_contact(self, transport: str, *, secure: bool = False) -> str:
         """Our Contact for requests and answers over ``transport`` (``transport=`` added
-        for anything but UDP, §19.1.1)."""
+        for anything but UDP, §19.1.1). ``secure``: a SIPS URI, as §8.1.1.8 (a request
+        whose Request-URI or top Route is SIPS) and §12.1.1 (the answer to one) ask,
+        without the ``transport=tls`` that SIPS implies (RFC 5630 §3.1.3)."""
         contact = self.contact
-        if transport == "UDP" or transport.upper() == "UDP":
+        if not secure and (transport == "UDP" or transport.upper() == "UDP"):
             return contact
-        key = (contact, transport)
+        key = (contact, transport, secure)
         found = self._contacts.get(key)
         if found is None:
             addr = parse_name_addr(contact, header="Contact")
             uri = addr.uri
             found = contact
-            if isinstance(uri, SipURI) and uri.transport is None:
-                found = str(addr.replace(uri=uri.with_param("transport", transport.lower())))
+            if isinstance(uri, SipURI):
+                if secure:
+                    uri = uri.replace(scheme="sips")
+                name = transport.upper()
+                if uri.transport is None and name != "UDP" and not (secure and name == "TLS"):
+                    uri = uri.with_param("transport", transport.lower())
+                found = str(addr.replace(uri=uri))
             self._contacts[key] = found
         return found
 

@@ -346,6 +346,12 @@ class _InviteDialog:
             self._dialog(), body=body, content_type=content_type, headers=tuple(headers), now=now
         )
 
+    def ack(self, *, body: bytes = b"", content_type: str | None = None, now: float) -> None:
+        """Send the ACK carrying the answer to an offer made in the 2xx to our INVITE or
+        re-INVITE sent without one (late offer, RFC 3264 §5); either end may have sent
+        that re-INVITE. Other ACKs are sent for you."""
+        self._views.client.ack(self._dialog(), body=body, content_type=content_type, now=now)
+
     def request(
         self,
         method: str,
@@ -498,11 +504,6 @@ class ClientInviteDialog(_InviteDialog):
         return self._views.caller.cancel(
             self._dialog(), headers=tuple(headers), reason=reason, now=now
         )
-
-    def ack(self, *, body: bytes = b"", content_type: str | None = None, now: float) -> None:
-        """Send the ACK carrying the answer to an offer made in the 2xx (late offer,
-        RFC 3264 §5; an INVITE sent without a body). Other ACKs are sent for you."""
-        self._views.client.ack(self._dialog(), body=body, content_type=content_type, now=now)
 
     def prack(
         self,

@@ -82,6 +82,7 @@ class Call:
         "request",
         "target",
         "txn",
+        "via_first_hop",
         "walk",
     )
 
@@ -109,6 +110,10 @@ class Call:
         self.dialogs: dict[str, Dialog] = {}
         #: The ACK sent per To tag, resent for each 2xx retransmission (§13.2.2.4).
         self.acks: dict[str, tuple[Request, Target]] = {}
+        #: Early forks whose requests go where the INVITE went, as no SIP remote target
+        #: is known for them (a call to a tel: URI; ``calls._route_early``); None while
+        #: there are none (nearly always).
+        self.via_first_hop: set[Dialog] | None = None
         #: The walk down the targets when the call was given several (RFC 3263 §4.3).
         self.walk: Failover | None = None
 

@@ -123,8 +123,8 @@ class Transfers:
         """A REFER retried with credentials has a new CSeq, hence a new ``id`` (RFC 3515
         §2.4.6): move its implicit subscription to the new key."""
         rec, d = out.sub, out.dialog
-        if rec is None or d is None:
-            return
+        if rec is None or d is None or rec.state is SubscriptionState.TERMINATED:
+            return  # (a final NOTIFY came first: the subscription is gone, nothing to move)
         self._subs.detach(rec)
         rec.event = EventHeader("refer", str(out.request.cseq.seq))
         rec.request = out.request

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
-from ..dialog.model import Dialog, DialogId, contact_target, route_set_from
+from ..dialog.model import Dialog, DialogId, contact_target, route_set_from, sips_contact
 from ..dialog.replaces import match_replaces, parse_replaces
-from ..dialog.state import DialogInput, DialogState, TerminatedReason
+from ..dialog.state import DialogInput, DialogState, TerminatedReason, reason_for_rejection
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.model import Request, Response, make_response
 from ..transaction.events import (
@@ -381,7 +381,7 @@ class ServerSide:
             remote.tag or "",
             request.to,  # local_uri: rendered without its tag when first needed, as is
             remote,  # remote_uri
-            ctx.local_contact(transport),
+            ctx.local_contact(transport, secure=sips_contact(request, routes, contact, transport)),
             contact,  # remote_target
             route_set_from(routes, reverse=False) if routes else (),
             local_cseq,
@@ -593,7 +593,8 @@ class ServerSide:
                 self._timers.granted(d, negotiated, response, body)
         else:
             del self._invites[d]
-            self._dialogs.end(d, DialogInput.SENT_FAILURE, _uas_reason(status), status, response)
+            why = reason_for_rejection(status)
+            self._dialogs.end(d, DialogInput.SENT_FAILURE, why, status, response)
 
     def _release_2xx(self, d: Dialog) -> None:
         """The last reliable 1xx was PRACKed: the 2xx held for it goes (RFC 3262 §3)."""
@@ -625,8 +626,10 @@ class ServerSide:
             if record_route:
                 out += [("Record-Route", v) for v in request.headers.get_all("record-route")]
             out.append(("Contact", d.local_contact))
-        if 200 <= status < 300:
+        if 200 <= status < 300:  # §13.3.1.4: Allow, and Supported in a 2xx to an INVITE
             out.append(("Allow", self._ctx.allow_value))
+            if request.method == "INVITE":  # (the same as in our answer to OPTIONS, §11.2)
+                out.append(("Supported", self._ctx.supported_value))
         return out
 
     def _start_retransmit(self, d: Dialog, invite: ServerInvite, response: Response) -> None:
@@ -890,11 +893,3 @@ class ServerSide:
             del self._invites[d]
             if d.is_early:
                 self._dialogs.end(d, DialogInput.FAILED, TerminatedReason.TIMEOUT)
-
-
-def _uas_reason(status: int) -> TerminatedReason:
-    if status in (486, 600):
-        return TerminatedReason.UAS_BUSY
-    if status in (603, 607):
-        return TerminatedReason.UAS_DECLINE
-    return TerminatedReason.UAS_OTHER

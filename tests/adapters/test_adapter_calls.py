@@ -12,7 +12,18 @@ from typing import Any
 
 import anyio
 import pytest
-from loopback import ANYIO_FLAVOURS, SDP, Flavour, by_flavour, ua_factory, uri_of
+from loopback import (
+    ANYIO_FLAVOURS,
+    SDP,
+    Flavour,
+    by_flavour,
+    call_from,
+    is_final,
+    is_request,
+    raw_peer,
+    ua_factory,
+    uri_of,
+)
 
 import sipsans
 import sipsans_anyio
@@ -282,63 +293,6 @@ def test_blocking_full_call_and_cancel() -> None:
 # -- a bare peer: requests dropped unsent, waits ended by the close ------------------------
 
 
-class RawPeer:
-    """A SIP peer without a stack: a UDP socket on 127.0.0.1 (anyio's, so that it runs in
-    every flavour) that sends hand-written SIP and keeps every message it receives."""
-
-    def __init__(self, sock: anyio.abc.UDPSocket) -> None:
-        self.sock = sock
-        self.port: int = sock.extra(anyio.abc.SocketAttribute.local_port)
-        self.uri = f"sip:raw@127.0.0.1:{self.port}"
-        self.seen: list[sipsans.Request | sipsans.Response] = []
-
-    async def send(self, to: tuple[str, int], *lines: str, body: bytes = b"") -> None:
-        head = [*lines, f"Content-Length: {len(body)}", "", ""]
-        await self.sock.sendto("\r\n".join(head).encode() + body, *to)
-
-    async def receive(self, match: Any) -> Any:
-        """The next message received for which ``match(message)`` holds."""
-        while True:
-            data, _ = await self.sock.receive()
-            message = sipsans.parse_message(data)
-            self.seen.append(message)
-            if match(message):
-                return message
-
-
-def _is_request(method: str) -> Any:
-    return lambda m: isinstance(m, sipsans.Request) and m.method == method
-
-
-def _is_final(method: str, status: int) -> Any:
-    return lambda m: (
-        isinstance(m, sipsans.Response) and m.cseq.method == method and m.status_code == status
-    )
-
-
-@asynccontextmanager
-async def raw_peer() -> AsyncIterator[RawPeer]:
-    async with await anyio.create_udp_socket(local_host="127.0.0.1", local_port=0) as sock:
-        yield RawPeer(sock)
-
-
-async def _call_from(peer: RawPeer, to: tuple[str, int], call_id: str) -> None:
-    """The raw peer's INVITE (with an SDP offer) to ``to``."""
-    await peer.send(
-        to,
-        f"INVITE sip:bob@{to[0]}:{to[1]} SIP/2.0",
-        f"Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bK-{call_id}-1",
-        "Max-Forwards: 70",
-        "From: <sip:raw@127.0.0.1>;tag=raw1",
-        "To: <sip:bob@127.0.0.1>",
-        f"Call-ID: {call_id}",
-        "CSeq: 1 INVITE",
-        f"Contact: <{peer.uri}>",
-        "Content-Type: application/sdp",
-        body=SDP,
-    )
-
-
 @by_flavour()
 async def test_bye_held_for_the_ack_returns_none_when_the_callers_bye_wins(
     flavour: Flavour,
@@ -351,7 +305,7 @@ async def test_bye_held_for_the_ack_returns_none_when_the_callers_bye_wins(
         byes_answered: list[sipsans.Response] = []
 
         async def caller_without_ack() -> None:
-            ok = await peer.receive(_is_final("INVITE", 200))
+            ok = await peer.receive(is_final("INVITE", 200))
             await peer.send(
                 to,
                 f"BYE {ok.contacts[0].uri} SIP/2.0",
@@ -362,12 +316,12 @@ async def test_bye_held_for_the_ack_returns_none_when_the_callers_bye_wins(
                 "Call-ID: held-bye@127.0.0.1",
                 "CSeq: 2 BYE",
             )
-            byes_answered.append(await peer.receive(_is_final("BYE", 200)))
+            byes_answered.append(await peer.receive(is_final("BYE", 200)))
 
         with anyio.fail_after(10):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(caller_without_ack)
-                await _call_from(peer, to, "held-bye@127.0.0.1")
+                await call_from(peer, to, "held-bye@127.0.0.1")
                 event = await bob.next_event()
                 while not isinstance(event, sipsans.IncomingCall):
                     event = await bob.next_event()
@@ -391,7 +345,7 @@ async def test_cancel_dropped_after_the_final_response_returns_none(flavour: Fla
     async with flavour(ua_factory("alice", 35)) as alice, raw_peer() as peer:
         with anyio.fail_after(10):
             dialog = await alice.invite(peer.uri, body=SDP, wait=False)
-            invite = await peer.receive(_is_request("INVITE"))
+            invite = await peer.receive(is_request("INVITE"))
             async with anyio.create_task_group() as tg:
                 results: list[sipsans.Response | None] = []
 
@@ -402,7 +356,7 @@ async def test_cancel_dropped_after_the_final_response_returns_none(flavour: Fla
                 await anyio.sleep(0.1)  # the CANCEL is held: nothing answered yet
                 busy = sipsans.make_response(invite, 486, to_tag="raw2")
                 await peer.sock.sendto(bytes(busy), "127.0.0.1", alice.addresses["UDP"][1])
-                await peer.receive(_is_request("ACK"))
+                await peer.receive(is_request("ACK"))
             assert await dialog.closed() is not None
         await anyio.sleep(0.2)
     assert results == [None]
@@ -436,12 +390,12 @@ async def test_dialog_and_subscription_waits_end_when_the_session_closes(
             alice.close_timeout = 0.3  # the peer never answers the CANCEL
             # An outgoing call the silent peer lets ring, and a subscription.
             ours = await alice.invite(peer.uri, body=SDP, wait=False)
-            invite = await peer.receive(_is_request("INVITE"))
+            invite = await peer.receive(is_request("INVITE"))
             ringing = sipsans.make_response(invite, 180, to_tag="raw3")
             await peer.sock.sendto(bytes(ringing), *alice.addresses["UDP"])
             sub = await alice.subscribe(peer.uri, "presence", wait=False)
             # An incoming call nobody answers (closing declines it: 603).
-            await _call_from(peer, alice.addresses["UDP"], "unanswered@127.0.0.1")
+            await call_from(peer, alice.addresses["UDP"], "unanswered@127.0.0.1")
             event = await alice.next_event()
             while not isinstance(event, sipsans.IncomingCall):
                 event = await alice.next_event()

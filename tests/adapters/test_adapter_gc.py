@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from sipsans_asyncio.cli.common import make_session, user_agent
 from sipsans_asyncio.cli.main import build_parser
+from sipsans_asyncio.cli.stack import Stack, make_session
 from sipsans_asyncio.cli.uas import UasHandler
 
 
@@ -65,8 +65,8 @@ def test_calls_answered_by_sipsans_uas_leave_no_reference_cycles() -> None:
     args = build_parser().parse_args(["uas", "--listen", "127.0.0.1:0"])
 
     async def main() -> int:
-        session = make_session(args, user_agent(args), transport="UDP", server=True)
-        session.on_event = UasHandler(session, args).on_event
+        session = make_session(args, Stack(args).user_agent, transport="UDP", server=True)
+        session.on_event = UasHandler(session, args, media_port=40000).on_event
         answered = 0
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
             client.bind(("127.0.0.1", 0))

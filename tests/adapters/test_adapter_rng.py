@@ -17,7 +17,7 @@ from collections.abc import Callable
 import pytest
 
 import sipsans
-from sipsans_asyncio.cli.common import user_agent
+from sipsans_asyncio.cli.stack import Stack
 from sipsans_session import rng as rng_module
 from sipsans_session.rng import BUFFER_SIZE, BufferedSystemRandom
 
@@ -218,8 +218,8 @@ def test_the_cli_cores_draw_their_tags_from_the_buffer(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(rng_module, "_urandom", counting)
     monkeypatch.setattr(random, "_urandom", counting)  # what random.SystemRandom reads
-    args = argparse.Namespace(user=None, password=None)
-    ua = user_agent(args)(("127.0.0.1", 5060))
+    args = argparse.Namespace(user=None, password=None, trace=None)
+    ua = Stack(args).user_agent(("127.0.0.1", 5060))
     tags: set[str] = set()
     branches: set[str | None] = set()
     call_ids: set[str] = set()

@@ -133,7 +133,10 @@ def test_call_exits_1_when_nobody_answers(capsys: pytest.CaptureFixture[str]) ->
         uri = f"sip:bob@127.0.0.1:{where[0]}"
         rc = cli.main(["call", uri, "--timeout", "0.5", "--listen", "127.0.0.1:0"])
         assert rc == 1
-        assert "no answer within 0.5 s; cancelled" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        # Each response to the INVITE is shown as it arrives, then why the call ended.
+        assert "  180 Ringing (" in out and "  487 Request Terminated (" in out
+        assert "not answered within 0.5 s; cancelled" in out
         for _ in range(100):
             if seen:
                 break
@@ -350,3 +353,21 @@ def test_registration_usage_errors(
         cli.main([*argv, "--listen", "127.0.0.1:0"])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_uas_answers_options_through_its_user_agent(capsys: pytest.CaptureFixture[str]) -> None:
+    """`uas` answers OPTIONS with the UA's answer (Allow, Accept, and a To tag, §11.2,
+    §8.2.6.2, which the `options` client, a UA too, requires). It used to send its own
+    on the UA's Endpoint, behind the UA's back, and the UA's default answer fired five
+    seconds later on a transaction already answered (found by svmap against
+    `sipsans uas`)."""
+    output = _Output(capsys)
+    port = _free_udp_port()
+    uas = _Command(["uas", "--listen", f"127.0.0.1:{port}", "--calls", "1", "--timeout", "5"])
+    output.wait_for("listening")
+    assert cli.main(["options", f"sip:uas@127.0.0.1:{port}", "--timeout", "5"]) == 0
+    answer = output.read().split("200 OK", 1)[1]
+    assert "Allow: INVITE" in answer and "Accept: application/sdp" in answer
+    call = ["call", f"sip:uas@127.0.0.1:{port}", "--duration", "0.1", "--timeout", "5"]
+    assert cli.main([*call, "--listen", "127.0.0.1:0"]) == 0  # (ends the uas: --calls 1)
+    assert uas.result() == 0

@@ -43,7 +43,12 @@ rtp_ports\t{rtp}-{rtp_end}
 
 
 class Baresip:
-    def __init__(self, program: str, home: Path, account: str, lifetime: int) -> None:
+    """baresip with ``config`` (formatted with its ports and files), one ``account``,
+    for at most ``lifetime`` seconds."""
+
+    def __init__(
+        self, program: str, home: Path, account: str, lifetime: int, config: str = CONFIG
+    ) -> None:
         home.mkdir()
         while True:
             self.sip = free_port()
@@ -58,7 +63,7 @@ class Baresip:
             out.setframerate(8000)
             out.writeframes(b"\0\0" * 8000 * lifetime)
         (home / "config").write_text(
-            CONFIG.format(sip=self.sip, ctrl=self.ctrl, wav=wav, rtp=rtp, rtp_end=rtp + 20)
+            config.format(sip=self.sip, ctrl=self.ctrl, wav=wav, rtp=rtp, rtp_end=rtp + 20)
         )
         (home / "accounts").write_text(account + "\n")
         self.log = home / "baresip.log"

@@ -79,11 +79,14 @@ request_route {{
 
 
 class Kamailio:
-    def __init__(self, program: str, home: Path, uas_port: int) -> None:
+    """kamailio in the foreground with ``config`` (formatted with its ``port`` and the
+    ``uas`` port it relays bob's calls to)."""
+
+    def __init__(self, program: str, home: Path, uas_port: int, config: str = CONFIG) -> None:
         home.mkdir()
         self.port = free_port()
         cfg = home / "kamailio.cfg"
-        cfg.write_text(CONFIG.format(port=self.port, uas=uas_port))
+        cfg.write_text(config.format(port=self.port, uas=uas_port))
         self.log = home / "kamailio.log"
         self._file = self.log.open("w")
         self.proc = subprocess.Popen(
@@ -163,7 +166,7 @@ def test_sipsans_call_through_a_record_routing_proxy(
     assert call.finish(timeout=20) == 0, call.output() + proxy.output()
     assert "answered" in call.output() and "hung up" in call.output()
     assert uas.finish(timeout=15) == 0, uas.output()
-    assert "ended: UAC_BYE" in uas.output()
+    assert "ended UAC_BYE" in uas.output()  # (its line for the call)
     # The ACK and the BYE followed the route set learnt from the Record-Route.
     proxy.stop()
     assert "in-dialog ACK via Record-Route" in proxy.output()
@@ -194,12 +197,12 @@ def test_registered_sipsans_ua_is_called_through_kamailio(
     assert "answered" in call.output() and "hung up" in call.output()
     assert callee.finish(timeout=15) == 0, callee.output()
     out = callee.output()
-    assert "ended: UAC_BYE" in out and "1 calls handled" in out
+    assert "ended UAC_BYE" in out and "1 calls handled" in out
     assert out.index("UAC_BYE") < out.index("unregistered"), out
     # Unregistered: the next call finds no contact (kamailio answers 404 itself).
     again = run_sipsans(["call", aor, "--timeout", "10"])
     assert again.finish(timeout=20) == 1, again.output()
-    assert "call failed" in again.output() and "(404)" in again.output()
+    assert "call failed: 404 Not Found" in again.output()
     proxy.stop()
     log = proxy.output()
     assert f"REGISTER of {aor} from 127.0.0.1:{port} saved, Expires: 60" in log, log

@@ -56,8 +56,9 @@ OPTIONAL = frozenset(
     {"anyio", "trio", "sniffio", "wsproto", "h11", "dpkt", "uvloop"}
     | {"sipsans_session", "sipsans_asyncio", "sipsans_anyio"}
 )
-#: The one core module allowed to read files (and to import dpkt lazily).
-EXEMPT = frozenset({"sipsans.tools.replay"})
+#: The core modules allowed to read files (and to import dpkt and wsproto lazily): capture
+#: replay, and the capture reader under it.
+EXEMPT = frozenset({"sipsans.tools.replay", "sipsans.tools.capture"})
 #: The only attributes of the ``random`` module the core may touch.
 RANDOM_ALLOWED = frozenset({"Random", "SystemRandom"})
 

@@ -93,6 +93,10 @@ def test_ladder_of_a_cancelled_call() -> None:
     report = run_replay(capture("sip-cancel.pcap"), ladder=True)
     assert report.ladder is not None
     lines = report.ladder.splitlines()
+    # One dialog (one Call-ID), under a line naming it, then the ladder.
+    assert lines[0].startswith("== dialog 1: Call-ID ") and "INVITE sip:" in lines[0]
+    assert sum(line.startswith("== dialog") for line in lines) == 1
+    lines = [line for line in lines[1:] if line]
     assert lines[0].split() == ["time", "127.0.0.1:5090", "127.0.0.1:5060"]
     labels = [line.split("|")[1].strip("-<> ") for line in lines[1:]]
     assert labels == [
@@ -106,6 +110,9 @@ def test_ladder_of_a_cancelled_call() -> None:
     ]
     assert "<-" in lines[1] and "->" in lines[2]
     assert lines[1].split()[0] == "0.000"
+    # Each arrow is marked with its CSeq, and SDP where a body carries one.
+    assert lines[1].endswith("CSeq 1 INVITE, SDP") or "CSeq" in lines[1]
+    assert all("CSeq " in line for line in lines[1:])
 
 
 def test_progress_is_reported_up_to_the_end() -> None:
@@ -180,7 +187,7 @@ def test_pcapng_over_ipv6(tmp_path: Path) -> None:
     (request,) = [e for _, e in report.events if isinstance(e, RequestReceived)]
     assert request.source.remote == (a, 5060)
     assert report.ok and report.exit_code == 0
-    assert report.ladder is not None and report.ladder.count("OPTIONS") == 2
+    assert report.ladder is not None and report.ladder.count("|<-----OPTIONS") == 2
 
 
 def test_raw_ip_tcp_with_out_of_order_segments(tmp_path: Path) -> None:
@@ -244,8 +251,11 @@ def test_a_capture_without_sip(tmp_path: Path) -> None:
         writer = dpkt.pcap.Writer(handle)
         writer.writepkt(_udp6("2001:db8::1", "2001:db8::2", 4000, 4002, b"\x80" * 20), ts=1.0)
     report = run_replay(path, check=True)
-    assert report.played is None and report.payloads == 1 and report.exit_code == 0
+    # No SIP at all is a problem under --check (a wrong file, or a framing sipsans does
+    # not decode): it must not pass as if it had been replayed.
+    assert report.played is None and report.payloads == 1 and report.exit_code == 1
     assert "no SIP found" in report.summary()
+    assert "PROBLEM no SIP message in the capture (1 payloads read" in report.summary()
 
 
 @pytest.mark.parametrize(

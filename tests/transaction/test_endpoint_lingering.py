@@ -21,7 +21,9 @@ from sipsans import (
     Message,
     RequestReceived,
     ServerTxn,
+    TimerKind,
     TransactionTerminated,
+    TransactionTimedOut,
     make_response,
     parse_message,
 )
@@ -224,3 +226,46 @@ def test_an_invite_answered_at_once_leaves_no_100_trying_wake_up() -> None:
     assert ep.get_next_timer() == pytest.approx(1.2)
     ep.handle_timer(now=1.2)
     assert [first_line(t.data) for t in ep.transmits()] == ["SIP/2.0 100 Trying"]
+
+
+# -- a request the TU never answers ---------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", ["UDP", "TCP"])
+def test_an_unanswered_non_invite_ends_when_the_client_has_given_up(transport: str) -> None:
+    """A TU that forgets a request must not hold its transaction for ever (the registrar
+    once did, until every later request got 503). The client's Timer F fires at 64*T1
+    (§17.1.2.2); the server side ends then too and says which timer ended it."""
+    ep = uas()
+    if transport == "UDP":
+        deliver(ep, raw("OPTIONS"), now=0.0)
+    else:
+        conn = ep.connection_made(transport="TCP", remote=PEER, local=ME, now=0.0)
+        ep.receive_stream(conn, raw("OPTIONS", transport="TCP"), now=0.0)
+    event = received(ep)
+    assert event.txn is not None
+    assert ep.get_next_timer() == 32.0
+    ep.handle_timer(now=31.9)
+    assert ep.events() == [] and ep.stats()["transactions"] == 1
+    ep.handle_timer(now=32.0)
+    timed_out, ended = ep.events()
+    assert isinstance(timed_out, TransactionTimedOut)
+    assert (timed_out.txn, timed_out.timer) == (event.txn, TimerKind.UNANSWERED)
+    assert isinstance(ended, TransactionTerminated) and ended.txn == event.txn
+    assert ep.stats()["transactions"] == 0
+    assert ep.transmits() == []  # nothing is sent: nobody is listening any more
+    with pytest.raises(LocalProtocolError):
+        ep.send_response(event.txn, make_response(event.request, 200, to_tag="late"), now=33.0)
+
+
+def test_an_answered_non_invite_is_not_reported_unanswered() -> None:
+    ep = uas()
+    deliver(ep, raw("OPTIONS"), now=0.0)
+    event = received(ep)
+    assert event.txn is not None
+    ep.send_response(event.txn, make_response(event.request, 180), now=1.0)  # Proceeding
+    ep.transmits()
+    answer(ep, event, 200, now=2.0)
+    ep.handle_timer(now=40.0)  # past both 64*T1 from the start and Timer J
+    assert not any(isinstance(e, TransactionTimedOut) for e in ep.events())
+    assert ep.stats()["transactions"] == 0

@@ -7,24 +7,34 @@ the harness does (its reproducers are in fuzz/corpus/ua/).
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from uaharness import PEER, SDP, Harness
 
 from sipsans import (
     CancelReceived,
+    ClientInviteDialog,
     ClientTxn,
+    Credentials,
     DialogState,
     DialogTerminated,
+    Endpoint,
+    EndpointConfig,
     IncomingCall,
     InDialogRequest,
     LocalProtocolError,
+    ReferReceived,
     Request,
     Response,
     ResponseReceived,
     Target,
     TerminatedReason,
     TransactionTerminated,
+    Transmit,
+    UserAgent,
     make_response,
+    parse_message,
 )
 
 
@@ -232,3 +242,137 @@ def test_a_2xx_without_contact_to_a_tel_uri_is_acked_to_the_first_hop_and_ends_t
     assert not h.requests("BYE")
     assert dialog.state is DialogState.TERMINATED
     assert dialog.terminated_reason is TerminatedReason.UAS_OTHER
+
+
+def test_a_reinvite_challenged_after_its_dialog_ended_is_not_retried() -> None:
+    """Found by fuzz/fuzz_ua.py (fuzz/corpus/ua/uas-reinvite-407-after-bye): our
+    re-INVITE is challenged (407) after the dialog ended (our BYE). The UA answered the
+    challenge with a new re-INVITE on the dead dialog; the peer's 100 Trying left that
+    INVITE client transaction in Proceeding, which has no timer (§17.1.1.2), so nothing
+    ever ended it. A re-INVITE is retried only while its dialog is confirmed."""
+    h = Harness(seeds=(1, 2))
+    h.ua = UserAgent(
+        Endpoint(EndpointConfig(advertised_host="192.0.2.10"), rng=random.Random(1)),
+        identity="sip:alice@192.0.2.10",
+        credentials=Credentials(username="alice", password="secret"),
+        rng=random.Random(2),
+    )
+    call = confirmed_incoming_call(h)
+    handle = call.dialog.reinvite(body=SDP, now=h.now)
+    call.dialog.bye(now=h.now)
+    h.pump()
+    reinvite = h.requests("INVITE")[-1]
+    challenge = make_response(
+        reinvite, 407, headers=[("Proxy-Authenticate", 'Digest realm="r", nonce="n1"')]
+    )
+    h.receive(bytes(challenge))
+    assert [r.cseq.seq for r in h.requests("INVITE")] == [reinvite.cseq.seq]  # no retry
+    assert [
+        e.response.status_code for e in h.outcome(handle) if isinstance(e, ResponseReceived)
+    ] == [407]
+    h.receive(bytes(make_response(h.requests("BYE")[0], 200)))
+    assert h.settle() == {}
+
+
+def _with_credentials(h: Harness) -> None:
+    h.ua = UserAgent(
+        Endpoint(EndpointConfig(advertised_host="192.0.2.10"), rng=random.Random(1)),
+        identity="sip:alice@192.0.2.10",
+        credentials=Credentials(username="alice", password="secret"),
+        rng=random.Random(2),
+    )
+
+
+def test_a_refer_challenged_after_its_subscription_ended_leaves_nothing_behind() -> None:
+    """Found by fuzz/fuzz_ua.py (fuzz/corpus/ua/uas-refer-407-after-final-notify): the
+    peer's final NOTIFY for our REFER (terminated) comes before its 407 to the REFER. The
+    UA retried the REFER and re-attached the subscription, already forgotten, to the
+    dialog under the new CSeq: the dialog stayed in the table for ever after its BYE."""
+    h = Harness(seeds=(1, 2))
+    _with_credentials(h)
+    call = confirmed_incoming_call(h)
+    local_tag = call.dialog.id.local_tag
+    call.dialog.refer("sip:carol@192.0.2.3", now=h.now)
+    h.pump()
+    refer = h.requests("REFER")[-1]
+    body = b"SIP/2.0 200 OK\r\n"
+    notify = (
+        "NOTIFY sip:alice@192.0.2.10 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKnotify1\r\n"
+        "Max-Forwards: 70\r\n"
+        "From: <sip:bob@192.0.2.1>;tag=f1\r\n"
+        f"To: <sip:alice@192.0.2.10>;tag={local_tag}\r\n"
+        "Call-ID: c1\r\n"
+        "CSeq: 2 NOTIFY\r\n"
+        "Contact: <sip:bob@192.0.2.1:5060>\r\n"
+        f"Event: refer;id={refer.cseq.seq}\r\n"
+        "Subscription-State: terminated;reason=noresource\r\n"
+        "Content-Type: message/sipfrag\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    h.receive(notify)
+    challenge = make_response(
+        refer, 407, to_tag=local_tag,
+        headers=[("Proxy-Authenticate", 'Digest realm="r", nonce="n1"')],
+    )  # fmt: skip
+    h.receive(bytes(challenge))
+    call.dialog.bye(now=h.now)
+    h.pump()
+    for request in (h.requests("REFER")[-1], h.requests("BYE")[-1]):
+        h.receive(bytes(make_response(request, 200, to_tag=local_tag)))
+    assert h.settle() == {}
+
+
+def _tel_call_through_a_proxy(h: Harness) -> tuple[ClientInviteDialog, Request, list[Transmit]]:
+    """A call to a tel: URI through an outbound proxy at the peer's address (a Route):
+    the dialog's remote target is tel: until a 2xx gives it a SIP Contact."""
+    dialog = h.ua.invite(
+        "tel:+15551234", headers=[("Route", "<sip:192.0.2.1;lr>")], body=SDP, now=0.0
+    )
+    transmits = h.ua.transmits()
+    invite = parse_message(transmits[0].data)
+    assert isinstance(invite, Request) and str(invite.uri) == "tel:+15551234"
+    return dialog, invite, transmits
+
+
+def _sent(h: Harness, method: str) -> list[Transmit]:
+    return [t for t in h.ua.transmits() if t.data.startswith(method.encode() + b" ")]
+
+
+def test_an_early_dialog_of_a_tel_call_sends_its_requests_through_the_proxy() -> None:
+    """Found by fuzz/fuzz_ua.py (fuzz/corpus/ua/uac-tel-early-refer): a 180 without a
+    SIP Contact left the early dialog of a call to tel: with the tel: Request-URI as
+    remote target; the peer's REFER in it was accepted, and the NOTIFY that must follow
+    (RFC 3515 §2.4.4) could go nowhere: the subscription stayed for ever. Requests
+    within such a dialog follow the INVITE to the proxy until a SIP Contact comes; then
+    they go to that Contact."""
+    h = Harness()
+    dialog, invite, sent = _tel_call_through_a_proxy(h)
+    ringing = make_response(invite, 180, to_tag="b1")  # no Contact
+    h.ua.receive_datagram(bytes(ringing), remote=PEER, now=0.1)
+    h.ua.transmits()
+    local_tag = invite.from_.tag or ""
+    refer = (
+        f"REFER sip:alice@192.0.2.10 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKrefer1\r\n"
+        "Max-Forwards: 70\r\n"
+        "From: <tel:+15551234>;tag=b1\r\n"
+        f"To: <sip:alice@192.0.2.10>;tag={local_tag}\r\n"
+        f"Call-ID: {invite.call_id}\r\n"
+        "CSeq: 1 REFER\r\n"
+        "Contact: <sip:bob@192.0.2.1:5060>\r\n"
+        "Refer-To: <sip:carol@192.0.2.3>\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+    h.ua.receive_datagram(refer, remote=PEER, now=0.2)
+    (referred,) = [e for e in h.ua.events() if isinstance(e, ReferReceived)]
+    h.ua.respond(referred.txn, 202, now=0.2)
+    notify = [t for t in h.ua.transmits() if t.data.startswith(b"NOTIFY ")]
+    assert [t.remote for t in notify] == [sent[0].remote]  # the proxy, where the INVITE went
+    ok = make_response(
+        invite, 200, to_tag="b1", body=SDP, content_type="application/sdp",
+        headers=[("Contact", "<sip:bob@192.0.2.5>")],
+    )  # fmt: skip
+    h.ua.receive_datagram(bytes(ok), remote=PEER, now=0.3)
+    assert [t.remote for t in _sent(h, "ACK")] == [("192.0.2.5", 5060)]  # now the Contact
+    assert dialog.state is DialogState.CONFIRMED

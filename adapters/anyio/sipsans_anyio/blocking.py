@@ -42,7 +42,14 @@ from sipsans import (
 )
 from sipsans_session.dialogs import AsyncDialog, DialogInfo
 from sipsans_session.driver import CoreT
-from sipsans_session.options import Answer, RegisterOptions, SubscribeOptions, SubView, View
+from sipsans_session.options import (
+    Answer,
+    RegisterOptions,
+    Request_,
+    SubscribeOptions,
+    SubView,
+    View,
+)
 from sipsans_session.subscriptions import AsyncSubscription, SubscriptionInfo
 
 from .session import Session
@@ -254,11 +261,57 @@ class BlockingSession(Generic[CoreT]):
 
         return self.portal.call(run)
 
+    @overload
     def request(
-        self, request: Request, *, target: Target, timeout: float | None = None
+        self, request: Request, /, *, target: Target, timeout: float | None = None
+    ) -> Response: ...
+
+    @overload
+    def request(
+        self,
+        method: str,
+        to: str | NameAddr | SipURI,
+        /,
+        *,
+        timeout: float | None = None,
+        **options: Unpack[Request_],
+    ) -> Response: ...
+
+    def request(
+        self,
+        request: Request | str,
+        to: str | NameAddr | SipURI | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **options: Any,
     ) -> Response:
-        """Send ``request`` and block until its final response (or raise)."""
-        return self._wait(timeout, functools.partial(self.session.request, request, target=target))
+        """Send a request outside any dialog and block until its final response (or
+        raise): ``request(request, target=...)`` with an Endpoint core,
+        ``request(method, to, **options)`` with a UserAgent (see
+        :meth:`sipsans_session.session.SessionBase.request`)."""
+        args = (request,) if to is None else (request, to)
+        return self._wait(timeout, functools.partial(self.session.request, *args, **options))
+
+    def options(
+        self,
+        to: str | NameAddr | SipURI,
+        *,
+        timeout: float | None = None,
+        **options: Unpack[Request_],
+    ) -> Response:
+        """OPTIONS outside any dialog (a UserAgent core); blocks until the final response."""
+        return self._wait(timeout, functools.partial(self.session.options, to, **options))
+
+    def message(
+        self,
+        to: str | NameAddr | SipURI,
+        *,
+        timeout: float | None = None,
+        **options: Unpack[Request_],
+    ) -> Response:
+        """MESSAGE outside any dialog (a UserAgent core); blocks until the final response."""
+        return self._wait(timeout, functools.partial(self.session.message, to, **options))
 
     def next_event(self, timeout: float | None = None) -> object:
         """Block until the next event; TimeoutError after ``timeout`` seconds."""

@@ -18,16 +18,17 @@ import logging
 import math
 import socket
 import ssl
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, cast
 
 import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from anyio.streams.tls import TLSListener
+from anyio.streams.tls import TLSStream
 
 from sipsans import ConnHandle, Transmit
 from sipsans_session.addresses import WS_TRANSPORTS, Address, is_ip, set_receive_buffer
 from sipsans_session.driver import CoreT
+from sipsans_session.limits import ACCEPT_RETRY_DELAY, Ticket
 from sipsans_session.routing import ConnKey, Dial
 from sipsans_session.session import SessionBase
 from sipsans_session.waits import Waiter
@@ -95,6 +96,9 @@ class _Conn:
             self.out_send.send_nowait(data)
 
     def close(self) -> None:
+        """Close (a WebSocket with a Close frame first, RFC 6455 §7.1.2)."""
+        if self.ws is not None and (frame := self.ws.close()):
+            self.write(frame)
         self.write(None)
 
 
@@ -154,8 +158,10 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
         self.driver.wake_at = self._wake_at
         self._tg: anyio.abc.TaskGroup | None = None
         self._wake = anyio.Event()
+        #: Set by _pump_soon: the timer task pumps when it next runs.
+        self._pump_asked = False
         self._udp: list[_Udp] = []
-        self._listeners: list[anyio.abc.Listener[Any]] = []
+        self._listeners: list[anyio.abc.SocketListener] = []
 
     def _waiter(self) -> Waiter:
         return _EventWaiter()
@@ -179,23 +185,18 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
             self._tg.start_soon(self._udp_writer, udp)
             return udp.local
         tcp = await anyio.create_tcp_listener(local_host=host, local_port=port)
-        listener: anyio.abc.Listener[Any] = tcp
-        if context is not None:
-            listener = TLSListener(tcp, context, standard_compatible=False)
-        self._listeners.append(listener)
-
-        async def handler(stream: anyio.abc.ByteStream) -> None:
-            await self._accept(stream, name)
-
-        self._tg.start_soon(listener.serve, handler)
-        return _addr(tcp.extra(anyio.abc.SocketAttribute.local_address))
+        for each in tcp.listeners:  # (a host name may give one per address family)
+            listener = cast(anyio.abc.SocketListener, each)  # (what create_tcp_listener makes)
+            self._listeners.append(listener)
+            self._tg.start_soon(self._accept_loop, listener, name, context)
+        return _addr(tcp.listeners[0].extra(anyio.abc.SocketAttribute.local_address))
 
     def _run_io(self) -> None:
         assert self._tg is not None
         self._tg.start_soon(self._timer_task)
-        idle_timeout = self._router.idle_timeout
-        if idle_timeout is not None:
-            self._tg.start_soon(self._sweep_idle, idle_timeout)
+        interval = self._router.sweep_interval
+        if interval is not None:
+            self._tg.start_soon(self._sweep_idle, interval)
 
     async def _end_dialogs(self) -> None:
         # Closing may come from a cancelled scope: the BYEs and CANCELs still go out.
@@ -228,6 +229,10 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
         """The driver's ``wake_at``: the timer task reads the new deadline."""
         self._wake.set()
 
+    def _pump_soon(self) -> None:
+        self._pump_asked = True
+        self._wake.set()
+
     async def _timer_task(self) -> None:
         driver = self.driver
         while True:
@@ -238,6 +243,9 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
                 with anyio.move_on_after(deadline - anyio.current_time()):
                     await self._wake.wait()
             self._wake = anyio.Event()
+            if self._pump_asked:
+                self._pump_asked = False
+                driver.pump()
             deadline = driver.deadline
             if deadline is not None and anyio.current_time() >= deadline:
                 driver.fire()
@@ -329,18 +337,73 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
         if conn is not None:
             await self._serve(conn)
 
-    async def _accept(self, stream: anyio.abc.ByteStream, name: str) -> None:
-        ws = _websocket(name, client=False)
+    async def _accept_loop(
+        self,
+        listener: anyio.abc.SocketListener,
+        name: str,
+        context: ssl.SSLContext | None,
+    ) -> None:
+        """Accept connections on ``listener`` (the session's own loop rather than
+        ``Listener.serve``, which ends at the first failed accept): each one admitted by
+        the connection limits is set up in a task of its own; out of file descriptors,
+        wait and try again (:mod:`sipsans_session.limits`)."""
+        assert self._tg is not None
+        local = _addr(listener.extra(anyio.abc.SocketAttribute.local_address))
+        where = f"{name} {local[0]}:{local[1]}"
+        admission = self._admission
+        while True:
+            try:
+                stream = await listener.accept()
+            except anyio.ClosedResourceError:
+                return
+            except (OSError, anyio.BrokenResourceError) as exc:
+                # (anyio on trio reports an OSError of accept() as BrokenResourceError)
+                error = exc if isinstance(exc, OSError) else exc.__cause__
+                if not isinstance(error, OSError):
+                    return
+                if not admission.accept_failed(listener, where, error):
+                    log.warning("accept on %s failed: %s", where, error)
+                await anyio.sleep(ACCEPT_RETRY_DELAY)
+                continue
+            admission.accepted(listener, where)
+            remote = stream.extra(anyio.abc.SocketAttribute.remote_address)
+            ticket = admission.admit(listener, name, str(remote[0]))
+            if ticket is None:
+                with anyio.CancelScope(shield=True):
+                    await stream.aclose()
+                continue
+            self._tg.start_soon(self._accept, stream, name, context, ticket)
+
+    async def _accept(
+        self,
+        stream: anyio.abc.ByteStream,
+        name: str,
+        context: ssl.SSLContext | None,
+        ticket: Ticket,
+    ) -> None:
+        """Set up an admitted connection (TLS and WebSocket handshakes, bounded by
+        ``connect_timeout``) and serve it; its place in the limits goes when it ends."""
         try:
-            with anyio.fail_after(self._connect_timeout):
-                early = await self._upgrade(stream, ws)
-        except (OSError, TimeoutError, *_GONE) as exc:
-            log.debug("%s connection refused at the WebSocket handshake: %s", name, exc)
-            return
-        conn = _Conn(stream, name, self.now(), ws)
-        conn.early = early
-        self._router.attach(conn)
-        await self._serve(conn)
+            ws = _websocket(name, client=False)
+            try:
+                with anyio.fail_after(self._connect_timeout):
+                    if context is not None:
+                        stream = await TLSStream.wrap(
+                            stream, server_side=True, ssl_context=context,
+                            standard_compatible=False,
+                        )  # fmt: skip
+                    early = await self._upgrade(stream, ws)
+            except (OSError, TimeoutError, ssl.SSLError, anyio.EndOfStream, *_GONE) as exc:
+                log.debug("%s connection not set up: %s", name, exc)
+                with anyio.CancelScope(shield=True):
+                    await stream.aclose()
+                return
+            conn = _Conn(stream, name, self.now(), ws)
+            conn.early = early
+            self._router.attach(conn)
+            await self._serve(conn)
+        finally:
+            ticket.release()
 
     async def _serve(self, conn: _Conn) -> None:
         """Read an attached connection until it ends, feeding the core."""
@@ -366,19 +429,24 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
             self._router.detach(conn)
 
     async def _read(self, conn: _Conn) -> bool:
-        """Feed one received chunk to the core; False once the connection must end."""
+        """Feed one received chunk to the core; False once the connection must end. A
+        complete message among it (the core acted on it) or a WebSocket ping is
+        activity; bytes of an unfinished message are not."""
         data = await conn.stream.receive()
-        conn.last_activity = self.now()
         handle = conn.handle
         assert handle is not None
+        stream_in = self.driver.stream_in
         if conn.ws is None:
-            self.driver.stream_in(handle, data)
+            if stream_in(handle, data):
+                conn.last_activity = self.now()
             return True
         got = conn.ws.receive(data)
         if got.send:
             conn.write(got.send)
+            conn.last_activity = self.now()
         for message in got.messages:
-            self.driver.stream_in(handle, message)
+            if stream_in(handle, message):
+                conn.last_activity = self.now()
         if got.error is not None:
             log.warning("%s connection to %s: %s", conn.name, conn.remote, got.error)
             return False
@@ -394,15 +462,15 @@ class Session(SessionBase[CoreT, _Conn], Generic[CoreT]):
                     break
                 conn.last_activity = self.now()
                 await conn.stream.send(data)
-        except (*_GONE, OSError):
-            pass
+        except (*_GONE, anyio.EndOfStream, OSError):
+            pass  # (EndOfStream: the peer ended its TLS stream, e.g. before our Close frame)
         finally:
             conn.out_send.close()
             conn.out_recv.close()
             with anyio.CancelScope(shield=True):
                 await conn.stream.aclose()
 
-    async def _sweep_idle(self, idle: float) -> None:
+    async def _sweep_idle(self, interval: float) -> None:
         while True:
-            await anyio.sleep(idle / 2)
+            await anyio.sleep(interval)
             self._router.close_idle()

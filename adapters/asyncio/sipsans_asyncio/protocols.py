@@ -1,8 +1,10 @@
-"""asyncio I/O objects: one UDP socket, one stream connection (TCP/TLS, or WS/WSS).
+"""asyncio I/O objects: one UDP socket, one stream listener, one stream connection
+(TCP/TLS, or WS/WSS).
 
 They only move bytes between sockets and the session's parts: what they read goes to
 its :class:`~sipsans_session.driver.Driver` (which talks to the core), a connection
-starts and stops carrying SIP through its :class:`~sipsans_session.routing.Router`.
+starts and stops carrying SIP through its :class:`~sipsans_session.routing.Router`, and
+a listener admits connections through its :class:`~sipsans_session.limits.Admission`.
 """
 
 from __future__ import annotations
@@ -10,26 +12,59 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import select
 import socket
+import struct
+import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from sipsans import ConnHandle
 from sipsans_session.addresses import Address
 from sipsans_session.driver import Driver
+from sipsans_session.limits import ACCEPT_RETRY_DELAY, Admission, Ticket
 from sipsans_session.routing import Router
 
-__all__ = ["MAX_BURST", "StreamConn", "UdpSocket"]
+__all__ = ["MAX_ACCEPTS", "MAX_BURST", "StreamConn", "StreamListener", "UdpSocket"]
 
 #: Datagrams read at most each time a UDP socket wakes the loop, before one pump (so that
 #: a busy socket still lets the loop's other callbacks and timers run in between).
 MAX_BURST = 32
 log = logging.getLogger("sipsans.adapter")
 
+#: Connections accepted at most each time a listening socket wakes the loop.
+MAX_ACCEPTS = 32
+#: Backlog of a listening socket (as asyncio's create_server).
+LISTEN_BACKLOG = 100
+
 #: The largest UDP payload (RFC 768 length field, minus the headers, rounded up).
 _MAX_DATAGRAM = 65535
+
+# ICMP errors on an unconnected UDP socket (RFC 3261 §18.4): Linux reports them only
+# with IP_RECVERR / IPV6_RECVERR set, in the socket's error queue (read with
+# MSG_ERRQUEUE), each with the destination the failed datagram went to. The socket
+# module names none of these constants: they are Linux's (<linux/in.h>, <linux/in6.h>,
+# <linux/errqueue.h>).
+_LINUX = sys.platform.startswith("linux")
+_IP_RECVERR, _IPV6_RECVERR, _MSG_ERRQUEUE = 11, 25, 0x2000
+_SO_EE_ORIGIN_ICMP, _SO_EE_ORIGIN_ICMP6 = 2, 3
+#: struct sock_extended_err: errno, origin, type, code, pad, info, data.
+_EXTENDED_ERR = struct.Struct("=IBBBBII")
+#: Destinations remembered per socket, to fail the last request sent to one that an
+#: ICMP error names (bounded: the oldest is forgotten first).
+_MAX_RECENT = 1024
+
+
+def _fatal_icmp(origin: int, kind: int) -> bool:
+    """RFC 3261 §18.4: host, network, port or protocol unreachable and parameter
+    problems are failures to send; source quench and TTL exceeded are ignored."""
+    if origin == _SO_EE_ORIGIN_ICMP:
+        return kind in (3, 12)  # destination unreachable, parameter problem
+    if origin == _SO_EE_ORIGIN_ICMP6:
+        return kind in (1, 4)  # destination unreachable, parameter problem
+    return False
 
 
 def _addr(info: Any) -> Address:
@@ -62,6 +97,9 @@ class UdpSocket:
         self.local: Address = _addr(sock.getsockname())
         self._loop = asyncio.get_running_loop()
         self._backlog: deque[tuple[bytes, Address, int]] = deque()
+        #: The token of the last datagram with one sent to each destination, for an
+        #: ICMP error about it (only when the socket reports them: see _listen_icmp).
+        self._recent: dict[Address, int] | None = self._listen_icmp(sock)
         #: Truthy when a datagram waits (None without ``select.poll``: read to EAGAIN).
         self._waiting: Callable[[], object] | None = None
         if hasattr(select, "poll"):
@@ -80,8 +118,9 @@ class UdpSocket:
                     data, addr = recvfrom(_MAX_DATAGRAM)
                 except (BlockingIOError, InterruptedError):
                     break
-                except OSError as exc:  # e.g. an ICMP error queued on the socket
+                except OSError as exc:  # an ICMP error queued on the socket
                     log.debug("UDP error on %s: %s", local, exc)
+                    self._read_icmp_errors()
                     continue
                 # IPv4 gives (host, port) already; IPv6 adds flowinfo and scope id.
                 driver.feed_datagram(data, addr if len(addr) == 2 else addr[:2], local)
@@ -96,6 +135,11 @@ class UdpSocket:
 
     def sendto(self, data: bytes, remote: Address, token: int = 0) -> None:
         """Send one datagram now, or queue it behind those waiting for buffer space."""
+        recent = self._recent
+        if recent is not None and token:
+            recent[remote] = token
+            if len(recent) > _MAX_RECENT:
+                del recent[next(iter(recent))]
         if self._backlog:
             self._backlog.append((data, remote, token))
             return
@@ -105,7 +149,9 @@ class UdpSocket:
             self._backlog.append((data, remote, token))
             self._loop.add_writer(self.sock.fileno(), self._write_ready)
         except OSError as exc:
-            self.driver.send_failed(token, f"UDP send to {remote[0]}:{remote[1]} failed: {exc}")
+            if self._send_failed(data, remote, token, exc):
+                self._backlog.append((data, remote, token))
+                self._loop.add_writer(self.sock.fileno(), self._write_ready)
 
     def _write_ready(self) -> None:
         backlog = self._backlog
@@ -116,9 +162,71 @@ class UdpSocket:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                self.driver.send_failed(token, f"UDP send to {remote[0]}:{remote[1]} failed: {exc}")
+                if self._send_failed(data, remote, token, exc):
+                    return
             backlog.popleft()
         self._loop.remove_writer(self.sock.fileno())
+
+    def _send_failed(self, data: bytes, remote: Address, token: int, exc: OSError) -> bool:
+        """``sendto`` raised ``exc``. With ICMP errors reported, that may be the error
+        of an earlier datagram (Linux hands a pending one to the next send, wherever it
+        goes): the queue is read, which fails the request it was about, and the
+        datagram sent again. Returns True when it must wait for buffer space."""
+        if self._recent is not None:
+            self._read_icmp_errors()
+            try:
+                self.sock.sendto(data, remote)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError as again:
+                exc = again
+            else:
+                return False
+        self.driver.send_failed(token, f"UDP send to {remote[0]}:{remote[1]} failed: {exc}")
+        return False
+
+    # -- ICMP errors (RFC 3261 §18.4) ---------------------------------------------------
+
+    @staticmethod
+    def _listen_icmp(sock: socket.socket) -> dict[Address, int] | None:
+        """Ask Linux to queue the ICMP errors about our datagrams on ``sock``; an empty
+        table of recent destinations when it will, None when it will not."""
+        if not _LINUX:
+            return None
+        try:
+            if sock.family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVERR, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
+        except (OSError, AttributeError):  # (a fake socket in a benchmark, an old kernel)
+            return None
+        return {}
+
+    def _read_icmp_errors(self) -> None:
+        """Drain the error queue; each fatal ICMP error fails the last request sent to
+        the destination it names (its transaction ends at once, not at Timer B/F)."""
+        recent = self._recent
+        if recent is None:
+            return
+        while True:
+            try:
+                _, ancillary, _, remote = self.sock.recvmsg(0, 512, _MSG_ERRQUEUE)
+            except OSError:  # (BlockingIOError: the queue is empty)
+                return
+            for _, _, data in ancillary:
+                if len(data) < _EXTENDED_ERR.size:
+                    continue
+                errno, origin, kind, _, _, _, _ = _EXTENDED_ERR.unpack_from(data)
+                if not _fatal_icmp(origin, kind):
+                    continue
+                address = _addr(remote)
+                token = recent.pop(address, 0)
+                if token:
+                    self.driver.send_failed(
+                        token,
+                        f"UDP to {address[0]}:{address[1]}: {os.strerror(errno).lower()}"
+                        " (ICMP: nothing listens there?)",
+                    )
 
     def close(self) -> None:
         if self.sock.fileno() < 0:
@@ -129,8 +237,84 @@ class UdpSocket:
         self.sock.close()
 
 
+class StreamListener:
+    """A listening TCP socket (for TCP, TLS, WS or WSS) whose accepts the session does
+    itself rather than through ``loop.create_server``, for two reasons (DESIGN.md §6,
+    :mod:`sipsans_session.limits`): a connection over the limits is closed before any
+    TLS handshake, and running out of file descriptors costs one log line a second.
+    (asyncio's own accept loop logs a traceback for each of up to 100 failed accepts per
+    wake-up and re-arms as many retries: some 20 MB of log a minute.)
+
+    ``start(sock, ticket)`` makes the connection's protocol over an accepted socket (a
+    coroutine, run as a task); ``spawn`` runs it."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        name: str,
+        admission: Admission,
+        start: Callable[[socket.socket, Ticket], Coroutine[Any, Any, None]],
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+    ) -> None:
+        self.sock = sock
+        self.name = name
+        self.local: Address = _addr(sock.getsockname())
+        self.where = f"{name} {self.local[0]}:{self.local[1]}"
+        self._admission = admission
+        self._start = start
+        self._spawn = spawn
+        self._loop = asyncio.get_running_loop()
+        self._retry: asyncio.TimerHandle | None = None
+        self._loop.add_reader(sock.fileno(), self._accept_ready)
+
+    def _accept_ready(self) -> None:
+        admission, accept = self._admission, self.sock.accept
+        for _ in range(MAX_ACCEPTS):
+            try:
+                conn, addr = accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                if admission.accept_failed(self, self.where, exc):
+                    self._pause()  # out of descriptors: the kernel keeps the backlog
+                else:
+                    log.warning("accept on %s failed: %s", self.where, exc)
+                return
+            admission.accepted(self, self.where)
+            ticket = admission.admit(self, self.name, str(addr[0]))
+            if ticket is None:
+                conn.close()
+                continue
+            conn.setblocking(False)
+            self._spawn(self._start(conn, ticket))
+
+    def _pause(self) -> None:
+        self._loop.remove_reader(self.sock.fileno())
+        self._retry = self._loop.call_later(ACCEPT_RETRY_DELAY, self._resume)
+
+    def _resume(self) -> None:
+        self._retry = None
+        if self.sock.fileno() >= 0:
+            self._loop.add_reader(self.sock.fileno(), self._accept_ready)
+            self._accept_ready()
+
+    def close(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+        if self.sock.fileno() >= 0:
+            self._loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+
 class StreamConn(asyncio.Protocol):
-    """One TCP or TLS connection, accepted or opened; the core knows it as ``handle``."""
+    """One TCP or TLS connection, accepted or opened; the core knows it as ``handle``.
+
+    ``last_activity`` is the time of the last complete message received (or sent): the
+    core acted on what came in, so a peer dribbling bytes of a message it never ends is
+    idle (:meth:`~sipsans_session.routing.Router.close_idle`). An accepted connection
+    holds its ``ticket`` (its place in the connection limits) until it is lost."""
 
     def __init__(
         self, driver: Driver[Any], router: Router[StreamConn], name: str, *, client: bool
@@ -144,6 +328,7 @@ class StreamConn(asyncio.Protocol):
         self.remote: Address = ("", 0)
         self.local: Address = ("", 0)
         self.last_activity = 0.0
+        self.ticket: Ticket | None = None
         #: Set when the connection can carry SIP (at once for TCP/TLS, after the
         #: WebSocket handshake for WS/WSS), or failed before that.
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -164,12 +349,12 @@ class StreamConn(asyncio.Protocol):
             self.ready.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        self.last_activity = self.driver.now()
         self.sip_in(data)
 
     def sip_in(self, data: bytes) -> None:
-        if self.handle is not None:
-            self.driver.stream_in(self.handle, data)
+        """SIP bytes for the core; a complete message among them is activity."""
+        if self.handle is not None and self.driver.stream_in(self.handle, data):
+            self.last_activity = self.driver.now()
 
     def eof_received(self) -> bool | None:
         self.sip_in(b"")
@@ -178,6 +363,8 @@ class StreamConn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.not_ready(f"connection closed: {exc}")
         self.router.detach(self)
+        if self.ticket is not None:
+            self.ticket.release()
 
     def not_ready(self, reason: str) -> None:
         """The connection failed before it could carry SIP: fail the dialler's wait."""

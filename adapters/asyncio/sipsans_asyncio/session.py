@@ -17,6 +17,7 @@ delivery, send routing, connection reuse, the awaitable calls) is
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import ssl
 from typing import Any, Generic
@@ -24,13 +25,16 @@ from typing import Any, Generic
 from sipsans import Transmit
 from sipsans_session.addresses import WS_TRANSPORTS, Address, is_ip, set_receive_buffer
 from sipsans_session.driver import CoreT
+from sipsans_session.limits import Ticket
 from sipsans_session.routing import ConnKey, Dial
 from sipsans_session.session import SessionBase
 from sipsans_session.waits import Waiter
 
-from .protocols import StreamConn, UdpSocket
+from .protocols import LISTEN_BACKLOG, StreamConn, StreamListener, UdpSocket
 
 __all__ = ["Session"]
+
+log = logging.getLogger("sipsans.adapter")
 
 
 class _FutureWaiter:
@@ -68,8 +72,9 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         self._timer: asyncio.TimerHandle | None = None
         self._idle: asyncio.TimerHandle | None = None
         self._udp: list[UdpSocket] = []
-        self._servers: list[asyncio.Server] = []
+        self._listeners: list[StreamListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._soon: asyncio.Handle | None = None
 
     def _waiter(self) -> Waiter:
         assert self._loop is not None, "start the session first"
@@ -90,16 +95,61 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
             udp = UdpSocket(self.driver, await self._udp_socket(host, port))
             self._udp.append(udp)
             return udp.local
-        server = await self._loop.create_server(
-            lambda: self._protocol(name, client=False),
-            host,
-            port,
-            ssl=context,
-            reuse_port=self.reuse_port or None,
+        sock = await self._tcp_socket(host, port)
+
+        async def start(conn: socket.socket, ticket: Ticket) -> None:
+            await self._serve_accepted(conn, ticket, name, context)
+
+        listener = StreamListener(sock, name, self._admission, start, self._spawn)
+        self._listeners.append(listener)
+        return listener.local
+
+    async def _tcp_socket(self, host: str, port: int) -> socket.socket:
+        """A non-blocking listening TCP socket bound to ``host:port`` (as create_server
+        makes one: SO_REUSEADDR, IPv6 only on an IPv6 address)."""
+        assert self._loop is not None
+        infos = await self._loop.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
-        self._servers.append(server)
-        sockname = server.sockets[0].getsockname()
-        return (str(sockname[0]), int(sockname[1]))
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(LISTEN_BACKLOG)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    async def _serve_accepted(
+        self, conn: socket.socket, ticket: Ticket, name: str, context: ssl.SSLContext | None
+    ) -> None:
+        """Make the protocol of a connection a listener admitted (after its TLS
+        handshake, bounded by ``connect_timeout``); its ticket goes with it."""
+        assert self._loop is not None
+
+        def protocol() -> StreamConn:
+            made = self._protocol(name, client=False)
+            made.ticket = ticket
+            return made
+
+        try:
+            if context is None:
+                await self._loop.connect_accepted_socket(protocol, conn)
+            else:
+                await self._loop.connect_accepted_socket(
+                    protocol, conn, ssl=context, ssl_handshake_timeout=self._connect_timeout
+                )
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
+            log.debug("%s connection not set up: %s", name, exc)
+            ticket.release()
+            conn.close()
 
     async def _udp_socket(self, host: str, port: int) -> socket.socket:
         """A non-blocking UDP socket bound to ``host:port``, its receive buffer enlarged."""
@@ -125,13 +175,13 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
             self._sweep_idle()
 
     def _sweep_idle(self) -> None:
-        idle_timeout = self._router.idle_timeout
-        assert self._loop is not None and idle_timeout is not None
+        interval = self._router.sweep_interval
+        assert self._loop is not None and interval is not None
         self._router.close_idle()
-        self._idle = self._loop.call_later(idle_timeout / 2, self._sweep_idle)
+        self._idle = self._loop.call_later(interval, self._sweep_idle)
 
     async def _close_io(self) -> None:
-        for handle in (self._timer, self._idle):
+        for handle in (self._timer, self._idle, self._soon):
             if handle is not None:
                 handle.cancel()
         for task in list(self._tasks):
@@ -140,12 +190,10 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
             conn.close()
         for udp in self._udp:
             udp.close()
-        for server in self._servers:
-            server.close()
+        for listener in self._listeners:
+            listener.close()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        for server in self._servers:
-            await server.wait_closed()
         await asyncio.sleep(0)  # let connection_lost callbacks run
 
     # -- the loop's part of the driver ---------------------------------------------------
@@ -162,6 +210,15 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         kind = socket.AF_INET6 if family == "AAAA" else socket.AF_INET
         infos = await self._loop.getaddrinfo(host, None, family=kind, type=socket.SOCK_DGRAM)
         return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+    def _pump_soon(self) -> None:
+        if self._soon is None and self._loop is not None:
+            self._soon = self._loop.call_soon(self._pump_now)
+
+    def _pump_now(self) -> None:
+        self._soon = None
+        if not self.driver.closed:
+            self.pump()
 
     def _send_udp(self, transmit: Transmit) -> None:
         udp = self._udp  # (the one-socket case inline: this runs for every datagram sent)
@@ -220,5 +277,13 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         if name in WS_TRANSPORTS:
             from .ws import WsConn  # noqa: PLC0415  (wsproto is the optional `ws` extra)
 
-            return WsConn(self.driver, self._router, name, client=client, host=host, port=port)
+            return WsConn(
+                self.driver,
+                self._router,
+                name,
+                client=client,
+                host=host,
+                port=port,
+                handshake_timeout=self._connect_timeout,
+            )
         return StreamConn(self.driver, self._router, name, client=client)

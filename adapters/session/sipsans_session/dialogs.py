@@ -13,14 +13,17 @@ the UserAgent's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Unpack
 
 from sipsans import (
     URI,
     ClientInviteDialog,
     DialogId,
+    DialogSnapshot,
     DialogState,
     DialogStateChanged,
+    LocalProtocolError,
     NameAddr,
     Replaces,
     Request,
@@ -33,6 +36,7 @@ from sipsans import (
 
 from .driver import Driver
 from .options import Answer, Content, Hdrs, View
+from .sent import Sent
 from .subscriptions import AsyncSubscription
 from .waits import Waits
 
@@ -96,6 +100,11 @@ class DialogInfo:
     @property
     def is_terminated(self) -> bool:
         return self.view.state is DialogState.TERMINATED
+
+    def snapshot(self) -> DialogSnapshot:
+        """The JSON-able state of this confirmed dialog (``ua.snapshot``; docs/dialogs.md),
+        for ``ua.restore`` in this or another process."""
+        return self.view.snapshot()
 
 
 class AsyncDialog(DialogInfo):
@@ -295,12 +304,14 @@ class AsyncDialog(DialogInfo):
         """The dialog's newest subscription (a REFER's implicit one, sent or accepted)."""
         return AsyncSubscription(self._driver, self._waits, self.view.as_subscription())
 
-    async def ack(self, *, body: bytes = b"", content_type: str | None = None) -> None:
-        """The ACK carrying our answer to an offer made in the 2xx (late offer)."""
-        view = self.view
-        if not isinstance(view, ClientInviteDialog):
-            raise TypeError("only the caller sends ACK")
-        self._driver.command(view.ack, body=body, content_type=content_type)
+    def ack(self, *, body: bytes = b"", content_type: str | None = None) -> Sent[None]:
+        """The ACK carrying our answer to an offer made in the 2xx of our INVITE or
+        re-INVITE sent without one (late offer, RFC 3264 §5): sent at once (see
+        :mod:`~sipsans_session.sent`). Either end may have sent that re-INVITE; the UA
+        ACKs without an answer and ends the call if none comes in
+        ``UAConfig.answer_timeout``."""
+        self._driver.command(self.view.ack, body=body, content_type=content_type)
+        return _SENT
 
     async def prack(
         self, *, body: bytes, content_type: str | None = None, headers: Hdrs = ()
@@ -316,20 +327,20 @@ class AsyncDialog(DialogInfo):
         )
 
     # -- answering an incoming call -----------------------------------------------------
+    #
+    # Commands: each is sent when called, on every adapter, and returns a Sent that
+    # awaiting is optional for (accept's waits for the ACK). Once the call has ended
+    # (the caller's CANCEL came first, say) ringing(), progress() and accept() raise
+    # CallFailed; reject() has nothing left to do.
 
-    def _server(self) -> ServerInviteDialog:
-        view = self.view
-        if not isinstance(view, ServerInviteDialog):
-            raise TypeError("only an incoming call can be answered")
-        return view
-
-    async def ringing(self, *, reliable: bool | None = None, headers: Hdrs = ()) -> None:
-        """180 Ringing (§13.3.1.1); ``reliable`` as the core's ``ringing`` (RFC 3262:
-        None goes reliably when the caller requires 100rel). A reliable one is
+    def ringing(self, *, reliable: bool | None = None, headers: Hdrs = ()) -> Sent[None]:
+        """180 Ringing (§13.3.1.1), sent at once; ``reliable`` as the core's ``ringing``
+        (RFC 3262: None goes reliably when the caller requires 100rel). A reliable one is
         retransmitted until its PRACK, which the UA answers; a 2xx waits for it."""
-        self._driver.command(self._server().ringing, reliable=reliable, headers=headers)
+        self._answer_with(ServerInviteDialog.ringing, reliable=reliable, headers=headers)
+        return _SENT
 
-    async def progress(
+    def progress(
         self,
         status: int = 183,
         *,
@@ -337,41 +348,82 @@ class AsyncDialog(DialogInfo):
         content_type: str | None = None,
         reliable: bool | None = None,
         headers: Hdrs = (),
-    ) -> None:
-        """A provisional response (183 Session Progress by default); ``reliable`` as for
-        :meth:`ringing`."""
-        self._driver.command(
-            self._server().progress,
+    ) -> Sent[None]:
+        """A provisional response (183 Session Progress by default), sent at once;
+        ``reliable`` as for :meth:`ringing`."""
+        self._answer_with(
+            ServerInviteDialog.progress,
             status,
             body=body,
             content_type=content_type,
             reliable=reliable,
             headers=headers,
         )
+        return _SENT
 
-    async def accept(
+    def accept(
         self,
         *,
         body: bytes = b"",
         content_type: str | None = None,
         headers: Hdrs = (),
         wait: bool = True,
-    ) -> None:
-        """200 OK; with ``wait`` (default) returns once the ACK arrived, raising
-        :class:`CallFailed` when the dialog ended instead (no ACK, CANCEL won)."""
-        self._driver.command(
-            self._server().accept, body=body, content_type=content_type, headers=headers
+    ) -> Sent[None]:
+        """200 OK, sent at once (and retransmitted until the ACK). Awaiting it, with
+        ``wait`` (default), returns once the ACK arrived, raising :class:`CallFailed` if
+        the dialog ended instead (no ACK, the caller's BYE). Raises CallFailed at once if
+        the call has ended already (the caller's CANCEL came first)."""
+        self._answer_with(
+            ServerInviteDialog.accept, body=body, content_type=content_type, headers=headers
         )
-        if wait:
-            await self.established()
+        return Sent(self._acked) if wait else _SENT
 
-    async def reject(
+    async def _acked(self) -> None:
+        await self.established()
+
+    def reject(
         self, status: int = 486, *, reason: str | None = None, headers: Hdrs = ()
-    ) -> None:
-        """A final 3xx-6xx (``reason`` is the reason phrase)."""
-        self._driver.command(self._server().reject, status, reason=reason, headers=headers)
+    ) -> Sent[None]:
+        """A final 3xx-6xx (``reason`` is the reason phrase), sent at once; nothing is
+        sent if the call has ended already (the caller's CANCEL came first)."""
+        view = self._server()
+        if self.is_terminated:
+            return _SENT
+        self._answer_with(
+            ServerInviteDialog.reject, status, reason=reason, headers=headers, view=view
+        )
+        return _SENT
 
-    async def respond(self, txn: ServerTxn, status: int, **answer: Unpack[Answer]) -> None:
-        """Answer an ``InDialogRequest`` of this dialog (same as ``ua.respond``)."""
+    def _server(self) -> ServerInviteDialog:
+        view = self.view
+        if not isinstance(view, ServerInviteDialog):
+            raise TypeError("only an incoming call can be answered")
+        return view
+
+    def _answer_with(
+        self,
+        command: Callable[..., None],
+        /,
+        *args: Any,
+        view: ServerInviteDialog | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run one of the callee's answer commands; CallFailed when the call ended."""
+        view = view if view is not None else self._server()
+        try:
+            self._driver.command(command, view, *args, **kwargs)
+        except LocalProtocolError:
+            if self.is_terminated:
+                raise CallFailed(self) from None
+            raise
+
+    def respond(self, txn: ServerTxn, status: int, **answer: Unpack[Answer]) -> Sent[None]:
+        """Answer an ``InDialogRequest`` of this dialog (same as ``ua.respond``), sent at
+        once."""
         driver = self._driver
         driver.command(driver.core.respond, txn, status, **answer)
+        return _SENT
+
+
+#: The Sent of a command that promises nothing beyond sending (one serves them all).
+_SENT: Sent[None] = Sent()

@@ -7,6 +7,11 @@ about sockets or event loops: the session that owns it gives it the loop's clock
 call that arms the loop's timer, where transmits go and where events go, as plain
 callables. It holds no SIP logic either: it only routes what the core produces, and
 resolves the wait for a client transaction's final response.
+
+One bad event never stops the clock (DESIGN.md §6): an exception raised while one event
+is handled (by the application's handler, or by a bug in the core) is logged with that
+event, and the pump goes on with the next one; the wake-up is re-armed whatever
+happened, so retransmissions, Timer H's BYE and the end of transactions keep coming.
 """
 
 from __future__ import annotations
@@ -68,6 +73,10 @@ Resolver = Callable[[Response | Exception], None]
 #: rounding that is two wake-ups per call). SIP timers are no more precise than this: the
 #: shortest, T1, is 500 ms by default. 0 wakes up at each deadline exactly.
 TIMER_RESOLUTION = 0.01
+
+#: Seconds: after the core raised while firing its timers, the next wake-up is at least
+#: this far away (a bug that raises at every firing would otherwise spin the loop).
+ERROR_BACKOFF = 1.0
 
 _DROPPED = (
     "request dropped unsent: the dialog ended (or the INVITE to cancel got its final"
@@ -161,17 +170,20 @@ class Driver(Generic[CoreT]):
 
     # -- the pump ---------------------------------------------------------------------------
 
-    def pump(self) -> None:
+    def pump(self) -> bool:
         """Drain events and transmits until both are empty, then re-arm the timer.
+        Returns whether there was anything to drain (what the last input made the
+        core do: a partial message on a stream makes it do nothing).
 
         A pump asked for while one runs (a command issued from an event handler)
         returns at once: the running pump asks the core again after every batch, so it
         sends whatever that command produced.
         """
         if self._pumping:
-            return
+            return False
         self._pumping = True
         core = self.core
+        acted = False
         try:
             # Runs four times per call at a UAS, the last batch of each empty: the hooks
             # are only looked up for a batch that needs them.
@@ -181,20 +193,28 @@ class Driver(Generic[CoreT]):
                 if events:
                     deliver, waiters = self.deliver, self._waiters
                     for event in events:
-                        # (a server usually waits for none: the look-up is skipped)
-                        if not waiters or not self._resolve(event):
-                            deliver(event)
+                        try:
+                            # (a server usually waits for none: the look-up is skipped)
+                            if not waiters or not self._resolve(event):
+                                deliver(event)
+                        except Exception:
+                            log.exception("error while handling %r (going on)", event)
                 elif not transmits:
                     break
+                acted = True
                 if transmits:
                     send, trace = self.send, self.trace
                     for transmit in transmits:
-                        if trace is not None:
-                            trace.transmit(self._last, transmit)
-                        send(transmit)
+                        try:
+                            if trace is not None:
+                                trace.transmit(self._last, transmit)
+                            send(transmit)
+                        except Exception:
+                            log.exception("error while sending %r (going on)", transmit)
         finally:
             self._pumping = False
         self._arm(core.get_next_timer())
+        return acted
 
     def command(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Call a core command with ``now=`` filled in, then pump; returns its result."""
@@ -211,6 +231,11 @@ class Driver(Generic[CoreT]):
 
     def forget(self, txn: ClientTxn) -> None:
         self._waiters.pop(txn, None)
+
+    @property
+    def waiting(self) -> int:
+        """How many client transactions' final responses are waited for."""
+        return len(self._waiters)
 
     def fail_waiters(self, reason: str) -> None:
         """End every wait for a final response with TransportError(``reason``)."""
@@ -298,7 +323,12 @@ class Driver(Generic[CoreT]):
         now = self.now()
         if self.trace is not None:
             self.trace.datagram_in(now, data, transport, remote, local)
-        self.core.receive_datagram(data, remote=remote, local=local, transport=transport, now=now)
+        try:
+            self.core.receive_datagram(
+                data, remote=remote, local=local, transport=transport, now=now
+            )
+        except Exception:
+            log.exception("the core raised on a datagram from %s: %r (going on)", remote, data[:64])
 
     def conn_open(self, transport: str, remote: Address, local: Address | None) -> ConnHandle:
         now = self.now()
@@ -307,18 +337,27 @@ class Driver(Generic[CoreT]):
             self.trace.stream_open(now, handle.id, transport, remote, local)
         return handle
 
-    def stream_in(self, handle: ConnHandle, data: bytes) -> None:
+    def stream_in(self, handle: ConnHandle, data: bytes) -> bool:
+        """Bytes read from a stream connection (``b""``: EOF). Returns whether the core
+        acted on them: it did for each complete message (an event, an answer, a pong),
+        not for a part of one (an idle timeout counts messages, not bytes)."""
         now = self.now()
         if self.trace is not None:
             self.trace.stream_in(now, handle.id, data)
-        self.core.receive_stream(handle, data, now=now)
-        self.pump()
+        try:
+            self.core.receive_stream(handle, data, now=now)
+        except Exception:
+            log.exception("the core raised on connection %d: %r (going on)", handle.id, data[:64])
+        return self.pump()
 
     def conn_lost(self, handle: ConnHandle) -> None:
         now = self.now()
         if self.trace is not None:
             self.trace.stream_closed(now, handle.id)
-        self.core.connection_lost(handle, now=now)
+        try:
+            self.core.connection_lost(handle, now=now)
+        except Exception:
+            log.exception("the core raised on the loss of connection %d (going on)", handle.id)
         self.pump()
 
     def send_failed(self, token: int, detail: str) -> None:
@@ -331,12 +370,24 @@ class Driver(Generic[CoreT]):
         now = self.now()
         if self.trace is not None:
             self.trace.transport_error(now, token)
-        self.core.transport_error(token, now=now)
+        try:
+            self.core.transport_error(token, now=now)
+        except Exception:
+            log.exception("the core raised on the failed send %d (going on)", token)
         self.pump()
 
     def timer_fired(self, deadline: float) -> None:
         now = self.now(at_least=deadline)
         if self.trace is not None:
             self.trace.timer(now)
-        self.core.handle_timer(now=now)
+        try:
+            self.core.handle_timer(now=now)
+        except Exception:
+            log.exception("the core raised while firing its timers (going on)")
+            # Whatever raised may raise again at once: wake up a little later.
+            self.pump()
+            if self.deadline is None or self.deadline < now + ERROR_BACKOFF:
+                self.deadline = None
+                self._arm(now + ERROR_BACKOFF)
+            return
         self.pump()

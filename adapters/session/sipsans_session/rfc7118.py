@@ -11,7 +11,8 @@ it what they read and write what it returns. The rules it applies:
   fragments of a message are joined before the SIP stream sees it.
 - RFC 7118 §5.2: text frames carry UTF-8 messages, binary frames anything else; SIP we
   send goes as text when it is valid UTF-8.
-- RFC 6455 §5.5: pings are answered, a Close is echoed and ends the SIP stream.
+- RFC 6455 §5.5: pings are answered, a Close is echoed and ends the SIP stream, and
+  the side that closes first sends a Close of its own (:meth:`SipWebSocket.close`).
 """
 
 from __future__ import annotations
@@ -116,6 +117,14 @@ class SipWebSocket:
             out.error = f"WebSocket protocol error: {exc}"
         out.send = b"".join(send)
         return out
+
+    def close(self, code: int = 1000) -> bytes:
+        """The Close frame to write before closing the connection (RFC 6455 §5.5.1,
+        §7.1.2: 1000, normal closure), or b"" when the WebSocket is not open (no
+        handshake yet, or the peer's Close already answered)."""
+        if self._ws.state is not ConnectionState.OPEN:
+            return b""
+        return self._ws.send(CloseConnection(code=code))
 
     def frame(self, message: bytes) -> bytes:
         """One SIP message as one WebSocket message: text if UTF-8, else binary (§5.2)."""

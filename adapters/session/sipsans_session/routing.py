@@ -21,11 +21,14 @@ from sipsans import ConnHandle, Transmit
 
 from .addresses import SECURE_TRANSPORTS, STREAM_TRANSPORTS, Address
 from .driver import Driver
-from .errors import describe_connect_error
+from .errors import TransportError, describe_connect_error
 
-__all__ = ["Conn", "ConnKey", "Dial", "Router"]
+__all__ = ["SWEEP_INTERVAL", "Conn", "ConnKey", "Dial", "Router"]
 
 log = logging.getLogger("sipsans.adapter")
+
+#: Longest seconds between two sweeps for idle connections (or half the idle timeout).
+SWEEP_INTERVAL = 5.0
 
 #: A connection's SIP transport and remote address: what the core reuses it for.
 ConnKey = tuple[str, Address]
@@ -182,6 +185,29 @@ class Router(Generic[ConnT]):
     async def connect(self, key: ConnKey) -> ConnT | None:
         """Open the connection ``key`` names and flush the sends waiting for it; on
         failure each of them fails with the reason (refused, TLS verification, ...)."""
+        try:
+            conn = await self._open(key)
+        except TransportError as exc:
+            for _, token in self._connecting.pop(key, []):
+                self._driver.send_failed(token, str(exc))
+            return None
+        self._by_peer[key] = conn
+        for data, _ in self._connecting.pop(key, []):
+            conn.send(data)
+        return conn
+
+    async def connection_to(self, key: ConnKey) -> ConnT:
+        """The connection open to ``key``, opened now when there is none (for a client
+        that must know where its connection ends before it sends: the address a TLS
+        client without a certificate of its own advertises). Raises TransportError."""
+        existing = self._by_peer.get(key)
+        if existing is not None:
+            return existing
+        conn = await self._open(key)
+        self._by_peer.setdefault(key, conn)
+        return conn
+
+    async def _open(self, key: ConnKey) -> ConnT:
         name, (host, port) = key
         dial = Dial(name, host.strip("[]"), port)
         if name in SECURE_TRANSPORTS:
@@ -190,16 +216,9 @@ class Router(Generic[ConnT]):
                 self.tls_server_name or self.server_names.get((name, (host, port))) or dial.host
             )
         try:
-            conn = await self._open_connection(dial)
+            return await self._open_connection(dial)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
-            detail = describe_connect_error(name, host, port, exc)
-            for _, token in self._connecting.pop(key, []):
-                self._driver.send_failed(token, detail)
-            return None
-        self._by_peer[key] = conn
-        for data, _ in self._connecting.pop(key, []):
-            conn.send(data)
-        return conn
+            raise TransportError(describe_connect_error(name, host, port, exc)) from exc
 
     # -- connection bookkeeping -------------------------------------------------------------
 
@@ -225,8 +244,25 @@ class Router(Generic[ConnT]):
         """Every connection that carries SIP now."""
         return list(self._conns.values())
 
+    def stats(self) -> dict[str, int]:
+        """Sizes of the connection tables."""
+        return {
+            "stream_connections": len(self._conns),
+            "stream_peers": len(self._by_peer),
+            "dialling": len(self._connecting),
+        }
+
+    @property
+    def sweep_interval(self) -> float | None:
+        """Seconds between two :meth:`close_idle` sweeps (None: no idle timeout): a
+        connection is closed at most this long after its idle timeout."""
+        if self.idle_timeout is None:
+            return None
+        return min(self.idle_timeout / 2, SWEEP_INTERVAL)
+
     def close_idle(self) -> None:
-        """Close the connections quiet for longer than ``idle_timeout``."""
+        """Close the connections over which no complete message passed for longer than
+        ``idle_timeout`` (their ``last_activity``: see the session's I/O objects)."""
         if self.idle_timeout is None:
             return
         now = self._driver.now()

@@ -24,7 +24,7 @@ import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any, Generic, Self, TextIO, TypeVar, Unpack, cast, overload
+from typing import Any, Generic, Self, TextIO, Unpack, cast, overload
 
 from sipsans import (
     URI,
@@ -58,11 +58,13 @@ from sipsans.tools.trace import Recorder
 
 from .addresses import SECURE_TRANSPORTS, UDP_RECEIVE_BUFFER, Address, Listen
 from .dialogs import AsyncDialog, CallFailed, DialogKey, dialog_key
-from .driver import TIMER_RESOLUTION, CoreT, Driver, RequestCore
+from .driver import TIMER_RESOLUTION, CoreT, Driver
 from .errors import RegistrationFailed
+from .limits import MAX_CONNECTIONS, MAX_CONNECTIONS_PER_SOURCE, Admission
 from .options import Answer, RegisterOptions, Request_, SubscribeOptions, SubView, View
 from .resolve import Resolver
 from .routing import ConnKey, ConnT, Dial, Router
+from .sent import Sent
 from .subscriptions import AsyncSubscription, SubscriptionFailed, subscription_key
 from .tracing import TraceSink, TraceWriter
 from .waits import Waiter, Waits
@@ -82,8 +84,6 @@ def _uri_of(value: Any) -> Any:
     return value
 
 
-RC = TypeVar("RC", bound=RequestCore)
-
 #: The watcher key re-checked at every RegistrationStateChanged.
 _REGISTRATIONS = "registrations"
 _IDLE = (RegistrationState.UNREGISTERED, RegistrationState.FAILED)
@@ -94,7 +94,12 @@ class SessionBase(Generic[CoreT, ConnT]):
 
     ``core`` is the core itself, or a factory called with the advertised address once
     the listeners are bound (handy with port 0). ``advertise`` overrides the address
-    put in Via/Contact (bind and advertised addresses are separate settings).
+    put in Via/Contact (bind and advertised addresses are separate settings); by default
+    it is the first listener's bound address (127.0.0.1 for a wildcard bind). A core
+    handed in ready-made is told that address once the listeners are bound
+    (``core.advertise(host, port)``: ``UserAgent.advertise``, ``Endpoint.advertise``), so
+    that its Via and Contact reach this session whatever its configuration said; a
+    factory makes its core with it.
     ``ssl_server`` is needed to listen on TLS/WSS; ``ssl_client`` defaults to
     ``ssl.create_default_context()`` (certificates verified). ``trace`` is a path or
     text file receiving the JSONL transcript (:mod:`sipsans.tools.trace` format; an Endpoint
@@ -102,7 +107,11 @@ class SessionBase(Generic[CoreT, ConnT]):
     recorder, and ``trace_seed`` should be the seed of the Endpoint's rng). With
     ``on_event`` every event is passed to that callback synchronously inside the pump;
     otherwise it is queued for ``async for event in session`` / :meth:`next_event`.
-    Stream connections idle for ``idle_timeout`` seconds are closed. Each UDP socket
+    Stream connections over which no complete message came for ``idle_timeout``
+    seconds are closed (bytes of a message never finished do not count), and a
+    listener accepts at most ``max_connections`` connections at once, at most
+    ``max_connections_per_source`` from one address (None: no limit;
+    :mod:`sipsans_session.limits` has the defaults and the rules). Each UDP socket
     asks for ``udp_receive_buffer`` bytes of kernel receive buffer
     (:data:`~sipsans_session.addresses.UDP_RECEIVE_BUFFER`; None keeps the system
     default). Timers fire up to ``timer_resolution`` seconds late, grouped
@@ -117,6 +126,7 @@ class SessionBase(Generic[CoreT, ConnT]):
     # 3.11 specialises attribute look-ups best on a slotted instance. (A session class
     # declares none: its few attributes, and any a user adds, go in a small dict.)
     __slots__ = (
+        "_admission",
         "_advertise",
         "_connect_timeout",
         "_dns",
@@ -150,8 +160,9 @@ class SessionBase(Generic[CoreT, ConnT]):
     #: The driver's ``command(fn, *args, **kwargs)``: call a core command with ``now=``
     #: filled in, then pump; returns its result.
     command: Callable[..., Any]
-    #: The driver's pump: deliver events, send transmits, re-arm the wake-up.
-    pump: Callable[[], None]
+    #: The driver's pump: deliver events, send transmits, re-arm the wake-up (returns
+    #: whether there was anything to deliver or send).
+    pump: Callable[[], bool]
 
     def __init__(
         self,
@@ -171,6 +182,8 @@ class SessionBase(Generic[CoreT, ConnT]):
         timer_resolution: float = TIMER_RESOLUTION,
         locate: bool = False,
         dns_server: Address | None = None,
+        max_connections: int | None = MAX_CONNECTIONS,
+        max_connections_per_source: int | None = MAX_CONNECTIONS_PER_SOURCE,
     ) -> None:
         self.on_event = on_event
         driver: Driver[CoreT] = Driver(deliver=self._dispatch, timer_resolution=timer_resolution)
@@ -196,6 +209,12 @@ class SessionBase(Generic[CoreT, ConnT]):
             idle_timeout=idle_timeout,
         )
         driver.send = self._router.send
+        #: The connection limits of the listeners (and their counts: ``stats()``).
+        self._admission = Admission(
+            driver.now,
+            max_per_listener=max_connections,
+            max_per_source=max_connections_per_source,
+        )
         self._waits = Waits(driver, self._waiter)
         #: Seconds ``close()`` waits for the BYEs/CANCELs it sent to be answered.
         self.close_timeout = 2.0
@@ -203,7 +222,9 @@ class SessionBase(Generic[CoreT, ConnT]):
         self._trace_seed = trace_seed
         self._factory: Callable[[Address], CoreT] | None = None
         if hasattr(core, "transmits"):
-            self._set_core(cast(CoreT, core))
+            # Traced (and told its address) once the listeners are bound, in start();
+            # session.core is the core itself until then.
+            self.driver.core = cast(CoreT, core)
         else:
             self._factory = core
         self._listen = list(listen)
@@ -231,6 +252,21 @@ class SessionBase(Generic[CoreT, ConnT]):
     def core(self) -> CoreT:
         """The core (its trace ``Recorder`` when tracing an Endpoint)."""
         return self.driver.core
+
+    def stats(self) -> dict[str, int]:
+        """Sizes of the session's tables and of its core's (``core.stats()``): all
+        settle back once traffic stops, whatever came in (tests/adapters/test_adapter_limits.py)."""
+        core_stats = getattr(self.core, "stats", None)
+        return {
+            **(core_stats() if core_stats is not None else {}),
+            **self._router.stats(),
+            **self._admission.stats(),
+            "response_waits": self.driver.waiting,
+            "state_waits": len(self._waits.watchers),
+            "live_dialogs": len(self._live),
+            "unwrapped_calls": len(self._unwrapped),
+            "queued_events": len(self._events),
+        }
 
     @property
     def hangup_timeout(self) -> float:
@@ -290,6 +326,10 @@ class SessionBase(Generic[CoreT, ConnT]):
         """Start a task that opens a connection for ``key`` with ``Router.connect``."""
         raise NotImplementedError
 
+    def _pump_soon(self) -> None:
+        """Pump once the running task yields to the loop (an event was handed out: the
+        application may issue commands on the core's views, which take no pump)."""
+
     async def _open_connection(self, dial: Dial) -> ConnT:
         """Open (and attach) a connection ready for SIP; raise OSError/SSLError if not."""
         raise NotImplementedError
@@ -312,6 +352,12 @@ class SessionBase(Generic[CoreT, ConnT]):
             self.advertised = ("127.0.0.1" if host in ("0.0.0.0", "::") else host, port)
         if self._factory is not None:
             self._set_core(self._factory(self.advertised))
+        else:
+            core = self.driver.core
+            advertise = getattr(core, "advertise", None)
+            if advertise is not None:
+                advertise(*self.advertised)
+            self._set_core(core)
         wanted, server = self._dns
         if wanted and self.resolver is None:
             self.resolver = Resolver(server=server, getaddrinfo=self._addresses, clock=self.now)
@@ -423,7 +469,14 @@ class SessionBase(Generic[CoreT, ConnT]):
                 reader.resolve(None)
 
     async def next_event(self) -> object:
-        """The next event; raises EOFError once the session is closed (and drained)."""
+        """The next event; raises EOFError once the session is closed (and drained).
+
+        What the application did meanwhile with the core itself (a command on a core
+        view such as ``event.dialog.ringing(now=session.now())``) goes out now, and
+        whatever it does with an event handed out here goes out as soon as it awaits
+        anything: the session pumps then, without waiting for the next input."""
+        if self._started and not self.driver.closed:
+            self.pump()
         while not self._events:
             if self.driver.closed:
                 raise EOFError("session closed")
@@ -434,6 +487,7 @@ class SessionBase(Generic[CoreT, ConnT]):
             finally:
                 if reader in self._readers:
                     self._readers.remove(reader)
+        self._pump_soon()
         return self._events.popleft()
 
     def __aiter__(self) -> AsyncIterator[object]:
@@ -451,12 +505,69 @@ class SessionBase(Generic[CoreT, ConnT]):
         The session must be started."""
         return self._waiter()
 
-    async def request(self: SessionBase[RC, Any], request: Request, *, target: Target) -> Response:
-        """Send ``request`` in a client transaction and return its final response.
+    @overload
+    async def request(self, request: Request, /, *, target: Target) -> Response: ...
 
-        Raises :class:`RequestTimeout` (Timer B/F) or :class:`TransportError`.
+    @overload
+    async def request(
+        self, method: str, to: str | NameAddr | URI, /, **options: Unpack[Request_]
+    ) -> Response: ...
+
+    async def request(
+        self,
+        request: Request | str,
+        to: str | NameAddr | URI | None = None,
+        /,
+        **options: Any,
+    ) -> Response:
+        """Send a request outside any dialog and return its final response.
+
+        The form depends on the core. An Endpoint sends a request the application built:
+        ``await session.request(request, target=Target("UDP", host, port))``. A
+        UserAgent builds it (its identity as From, fresh tags, Call-ID and CSeq, our
+        Contact on OPTIONS, the answer to a 401/407 challenge):
+        ``await session.request("OPTIONS", "sip:bob@example.com", body=..., headers=...)``
+        is :meth:`send` (the keywords of ``ua.request``). Each form on the other core
+        raises TypeError, saying which to use.
+
+        Raises :class:`RequestTimeout` (Timer F) or :class:`TransportError`.
         """
-        return await self._waits.response(self.core.send_request, request, target=target)
+        core: Any = self.core
+        if isinstance(request, Request):
+            if not hasattr(core, "send_request") or to is not None:
+                raise TypeError(
+                    "a UserAgent builds its requests outside dialogs: "
+                    "session.request(method, to, body=..., headers=..., target=...)"
+                )
+            sent: Response = await self._waits.response(core.send_request, request, **options)
+            return sent
+        if not hasattr(core, "invite"):
+            raise TypeError(
+                "an Endpoint sends requests the application built: "
+                "session.request(sipsans.make_request(...), target=sipsans.Target(...))"
+            )
+        if to is None:
+            raise TypeError("session.request(method, to, ...) needs the To address")
+        return await self.send(request, to, **options)
+
+    async def options(self, to: str | NameAddr | URI, **options: Unpack[Request_]) -> Response:
+        """OPTIONS outside any dialog (RFC 3261 §11: is the peer there, what does it
+        support); a UserAgent core (:meth:`send`). Returns the final response."""
+        return await self.send("OPTIONS", to, **options)
+
+    async def message(self, to: str | NameAddr | URI, **options: Unpack[Request_]) -> Response:
+        """A MESSAGE outside any dialog (RFC 3428; ``content_type`` defaults to
+        text/plain); a UserAgent core (:meth:`send`). Returns the final response."""
+        return await self.send("MESSAGE", to, **options)
+
+    async def connect(self, transport: str, host: str, port: int) -> Address:
+        """Open a ``transport`` connection to ``host:port`` now (or take the one open)
+        and return its local address: the connection later requests to that peer reuse.
+        A client that cannot listen on the transport (TLS without a certificate of its
+        own) advertises this address, which a peer reaches back over the same
+        connection. Raises :class:`TransportError` (refused, TLS verification, ...)."""
+        conn = await self._router.connection_to((transport.upper(), (host, port)))
+        return conn.local
 
     # -- locating servers (RFC 3263) ---------------------------------------------------------
 
@@ -676,9 +787,11 @@ class SessionBase(Generic[CoreT, ConnT]):
             _REGISTRATIONS, lambda _: all(h.state in _IDLE for h in handles), timeout
         )
 
-    async def respond(self, txn: ServerTxn, status: int, **answer: Unpack[Answer]) -> None:
-        """Answer an InDialogRequest / MessageReceived / RequestReceived (``ua.respond``)."""
+    def respond(self, txn: ServerTxn, status: int, **answer: Unpack[Answer]) -> Sent[None]:
+        """Answer an InDialogRequest / MessageReceived / RequestReceived (``ua.respond``);
+        sent at once, awaiting the result is optional (:mod:`~sipsans_session.sent`)."""
         self.command(cast(Any, self.core).respond, txn, status, **answer)
+        return Sent()
 
     def dialogs(self) -> list[AsyncDialog]:
         """The dialogs not yet terminated that this session knows of."""

@@ -26,6 +26,7 @@ from sipsans import (
 
 from .driver import Driver
 from .options import Hdrs, SubView
+from .sent import Sent
 from .waits import Waits
 
 __all__ = [
@@ -191,21 +192,28 @@ class AsyncSubscription(SubscriptionInfo):
 
     # -- subscriber ----------------------------------------------------------------------
 
-    async def refresh(self, *, expires: int | None = None) -> None:
-        """SUBSCRIBE now (the UA refreshes by itself before expiry, §4.1.2.2); returns
-        once sent. The notifier's NOTIFY follows as ``NotifyReceived``; a refresh
-        rejected for good ends the subscription (see ``closed()``)."""
-        self._driver.command(self._client().refresh, expires=expires)
+    # Commands (refresh, unsubscribe, accept, reject): each is sent when called, on every
+    # adapter, and returns a Sent that awaiting is optional for (sipsans_session.sent).
 
-    async def unsubscribe(self, *, wait: bool = True, timeout: float | None = None) -> str | None:
-        """SUBSCRIBE with Expires: 0 (§4.1.2.3); with ``wait`` (default) returns the
-        ``reason`` once the notifier's final NOTIFY (or Timer N) ended it."""
+    def refresh(self, *, expires: int | None = None) -> Sent[None]:
+        """SUBSCRIBE now (the UA refreshes by itself before expiry, §4.1.2.2), sent at
+        once. The notifier's NOTIFY follows as ``NotifyReceived``; a refresh rejected
+        for good ends the subscription (see ``closed()``)."""
+        self._driver.command(self._client().refresh, expires=expires)
+        return Sent()
+
+    def unsubscribe(self, *, wait: bool = True, timeout: float | None = None) -> Sent[str | None]:
+        """SUBSCRIBE with Expires: 0 (§4.1.2.3), sent at once; awaiting it with ``wait``
+        (default) returns the ``reason`` once the notifier's final NOTIFY (or Timer N)
+        ended it."""
         self._driver.command(self._client().unsubscribe)
-        return await self.closed(timeout) if wait else None
+        if not wait:
+            return Sent()
+        return Sent(lambda: self.closed(timeout))
 
     # -- notifier ------------------------------------------------------------------------
 
-    async def accept(
+    def accept(
         self,
         *,
         state: SubscriptionState | str = SubscriptionState.ACTIVE,
@@ -213,9 +221,9 @@ class AsyncSubscription(SubscriptionInfo):
         content_type: str | None = None,
         expires: int | None = None,
         headers: Hdrs = (),
-    ) -> None:
-        """200 OK and at once the first NOTIFY with ``state`` and ``body`` (§4.2.1.2);
-        returns once both are sent (the NOTIFY's response comes as ``ResponseReceived``)."""
+    ) -> Sent[None]:
+        """200 OK and at once the first NOTIFY with ``state`` and ``body`` (§4.2.1.2),
+        both sent at once (the NOTIFY's response comes as ``ResponseReceived``)."""
         self._driver.command(
             self._server().accept,
             state=state,
@@ -224,12 +232,15 @@ class AsyncSubscription(SubscriptionInfo):
             expires=expires,
             headers=headers,
         )
+        return Sent()
 
-    async def reject(
+    def reject(
         self, status: int = 403, *, reason: str | None = None, headers: Hdrs = ()
-    ) -> None:
-        """A final 3xx-6xx to the SUBSCRIBE (``reason`` is the reason phrase)."""
+    ) -> Sent[None]:
+        """A final 3xx-6xx to the SUBSCRIBE (``reason`` is the reason phrase), sent at
+        once."""
         self._driver.command(self._server().reject, status, reason=reason, headers=headers)
+        return Sent()
 
     async def notify(
         self,

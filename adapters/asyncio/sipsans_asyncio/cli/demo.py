@@ -27,7 +27,7 @@ from sipsans.tools.ladder import Arrow, message_label, render_ladder
 from sipsans_session import BufferedSystemRandom, CallFailed, Listen
 
 from ..session import Session
-from .common import Subparsers, version
+from .common import Subparsers, add_subcommand, version
 
 __all__ = ["NAME", "OFFER_SDP", "SAMPLE_INVITE", "add_parser", "run", "run_demo"]
 
@@ -60,11 +60,13 @@ Address = tuple[str, int]
 
 
 def add_parser(commands: Subparsers) -> None:
-    demo = commands.add_parser(
+    demo = add_subcommand(
+        commands,
         NAME,
         help="a full call between two sipsans UAs over loopback UDP, as a ladder diagram",
-        description="Run a UAC and a UAS in this process, bound to 127.0.0.1 (free ports), make"
-        " a call with SDP, hang up, and print the exchange as a ladder diagram.",
+        description="Run a UAC and a UAS in this process, bound to 127.0.0.1 (free ports),"
+        " make a call with SDP, hang up, and print the exchange as a ladder diagram.\n\n"
+        "exit status: 0 the call went through; 1 it did not",
     )
     demo.add_argument(
         "--parse", action="store_true", help="instead parse a sample INVITE and show its fields"

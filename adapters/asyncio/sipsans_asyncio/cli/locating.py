@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import socket
 import time
 
 import sipsans
-from sipsans.locate import LocateError
+from sipsans.locate import DEFAULT_TRANSPORTS, LocateError
 from sipsans_session.resolve import DNS_EXTRA, Resolver, dnspython_available
 
 from .common import CommandError, parse_hostport
@@ -49,7 +50,14 @@ def resolver(args: argparse.Namespace) -> Resolver:
     server = parse_hostport(text, default_port=53) if text else None
     if server is not None and not dnspython_available():
         raise CommandError(f"--dns-server needs dnspython: {DNS_EXTRA}")
-    return Resolver(server=server, getaddrinfo=_addresses, clock=time.monotonic)
+    # (WebSocket too when wsproto is there to speak it: RFC 7118 §7 SRV and NAPTR)
+    websocket = ("WSS", "WS") if importlib.util.find_spec("wsproto") is not None else ()
+    return Resolver(
+        server=server,
+        getaddrinfo=_addresses,
+        clock=time.monotonic,
+        transports=(*DEFAULT_TRANSPORTS, *websocket),
+    )
 
 
 async def locate(

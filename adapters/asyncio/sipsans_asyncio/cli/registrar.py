@@ -15,18 +15,13 @@ import time
 from typing import Any
 
 import sipsans
-from sipsans.auth import ALGORITHMS, DigestServer
+from sipsans.auth import ALGORITHMS, DigestServer, FailureLimits
 from sipsans_session import BufferedSystemRandom
 
 from ..session import Session
-from .common import (
-    CommandError,
-    Subparsers,
-    add_network_options,
-    endpoint,
-    make_session,
-    run_network,
-)
+from .common import CommandError, Exit, Subparsers, add_network_options, add_subcommand, count
+from .running import run_network
+from .stack import Stack, make_session
 
 __all__ = ["NAME", "add_parser", "parse_users", "run"]
 
@@ -36,40 +31,71 @@ NAME = "registrar"
 _REGISTRAR_ALLOW = "REGISTER, OPTIONS"
 
 
+_DESCRIPTION = """\
+A registrar (RFC 3261 §10.3): answers REGISTER, keeps the bindings in memory and prints
+each answer and the bindings of each 200. With --user, every REGISTER must authenticate
+(digest, RFC 3261 §22) as the AOR's user. OPTIONS get 200, other methods 405.
+
+exit status: 0 after --requests REGISTERs (or a signal: 130/143); 2 usage error or the
+address is taken"""
+
+
 def add_parser(commands: Subparsers) -> None:
-    sub = commands.add_parser(
-        NAME,
+    sub = add_subcommand(
+        commands, NAME,
         help="accept registrations, with digest authentication for --user NAME:PASSWORD",
-        description="A registrar (RFC 3261 §10.3): answers REGISTER, keeps the bindings in"
-        " memory, prints each answer. With --user, every REGISTER must authenticate (digest,"
-        " RFC 3261 §22) as the AOR's user.",
-    )
+        description=_DESCRIPTION,
+    )  # fmt: skip
     add_network_options(sub, listen="127.0.0.1:5060")
-    sub.add_argument(
+    reg = sub.add_argument_group("registrar")
+    reg.add_argument(
         "--user",
         action="append",
         metavar="NAME:PASSWORD",
         help="a user who may register sip:NAME@... (repeatable)",
     )
-    sub.add_argument("--realm", help="digest realm (default: the first --domain, else the host)")
-    sub.add_argument("--domain", action="append", help="a domain served (repeatable; default: any)")
-    sub.add_argument(
+    reg.add_argument("--realm", help="digest realm (default: the first --domain, else the host)")
+    reg.add_argument("--domain", action="append", help="a domain served (repeatable; default: any)")
+    reg.add_argument(
         "--algorithm",
         action="append",
         choices=ALGORITHMS,
         metavar="ALG",
         help="digest algorithm offered (repeatable; default: SHA-256 and MD5)",
     )
-    sub.add_argument("--min-expires", type=int, default=60, help="shortest binding (423 below)")
-    sub.add_argument("--max-expires", type=int, default=7200, help="longest binding granted")
-    sub.add_argument(
-        "--requests", type=int, default=0, help="exit after answering N REGISTERs (0: never)"
+    reg.add_argument(
+        "--min-expires", type=count, default=60, help="shortest binding, in seconds (423 below)"
+    )
+    reg.add_argument(
+        "--max-expires", type=count, default=7200, help="longest binding granted, in seconds"
+    )
+    reg.add_argument(
+        "--requests", type=count, default=0, help="exit after answering N REGISTERs (0: never)"
+    )
+    limits = FailureLimits()
+    reg.add_argument(
+        "--source-failures",
+        type=int,
+        default=limits.source_failures,
+        metavar="N",
+        help="wrong passwords from one host per minute before it backs off (503, doubling;"
+        f" 0: no limit; default {limits.source_failures})",
+    )
+    reg.add_argument(
+        "--user-failures",
+        type=int,
+        default=limits.user_failures,
+        metavar="N",
+        help="wrong passwords for one user per minute, from any host, before it backs off"
+        f" (0: no limit; default {limits.user_failures})",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.min_expires <= args.max_expires:
         raise CommandError("need 0 < --min-expires <= --max-expires")
+    if args.source_failures < 0 or args.user_failures < 0:
+        raise CommandError("--source-failures and --user-failures are counts (0: no limit)")
     return run_network(_registrar(args), args, server=True)
 
 
@@ -126,31 +152,44 @@ async def _registrar(args: argparse.Namespace) -> int:
         if args.requests and answered >= args.requests:
             done.set()
 
-    session = make_session(args, endpoint, transport=transport, server=True)
-    session.on_event = on_event
-    async with session:
-        # Made before the first await, so before any REGISTER can arrive; the default
-        # realm is the address the session ended up advertising.
-        host, port = session.addresses[transport]
-        realm = args.realm or (args.domain[0] if args.domain else session.advertised[0])
-        digest = None
-        if users:
-            digest = DigestServer(
-                os.urandom(32), realm, algorithms=args.algorithm or ("SHA-256", "MD5")
-            )
-        registrar = sipsans.Registrar(
-            domains=args.domain or None,
-            min_expires=args.min_expires,
-            max_expires=args.max_expires,
-            default_expires=min(max(3600, args.min_expires), args.max_expires),
-            authenticator=digest,
-            password_lookup=(lambda user, _realm: users.get(user)) if users else None,
-            epoch_offset=time.time() - session.now(),
-            rng=tags,
+    stack, watcher = Stack.watched(args) if args.verbose else (Stack(args), None)
+    with stack:
+        session = make_session(
+            args, stack.endpoint, transport=transport, server=True, default_port=5060
         )
-        auth = f"digest realm {realm!r} for {', '.join(users)}" if users else "no authentication"
-        print(f"sipsans registrar listening on {transport} {host}:{port} ({auth})", flush=True)
-        await done.wait()
-        await asyncio.sleep(0.05)  # let the last response leave
+        if watcher is not None:
+            watcher.session = session
+        session.on_event = on_event
+        async with session:
+            # Made before the first await, so before any REGISTER can arrive; the default
+            # realm is the address the session ended up advertising.
+            host, port = session.addresses[transport]
+            realm = args.realm or (args.domain[0] if args.domain else session.advertised[0])
+            digest = None
+            if users:
+                digest = DigestServer(
+                    os.urandom(32),
+                    realm,
+                    algorithms=args.algorithm or ("SHA-256", "MD5"),
+                    limits=FailureLimits(
+                        source_failures=args.source_failures, user_failures=args.user_failures
+                    ),
+                )
+            registrar = sipsans.Registrar(
+                domains=args.domain or None,
+                min_expires=args.min_expires,
+                max_expires=args.max_expires,
+                default_expires=min(max(3600, args.min_expires), args.max_expires),
+                authenticator=digest,
+                password_lookup=(lambda user, _realm: users.get(user)) if users else None,
+                epoch_offset=time.time() - session.now(),
+                rng=tags,
+            )
+            auth = (
+                f"digest realm {realm!r} for {', '.join(users)}" if users else "no authentication"
+            )
+            print(f"sipsans registrar listening on {transport} {host}:{port} ({auth})", flush=True)
+            await done.wait()
+            await asyncio.sleep(0.05)  # let the last response leave
     print(f"{answered} REGISTER requests answered")
-    return 0
+    return Exit.OK

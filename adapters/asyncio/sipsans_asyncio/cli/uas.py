@@ -1,9 +1,26 @@
-"""``sipsans uas``: answer calls (``--ring``, ``--reject CODE``, ``--calls N``) and OPTIONS.
+"""``sipsans uas``: a user agent that answers, as an application on the UserAgent's
+public API (every answer goes through ``ua.respond``, a dialog's ``accept``/``reject``
+or a subscription's ``accept``, never through the Endpoint behind the UA's back).
 
-With ``--register AOR`` (``--user/--password``) it registers the AOR first from the same
-socket, so a proxy's location lookup routes calls here, and unregisters on exit. Every
-event is handled by :class:`UasHandler`, called inside the pump (the session's
-``on_event``).
+- INVITE: answered with an SDP answer negotiated by :mod:`sipsans.sdp` (the codecs both
+  sides have, telephone-event, the offer's direction mirrored, an RTP port of its own),
+  or an offer when the INVITE had none; ``--ring`` rings first, ``--reject`` refuses.
+  re-INVITE and UPDATE offers are answered the same way (a hold gets ``recvonly``).
+- OPTIONS: ``ua.respond(txn, 200)``: the UA adds the To tag and the Allow, Accept and
+  Supported its other answers carry (RFC 3261 §11.2).
+- MESSAGE, INFO and other in-dialog requests: 200 at once; each MESSAGE is printed.
+- REFER within a call (RFC 3515): 202, then the transfer target is called and the
+  referrer told how that went (NOTIFY with message/sipfrag). A REFER it cannot follow
+  (``--refuse-transfers``, a Refer-To that is not sip: or sips:, no call to transfer)
+  gets 403 at once.
+- SUBSCRIBE to a package of ``--events`` (RFC 6665): accepted, with a fixed state.
+- ``--register AOR``: registers first, from the same socket, unregisters on exit.
+- ``--state redis://...``: one worker of many behind a load balancer, its confirmed
+  dialogs shared and restored (:mod:`~.state`, docs/scaling.md).
+
+One line per call as it ends (from, codec, duration, why it ended) unless ``--quiet``.
+Every event is handled by :class:`UasHandler` inside the pump (the session's
+``on_event``): dispatch by exact type, one dict look-up per event.
 """
 
 from __future__ import annotations
@@ -13,54 +30,139 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
 import sipsans
+from sipsans.sdp import Capabilities, parse_sdp
+from sipsans_session import BufferedSystemRandom, CallFailed, RequestTimeout, TransportError
 
 from ..session import Session
 from . import state
 from .common import (
-    ANSWER_SDP,
     CommandError,
-    RegistrationArgs,
+    Exit,
     Subparsers,
     add_network_options,
-    add_registration_options,
-    make_session,
+    add_subcommand,
+    count,
     parse_hostport,
-    run_network,
+    seconds,
+    target_of,
+)
+from .media import MediaPort, Negotiated, Negotiator, add_media_options, codec_of
+from .registering import (
+    RegistrationArgs,
+    add_registration_options,
     start_registration,
     stop_registration,
-    user_agent,
 )
+from .running import run_network
+from .stack import Stack, make_session
 
-__all__ = ["NAME", "UasHandler", "add_parser", "run"]
+__all__ = ["EVENT_STATES", "NAME", "UasHandler", "add_parser", "run"]
 
 NAME = "uas"
 
+_DESCRIPTION = """\
+Answer calls and the requests around them, as a phone set to auto-answer would
+(--duration: and hang up after a while).
+
+INVITEs get an SDP answer negotiated from --codecs (no media is sent; RTP goes to a
+port of its own and is dropped), OPTIONS the UA's capabilities, MESSAGE and INFO a 200,
+a REFER within a call is followed (the target is called), SUBSCRIBE to a package of
+--events is accepted. One line per call as it ends: who called, the codec, how long,
+why it ended. SIGINT or SIGTERM hangs up, unregisters and exits.
+
+exit status: 0 after --calls calls (or a signal: 130/143); 1 the registration was
+refused; 2 usage error or the address is taken; 3 the registrar did not answer"""
+
 
 def add_parser(commands: Subparsers) -> None:
-    sub = commands.add_parser(NAME, help="answer calls and OPTIONS")
+    sub = add_subcommand(
+        commands, NAME, help="answer calls, OPTIONS, MESSAGE, REFER and SUBSCRIBE",
+        description=_DESCRIPTION,
+    )  # fmt: skip
     add_network_options(sub, listen="127.0.0.1:5060")
-    sub.add_argument("--ring", type=float, default=0.0, help="send 180, answer after SECONDS")
-    sub.add_argument("--reject", type=int, metavar="CODE", help="reject every call with CODE")
-    sub.add_argument("--calls", type=int, default=0, help="exit after N calls (0: never)")
-    sub.add_argument(
+    calls = sub.add_argument_group("calls")
+    calls.add_argument(
+        "--ring",
+        type=seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="send 180 Ringing, answer after SECONDS",
+    )
+    calls.add_argument("--reject", type=int, metavar="CODE", help="reject every call with CODE")
+    calls.add_argument(
+        "--duration",
+        type=seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="hang up (BYE) each answered call after SECONDS (0: let the caller hang up)",
+    )
+    calls.add_argument(
+        "--calls", type=count, default=0, help="exit once N calls have ended (0: never)"
+    )
+    calls.add_argument(
         "--workers",
-        type=int,
+        type=count,
         default=1,
         metavar="N",
         help="N processes sharing the --listen port (SO_REUSEPORT; the kernel spreads "
         "calls by source address, so one source always reaches the same worker)",
     )
-    sub.add_argument(
+    calls.add_argument(
+        "--refuse-transfers", action="store_true", help="answer REFER with 403 instead of following"
+    )
+    calls.add_argument(
+        "--events",
+        type=_packages,
+        default=tuple(EVENT_STATES),
+        metavar="LIST",
+        help=f"event packages served to SUBSCRIBE (default: {','.join(EVENT_STATES)})",
+    )
+    calls.add_argument(
+        "-q", "--quiet", action="store_true", help="no line per call (for load tests)"
+    )
+    add_media_options(sub)
+    reg = add_registration_options(sub)
+    reg.add_argument(
         "--register",
         metavar="AOR",
         help="register AOR from this UA first (so calls to it arrive here); unregister on exit",
     )
-    add_registration_options(sub)
+    reg.add_argument("--user", help="digest user name for --register")
+    reg.add_argument("--password", help="digest password for --register")
     state.add_state_options(sub)
+
+
+#: What ``sipsans uas`` notifies for each event package it serves: a fixed state, as it
+#: has no mailbox and no presentity to watch. Content type and body (``{uri}`` is the
+#: subscribed URI).
+EVENT_STATES: dict[str, tuple[str, str]] = {
+    # RFC 3856 presence, in PIDF (RFC 3863): open.
+    "presence": (
+        "application/pidf+xml",
+        '<?xml version="1.0" encoding="UTF-8"?>\r\n'
+        '<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="{uri}">\r\n'
+        '<tuple id="sipsans"><status><basic>open</basic></status></tuple>\r\n'
+        "</presence>\r\n",
+    ),
+    # RFC 3842 message waiting: none.
+    "message-summary": ("application/simple-message-summary", "Messages-Waiting: no\r\n"),
+}
+
+
+def _packages(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in EVENT_STATES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"no state to notify for {', '.join(unknown)} (known: {', '.join(EVENT_STATES)})"
+        )
+    return names
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,13 +205,31 @@ def run_workers(args: argparse.Namespace) -> int:
     return max(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) for child in children)
 
 
+class _Call:
+    """What the uas remembers of a call while it lasts: for its line, and the SDP it
+    sent last (a re-INVITE's answer continues that session, RFC 3264 §8)."""
+
+    __slots__ = ("answered", "codec", "incoming", "local", "number", "who")
+
+    def __init__(self, number: int, who: object, *, incoming: bool = True) -> None:
+        self.number = number
+        #: The caller's From (a NameAddr, rendered only for the line), or the callee.
+        self.who = who
+        self.incoming = incoming
+        self.codec = "-"
+        self.local: Negotiated | None = None
+        #: When our 2xx went out (None: never answered).
+        self.answered: float | None = None
+
+
 class UasHandler:
     """What ``sipsans uas`` does with each event of its session (the session's
-    ``on_event``, called inside the pump): answer calls (or ring first, or reject),
-    answer in-dialog requests and OPTIONS, count the calls that ended.
+    ``on_event``, called inside the pump). ``media_port`` is the RTP port its SDP
+    advertises; ``on_registration`` gets the registration's state changes.
 
-    Dispatch is by exact event type (one dict look-up per event): under ``sipp -sn uac``
-    this runs several times per call.
+    To change how calls are answered, subclass and override :meth:`answer_call`
+    (which sees the IncomingCall and the negotiated SDP) or add handlers to
+    ``self.handlers`` (event type -> method).
     """
 
     def __init__(
@@ -117,20 +237,34 @@ class UasHandler:
         session: Session[Any],
         args: argparse.Namespace,
         *,
+        media_port: int,
         on_registration: Callable[[sipsans.RegistrationStateChanged], None] | None = None,
     ) -> None:
         self.session = session
         self.args = args
-        self.answered = 0
-        #: Set once ``--calls`` calls have ended.
+        #: Calls that have ended (incoming and the transfers it placed).
+        self.ended = 0
+        self._exit_after: int = args.calls
+        #: Set once ``--calls`` calls have ended and none is up.
         self.done = asyncio.Event()
-        self._calls: set[str] = set()
+        self.negotiator = Negotiator(
+            Capabilities.audio(host=session.advertised[0], port=media_port, codecs=args.codecs),
+            BufferedSystemRandom(),
+        )
+        self._calls: dict[tuple[str, str], _Call] = {}
+        self._numbered = 0
+        self._transfers: set[asyncio.Task[None]] = set()
+        #: Calls answered with our offer whose ACK (with the answer) has not come yet.
+        self._late: set[tuple[str, str]] = set()
         self._on_registration = on_registration
-        self._handlers: dict[type, Callable[[Any], None]] = {
+        self.handlers: dict[type, Callable[[Any], None]] = {
             sipsans.IncomingCall: self._incoming,
             sipsans.DialogTerminated: self._terminated,
             sipsans.InDialogRequest: self._in_dialog,
             sipsans.RequestReceived: self._request,
+            sipsans.MessageReceived: self._message,
+            sipsans.ReferReceived: self._refer,
+            sipsans.IncomingSubscription: self._subscription,
             sipsans.RegistrationStateChanged: self._registration,
         }
 
@@ -138,97 +272,321 @@ class UasHandler:
         """Handle one event. Give the session this bound method as its ``on_event``
         rather than the handler itself: CPython calls a bound method faster than an
         object's ``__call__`` (some 600 instructions less per event on 3.11)."""
-        handler = self._handlers.get(type(event))
+        handler = self.handlers.get(type(event))
         if handler is not None:
             handler(event)
 
     __call__ = on_event
 
-    def answer(self, dialog: Any) -> None:
-        # (try rather than contextlib.suppress, whose three calls this saves per call)
-        try:
-            self.session.command(dialog.accept, body=ANSWER_SDP, content_type="application/sdp")
-        except sipsans.LocalProtocolError:
-            return  # the call ended meanwhile
+    def _say(self, text: str) -> None:
+        if not self.args.quiet:
+            print(text, flush=True)
+
+    # -- calls ---------------------------------------------------------------------------
 
     def _incoming(self, event: sipsans.IncomingCall) -> None:
         dialog = event.dialog
-        self._calls.add(dialog.id.call_id)
+        self._numbered += 1
+        call = _Call(self._numbered, event.request.from_)
+        self._calls[(dialog.id.call_id, dialog.id.local_tag)] = call
         args = self.args
         if args.reject:
-            self.session.command(dialog.reject, args.reject)
-        elif args.ring > 0:
-            self.session.command(dialog.ringing)
-            asyncio.get_running_loop().call_later(args.ring, self.answer, dialog)
+            self._command(dialog.reject, args.reject)
+            return
+        body = event.request.body
+        try:
+            # An offer is answered; without one (RFC 3264 §5: the offer goes in our
+            # 2xx), the answer comes in the ACK.
+            sdp = self.negotiator.answer(body) if body else self.negotiator.offer()
+        except sipsans.RemoteProtocolError as exc:
+            call.codec = "none"
+            self._command(dialog.reject, exc.status_hint, reason=_reason(exc.status_hint))
+            return
+        call.codec, call.local = sdp.codec, sdp
+        if not body:
+            # The answer comes in the ACK, which confirms the dialog: watch for it (only
+            # while such a call is pending: no cost to the calls that offer).
+            self._late.add((dialog.id.call_id, dialog.id.local_tag))
+            self.handlers[sipsans.DialogStateChanged] = self._confirmed
+        self.answer_call(event, sdp)
+
+    def _confirmed(self, event: sipsans.DialogStateChanged) -> None:
+        """A call we offered to is confirmed: its ACK carries the answer (RFC 3264 §5)."""
+        key = (event.dialog_id.call_id, event.dialog_id.local_tag)
+        if event.state is not sipsans.DialogState.CONFIRMED or key not in self._late:
+            return
+        self._late.discard(key)
+        if not self._late:
+            del self.handlers[sipsans.DialogStateChanged]
+        call = self._calls.get(key)
+        message = event.message
+        if call is not None and message is not None and message.body:
+            with contextlib.suppress(sipsans.RemoteProtocolError):
+                call.codec = codec_of(parse_sdp(message.body))
+
+    def answer_call(self, event: sipsans.IncomingCall, sdp: Negotiated) -> None:
+        """Answer ``event``'s call with ``sdp`` (the SDP answer, or our offer): at once,
+        or after ringing ``--ring`` seconds."""
+        dialog = event.dialog
+        if self.args.ring > 0:
+            self._command(dialog.ringing)
+            asyncio.get_running_loop().call_later(self.args.ring, self.accept, dialog, sdp)
         else:
-            self.answer(dialog)
+            self.accept(dialog, sdp)
+
+    def accept(self, dialog: sipsans.ServerInviteDialog, sdp: Negotiated) -> None:
+        """200 OK with ``sdp`` (nothing when the call ended meanwhile)."""
+        # (try rather than contextlib.suppress, whose three calls this saves per call)
+        try:
+            self.session.command(dialog.accept, body=sdp.body, content_type="application/sdp")
+        except sipsans.LocalProtocolError:
+            return
+        call = self._calls.get((dialog.id.call_id, dialog.id.local_tag))
+        if call is not None:
+            call.answered = time.monotonic()  # (the call's length only: no session clock)
+        if self.args.duration > 0:
+            asyncio.get_running_loop().call_later(self.args.duration, self._hang_up, dialog)
+
+    def _hang_up(self, dialog: sipsans.ServerInviteDialog) -> None:
+        """``--duration`` is up: BYE (held by the UA until our 2xx is ACKed, §15)."""
+        if dialog.state is not sipsans.DialogState.TERMINATED:
+            self._command(dialog.bye)
 
     def _terminated(self, event: sipsans.DialogTerminated) -> None:
-        call_id = event.dialog_id.call_id
-        if call_id not in self._calls:
-            return
-        self._calls.discard(call_id)
-        self.answered += 1
-        args = self.args
-        if args.verbose:
-            print(f"call {call_id} ended: {event.reason.name}")
-        if args.calls and self.answered >= args.calls:
+        dialog_id = event.dialog_id
+        call = self._calls.get((dialog_id.call_id, dialog_id.local_tag))
+        if call is None or not call.incoming:
+            return  # (a transfer's call is reported by its own task)
+        key = (dialog_id.call_id, dialog_id.local_tag)
+        del self._calls[key]
+        if self._late and key in self._late:
+            self._late.discard(key)
+            if not self._late:
+                self.handlers.pop(sipsans.DialogStateChanged, None)
+        self._ended(call, event.reason, event.status)
+
+    def _ended(
+        self, call: _Call, reason: sipsans.TerminatedReason | None, status: int | None
+    ) -> None:
+        self.ended += 1
+        if not self.args.quiet:
+            talked = time.monotonic() - call.answered if call.answered is not None else 0.0
+            why = reason.name if reason is not None else "?"
+            if status is not None and call.answered is None:
+                why += f" {status}"
+            who = call.who.uri if isinstance(call.who, sipsans.NameAddr) else call.who
+            way = "from" if call.incoming else "to"
+            print(
+                f"call {call.number} {way} {who}: {call.codec}, {talked:.1f} s, ended {why}",
+                flush=True,
+            )
+        if self._exit_after and self.ended >= self._exit_after and not self._calls:
             self.done.set()
 
     def _in_dialog(self, event: sipsans.InDialogRequest) -> None:
-        if event.txn is None:
-            return
-        # A re-INVITE/UPDATE with an offer gets our answer; anything else a 200.
         request = event.request
-        offer = request.method in ("INVITE", "UPDATE") and bool(request.body)
-        body = ANSWER_SDP if request.method == "INVITE" or offer else b""
-        session = self.session
-        with contextlib.suppress(sipsans.LocalProtocolError):
-            session.command(
-                session.core.respond,
-                event.txn,
-                200,
-                body=body,
-                content_type="application/sdp" if body else None,
-            )
+        call = self._calls.get((event.dialog_id.call_id, event.dialog_id.local_tag))
+        if event.txn is None:  # an ACK carrying the answer to the offer in our 2xx
+            if call is not None and request.body:
+                with contextlib.suppress(sipsans.RemoteProtocolError):
+                    call.codec = codec_of(parse_sdp(request.body))
+            return
+        method = request.method
+        body = b""
+        if method in ("INVITE", "UPDATE"):
+            previous = call.local.sdp() if call is not None and call.local is not None else None
+            try:
+                if request.body:
+                    sdp = self.negotiator.answer(request.body, previous)
+                elif method == "INVITE":
+                    sdp = self.negotiator.offer(previous)  # answered in the ACK (§14.2)
+                else:
+                    sdp = None
+            except sipsans.RemoteProtocolError as exc:
+                self._respond(event.txn, exc.status_hint)
+                return
+            if sdp is not None:
+                body = sdp.body
+                if call is not None:
+                    call.local, call.codec = sdp, sdp.codec
+        self._respond(event.txn, 200, body=body)
+
+    # -- requests outside calls --------------------------------------------------------------
 
     def _request(self, event: sipsans.RequestReceived) -> None:
-        if event.txn is None or event.request.method != "OPTIONS":
+        if event.txn is None:
             return
-        # Through the UA (it adds Allow and Accept, §11.2), which then forgets the request:
-        # answered behind its back, it would answer it again after answer_timeout.
-        session = self.session
-        session.command(session.core.respond, event.txn, 200)
+        method = event.request.method
+        if method == "OPTIONS":
+            self._respond(event.txn, 200)  # the UA adds Allow, Accept, Supported, To tag
+        elif method == "REFER":
+            self._respond(event.txn, 403, reason="Transfers only within a call")
+        else:
+            self._respond(event.txn, 200)
+
+    def _message(self, event: sipsans.MessageReceived) -> None:
+        self._respond(event.txn, 200)
+        text = event.request.body.decode("utf-8", "replace")
+        self._say(f"message from {event.request.from_.uri}: {text}")
+
+    def _subscription(self, event: sipsans.IncomingSubscription) -> None:
+        sub = event.subscription
+        content_type, body = EVENT_STATES[sub.event]
+        self._command(
+            sub.accept,
+            body=body.format(uri=event.request.uri).encode(),
+            content_type=content_type,
+        )
+        self._say(f"subscription from {event.request.from_.uri} to {sub.event}")
 
     def _registration(self, event: sipsans.RegistrationStateChanged) -> None:
         if self._on_registration is not None:
             self._on_registration(event)
+
+    # -- transfers (RFC 3515) ----------------------------------------------------------------
+
+    def _refer(self, event: sipsans.ReferReceived) -> None:
+        target = event.refer_to.uri
+        original = self._calls.get((event.dialog_id.call_id, event.dialog_id.local_tag))
+        if self.args.refuse_transfers:
+            self._respond(event.txn, 403, reason="Transfers refused")
+            return
+        if not isinstance(target, sipsans.SipURI):
+            self._respond(event.txn, 403, reason="Refer-To is not a SIP URI")
+            return
+        self._respond(event.txn, 202)
+        self._say(
+            f"call {original.number if original else '?'} transferred to {target}"
+            f" by {event.request.from_.uri}"
+        )
+        task = asyncio.get_running_loop().create_task(self._follow(event, target))
+        self._transfers.add(task)
+        task.add_done_callback(self._transfers.discard)
+
+    async def _follow(self, refer: sipsans.ReferReceived, target: sipsans.SipURI) -> None:
+        """Call the transfer target, tell the referrer the outcome (RFC 3515 §2.4.4),
+        and stay in that call until it ends."""
+        session = self.session
+        referred_by = [("Referred-By", str(refer.referred_by))] if refer.referred_by else []
+        sdp = self.negotiator.offer()
+        self._numbered += 1
+        call = _Call(self._numbered, target, incoming=False)
+        call.local, call.codec = sdp, sdp.codec
+        dialog = await session.invite(
+            target,
+            body=sdp.body,
+            content_type="application/sdp",
+            headers=referred_by,
+            # (a Refer-To without transport= goes over our own --transport, as the
+            # client subcommands send theirs)
+            target=target_of(target, self.args.transport),
+            wait=False,
+        )
+        self._calls[(dialog.id.call_id, dialog.id.local_tag)] = call
+        referrer = session.wrap(refer.dialog_id)
+        try:
+            await dialog.established(self.args.timeout)
+        except CallFailed as exc:
+            await self._notify(referrer, exc.status or 503, refer.refer_sub)
+            self._calls.pop((dialog.id.call_id, dialog.id.local_tag), None)
+            self._ended(call, exc.reason, exc.status)
+            return
+        except TimeoutError:
+            await self._notify(referrer, 408, refer.refer_sub)
+        else:
+            call.answered = time.monotonic()
+            await self._notify(referrer, 200, refer.refer_sub)
+        if self.args.duration > 0:
+            with contextlib.suppress(TimeoutError):
+                await dialog.closed(self.args.duration)
+            if not dialog.is_terminated:
+                await dialog.hangup()
+        reason = await dialog.closed()
+        self._calls.pop((dialog.id.call_id, dialog.id.local_tag), None)
+        self._ended(call, reason, dialog.status)
+
+    async def _notify(self, referrer: Any, status: int, subscribed: bool) -> None:
+        """The final NOTIFY of a REFER's implicit subscription (none under RFC 4488's
+        ``Refer-Sub: false``, or when the referrer already hung up)."""
+        if subscribed and not referrer.is_terminated:
+            with contextlib.suppress(sipsans.LocalProtocolError, RequestTimeout, TransportError):
+                await referrer.notify_refer(status)
+
+    # -- answering -------------------------------------------------------------------------
+
+    def _respond(self, txn: sipsans.ServerTxn, status: int, **answer: Any) -> None:
+        if answer.get("body"):
+            answer["content_type"] = "application/sdp"
+        with contextlib.suppress(sipsans.LocalProtocolError):
+            self.session.command(self.session.core.respond, txn, status, **answer)
+
+    def _command(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        with contextlib.suppress(sipsans.LocalProtocolError):
+            self.session.command(fn, *args, **kwargs)
+
+
+def _reason(status: int) -> str | None:
+    return {488: "Not Acceptable Here: no common codec"}.get(status)
 
 
 async def _uas(args: argparse.Namespace) -> int:
     transport = (args.transport or "udp").upper()
     registration = RegistrationArgs.of(args, args.register) if args.register else None
     states: asyncio.Queue[sipsans.RegistrationStateChanged] = asyncio.Queue()
-    core = user_agent(args, args.register, config=state.ua_config(args))
-    session = make_session(args, core, transport=transport, server=True)
-    session.reuse_port = getattr(args, "reuse_port", False)  # a worker of --workers
-    handler = UasHandler(session, args, on_registration=states.put_nowait)
-    session.on_event = handler.on_event
-    async with session, state.shared_dialogs(session, args):
-        host, port = session.addresses[transport]
-        print(f"sipsans uas listening on {transport} {host}:{port}", flush=True)
-        handle = None
-        if registration is not None:
-            # Registered from this session's own socket: calls to the AOR reach this UA.
-            result = await start_registration(session, args, registration, states.get)
-            if isinstance(result, int):
-                return result
-            handle = result
-        try:
-            await handler.done.wait()
-            await asyncio.sleep(0.05)  # let the last 200 OK for BYE leave
-        finally:
-            if handle is not None:
-                await stop_registration(session, args, handle, states.get)
-    print(f"{handler.answered} calls handled")
-    return 0
+    config = state.ua_config(args, sipsans.UAConfig(event_packages=args.events))
+    if args.verbose:  # (a live ladder of every message; nothing watches them otherwise)
+        stack, watcher = Stack.watched(args, identity=args.register, config=config)
+    else:
+        stack, watcher = Stack(args, identity=args.register, config=config), None
+    with stack:
+        session = make_session(
+            args, stack.user_agent, transport=transport, server=True, default_port=5060
+        )
+        session.reuse_port = getattr(args, "reuse_port", False)  # a worker of --workers
+        if watcher is not None:
+            watcher.session = session
+        async with session, state.shared_dialogs(session, args):
+            host, port = session.addresses[transport]
+            media = MediaPort(host, args.media_port, avoid=(port,))
+            try:
+                handler = UasHandler(
+                    session, args, media_port=media.port, on_registration=states.put_nowait
+                )
+                session.on_event = handler.on_event
+                print(
+                    f"sipsans uas listening on {transport} {host}:{port}"
+                    f" (RTP port {media.port}, codecs {','.join(args.codecs)})",
+                    flush=True,
+                )
+                status = await _serve(session, args, handler, registration, states)
+            finally:
+                media.close()
+    if status == Exit.OK:
+        print(f"{handler.ended} calls handled", flush=True)
+    return status
+
+
+async def _serve(
+    session: Session[Any],
+    args: argparse.Namespace,
+    handler: UasHandler,
+    registration: RegistrationArgs | None,
+    states: asyncio.Queue[sipsans.RegistrationStateChanged],
+) -> int:
+    handle = None
+    if registration is not None:
+        # Registered from this session's own socket: calls to the AOR reach this UA.
+        result = await start_registration(session, args, registration, states.get)
+        if isinstance(result, int):
+            return result
+        handle = result
+    try:
+        await handler.done.wait()
+        await asyncio.sleep(0.05)  # let the last 200 OK for BYE leave
+    except asyncio.CancelledError:
+        print(f"{handler.ended} calls handled", file=sys.stderr, flush=True)
+        raise
+    finally:
+        if handle is not None:
+            await stop_registration(session, args, handle, states.get)
+    return Exit.OK
