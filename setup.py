@@ -12,11 +12,14 @@ import os
 
 from setuptools import setup
 
-#: The modules mypyc compiles: the message, transaction, services and auth layers, less
-#: what bench/README.md lists with the reason (message/fields.py, headers.py, model.py and
-#: uri_model.py build instances without running __init__, see sipsans/_speed.py; the
-#: REGISTER and PUBLISH clients pass their options on as **kwargs, which mypyc mishandles).
-#: The package __init__ files only re-export; _speed.py uses exec.
+#: The modules mypyc compiles: the message, transaction, services, auth, dialog and ua
+#: layers, less what bench/README.md lists with the reason (message/fields.py, headers.py,
+#: model.py and uri_model.py build instances without running __init__, see
+#: sipsans/_speed.py; the REGISTER and PUBLISH clients pass their options on as **kwargs,
+#: which mypyc mishandles; dialog/model.py's Dialog is weakly referenced, which a native
+#: class is not; ua/handles.py and ua/registrations.py have keyword-only parameters after
+#: defaulted ones, on which mypyc's signature generation fails). The package __init__
+#: files only re-export; _speed.py uses exec.
 COMPILED = [
     "sipsans/errors.py",
     "sipsans/config.py",
@@ -43,6 +46,25 @@ COMPILED = [
     "sipsans/auth/params.py",
     "sipsans/auth/client.py",
     "sipsans/auth/server.py",
+    "sipsans/dialog/events.py",
+    "sipsans/dialog/replaces.py",
+    "sipsans/dialog/state.py",
+    "sipsans/dialog/subscription.py",
+    "sipsans/ua/agent.py",
+    "sipsans/ua/alarms.py",
+    "sipsans/ua/calls.py",
+    "sipsans/ua/client.py",
+    "sipsans/ua/config.py",
+    "sipsans/ua/context.py",
+    "sipsans/ua/dialogs.py",
+    "sipsans/ua/events.py",
+    "sipsans/ua/inbox.py",
+    "sipsans/ua/notifier.py",
+    "sipsans/ua/records.py",
+    "sipsans/ua/refer.py",
+    "sipsans/ua/server.py",
+    "sipsans/ua/subscriber.py",
+    "sipsans/ua/subscriptions.py",
 ]
 
 ext_modules = []

@@ -151,11 +151,13 @@ def calls_workload() -> tuple[Call, list[Any]]:
     return call, [alice, bob]
 
 
-def uas_workload() -> tuple[Call, list[Any]]:
-    """sipp ``-sn uac`` calls into one UserAgent (the ``sipsans uas --ring`` path)."""
+def uas_workload(ua: Any = None) -> tuple[Call, list[Any]]:
+    """sipp ``-sn uac`` calls into one UserAgent (the ``sipsans uas --ring`` path); into
+    ``ua`` when given, else a new one."""
     from sipsans import IncomingCall
 
-    ua = _make(UAS[0], 1, trying=True)
+    if ua is None:
+        ua = _make(UAS[0], 1, trying=True)
 
     def call(n: int, now: float) -> None:
         _fire(ua, now)
@@ -337,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: working tree / baseline: {rates[0] / rates[1]:.2f}x")
     if args.memory and not args.instructions:
         per_dialog = bytes_per_idle_dialog(args.memory)
-        print(f"memory per idle confirmed dialog: {per_dialog:,.0f} bytes (target <= 2048)")
+        print(f"memory per idle confirmed dialog: {per_dialog:,.0f} bytes (bench/memory.py)")
     return 0
 
 

@@ -14,8 +14,8 @@ Workloads:
 * ``parse-invite`` / ``parse-ok``: ``parse_message`` plus the transaction fields, as
   ``bench/parse.py`` reads them, on its INVITE and 200 OK; ``naive-invite`` /
   ``naive-ok``: the naive split+dict baseline of the same file.
-* ``parse-distinct``: ``parse-invite`` on INVITEs whose branch, From tag and Call-ID
-  differ each time (real traffic; the memos keyed on whole values miss).
+* ``parse-distinct``: ``parse-invite`` on INVITEs whose branch, From tag, Call-ID and
+  CSeq differ each time (real traffic; the memos keyed on whole values miss).
 * ``endpoint-call``: one UAS call below the UA, the way ``sipp -sn uac`` makes it:
   INVITE datagram in, 200 (with SDP) built by ``make_response`` and sent, ACK in, BYE
   in, 200 sent, then every transaction timer fired (the clock jumps 100 s per call).
@@ -221,20 +221,16 @@ def _fields_workload(name: str) -> Callable[[int], None]:
 
 
 def _distinct_workload() -> Callable[[int], None]:
-    """parse-invite on INVITEs that differ in branch, From tag and Call-ID each time, as
-    real traffic does: the memos keyed on whole values miss (see sipsans._speed)."""
+    """parse-invite on INVITEs whose branch, From tag, Call-ID and CSeq differ each time, as
+    real traffic does (``messages.distinct``, the stream of ``bench/parse.py``): the memos
+    keyed on whole values miss (see sipsans._speed)."""
     import parse as bench_parse
-    from messages import INVITE_900
+    from messages import distinct
 
     impl = bench_parse.load_sipsans()
     assert impl.fields is not None
     fn = impl.fields
-    messages = [
-        INVITE_900.replace(b"z9hG4bK2d4790.1", b"z9hG4bK%06d.1" % n)
-        .replace(b"tag=9fxced76sl", b"tag=%010d" % n)
-        .replace(b"3848276298220188511@", b"%019d@" % n)
-        for n in range(60_000)
-    ]
+    messages = [data for data, _ in distinct("INVITE_900", 60_000)]
 
     def one(n: int) -> None:
         fn(messages[n])

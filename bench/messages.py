@@ -3,6 +3,7 @@
 Both are what a UAS sees on the wire behind one record-routing proxy: two Vias (the
 proxy's on top), a Record-Route, an SDP body. CRLF line endings and a correct
 Content-Length are asserted at import time, as are the sizes the names promise (+/-60 bytes).
+:func:`distinct` makes a stream of variants of either, each with fresh transaction fields.
 """
 
 from __future__ import annotations
@@ -113,6 +114,33 @@ def _check(name: str, data: bytes, nominal: int) -> None:
     ]
     assert declared == [len(body)], f"{name}: Content-Length {declared} != body {len(body)}"
     assert abs(len(data) - nominal) <= 60, f"{name}: {len(data)} bytes, not ~{nominal}"
+
+
+def distinct(name: str, count: int, start: int = 0) -> list[tuple[bytes, TxnFields]]:
+    """``count`` variants of the message ``name`` as real traffic has them: each with a fresh
+    top Via branch, From tag, Call-ID and CSeq number (and To tag when it has one), the rest
+    unchanged. Variant ``n`` is the same in every run; sizes stay within a few bytes.
+    """
+    data, expected = MESSAGES[name]
+    out: list[tuple[bytes, TxnFields]] = []
+    for n in range(start, start + count):
+        branch = f"z9hG4bK{n:08x}.1"
+        from_tag = f"{n:08x}sl"
+        call_id = f"{n:019d}@atlanta.example.com"
+        seq = 100_000 + n
+        variant = (
+            data.replace(expected.branch.encode(), branch.encode())
+            .replace(b"tag=" + expected.from_tag.encode(), b"tag=" + from_tag.encode())
+            .replace(expected.call_id.encode(), call_id.encode())
+            .replace(b"CSeq: %d " % expected.cseq_seq, b"CSeq: %d " % seq)
+        )
+        fields = expected._replace(branch=branch, from_tag=from_tag, call_id=call_id, cseq_seq=seq)
+        if expected.to_tag is not None:
+            to_tag = f"{n:x}t"
+            variant = variant.replace(b"tag=" + expected.to_tag.encode(), b"tag=" + to_tag.encode())
+            fields = fields._replace(to_tag=to_tag)
+        out.append((variant, fields))
+    return out
 
 
 _check("INVITE_900", INVITE_900, 900)

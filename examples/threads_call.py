@@ -29,6 +29,15 @@ SDP = (
 )
 
 
+_print_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    """Print a whole line at once: two threads' print() calls could interleave."""
+    with _print_lock:
+        print(line, flush=True)
+
+
 def user_agent(name: str) -> Callable[[Address], sipsans.UserAgent]:
     """A UserAgent made once the session's socket is bound (so it knows its port)."""
 
@@ -47,9 +56,9 @@ def answer_one_call(bob: BlockingSession[sipsans.UserAgent], ended: list[object]
         event = bob.next_event(timeout=5)
     call = bob.wrap(event.dialog)  # a BlockingDialog: AsyncDialog's methods, blocking
     call.ringing()
-    print(f"bob ({threading.current_thread().name}): ringing")
+    say(f"bob ({threading.current_thread().name}): ringing")
     call.accept(body=SDP, content_type="application/sdp")  # blocks until the ACK
-    print(f"bob ({threading.current_thread().name}): answered")
+    say(f"bob ({threading.current_thread().name}): answered")
     ended.append(call.closed(timeout=5))
 
 
@@ -65,14 +74,14 @@ def main() -> int:
         worker.start()
         host, port = bob.addresses["UDP"]
         with alice.invite(f"sip:bob@{host}:{port}", body=SDP, timeout=5) as call:
-            print(f"alice ({threading.current_thread().name}): call {call.state.name}")
+            say(f"alice ({threading.current_thread().name}): call {call.state.name}")
             response = call.bye()
-            print(f"alice: BYE answered {response.status_code if response else None}")
+            say(f"alice: BYE answered {response.status_code if response else None}")
         worker.join(timeout=10)  # bounded: never hang on a broken peer
         if worker.is_alive() or ended != [sipsans.TerminatedReason.UAC_BYE]:
-            print(f"error: bob's thread saw {ended}")
+            say(f"error: bob's thread saw {ended}")
             return 1
-    print("ok: call from threads confirmed and hung up")
+    say("ok: call from threads confirmed and hung up")
     return 0
 
 

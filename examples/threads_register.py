@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+import threading
 
 import sipsans
 from sipsans.auth import DigestServer
@@ -24,6 +25,15 @@ from sipsans_anyio.blocking import BlockingSession
 Address = tuple[str, int]
 AOR = "sip:alice@example.com"
 USERS = {"alice": "wonderland"}
+
+
+_print_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    """Print a whole line at once: two threads' print() calls could interleave."""
+    with _print_lock:
+        print(line, flush=True)
 
 
 def endpoint(address: Address) -> sipsans.Endpoint:
@@ -52,22 +62,22 @@ def main() -> int:
             request = event.request
             response = registrar.handle_register(request, now=session.now(), source=event.source)
             session.command(session.core.send_response, event.txn, response)
-            print(f"registrar: {request.method} CSeq {request.cseq.seq} -> {response.status_code}")
+            say(f"registrar: {request.method} CSeq {request.cseq.seq} -> {response.status_code}")
 
     server = BlockingSession[sipsans.Endpoint](endpoint, listen=udp, on_event=on_event)
     with server, BlockingSession[sipsans.UserAgent](alice_agent, listen=udp) as alice:
         where = sipsans.Target("UDP", *server.addresses["UDP"])  # no DNS for example.com
         handle = alice.register(target=where, expires=600, timeout=5)
-        print(f"alice: registered for {handle.granted} s")
+        say(f"alice: registered for {handle.granted} s")
         now = server.portal.call(server.session.now)  # (the clock of the server's loop)
         bound = [str(b.uri) for b in registrar.location.lookup(AOR, now=now)]
-        print(f"registrar: {AOR} -> {bound}")
+        say(f"registrar: {AOR} -> {bound}")
         alice.unregister(handle, timeout=5)
         left = registrar.location.lookup(AOR, now=server.portal.call(server.session.now))
-        print(f"alice: {handle.state.name}; bindings left: {left}")
+        say(f"alice: {handle.state.name}; bindings left: {left}")
     if handle.state is not sipsans.RegistrationState.UNREGISTERED or left or not bound:
         return 1
-    print("ok: registered with digest and unregistered from threads")
+    say("ok: registered with digest and unregistered from threads")
     return 0
 
 

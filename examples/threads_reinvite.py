@@ -30,6 +30,15 @@ OFFER = (
 ANSWER = OFFER.replace(b"4000", b"5000")
 
 
+_print_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    """Print a whole line at once: two threads' print() calls could interleave."""
+    with _print_lock:
+        print(line, flush=True)
+
+
 def user_agent(name: str) -> Callable[[Address], sipsans.UserAgent]:
     def make(address: Address) -> sipsans.UserAgent:
         host, port = address
@@ -54,10 +63,10 @@ def serve(name: str, session: UA, calls: list[BlockingDialog], stop: threading.E
             request = event.request
             if request.method == "INVITE" and event.txn is not None:
                 what = "an offer" if request.body else "no offer"
-                print(f"{name}: re-INVITE CSeq {request.cseq.seq} with {what}, answering 200")
+                say(f"{name}: re-INVITE CSeq {request.cseq.seq} with {what}, answering 200")
                 session.respond(event.txn, 200, body=ANSWER if request.body else OFFER)
             elif request.method == "ACK" and request.body:
-                print(f"{name}: ACK carries the answer ({request.body.splitlines()[-1]!r})")
+                say(f"{name}: ACK carries the answer ({request.body.splitlines()[-1]!r})")
 
 
 def main() -> int:
@@ -93,11 +102,11 @@ def main() -> int:
                 thread.start()
             for thread in racers:
                 thread.join(timeout=15)
-            print(f"alice: re-INVITE answered {codes.get('alice')}")
-            print(f"bob: re-INVITE answered {codes.get('bob')}")
+            say(f"alice: re-INVITE answered {codes.get('alice')}")
+            say(f"bob: re-INVITE answered {codes.get('bob')}")
 
             offered = ours.reinvite()  # a late offer
-            print(f"alice: the 200 offers {offered.body.splitlines()[-1]!r}")
+            say(f"alice: the 200 offers {offered.body.splitlines()[-1]!r}")
             ours.ack(body=ANSWER, content_type="application/sdp")
             threading.Event().wait(0.2)  # (let Bob print the ACK)
             ours.bye()
@@ -107,7 +116,7 @@ def main() -> int:
                 thread.join(timeout=5)
     if codes != {"alice": 200, "bob": 200} or offered.status_code != 200:
         return 1
-    print("ok: re-INVITEs from threads answered, late offer answered in the ACK")
+    say("ok: re-INVITEs from threads answered, late offer answered in the ACK")
     return 0
 
 

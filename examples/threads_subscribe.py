@@ -27,6 +27,15 @@ UA = BlockingSession[sipsans.UserAgent]
 PIDF = "application/pidf+xml"
 
 
+_print_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    """Print a whole line at once: two threads' print() calls could interleave."""
+    with _print_lock:
+        print(line, flush=True)
+
+
 def presence(basic: str) -> bytes:
     return (
         f'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:bob@example.com">'
@@ -60,7 +69,7 @@ def notifier(bob: UA, ended: list[str | None]) -> None:
     sub.accept(body=presence("open"), content_type=PIDF)  # 200, then the first NOTIFY
     threading.Event().wait(0.1)
     response = sub.notify(presence("closed"), content_type=PIDF)
-    print(f"bob: NOTIFY 'closed' answered {response.status_code}")
+    say(f"bob: NOTIFY 'closed' answered {response.status_code}")
     ended.append(sub.closed(timeout=10))
 
 
@@ -76,20 +85,20 @@ def main() -> int:
         host, port = bob.addresses["UDP"]
         watch = alice.subscribe(f"sip:bob@{host}:{port}", "presence", timeout=5)
         first = watch.last_notify.body if watch.last_notify else b""
-        print(f"alice: subscribed ({watch.state.value}), bob is {basic_of(first)}")
+        say(f"alice: subscribed ({watch.state.value}), bob is {basic_of(first)}")
         state = ""
         while state != "closed":  # every NOTIFY also comes as a NotifyReceived event
             event = alice.next_event(timeout=5)
             if isinstance(event, sipsans.NotifyReceived):
                 state = basic_of(event.request.body)
-                print(f"alice: NOTIFY ({event.state.value}): bob is {state}")
+                say(f"alice: NOTIFY ({event.state.value}): bob is {state}")
         reason = watch.unsubscribe(timeout=5)
-        print(f"alice: unsubscribed ({watch.state.value}, reason {reason})")
+        say(f"alice: unsubscribed ({watch.state.value}, reason {reason})")
         worker.join(timeout=10)
-        print(f"bob: the subscription ended ({ended[0] if ended else None})")
+        say(f"bob: the subscription ended ({ended[0] if ended else None})")
     if watch.state is not sipsans.SubscriptionState.TERMINATED or not ended:
         return 1
-    print("ok: subscribed, notified, unsubscribed from threads")
+    say("ok: subscribed, notified, unsubscribed from threads")
     return 0
 
 

@@ -28,6 +28,15 @@ SDP = (
 )
 
 
+_print_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    """Print a whole line at once: two threads' print() calls could interleave."""
+    with _print_lock:
+        print(line, flush=True)
+
+
 def user_agent(name: str) -> Callable[[Address], sipsans.UserAgent]:
     def make(address: Address) -> sipsans.UserAgent:
         host, port = address
@@ -53,7 +62,7 @@ def next_of(session: UA, kind: type) -> object:
 def answer_one(name: str, session: UA, calls: list[BlockingDialog]) -> None:
     call = next_of(session, sipsans.IncomingCall)
     assert isinstance(call, sipsans.IncomingCall)
-    print(f"{name}: call from {call.request.from_.uri}, answering")
+    say(f"{name}: call from {call.request.from_.uri}, answering")
     dialog = session.wrap(call.dialog)
     dialog.accept(body=SDP, content_type="application/sdp")  # blocks until the ACK
     calls.append(dialog)
@@ -63,7 +72,7 @@ def transferee(alice: UA, calls: list[BlockingDialog]) -> None:
     """Alice's thread: accept the REFER, call its target, send the final NOTIFY."""
     refer = next_of(alice, sipsans.ReferReceived)
     assert isinstance(refer, sipsans.ReferReceived)
-    print(f"alice: REFER to {refer.refer_to.uri}, accepting it")
+    say(f"alice: REFER to {refer.refer_to.uri}, accepting it")
     alice.respond(refer.txn, 202)  # the UA NOTIFYs "100 Trying" at once
     calls.append(alice.invite(refer.refer_to, body=SDP, timeout=5))
     alice.wrap(refer.dialog_id).notify_refer(200)  # ends the REFER's subscription
@@ -88,20 +97,20 @@ def main() -> int:
         threads.append(threading.Thread(target=transferee, args=(alice, alices)))
         threads[-1].start()
         with_alice = bobs[0]
-        print(f"bob: REFER answered {with_alice.refer(uri_of(carol, 'carol')).status_code}")
+        say(f"bob: REFER answered {with_alice.refer(uri_of(carol, 'carol')).status_code}")
         progress = with_alice.as_subscription()
         progress.closed(timeout=5)  # the final NOTIFY ended it
         outcome = parse_sipfrag(progress.last_notify.body if progress.last_notify else b"")
-        print(f"bob: transfer outcome {outcome}")
+        say(f"bob: transfer outcome {outcome}")
         with_alice.bye()
         for thread in threads:
             thread.join(timeout=10)
         first.closed(timeout=5)
         done = bool(alices) and alices[0].state is sipsans.DialogState.CONFIRMED
-        print(f"alice: call with bob {first.state.name}, with carol confirmed: {done}")
+        say(f"alice: call with bob {first.state.name}, with carol confirmed: {done}")
     if outcome is None or outcome[0] != 200 or not done:
         return 1
-    print("ok: alice was transferred from bob to carol, from threads")
+    say("ok: alice was transferred from bob to carol, from threads")
     return 0
 
 

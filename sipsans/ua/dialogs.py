@@ -51,8 +51,9 @@ class DialogTable:
         #: one whose DialogTerminated the application is handling (bounded: ENDED_KEPT).
         self._ended: dict[DialogId, Dialog] = {}
         self._listeners: dict[str, list[EndListener]] = {"uac": [], "uas": []}
-        #: Listeners of one dialog's end (see :meth:`watch`), for the dialogs that have any.
-        self._watchers: dict[Dialog, list[EndListener]] = {}
+        #: Listeners of one dialog's end (see :meth:`watch`), for the dialogs that have any
+        #: (a tuple: smaller than a list, and there is seldom more than one).
+        self._watchers: dict[Dialog, tuple[EndListener, ...]] = {}
         #: ``get((call_id, local_tag, remote_tag))``: the dialog, or None.
         self.get: Callable[[tuple[str, str, str]], Dialog | None] = self._by_id.get
         #: ``UAConfig.report_changes``: report DialogChanged (read once per change).
@@ -103,7 +104,7 @@ class DialogTable:
         """Call ``listener`` once, when ``d`` ends: for a part that keeps something for a
         few dialogs only (a reliable 1xx, a session timer), so that the ends of all the
         others cost it nothing."""
-        self._watchers.setdefault(d, []).append(listener)
+        self._watchers[d] = (*self._watchers.get(d, ()), listener)
 
     # -- state ---------------------------------------------------------------------------
 

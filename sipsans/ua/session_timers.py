@@ -133,13 +133,17 @@ def _allows_update(message: Request | Response) -> bool | None:
 class SessionTimers:
     """RFC 4028 for one UserAgent (see the module docstring)."""
 
-    __slots__ = ("_client", "_ctx", "_dialogs", "_timers", "busy")
+    __slots__ = ("_client", "_ctx", "_dialogs", "_on_dialog_end", "_timers", "busy")
 
     def __init__(self, ctx: UAContext, dialogs: DialogTable, client: ClientSide) -> None:
         self._ctx = ctx
         self._dialogs = dialogs
         self._client = client
         self._timers: dict[Dialog, _Timer] = {}
+        # One bound method watches every dialog: reading ``self._dialog_ended`` for each
+        # would make a new one, held by the dialog table for the dialog's life (64 bytes
+        # a dialog, and nearly every dialog between two sipsans UAs runs a timer).
+        self._on_dialog_end = self._dialog_ended
         #: Whether a re-INVITE or an offer is in progress on a dialog, so that a
         #: re-INVITE refresh must wait (set by the UserAgent).
         self.busy: Callable[[Dialog], bool] = _never
@@ -300,7 +304,7 @@ class SessionTimers:
         timer = self._timers.get(d)
         if timer is None:
             timer = self._timers[d] = _Timer()
-            self._dialogs.watch(d, self._dialog_ended)
+            self._dialogs.watch(d, self._on_dialog_end)
         return timer
 
     def _start(

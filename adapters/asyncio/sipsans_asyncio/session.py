@@ -62,6 +62,11 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
     :class:`~sipsans_session.session.SessionBase`. ``await session.start()`` and
     ``await session.close()`` do what ``async with`` does."""
 
+    #: Bind the listening sockets with ``SO_REUSEPORT`` (set before starting): several
+    #: processes then share one port, the kernel spreading datagrams and connections
+    #: among them by their source (``sipsans uas --workers N``). Linux and the BSDs.
+    reuse_port = False
+
     def _init_io(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -110,6 +115,8 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         sock = socket.socket(family, kind, proto)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
@@ -155,6 +162,8 @@ class Session(SessionBase[CoreT, StreamConn], Generic[CoreT]):
         try:
             sock.setblocking(False)
             set_receive_buffer(sock, self._udp_receive_buffer)
+            if self.reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind(address)
         except BaseException:
             sock.close()

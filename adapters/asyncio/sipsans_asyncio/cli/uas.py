@@ -28,6 +28,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -46,6 +48,7 @@ from .common import (
     add_network_options,
     add_subcommand,
     count,
+    parse_hostport,
     seconds,
     target_of,
 )
@@ -103,6 +106,14 @@ def add_parser(commands: Subparsers) -> None:
         "--calls", type=count, default=0, help="exit once N calls have ended (0: never)"
     )
     calls.add_argument(
+        "--workers",
+        type=count,
+        default=1,
+        metavar="N",
+        help="N processes sharing the --listen port (SO_REUSEPORT; the kernel spreads "
+        "calls by source address, so one source always reaches the same worker)",
+    )
+    calls.add_argument(
         "--refuse-transfers", action="store_true", help="answer REFER with 403 instead of following"
     )
     calls.add_argument(
@@ -158,7 +169,40 @@ def run(args: argparse.Namespace) -> int:
     if args.reject is not None and not 300 <= args.reject <= 699:
         raise CommandError("--reject takes a final status code 300-699")
     state.check_state(args)
+    if args.workers > 1:
+        return run_workers(args)
     return run_network(_uas(args), args, server=True)
+
+
+def run_workers(args: argparse.Namespace) -> int:
+    """``--workers N``: N forked processes, each a whole ``sipsans uas`` bound with
+    SO_REUSEPORT to the same port. One port rather than N: a peer (or a proxy) needs no
+    list of addresses, and Via, Contact and Record-Route stay one address. The kernel
+    picks a worker by hashing a datagram's (or connection's) addresses, so every request
+    of a call from one source socket reaches the worker holding its dialog; a peer that
+    sends everything from one socket reaches one worker only. In the parent, returns the
+    worst exit status of the workers, to which it passes SIGTERM and SIGINT on; in a
+    worker, that worker's own.
+    """
+    if args.workers > 64 or parse_hostport(args.listen, default_port=0)[1] == 0:
+        raise CommandError("--workers needs a fixed --listen port, and at most 64 workers")
+    children: list[int] = []
+    for _ in range(args.workers):
+        pid = os.fork()
+        if pid == 0:  # a worker: the whole command, in this process, and its exit status
+            args.workers = 1
+            args.reuse_port = True
+            return run(args)
+        children.append(pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return max(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) for child in children)
 
 
 class _Call:
@@ -498,6 +542,7 @@ async def _uas(args: argparse.Namespace) -> int:
         session = make_session(
             args, stack.user_agent, transport=transport, server=True, default_port=5060
         )
+        session.reuse_port = getattr(args, "reuse_port", False)  # a worker of --workers
         if watcher is not None:
             watcher.session = session
         async with session, state.shared_dialogs(session, args):
