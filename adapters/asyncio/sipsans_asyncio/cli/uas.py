@@ -553,9 +553,12 @@ async def _uas(args: argparse.Namespace) -> int:
                     session, args, media_port=media.port, on_registration=states.put_nowait
                 )
                 session.on_event = handler.on_event
+                # One write of the whole line: --workers' processes share stdout, and
+                # print() writes the line and its end apart when stdout is unbuffered.
                 print(
                     f"sipsans uas listening on {transport} {host}:{port}"
-                    f" (RTP port {media.port}, codecs {','.join(args.codecs)})",
+                    f" (RTP port {media.port}, codecs {','.join(args.codecs)})\n",
+                    end="",
                     flush=True,
                 )
                 status = await _serve(session, args, handler, registration, states)
