@@ -519,6 +519,6 @@ class RegistrationDriver:
         self._now = max(self._now, now)
         self.endpoint.connection_lost(conn, now=now)
 
-    def transport_error(self, token: int, *, now: float) -> None:
+    def transport_error(self, token: int, *, now: float, reason: str | None = None) -> None:
         self._now = max(self._now, now)
-        self.endpoint.transport_error(token, now=now)
+        self.endpoint.transport_error(token, now=now, reason=reason)

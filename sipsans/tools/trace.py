@@ -254,9 +254,12 @@ class Recorder:
         self._record("stream_closed", now, conn=conn.id)
         self.core.connection_lost(conn, now=now)
 
-    def transport_error(self, token: int, *, now: float) -> None:
-        self._record("transport_error", now, token=token)
-        self.core.transport_error(token, now=now)
+    def transport_error(self, token: int, *, now: float, reason: str | None = None) -> None:
+        if reason is None:
+            self._record("transport_error", now, token=token)
+        else:
+            self._record("transport_error", now, token=token, reason=reason)
+        self.core.transport_error(token, now=now, reason=reason)
 
     def handle_timer(self, *, now: float) -> None:
         self._record("timer", now)
@@ -491,7 +494,10 @@ def _feed(core: Core, record: Record, line: int) -> object:
     if kind == "stream_closed":
         return core.connection_lost(ConnHandle(record["conn"]), now=now)
     if kind == "transport_error":
-        return core.transport_error(int(record["token"]), now=now)
+        reason = record.get("reason")
+        return core.transport_error(
+            int(record["token"]), now=now, reason=reason if isinstance(reason, str) else None
+        )
     if kind == "timer":
         return core.handle_timer(now=now)
     if kind == "send_request":

@@ -300,15 +300,17 @@ class Endpoint:
         self._advance(now)
         self._keepalives.keep_alive(self._conns.get(conn), interval, now)
 
-    def transport_error(self, token: int, *, now: float) -> None:
+    def transport_error(self, token: int, *, now: float, reason: str | None = None) -> None:
         """Sending the Transmit with ``token`` failed (ICMP error, refused connection).
 
         The transaction is told (§17.1.4, §17.2.4); its table decides what happens.
+        ``reason`` is what the adapter knows of it (``"TCP connection to ... refused"``),
+        carried by the :class:`TransportFailed` event.
         """
         self._advance(now)
         txn = self._txns.by_id.get(token)
         if txn is not None:
-            self._feed(txn, Input.TRANSPORT_ERROR)
+            self._feed(txn, Input.TRANSPORT_ERROR, reason=reason)
 
     # -- commands -----------------------------------------------------------------
 
@@ -509,11 +511,13 @@ class Endpoint:
         *,
         at: float | None = None,
         timer: TimerKind | None = None,
+        reason: str | None = None,
     ) -> None:
         """Apply one input to ``txn`` (the table decides; LocalProtocolError for misuse)."""
         program = txn.program
         step = program.rows.get((txn.state, inp)) or program.missing(txn.state, inp)
-        self._apply(txn, step, inp, msg, source, self._now if at is None else at, timer)
+        at = self._now if at is None else at
+        self._apply(txn, step, inp, msg, source, at, timer, reason)
 
     def _apply(  # noqa: PLR0917 - positional: cheaper than keywords, on every input
         self,
@@ -524,6 +528,7 @@ class Endpoint:
         source: Source | None,
         at: float,
         timer: TimerKind | None = None,
+        reason: str | None = None,
     ) -> None:
         previous = txn.state
         txn.state = step.next
@@ -550,7 +555,7 @@ class Endpoint:
                 if txn.timers:
                     self._stop(txn, op.timer)
             else:
-                self._do(txn, op, inp, msg, source, timer)
+                self._do(txn, op, inp, msg, source, timer, reason)
         if step.terminates:
             self._terminate(txn)
         else:
@@ -579,6 +584,7 @@ class Endpoint:
         msg: Request | Response | None,
         source: Source | None,
         timer: TimerKind | None,
+        reason: str | None,
     ) -> None:
         if action is _SEND_REQUEST:
             self._send(txn, txn.wire)
@@ -619,7 +625,8 @@ class Endpoint:
                 assert timer is not None
                 self._events.append(TransactionTimedOut(txn=txn.handle, timer=timer))
         elif not txn.internal:  # Do.INFORM_TRANSPORT_ERROR
-            self._events.append(TransportFailed(txn=txn.handle, reason="transport error reported"))
+            reason = reason or "transport error reported"
+            self._events.append(TransportFailed(txn=txn.handle, reason=reason))
 
     def _send(self, txn: Transaction, data: bytes) -> None:
         # (every field: data, transport, remote, local, conn, token, close)

@@ -332,9 +332,9 @@ class UserAgent:
         self.endpoint.connection_lost(conn, now=now)
         self._drain()
 
-    def transport_error(self, token: int, *, now: float) -> None:
+    def transport_error(self, token: int, *, now: float, reason: str | None = None) -> None:
         self._ctx.advance(now)
-        self.endpoint.transport_error(token, now=now)
+        self.endpoint.transport_error(token, now=now, reason=reason)
         self._drain()
 
     def handle_timer(self, *, now: float) -> None:

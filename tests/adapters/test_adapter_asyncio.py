@@ -38,7 +38,7 @@ def test_trace_writer_records_io(tmp_path: Path) -> None:
     writer.stream_open(1.5, 1, "TCP", ("127.0.0.1", 5060), ("127.0.0.1", 40000))
     writer.stream_in(1.6, 1, b"")
     writer.stream_closed(1.7, 1)
-    writer.transport_error(1.8, 4)
+    writer.transport_error(1.8, 4, "TCP connection to 127.0.0.1:5070 refused")
     writer.timer(2.0)
     writer.transmit(2.0, sipsans.Transmit(b"y", "UDP", ("127.0.0.1", 5062)))
     writer.close()
@@ -49,6 +49,7 @@ def test_trace_writer_records_io(tmp_path: Path) -> None:
     assert " ".join(kinds) == order
     assert set(kinds[:-1]) <= INPUT_KINDS  # what a replay feeds back to the core
     assert lines[1]["data"] == "eA==" and lines[-1]["remote"] == ["127.0.0.1", 5062]
+    assert lines[5]["reason"] == "TCP connection to 127.0.0.1:5070 refused"
 
 
 def test_unknown_transport_is_refused_up_front() -> None:

@@ -69,8 +69,8 @@ class Wrapped:
     def connection_lost(self, conn: Any, *, now: float) -> None:
         self.ep.connection_lost(conn, now=now)
 
-    def transport_error(self, token: int, *, now: float) -> None:
-        self.ep.transport_error(token, now=now)
+    def transport_error(self, token: int, *, now: float, reason: str | None = None) -> None:
+        self.ep.transport_error(token, now=now, reason=reason)
 
     def handle_timer(self, *, now: float) -> None:
         self.ep.handle_timer(now=now)

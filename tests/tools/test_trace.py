@@ -20,6 +20,7 @@ from sipsans import (
     RequestReceived,
     ResponseReceived,
     Target,
+    TransportFailed,
     make_response,
     parse_message,
 )
@@ -299,8 +300,9 @@ def test_stream_inputs_and_transport_errors_replay() -> None:
     txn = rec.send_request(request("OPTIONS"), target=Target("TCP", "192.0.2.5", 5060), now=0.5)
     (sent,) = rec.transmits()
     assert sent.token == txn.id
-    rec.transport_error(sent.token, now=0.6)
-    rec.events()
+    rec.transport_error(sent.token, now=0.6, reason="TCP connection refused")
+    [failed] = [e for e in rec.events() if isinstance(e, TransportFailed)]
+    assert failed.reason == "TCP connection refused"
     kinds = [json.loads(line)["kind"] for line in rec.lines[1:]]
     assert kinds == [
         "stream_open",

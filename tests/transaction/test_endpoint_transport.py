@@ -168,6 +168,18 @@ def test_transport_error_fails_a_client_transaction() -> None:
     assert ep.events() == []
 
 
+def test_a_transport_error_carries_the_adapters_words() -> None:
+    """What the adapter knows of the failure (a refused connection, an ICMP error) is
+    the event's reason, so the application can say what went wrong."""
+    ep = ep_at(PEER[0])
+    ep.send_request(request("OPTIONS"), target=Target("UDP", *ME), now=0.0)
+    (t,) = ep.transmits()
+    ep.transport_error(t.token, now=0.1, reason="UDP to 192.0.2.1:5060: connection refused")
+    failed = ep.events()[0]
+    assert isinstance(failed, TransportFailed)
+    assert failed.reason == "UDP to 192.0.2.1:5060: connection refused"
+
+
 def test_transport_error_on_a_server_final_response() -> None:
     ep = ep_at()
     ep.receive_datagram(raw(), remote=PEER, local=ME, now=0.0)

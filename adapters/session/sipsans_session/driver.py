@@ -369,9 +369,9 @@ class Driver(Generic[CoreT]):
                 self.send_errors.pop(next(iter(self.send_errors)))
         now = self.now()
         if self.trace is not None:
-            self.trace.transport_error(now, token)
+            self.trace.transport_error(now, token, detail)
         try:
-            self.core.transport_error(token, now=now)
+            self.core.transport_error(token, now=now, reason=detail)
         except Exception:
             log.exception("the core raised on the failed send %d (going on)", token)
         self.pump()

@@ -88,8 +88,8 @@ class TraceWriter:
     def stream_closed(self, t: float, conn: int) -> None:
         self._emit({"t": t, "kind": "stream_closed", "conn": conn})
 
-    def transport_error(self, t: float, token: int) -> None:
-        self._emit({"t": t, "kind": "transport_error", "token": token})
+    def transport_error(self, t: float, token: int, reason: str) -> None:
+        self._emit({"t": t, "kind": "transport_error", "token": token, "reason": reason})
 
     def timer(self, t: float) -> None:
         self._emit({"t": t, "kind": "timer"})

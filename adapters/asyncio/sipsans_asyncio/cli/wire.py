@@ -97,11 +97,11 @@ class Wire:
         self._conns.pop(conn.id, None)
         self.core.connection_lost(conn, now=now)
 
-    def transport_error(self, token: int, *, now: float) -> None:
+    def transport_error(self, token: int, *, now: float, reason: str | None = None) -> None:
         self._now = now
         if self._on_error is not None:
             self._on_error(token)
-        self.core.transport_error(token, now=now)
+        self.core.transport_error(token, now=now, reason=reason)
 
     def handle_timer(self, *, now: float) -> None:
         self._now = now
