@@ -96,12 +96,9 @@ _SOURCES_MAX = 4096
 
 
 class Endpoint:
-    """Transactions, matching and transport rules for one SIP element.
-
-    ``rng`` makes every branch and tag; the default is ``random.SystemRandom()``
-    because unguessable branches are a security property. Tests pass a seeded
-    ``random.Random``.
-    """
+    """Transactions, matching and transport rules for one SIP element. ``rng`` makes
+    every branch and tag: ``random.SystemRandom()`` by default because unguessable
+    branches are a security property; tests pass a seeded ``random.Random``."""
 
     def __init__(
         self, config: EndpointConfig | None = None, *, rng: random.Random | None = None
@@ -301,12 +298,9 @@ class Endpoint:
         self._keepalives.keep_alive(self._conns.get(conn), interval, now)
 
     def transport_error(self, token: int, *, now: float, reason: str | None = None) -> None:
-        """Sending the Transmit with ``token`` failed (ICMP error, refused connection).
-
-        The transaction is told (§17.1.4, §17.2.4); its table decides what happens.
-        ``reason`` is what the adapter knows of it (``"TCP connection to ... refused"``),
-        carried by the :class:`TransportFailed` event.
-        """
+        """Sending the Transmit with ``token`` failed (ICMP error, refused connection):
+        the transaction is told (§17.1.4, §17.2.4), its table decides what happens.
+        ``reason``, the adapter's words for it, goes into the TransportFailed event."""
         self._advance(now)
         txn = self._txns.by_id.get(token)
         if txn is not None:
@@ -490,7 +484,7 @@ class Endpoint:
         return f"{MAGIC_COOKIE}{self._rng.getrandbits(64):016x}"
 
     def _new_tag(self) -> str:
-        return f"{self._rng.getrandbits(48):012x}"
+        return f"{self._rng.getrandbits(48):012x}"  # §19.3: at least 32 random bits
 
     def _our_via(self, transport: str, branch: str) -> Via:
         return our_via(transport, self.config.advertised_host, self.config.advertised_port, branch)
@@ -516,8 +510,7 @@ class Endpoint:
         """Apply one input to ``txn`` (the table decides; LocalProtocolError for misuse)."""
         program = txn.program
         step = program.rows.get((txn.state, inp)) or program.missing(txn.state, inp)
-        at = self._now if at is None else at
-        self._apply(txn, step, inp, msg, source, at, timer, reason)
+        self._apply(txn, step, inp, msg, source, self._now if at is None else at, timer, reason)
 
     def _apply(  # noqa: PLR0917 - positional: cheaper than keywords, on every input
         self,
@@ -625,8 +618,8 @@ class Endpoint:
                 assert timer is not None
                 self._events.append(TransactionTimedOut(txn=txn.handle, timer=timer))
         elif not txn.internal:  # Do.INFORM_TRANSPORT_ERROR
-            reason = reason or "transport error reported"
-            self._events.append(TransportFailed(txn=txn.handle, reason=reason))
+            failed = TransportFailed(txn=txn.handle, reason=reason or "transport error reported")
+            self._events.append(failed)
 
     def _send(self, txn: Transaction, data: bytes) -> None:
         # (every field: data, transport, remote, local, conn, token, close)
