@@ -2,8 +2,9 @@
 # nothing but a Python >= 3.11 with venv support and GNU make (a fresh Debian 12 is enough).
 #
 #   make demo    run the `sipsans demo` command
-#   make test    lint (ruff), format check, type check (mypy --strict), a fuzzing smoke run,
-#                then the pytest suite (CI runs it, then test-mypyc, through .ci/run)
+#   make test    the whole gate, what CI runs (.ci/run): test-pure, then test-mypyc
+#   make test-pure  lint (ruff), format check, type check (mypy --strict), a fuzzing smoke
+#                run, then the pytest suite on the pure-Python tree
 #   make test-mypyc  the suite again against the opt-in mypyc build (SIPSANS_MYPYC=1) of a
 #                copy of the tree in build/mypyc (about 80 s to build, then the suite)
 #   make mypyc-build  only that build (then run a bench from build/mypyc to measure it)
@@ -30,7 +31,7 @@ BENCH_STAMP := $(VENV)/.sipsans-bench.stamp
 INTEROP_APT_PACKAGES ?= sip-tester kamailio baresip dnsmasq-base redis-server
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test test-mypyc mypyc-build lint fmt bench bench-uas peers clean
+.PHONY: help venv demo test test-pure test-mypyc mypyc-build lint fmt bench bench-uas peers clean
 
 help:
 	@awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' Makefile
@@ -67,7 +68,10 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: venv peers lint fuzz-smoke
+# Both builds, the pure one first (make runs prerequisites in order without -j).
+test: test-pure test-mypyc
+
+test-pure: venv peers lint fuzz-smoke
 	$(BIN)/pytest -q
 
 # The compiled build is made in a copy of the tracked files, build/mypyc (build/ is ignored
