@@ -97,7 +97,11 @@ def _open_reader(dpkt: Any, handle: Any) -> Any:
         return dpkt.pcapng.Reader(handle)
     if magic in _PCAP_MAGICS:
         return dpkt.pcap.Reader(handle)
-    raise ValueError(f"{getattr(handle, 'name', 'input')}: not a pcap or pcapng capture")
+    name = getattr(handle, "name", "input")
+    raise ValueError(
+        f"{name}: not a pcap or pcapng capture (it begins {magic!r}), nor a sipsans"
+        " transcript (the JSON lines --trace writes begin with '{')"
+    )
 
 
 def _ip_of(dpkt: Any, raw: bytes) -> Any:

@@ -538,33 +538,39 @@ async def _uas(args: argparse.Namespace) -> int:
         stack, watcher = Stack.watched(args, identity=args.register, config=config)
     else:
         stack, watcher = Stack(args, identity=args.register, config=config), None
-    with stack:
-        session = make_session(
-            args, stack.user_agent, transport=transport, server=True, default_port=5060
-        )
-        session.reuse_port = getattr(args, "reuse_port", False)  # a worker of --workers
-        if watcher is not None:
-            watcher.session = session
-        async with session, state.shared_dialogs(session, args):
-            host, port = session.addresses[transport]
-            media = MediaPort(host, args.media_port, avoid=(port,))
-            try:
-                handler = UasHandler(
-                    session, args, media_port=media.port, on_registration=states.put_nowait
-                )
-                session.on_event = handler.on_event
-                # One write of the whole line: --workers' processes share stdout, and
-                # print() writes the line and its end apart when stdout is unbuffered.
-                print(
-                    f"sipsans uas listening on {transport} {host}:{port}"
-                    f" (RTP port {media.port}, codecs {','.join(args.codecs)})\n",
-                    end="",
-                    flush=True,
-                )
-                status = await _serve(session, args, handler, registration, states)
-            finally:
-                media.close()
-    if status == Exit.OK:
+    handler: UasHandler | None = None
+    try:
+        with stack:
+            session = make_session(
+                args, stack.user_agent, transport=transport, server=True, default_port=5060
+            )
+            session.reuse_port = getattr(args, "reuse_port", False)  # a worker of --workers
+            if watcher is not None:
+                watcher.session = session
+            async with session, state.shared_dialogs(session, args):
+                host, port = session.addresses[transport]
+                media = MediaPort(host, args.media_port, avoid=(port,))
+                try:
+                    handler = UasHandler(
+                        session, args, media_port=media.port, on_registration=states.put_nowait
+                    )
+                    session.on_event = handler.on_event
+                    # One write of the whole line: --workers' processes share stdout, and
+                    # print() writes the line and its end apart when stdout is unbuffered.
+                    print(
+                        f"sipsans uas listening on {transport} {host}:{port}"
+                        f" (RTP port {media.port}, codecs {','.join(args.codecs)})\n",
+                        end="",
+                        flush=True,
+                    )
+                    status = await _serve(session, args, handler, registration, states)
+                finally:
+                    media.close()
+    except asyncio.CancelledError:  # a signal: counted once the session hung up the calls
+        if handler is not None:
+            print(f"{handler.ended} calls handled", file=sys.stderr, flush=True)
+        raise
+    if status == Exit.OK and handler is not None:
         print(f"{handler.ended} calls handled", flush=True)
     return status
 
@@ -586,9 +592,6 @@ async def _serve(
     try:
         await handler.done.wait()
         await asyncio.sleep(0.05)  # let the last 200 OK for BYE leave
-    except asyncio.CancelledError:
-        print(f"{handler.ended} calls handled", file=sys.stderr, flush=True)
-        raise
     finally:
         if handle is not None:
             await stop_registration(session, args, handle, states.get)
