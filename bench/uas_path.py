@@ -28,6 +28,7 @@ import cProfile
 import gc
 import pstats
 import random
+import socket
 import statistics
 import sys
 import time
@@ -51,6 +52,7 @@ from sipsans_asyncio.session import Session  # noqa: E402
 from sipsans_session import Listen  # noqa: E402
 from sipsans_session import rng as rng_module  # noqa: E402
 from sipsans_session.driver import TIMER_RESOLUTION, Driver  # noqa: E402
+from sipsans_session.icmp import IcmpErrors  # noqa: E402
 
 # sipp's uac scenario, as bench/calls.py writes its datagrams.
 datagram = sipp_datagram
@@ -60,10 +62,15 @@ class _FakeSocket:
     """The OS socket under :class:`UdpSocket`: ``recvfrom`` hands out the datagrams put
     in ``inbox``; ``sendto`` only remembers the last datagram."""
 
+    family = socket.AF_INET
+
     def __init__(self) -> None:
         self.inbox: deque[bytes] = deque()
         self.last = b""
         self.sent = 0
+
+    def setsockopt(self, level: int, option: int, value: int) -> None:
+        """Accepted (IP_RECVERR: ICMP errors reported, as on Linux)."""
 
     def recvfrom(self, size: int) -> tuple[bytes, tuple[str, int]]:
         if not self.inbox:
@@ -84,7 +91,7 @@ class _Udp(UdpSocket):
         self.local = UAS
         self._backlog = deque()
         self._waiting = sock.inbox.__len__  # (the real one polls the socket)
-        self._recent = {}  # (as the real one on Linux: ICMP errors are reported)
+        self._icmp = IcmpErrors(sock, driver.send_failed)  # type: ignore[arg-type]
 
 
 class VirtualClock:

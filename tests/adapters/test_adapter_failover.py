@@ -5,6 +5,7 @@ request goes to the next one at once, not after Timer F (64*T1, 32 s)."""
 from __future__ import annotations
 
 import socket
+import sys
 from typing import Any
 
 import anyio
@@ -12,11 +13,12 @@ import pytest
 from loopback import FLAVOURS, Flavour, by_flavour, ua_factory
 
 import sipsans
+import sipsans_asyncio
 from sipsans import Target
 
 pytestmark = pytest.mark.anyio
 
-ASYNCIO = [f for f in FLAVOURS if f.name == "asyncio"]
+ASYNCIO = [f for f in FLAVOURS if f.session is sipsans_asyncio.Session]
 
 
 def closed_port(kind: socket.SocketKind) -> int:
@@ -61,9 +63,12 @@ async def test_a_refused_tcp_connection_fails_over_at_once(flavour: Flavour) -> 
     assert "refused" in failed.reason and failed.next_target is not None
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="IP_RECVERR is Linux's")
 @by_flavour(ASYNCIO)
 async def test_an_icmp_port_unreachable_fails_over_at_once(flavour: Flavour) -> None:
-    """The asyncio adapter reads the socket's ICMP errors (Linux IP_RECVERR)."""
+    """The asyncio adapter reads the socket's ICMP errors (Linux IP_RECVERR). The anyio
+    adapter does not: its UDP sockets do not surface them (anyio's asyncio backend keeps
+    the error without waking the reader), so a closed port there costs Timer F."""
     first = Target("UDP", "127.0.0.1", closed_port(socket.SOCK_DGRAM))
     [failed] = await fail_over(flavour, first)
     assert failed.target == first and failed.status is None

@@ -12,11 +12,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import select
 import socket
-import struct
-import sys
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
@@ -24,6 +21,7 @@ from typing import Any, cast
 from sipsans import ConnHandle
 from sipsans_session.addresses import Address
 from sipsans_session.driver import Driver
+from sipsans_session.icmp import IcmpErrors
 from sipsans_session.limits import ACCEPT_RETRY_DELAY, Admission, Ticket
 from sipsans_session.routing import Router
 
@@ -41,30 +39,6 @@ LISTEN_BACKLOG = 100
 
 #: The largest UDP payload (RFC 768 length field, minus the headers, rounded up).
 _MAX_DATAGRAM = 65535
-
-# ICMP errors on an unconnected UDP socket (RFC 3261 §18.4): Linux reports them only
-# with IP_RECVERR / IPV6_RECVERR set, in the socket's error queue (read with
-# MSG_ERRQUEUE), each with the destination the failed datagram went to. The socket
-# module names none of these constants: they are Linux's (<linux/in.h>, <linux/in6.h>,
-# <linux/errqueue.h>).
-_LINUX = sys.platform.startswith("linux")
-_IP_RECVERR, _IPV6_RECVERR, _MSG_ERRQUEUE = 11, 25, 0x2000
-_SO_EE_ORIGIN_ICMP, _SO_EE_ORIGIN_ICMP6 = 2, 3
-#: struct sock_extended_err: errno, origin, type, code, pad, info, data.
-_EXTENDED_ERR = struct.Struct("=IBBBBII")
-#: Destinations remembered per socket, to fail the last request sent to one that an
-#: ICMP error names (bounded: the oldest is forgotten first).
-_MAX_RECENT = 1024
-
-
-def _fatal_icmp(origin: int, kind: int) -> bool:
-    """RFC 3261 §18.4: host, network, port or protocol unreachable and parameter
-    problems are failures to send; source quench and TTL exceeded are ignored."""
-    if origin == _SO_EE_ORIGIN_ICMP:
-        return kind in (3, 12)  # destination unreachable, parameter problem
-    if origin == _SO_EE_ORIGIN_ICMP6:
-        return kind in (1, 4)  # destination unreachable, parameter problem
-    return False
 
 
 def _addr(info: Any) -> Address:
@@ -97,9 +71,8 @@ class UdpSocket:
         self.local: Address = _addr(sock.getsockname())
         self._loop = asyncio.get_running_loop()
         self._backlog: deque[tuple[bytes, Address, int]] = deque()
-        #: The token of the last datagram with one sent to each destination, for an
-        #: ICMP error about it (only when the socket reports them: see _listen_icmp).
-        self._recent: dict[Address, int] | None = self._listen_icmp(sock)
+        #: ICMP errors about what we sent (RFC 3261 §18.4), where the socket reports them.
+        self._icmp = IcmpErrors(sock, driver.send_failed)
         #: Truthy when a datagram waits (None without ``select.poll``: read to EAGAIN).
         self._waiting: Callable[[], object] | None = None
         if hasattr(select, "poll"):
@@ -120,7 +93,7 @@ class UdpSocket:
                     break
                 except OSError as exc:  # an ICMP error queued on the socket
                     log.debug("UDP error on %s: %s", local, exc)
-                    self._read_icmp_errors()
+                    self._icmp.drain()
                     continue
                 # IPv4 gives (host, port) already; IPv6 adds flowinfo and scope id.
                 driver.feed_datagram(data, addr if len(addr) == 2 else addr[:2], local)
@@ -135,11 +108,8 @@ class UdpSocket:
 
     def sendto(self, data: bytes, remote: Address, token: int = 0) -> None:
         """Send one datagram now, or queue it behind those waiting for buffer space."""
-        recent = self._recent
-        if recent is not None and token:
-            recent[remote] = token
-            if len(recent) > _MAX_RECENT:
-                del recent[next(iter(recent))]
+        if token:
+            self._icmp.sent(remote, token)
         if self._backlog:
             self._backlog.append((data, remote, token))
             return
@@ -172,8 +142,8 @@ class UdpSocket:
         of an earlier datagram (Linux hands a pending one to the next send, wherever it
         goes): the queue is read, which fails the request it was about, and the
         datagram sent again. Returns True when it must wait for buffer space."""
-        if self._recent is not None:
-            self._read_icmp_errors()
+        if self._icmp.reported:
+            self._icmp.drain()
             try:
                 self.sock.sendto(data, remote)
             except (BlockingIOError, InterruptedError):
@@ -184,49 +154,6 @@ class UdpSocket:
                 return False
         self.driver.send_failed(token, f"UDP send to {remote[0]}:{remote[1]} failed: {exc}")
         return False
-
-    # -- ICMP errors (RFC 3261 §18.4) ---------------------------------------------------
-
-    @staticmethod
-    def _listen_icmp(sock: socket.socket) -> dict[Address, int] | None:
-        """Ask Linux to queue the ICMP errors about our datagrams on ``sock``; an empty
-        table of recent destinations when it will, None when it will not."""
-        if not _LINUX:
-            return None
-        try:
-            if sock.family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVERR, 1)
-            else:
-                sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
-        except (OSError, AttributeError):  # (a fake socket in a benchmark, an old kernel)
-            return None
-        return {}
-
-    def _read_icmp_errors(self) -> None:
-        """Drain the error queue; each fatal ICMP error fails the last request sent to
-        the destination it names (its transaction ends at once, not at Timer B/F)."""
-        recent = self._recent
-        if recent is None:
-            return
-        while True:
-            try:
-                _, ancillary, _, remote = self.sock.recvmsg(0, 512, _MSG_ERRQUEUE)
-            except OSError:  # (BlockingIOError: the queue is empty)
-                return
-            for _, _, data in ancillary:
-                if len(data) < _EXTENDED_ERR.size:
-                    continue
-                errno, origin, kind, _, _, _, _ = _EXTENDED_ERR.unpack_from(data)
-                if not _fatal_icmp(origin, kind):
-                    continue
-                address = _addr(remote)
-                token = recent.pop(address, 0)
-                if token:
-                    self.driver.send_failed(
-                        token,
-                        f"UDP to {address[0]}:{address[1]}: {os.strerror(errno).lower()}"
-                        " (ICMP: nothing listens there?)",
-                    )
 
     def close(self) -> None:
         if self.sock.fileno() < 0:
