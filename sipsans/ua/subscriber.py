@@ -41,18 +41,12 @@ from .events import NotifyReceived
 from .failover import begin_walk
 from .handles import ClientSubscription
 from .records import Hdrs, Outgoing
-from .subscriptions import Subscriptions
+from .subscriptions import NOTIFY_INPUT, Subscriptions
 
 __all__ = ["Subscriber"]
 
 _S = SubscriptionState
 _I = SubscriptionInput
-
-_BY_STATE = {
-    "active": _I.NOTIFY_ACTIVE,
-    "pending": _I.NOTIFY_PENDING,
-    "terminated": _I.NOTIFY_TERMINATED,
-}
 
 
 class Subscriber:
@@ -411,7 +405,7 @@ class Subscriber:
         ctx.reply(txn, request, 200, to_tag=d.local_tag)
         rec.last_notify = request
         now = ctx.now
-        inp = _BY_STATE.get(ss.state)
+        inp = NOTIFY_INPUT.get(ss.state)
         if inp is _I.NOTIFY_TERMINATED:
             self._subs.move(rec, inp, ss.reason, None, request, ss.retry_after, appeared=appeared)
         else:
