@@ -15,6 +15,7 @@ subscription is a subscriber's). The records and their states are kept by
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from ..dialog.model import Dialog, contact_target, route_set_from, target_for
 from ..dialog.state import DialogState
@@ -49,19 +50,17 @@ _S = SubscriptionState
 _I = SubscriptionInput
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class Subscriber:
     """Our subscriptions to others' state (see the module docstring)."""
 
-    __slots__ = ("_client", "_ctx", "_dialogs", "_subs")
+    _ctx: UAContext
+    _dialogs: DialogTable
+    _client: ClientSide
+    _subs: Subscriptions
 
-    def __init__(
-        self, ctx: UAContext, dialogs: DialogTable, client: ClientSide, subs: Subscriptions
-    ) -> None:
-        self._ctx = ctx
-        self._dialogs = dialogs
-        self._client = client
-        self._subs = subs
-        subs.on_alarm("subscriber", self.fire)
+    def __post_init__(self) -> None:
+        self._subs.on_alarm("subscriber", self.fire)
 
     def subscribe(
         self,
