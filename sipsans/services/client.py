@@ -186,6 +186,32 @@ class RefreshingClient(Generic[StateT, EventT]):
         self.expires_at = self._refresh_at = self._retry_at = None
         self.granted = None
 
+    def on_timeout(self, now: float, reason: str = "transaction timed out") -> Request | None:
+        """The request in flight got no final response (timer F) or could not be sent:
+        a removal ends as if it had succeeded (the state is left to expire at the
+        server), anything else is a transient failure (§8.1.3.1: as a 408)."""
+        self._advance(now)
+        if self._pending is None:
+            return None
+        self._pending = None
+        if not self._removal_failed(reason):
+            self._transient(now, 408, reason, None)
+        return self._after_final(now)
+
+    def _removal_failed(self, reason: str) -> bool:
+        """When the request in flight removed the state at the server: end the machine
+        (``reason`` is why the removal failed) and return True; else False."""
+        raise NotImplementedError
+
+    def _transient(self, now: float, code: int, reason: str, retry_after: int | None) -> None:
+        """A transient failure (408, 480, 5xx, a time-out): back off, or fail for good."""
+        raise NotImplementedError
+
+    def _after_final(self, now: float) -> Request | None:
+        """The request to send once a final response (or a time-out) ended the one in
+        flight: what was queued meanwhile, or None."""
+        raise NotImplementedError
+
     def _advance(self, now: float) -> None:
         if now < self._now:
             raise LocalProtocolError(f"time went backwards: {now} < {self._now}")

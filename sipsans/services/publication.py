@@ -269,16 +269,11 @@ class Publication(RefreshingClient[PublicationState, PublicationStateChanged]):
             self._set(PublicationState.FAILED, status=code, reason=f"{code} {response.reason}")
         return self._after_final(now)
 
-    def on_timeout(self, now: float, reason: str = "transaction timed out") -> Request | None:
-        self._advance(now)
-        if self._pending is None:
-            return None
-        self._pending = None
-        if self._state is PublicationState.REMOVING:
-            self._set(PublicationState.UNPUBLISHED, reason=f"remove failed: {reason}")
-        else:
-            self._transient(now, 408, reason, None)
-        return self._after_final(now)
+    def _removal_failed(self, reason: str) -> bool:
+        if self._state is not PublicationState.REMOVING:
+            return False
+        self._set(PublicationState.UNPUBLISHED, reason=f"remove failed: {reason}")
+        return True
 
     def _after_final(self, now: float) -> Request | None:
         if self._queued_remove:

@@ -317,20 +317,14 @@ class Registration(RefreshingClient[RegistrationState, RegistrationStateChanged]
         self._fail(code, f"{code} {response.reason}")
         return self._after_final(now)
 
-    def on_timeout(self, now: float, reason: str = "transaction timed out") -> Request | None:
-        """Our REGISTER got no final response (timer F) or could not be sent."""
-        self._advance(now)
-        if self._pending is None:
-            return None
-        self._pending = None
-        if self._state is RegistrationState.UNREGISTERING:
-            self._set(
-                RegistrationState.UNREGISTERED,
-                reason=f"un-REGISTER failed: {reason}; the binding is left to expire",
-            )
-        else:
-            self._transient(now, 408, reason, None)
-        return self._after_final(now)
+    def _removal_failed(self, reason: str) -> bool:
+        if self._state is not RegistrationState.UNREGISTERING:
+            return False
+        self._set(
+            RegistrationState.UNREGISTERED,
+            reason=f"un-REGISTER failed: {reason}; the binding is left to expire",
+        )
+        return True
 
     def _after_final(self, now: float) -> Request | None:
         if self._queued_stop is not None:

@@ -12,6 +12,7 @@ that send on each connection, so that losing it can be reported to each (§17.1.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 
 from ..config import ParserLimits
 from ..errors import LocalProtocolError
@@ -27,26 +28,17 @@ PING, PONG = b"\r\n\r\n", b"\r\n"
 NO_PONG = "no answer to a CRLF keep-alive ping (RFC 5626 §4.4.1): the flow failed"
 
 
+@dataclass(slots=True, eq=False)
 class Connection:
-    """A stream connection registered by the adapter."""
+    """A stream connection registered by the adapter (compared by identity)."""
 
-    __slots__ = ("framer", "handle", "local", "remote", "transport", "txns")
-
-    def __init__(
-        self,
-        handle: ConnHandle,
-        transport: str,
-        remote: Address,
-        local: Address | None,
-        framer: StreamFramer,
-    ) -> None:
-        self.handle = handle
-        self.transport = transport
-        self.remote = remote
-        self.local = local
-        self.framer = framer
-        #: Ids of the transactions that send on this connection.
-        self.txns: set[int] = set()
+    handle: ConnHandle
+    transport: str
+    remote: Address
+    local: Address | None
+    framer: StreamFramer
+    #: Ids of the transactions that send on this connection.
+    txns: set[int] = field(default_factory=set)
 
     def source(self) -> Source:
         """Where a message read from this connection came from."""

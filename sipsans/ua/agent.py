@@ -152,21 +152,13 @@ class UserAgent:
         self._reliable = reliable = ReliableProvisionals(ctx, dialogs, client)
         self._timers = timers = SessionTimers(ctx, dialogs, client)
         client.bind(reliable=reliable, timers=timers)
-        self._caller = caller = Caller(ctx, dialogs, client, reliable=reliable, timers=timers)
+        self._caller = caller = Caller(ctx, dialogs, client, reliable, timers)
         reliable.cancel_call = caller.send_cancel
         self._subscriptions = subs = Subscriptions(ctx, dialogs)
         self._subscriber = subscriber = Subscriber(ctx, dialogs, client, subs)
-        self._notifier = notifier = Notifier(
-            ctx, dialogs=dialogs, client=client, inbox=inbox, subs=subs
-        )
+        self._notifier = notifier = Notifier(ctx, dialogs, client, inbox, subs)
         self._transfers = transfers = Transfers(
-            ctx,
-            dialogs=dialogs,
-            client=client,
-            inbox=inbox,
-            subscriptions=subs,
-            subscriber=subscriber,
-            notifier=notifier,
+            ctx, dialogs, client, inbox, subs, subscriber, notifier
         )
         self._restores = restores = Restores(ctx, dialogs)
         self._protection = protection = Protection(ctx, dialogs)

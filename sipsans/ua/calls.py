@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 
 from ..auth import AuthFailure, Credentials
@@ -61,28 +62,22 @@ _URI_HEADER_DENY = frozenset(
 _UNUSABLE_CONTACT = 'SIP;cause=400;text="Contact is not a SIP or SIPS URI"'
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class Caller:
     """The calls we place (see the module docstring)."""
 
-    __slots__ = ("_call_keys", "_calls", "_client", "_ctx", "_dialogs", "_reliable", "_timers")
+    _ctx: UAContext
+    _dialogs: DialogTable
+    _client: ClientSide
+    _reliable: ReliableProvisionals
+    _timers: SessionTimers
+    #: INVITE client transaction id -> call.
+    _calls: dict[int, Call] = field(default_factory=dict, init=False)
+    #: (Call-ID, From tag) -> call.
+    _call_keys: dict[tuple[str, str], Call] = field(default_factory=dict, init=False)
 
-    def __init__(
-        self,
-        ctx: UAContext,
-        dialogs: DialogTable,
-        client: ClientSide,
-        *,
-        reliable: ReliableProvisionals,
-        timers: SessionTimers,
-    ) -> None:
-        self._ctx = ctx
-        self._dialogs = dialogs
-        self._client = client
-        self._reliable = reliable
-        self._timers = timers
-        self._calls: dict[int, Call] = {}  # INVITE client transaction id -> call
-        self._call_keys: dict[tuple[str, str], Call] = {}  # (Call-ID, From tag) -> call
-        dialogs.on_end(self._dialog_ended, role="uac")
+    def __post_init__(self) -> None:
+        self._dialogs.on_end(self._dialog_ended, role="uac")
 
     def stats(self) -> dict[str, int]:
         return {"calls": len(self._calls), "call_keys": len(self._call_keys)}

@@ -13,6 +13,8 @@ are kept by :class:`~sipsans.ua.subscriptions.Subscriptions`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..dialog.model import Dialog, contact_target, route_set_from
 from ..dialog.state import DialogState
 from ..dialog.subscription import (
@@ -34,39 +36,26 @@ from .events import IncomingSubscription
 from .handles import ServerSubscription
 from .inbox import Inbox
 from .records import Hdrs, Outgoing
-from .subscriptions import Subscriptions, state_arg
+from .subscriptions import NOTIFY_INPUT, Subscriptions, state_arg
 
 __all__ = ["Notifier"]
 
 _S = SubscriptionState
 _I = SubscriptionInput
 
-_BY_STATE = {
-    "active": _I.NOTIFY_ACTIVE,
-    "pending": _I.NOTIFY_PENDING,
-    "terminated": _I.NOTIFY_TERMINATED,
-}
 
-
+@dataclass(slots=True, eq=False, repr=False)
 class Notifier:
     """Others' subscriptions to our state (see the module docstring)."""
 
-    __slots__ = ("_client", "_ctx", "_dialogs", "_inbox", "_subs")
+    _ctx: UAContext
+    _dialogs: DialogTable
+    _client: ClientSide
+    _inbox: Inbox
+    _subs: Subscriptions
 
-    def __init__(
-        self,
-        ctx: UAContext,
-        dialogs: DialogTable,
-        client: ClientSide,
-        inbox: Inbox,
-        subs: Subscriptions,
-    ) -> None:
-        self._ctx = ctx
-        self._dialogs = dialogs
-        self._client = client
-        self._inbox = inbox
-        self._subs = subs
-        subs.on_alarm("notifier", self.fire)
+    def __post_init__(self) -> None:
+        self._subs.on_alarm("notifier", self.fire)
 
     def on_subscribe(self, request: Request, txn: ServerTxn, d: Dialog | None) -> None:
         """A SUBSCRIBE: a refresh or un-subscribe of one of ours, or a new subscription."""
@@ -351,7 +340,7 @@ class Notifier:
         out.sub, out.on_final, out.quiet = rec, self.on_final, quiet
         self._subs.move(
             rec,
-            _BY_STATE[new.value],
+            NOTIFY_INPUT[new.value],
             reason,
             None,
             out.request,

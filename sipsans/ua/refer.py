@@ -18,6 +18,7 @@ INVITE carries it; the server side matches it when that INVITE arrives.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 from ..dialog.model import Dialog, DialogId
 from ..dialog.replaces import Replaces, parse_replaces, replaces_for, sipfrag
@@ -49,30 +50,18 @@ __all__ = ["SIPFRAG", "Transfers", "accept_headers"]
 SIPFRAG = "message/sipfrag;version=2.0"
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class Transfers:
     """REFERs sent and received within dialogs, and their implicit subscriptions
     (which :class:`~sipsans.ua.subscriptions.Subscriptions` keeps)."""
 
-    __slots__ = ("_client", "_ctx", "_dialogs", "_inbox", "_notifier", "_subs", "_subscriber")
-
-    def __init__(
-        self,
-        ctx: UAContext,
-        *,
-        dialogs: DialogTable,
-        client: ClientSide,
-        inbox: Inbox,
-        subscriptions: Subscriptions,
-        subscriber: Subscriber,
-        notifier: Notifier,
-    ) -> None:
-        self._ctx = ctx
-        self._dialogs = dialogs
-        self._client = client
-        self._inbox = inbox
-        self._subs = subscriptions
-        self._subscriber = subscriber
-        self._notifier = notifier
+    _ctx: UAContext
+    _dialogs: DialogTable
+    _client: ClientSide
+    _inbox: Inbox
+    _subs: Subscriptions
+    _subscriber: Subscriber
+    _notifier: Notifier
 
     # -- referrer ------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ subscription is a subscriber's). The records and their states are kept by
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from ..dialog.model import Dialog, contact_target, route_set_from, target_for
 from ..dialog.state import DialogState
@@ -41,33 +42,25 @@ from .events import NotifyReceived
 from .failover import begin_walk
 from .handles import ClientSubscription
 from .records import Hdrs, Outgoing
-from .subscriptions import Subscriptions
+from .subscriptions import NOTIFY_INPUT, Subscriptions
 
 __all__ = ["Subscriber"]
 
 _S = SubscriptionState
 _I = SubscriptionInput
 
-_BY_STATE = {
-    "active": _I.NOTIFY_ACTIVE,
-    "pending": _I.NOTIFY_PENDING,
-    "terminated": _I.NOTIFY_TERMINATED,
-}
 
-
+@dataclass(slots=True, eq=False, repr=False)
 class Subscriber:
     """Our subscriptions to others' state (see the module docstring)."""
 
-    __slots__ = ("_client", "_ctx", "_dialogs", "_subs")
+    _ctx: UAContext
+    _dialogs: DialogTable
+    _client: ClientSide
+    _subs: Subscriptions
 
-    def __init__(
-        self, ctx: UAContext, dialogs: DialogTable, client: ClientSide, subs: Subscriptions
-    ) -> None:
-        self._ctx = ctx
-        self._dialogs = dialogs
-        self._client = client
-        self._subs = subs
-        subs.on_alarm("subscriber", self.fire)
+    def __post_init__(self) -> None:
+        self._subs.on_alarm("subscriber", self.fire)
 
     def subscribe(
         self,
@@ -411,7 +404,7 @@ class Subscriber:
         ctx.reply(txn, request, 200, to_tag=d.local_tag)
         rec.last_notify = request
         now = ctx.now
-        inp = _BY_STATE.get(ss.state)
+        inp = NOTIFY_INPUT.get(ss.state)
         if inp is _I.NOTIFY_TERMINATED:
             self._subs.move(rec, inp, ss.reason, None, request, ss.retry_after, appeared=appeared)
         else:

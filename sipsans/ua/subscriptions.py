@@ -31,7 +31,7 @@ from .dialogs import DialogTable
 from .events import SubscriptionStateChanged
 from .handles import ClientSubscription, ServerSubscription
 
-__all__ = ["Subscriptions", "state_arg"]
+__all__ = ["NOTIFY_INPUT", "Subscriptions", "state_arg"]
 
 _S = SubscriptionState
 _I = SubscriptionInput
@@ -41,7 +41,9 @@ UsageKey = tuple[Role, EventHeader]
 #: A subscriber refreshes this many seconds before expiry (never before half-way).
 REFRESH_MARGIN = 60.0
 
-_BY_STATE = {
+#: The input a NOTIFY's Subscription-State value feeds the subscription's table (the
+#: subscriber's on receipt, the notifier's on sending, RFC 6665 §4.1.3, §4.2.2).
+NOTIFY_INPUT = {
     "active": _I.NOTIFY_ACTIVE,
     "pending": _I.NOTIFY_PENDING,
     "terminated": _I.NOTIFY_TERMINATED,
