@@ -10,6 +10,7 @@ and back (format in docs/dialogs.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, NamedTuple, TypedDict
 
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -17,6 +18,7 @@ from ..message.fields import NameAddr, parse_name_addr
 from ..message.model import Request, Response, make_request
 from ..message.uri import URI, SipURI, parse_uri
 from ..transaction.transport import Target
+from .session_timer import SessionTimer
 from .state import DIALOG_TABLE, DialogInput, DialogState, TerminatedReason
 
 __all__ = [
@@ -63,7 +65,9 @@ class Dialog:
     the UserAgent's dialog table (:class:`sipsans.ua.dialogs.DialogTable`) is its only
     caller. What the UserAgent's parts track while transactions run on a dialog (an
     INVITE awaiting its ACK, a re-INVITE of ours, subscription usages) they keep in
-    tables of their own, keyed by the dialog.
+    tables of their own, keyed by the dialog; what lasts as long as a confirmed dialog
+    and runs on nearly every one (its session timer, the parts watching for its end)
+    it holds in slots of its own, which cost less than a table entry each.
     """
 
     __slots__ = (
@@ -86,9 +90,11 @@ class Dialog:
         "role",
         "route_set",
         "secure",
+        "session_timer",
         "state",
         "status",
         "target",
+        "watchers",
     )
 
     # Positional-or-keyword: the UAS path builds one per call positionally (a class
@@ -153,6 +159,12 @@ class Dialog:
         #: the call's INVITE, subscription usages): a terminated dialog is forgotten
         #: once none does (see DialogTable.release).
         self.holds = 0
+        #: The RFC 4028 session timer running on the dialog, if any (kept by the
+        #: UserAgent's session-timer part).
+        self.session_timer: SessionTimer | None = None
+        #: Told once when the dialog ends: the UserAgent's parts that keep something for
+        #: this dialog only (see DialogTable.watch).
+        self.watchers: tuple[Callable[[Dialog, bool], None], ...] = ()
 
     def advance(self, inp: DialogInput) -> DialogState | None:
         """Feed ``inp`` to :data:`DIALOG_TABLE`: the next state, or None when the table
