@@ -40,7 +40,16 @@ ENDED_KEPT = 256
 class DialogTable:
     """Every dialog the UA holds, by id; its state changes; its end."""
 
-    __slots__ = ("_by_id", "_ctx", "_ended", "_listeners", "_watched", "get", "report_changes")
+    __slots__ = (
+        "_alone",
+        "_by_id",
+        "_ctx",
+        "_ended",
+        "_listeners",
+        "_watched",
+        "get",
+        "report_changes",
+    )
 
     def __init__(self, ctx: UAContext) -> None:
         self._ctx = ctx
@@ -54,6 +63,11 @@ class DialogTable:
         #: How many live dialogs have listeners of their own end (see :meth:`watch`; the
         #: listeners are in the dialog's ``watchers`` slot).
         self._watched = 0
+        #: ``(listener,)`` for each listener that watches dialogs (a few bound methods of
+        #: the parts): the one tuple a lone listener's dialogs share, rather than a new
+        #: 48-byte tuple held by each (nearly every dialog between two sipsans UAs is
+        #: watched by its session timer).
+        self._alone: dict[EndListener, tuple[EndListener]] = {}
         #: ``get((call_id, local_tag, remote_tag))``: the dialog, or None.
         self.get: Callable[[tuple[str, str, str]], Dialog | None] = self._by_id.get
         #: ``UAConfig.report_changes``: report DialogChanged (read once per change).
@@ -105,9 +119,15 @@ class DialogTable:
         some dialogs only (a reliable 1xx, a session timer), so that the ends of all the
         others cost it nothing. The listeners sit in the dialog's own ``watchers`` slot
         (a tuple: there is seldom more than one), not in a table entry per dialog."""
-        if not d.watchers:
-            self._watched += 1
-        d.watchers = (*d.watchers, listener)
+        watchers = d.watchers
+        if watchers:
+            d.watchers = (*watchers, listener)
+            return
+        self._watched += 1
+        alone = self._alone.get(listener)
+        if alone is None:
+            alone = self._alone[listener] = (listener,)
+        d.watchers = alone
 
     # -- state ---------------------------------------------------------------------------
 

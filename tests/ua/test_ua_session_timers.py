@@ -369,18 +369,18 @@ def test_many_dialogs_are_each_refreshed_at_half_their_own_interval() -> None:
     alice = add_ua(net, "alice", "192.0.2.1")
     bob = add_ua(net, "bob", "192.0.2.2", handler=Callee(ring=0.0, answer_in_dialog=True))
     calls: dict[str, tuple[Any, int]] = {}
+
+    def invite(interval: int) -> Any:
+        headers = (("Session-Expires", str(interval)),)
+        return lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, headers=headers, now=now)
+
+    def hang_up(call: Any) -> Any:
+        return lambda now: call.bye(now=now)
+
     for n in range(24):
         interval = MANY_INTERVALS[n % len(MANY_INTERVALS)]
         net.drive(until=n * 0.37)
-        call = net.call(
-            alice,
-            lambda now, interval=interval: ua(alice).invite(
-                "sip:bob@192.0.2.2",
-                body=SDP,
-                headers=(("Session-Expires", str(interval)),),
-                now=now,
-            ),
-        )
+        call = net.call(alice, invite(interval))
         calls[call.id.call_id] = (call, interval)
     net.drive(until=2000.0)
     refreshed: dict[str, list[float]] = {}
@@ -398,7 +398,7 @@ def test_many_dialogs_are_each_refreshed_at_half_their_own_interval() -> None:
             interval / 2
         ] * len(sent)
     for call, _ in calls.values():
-        net.call(alice, lambda now, call=call: call.bye(now=now))
+        net.call(alice, hang_up(call))
     net.drive()
     assert_clean(alice, bob)
 
