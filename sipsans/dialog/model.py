@@ -10,6 +10,7 @@ and back (format in docs/dialogs.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, NamedTuple, TypedDict
 
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -17,6 +18,7 @@ from ..message.fields import NameAddr, parse_name_addr
 from ..message.model import Request, Response, make_request
 from ..message.uri import URI, SipURI, parse_uri
 from ..transaction.transport import Target
+from .session_timer import SessionTimer
 from .state import DIALOG_TABLE, DialogInput, DialogState, TerminatedReason
 
 __all__ = [
@@ -63,16 +65,16 @@ class Dialog:
     the UserAgent's dialog table (:class:`sipsans.ua.dialogs.DialogTable`) is its only
     caller. What the UserAgent's parts track while transactions run on a dialog (an
     INVITE awaiting its ACK, a re-INVITE of ours, subscription usages) they keep in
-    tables of their own, keyed by the dialog.
+    tables of their own, keyed by the dialog; what lasts as long as a confirmed dialog
+    and runs on nearly every one (its session timer, the parts watching for its end)
+    it holds in slots of its own, which cost less than a table entry each.
     """
 
     __slots__ = (
         "__weakref__",
-        "_local_addr",
-        "_local_uri",
-        "_remote_addr",
+        "_local",
+        "_remote",
         "_remote_tag",
-        "_remote_uri",
         "call_id",
         "holds",
         "id",
@@ -86,9 +88,11 @@ class Dialog:
         "role",
         "route_set",
         "secure",
+        "session_timer",
         "state",
         "status",
         "target",
+        "watchers",
     )
 
     # Positional-or-keyword: the UAS path builds one per call positionally (a class
@@ -117,21 +121,14 @@ class Dialog:
         #: The dialog's key, kept rather than rebuilt on every look-up: it changes
         #: only when a UAC learns the remote tag (see :attr:`remote_tag`).
         self.id = DialogId(call_id, local_tag, remote_tag)
-        # Our and the peer's From/To values (see :attr:`local_uri`): the text, or the
-        # value as received (tag and all), turned into text only when first needed. A
-        # UAS call that never sends a request within its dialog never renders them.
-        self._local_uri: str | None
-        self._local_addr: NameAddr | None
-        self._remote_uri: str | None
-        self._remote_addr: NameAddr | None
-        if isinstance(local_uri, str):
-            self._local_uri, self._local_addr = local_uri, None
-        else:
-            self._local_uri, self._local_addr = None, local_uri
-        if isinstance(remote_uri, str):
-            self._remote_uri, self._remote_addr = remote_uri, None
-        else:
-            self._remote_uri, self._remote_addr = None, remote_uri
+        # Our and the peer's From/To values: the text without the tag, or the value as
+        # received or parsed (a NameAddr, tag and all). Text is parsed once, when the
+        # first request within the dialog needs the value (and then kept parsed); a
+        # value is rendered as text only when read as :attr:`local_uri`/:attr:`remote_uri`
+        # (seldom: snapshots, forks), so a UAS call that never sends a request within
+        # its dialog never renders them. One slot each, not a text and a parsed form.
+        self._local = local_uri
+        self._remote = remote_uri
         self.local_contact = local_contact
         self.remote_target = remote_target
         self.route_set = route_set
@@ -153,6 +150,12 @@ class Dialog:
         #: the call's INVITE, subscription usages): a terminated dialog is forgotten
         #: once none does (see DialogTable.release).
         self.holds = 0
+        #: The RFC 4028 session timer running on the dialog, if any (kept by the
+        #: UserAgent's session-timer part).
+        self.session_timer: SessionTimer | None = None
+        #: Told once when the dialog ends: the UserAgent's parts that keep something for
+        #: this dialog only (see DialogTable.watch).
+        self.watchers: tuple[Callable[[Dialog, bool], None], ...] = ()
 
     def advance(self, inp: DialogInput) -> DialogState | None:
         """Feed ``inp`` to :data:`DIALOG_TABLE`: the next state, or None when the table
@@ -180,33 +183,29 @@ class Dialog:
     @property
     def local_uri(self) -> str:
         """Our From/To value without its tag (display name and URI), as text."""
-        text = self._local_uri
-        if text is None:
-            assert self._local_addr is not None
-            text = self._local_uri = _untagged(self._local_addr)
-        return text
+        value = self._local
+        return value if isinstance(value, str) else _untagged(value)
 
     @property
     def remote_uri(self) -> str:
         """The peer's From/To value without its tag (display name and URI), as text."""
-        text = self._remote_uri
-        if text is None:
-            assert self._remote_addr is not None
-            text = self._remote_uri = _untagged(self._remote_addr)
-        return text
+        value = self._remote
+        return value if isinstance(value, str) else _untagged(value)
 
     def local_name_addr(self) -> str:
-        addr = self._local_addr
-        if addr is None:
-            addr = self._local_addr = parse_name_addr(self.local_uri, header="From")
+        """Our From/To value with our tag, for a request within the dialog."""
+        addr = self._local
+        if isinstance(addr, str):
+            addr = self._local = parse_name_addr(addr, header="From")
         return str(addr.with_tag(self.local_tag))
 
     def remote_name_addr(self) -> str:
+        """The peer's From/To value with its tag (none while a UAC has no remote tag)."""
         if not self.remote_tag:
             return self.remote_uri
-        addr = self._remote_addr
-        if addr is None:
-            addr = self._remote_addr = parse_name_addr(self.remote_uri, header="To")
+        addr = self._remote
+        if isinstance(addr, str):
+            addr = self._remote = parse_name_addr(addr, header="To")
         return str(addr.with_tag(self.remote_tag))
 
     def refresh_target(self, message: Request | Response) -> None:

@@ -1,18 +1,22 @@
 """The UserAgent's own timers: ring and answer timeouts, 2xx retransmission, the §14.1
-glare back-off, subscription and registration refreshes.
+glare back-off, subscription and registration refreshes, session timers.
 
 The core never sleeps: an alarm is an absolute deadline on the caller's clock and an
 action; the UserAgent runs the actions that are due when the caller wakes it
-(``handle_timer``), each at its own deadline.
+(``handle_timer``), each at its own deadline. :class:`Wheel` holds the alarms of many
+items that are due far ahead (the session timer of each idle dialog) in less memory.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
-from typing import Any
+import math
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
 
-__all__ = ["Alarm", "Alarms"]
+__all__ = ["Alarm", "Alarms", "Wheel"]
+
+K = TypeVar("K", bound=Hashable)
 
 
 #: An alarm's number, to cancel it with.
@@ -87,3 +91,79 @@ class Alarms:
         self._live.discard(number)
         self._drop_dead_top()
         return deadline, action, arg
+
+
+class Wheel(Generic[K]):
+    """Alarms for many items due far ahead, kept by the whole second until their last.
+
+    Each idle confirmed dialog with a session timer waits 45 s or more (RFC 4028 §4,
+    §10: half of an interval of at least 90 s) for its refresh or its BYE. An alarm in
+    the :class:`Alarms` heap costs a tuple, its number and a slot in the live set (about
+    170 bytes); here an item waiting costs one entry in the dict of the second its
+    deadline falls in (about 40). Each such second (bucket) has one alarm in the heap,
+    at its start; when it fires, the bucket's items move into the heap, each at its own
+    deadline. So every action still runs at its exact deadline, in deadline order with
+    everything else, and only the items due within the second cost a heap alarm.
+
+    ``due_of(item)`` is the item's deadline; it must not change while the item is
+    here (:meth:`discard` it first). An item is here at most once.
+    """
+
+    __slots__ = ("_alarms", "_bucket_alarms", "_buckets", "_due_of", "_fire", "_near", "_open")
+
+    def __init__(self, alarms: Alarms, due_of: Callable[[K], float]) -> None:
+        self._alarms = alarms
+        self._due_of = due_of
+        #: The waiting items by the whole second their deadline falls in (insertion
+        #: order: items due at the same instant run in the order they were added).
+        self._buckets: dict[int, dict[K, Callable[[K, float], None]]] = {}
+        #: Each bucket's alarm, at the start of its second.
+        self._bucket_alarms: dict[int, Alarm] = {}
+        #: Items moved into the heap (due within the current second): their alarm and
+        #: action.
+        self._near: dict[K, tuple[Alarm, Callable[[K, float], None]]] = {}
+        # Bound once, not at each arming (a new bound method per alarm otherwise).
+        self._open = self._opened
+        self._fire = self._fired
+
+    def __len__(self) -> int:
+        """Items waiting (zero when idle)."""
+        return len(self._near) + sum(map(len, self._buckets.values()))
+
+    def buckets(self) -> int:
+        """Seconds with items waiting in them (zero when idle)."""
+        return len(self._buckets)
+
+    def add(self, item: K, action: Callable[[K, float], None]) -> None:
+        """Run ``action(item, deadline)`` at ``due_of(item)``."""
+        second = math.floor(self._due_of(item))
+        bucket = self._buckets.get(second)
+        if bucket is None:
+            bucket = self._buckets[second] = {}
+            self._bucket_alarms[second] = self._alarms.at(float(second), self._open, second)
+        bucket[item] = action
+
+    def discard(self, item: K) -> None:
+        """Forget ``item`` (fine if it is not here); a second left empty is dropped with
+        its alarm."""
+        near = self._near.pop(item, None)
+        if near is not None:
+            self._alarms.cancel(near[0])
+            return
+        second = math.floor(self._due_of(item))
+        bucket = self._buckets.get(second)
+        if bucket is not None and bucket.pop(item, None) is not None and not bucket:
+            del self._buckets[second]
+            self._alarms.cancel(self._bucket_alarms.pop(second))
+
+    def _opened(self, second: int, at: float) -> None:
+        """A bucket's second began: its items go into the heap at their deadlines."""
+        bucket = self._buckets.pop(second)
+        del self._bucket_alarms[second]
+        alarms, near, due_of, fire = self._alarms, self._near, self._due_of, self._fire
+        for item, action in bucket.items():
+            near[item] = (alarms.at(due_of(item), fire, item), action)
+
+    def _fired(self, item: K, at: float) -> None:
+        _, action = self._near.pop(item)
+        action(item, at)

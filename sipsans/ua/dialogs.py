@@ -40,7 +40,16 @@ ENDED_KEPT = 256
 class DialogTable:
     """Every dialog the UA holds, by id; its state changes; its end."""
 
-    __slots__ = ("_by_id", "_ctx", "_ended", "_listeners", "_watchers", "get", "report_changes")
+    __slots__ = (
+        "_alone",
+        "_by_id",
+        "_ctx",
+        "_ended",
+        "_listeners",
+        "_watched",
+        "get",
+        "report_changes",
+    )
 
     def __init__(self, ctx: UAContext) -> None:
         self._ctx = ctx
@@ -51,9 +60,14 @@ class DialogTable:
         #: one whose DialogTerminated the application is handling (bounded: ENDED_KEPT).
         self._ended: dict[DialogId, Dialog] = {}
         self._listeners: dict[str, list[EndListener]] = {"uac": [], "uas": []}
-        #: Listeners of one dialog's end (see :meth:`watch`), for the dialogs that have any
-        #: (a tuple: smaller than a list, and there is seldom more than one).
-        self._watchers: dict[Dialog, tuple[EndListener, ...]] = {}
+        #: How many live dialogs have listeners of their own end (see :meth:`watch`; the
+        #: listeners are in the dialog's ``watchers`` slot).
+        self._watched = 0
+        #: ``(listener,)`` for each listener that watches dialogs (a few bound methods of
+        #: the parts): the one tuple a lone listener's dialogs share, rather than a new
+        #: 48-byte tuple held by each (nearly every dialog between two sipsans UAs is
+        #: watched by its session timer).
+        self._alone: dict[EndListener, tuple[EndListener]] = {}
         #: ``get((call_id, local_tag, remote_tag))``: the dialog, or None.
         self.get: Callable[[tuple[str, str, str]], Dialog | None] = self._by_id.get
         #: ``UAConfig.report_changes``: report DialogChanged (read once per change).
@@ -98,13 +112,22 @@ class DialogTable:
 
     def watched(self) -> int:
         """How many dialogs have listeners of their own end (zero when idle)."""
-        return len(self._watchers)
+        return self._watched
 
     def watch(self, d: Dialog, listener: EndListener) -> None:
-        """Call ``listener`` once, when ``d`` ends: for a part that keeps something for a
-        few dialogs only (a reliable 1xx, a session timer), so that the ends of all the
-        others cost it nothing."""
-        self._watchers[d] = (*self._watchers.get(d, ()), listener)
+        """Call ``listener`` once, when ``d`` ends: for a part that keeps something for
+        some dialogs only (a reliable 1xx, a session timer), so that the ends of all the
+        others cost it nothing. The listeners sit in the dialog's own ``watchers`` slot
+        (a tuple: there is seldom more than one), not in a table entry per dialog."""
+        watchers = d.watchers
+        if watchers:
+            d.watchers = (*watchers, listener)
+            return
+        self._watched += 1
+        alone = self._alone.get(listener)
+        if alone is None:
+            alone = self._alone[listener] = (listener,)
+        d.watchers = alone
 
     # -- state ---------------------------------------------------------------------------
 
@@ -190,8 +213,11 @@ class DialogTable:
             events.append(DialogTerminated(dialog_id=d.id, reason=reason, status=status))
         for listener in self._listeners[d.role]:
             listener(d, was_early)
-        if self._watchers:
-            for listener in self._watchers.pop(d, ()):
+        watchers = d.watchers
+        if watchers:
+            d.watchers = ()
+            self._watched -= 1
+            for listener in watchers:
                 listener(d, was_early)
         if d.holds <= 0:
             self._forget(d)

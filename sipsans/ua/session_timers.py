@@ -21,6 +21,12 @@ a refresh without Session-Expires turns the timer off (§7.2).
 
 ``refresher=uac|uas`` names the client or server of the transaction that carried it,
 not of the dialog; this part turns it into whether *we* refresh.
+
+**Memory.** Nearly every dialog between two sipsans UAs runs a timer, idle for most of
+its life, so a timer costs little: its record hangs off the dialog
+(:class:`~sipsans.dialog.session_timer.SessionTimer`), its next action waits in a
+:class:`~sipsans.ua.alarms.Wheel` (a dict entry per dialog until the last second before
+it, still run at its exact instant), and the actions are bound once.
 """
 
 from __future__ import annotations
@@ -29,12 +35,13 @@ import contextlib
 from collections.abc import Callable, Collection
 
 from ..dialog.model import Dialog
+from ..dialog.session_timer import SessionTimer
 from ..dialog.state import DialogInput, DialogState, TerminatedReason
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import get_param, parse_params
 from ..message.grammar import is_digits
 from ..message.model import Request, Response
-from .alarms import Alarm
+from .alarms import Wheel
 from .client import ClientSide
 from .config import MIN_SESSION_INTERVAL
 from .context import UAContext
@@ -69,23 +76,6 @@ class Negotiated:
             # supports timers.
             headers += (("Require", "timer"),)
         self.headers = headers
-
-
-class _Timer:
-    """A running session timer."""
-
-    __slots__ = ("alarm", "body", "content_type", "expires_at", "interval", "update", "we_refresh")
-
-    def __init__(self) -> None:
-        self.interval = 0
-        self.we_refresh = False
-        self.expires_at = 0.0
-        #: Refreshes go by UPDATE (the peer allows it) rather than re-INVITE.
-        self.update = False
-        #: Our last session description, re-offered unchanged by a refresh re-INVITE.
-        self.body = b""
-        self.content_type: str | None = None
-        self.alarm: Alarm | None = None
 
 
 def _session_expires(message: Request | Response) -> tuple[int, str | None] | None:
@@ -133,23 +123,38 @@ def _allows_update(message: Request | Response) -> bool | None:
 class SessionTimers:
     """RFC 4028 for one UserAgent (see the module docstring)."""
 
-    __slots__ = ("_client", "_ctx", "_dialogs", "_on_dialog_end", "_timers", "busy")
+    __slots__ = (
+        "_client",
+        "_ctx",
+        "_dialogs",
+        "_on_dialog_end",
+        "_on_expire",
+        "_on_refresh",
+        "_running",
+        "_wheel",
+        "busy",
+    )
 
     def __init__(self, ctx: UAContext, dialogs: DialogTable, client: ClientSide) -> None:
         self._ctx = ctx
         self._dialogs = dialogs
         self._client = client
-        self._timers: dict[Dialog, _Timer] = {}
-        # One bound method watches every dialog: reading ``self._dialog_ended`` for each
-        # would make a new one, held by the dialog table for the dialog's life (64 bytes
-        # a dialog, and nearly every dialog between two sipsans UAs runs a timer).
+        #: Each running timer's next action (at its dialog's ``session_timer.due``).
+        self._wheel: Wheel[Dialog] = Wheel(ctx.alarms, _due)
+        #: How many dialogs run a timer.
+        self._running = 0
+        # Bound once: reading ``self._dialog_ended`` (or ``self._refresh``) for each
+        # dialog would make a new bound method, held for the dialog's life (64 bytes a
+        # dialog, and nearly every dialog between two sipsans UAs runs a timer).
         self._on_dialog_end = self._dialog_ended
+        self._on_refresh = self._refresh
+        self._on_expire = self._expire
         #: Whether a re-INVITE or an offer is in progress on a dialog, so that a
         #: re-INVITE refresh must wait (set by the UserAgent).
         self.busy: Callable[[Dialog], bool] = _never
 
     def stats(self) -> dict[str, int]:
-        return {"session_timers": len(self._timers)}
+        return {"session_timers": self._running, "session_timer_seconds": self._wheel.buckets()}
 
     @property
     def enabled(self) -> bool:
@@ -157,7 +162,7 @@ class SessionTimers:
 
     def active(self, d: Dialog) -> bool:
         """Whether a session timer runs on ``d``."""
-        return d in self._timers
+        return d.session_timer is not None
 
     # -- requests we send (§7) -----------------------------------------------------------
 
@@ -174,7 +179,7 @@ class SessionTimers:
     def request_headers(self, d: Dialog) -> Hdrs:
         """Session-Expires and Min-SE for a re-INVITE or UPDATE of ours on ``d`` while a
         timer runs (§7.4): the current interval, and whether we refresh."""
-        timer = self._timers.get(d)
+        timer = d.session_timer
         if timer is None:
             return ()
         refresher = "uac" if timer.we_refresh else "uas"
@@ -207,7 +212,7 @@ class SessionTimers:
         if not self.enabled:
             return
         granted = _session_expires(response)
-        timer = self._timers.get(d)
+        timer = d.session_timer
         if granted is None:
             if timer is not None and timer.we_refresh and "session-expires" in request.headers:
                 # Our refresh, answered by a peer without timers (one we imposed a timer
@@ -232,7 +237,7 @@ class SessionTimers:
     def described(self, d: Dialog, body: bytes, content_type: str | None) -> None:
         """Our session description on ``d`` is now ``body`` (sent in an ACK, the answer to
         a 2xx's offer): a refresh re-INVITE offers it again."""
-        timer = self._timers.get(d)
+        timer = d.session_timer
         if timer is not None:
             timer.body, timer.content_type = body, content_type
 
@@ -263,7 +268,7 @@ class SessionTimers:
         config = self._ctx.config
         asked = _session_expires(request)
         supports = _supports_timer(request)
-        timer = self._timers.get(d)
+        timer = d.session_timer
         if asked is not None:
             interval, refresher = asked
             floor = _min_se(request)
@@ -300,26 +305,33 @@ class SessionTimers:
 
     # -- the timer ---------------------------------------------------------------------------
 
-    def _timer(self, d: Dialog) -> _Timer:
-        timer = self._timers.get(d)
+    def _timer(self, d: Dialog) -> SessionTimer:
+        timer = d.session_timer
         if timer is None:
-            timer = self._timers[d] = _Timer()
+            timer = d.session_timer = SessionTimer()
+            self._running += 1
             self._dialogs.watch(d, self._on_dialog_end)
         return timer
 
+    def _schedule(self, d: Dialog, timer: SessionTimer, due: float, action: _Action) -> None:
+        """Run ``action`` on ``d`` at ``due``, instead of what was scheduled."""
+        wheel = self._wheel
+        wheel.discard(d)
+        timer.due = due
+        wheel.add(d, action)
+
     def _start(
-        self, d: Dialog, timer: _Timer, interval: int, we_refresh: bool, response: Response
+        self, d: Dialog, timer: SessionTimer, interval: int, we_refresh: bool, response: Response
     ) -> None:
         ctx = self._ctx
-        ctx.alarms.cancel(timer.alarm)
         timer.interval, timer.we_refresh = interval, we_refresh
         timer.expires_at = ctx.now + interval
         if we_refresh:
-            timer.alarm = ctx.alarms.at(ctx.now + interval / 2, self._refresh, d)  # §10
+            self._schedule(d, timer, ctx.now + interval / 2, self._on_refresh)  # §10
         else:
             # §10: BYE before the expiry, by the lesser of 32 s and a third of it.
             deadline = timer.expires_at - min(32.0, interval / 3)
-            timer.alarm = ctx.alarms.at(deadline, self._expire, d)
+            self._schedule(d, timer, deadline, self._on_expire)
         ctx.events.append(
             SessionRefreshed(
                 dialog_id=d.id,
@@ -332,17 +344,16 @@ class SessionTimers:
 
     def _refresh(self, d: Dialog, at: float) -> None:
         """Half the interval passed: refresh (§10), by UPDATE when the peer allows it."""
-        timer = self._timers.get(d)
+        timer = d.session_timer
         if timer is None:
             return
-        ctx = self._ctx
         if not timer.update and self.busy(d) and at + _BUSY_RETRY < timer.expires_at:
             # Another re-INVITE or offer is under way (its 2xx refreshes too): try again
             # shortly, still before the expiry.
-            timer.alarm = ctx.alarms.at(at + _BUSY_RETRY, self._refresh, d)
+            self._schedule(d, timer, at + _BUSY_RETRY, self._on_refresh)
             return
         # Until the refresh's 2xx restarts the timer, the session ends at the expiry.
-        timer.alarm = ctx.alarms.at(timer.expires_at, self._expire, d)
+        self._schedule(d, timer, timer.expires_at, self._on_expire)
         if d.state is not DialogState.CONFIRMED or (self.busy(d) and not timer.update):
             return
         # (The client side adds Supported and our request_headers() to both.) A dialog
@@ -356,8 +367,10 @@ class SessionTimers:
 
     def _expire(self, d: Dialog, at: float) -> None:
         """No refresh in time: end the session with BYE (§10)."""
-        timer = self._timers.pop(d, None)
-        if timer is None or d.state is not DialogState.CONFIRMED:
+        if d.session_timer is None:
+            return
+        self._stop(d)
+        if d.state is not DialogState.CONFIRMED:
             return
         try:
             self._client.send_bye(d, TerminatedReason.SESSION_EXPIRED, reason=_EXPIRED)
@@ -367,9 +380,10 @@ class SessionTimers:
             self._dialogs.end(d, DialogInput.BYE_SENT, TerminatedReason.SESSION_EXPIRED)
 
     def _stop(self, d: Dialog) -> None:
-        timer = self._timers.pop(d, None)
-        if timer is not None:
-            self._ctx.alarms.cancel(timer.alarm)
+        if d.session_timer is not None:
+            self._wheel.discard(d)
+            d.session_timer = None
+            self._running -= 1
 
     def _dialog_ended(self, d: Dialog, was_early: bool) -> None:
         self._stop(d)
@@ -377,3 +391,14 @@ class SessionTimers:
 
 def _never(d: Dialog) -> bool:
     return False
+
+
+#: What a timer does next: refresh, or end the session.
+_Action = Callable[[Dialog, float], None]
+
+
+def _due(d: Dialog) -> float:
+    """When ``d``'s timer acts next (the wheel's ``due_of``)."""
+    timer = d.session_timer
+    assert timer is not None, "only dialogs with a running timer are in the wheel"
+    return timer.due

@@ -15,6 +15,7 @@ from uasim import Callee, add_ua, assert_clean, ua
 from sipsans import (
     DialogState,
     DialogTerminated,
+    IncomingCall,
     InDialogRequest,
     Request,
     Response,
@@ -352,4 +353,122 @@ def test_a_stray_2xx_confirming_a_retried_call_leaves_no_invite_behind() -> None
     assert cancel.headers.get("CSeq") == f"{second.cseq.seq} CANCEL"
     peer.answer(cancel, 200)
     peer.answer(second, 487)
+    assert h.settle() == {}
+
+
+#: Session intervals of the many-dialog tests: the RFC 4028 minimum, odd values, the
+#: default, and some sharing whole seconds of their deadlines.
+MANY_INTERVALS = (90, 91, 97, 120, 150, 151, 240, 300, 333, 600, 901, 1800)
+
+
+def test_many_dialogs_are_each_refreshed_at_half_their_own_interval() -> None:
+    """Dialogs started at scattered instants with different intervals: each refresh goes
+    exactly half an interval after the 2xx that set the timer (§10), however the
+    deadlines fall among whole seconds."""
+    net = Net(21, latency=(0.01, 0.03))
+    alice = add_ua(net, "alice", "192.0.2.1")
+    bob = add_ua(net, "bob", "192.0.2.2", handler=Callee(ring=0.0, answer_in_dialog=True))
+    calls: dict[str, tuple[Any, int]] = {}
+
+    def invite(interval: int) -> Any:
+        headers = (("Session-Expires", str(interval)),)
+        return lambda now: ua(alice).invite("sip:bob@192.0.2.2", body=SDP, headers=headers, now=now)
+
+    def hang_up(call: Any) -> Any:
+        return lambda now: call.bye(now=now)
+
+    for n in range(24):
+        interval = MANY_INTERVALS[n % len(MANY_INTERVALS)]
+        net.drive(until=n * 0.37)
+        call = net.call(alice, invite(interval))
+        calls[call.id.call_id] = (call, interval)
+    net.drive(until=2000.0)
+    refreshed: dict[str, list[float]] = {}
+    for t, e in alice.log:
+        if isinstance(e, SessionRefreshed):
+            refreshed.setdefault(e.dialog_id.call_id, []).append(t)
+    updates: dict[str, list[float]] = {}
+    for w in first_sends(net, "alice", "UPDATE"):
+        updates.setdefault(parse_message(w.data).call_id, []).append(w.time)
+    for call_id, (call, interval) in calls.items():
+        assert call.state is DialogState.CONFIRMED
+        sent, set_at = updates[call_id], refreshed[call_id]
+        assert len(sent) == len(set_at) - 1 >= 2000 // interval - 1
+        assert [round(u - t, 6) for u, t in zip(sent, set_at, strict=False)] == [
+            interval / 2
+        ] * len(sent)
+    for call, _ in calls.values():
+        net.call(alice, hang_up(call))
+    net.drive()
+    assert_clean(alice, bob)
+
+
+def _invite(n: int, interval: int) -> bytes:
+    """A peer's INVITE asking for a session timer it refreshes itself (and never will)."""
+    lines = [
+        "INVITE sip:alice@192.0.2.10 SIP/2.0",
+        f"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKmany{n}",
+        "Max-Forwards: 70",
+        f"From: <sip:bob@192.0.2.1>;tag=p{n}",
+        "To: <sip:alice@192.0.2.10>",
+        f"Call-ID: many-{n}@192.0.2.1",
+        "CSeq: 1 INVITE",
+        "Contact: <sip:bob@192.0.2.1:5060>",
+        "Supported: timer",
+        f"Session-Expires: {interval};refresher=uac",
+        "Content-Type: application/sdp",
+        f"Content-Length: {len(SDP)}",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + SDP
+
+
+def _in_dialog(n: int, method: str, cseq: int, to_tag: str) -> bytes:
+    lines = [
+        f"{method} sip:alice@192.0.2.10 SIP/2.0",
+        f"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKmany{n}{method}",
+        "Max-Forwards: 70",
+        f"From: <sip:bob@192.0.2.1>;tag=p{n}",
+        f"To: <sip:alice@192.0.2.10>;tag={to_tag}",
+        f"Call-ID: many-{n}@192.0.2.1",
+        f"CSeq: {cseq} {method}",
+        "Content-Length: 0",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_many_unrefreshed_dialogs_each_end_before_expiry_and_early_ends_leave_nothing() -> None:
+    """§10: each dialog the peer stops refreshing gets our BYE at its 2xx + interval -
+    min(32, interval / 3), to the instant; a dialog that ended before (by the peer's
+    BYE) leaves no timer, second or alarm behind, and once all are gone every table of
+    the UA is empty."""
+    h = Harness()
+    answered: dict[str, tuple[float, int]] = {}
+    tags: dict[int, str] = {}
+    for n in range(36):
+        h.advance(n * 0.37 + 0.123)
+        interval = MANY_INTERVALS[n % len(MANY_INTERVALS)]
+        h.receive(_invite(n, interval))
+        (call,) = [e for e in h.events if isinstance(e, IncomingCall)][-1:]
+        call.dialog.accept(body=ANSWER, now=h.now)
+        h.pump()
+        tags[n] = call.dialog.id.local_tag
+        h.receive(_in_dialog(n, "ACK", 1, tags[n]))
+        answered[f"many-{n}@192.0.2.1"] = (h.now, interval)
+    ended_early: set[str] = set()
+    for n in range(0, 36, 3):  # the peer hangs up a third of them early
+        h.advance(h.now + 0.5)
+        h.receive(_in_dialog(n, "BYE", 2, tags[n]))
+        ended_early.add(f"many-{n}@192.0.2.1")
+    stats = h.ua.stats()
+    assert stats["session_timers"] == 36 - len(ended_early)
+    assert stats["dialog_watchers"] == 36 - len(ended_early)
+    byes: dict[str, float] = {}
+    while (deadline := h.ua.get_next_timer()) is not None and h.now < 2000.0:
+        h.advance(deadline)
+        for bye in h.requests("BYE"):
+            byes.setdefault(bye.call_id, h.now)
+    assert set(byes) == set(answered) - ended_early
+    for call_id, at in byes.items():
+        start, interval = answered[call_id]
+        assert at == pytest.approx(start + interval - min(32.0, interval / 3), abs=1e-9)
     assert h.settle() == {}
