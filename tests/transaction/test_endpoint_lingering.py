@@ -10,6 +10,7 @@ held, and every retransmission and late CANCEL/ACK is still handled as the RFC s
 from __future__ import annotations
 
 import random
+import tracemalloc
 
 import pytest
 from txhelpers import first_line, raw
@@ -174,6 +175,35 @@ def test_past_max_lingering_the_oldest_settled_transaction_ends_early() -> None:
     assert first_line(ep.transmits()[0].data) == "SIP/2.0 200 OK"
     deliver(ep, options(0), now=3.0)
     assert received(ep).txn != first[0]
+
+
+def burst(ep: Endpoint, count: int, now: float) -> None:
+    """``count`` OPTIONS at once, each answered 200, then the clock past Timer J."""
+    for n in range(count):
+        deliver(ep, options(n), now=now)
+    for event in ep.events():
+        assert isinstance(event, RequestReceived)
+        answer(ep, event, 200, now=now)
+    ep.handle_timer(now=now + 100.0)  # Timer J (32 s) ends them all
+    ep.events()
+    assert ep.stats()["transactions"] == 0
+
+
+def test_the_memory_of_a_burst_is_given_back_once_its_transactions_end() -> None:
+    """20,000 requests at once grow the transaction tables; once every one of them has
+    ended, what they held is freed, the tables' room included (a dict keeps the room it
+    grew to unless it is replaced): some 40 bytes a transaction otherwise."""
+    ep = capped()
+    burst(ep, 1, now=0.0)  # (the Endpoint's own first allocations)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        burst(ep, 20_000, now=200.0)
+        left = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # What may stay: the parser's memos, bounded (sipsans._speed), some 500 KB at most.
+    assert left < 768 * 1024, f"{left} bytes still held after 20,000 transactions ended"
 
 
 def test_lingering_bookkeeping_empties_when_transactions_end_out_of_order() -> None:
