@@ -5,6 +5,7 @@ we received and have not finished with."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..auth import Credentials
@@ -220,26 +221,17 @@ class Incoming:
         self.alarm: Alarm | None = None
 
 
+@dataclass(slots=True)
 class Reply:
     """An answer the application gives to a request (``respond``, ``accept``,
     ``reject``, ...): its status and what goes with it, passed as one value to the
     code that sends it, and kept whole when it must wait (a 2xx held for a PRACK)."""
 
-    __slots__ = ("body", "content_type", "headers", "reason", "status")
-
-    def __init__(
-        self,
-        status: int,
-        reason: str | None = None,
-        headers: Hdrs = (),
-        body: bytes = b"",
-        content_type: str | None = None,
-    ) -> None:
-        self.status = status
-        self.reason = reason
-        self.headers = headers
-        self.body = body
-        self.content_type = content_type
+    status: int
+    reason: str | None = None
+    headers: Hdrs = ()
+    body: bytes = b""
+    content_type: str | None = None
 
 
 class ServerInvite:

@@ -688,15 +688,10 @@ class ServerSide:
             return
         sub = pending.sub
         if sub is not None:  # a SUBSCRIBE: accept() or reject() it
-            status = reply.status
-            if 200 <= status < 300:
-                self._notifier.answer_accept(
-                    sub, body=reply.body, content_type=reply.content_type, headers=reply.headers
-                )
-            elif status >= 300:
-                self._notifier.answer_reject(
-                    sub, status, reason=reply.reason, headers=reply.headers
-                )
+            if 200 <= reply.status < 300:
+                self._notifier.answer_accept(sub, reply)
+            elif reply.status >= 300:
+                self._notifier.answer_reject(sub, reply)
             else:
                 raise LocalProtocolError("a SUBSCRIBE is answered with a final status (RFC 6665)")
             return
