@@ -121,18 +121,16 @@ class Notifier:
     def accept(
         self,
         rec: Subscription,
+        reply: Reply,
         *,
         state: SubscriptionState | str = SubscriptionState.ACTIVE,
-        body: bytes = b"",
-        content_type: str | None = None,
         expires: int | None = None,
-        headers: Hdrs = (),
         now: float,
     ) -> None:
         """200 to the SUBSCRIBE, then the first NOTIFY (§4.2.1.2)."""
         ctx = self._ctx
         ctx.advance(now)
-        self.answer_accept(rec, Reply(200, None, headers, body, content_type), state, expires)
+        self.answer_accept(rec, reply, state, expires)
         ctx.drain()
 
     def answer_accept(
@@ -213,19 +211,11 @@ class Notifier:
         self._dialogs.add(d)
         return d
 
-    def reject(
-        self,
-        rec: Subscription,
-        status: int,
-        *,
-        reason: str | None = None,
-        headers: Hdrs = (),
-        now: float,
-    ) -> None:
+    def reject(self, rec: Subscription, reply: Reply, *, now: float) -> None:
         """A final 3xx-6xx to the SUBSCRIBE."""
         ctx = self._ctx
         ctx.advance(now)
-        self.answer_reject(rec, Reply(status, reason, headers))
+        self.answer_reject(rec, reply)
         ctx.drain()
 
     def answer_reject(self, rec: Subscription, reply: Reply) -> None:

@@ -494,25 +494,14 @@ class ServerSide:
 
     # -- answering ---------------------------------------------------------------------
 
-    def answer(
-        self,
-        d: Dialog,
-        status: int,
-        *,
-        reason: str | None = None,
-        headers: Hdrs = (),
-        body: bytes = b"",
-        content_type: str | None = None,
-        reliable: bool | None = None,
-        now: float,
-    ) -> None:
+    def answer(self, d: Dialog, reply: Reply, *, reliable: bool | None = None, now: float) -> None:
         """The callee's answer to the initial INVITE (§13.3.1): ringing, progress,
         accept, reject. ``reliable`` for a 1xx: see ReliableProvisionals.choose."""
         ctx = self._ctx
         if now < ctx.now:
             ctx.advance(now)  # raises: the clock went backwards
         ctx.now = now
-        self._answer_invite(d, Reply(status, reason, headers, body, content_type), reliable)
+        self._answer_invite(d, reply, reliable)
         ctx.drain()
 
     def _answer_invite(self, d: Dialog, reply: Reply, reliable: bool | None = None) -> None:
