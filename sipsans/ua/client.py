@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypedDict, Unpack
 
-from ..auth import AuthFailure
+from ..auth import AuthFailure, Credentials
 from ..dialog.model import Dialog, build_request, target_for
 from ..dialog.state import DialogInput, DialogState, TerminatedReason
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -41,7 +41,7 @@ from .failover import begin_walk, failure_of, leave_target, retry_after, with_co
 from .offers import Negotiations, Pending
 from .records import Hdrs, Outgoing, body_type
 
-__all__ = ["ClientSide", "auth_failed", "name_addr_arg", "pass_on", "rewrite", "untagged"]
+__all__ = ["ClientSide", "answer_challenge", "name_addr_arg", "pass_on", "rewrite", "untagged"]
 
 _AUTH_HEADERS = ("authorization", "proxy-authorization")
 
@@ -602,15 +602,10 @@ class ClientSide:
             # The dialog ended meanwhile: a new re-INVITE on it could stay in Proceeding
             # for ever (§17.1.1.2 gives that state no timer). The challenge is the outcome.
             return False
-        if out.auth_tries >= ctx.config.max_auth_retries:
-            auth_failed(self._ctx, d, out.origin, resp, "too many authentication retries", None)
+        request = answer_challenge(ctx, d, out, resp)
+        if request is None:
             return False
-        result = ctx.digest.authorize(out.request, resp)
-        if isinstance(result, AuthFailure):
-            auth_failed(self._ctx, d, out.origin, resp, result.reason, result.realm)
-            return False
-        out.auth_tries += 1
-        self._resend(out, result.apply(out.request))
+        self._resend(out, request)
         return True
 
     def _retry_422(self, out: Outgoing, resp: Response) -> bool:
@@ -827,23 +822,42 @@ def pass_on(ctx: UAContext, event: ResponseReceived, origin: ClientTxn) -> None:
         )
 
 
-def auth_failed(  # noqa: PLR0917 - what the event reports
+class Challenged(Protocol):
+    """A request of ours that may meet 401/407: an INVITE's Call or an Outgoing."""
+
+    request: Request
+    origin: ClientTxn
+    auth_tries: int
+
+
+def answer_challenge(
     ctx: UAContext,
     d: Dialog | None,
-    origin: ClientTxn,
+    sent: Challenged,
     resp: Response,
-    why: str,
-    realm: str | None,
-) -> None:
+    credentials: Iterable[Credentials] | None = None,
+) -> Request | None:
+    """§22.2: ``sent``'s request again with credentials for the 401/407 ``resp``, once
+    per challenge; None, with AuthenticationFailed reported, when there are none to give
+    (too many retries, or no credentials for the realm)."""
+    if sent.auth_tries >= ctx.config.max_auth_retries:
+        why, realm = "too many authentication retries", None
+    else:
+        result = ctx.digest.authorize(sent.request, resp, credentials=credentials)
+        if not isinstance(result, AuthFailure):
+            sent.auth_tries += 1
+            return result.apply(sent.request)
+        why, realm = result.reason, result.realm
     ctx.events.append(
         AuthenticationFailed(
             dialog_id=d.id if d is not None else None,
-            txn=origin,
+            txn=sent.origin,
             response=resp,
             reason=why,
             realm=realm,
         )
     )
+    return None
 
 
 def untagged(addr: NameAddr) -> NameAddr:
