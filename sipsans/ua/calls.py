@@ -348,9 +348,7 @@ class Caller:
                 self._ack(call, d)
             self._timers.on_2xx(d, call.request, resp)  # RFC 4028 §7.2
             return
-        if code in (401, 407) and self._retry_call(call, resp):
-            return
-        if code == 422 and self._retry_422(call, resp):
+        if code in (401, 407, 422) and self._retried(call, resp):
             return
         reason = reason_for_status(code, cancelled=call.cancelling)
         if code == 401:
@@ -360,17 +358,14 @@ class Caller:
             if d.is_early:
                 dialogs.end(d, DialogInput.RECV_FAILURE, reason, code, resp)
 
-    def _retry_call(self, call: Call, resp: Response) -> bool:
-        """§22.2: answer a 401/407 to the INVITE once per challenge, with a new CSeq."""
-        request = answer_challenge(self._ctx, call.primary, call, resp, call.credentials)
-        if request is None:
-            return False
-        self._resend(call, request)
-        return True
-
-    def _retry_422(self, call: Call, resp: Response) -> bool:
-        """RFC 4028 §7.4: send the INVITE again asking for the 422's Min-SE."""
-        request = self._timers.after_422(call.request, resp)
+    def _retried(self, call: Call, resp: Response) -> bool:
+        """Send the INVITE again, with a new CSeq, when its failure can be answered: a
+        401/407 with credentials (§22.2, once per challenge), a 422 asking for the 422's
+        Min-SE (RFC 4028 §7.4). False when it cannot."""
+        if resp.status_code == 422:
+            request = self._timers.after_422(call.request, resp)
+        else:
+            request = answer_challenge(self._ctx, call.primary, call, resp, call.credentials)
         if request is None:
             return False
         self._resend(call, request)

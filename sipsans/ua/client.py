@@ -529,9 +529,7 @@ class ClientSide:
             if not out.quiet:
                 pass_on(self._ctx, event, out.origin)
             return
-        if code in (401, 407) and self._retry_out(out, resp):
-            return
-        if code == 422 and method in SESSION_REFRESHES and self._retry_422(out, resp):
+        if code in (401, 407, 422) and self._retried(out, resp):
             return
         walk = out.walk
         if walk is not None:
@@ -591,27 +589,23 @@ class ClientSide:
             )
             self._dialogs.end(d, DialogInput.FAILED, reason, code, resp)
 
-    def _retry_out(self, out: Outgoing, resp: Response) -> bool:
-        ctx = self._ctx
+    def _retried(self, out: Outgoing, resp: Response) -> bool:
+        """Send ``out``'s request again, with a new CSeq, when its failure can be
+        answered: a 401/407 with credentials (§22.2, once per challenge), a 422 to a
+        re-INVITE or UPDATE asking for the 422's Min-SE (RFC 4028 §7.4). False when it
+        cannot."""
         d = out.dialog
-        if (
-            d is not None
-            and out.request.method == "INVITE"
-            and d.state is not DialogState.CONFIRMED
-        ):
+        method = out.request.method
+        if resp.status_code == 422:
+            if method not in SESSION_REFRESHES:
+                return False
+            request = self._timers.after_422(out.request, resp)
+        elif d is not None and method == "INVITE" and d.state is not DialogState.CONFIRMED:
             # The dialog ended meanwhile: a new re-INVITE on it could stay in Proceeding
             # for ever (§17.1.1.2 gives that state no timer). The challenge is the outcome.
             return False
-        request = answer_challenge(ctx, d, out, resp)
-        if request is None:
-            return False
-        self._resend(out, request)
-        return True
-
-    def _retry_422(self, out: Outgoing, resp: Response) -> bool:
-        """RFC 4028 §7.4: a re-INVITE or UPDATE of ours met 422: again, asking for the
-        422's Min-SE."""
-        request = self._timers.after_422(out.request, resp)
+        else:
+            request = answer_challenge(self._ctx, d, out, resp)
         if request is None:
             return False
         self._resend(out, request)
