@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from ..auth import AuthFailure, Credentials
+from ..auth import Credentials
 from ..dialog.model import Dialog, contact_target, route_set_from, target_for
 from ..dialog.state import DialogInput, DialogState, TerminatedReason, reason_for_status
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -38,7 +38,7 @@ from ..transaction.events import (
     TransportFailed,
 )
 from ..transaction.transport import ClientTxn, Target
-from .client import ClientSide, auth_failed, name_addr_arg, pass_on, rewrite, untagged
+from .client import ClientSide, answer_challenge, name_addr_arg, pass_on, rewrite, untagged
 from .context import UAContext
 from .dialogs import DialogTable
 from .failover import begin_walk, failure_of, leave_target, retry_after, with_contact_for
@@ -348,9 +348,7 @@ class Caller:
                 self._ack(call, d)
             self._timers.on_2xx(d, call.request, resp)  # RFC 4028 §7.2
             return
-        if code in (401, 407) and self._retry_call(call, resp):
-            return
-        if code == 422 and self._retry_422(call, resp):
+        if code in (401, 407, 422) and self._retried(call, resp):
             return
         reason = reason_for_status(code, cancelled=call.cancelling)
         if code == 401:
@@ -360,24 +358,14 @@ class Caller:
             if d.is_early:
                 dialogs.end(d, DialogInput.RECV_FAILURE, reason, code, resp)
 
-    def _retry_call(self, call: Call, resp: Response) -> bool:
-        """§22.2: answer a 401/407 to the INVITE once per challenge, with a new CSeq."""
-        ctx = self._ctx
-        d = call.primary
-        if call.auth_tries >= ctx.config.max_auth_retries:
-            auth_failed(self._ctx, d, call.origin, resp, "too many authentication retries", None)
-            return False
-        result = ctx.digest.authorize(call.request, resp, credentials=call.credentials)
-        if isinstance(result, AuthFailure):
-            auth_failed(self._ctx, d, call.origin, resp, result.reason, result.realm)
-            return False
-        call.auth_tries += 1
-        self._resend(call, result.apply(call.request))
-        return True
-
-    def _retry_422(self, call: Call, resp: Response) -> bool:
-        """RFC 4028 §7.4: send the INVITE again asking for the 422's Min-SE."""
-        request = self._timers.after_422(call.request, resp)
+    def _retried(self, call: Call, resp: Response) -> bool:
+        """Send the INVITE again, with a new CSeq, when its failure can be answered: a
+        401/407 with credentials (§22.2, once per challenge), a 422 asking for the 422's
+        Min-SE (RFC 4028 §7.4). False when it cannot."""
+        if resp.status_code == 422:
+            request = self._timers.after_422(call.request, resp)
+        else:
+            request = answer_challenge(self._ctx, call.primary, call, resp, call.credentials)
         if request is None:
             return False
         self._resend(call, request)

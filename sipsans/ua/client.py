@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypedDict, Unpack
 
-from ..auth import AuthFailure
+from ..auth import AuthFailure, Credentials
 from ..dialog.model import Dialog, build_request, target_for
 from ..dialog.state import DialogInput, DialogState, TerminatedReason
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -41,7 +41,7 @@ from .failover import begin_walk, failure_of, leave_target, retry_after, with_co
 from .offers import Negotiations, Pending
 from .records import Hdrs, Outgoing, body_type
 
-__all__ = ["ClientSide", "auth_failed", "name_addr_arg", "pass_on", "rewrite", "untagged"]
+__all__ = ["ClientSide", "answer_challenge", "name_addr_arg", "pass_on", "rewrite", "untagged"]
 
 _AUTH_HEADERS = ("authorization", "proxy-authorization")
 
@@ -529,9 +529,7 @@ class ClientSide:
             if not out.quiet:
                 pass_on(self._ctx, event, out.origin)
             return
-        if code in (401, 407) and self._retry_out(out, resp):
-            return
-        if code == 422 and method in SESSION_REFRESHES and self._retry_422(out, resp):
+        if code in (401, 407, 422) and self._retried(out, resp):
             return
         walk = out.walk
         if walk is not None:
@@ -591,32 +589,23 @@ class ClientSide:
             )
             self._dialogs.end(d, DialogInput.FAILED, reason, code, resp)
 
-    def _retry_out(self, out: Outgoing, resp: Response) -> bool:
-        ctx = self._ctx
+    def _retried(self, out: Outgoing, resp: Response) -> bool:
+        """Send ``out``'s request again, with a new CSeq, when its failure can be
+        answered: a 401/407 with credentials (§22.2, once per challenge), a 422 to a
+        re-INVITE or UPDATE asking for the 422's Min-SE (RFC 4028 §7.4). False when it
+        cannot."""
         d = out.dialog
-        if (
-            d is not None
-            and out.request.method == "INVITE"
-            and d.state is not DialogState.CONFIRMED
-        ):
+        method = out.request.method
+        if resp.status_code == 422:
+            if method not in SESSION_REFRESHES:
+                return False
+            request = self._timers.after_422(out.request, resp)
+        elif d is not None and method == "INVITE" and d.state is not DialogState.CONFIRMED:
             # The dialog ended meanwhile: a new re-INVITE on it could stay in Proceeding
             # for ever (§17.1.1.2 gives that state no timer). The challenge is the outcome.
             return False
-        if out.auth_tries >= ctx.config.max_auth_retries:
-            auth_failed(self._ctx, d, out.origin, resp, "too many authentication retries", None)
-            return False
-        result = ctx.digest.authorize(out.request, resp)
-        if isinstance(result, AuthFailure):
-            auth_failed(self._ctx, d, out.origin, resp, result.reason, result.realm)
-            return False
-        out.auth_tries += 1
-        self._resend(out, result.apply(out.request))
-        return True
-
-    def _retry_422(self, out: Outgoing, resp: Response) -> bool:
-        """RFC 4028 §7.4: a re-INVITE or UPDATE of ours met 422: again, asking for the
-        422's Min-SE."""
-        request = self._timers.after_422(out.request, resp)
+        else:
+            request = answer_challenge(self._ctx, d, out, resp)
         if request is None:
             return False
         self._resend(out, request)
@@ -827,23 +816,42 @@ def pass_on(ctx: UAContext, event: ResponseReceived, origin: ClientTxn) -> None:
         )
 
 
-def auth_failed(  # noqa: PLR0917 - what the event reports
+class Challenged(Protocol):
+    """A request of ours that may meet 401/407: an INVITE's Call or an Outgoing."""
+
+    request: Request
+    origin: ClientTxn
+    auth_tries: int
+
+
+def answer_challenge(
     ctx: UAContext,
     d: Dialog | None,
-    origin: ClientTxn,
+    sent: Challenged,
     resp: Response,
-    why: str,
-    realm: str | None,
-) -> None:
+    credentials: Iterable[Credentials] | None = None,
+) -> Request | None:
+    """§22.2: ``sent``'s request again with credentials for the 401/407 ``resp``, once
+    per challenge; None, with AuthenticationFailed reported, when there are none to give
+    (too many retries, or no credentials for the realm)."""
+    if sent.auth_tries >= ctx.config.max_auth_retries:
+        why, realm = "too many authentication retries", None
+    else:
+        result = ctx.digest.authorize(sent.request, resp, credentials=credentials)
+        if not isinstance(result, AuthFailure):
+            sent.auth_tries += 1
+            return result.apply(sent.request)
+        why, realm = result.reason, result.realm
     ctx.events.append(
         AuthenticationFailed(
             dialog_id=d.id if d is not None else None,
-            txn=origin,
+            txn=sent.origin,
             response=resp,
             reason=why,
             realm=realm,
         )
     )
+    return None
 
 
 def untagged(addr: NameAddr) -> NameAddr:

@@ -23,7 +23,7 @@ from ..dialog.state import DialogState, TerminatedReason
 from ..dialog.subscription import Subscription, SubscriptionState
 from ..errors import LocalProtocolError
 from ..transaction.transport import ClientTxn
-from .records import Call, Hdrs
+from .records import Call, Hdrs, Reply
 
 if TYPE_CHECKING:
     from ..dialog.replaces import Replaces
@@ -89,16 +89,7 @@ class _Caller(Protocol):  # sipsans.ua.calls.Caller
 
 class _Server(Protocol):  # sipsans.ua.server.ServerSide
     def answer(
-        self,
-        d: Dialog,
-        status: int,
-        *,
-        reason: str | None = ...,
-        headers: Hdrs = ...,
-        body: bytes = ...,
-        content_type: str | None = ...,
-        reliable: bool | None = ...,
-        now: float,
+        self, d: Dialog, reply: Reply, *, reliable: bool | None = ..., now: float
     ) -> None: ...
 
     def defer_bye(
@@ -163,18 +154,14 @@ class _Notifier(Protocol):  # sipsans.ua.notifier.Notifier
     def accept(
         self,
         rec: Subscription,
+        reply: Reply,
         *,
         state: SubscriptionState | str,
-        body: bytes,
-        content_type: str | None,
         expires: int | None,
-        headers: Hdrs,
         now: float,
     ) -> None: ...
 
-    def reject(
-        self, rec: Subscription, status: int, *, reason: str | None, headers: Hdrs, now: float
-    ) -> None: ...
+    def reject(self, rec: Subscription, reply: Reply, *, now: float) -> None: ...
 
     def notify(
         self,
@@ -328,9 +315,7 @@ class _InviteDialog:
             return self.bye(headers=headers, reason=reason, now=now)
         if d.role == "uac":
             return self._views.caller.cancel(d, headers=tuple(headers), reason=reason, now=now)
-        self._views.server.answer(
-            d, 603, reason=None, headers=tuple(headers), body=b"", content_type=None, now=now
-        )
+        self._views.server.answer(d, Reply(603, None, tuple(headers)), now=now)
         return None
 
     def reinvite(
@@ -533,9 +518,8 @@ class ServerInviteDialog(_InviteDialog):
         (or ``UAConfig.rel100`` is "required"); True asks for it (the caller must
         support 100rel); False refuses it (not if the caller requires it). A reliable
         1xx is retransmitted until its PRACK, and a 2xx given meanwhile waits for that."""
-        self._views.server.answer(
-            self._dialog(), 180, headers=tuple(headers), reliable=reliable, now=now
-        )
+        reply = Reply(180, None, tuple(headers))
+        self._views.server.answer(self._dialog(), reply, reliable=reliable, now=now)
 
     def progress(
         self,
@@ -552,15 +536,8 @@ class ServerInviteDialog(_InviteDialog):
         to the INVITE's offer (or our offer, if it had none) only when sent reliably."""
         if not 101 <= status <= 199:
             raise LocalProtocolError(f"progress() sends 101-199, not {status}")
-        self._views.server.answer(
-            self._dialog(),
-            status,
-            headers=tuple(headers),
-            body=body,
-            content_type=content_type,
-            reliable=reliable,
-            now=now,
-        )
+        reply = Reply(status, None, tuple(headers), body, content_type)
+        self._views.server.answer(self._dialog(), reply, reliable=reliable, now=now)
 
     def accept(
         self,
@@ -571,14 +548,8 @@ class ServerInviteDialog(_InviteDialog):
         now: float,
     ) -> None:
         """200 OK; retransmitted until the ACK arrives (§13.3.1.4)."""
-        self._views.server.answer(
-            self._dialog(),
-            200,
-            headers=tuple(headers),
-            body=body,
-            content_type=content_type,
-            now=now,
-        )
+        reply = Reply(200, None, tuple(headers), body, content_type)
+        self._views.server.answer(self._dialog(), reply, now=now)
 
     def reject(
         self,
@@ -591,9 +562,7 @@ class ServerInviteDialog(_InviteDialog):
         """A final 3xx-6xx (``reason`` is the reason phrase)."""
         if not 300 <= status <= 699:
             raise LocalProtocolError(f"reject() sends 300-699, not {status}")
-        self._views.server.answer(
-            self._dialog(), status, reason=reason, headers=tuple(headers), now=now
-        )
+        self._views.server.answer(self._dialog(), Reply(status, reason, tuple(headers)), now=now)
 
 
 # -- subscriptions (RFC 6665) ---------------------------------------------------------
@@ -710,15 +679,8 @@ class ServerSubscription(_SubscriptionView):
     ) -> None:
         """200 OK, then at once the first NOTIFY with ``state`` (active or pending)
         and ``body`` (RFC 6665 §4.2.1.2). ``expires`` shortens the duration asked for."""
-        self._views.notifier.accept(
-            self._rec,
-            state=state,
-            body=body,
-            content_type=content_type,
-            expires=expires,
-            headers=tuple(headers),
-            now=now,
-        )
+        reply = Reply(200, None, tuple(headers), body, content_type)
+        self._views.notifier.accept(self._rec, reply, state=state, expires=expires, now=now)
 
     def reject(
         self,
@@ -731,9 +693,7 @@ class ServerSubscription(_SubscriptionView):
         """A final 3xx-6xx to the SUBSCRIBE (``reason`` is the reason phrase)."""
         if not 300 <= status <= 699:
             raise LocalProtocolError(f"reject() sends 300-699, not {status}")
-        self._views.notifier.reject(
-            self._rec, status, reason=reason, headers=tuple(headers), now=now
-        )
+        self._views.notifier.reject(self._rec, Reply(status, reason, tuple(headers)), now=now)
 
     def notify(
         self,

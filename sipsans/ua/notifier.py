@@ -35,7 +35,7 @@ from .dialogs import DialogTable
 from .events import IncomingSubscription
 from .handles import ServerSubscription
 from .inbox import Inbox
-from .records import Hdrs, Outgoing
+from .records import Hdrs, Outgoing, Reply
 from .subscriptions import NOTIFY_INPUT, Subscriptions, state_arg
 
 __all__ = ["Notifier"]
@@ -121,33 +121,27 @@ class Notifier:
     def accept(
         self,
         rec: Subscription,
+        reply: Reply,
         *,
         state: SubscriptionState | str = SubscriptionState.ACTIVE,
-        body: bytes = b"",
-        content_type: str | None = None,
         expires: int | None = None,
-        headers: Hdrs = (),
         now: float,
     ) -> None:
         """200 to the SUBSCRIBE, then the first NOTIFY (§4.2.1.2)."""
         ctx = self._ctx
         ctx.advance(now)
-        self.answer_accept(
-            rec, state=state, body=body, content_type=content_type, expires=expires, headers=headers
-        )
+        self.answer_accept(rec, reply, state, expires)
         ctx.drain()
 
     def answer_accept(
         self,
         rec: Subscription,
-        *,
+        reply: Reply,
         state: SubscriptionState | str = SubscriptionState.ACTIVE,
-        body: bytes = b"",
-        content_type: str | None = None,
         expires: int | None = None,
-        headers: Hdrs = (),
     ) -> None:
-        """:meth:`accept` without the clock and the drain (for ``ua.respond``)."""
+        """:meth:`accept` without the clock and the drain (for ``ua.respond``): the
+        200 carries ``reply``'s header fields, the first NOTIFY its body."""
         ctx = self._ctx
         pending = self._inbox.get(rec.txn) if rec.txn else None
         if pending is None or rec.role != "notifier":
@@ -159,7 +153,7 @@ class Notifier:
             raise LocalProtocolError(
                 "accept() with state active or pending; use reject() to refuse"
             )
-        if body and content_type is None:
+        if reply.body and reply.content_type is None:
             raise LocalProtocolError("a NOTIFY body needs content_type= (the package's type)")
         self._inbox.take(rec.txn)
         request = pending.request
@@ -174,11 +168,11 @@ class Notifier:
             # §12.1.1: a dialog-creating 2xx copies the Record-Route.
             hdrs += [("Record-Route", v) for v in request.headers.get_all("record-route")]
         hdrs += [("Contact", d.local_contact), ("Expires", str(granted)), *ctx.common]
-        response = make_response(request, 200, to_tag=d.local_tag, headers=[*hdrs, *headers])
+        response = make_response(request, 200, to_tag=d.local_tag, headers=[*hdrs, *reply.headers])
         ctx.endpoint.send_response(ServerTxn(rec.txn), response, now=ctx.now)
         rec.txn = 0
         rec.expires = granted
-        rec.body, rec.content_type = body, content_type
+        rec.body, rec.content_type = reply.body, reply.content_type
         self._subs.set_expiry(rec, granted, ctx.now)
         if granted == 0:  # a fetch (§4.2.1.2): one NOTIFY with the state, then the end
             self.send_notify(rec, state=_S.TERMINATED, reason="timeout", quiet=True)
@@ -217,24 +211,14 @@ class Notifier:
         self._dialogs.add(d)
         return d
 
-    def reject(
-        self,
-        rec: Subscription,
-        status: int,
-        *,
-        reason: str | None = None,
-        headers: Hdrs = (),
-        now: float,
-    ) -> None:
+    def reject(self, rec: Subscription, reply: Reply, *, now: float) -> None:
         """A final 3xx-6xx to the SUBSCRIBE."""
         ctx = self._ctx
         ctx.advance(now)
-        self.answer_reject(rec, status, reason=reason, headers=headers)
+        self.answer_reject(rec, reply)
         ctx.drain()
 
-    def answer_reject(
-        self, rec: Subscription, status: int, *, reason: str | None = None, headers: Hdrs = ()
-    ) -> None:
+    def answer_reject(self, rec: Subscription, reply: Reply) -> None:
         """:meth:`reject` without the clock and the drain (for ``ua.respond``)."""
         ctx = self._ctx
         pending = self._inbox.take(rec.txn) if rec.txn else None
@@ -243,12 +227,13 @@ class Notifier:
                 f"{ctx.views.subscription(rec)!r} has no SUBSCRIBE waiting for an answer"
             )
         d = rec.dialog
+        status = reply.status
         response = make_response(
             pending.request,
             status,
-            reason,
+            reply.reason,
             to_tag=d.local_tag if d is not None else ctx.new_tag(),
-            headers=[*ctx.common, *headers],
+            headers=[*ctx.common, *reply.headers],
         )
         ctx.endpoint.send_response(ServerTxn(rec.txn), response, now=ctx.now)
         rec.txn = 0

@@ -5,6 +5,7 @@ we received and have not finished with."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..auth import Credentials
@@ -25,6 +26,7 @@ __all__ = [
     "Hdrs",
     "Incoming",
     "Outgoing",
+    "Reply",
     "RetryHandler",
     "ServerInvite",
     "body_type",
@@ -219,6 +221,19 @@ class Incoming:
         self.alarm: Alarm | None = None
 
 
+@dataclass(slots=True)
+class Reply:
+    """An answer the application gives to a request (``respond``, ``accept``,
+    ``reject``, ...): its status and what goes with it, passed as one value to the
+    code that sends it, and kept whole when it must wait (a 2xx held for a PRACK)."""
+
+    status: int
+    reason: str | None = None
+    headers: Hdrs = ()
+    body: bytes = b""
+    content_type: str | None = None
+
+
 class ServerInvite:
     """An INVITE received within a dialog (the initial one, or a re-INVITE) that the
     server side has not finished with: unanswered, or answered 2xx and awaiting the
@@ -257,5 +272,5 @@ class ServerInvite:
         #: Our 2xx negotiates a session timer (RFC 4028 §9).
         self.timer = False
         #: A 2xx the application gave that waits for the PRACK of our reliable 1xx
-        #: (RFC 3262 §3): its status and ``_answer_invite`` arguments.
-        self.held: tuple[int, str | None, Hdrs, bytes, str | None] | None = None
+        #: (RFC 3262 §3).
+        self.held: Reply | None = None

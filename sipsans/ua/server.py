@@ -40,7 +40,7 @@ from .handles import ServerInviteDialog
 from .inbox import Inbox
 from .notifier import Notifier
 from .offers import Negotiations, Pending, refusal
-from .records import KNOWN_METHODS, Hdrs, Incoming, ServerInvite, body_type
+from .records import KNOWN_METHODS, Hdrs, Incoming, Reply, ServerInvite, body_type
 from .refer import Transfers, accept_headers
 from .reliable import NOT_SUPPORTED, ReliableProvisionals
 from .restores import Restores
@@ -65,6 +65,8 @@ _OUR_BYE = {"uac": TerminatedReason.UAC_BYE, "uas": TerminatedReason.UAS_BYE}
 #: Methods that only make sense inside a dialog: out of one they get 481.
 _DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "NOTIFY", "PRACK"})
 _ANSWERABLE = frozenset({_TRYING, DialogState.EARLY})  # an INVITE to answer
+#: The plain 200 the UA gives by itself (a Reply is never changed once made).
+_OK = Reply(200)
 
 
 class ServerSide:
@@ -296,7 +298,7 @@ class ServerSide:
     def _respond_now(self, d: Dialog, request: Request, txn: ServerTxn) -> None:
         """200 to a session refresh without an offer (RFC 4028 §10), Session-Expires
         renewed; a target refresh too (§12.2.2)."""
-        self._answer(d, request, txn, 200)
+        self._answer(d, request, txn, _OK)
 
     def _on_bye(self, d: Dialog, request: Request, txn: ServerTxn) -> None:
         ctx = self._ctx
@@ -492,47 +494,21 @@ class ServerSide:
 
     # -- answering ---------------------------------------------------------------------
 
-    def answer(
-        self,
-        d: Dialog,
-        status: int,
-        *,
-        reason: str | None = None,
-        headers: Hdrs = (),
-        body: bytes = b"",
-        content_type: str | None = None,
-        reliable: bool | None = None,
-        now: float,
-    ) -> None:
+    def answer(self, d: Dialog, reply: Reply, *, reliable: bool | None = None, now: float) -> None:
         """The callee's answer to the initial INVITE (§13.3.1): ringing, progress,
         accept, reject. ``reliable`` for a 1xx: see ReliableProvisionals.choose."""
         ctx = self._ctx
         if now < ctx.now:
             ctx.advance(now)  # raises: the clock went backwards
         ctx.now = now
-        self._answer_invite(
-            d,
-            status,
-            reason=reason,
-            headers=headers,
-            body=body,
-            content_type=content_type,
-            reliable=reliable,
-        )
+        self._answer_invite(d, reply, reliable)
         ctx.drain()
 
-    def _answer_invite(
-        self,
-        d: Dialog,
-        status: int,
-        *,
-        reason: str | None = None,
-        headers: Hdrs = (),
-        body: bytes = b"",
-        content_type: str | None = None,
-        reliable: bool | None = None,
-    ) -> None:
+    def _answer_invite(self, d: Dialog, reply: Reply, reliable: bool | None = None) -> None:
+        """:meth:`answer` without the clock and the drain (also for ``ua.respond`` and
+        the answers the UA gives by itself)."""
         ctx = self._ctx
+        status = reply.status
         invite = self._invites.get(d)
         if d.role != "uas" or invite is None or d.state not in _ANSWERABLE:
             raise LocalProtocolError(f"dialog {d.id} has no INVITE waiting for an answer")
@@ -547,13 +523,15 @@ class ServerSide:
                 )
             invite.held = None  # a rejection instead of the 2xx not sent yet
         request = pending.request
+        body = reply.body
+        content_type = reply.content_type
         if body and content_type is None:
             content_type = body_type("INVITE", body, content_type)
         # The route set is the INVITE's Record-Route list (§12.1.1): when it is empty
         # there is none to copy.
         extra = self._dialog_headers(d, request, status, record_route=bool(d.route_set))
         extra += ctx.common
-        extra += headers
+        extra += reply.headers
         sent_reliably = False
         negotiated: Negotiated | None = None
         if status < 200:
@@ -563,7 +541,7 @@ class ServerSide:
                 extra += self._reliable.next_headers(d, invite.txn, invite.cseq)
         elif invite.rel100 and not self._reliable.final(d, status):
             # RFC 3262 §3: the 2xx waits until our reliable 1xx are PRACKed.
-            invite.held = (status, reason, headers, body, content_type)
+            invite.held = reply
             return
         elif status < 300 and invite.timer:
             negotiated = self._timers.grant(d, request)  # RFC 4028 §9
@@ -572,7 +550,7 @@ class ServerSide:
         response = make_response(
             request,
             status,
-            reason,
+            reply.reason,
             to_tag=d.local_tag,
             headers=extra,
             body=body,
@@ -601,11 +579,9 @@ class ServerSide:
         invite = self._invites.get(d)
         if invite is None or invite.held is None:
             return
-        status, reason, headers, body, content_type = invite.held
+        reply = invite.held
         invite.held = None
-        self._answer_invite(
-            d, status, reason=reason, headers=headers, body=body, content_type=content_type
-        )
+        self._answer_invite(d, reply)
 
     def _unacknowledged(self, d: Dialog) -> None:
         """A reliable 1xx went unacknowledged for 64*T1: RFC 3262 §3 has the UAS "reject
@@ -613,7 +589,7 @@ class ServerSide:
         invite = self._invites.get(d)
         if invite is not None and invite.response is None and d.is_early:
             invite.held = None
-            self._answer_invite(d, 500)
+            self._answer_invite(d, Reply(500))
 
     def _dialog_headers(
         self, d: Dialog, request: Request, status: int, *, record_route: bool
@@ -685,21 +661,11 @@ class ServerSide:
         RequestReceived. Provisional answers may be followed by a final one."""
         ctx = self._ctx
         ctx.advance(now)
-        self._respond(
-            txn, status, reason=reason, headers=tuple(headers), body=body, content_type=content_type
-        )
+        self._respond(txn, Reply(status, reason, tuple(headers), body, content_type))
         ctx.drain()
 
-    def _respond(
-        self,
-        txn: ServerTxn,
-        status: int,
-        *,
-        reason: str | None = None,
-        headers: Hdrs = (),
-        body: bytes = b"",
-        content_type: str | None = None,
-    ) -> None:
+    def _respond(self, txn: ServerTxn, reply: Reply) -> None:
+        """:meth:`respond` without the clock and the drain."""
         pending = self._inbox.get(txn.id)
         if pending is None:
             raise LocalProtocolError(f"{txn!r} is not a request waiting for an answer")
@@ -707,48 +673,33 @@ class ServerSide:
         request = pending.request
         method = request.method
         if d is not None and d.role == "uas" and method == "INVITE" and d.is_early:
-            self._answer_invite(
-                d, status, reason=reason, headers=headers, body=body, content_type=content_type
-            )
+            self._answer_invite(d, reply)
             return
         sub = pending.sub
         if sub is not None:  # a SUBSCRIBE: accept() or reject() it
-            if 200 <= status < 300:
-                self._notifier.answer_accept(
-                    sub, body=body, content_type=content_type, headers=headers
-                )
-            elif status >= 300:
-                self._notifier.answer_reject(sub, status, reason=reason, headers=headers)
+            if 200 <= reply.status < 300:
+                self._notifier.answer_accept(sub, reply)
+            elif reply.status >= 300:
+                self._notifier.answer_reject(sub, reply)
             else:
                 raise LocalProtocolError("a SUBSCRIBE is answered with a final status (RFC 6665)")
             return
-        self._answer(
-            d,
-            request,
-            txn,
-            status,
-            reason=reason,
-            headers=headers,
-            body=body,
-            content_type=content_type,
-        )
+        self._answer(d, request, txn, reply)
 
     def _answer(
         self,
         d: Dialog | None,
         request: Request,
         txn: ServerTxn,
-        status: int,
-        *,
-        reason: str | None = None,
-        headers: Hdrs = (),
-        body: bytes = b"",
-        content_type: str | None = None,
+        reply: Reply,
     ) -> None:
-        """Answer ``request`` (not an initial INVITE, not a SUBSCRIBE) on ``txn``, and
-        apply what a final answer does to its dialog."""
+        """Answer ``request`` (not an initial INVITE, not a SUBSCRIBE) on ``txn`` with
+        ``reply``, and apply what a final answer does to its dialog."""
         ctx = self._ctx
         method = request.method
+        status = reply.status
+        body = reply.body
+        content_type = reply.content_type
         extra: list[tuple[str, str]] = []
         negotiated: Negotiated | None = None
         if d is not None and method in ("INVITE", "UPDATE"):
@@ -770,9 +721,9 @@ class ServerSide:
         response = make_response(
             request,
             status,
-            reason,
+            reply.reason,
             to_tag=tag,
-            headers=[*extra, *ctx.common, *headers],
+            headers=[*extra, *ctx.common, *reply.headers],
             body=body,
             content_type=content_type if body else None,
         )
@@ -813,14 +764,14 @@ class ServerSide:
             status = 488
         else:
             status = {"REFER": 603, "SUBSCRIBE": 480}.get(method, 200)
-        self._respond(ServerTxn(txn_id), status)
+        self._respond(ServerTxn(txn_id), Reply(status))
 
     def _ring_timeout(self, txn_id: int, at: float) -> None:
         pending = self._inbox.get(txn_id)
         d = pending.dialog if pending is not None else None
         invite = self._invites.get(d) if d is not None else None
         if d is not None and invite is not None and invite.txn == txn_id and d.is_early:
-            self._answer_invite(d, 480)
+            self._answer_invite(d, Reply(480))
 
     def defer_bye(
         self, d: Dialog, *, headers: Hdrs = (), reason: str | None = None, now: float
