@@ -1,9 +1,12 @@
-"""The services' events: a registration or a publication changed state (DESIGN.md §4)."""
+"""The services' events: a publication changed state (DESIGN.md §4); a registration's
+events are the REGISTER machine's (:mod:`sipsans.ua.register_client`), named here too."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+
+from ..ua.register_client import RegistrationState, RegistrationStateChanged
 
 __all__ = [
     "PublicationState",
@@ -11,38 +14,6 @@ __all__ = [
     "RegistrationState",
     "RegistrationStateChanged",
 ]
-
-
-class RegistrationState(enum.Enum):
-    """Where a :class:`~sipsans.Registration` is (state table in sipsans/services/registration.py).
-
-    Defined here rather than beside the REGISTER machine so that this module, which
-    the machine imports, needs nothing from it."""
-
-    UNREGISTERED = "unregistered"
-    REGISTERING = "registering"
-    REGISTERED = "registered"
-    REFRESHING = "refreshing"
-    UNREGISTERING = "unregistering"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RegistrationStateChanged:
-    """A :class:`~sipsans.Registration` changed state (``ua.register`` or a
-    RegistrationDriver).
-
-    ``status`` is the response status that caused it (None for a local cause such as
-    ``start()`` or a timer); ``reason`` says why in words (for FAILED it names the
-    status or the timeout); ``expires`` is the granted interval on REGISTERED.
-    """
-
-    aor: str
-    state: RegistrationState
-    previous: RegistrationState
-    status: int | None = None
-    reason: str = ""
-    expires: int | None = None
 
 
 class PublicationState(enum.Enum):

@@ -47,7 +47,7 @@ from ..errors import LocalProtocolError
 from ..message.fields import NameAddr
 from ..message.model import Request, Response, make_request
 from ..message.uri import URI, SipURI, parse_uri
-from .client import TRANSIENT_STATUS, ClientOptions, RefreshingClient, header_int
+from ..ua.refreshing import TRANSIENT_STATUS, ClientOptions, RefreshingClient, header_int
 from .events import PublicationState, PublicationStateChanged
 from .registration import RegistrationDriver
 

@@ -19,7 +19,6 @@ whose time is up.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -32,6 +31,7 @@ from ..message.headers import split_list
 from ..message.model import Request, Response, make_response
 from ..message.uri import URI, SipURI, parse_uri
 from ..transaction.transport import Source
+from ..ua.refreshing import seconds_left
 
 __all__ = [
     "Binding",
@@ -84,15 +84,6 @@ def http_date(unix_time: float) -> str:
     hh, rest = divmod(rest, 3600)
     mm, ss = divmod(rest, 60)
     return f"{weekday}, {day:02d} {_MONTHS[month - 1]} {year:04d} {hh:02d}:{mm:02d}:{ss:02d} GMT"
-
-
-def seconds_left(deadline: float, now: float) -> int:
-    """Whole seconds from ``now`` to ``deadline``, rounded up (a live binding or
-    subscription never shows 0) and never negative.
-
-    ``(now + e) - now`` may exceed ``e`` by a rounding error of the clock's floats;
-    microseconds are dropped first, so that what was just granted reads back exactly."""
-    return max(0, math.ceil(round(deadline - now, 6)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

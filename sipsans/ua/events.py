@@ -18,7 +18,6 @@ from ..dialog.replaces import Replaces
 from ..dialog.subscription import SubscriptionState
 from ..message.fields import NameAddr
 from ..message.model import Request, Response
-from ..services.events import RegistrationStateChanged
 from ..transaction.events import TransactionEvent
 from ..transaction.transport import ClientTxn, ConnHandle, ServerTxn, Target
 from .handles import (
@@ -27,6 +26,7 @@ from .handles import (
     ServerInviteDialog,
     ServerSubscription,
 )
+from .register_client import RegistrationStateChanged
 
 __all__ = [
     "AuthenticationFailed",

@@ -26,8 +26,6 @@ from ..dialog.subscription import (
 )
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.model import Request, Response, make_response
-from ..services.registrar import seconds_left
-from ..services.registration import header_int
 from ..transaction.transport import ClientTxn, ServerTxn
 from .client import ClientSide
 from .context import UAContext
@@ -36,6 +34,7 @@ from .events import IncomingSubscription
 from .handles import ServerSubscription
 from .inbox import Inbox
 from .records import Hdrs, Outgoing, Reply
+from .refreshing import header_int, seconds_left
 from .subscriptions import NOTIFY_INPUT, Subscriptions, state_arg
 
 __all__ = ["Notifier"]

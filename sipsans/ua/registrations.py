@@ -1,10 +1,10 @@
 """Registrations hosted by the UserAgent (RFC 3261 §10.2).
 
-The REGISTER logic is :class:`~sipsans.services.registration.Registration`, a pure
+The REGISTER logic is :class:`~sipsans.ua.register_client.Registration`, a pure
 machine that returns the requests to send. :class:`Registrations` plays its driver:
 it sends those requests through the Endpoint, feeds back the final responses and
 transaction failures, keeps an alarm at the machine's ``next_deadline()`` and emits
-the machine's :class:`~sipsans.services.events.RegistrationStateChanged` as UA
+the machine's :class:`~sipsans.ua.register_client.RegistrationStateChanged` as UA
 events. The responses and transaction ends of REGISTERs are consumed (the
 application sees the state changes instead).
 """
@@ -20,8 +20,6 @@ from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import NameAddr
 from ..message.model import Request, Response
 from ..message.uri import URI, SipURI, parse_uri
-from ..services.events import RegistrationState
-from ..services.registration import Registration, as_name_addr, header_int
 from ..transaction.events import (
     ConnectionClosed,
     ResponseReceived,
@@ -33,6 +31,8 @@ from ..transaction.transport import ClientTxn, ConnHandle, Target
 from .context import UAContext
 from .events import FlowFailed
 from .failover import begin_walk, failure_of, leave_target, retry_after
+from .refreshing import header_int
+from .register_client import Registration, RegistrationState, as_name_addr
 
 if TYPE_CHECKING:
     from ..locate.failover import Failover
@@ -47,7 +47,7 @@ class RegistrationHandle:
 
     The UA refreshes it before expiry, answers 401/407 and 423, retries transient
     failures and reports every change as ``RegistrationStateChanged``. ``machine``
-    is the underlying :class:`~sipsans.services.registration.Registration` (read-only
+    is the underlying :class:`~sipsans.ua.register_client.Registration` (read-only
     use: commands go through this handle so the UA sends what they return).
     """
 
@@ -172,7 +172,7 @@ class Registrations:
         to our Contact. ``credentials`` answer 401/407 (default: the UA's). The UA
         refreshes before expiry, retries with Min-Expires after 423, retries
         transient failures and ends in FAILED after ``max_failures`` of them in a row.
-        The other options are those of :class:`~sipsans.services.registration.Registration`.
+        The other options are those of :class:`~sipsans.ua.register_client.Registration`.
         ``outbound`` (default ``UAConfig.outbound``) registers with SIP outbound (RFC
         5626 §4.2): our Contact with ``;ob``, ``reg-id=1`` and ``+sip.instance``,
         ``Supported: outbound``; over a stream the flow is kept alive (§4.4.1) and, when

@@ -33,7 +33,6 @@ from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.fields import NameAddr, parse_name_addr
 from ..message.model import Request, Response, make_request
 from ..message.uri import URI, SipURI
-from ..services.registration import header_int
 from ..transaction.transport import ClientTxn, ServerTxn, Target
 from .client import ClientSide, name_addr_arg
 from .context import UAContext
@@ -42,6 +41,7 @@ from .events import NotifyReceived
 from .failover import begin_walk
 from .handles import ClientSubscription
 from .records import Hdrs, Outgoing
+from .refreshing import header_int
 from .subscriptions import NOTIFY_INPUT, Subscriptions
 
 __all__ = ["Subscriber"]

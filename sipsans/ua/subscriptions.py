@@ -25,11 +25,11 @@ from ..dialog.subscription import (
 )
 from ..errors import LocalProtocolError
 from ..message.model import Request, Response
-from ..services.registration import refresh_delay
 from .context import UAContext
 from .dialogs import DialogTable
 from .events import SubscriptionStateChanged
 from .handles import ClientSubscription, ServerSubscription
+from .refreshing import refresh_delay
 
 __all__ = ["NOTIFY_INPUT", "Subscriptions", "state_arg"]
 

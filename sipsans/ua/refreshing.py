@@ -1,6 +1,6 @@
 """What the REGISTER and PUBLISH clients share: state kept alive at a server by refreshing it.
 
-A :class:`~sipsans.services.registration.Registration` (RFC 3261 §10.2) and a
+A :class:`~sipsans.ua.register_client.Registration` (RFC 3261 §10.2) and a
 :class:`~sipsans.services.publication.Publication` (RFC 3903 §4) run the same skeleton,
 which :class:`RefreshingClient` holds: one request in flight at a time (§10.2, RFC 3903
 §4.1), every request with the same Call-ID and From tag and a CSeq one higher (§10.2.4),
@@ -9,10 +9,14 @@ a refresh ``max(g / 2, g - refresh_margin)`` seconds after sending for a grant o
 seconds, and transient failures retried with a doubling back-off (or what Retry-After
 says, §20.33) until ``max_failures`` in a row. Each machine keeps its own states, its
 own events and what its responses mean.
+
+It lives in the ua layer because the UserAgent keeps its registrations with it; the
+PUBLISH client, a service above the UA (DESIGN.md §1), builds on it from there.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable
 from typing import Generic, TypedDict, TypeVar
@@ -30,6 +34,7 @@ __all__ = [
     "header_int",
     "new_token",
     "refresh_delay",
+    "seconds_left",
 ]
 
 #: Status codes worth retrying later (the server or the path may recover); every
@@ -60,6 +65,15 @@ def header_int(message: Request | Response, name: str) -> int | None:
         return None
     head = value.strip(" \t").split("(", 1)[0].split(";", 1)[0].strip(" \t")
     return int(head) if is_digits(head) else None
+
+
+def seconds_left(deadline: float, now: float) -> int:
+    """Whole seconds from ``now`` to ``deadline``, rounded up (a live binding or
+    subscription never shows 0) and never negative.
+
+    ``(now + e) - now`` may exceed ``e`` by a rounding error of the clock's floats;
+    microseconds are dropped first, so that what was just granted reads back exactly."""
+    return max(0, math.ceil(round(deadline - now, 6)))
 
 
 def digest_client(
