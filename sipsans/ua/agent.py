@@ -161,6 +161,9 @@ class UserAgent:
             ctx, dialogs, client, inbox, subs, subscriber, notifier
         )
         self._restores = restores = Restores(ctx, dialogs)
+        #: Requests wait for a dialog's restoration only with ``restore_wait`` set: without
+        #: it, the end of each server transaction skips asking the restores.
+        self._holds_requests = self.config.restore_wait is not None
         self._protection = protection = Protection(ctx, dialogs)
         self._server = server = ServerSide(
             ctx,
@@ -378,7 +381,7 @@ class UserAgent:
                 pending = self._inbox.txn_ended(event)
                 if pending is not None:
                     self._server.unanswered_ended(event, pending)
-                elif self._restores.held:
+                elif self._holds_requests and self._restores.held:
                     self._restores.txn_ended(event.txn.id)
             elif not (
                 self._caller.on_terminated(event)
