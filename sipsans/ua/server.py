@@ -524,7 +524,7 @@ class ServerSide:
             invite.held = None  # a rejection instead of the 2xx not sent yet
         request = pending.request
         body = reply.body
-        content_type = reply.content_type
+        content_type: str | None = reply.content_type
         if body and content_type is None:
             content_type = body_type("INVITE", body, content_type)
         # The route set is the INVITE's Record-Route list (§12.1.1): when it is empty
@@ -699,7 +699,7 @@ class ServerSide:
         method = request.method
         status = reply.status
         body = reply.body
-        content_type = reply.content_type
+        content_type: str | None = reply.content_type
         extra: list[tuple[str, str]] = []
         negotiated: Negotiated | None = None
         if d is not None and method in ("INVITE", "UPDATE"):
