@@ -155,6 +155,145 @@ class Server:
         self.stats.unlink(missing_ok=True)
 
 
+# -- the legitimate client: is the server still answering? ------------------------------------
+
+#: The legitimate client's address over UDP (the UDP attacks send from 127.0.0.1); over TCP
+#: it is 127.0.0.1 (the TCP attacks connect from 127.0.0.2-127.0.0.9).
+PROBE_UDP_SOURCE = "127.0.0.9"
+#: The legitimate user of the registrar (the attacks go after ``alice``).
+PROBE_USER = ("bob", "bob-secret")
+
+
+class Probe:
+    """A legitimate client that sends one request a second (an OPTIONS to the UAS, a
+    REGISTER with the right password to the registrar) and counts, per phase, how many
+    got their final answer: a 200 within 4 s (over UDP, sent again after 0.5 s and 1.5 s,
+    as Timer E would)."""
+
+    def __init__(self, port: int, registrar: bool, tcp: bool) -> None:
+        self.port = port
+        self.registrar = registrar
+        self.tcp = tcp
+        self.phase = "before"
+        #: phase -> [requests sent, answered with 200]; other outcomes by phase
+        self.counts: dict[str, list[int]] = {}
+        self.failures: dict[str, dict[str, int]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self, phase: str) -> str:
+        sent, answered = self.counts.get(phase, [0, 0])
+        failed = self.failures.get(phase)
+        return f"{answered}/{sent}" + (f" {failed}" if failed else "")
+
+    def _loop(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            phase = self.phase
+            try:
+                outcome = self._register(n) if self.registrar else self._options(n)
+            except (TimeoutError, OSError) as error:
+                outcome = type(error).__name__
+            tally = self.counts.setdefault(phase, [0, 0])
+            tally[0] += 1
+            if outcome == "200":
+                tally[1] += 1
+            else:
+                failed = self.failures.setdefault(phase, {})
+                failed[outcome] = failed.get(outcome, 0) + 1
+            n += 1
+            self._stop.wait(max(0.0, started + 1.0 - time.monotonic()))
+
+    def _request(self, method: str, n: int, local: tuple[str, int], transport: str) -> Any:
+        from sipsans import make_request
+
+        host, port = local
+        user = PROBE_USER[0] if self.registrar else "probe"
+        return make_request(
+            method,
+            f"sip:{'' if self.registrar else 'uas@'}127.0.0.1:{self.port}",
+            from_=f"<sip:{user}@127.0.0.1>;tag=p{n}",
+            to=f"<sip:{user}@127.0.0.1>" if self.registrar else "<sip:uas@127.0.0.1>",
+            call_id=f"probe-{n}@{host}",
+            cseq=1,
+            contact=f"<sip:{user}@{host}:{port}>",
+            via=f"SIP/2.0/{transport} {host}:{port};branch=z9hG4bK-probe-{n}-1;rport",
+        )
+
+    def _options(self, n: int) -> str:
+        if not self.tcp:
+            with _udp(PROBE_UDP_SOURCE) as sock:
+                request = self._request("OPTIONS", n, sock.getsockname(), "UDP")
+                return str(_exchange_udp(sock, bytes(request), self.port).status_code)
+        with socket.socket() as sock:
+            sock.settimeout(4.0)
+            sock.bind(("127.0.0.1", 0))
+            sock.connect(("127.0.0.1", self.port))
+            request = self._request("OPTIONS", n, sock.getsockname(), "TCP")
+            sock.sendall(bytes(request))
+            head = b""
+            while b"\r\n" not in head:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return "closed"
+                head += chunk
+            return head.split(b"\r\n", 1)[0].split(b" ")[1].decode()
+
+    def _register(self, n: int) -> str:
+        from sipsans import Credentials
+        from sipsans.auth import AuthRetry, DigestClient
+
+        with _udp(PROBE_UDP_SOURCE) as sock:
+            request = self._request("REGISTER", n, sock.getsockname(), "UDP")
+            challenge = _exchange_udp(sock, bytes(request), self.port)
+            if challenge.status_code != 401:
+                return str(challenge.status_code)
+            retry = DigestClient(Credentials(*PROBE_USER)).authorize(request, challenge)
+            if not isinstance(retry, AuthRetry):
+                return "no-retry"
+            second = retry.apply(request)
+            second.headers.set("CSeq", "2 REGISTER")
+            host, port = sock.getsockname()
+            second.headers.set("Via", f"SIP/2.0/UDP {host}:{port};branch=z9hG4bK-probe-{n}-2")
+            return str(_exchange_udp(sock, bytes(second), self.port).status_code)
+
+
+def _udp(host: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((host, 0))
+    return sock
+
+
+def _exchange_udp(sock: socket.socket, data: bytes, port: int) -> Any:
+    """Send ``data`` and return the first final response; sent again after 0.5 s and
+    1.5 s, given up after 4 s (``TimeoutError``)."""
+    from sipsans import Response, parse_message
+
+    deadline = time.monotonic() + 4.0
+    resend = [time.monotonic() + 0.5, time.monotonic() + 1.5]
+    sock.sendto(data, ("127.0.0.1", port))
+    while True:
+        now = time.monotonic()
+        if now >= deadline:
+            raise TimeoutError
+        if resend and now >= resend[0]:
+            resend.pop(0)
+            sock.sendto(data, ("127.0.0.1", port))
+        sock.settimeout(min([deadline, *resend]) - now)
+        try:
+            answer = parse_message(sock.recv(65535))
+        except TimeoutError:
+            continue
+        if isinstance(answer, Response) and answer.status_code >= 200:
+            return answer
+
+
 def _row(label: str, values: dict[str, Any]) -> str:
     figures = [f"{values.get('rss_kib', 0) / 1024:7.1f}"]
     figures += [f"{values.get(key, 0):>{len(key)}}" for key in KEYS]
@@ -172,29 +311,33 @@ def run(
     the samples taken meanwhile) and the state ``settle`` s after it. A second round
     shows whether what the first left (RSS: memory the allocator keeps) grows again."""
     server = Server(argv)
+    probe = Probe(server.port, registrar="registrar" in argv, tcp="tcp" in argv)
     rows: list[tuple[str, dict[str, Any]]] = []
     what = []
     try:
-        time.sleep(2.0)
+        time.sleep(3.0)
         rows.append(("before", server.sample()))
         for n in range(1, rounds + 1):
             started = time.monotonic()
+            probe.phase = f"peak {n}"
             what.append(attack(server))
             rows.append((f"peak {n}", server.peak(started)))
+            probe.phase = f"after {n}"
             time.sleep(settle)
             rows.append((f"after {n}", server.sample()))
         alive = server.process.poll() is None
         errors = server.stderr()
     finally:
+        probe.stop()
         server.stop()
     lines = errors.splitlines()
     print(f"\n== {name}: {what[0]}" + (f" (x{rounds})" if rounds > 1 else ""))
     print(f"   server alive after: {alive}; stderr: {len(lines)} lines, {len(errors)} bytes")
     for line in lines[:3]:
         print(f"   | {line[:160]}")
-    print(_header())
+    print(_header() + "  legitimate")
     for label, values in rows:
-        print(_row(label, values))
+        print(_row(label, values) + "  " + probe.summary(label))
 
 
 def _tool(*command: str, timeout: float = 300.0) -> str:
@@ -411,7 +554,7 @@ def idle_tcp(server: Server, count: int = 1000, seconds: float = 150.0) -> str:
     )
 
 
-REGISTRAR = ["registrar", "--user", "alice:secret"]
+REGISTRAR = ["registrar", "--user", "alice:secret", "--user", ":".join(PROBE_USER)]
 #: name: (server arguments, attack, seconds to settle, rounds)
 SCENARIOS: dict[str, tuple[list[str], Callable[[Server], str], float, int]] = {
     "svmap": (["uas"], svmap, SETTLE, 2),
