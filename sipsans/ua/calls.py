@@ -353,10 +353,14 @@ class Caller:
                 self._ack(call, d)
             self._timers.on_2xx(d, call.request, resp)  # RFC 4028 §7.2
             return
-        if code in (401, 407) and self._retry_call(call, resp):
-            return
-        if code == 422 and self._retry_422(call, resp):
-            return
+        # Once the caller has CANCELled (§9.1), a challenge or a 422 is the call's final
+        # response: sending the INVITE again would start the call it gave up, and no
+        # CANCEL would follow the new transaction.
+        if not call.cancelling:
+            if code in (401, 407) and self._retry_call(call, resp):
+                return
+            if code == 422 and self._retry_422(call, resp):
+                return
         reason = reason_for_status(code, cancelled=call.cancelling)
         if code == 401:
             reason = TerminatedReason.UAS_OTHER
