@@ -11,7 +11,9 @@ Each scenario starts a fresh server in a subprocess (the CLI, run by this file's
 and ``session.stats()``: the core's tables and the session's), samples it at rest, runs
 the attack, and samples it again during the attack and after, once the timers that keep
 settled transactions (32 s) and unanswered calls have run out. A table is printed per
-scenario: nothing may grow without bound, nothing may stay behind.
+scenario: nothing may grow without bound, nothing may stay behind. Meanwhile a
+legitimate client (:class:`Probe`) sends a request a second, and the last column counts
+how many got their 200, before, during and after the attack.
 
 Scenarios: ``svmap`` (sipvicious OPTIONS and INVITE scans), ``svwar`` (extension
 enumeration with INVITE against the UAS and REGISTER against the registrar),
