@@ -3,7 +3,7 @@ the server's memory and table sizes before, during and after (DESIGN.md §6).
 
 .. code-block:: sh
 
-    .venv/bin/python bench/hostile.py                 # every scenario (some 10 minutes)
+    .venv/bin/python bench/hostile.py                 # every scenario (some 20 minutes)
     .venv/bin/python bench/hostile.py udp-flood svmap # some of them
 
 Each scenario starts a fresh server in a subprocess (the CLI, run by this file's
@@ -11,7 +11,9 @@ Each scenario starts a fresh server in a subprocess (the CLI, run by this file's
 and ``session.stats()``: the core's tables and the session's), samples it at rest, runs
 the attack, and samples it again during the attack and after, once the timers that keep
 settled transactions (32 s) and unanswered calls have run out. A table is printed per
-scenario: nothing may grow without bound, nothing may stay behind.
+scenario: nothing may grow without bound, nothing may stay behind. Meanwhile a
+legitimate client (:class:`Probe`) sends a request a second, and the last column counts
+how many got their 200, before, during and after the attack.
 
 Scenarios: ``svmap`` (sipvicious OPTIONS and INVITE scans), ``svwar`` (extension
 enumeration with INVITE against the UAS and REGISTER against the registrar),
@@ -138,10 +140,11 @@ class Server:
         lines = self.stats.read_text().splitlines()
         return dict(json.loads(lines[-1]))
 
-    def peak(self, since: float) -> dict[str, Any]:
-        """The largest value of each figure among the samples taken since ``since``."""
+    def peak(self, since: float, until: float) -> dict[str, Any]:
+        """The largest value of each figure among the samples taken between ``since`` and
+        ``until``."""
         records = [json.loads(line) for line in self.stats.read_text().splitlines()]
-        records = [r for r in records if r["t"] >= since] or records[-1:]
+        records = [r for r in records if since <= r["t"] <= until] or records[-1:]
         return {key: max(r.get(key, 0) for r in records) for key in ("rss_kib", *KEYS)}
 
     def stderr(self) -> str:
@@ -153,6 +156,145 @@ class Server:
         self.process.wait(10)
         self.log.close()
         self.stats.unlink(missing_ok=True)
+
+
+# -- the legitimate client: is the server still answering? ------------------------------------
+
+#: The legitimate client's address over UDP (the UDP attacks send from 127.0.0.1); over TCP
+#: it is 127.0.0.1 (the TCP attacks connect from 127.0.0.2-127.0.0.9).
+PROBE_UDP_SOURCE = "127.0.0.9"
+#: The legitimate user of the registrar (the attacks go after ``alice``).
+PROBE_USER = ("bob", "bob-secret")
+
+
+class Probe:
+    """A legitimate client that sends one request a second (an OPTIONS to the UAS, a
+    REGISTER with the right password to the registrar) and counts, per phase, how many
+    got their final answer: a 200 within 4 s (over UDP, sent again after 0.5 s and 1.5 s,
+    as Timer E would)."""
+
+    def __init__(self, port: int, registrar: bool, tcp: bool) -> None:
+        self.port = port
+        self.registrar = registrar
+        self.tcp = tcp
+        self.phase = "before"
+        #: phase -> [requests sent, answered with 200]; other outcomes by phase
+        self.counts: dict[str, list[int]] = {}
+        self.failures: dict[str, dict[str, int]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self, phase: str) -> str:
+        sent, answered = self.counts.get(phase, [0, 0])
+        failed = self.failures.get(phase)
+        return f"{answered}/{sent}" + (f" {failed}" if failed else "")
+
+    def _loop(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            phase = self.phase
+            try:
+                outcome = self._register(n) if self.registrar else self._options(n)
+            except (TimeoutError, OSError) as error:
+                outcome = type(error).__name__
+            tally = self.counts.setdefault(phase, [0, 0])
+            tally[0] += 1
+            if outcome == "200":
+                tally[1] += 1
+            else:
+                failed = self.failures.setdefault(phase, {})
+                failed[outcome] = failed.get(outcome, 0) + 1
+            n += 1
+            self._stop.wait(max(0.0, started + 1.0 - time.monotonic()))
+
+    def _request(self, method: str, n: int, local: tuple[str, int], transport: str) -> Any:
+        from sipsans import make_request
+
+        host, port = local
+        user = PROBE_USER[0] if self.registrar else "probe"
+        return make_request(
+            method,
+            f"sip:{'' if self.registrar else 'uas@'}127.0.0.1:{self.port}",
+            from_=f"<sip:{user}@127.0.0.1>;tag=p{n}",
+            to=f"<sip:{user}@127.0.0.1>" if self.registrar else "<sip:uas@127.0.0.1>",
+            call_id=f"probe-{n}@{host}",
+            cseq=1,
+            contact=f"<sip:{user}@{host}:{port}>",
+            via=f"SIP/2.0/{transport} {host}:{port};branch=z9hG4bK-probe-{n}-1;rport",
+        )
+
+    def _options(self, n: int) -> str:
+        if not self.tcp:
+            with _udp(PROBE_UDP_SOURCE) as sock:
+                request = self._request("OPTIONS", n, sock.getsockname(), "UDP")
+                return str(_exchange_udp(sock, bytes(request), self.port).status_code)
+        with socket.socket() as sock:
+            sock.settimeout(4.0)
+            sock.bind(("127.0.0.1", 0))
+            sock.connect(("127.0.0.1", self.port))
+            request = self._request("OPTIONS", n, sock.getsockname(), "TCP")
+            sock.sendall(bytes(request))
+            head = b""
+            while b"\r\n" not in head:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return "closed"
+                head += chunk
+            return head.split(b"\r\n", 1)[0].split(b" ")[1].decode()
+
+    def _register(self, n: int) -> str:
+        from sipsans import Credentials
+        from sipsans.auth import AuthRetry, DigestClient
+
+        with _udp(PROBE_UDP_SOURCE) as sock:
+            request = self._request("REGISTER", n, sock.getsockname(), "UDP")
+            challenge = _exchange_udp(sock, bytes(request), self.port)
+            if challenge.status_code != 401:
+                return str(challenge.status_code)
+            retry = DigestClient(Credentials(*PROBE_USER)).authorize(request, challenge)
+            if not isinstance(retry, AuthRetry):
+                return "no-retry"
+            second = retry.apply(request)
+            second.headers.set("CSeq", "2 REGISTER")
+            host, port = sock.getsockname()
+            second.headers.set("Via", f"SIP/2.0/UDP {host}:{port};branch=z9hG4bK-probe-{n}-2")
+            return str(_exchange_udp(sock, bytes(second), self.port).status_code)
+
+
+def _udp(host: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((host, 0))
+    return sock
+
+
+def _exchange_udp(sock: socket.socket, data: bytes, port: int) -> Any:
+    """Send ``data`` and return the first final response; sent again after 0.5 s and
+    1.5 s, given up after 4 s (``TimeoutError``)."""
+    from sipsans import Response, parse_message
+
+    deadline = time.monotonic() + 4.0
+    resend = [time.monotonic() + 0.5, time.monotonic() + 1.5]
+    sock.sendto(data, ("127.0.0.1", port))
+    while True:
+        now = time.monotonic()
+        if now >= deadline:
+            raise TimeoutError
+        if resend and now >= resend[0]:
+            resend.pop(0)
+            sock.sendto(data, ("127.0.0.1", port))
+        sock.settimeout(min([deadline, *resend]) - now)
+        try:
+            answer = parse_message(sock.recv(65535))
+        except TimeoutError:
+            continue
+        if isinstance(answer, Response) and answer.status_code >= 200:
+            return answer
 
 
 def _row(label: str, values: dict[str, Any]) -> str:
@@ -172,29 +314,37 @@ def run(
     the samples taken meanwhile) and the state ``settle`` s after it. A second round
     shows whether what the first left (RSS: memory the allocator keeps) grows again."""
     server = Server(argv)
+    probe = Probe(server.port, registrar="registrar" in argv, tcp="tcp" in argv)
     rows: list[tuple[str, dict[str, Any]]] = []
     what = []
     try:
-        time.sleep(2.0)
+        time.sleep(3.0)
         rows.append(("before", server.sample()))
         for n in range(1, rounds + 1):
             started = time.monotonic()
+            probe.phase = f"peak {n}"
             what.append(attack(server))
-            rows.append((f"peak {n}", server.peak(started)))
+            ended = time.monotonic()
+            probe.phase = f"after {n}"
             time.sleep(settle)
+            # The samples are a second apart and some attacks take less: the peak
+            # includes those of the two seconds after it (what it left is at its
+            # largest when it ends).
+            rows.append((f"peak {n}", server.peak(started, ended + 2.0)))
             rows.append((f"after {n}", server.sample()))
         alive = server.process.poll() is None
         errors = server.stderr()
     finally:
+        probe.stop()
         server.stop()
     lines = errors.splitlines()
     print(f"\n== {name}: {what[0]}" + (f" (x{rounds})" if rounds > 1 else ""))
     print(f"   server alive after: {alive}; stderr: {len(lines)} lines, {len(errors)} bytes")
     for line in lines[:3]:
         print(f"   | {line[:160]}")
-    print(_header())
+    print(_header() + "  legitimate")
     for label, values in rows:
-        print(_row(label, values))
+        print(_row(label, values) + "  " + probe.summary(label))
 
 
 def _tool(*command: str, timeout: float = 300.0) -> str:
@@ -225,9 +375,13 @@ def svwar_uas(server: Server) -> str:
 
 
 def svwar_registrar(server: Server) -> str:
-    # --force: every extension gets 401 (the registrar challenges them all alike).
+    """Enumeration with REGISTER (--force: every extension gets 401, as a user that
+    cannot exist does, so svwar gives up after the first: nothing to enumerate), then
+    with OPTIONS, which the registrar answers 200 for every extension: the load."""
     port = str(server.port)
-    return _tool("svwar", "--force", "-m", "REGISTER", "-e", "100-2999", "-p", port, "127.0.0.1")
+    first = _tool("svwar", "--force", "-m", "REGISTER", "-e", "100-2999", "-p", port, "127.0.0.1")
+    second = _tool("svwar", "-m", "OPTIONS", "-e", "100-2999", "-p", port, "127.0.0.1")
+    return f"{first}; then {second}"
 
 
 def svcrack(server: Server) -> str:
@@ -267,6 +421,9 @@ def guess_passwords(server: Server, guesses: int = 3000) -> str:
             )
             try:
                 challenge = exchange(request)
+                if challenge.status_code not in (401, 407):  # 503: the guesser backs off
+                    statuses[challenge.status_code] = statuses.get(challenge.status_code, 0) + 1
+                    continue
                 client = DigestClient(Credentials("alice", f"guess{n}"))
                 retry = client.authorize(request, challenge)
                 if not isinstance(retry, AuthRetry):
@@ -283,7 +440,10 @@ def guess_passwords(server: Server, guesses: int = 3000) -> str:
                 continue
             statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
     took = time.monotonic() - started
-    return f"{guesses} wrong passwords in {took:.1f} s ({guesses / took:.0f}/s), answers {statuses}"
+    rate = guesses / took
+    return (
+        f"{guesses} guesses at alice's password in {took:.1f} s ({rate:.0f}/s), answers {statuses}"
+    )
 
 
 def _invite(port: int, n: int, local: int) -> bytes:
@@ -411,7 +571,7 @@ def idle_tcp(server: Server, count: int = 1000, seconds: float = 150.0) -> str:
     )
 
 
-REGISTRAR = ["registrar", "--user", "alice:secret"]
+REGISTRAR = ["registrar", "--user", "alice:secret", "--user", ":".join(PROBE_USER)]
 #: name: (server arguments, attack, seconds to settle, rounds)
 SCENARIOS: dict[str, tuple[list[str], Callable[[Server], str], float, int]] = {
     "svmap": (["uas"], svmap, SETTLE, 2),

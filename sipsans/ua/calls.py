@@ -348,7 +348,10 @@ class Caller:
                 self._ack(call, d)
             self._timers.on_2xx(d, call.request, resp)  # RFC 4028 §7.2
             return
-        if code in (401, 407, 422) and self._retried(call, resp):
+        # Once the caller has CANCELled (§9.1), a challenge or a 422 is the call's final
+        # response: sending the INVITE again would start the call it gave up, and no
+        # CANCEL would follow the new transaction.
+        if code in (401, 407, 422) and not call.cancelling and self._retried(call, resp):
             return
         reason = reason_for_status(code, cancelled=call.cancelling)
         if code == 401:

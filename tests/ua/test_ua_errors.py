@@ -376,3 +376,34 @@ def test_an_early_dialog_of_a_tel_call_sends_its_requests_through_the_proxy() ->
     h.ua.receive_datagram(bytes(ok), remote=PEER, now=0.3)
     assert [t.remote for t in _sent(h, "ACK")] == [("192.0.2.5", 5060)]  # now the Contact
     assert dialog.state is DialogState.CONFIRMED
+
+
+@pytest.mark.parametrize(
+    ("status", "header"),
+    [
+        (401, ("WWW-Authenticate", 'Digest realm="r", nonce="n0"')),
+        (407, ("Proxy-Authenticate", 'Digest realm="r", nonce="n0"')),
+        (422, ("Min-SE", "3600")),
+    ],
+)
+def test_a_call_cancelled_before_its_challenge_is_not_sent_again(
+    status: int, header: tuple[str, str]
+) -> None:
+    """Found by fuzz/fuzz_ua.py (fuzz/corpus/ua/uac-cancelled-then-challenged): the caller
+    CANCELs a ringing call (§9.1) and the INVITE's final response is a 401 (or a 407, a
+    422). That is the call's end: the UA sent the INVITE again with credentials, with no
+    CANCEL to follow it, and the new INVITE, once ringing, stayed in the table for ever."""
+    h = Harness(seeds=(1, 2))
+    _with_credentials(h)
+    dialog = h.ua.invite("sip:bob@192.0.2.1", body=SDP, now=0.0)
+    h.pump()
+    invite = h.last("INVITE")
+    assert isinstance(invite, Request)
+    h.receive(bytes(make_response(invite, 180, to_tag="t1")))
+    dialog.hangup(now=0.0)
+    h.pump()
+    assert isinstance(h.last("CANCEL"), Request)
+    h.receive(bytes(make_response(invite, status, to_tag="t1", headers=[header])))
+    assert len(h.requests("INVITE")) == 1  # not sent again
+    assert dialog.state is DialogState.TERMINATED
+    assert h.settle() == {}
