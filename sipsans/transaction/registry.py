@@ -21,11 +21,24 @@ __all__ = ["Transactions"]
 
 Key = tuple[object, ...]
 
+#: Transactions lingering at once below which the tables are not started afresh when they
+#: empty (a few hundred entries' room is not worth the churn of a call that empties them).
+_SMALL = 1024
+
 
 class Transactions:
     """Transactions by id and by matching key; the Endpoint runs them."""
 
-    __slots__ = ("_lingering", "by_id", "client", "merge", "server", "server_cancel", "settled")
+    __slots__ = (
+        "_grown",
+        "_lingering",
+        "by_id",
+        "client",
+        "merge",
+        "server",
+        "server_cancel",
+        "settled",
+    )
 
     def __init__(self) -> None:
         self.by_id: dict[int, Transaction] = {}
@@ -41,6 +54,9 @@ class Transactions:
         #: in flight).
         self._lingering: deque[int] = deque()
         self.settled = 0
+        #: Whether the tables grew past :data:`_SMALL` since they were last empty (only
+        #: then is starting them afresh worth it).
+        self._grown = False
 
     def in_flight(self) -> int:
         """How many transactions have not settled yet."""
@@ -60,6 +76,8 @@ class Transactions:
         timer would have done, sooner), or None."""
         self.settled += 1
         self._lingering.append(txn.id)
+        if self.settled > _SMALL:
+            self._grown = True
         if self.settled > limit:
             oldest = self.by_id[self._lingering[0]]
             if oldest is not txn:  # (limit >= 1: another one is older)
@@ -84,7 +102,7 @@ class Transactions:
             del index[txn.key]
         if txn.merge_key is not None and self.merge.get(txn.merge_key) is txn:
             del self.merge[txn.merge_key]
-        if not self.by_id:
+        if not self.by_id and self._grown:
             self._release()
 
     def _release(self) -> None:
@@ -94,6 +112,7 @@ class Transactions:
         them again from the smallest size, as needed."""
         self.by_id, self.client, self.server = {}, {}, {}
         self.server_cancel, self.merge = {}, {}
+        self._grown = False
 
     def sizes(self) -> dict[str, int]:
         """The size of each table (see Endpoint.stats)."""
