@@ -11,11 +11,15 @@ wake-up they want is ``get_next_timer()``. Whatever drives a core, the virtual-t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from .transport import Address, ConnHandle, Transmit
+from ..config import EndpointConfig
+from ..message.model import Request, Response
+from .events import TransactionEvent
+from .transport import Address, ClientTxn, ConnHandle, ServerTxn, Target, Transmit
 
-__all__ = ["SipCore"]
+__all__ = ["EndpointLike", "SipCore"]
 
 
 class SipCore(Protocol):
@@ -48,3 +52,35 @@ class SipCore(Protocol):
     def transmits(self) -> list[Transmit]: ...
 
     def get_next_timer(self) -> float | None: ...
+
+
+class EndpointLike(SipCore, Protocol):
+    """What a UserAgent asks of its Endpoint: :class:`~sipsans.Endpoint` itself, or a
+    wrapper of one (``sipsans.tools.trace.Recorder``, the ``sipsans`` command's message
+    watcher, a test's fault injector). Typed structurally so that the opt-in compiled
+    build (mypyc checks the class of a value typed as a class) takes wrappers too."""
+
+    @property
+    def config(self) -> EndpointConfig: ...
+
+    def drain_events(self, handler: Callable[[TransactionEvent], None]) -> None: ...
+
+    def stats(self) -> dict[str, int]: ...
+
+    def keep_alive(self, conn: ConnHandle, *, interval: float | None, now: float) -> None: ...
+
+    def send_request(self, request: Request, *, target: Target, now: float) -> ClientTxn: ...
+
+    def send_response(self, txn: ServerTxn, response: Response, *, now: float) -> None: ...
+
+    def cancel(
+        self, txn: ClientTxn, *, headers: Iterable[tuple[str, str]] = (), now: float
+    ) -> ClientTxn | None: ...
+
+    def advertise(self, host: str, port: int) -> None: ...
+
+    def reserve_handle(self) -> ClientTxn: ...
+
+    def send_stateless(
+        self, message: Request | Response, *, target: Target | None = None, now: float
+    ) -> Request | Response: ...

@@ -65,6 +65,7 @@ from ..transaction.events import (
     TransactionTimedOut,
     TransportFailed,
 )
+from ..transaction.surface import EndpointLike
 from ..transaction.transport import Address, ConnHandle, ServerTxn, Transmit
 from .calls import Caller
 from .client import ClientSide
@@ -116,7 +117,7 @@ class UserAgent:
 
     def __init__(
         self,
-        endpoint: Endpoint | None = None,
+        endpoint: EndpointLike | None = None,
         identity: str | NameAddr = "sip:anonymous@anonymous.invalid",
         credentials: Credentials | Iterable[Credentials] | None = None,
         *,

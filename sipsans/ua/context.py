@@ -22,7 +22,7 @@ from ..locate.failover import Backoffs
 from ..message.fields import NameAddr, parse_name_addr
 from ..message.model import Request, make_response
 from ..message.uri import SipURI
-from ..transaction.endpoint import Endpoint
+from ..transaction.surface import EndpointLike
 from ..transaction.transport import ServerTxn
 from .alarms import Alarms
 from .config import UAConfig
@@ -63,7 +63,7 @@ class UAContext:
 
     def __init__(
         self,
-        endpoint: Endpoint,
+        endpoint: EndpointLike,
         *,
         config: UAConfig,
         rng: random.Random,
