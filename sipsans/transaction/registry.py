@@ -21,8 +21,8 @@ __all__ = ["Transactions"]
 
 Key = tuple[object, ...]
 
-#: Transactions lingering at once below which the tables are not started afresh when they
-#: empty (a few hundred entries' room is not worth the churn of a call that empties them).
+#: Transactions at once below which the tables are not started afresh when they empty
+#: (a few hundred entries' room is not worth the churn of a call that empties them).
 _SMALL = 1024
 
 
@@ -76,7 +76,7 @@ class Transactions:
         timer would have done, sooner), or None."""
         self.settled += 1
         self._lingering.append(txn.id)
-        if self.settled > _SMALL:
+        if len(self.by_id) > _SMALL:  # (counted here: every transaction settles once)
             self._grown = True
         if self.settled > limit:
             oldest = self.by_id[self._lingering[0]]
