@@ -38,14 +38,15 @@ from ..transaction.events import (
     TransportFailed,
 )
 from ..transaction.transport import ClientTxn, Target
-from .client import ClientSide, answer_challenge, name_addr_arg, pass_on, rewrite, untagged
+from .client import ClientSide, name_addr_arg, pass_on, rewrite, untagged
 from .context import UAContext
 from .dialogs import DialogTable
-from .failover import begin_walk, failure_of, leave_target, retry_after, with_contact_for
+from .failover import begin_walk, failure_of, retry_after
 from .handles import ClientInviteDialog
 from .offers import Pending
 from .records import Call, Hdrs, body_type
 from .reliable import ReliableProvisionals
+from .resending import next_target, retry_of
 from .session_timers import SessionTimers
 
 __all__ = ["Caller"]
@@ -351,8 +352,12 @@ class Caller:
         # Once the caller has CANCELled (§9.1), a challenge or a 422 is the call's final
         # response: sending the INVITE again would start the call it gave up, and no
         # CANCEL would follow the new transaction.
-        if code in (401, 407, 422) and not call.cancelling and self._retried(call, resp):
-            return
+        if code in (401, 407, 422) and not call.cancelling:
+            ctx, d = self._ctx, call.primary
+            request = retry_of(ctx, self._timers, d, call, resp, credentials=call.credentials)
+            if request is not None:
+                self._resend(call, request)
+                return
         reason = reason_for_status(code, cancelled=call.cancelling)
         if code == 401:
             reason = TerminatedReason.UAS_OTHER
@@ -360,19 +365,6 @@ class Caller:
         for d in call.all_dialogs():
             if d.is_early:
                 dialogs.end(d, DialogInput.RECV_FAILURE, reason, code, resp)
-
-    def _retried(self, call: Call, resp: Response) -> bool:
-        """Send the INVITE again, with a new CSeq, when its failure can be answered: a
-        401/407 with credentials (§22.2, once per challenge), a 422 asking for the 422's
-        Min-SE (RFC 4028 §7.4). False when it cannot."""
-        if resp.status_code == 422:
-            request = self._timers.after_422(call.request, resp)
-        else:
-            request = answer_challenge(self._ctx, call.primary, call, resp, call.credentials)
-        if request is None:
-            return False
-        self._resend(call, request)
-        return True
 
     def _resend(self, call: Call, request: Request) -> None:
         """Send the call's INVITE again as ``request``, with the next CSeq (§8.1.3.5)."""
@@ -395,20 +387,10 @@ class Caller:
             return False
         ctx = self._ctx
         d = call.primary
-        following = leave_target(
-            ctx,
-            walk,
-            call.target,
-            txn=call.origin,
-            request=call.request,
-            reason=reason,
-            status=status,
-            wait=wait,
-            dialog_id=d.id,
-        )
-        if following is None:
+        moved = next_target(ctx, walk, call, (reason, status, wait), d)
+        if moved is None:
             return False
-        request = with_contact_for(ctx, call.request, call.target, following)
+        request, following = moved
         if request is not call.request:
             d.local_contact = ctx.local_contact(following.transport)
         txn = ctx.endpoint.send_request(request, target=following, now=ctx.now)
@@ -493,10 +475,7 @@ class Caller:
             return False
         if call.txn == txn.id:
             self._finish_call(call)
-            origin = call.origin
-            self._ctx.events.append(
-                event if origin.id == txn.id else TransactionTerminated(txn=origin)
-            )
+            self._ctx.events.append(rewrite(event, call.origin))
         return True
 
     def _dialog_ended(self, d: Dialog, was_early: bool) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypedDict, Unpack
 
-from ..auth import AuthFailure, Credentials
 from ..dialog.model import Dialog, build_request, target_for
 from ..dialog.state import DialogInput, DialogState, TerminatedReason
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -36,10 +35,10 @@ from ..transaction.transport import ClientTxn, Target
 from .alarms import Alarm
 from .context import UAContext
 from .dialogs import DialogTable, by_role
-from .events import AuthenticationFailed
-from .failover import begin_walk, failure_of, leave_target, retry_after, with_contact_for
+from .failover import begin_walk, failure_of, retry_after
 from .offers import Negotiations, Pending
 from .records import Hdrs, Outgoing, body_type
+from .resending import answer_challenge, next_target, retry_of
 
 __all__ = ["ClientSide", "answer_challenge", "name_addr_arg", "pass_on", "rewrite", "untagged"]
 
@@ -49,17 +48,6 @@ _AUTH_HEADERS = ("authorization", "proxy-authorization")
 #: a BYE ends it anyway; a 481 or timeout to NOTIFY/SUBSCRIBE ends one subscription
 #: (RFC 5057, RFC 6665 §4.1.2.2, §4.2.2).
 _USAGE_ONLY = frozenset({"BYE", "NOTIFY", "SUBSCRIBE"})
-
-#: URI header fields (§19.1.5) the UA never copies into a request it builds.
-_URI_HEADER_DENY = frozenset(
-    {
-        "from", "to", "call-id", "cseq", "via", "contact", "max-forwards", "route",
-        "record-route", "content-length", "content-type", "body", "require",
-    }
-)  # fmt: skip
-
-#: The Reason (RFC 3326) of the BYE that ends a dialog whose 2xx gave no usable Contact.
-_UNUSABLE_CONTACT = 'SIP;cause=400;text="Contact is not a SIP or SIPS URI"'
 
 #: Methods outside a dialog that have commands of their own (send_request refuses them).
 _HAVE_COMMANDS = {
@@ -529,8 +517,11 @@ class ClientSide:
             if not out.quiet:
                 pass_on(self._ctx, event, out.origin)
             return
-        if code in (401, 407, 422) and self._retried(out, resp):
-            return
+        if code in (401, 407, 422):
+            request = self._retry_of(out, resp)
+            if request is not None:
+                self._resend(out, request)
+                return
         walk = out.walk
         if walk is not None:
             if code == 503:
@@ -589,27 +580,19 @@ class ClientSide:
             )
             self._dialogs.end(d, DialogInput.FAILED, reason, code, resp)
 
-    def _retried(self, out: Outgoing, resp: Response) -> bool:
-        """Send ``out``'s request again, with a new CSeq, when its failure can be
-        answered: a 401/407 with credentials (§22.2, once per challenge), a 422 to a
-        re-INVITE or UPDATE asking for the 422's Min-SE (RFC 4028 §7.4). False when it
-        cannot."""
+    def _retry_of(self, out: Outgoing, resp: Response) -> Request | None:
+        """``out``'s request to send again when its failure can be answered: a 401/407
+        with credentials, a 422 to a re-INVITE or UPDATE (see :func:`retry_of`)."""
         d = out.dialog
         method = out.request.method
         if resp.status_code == 422:
             if method not in SESSION_REFRESHES:
-                return False
-            request = self._timers.after_422(out.request, resp)
+                return None
         elif d is not None and method == "INVITE" and d.state is not DialogState.CONFIRMED:
             # The dialog ended meanwhile: a new re-INVITE on it could stay in Proceeding
             # for ever (§17.1.1.2 gives that state no timer). The challenge is the outcome.
-            return False
-        else:
-            request = answer_challenge(self._ctx, d, out, resp)
-        if request is None:
-            return False
-        self._resend(out, request)
-        return True
+            return None
+        return retry_of(self._ctx, self._timers, d, out, resp)
 
     def _resend(self, out: Outgoing, request: Request) -> None:
         """Send ``out``'s request again as ``request``, with the next CSeq (§8.1.3.5)."""
@@ -735,21 +718,11 @@ class ClientSide:
         walk = out.walk
         assert walk is not None
         ctx = self._ctx
-        following = leave_target(
-            ctx,
-            walk,
-            out.target,
-            txn=out.origin,
-            request=out.request,
-            reason=reason,
-            status=status,
-            wait=wait,
-        )
-        if following is None:
+        moved = next_target(ctx, walk, out, (reason, status, wait))
+        if moved is None:
             return False
-        out.request = with_contact_for(ctx, out.request, out.target, following)
-        out.target = following
-        self._track(ctx.endpoint.send_request(out.request, target=following, now=ctx.now), out)
+        out.request, out.target = moved
+        self._track(ctx.endpoint.send_request(out.request, target=out.target, now=ctx.now), out)
         return True
 
     def on_terminated(self, event: TransactionTerminated) -> bool:
@@ -767,10 +740,7 @@ class ClientSide:
                 del self._updates[d]
             self._dialogs.release(d)
         if out.live == 0 and not out.quiet:
-            origin = out.origin
-            self._ctx.events.append(
-                event if origin.id == txn.id else TransactionTerminated(txn=origin)
-            )
+            self._ctx.events.append(rewrite(event, out.origin))
         return True
 
     def _dialog_ended(self, d: Dialog, was_early: bool) -> None:
@@ -796,14 +766,19 @@ class ClientSide:
             ctx.endpoint.cancel(ClientTxn(reinvite), now=ctx.now)
 
 
-def rewrite(
-    event: TransactionTimedOut | TransportFailed, origin: ClientTxn
-) -> TransactionTimedOut | TransportFailed:
-    if event.txn == origin:
+_TxnEvent = TransactionTimedOut | TransportFailed | TransactionTerminated
+
+
+def rewrite(event: _TxnEvent, origin: ClientTxn) -> _TxnEvent:
+    """``event``, about one transaction of a request of ours, as the application sees it:
+    about ``origin``, the handle it holds (a retry runs in another transaction)."""
+    if event.txn.id == origin.id:
         return event
     if isinstance(event, TransactionTimedOut):
         return TransactionTimedOut(txn=origin, timer=event.timer)
-    return TransportFailed(txn=origin, reason=event.reason)
+    if isinstance(event, TransportFailed):
+        return TransportFailed(txn=origin, reason=event.reason)
+    return TransactionTerminated(txn=origin)
 
 
 def pass_on(ctx: UAContext, event: ResponseReceived, origin: ClientTxn) -> None:
@@ -814,44 +789,6 @@ def pass_on(ctx: UAContext, event: ResponseReceived, origin: ClientTxn) -> None:
         ctx.events.append(
             ResponseReceived(response=event.response, txn=origin, source=event.source)
         )
-
-
-class Challenged(Protocol):
-    """A request of ours that may meet 401/407: an INVITE's Call or an Outgoing."""
-
-    request: Request
-    origin: ClientTxn
-    auth_tries: int
-
-
-def answer_challenge(
-    ctx: UAContext,
-    d: Dialog | None,
-    sent: Challenged,
-    resp: Response,
-    credentials: Iterable[Credentials] | None = None,
-) -> Request | None:
-    """§22.2: ``sent``'s request again with credentials for the 401/407 ``resp``, once
-    per challenge; None, with AuthenticationFailed reported, when there are none to give
-    (too many retries, or no credentials for the realm)."""
-    if sent.auth_tries >= ctx.config.max_auth_retries:
-        why, realm = "too many authentication retries", None
-    else:
-        result = ctx.digest.authorize(sent.request, resp, credentials=credentials)
-        if not isinstance(result, AuthFailure):
-            sent.auth_tries += 1
-            return result.apply(sent.request)
-        why, realm = result.reason, result.realm
-    ctx.events.append(
-        AuthenticationFailed(
-            dialog_id=d.id if d is not None else None,
-            txn=sent.origin,
-            response=resp,
-            reason=why,
-            realm=realm,
-        )
-    )
-    return None
 
 
 def untagged(addr: NameAddr) -> NameAddr:
