@@ -37,7 +37,7 @@ from .context import UAContext
 from .dialogs import DialogTable, by_role
 from .failover import begin_walk, failure_of, retry_after
 from .offers import Negotiations, Pending
-from .records import Hdrs, Outgoing, body_type
+from .records import Content, Hdrs, Outgoing, body_type
 from .resending import answer_challenge, next_target, retry_of
 
 __all__ = ["ClientSide", "answer_challenge", "name_addr_arg", "pass_on", "rewrite", "untagged"]
@@ -289,14 +289,7 @@ class ClientSide:
     # -- commands: requests within a dialog ---------------------------------------------
 
     def request(
-        self,
-        d: Dialog,
-        method: str,
-        *,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        headers: Hdrs = (),
-        now: float,
+        self, d: Dialog, method: str, *, now: float, **content: Unpack[Content]
     ) -> ClientTxn:
         """Any request within ``d`` but those with commands of their own."""
         self._ctx.advance(now)
@@ -313,10 +306,10 @@ class ClientSide:
             raise LocalProtocolError("the UA sends PRACKs itself (dialog.prack() to answer)")
         if d.state not in _USABLE:
             raise LocalProtocolError(f"dialog {d.id} is {d.state.value}: no requests within it")
-        offer = method == "UPDATE" and bool(body)
+        offer = method == "UPDATE" and bool(content.get("body"))
         if offer:
             self._check_update_offer(d)
-        txn, origin = self.send(d, method, body=body, content_type=content_type, headers=headers)
+        txn, origin = self.send(d, method, **content)
         if offer:
             self._updates[d] = txn.id
         self._ctx.drain()
@@ -339,15 +332,7 @@ class ClientSide:
                 "in a reliable 1xx and its PRACK (RFC 3311 §5.1)"
             )
 
-    def reinvite(
-        self,
-        d: Dialog,
-        *,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        headers: Hdrs = (),
-        now: float,
-    ) -> ClientTxn:
+    def reinvite(self, d: Dialog, *, now: float, **content: Unpack[Content]) -> ClientTxn:
         """A re-INVITE (§14.1); a 491 is retried after the randomised back-off."""
         self._ctx.advance(now)
         if d.state is not DialogState.CONFIRMED:
@@ -366,7 +351,7 @@ class ClientSide:
             raise LocalProtocolError(
                 "the 2xx's offer is waiting for its answer: call ack(body=...) before reinvite()"
             )
-        txn, origin = self.send(d, "INVITE", body=body, content_type=content_type, headers=headers)
+        txn, origin = self.send(d, "INVITE", **content)
         self._reinvites[d] = txn.id
         self._ctx.drain()
         return origin
@@ -386,18 +371,13 @@ class ClientSide:
         return txn
 
     def send(
-        self,
-        d: Dialog,
-        method: str,
-        *,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        headers: Hdrs = (),
-        origin: ClientTxn | None = None,
+        self, d: Dialog, method: str, *, origin: ClientTxn | None = None, **content: Unpack[Content]
     ) -> tuple[ClientTxn, ClientTxn]:
         """Send a request within ``d``: (its transaction, the handle the application
         holds: ``origin`` when this is a retry of an earlier request)."""
-        content_type = body_type(method, body, content_type)
+        body = content.get("body")
+        content_type = body_type(method, body, content.get("content_type"))
+        headers = tuple(content.get("headers", ()))
         if method in SESSION_REFRESHES:
             # What we support, and the session timer this refreshes (RFC 4028 §7.4),
             # unless the application says it itself.
@@ -412,18 +392,10 @@ class ClientSide:
         self._track(txn, out)
         return txn, out.origin
 
-    def refresh(
-        self,
-        d: Dialog,
-        method: str,
-        *,
-        body: bytes = b"",
-        content_type: str | None = None,
-        headers: Hdrs = (),
-    ) -> None:
+    def refresh(self, d: Dialog, method: str, **content: Unpack[Content]) -> None:
         """A session refresh of the UA's own (RFC 4028 §10): an UPDATE, or a re-INVITE
         (tracked as ours, for glare and its ACK); its responses stay with the UA."""
-        txn, _ = self.send(d, method, body=body, content_type=content_type, headers=headers)
+        txn, _ = self.send(d, method, **content)
         self._out[txn.id].quiet = True
         if method == "INVITE":
             self._reinvites[d] = txn.id

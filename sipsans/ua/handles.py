@@ -16,14 +16,14 @@ below say what a handle asks of each.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol, TypedDict, Unpack
+from typing import TYPE_CHECKING, Protocol, Unpack
 
 from ..dialog.model import Dialog, DialogId, DialogSnapshot, snapshot
 from ..dialog.state import DialogState, TerminatedReason
 from ..dialog.subscription import Subscription, SubscriptionState
 from ..errors import LocalProtocolError
 from ..transaction.transport import ClientTxn
-from .records import Call, Hdrs, Reply
+from .records import Call, Content, Hdrs, Reply
 
 if TYPE_CHECKING:
     from ..dialog.replaces import Replaces
@@ -43,38 +43,15 @@ __all__ = [
 Headers_ = Iterable[tuple[str, str]]
 
 
-class Content(TypedDict, total=False):
-    """What a request within a dialog may carry besides its method."""
-
-    body: bytes | None
-    content_type: str | None
-    headers: Headers_
-
-
 # -- what the handles ask of the UserAgent's parts --------------------------------------
 
 
 class _Client(Protocol):  # sipsans.ua.client.ClientSide
     def request(
-        self,
-        d: Dialog,
-        method: str,
-        *,
-        body: bytes | None,
-        content_type: str | None,
-        headers: Hdrs,
-        now: float,
+        self, d: Dialog, method: str, *, now: float, **content: Unpack[Content]
     ) -> ClientTxn: ...
 
-    def reinvite(
-        self,
-        d: Dialog,
-        *,
-        body: bytes | None,
-        content_type: str | None,
-        headers: Hdrs,
-        now: float,
-    ) -> ClientTxn: ...
+    def reinvite(self, d: Dialog, *, now: float, **content: Unpack[Content]) -> ClientTxn: ...
 
     def bye(self, d: Dialog, *, headers: Hdrs, reason: str | None, now: float) -> ClientTxn: ...
 
@@ -318,18 +295,9 @@ class _InviteDialog:
         self._views.server.answer(d, Reply(603, None, tuple(headers)), now=now)
         return None
 
-    def reinvite(
-        self,
-        *,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        headers: Headers_ = (),
-        now: float,
-    ) -> ClientTxn:
+    def reinvite(self, *, now: float, **content: Unpack[Content]) -> ClientTxn:
         """Send a re-INVITE (§14.1); a 491 is retried after the randomised back-off."""
-        return self._views.client.reinvite(
-            self._dialog(), body=body, content_type=content_type, headers=tuple(headers), now=now
-        )
+        return self._views.client.reinvite(self._dialog(), now=now, **content)
 
     def ack(self, *, body: bytes = b"", content_type: str | None = None, now: float) -> None:
         """Send the ACK carrying the answer to an offer made in the 2xx to our INVITE or
@@ -337,25 +305,11 @@ class _InviteDialog:
         that re-INVITE. Other ACKs are sent for you."""
         self._views.client.ack(self._dialog(), body=body, content_type=content_type, now=now)
 
-    def request(
-        self,
-        method: str,
-        *,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        headers: Headers_ = (),
-        now: float,
-    ) -> ClientTxn:
-        """Any request within the dialog (§12.2.1.1); SUBSCRIBE goes through
-        :meth:`subscribe`, so that the UA keeps the subscription its NOTIFYs match."""
-        return self._views.client.request(
-            self._dialog(),
-            method,
-            body=body,
-            content_type=content_type,
-            headers=tuple(headers),
-            now=now,
-        )
+    def request(self, method: str, *, now: float, **content: Unpack[Content]) -> ClientTxn:
+        """Any request within the dialog (§12.2.1.1), carrying ``body``, ``content_type``
+        and ``headers`` (:class:`Content`); SUBSCRIBE goes through :meth:`subscribe`, so
+        that the UA keeps the subscription its NOTIFYs match."""
+        return self._views.client.request(self._dialog(), method, now=now, **content)
 
     def update(self, *, now: float, **content: Unpack[Content]) -> ClientTxn:
         """UPDATE (RFC 3311), in an early or confirmed dialog: a target refresh, and a

@@ -4,9 +4,9 @@ we received and have not finished with."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from ..auth import Credentials
 from ..dialog.model import Dialog, DialogId
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KNOWN_METHODS",
     "Call",
+    "Content",
     "FinalHandler",
     "Hdrs",
     "Incoming",
@@ -34,6 +35,16 @@ __all__ = [
 
 #: Header fields as the UA passes them around: (name, value) pairs.
 Hdrs = tuple[tuple[str, str], ...]
+
+
+class Content(TypedDict, total=False):
+    """What a request within a dialog may carry besides its method (the application's
+    keyword arguments to ``dialog.request()``, ``reinvite()``, ``update()``, ...)."""
+
+    body: bytes | None
+    content_type: str | None
+    headers: Iterable[tuple[str, str]]
+
 
 #: Methods whose requests and answers carry session descriptions (offer/answer: RFC 3264,
 #: RFC 3262, RFC 3311; capabilities in an OPTIONS answer: RFC 3261 §11.2): a body given
