@@ -40,7 +40,15 @@ from .offers import Negotiations, Pending
 from .records import Content, Hdrs, Outgoing, body_type
 from .resending import answer_challenge, next_target, retry_of
 
-__all__ = ["ClientSide", "answer_challenge", "name_addr_arg", "pass_on", "rewrite", "untagged"]
+__all__ = [
+    "ClientPart",
+    "ClientSide",
+    "answer_challenge",
+    "name_addr_arg",
+    "pass_on",
+    "rewrite",
+    "untagged",
+]
 
 _AUTH_HEADERS = ("authorization", "proxy-authorization")
 
@@ -739,6 +747,18 @@ class ClientSide:
 
 
 _TxnEvent = TransactionTimedOut | TransportFailed | TransactionTerminated
+
+
+class ClientPart:
+    """A part of the UserAgent that works on the dialogs and sends its requests within
+    them through the client side: 100rel (RFC 3262) and session timers (RFC 4028)."""
+
+    __slots__ = ("_client", "_ctx", "_dialogs")
+
+    def __init__(self, ctx: UAContext, dialogs: DialogTable, client: ClientSide) -> None:
+        self._ctx = ctx
+        self._dialogs = dialogs
+        self._client = client
 
 
 def rewrite(event: _TxnEvent, origin: ClientTxn) -> _TxnEvent:

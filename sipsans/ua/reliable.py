@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 
 from ..dialog.model import Dialog
 from ..errors import LocalProtocolError
@@ -37,7 +38,7 @@ from ..message.grammar import is_digits
 from ..message.model import Request, Response
 from ..transaction.transport import ClientTxn, ServerTxn
 from .alarms import Alarm
-from .client import ClientSide
+from .client import ClientPart, ClientSide
 from .context import UAContext
 from .dialogs import DialogTable
 from .events import InDialogRequest, ProvisionalOffer
@@ -62,58 +63,45 @@ def option_tags(message: Request | Response, header: str) -> list[str]:
     return [tag.strip().lower() for tag in message.headers.get_all(header)]
 
 
+@dataclass(slots=True, eq=False)
 class _Sent:
     """A reliable 1xx of ours."""
 
-    __slots__ = ("alarm", "carries", "interval", "response", "rseq", "started")
-
-    def __init__(self, response: Response, rseq: int, carries: str | None) -> None:
-        self.response = response
-        self.rseq = rseq
-        #: What its body is in the offer/answer exchange: ``"offer"`` (the INVITE had
-        #: none: its PRACK brings the answer), ``"answer"`` (to the INVITE's offer), or
-        #: None (no body, or the same session description again).
-        self.carries = carries
-        self.alarm: Alarm | None = None
-        self.interval = 0.0
-        self.started = 0.0
+    response: Response
+    rseq: int
+    #: What its body is in the offer/answer exchange: ``"offer"`` (the INVITE had
+    #: none: its PRACK brings the answer), ``"answer"`` (to the INVITE's offer), or
+    #: None (no body, or the same session description again).
+    carries: str | None
+    #: Its retransmission (§3): the alarm, the interval and when it started.
+    alarm: Alarm | None = field(default=None, init=False)
+    interval: float = field(default=0.0, init=False)
+    started: float = field(default=0.0, init=False)
 
 
+@dataclass(slots=True, eq=False)
 class _Sender:
     """The reliable 1xx of one UAS dialog's INVITE."""
 
-    __slots__ = (
-        "answered",
-        "confirmed",
-        "cseq",
-        "offered",
-        "outstanding",
-        "queue",
-        "rseq",
-        "txn",
-        "unacked",
-    )
-
-    def __init__(self, txn: int, cseq: int, rseq: int) -> None:
-        #: The INVITE's server transaction, and its CSeq number (a PRACK's RAck names it).
-        self.txn = txn
-        self.cseq = cseq
-        #: The RSeq the next reliable 1xx gets.
-        self.rseq = rseq
-        #: The 1xx sent and not PRACKed yet (retransmitted or, after the final
-        #: response, no longer: §3 still answers their PRACKs).
-        self.unacked: list[_Sent] = []
-        #: The one of them being retransmitted, if any.
-        self.outstanding: _Sent | None = None
-        #: The ones waiting for it to be PRACKed, in order.
-        self.queue: deque[_Sent] = deque()
-        #: An answer to the INVITE's offer went in a reliable 1xx.
-        self.answered = False
-        #: An offer of ours went in a reliable 1xx (the INVITE had none).
-        self.offered = False
-        #: The initial offer/answer exchange is complete and acknowledged: the 1xx
-        #: with our answer was PRACKed, or the PRACK brought the answer to our offer.
-        self.confirmed = False
+    #: The INVITE's server transaction, and its CSeq number (a PRACK's RAck names it).
+    txn: int
+    cseq: int
+    #: The RSeq the next reliable 1xx gets.
+    rseq: int
+    #: The 1xx sent and not PRACKed yet (retransmitted or, after the final
+    #: response, no longer: §3 still answers their PRACKs).
+    unacked: list[_Sent] = field(default_factory=list, init=False)
+    #: The one of them being retransmitted, if any.
+    outstanding: _Sent | None = field(default=None, init=False)
+    #: The ones waiting for it to be PRACKed, in order.
+    queue: deque[_Sent] = field(default_factory=deque, init=False)
+    #: An answer to the INVITE's offer went in a reliable 1xx.
+    answered: bool = field(default=False, init=False)
+    #: An offer of ours went in a reliable 1xx (the INVITE had none).
+    offered: bool = field(default=False, init=False)
+    #: The initial offer/answer exchange is complete and acknowledged: the 1xx
+    #: with our answer was PRACKed, or the PRACK brought the answer to our offer.
+    confirmed: bool = field(default=False, init=False)
 
 
 class _Receiver:
@@ -140,24 +128,13 @@ def _noop_cancel(d: Dialog, *, reason: str | None = None) -> None:
     return None
 
 
-class ReliableProvisionals:
+class ReliableProvisionals(ClientPart):
     """RFC 3262 for one UserAgent (see the module docstring)."""
 
-    __slots__ = (
-        "_client",
-        "_ctx",
-        "_dialogs",
-        "_receivers",
-        "_senders",
-        "cancel_call",
-        "gave_up",
-        "idle",
-    )
+    __slots__ = ("_receivers", "_senders", "cancel_call", "gave_up", "idle")
 
     def __init__(self, ctx: UAContext, dialogs: DialogTable, client: ClientSide) -> None:
-        self._ctx = ctx
-        self._dialogs = dialogs
-        self._client = client
+        super().__init__(ctx, dialogs, client)
         self._senders: dict[Dialog, _Sender] = {}
         self._receivers: dict[Dialog, _Receiver] = {}
         #: Told that a reliable 1xx went unacknowledged for 64*T1: the server side

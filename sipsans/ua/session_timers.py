@@ -42,7 +42,7 @@ from ..message.fields import get_param, parse_params
 from ..message.grammar import is_digits
 from ..message.model import Request, Response
 from .alarms import Wheel
-from .client import ClientSide
+from .client import ClientPart, ClientSide
 from .config import MIN_SESSION_INTERVAL
 from .context import UAContext
 from .dialogs import DialogTable
@@ -120,25 +120,13 @@ def _allows_update(message: Request | Response) -> bool | None:
     return any(m.strip().upper() == "UPDATE" for m in message.headers.get_all("allow"))
 
 
-class SessionTimers:
+class SessionTimers(ClientPart):
     """RFC 4028 for one UserAgent (see the module docstring)."""
 
-    __slots__ = (
-        "_client",
-        "_ctx",
-        "_dialogs",
-        "_on_dialog_end",
-        "_on_expire",
-        "_on_refresh",
-        "_running",
-        "_wheel",
-        "busy",
-    )
+    __slots__ = ("_on_dialog_end", "_on_expire", "_on_refresh", "_running", "_wheel", "busy")
 
     def __init__(self, ctx: UAContext, dialogs: DialogTable, client: ClientSide) -> None:
-        self._ctx = ctx
-        self._dialogs = dialogs
-        self._client = client
+        super().__init__(ctx, dialogs, client)
         #: Each running timer's next action (at its dialog's ``session_timer.due``).
         self._wheel: Wheel[Dialog] = Wheel(ctx.alarms, _due)
         #: How many dialogs run a timer.
