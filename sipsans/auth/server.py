@@ -36,7 +36,7 @@ import random
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.model import Request, Response, make_response
@@ -183,21 +183,15 @@ class DigestServer:
 
         They share one fresh nonce. Add each as its own header line.
         """
-        nonce = self.make_nonce(now=now)
-        return [
-            str(
-                DigestChallenge(
-                    realm=self.realm,
-                    nonce=nonce,
-                    algorithm=algorithm,
-                    qop=self.qop,
-                    opaque=self.opaque,
-                    stale=stale,
-                    userhash=self.userhash,
-                )
-            )
-            for algorithm in self.algorithms
-        ]
+        offered = DigestChallenge(
+            realm=self.realm,
+            nonce=self.make_nonce(now=now),
+            qop=self.qop,
+            opaque=self.opaque,
+            stale=stale,
+            userhash=self.userhash,
+        )
+        return [str(replace(offered, algorithm=algorithm)) for algorithm in self.algorithms]
 
     def challenge_response(
         self, request: Request, *, now: float, stale: bool = False, to_tag: str | None = None

@@ -25,7 +25,7 @@ import abc
 import enum
 import random
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from ..transaction.transport import Target, default_port
 from .errors import LocateError, LookupLimitError, NaptrLoopError, ServiceNotOfferedError
@@ -206,86 +206,113 @@ class SequenceNode(Node):
             self._fallback.collect(out)
 
 
-class SrvNode(Node):
-    """The SRV set ``name`` for ``transport``: its hosts in RFC 2782 order."""
+class _LookupNode(Node):
+    """A node that asks one DNS question (``RTYPE`` records of ``name``) and then
+    stands for the subtree it grows from the answer."""
 
-    __slots__ = ("_hosts", "name", "transport")
+    __slots__ = ("_inner", "name")
 
-    def __init__(self, name: str, transport: str) -> None:
+    #: The record type asked for.
+    RTYPE: ClassVar[RecordKind]
+
+    def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
-        self.transport = transport
-        self._hosts: SequenceNode | None = None
-
-    def step(self, ctx: Context) -> None:
-        if self.outcome is not Outcome.PENDING:
-            return
-        if self._hosts is None:
-            records = ctx.lookup("SRV", self.name)
-            if records is None:
-                return
-            srvs = [r for r in records if isinstance(r, SrvRecord)]
-            usable = [r for r in srvs if r.target != "."]
-            if not srvs:
-                self.outcome = Outcome.NOT_FOUND
-                return
-            if not usable:
-                ctx.problem(
-                    ServiceNotOfferedError(
-                        f"SRV {self.name}: target '.', so {self.transport} is decidedly not "
-                        "offered at this domain (RFC 2782)"
-                    )
-                )
-                self.outcome = Outcome.NOT_OFFERED
-                return
-            if len(usable) < len(srvs):
-                ctx.problem(
-                    _Malformed(
-                        f"SRV {self.name}: a '.' target beside other targets was ignored "
-                        "('.' means 'not offered' only as the sole record, RFC 2782)"
-                    )
-                )
-            self._hosts = SequenceNode(
-                [
-                    HostNode(dns_name(r.target), r.port, self.transport)
-                    for r in order_srv(usable, ctx.rng)
-                ]
-            )
-        self._hosts.step(ctx)
-        if self._hosts.outcome is not Outcome.PENDING:
-            # Records were found, whatever the hosts gave: no fallback to the domain's
-            # own addresses (§4.2 falls back only "if no SRV records were found").
-            self.outcome = Outcome.FOUND
-
-    def collect(self, out: list[Target]) -> None:
-        if self._hosts is not None:
-            self._hosts.collect(out)
-
-
-class NaptrNode(Node):
-    """The NAPTR set of ``name`` (§4.1). ``chain`` lists the names that led here
-    through non-terminal records, to stop loops; ``root`` marks the URI's own domain,
-    which owns the SRV and address fallbacks of §4.1/§4.2."""
-
-    __slots__ = ("_inner", "chain", "name", "root")
-
-    def __init__(self, name: str, *, chain: tuple[str, ...] = (), root: bool = False) -> None:
-        super().__init__()
-        self.name = name
-        self.chain = chain
-        self.root = root
         self._inner: Node | None = None
 
     def step(self, ctx: Context) -> None:
         if self.outcome is not Outcome.PENDING:
             return
         if self._inner is None:
-            records = ctx.lookup("NAPTR", self.name)
+            records = ctx.lookup(self.RTYPE, self.name)
             if records is None:
                 return
-            self._inner = self._expand(ctx, [r for r in records if isinstance(r, NaptrRecord)])
+            self._inner = self._grow(ctx, records)
+            if self._inner is None:
+                return
         self._inner.step(ctx)
-        self.outcome = self._inner.outcome
+        self._settle(self._inner.outcome)
+
+    @abc.abstractmethod
+    def _grow(self, ctx: Context, records: Sequence[Record]) -> Node | None:
+        """The subtree the answer *records* lead to; None when the answer settles
+        this node's outcome by itself."""
+
+    @abc.abstractmethod
+    def _settle(self, inner: Outcome) -> None:
+        """Take this node's outcome from its subtree's (*inner*)."""
+
+    def collect(self, out: list[Target]) -> None:
+        if self._inner is not None:
+            self._inner.collect(out)
+
+
+class SrvNode(_LookupNode):
+    """The SRV set ``name`` for ``transport``: its hosts in RFC 2782 order."""
+
+    __slots__ = ("transport",)
+
+    RTYPE = "SRV"
+
+    def __init__(self, name: str, transport: str) -> None:
+        super().__init__(name)
+        self.transport = transport
+
+    def _grow(self, ctx: Context, records: Sequence[Record]) -> Node | None:
+        srvs = [r for r in records if isinstance(r, SrvRecord)]
+        usable = [r for r in srvs if r.target != "."]
+        if not srvs:
+            self.outcome = Outcome.NOT_FOUND
+            return None
+        if not usable:
+            ctx.problem(
+                ServiceNotOfferedError(
+                    f"SRV {self.name}: target '.', so {self.transport} is decidedly not "
+                    "offered at this domain (RFC 2782)"
+                )
+            )
+            self.outcome = Outcome.NOT_OFFERED
+            return None
+        if len(usable) < len(srvs):
+            ctx.problem(
+                _Malformed(
+                    f"SRV {self.name}: a '.' target beside other targets was ignored "
+                    "('.' means 'not offered' only as the sole record, RFC 2782)"
+                )
+            )
+        return SequenceNode(
+            [
+                HostNode(dns_name(r.target), r.port, self.transport)
+                for r in order_srv(usable, ctx.rng)
+            ]
+        )
+
+    def _settle(self, inner: Outcome) -> None:
+        if inner is not Outcome.PENDING:
+            # Records were found, whatever the hosts gave: no fallback to the domain's
+            # own addresses (§4.2 falls back only "if no SRV records were found").
+            self.outcome = Outcome.FOUND
+
+
+class NaptrNode(_LookupNode):
+    """The NAPTR set of ``name`` (§4.1). ``chain`` lists the names that led here
+    through non-terminal records, to stop loops; ``root`` marks the URI's own domain,
+    which owns the SRV and address fallbacks of §4.1/§4.2."""
+
+    __slots__ = ("chain", "root")
+
+    RTYPE = "NAPTR"
+
+    def __init__(self, name: str, *, chain: tuple[str, ...] = (), root: bool = False) -> None:
+        super().__init__(name)
+        self.chain = chain
+        self.root = root
+
+    def _grow(self, ctx: Context, records: Sequence[Record]) -> Node:
+        return self._expand(ctx, [r for r in records if isinstance(r, NaptrRecord)])
+
+    def _settle(self, inner: Outcome) -> None:
+        self.outcome = inner
 
     def _expand(self, ctx: Context, records: list[NaptrRecord]) -> Node:
         steps, notes = select_naptr(records, secure=ctx.secure, supported=ctx.transports)
@@ -324,10 +351,6 @@ class NaptrNode(Node):
         # §4.2: "If no SRV records were found", the domain's addresses over the
         # transport NAPTR chose, at its default port.
         return SequenceNode(children, lambda: HostNode(domain, default_port(transport), transport))
-
-    def collect(self, out: list[Target]) -> None:
-        if self._inner is not None:  # pragma: no branch - a finished plan expanded it
-            self._inner.collect(out)
 
 
 def srv_fallback(ctx: Context, domain: str) -> Node:

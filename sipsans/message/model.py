@@ -13,6 +13,7 @@ always matches the body (RFC 3261 §20.14).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Self
 
 from .._speed import KEY_LENGTH, remember, remember_text, uninitialized
 from ..errors import RemoteProtocolError
@@ -363,6 +364,29 @@ class Message:
         head = self.headers.wire(self._start_line(), str(len(body)))
         return head.encode("utf-8", "surrogateescape") + body
 
+    # -- comparing and showing ---------------------------------------------------
+
+    def _same_start(self, other: Self) -> bool:
+        """True when *other*'s start line says the same (method and Request-URI, or
+        status code and reason)."""
+        raise NotImplementedError
+
+    def _summary(self) -> str:
+        """The start line's two values, for repr."""
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        """Same kind, same start line, same headers and body."""
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self._same_start(other) and self.headers == other.headers and self.body == other.body
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        size = f"{len(self.headers)} headers, {len(self.body)} body bytes"
+        return f"<{type(self).__name__} {self._summary()} ({size})>"
+
 
 class Request(Message):
     """A SIP request: ``method``, ``uri`` (Request-URI), ``headers``, ``body``.
@@ -432,21 +456,11 @@ class Request(Message):
         self.uri  # noqa: B018
         super().validate()
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Request):
-            return NotImplemented
-        return (
-            self.method == other.method
-            and self.uri == other.uri
-            and self.headers == other.headers
-            and self.body == other.body
-        )
+    def _same_start(self, other: Self) -> bool:
+        return self.method == other.method and self.uri == other.uri
 
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        size = f"{len(self.headers)} headers, {len(self.body)} body bytes"
-        return f"<Request {self.method} {self.uri} ({size})>"
+    def _summary(self) -> str:
+        return f"{self.method} {self.uri}"
 
     def copy(self) -> Request:
         return Request(self.method, self.uri, self.headers.copy(), self.body)
@@ -490,21 +504,11 @@ class Response(Message):
     def is_success(self) -> bool:
         return 200 <= self.status_code < 300
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Response):
-            return NotImplemented
-        return (
-            self.status_code == other.status_code
-            and self.reason == other.reason
-            and self.headers == other.headers
-            and self.body == other.body
-        )
+    def _same_start(self, other: Self) -> bool:
+        return self.status_code == other.status_code and self.reason == other.reason
 
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        size = f"{len(self.headers)} headers, {len(self.body)} body bytes"
-        return f"<Response {self.status_code} {self.reason} ({size})>"
+    def _summary(self) -> str:
+        return f"{self.status_code} {self.reason}"
 
     def copy(self) -> Response:
         return Response(self.status_code, self.reason, self.headers.copy(), self.body)

@@ -252,24 +252,27 @@ ICT: dict[tuple[State, Input], Transition] = {
 # §17.1.2.2: any final response, 2xx or not, ends Timers E and F and starts Timer K.
 _NICT_FINAL = (Do.PASS_TO_TU, Stop(_T.E), Stop(_T.F), Start(_T.K, Dur.T4))
 
+
+def _nict_waiting(state: State, timer_e: Dur) -> dict[tuple[State, Input], Transition]:
+    """The rows of Trying and Proceeding, alike but for how Timer E is reset (§17.1.2.2:
+    doubled up to T2 in Trying, T2 in Proceeding)."""
+    return {
+        (state, _I.TIMER_E): Transition(
+            state, (Do.SEND_REQUEST, Start(_T.E, timer_e)), "§17.1.2.2"
+        ),
+        (state, _I.TIMER_F): Transition(_S.TERMINATED, (Do.INFORM_TIMEOUT,), "§17.1.2.2"),
+        (state, _I.TRANSPORT_ERROR): Transition(
+            _S.TERMINATED, (Do.INFORM_TRANSPORT_ERROR,), "§17.1.4"
+        ),
+        (state, _I.RESP_1XX): Transition(_S.PROCEEDING, (Do.PASS_TO_TU,), "§17.1.2.2"),
+        (state, _I.RESP_2XX): Transition(_S.COMPLETED, _NICT_FINAL, "§17.1.2.2"),
+        (state, _I.RESP_3456): Transition(_S.COMPLETED, _NICT_FINAL, "§17.1.2.2"),
+    }
+
+
 NICT: dict[tuple[State, Input], Transition] = {
-    (_S.TRYING, _I.TIMER_E): T(
-        _S.TRYING, (Do.SEND_REQUEST, Start(_T.E, Dur.DOUBLE_CAPPED)), "§17.1.2.2"
-    ),
-    (_S.TRYING, _I.TIMER_F): T(_S.TERMINATED, (Do.INFORM_TIMEOUT,), "§17.1.2.2"),
-    (_S.TRYING, _I.TRANSPORT_ERROR): T(_S.TERMINATED, (Do.INFORM_TRANSPORT_ERROR,), "§17.1.4"),
-    (_S.TRYING, _I.RESP_1XX): T(_S.PROCEEDING, (Do.PASS_TO_TU,), "§17.1.2.2"),
-    (_S.TRYING, _I.RESP_2XX): T(_S.COMPLETED, _NICT_FINAL, "§17.1.2.2"),
-    (_S.TRYING, _I.RESP_3456): T(_S.COMPLETED, _NICT_FINAL, "§17.1.2.2"),
-    # §17.1.2.2: in Proceeding Timer E is reset to T2 each time it fires.
-    (_S.PROCEEDING, _I.TIMER_E): T(
-        _S.PROCEEDING, (Do.SEND_REQUEST, Start(_T.E, Dur.T2)), "§17.1.2.2"
-    ),
-    (_S.PROCEEDING, _I.TIMER_F): T(_S.TERMINATED, (Do.INFORM_TIMEOUT,), "§17.1.2.2"),
-    (_S.PROCEEDING, _I.TRANSPORT_ERROR): T(_S.TERMINATED, (Do.INFORM_TRANSPORT_ERROR,), "§17.1.4"),
-    (_S.PROCEEDING, _I.RESP_1XX): T(_S.PROCEEDING, (Do.PASS_TO_TU,), "§17.1.2.2"),
-    (_S.PROCEEDING, _I.RESP_2XX): T(_S.COMPLETED, _NICT_FINAL, "§17.1.2.2"),
-    (_S.PROCEEDING, _I.RESP_3456): T(_S.COMPLETED, _NICT_FINAL, "§17.1.2.2"),
+    **_nict_waiting(_S.TRYING, Dur.DOUBLE_CAPPED),
+    **_nict_waiting(_S.PROCEEDING, Dur.T2),
     # §17.1.2.2: Completed buffers response retransmissions without telling the TU.
     (_S.COMPLETED, _I.RESP_1XX): T(_S.COMPLETED, (), "§17.1.2.2"),
     (_S.COMPLETED, _I.RESP_2XX): T(_S.COMPLETED, (), "§17.1.2.2"),

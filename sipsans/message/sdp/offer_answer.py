@@ -193,14 +193,34 @@ def make_offer(
 
 def _offer_media(stream: MediaCapability, earlier: Media | None) -> Media:
     codecs = _numbered(stream.codecs, earlier.codecs if earlier is not None else ())
+    return _own_media(
+        stream.media, stream.proto, stream, codecs, ptime=stream.ptime, direction=stream.direction
+    )
+
+
+def _own_media(
+    media: str,
+    proto: str,
+    stream: MediaCapability,
+    codecs: list[Codec],
+    *,
+    ptime: int | None,
+    direction: Direction,
+    mid: str | None = None,
+) -> Media:
+    """Our m= section for *stream*, offered or answered (RFC 3264 §5.1, §6.1): its port
+    and connection, *codecs* in order with their rtpmap/fmtp lines, then ``a=ptime``,
+    the direction and, in an answer, the offer's ``a=mid`` (RFC 5888 §9.1)."""
     attributes = _codec_attributes(codecs)
-    if stream.ptime is not None:
-        attributes.append(Attribute("ptime", str(stream.ptime)))
-    attributes.append(Attribute(stream.direction.value))
+    if ptime is not None:
+        attributes.append(Attribute("ptime", str(ptime)))
+    attributes.append(Attribute(direction.value))
+    if mid is not None:
+        attributes.append(Attribute("mid", mid))
     return Media(
-        stream.media,
+        media,
         stream.port,
-        stream.proto,
+        proto,
         tuple(str(codec.payload_type) for codec in codecs),
         connections=_own_connection(stream),
         attributes=tuple(attributes),
@@ -357,22 +377,17 @@ def _answer_media(
     wanted = offer.direction_of(offered)
     if _is_unspecified(address) and not _uses_ice(offer, offered):
         wanted = wanted & Direction.SENDONLY  # §8.4: "neither RTP nor RTCP" to 0.0.0.0
-    attributes = _codec_attributes(codecs)
     ptime = stream.ptime
     if ptime is None and offered.ptime in _SENSIBLE_PTIME:
         ptime = offered.ptime
-    if ptime is not None:
-        attributes.append(Attribute("ptime", str(ptime)))
-    attributes.append(Attribute((wanted.mirrored() & stream.direction).value))
-    if offered.mid is not None:
-        attributes.append(Attribute("mid", offered.mid))
-    return Media(
+    return _own_media(
         offered.media,
-        stream.port,
         offered.proto,
-        tuple(str(codec.payload_type) for codec in codecs),
-        connections=_own_connection(stream),
-        attributes=tuple(attributes),
+        stream,
+        codecs,
+        ptime=ptime,
+        direction=wanted.mirrored() & stream.direction,
+        mid=offered.mid,
     )
 
 

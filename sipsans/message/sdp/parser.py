@@ -62,20 +62,46 @@ def _build(number: int, make: Callable[[], _T]) -> _T:
         raise _bad(number, str(exc)) from None
 
 
+@dataclass(kw_only=True)
+class _SectionParts:
+    """What the session and every media section both hold (RFC 8866 §5): ``i=``,
+    ``b=``, ``k=`` and ``a=`` lines, and lines of a type it does not define."""
+
+    information: str | None = None
+    bandwidths: list[Bandwidth] = field(default_factory=list)
+    key: str | None = None
+    attributes: list[Attribute] = field(default_factory=list)
+    extra: list[tuple[str, str]] = field(default_factory=list)
+
+    def gather(self, number: int, letter: str, value: str, line: str, where: str) -> None:
+        """Keep line *number*, an ``i=``, ``b=``, ``k=``, ``a=`` or unknown line of this
+        section (*where* names it for errors: at most one ``i=`` and one ``k=``)."""
+        if letter in "ik" and (self.information if letter == "i" else self.key) is not None:
+            raise _bad(number, f"a second {letter}= line {where}")
+        if letter == "i":
+            self.information = value
+        elif letter == "b":
+            self.bandwidths.append(_bandwidth(number, line, value))
+        elif letter == "k":
+            self.key = value
+        elif letter == "a":
+            self.attributes.append(_attribute(number, value))
+        else:
+            # Lenient: RFC 8866 §5 says to ignore or reject a description with a line
+            # type it does not define; PJSIP ignores such lines. We keep them (some
+            # gateways put SSRCs in y=) and write them back at the end of their section.
+            self.extra.append((letter, value))
+
+
 @dataclass
-class _MediaParts:
+class _MediaParts(_SectionParts):
     number: int  # of the m= line
     media: str
     port: int
     port_count: int | None
     proto: str
     formats: tuple[str, ...]
-    information: str | None = None
     connections: list[Connection] = field(default_factory=list)
-    bandwidths: list[Bandwidth] = field(default_factory=list)
-    key: str | None = None
-    attributes: list[Attribute] = field(default_factory=list)
-    extra: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -87,19 +113,14 @@ class _TimeParts:
 
 
 @dataclass
-class _SessionParts:
+class _SessionParts(_SectionParts):
     origin: Origin | None = None
     name: str | None = None
-    information: str | None = None
     uri: str | None = None
     emails: list[str] = field(default_factory=list)
     phones: list[str] = field(default_factory=list)
     connection: Connection | None = None
-    bandwidths: list[Bandwidth] = field(default_factory=list)
     times: list[_TimeParts] = field(default_factory=list)
-    key: str | None = None
-    attributes: list[Attribute] = field(default_factory=list)
-    extra: list[tuple[str, str]] = field(default_factory=list)
     media: list[_MediaParts] = field(default_factory=list)
 
 
@@ -196,14 +217,12 @@ def _session_field(parts: _SessionParts, number: int, letter: str, value: str, l
         number, letter, value
     ):
         return
-    if letter in "osiuck" and _already(parts, letter):
+    if letter in "osuc" and _already(parts, letter):
         raise _bad(number, f"a second {letter}= line in the session section")
     if letter == "o":
         parts.origin = _origin(number, line, value)
     elif letter == "s":
         parts.name = value
-    elif letter == "i":
-        parts.information = value
     elif letter == "u":
         parts.uri = value
     elif letter == "e":
@@ -212,8 +231,6 @@ def _session_field(parts: _SessionParts, number: int, letter: str, value: str, l
         parts.phones.append(value)
     elif letter == "c":
         parts.connection = _connection(number, line, value)
-    elif letter == "b":
-        parts.bandwidths.append(_bandwidth(number, line, value))
     elif letter == "t":
         parts.times.append(_timing(number, line, value))
     elif letter in "rz":
@@ -228,26 +245,12 @@ def _session_field(parts: _SessionParts, number: int, letter: str, value: str, l
             # RFC 8866 §9 puts z= after the r= lines of its time description, RFC 4566
             # after all of them. Lenient: either way it belongs to the last t= line.
             time.zone = value
-    elif letter == "k":
-        parts.key = value
-    elif letter == "a":
-        parts.attributes.append(_attribute(number, value))
     else:
-        # Lenient: RFC 8866 §5 says to ignore or reject a description with a line type
-        # it does not define; PJSIP ignores such lines. We keep them (some gateways
-        # put SSRCs in y=) and write them back at the end of their section.
-        parts.extra.append((letter, value))
+        parts.gather(number, letter, value, line, "in the session section")
 
 
 def _already(parts: _SessionParts, letter: str) -> bool:
-    present = {
-        "o": parts.origin,
-        "s": parts.name,
-        "i": parts.information,
-        "u": parts.uri,
-        "c": parts.connection,
-        "k": parts.key,
-    }
+    present = {"o": parts.origin, "s": parts.name, "u": parts.uri, "c": parts.connection}
     return present[letter] is not None
 
 
@@ -260,24 +263,12 @@ def _media_field(media: _MediaParts, number: int, letter: str, value: str, line:
         )
     if (letter in "ik" or letter not in SESSION_LINE_TYPES) and not _text(number, letter, value):
         return
-    if letter == "i":
-        if media.information is not None:
-            raise _bad(number, "a second i= line in a media section")
-        media.information = value
-    elif letter == "c":
+    if letter == "c":
         # Several c= in one media section are legal (layered multicast, §5.7).
         media.connections.append(_connection(number, line, value))
-    elif letter == "b":
-        media.bandwidths.append(_bandwidth(number, line, value))
-    elif letter == "k":
-        if media.key is not None:
-            raise _bad(number, "a second k= line in a media section")
-        media.key = value
-    elif letter == "a":
-        media.attributes.append(_attribute(number, value))
     else:
         # Lenient, as at session level: an unknown line type is kept in its section.
-        media.extra.append((letter, value))
+        media.gather(number, letter, value, line, "in a media section")
 
 
 def _origin(number: int, line: str, value: str) -> Origin:
