@@ -189,6 +189,12 @@ class Endpoint:
 
     # -- clock ------------------------------------------------------------------
 
+    @property
+    def now(self) -> float:
+        """The ``now`` of the latest input (-inf before the first): the Endpoint's clock,
+        which never runs backwards (an input with an earlier ``now`` is refused)."""
+        return self._now
+
     def _advance(self, now: float) -> None:
         if now < self._now:
             raise LocalProtocolError(
