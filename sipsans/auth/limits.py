@@ -31,8 +31,9 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..config import bounded, check_settings
 from ..errors import LocalProtocolError
 
 __all__ = ["DEFAULT_LIMITS", "FailureLimiter", "FailureLimits", "retry_after"]
@@ -49,31 +50,24 @@ class FailureLimits:
 
     #: Failed attempts from one source address within ``window`` that start a back-off
     #: (0: no per-source limit).
-    source_failures: int = 10
+    source_failures: int = field(default=10, metadata=bounded(at_least=0))
     #: Failed attempts for one username within ``window`` that start a back-off, from
     #: any source (0: no per-user limit; see the module docstring for the trade-off).
-    user_failures: int = 20
+    user_failures: int = field(default=20, metadata=bounded(at_least=0))
     #: Length of the counting window, in seconds.
-    window: float = 60.0
+    window: float = field(default=60.0, metadata=bounded(above=0))
     #: The first back-off, in seconds; it doubles at each new block of the same key.
-    backoff: float = 60.0
+    backoff: float = field(default=60.0, metadata=bounded(above=0, at_most="max_backoff"))
     #: The longest back-off, in seconds; a key is forgotten this long after its last
     #: failure.
     max_backoff: float = 3600.0
     #: The answer while blocked: 503 (with Retry-After, RFC 3261 §21.5.4) or 403.
-    status: int = 503
+    status: int = field(default=503, metadata=bounded(one_of=(403, 503)))
     #: The most keys each table (sources, users) remembers.
-    max_tracked: int = 10_000
+    max_tracked: int = field(default=10_000, metadata=bounded(at_least=1))
 
     def __post_init__(self) -> None:
-        if self.source_failures < 0 or self.user_failures < 0:
-            raise LocalProtocolError("failure limits are counts: 0 (off) or more")
-        if self.window <= 0 or not 0 < self.backoff <= self.max_backoff:
-            raise LocalProtocolError("need window > 0 and 0 < backoff <= max_backoff")
-        if self.status not in (403, 503):
-            raise LocalProtocolError("a blocked attempt is answered 403 or 503")
-        if self.max_tracked < 1:
-            raise LocalProtocolError("max_tracked must be at least 1")
+        check_settings(self, LocalProtocolError)
 
 
 #: The limits a DigestServer applies unless told otherwise.

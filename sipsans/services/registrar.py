@@ -374,7 +374,7 @@ class Registrar:
         path = tuple(v for line in request.headers.lines("path") for v in split_list(line) if v)
         result = list(current)
         for contact in request.contacts:
-            expires = _param_expires(request, contact)
+            expires = _param_expires(contact)
             if expires is None:
                 expires = header if header is not None else self.default_expires
             if 0 < expires < self.min_expires:
@@ -394,7 +394,7 @@ class Registrar:
                 cseq=request.cseq.seq,
                 registered_at=now,
                 instance_id=contact.param("+sip.instance"),
-                reg_id=_reg_id(request, contact),
+                reg_id=_reg_id(contact),
                 path=path,
                 source=source,
             )
@@ -430,29 +430,28 @@ def _reason(exc: RemoteProtocolError) -> str:
     return text[:120]
 
 
+def _whole_number(value: str | None, shown: str, meaning: str) -> int | None:
+    """``value`` (a header's or a Contact parameter's; None when absent) as an integer.
+
+    Anything but digits is a 400 naming it (``shown`` then the value, then what it
+    should be). Lenient: delta-seconds beyond 2**32-1 "SHOULD be treated as 2**32-1"
+    (§10.2.1.1 refers to §20.19); the max_expires cap makes any large value the same.
+    """
+    if value is None:
+        return None
+    if not is_digits(value):
+        raise RemoteProtocolError(f"{shown}{value!r} is not {meaning}", status_hint=400)
+    return int(value)
+
+
 def _header_expires(request: Request) -> int | None:
     value = request.headers.get("expires")
-    if value is None:
-        return None
-    value = value.strip(_WS)
-    if not is_digits(value):
-        raise RemoteProtocolError(
-            f"Expires: {value!r} is not delta-seconds (§20.19)", status_hint=400
-        )
-    # Lenient: delta-seconds beyond 2**32-1 "SHOULD be treated as 2**32-1" (§10.2.1.1 refers
-    # to §20.19); the max_expires cap makes any large value the same anyway.
-    return int(value)
+    value = None if value is None else value.strip(_WS)
+    return _whole_number(value, "Expires: ", "delta-seconds (§20.19)")
 
 
-def _param_expires(request: Request, contact: NameAddr) -> int | None:
-    value = contact.param("expires")
-    if value is None:
-        return None
-    if not is_digits(value):
-        raise RemoteProtocolError(
-            f"Contact expires={value!r} is not delta-seconds (§20.10)", status_hint=400
-        )
-    return int(value)
+def _param_expires(contact: NameAddr) -> int | None:
+    return _whole_number(contact.param("expires"), "Contact expires=", "delta-seconds (§20.10)")
 
 
 def _q(request: Request, contact: NameAddr) -> float:
@@ -470,12 +469,5 @@ def _q(request: Request, contact: NameAddr) -> float:
     return q
 
 
-def _reg_id(request: Request, contact: NameAddr) -> int | None:
-    value = contact.param("reg-id")
-    if value is None:
-        return None
-    if not is_digits(value):
-        raise RemoteProtocolError(
-            f"reg-id={value!r} is not a number (RFC 5626 §4.2)", status_hint=400
-        )
-    return int(value)
+def _reg_id(contact: NameAddr) -> int | None:
+    return _whole_number(contact.param("reg-id"), "reg-id=", "a number (RFC 5626 §4.2)")

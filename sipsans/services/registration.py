@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from ..message.model import Request, Response
 from ..transaction.endpoint import Endpoint
 from ..transaction.events import ResponseReceived, TransactionTimedOut, TransportFailed
-from ..transaction.transport import Address, ClientTxn, ConnHandle, Target, Transmit
+from ..transaction.transport import ClientTxn, Target, Transmit
 from ..ua.refreshing import digest_client, header_int, new_token, refresh_delay
 from ..ua.register_client import (
     Registration,
@@ -69,17 +69,23 @@ class RegistrationDriver:
         self.machine = machine
         self.target = target
         self.txn: ClientTxn | None = None
-        self._now = float("-inf")
+        # The inputs pass straight through: the machine needs nothing from them but the
+        # time, which events() reads from the Endpoint's clock (Endpoint.now).
+        self.receive_datagram = endpoint.receive_datagram
+        self.connection_made = endpoint.connection_made
+        self.receive_stream = endpoint.receive_stream
+        self.connection_lost = endpoint.connection_lost
+        self.transport_error = endpoint.transport_error
 
     def send(self, request: Request | None, *, now: float) -> None:
         """Send *request* (a command's result; None does nothing) on a new transaction."""
-        self._now = max(self._now, now)
         if request is not None:
             self.txn = self.endpoint.send_request(request, target=self.target, now=now)
 
     def events(self) -> list[Any]:
         out: list[Any] = []
         machine = self.machine
+        now = self.endpoint.now  # (the events came from inputs up to now)
         for event in self.endpoint.events():
             if (
                 isinstance(event, ResponseReceived)
@@ -88,7 +94,7 @@ class RegistrationDriver:
             ):
                 if event.response.status_code >= 200:
                     self.txn = None
-                self.send(machine.on_response(event.response, self._now), now=self._now)
+                self.send(machine.on_response(event.response, now), now=now)
             elif (
                 isinstance(event, TransactionTimedOut | TransportFailed)
                 and self.txn is not None
@@ -96,14 +102,13 @@ class RegistrationDriver:
             ):
                 self.txn = None
                 why = event.reason if isinstance(event, TransportFailed) else "timed out"
-                self.send(machine.on_timeout(self._now, why), now=self._now)
+                self.send(machine.on_timeout(now, why), now=now)
             else:
                 out.append(event)
         out += machine.take_events()
         return out
 
     def handle_timer(self, *, now: float) -> None:
-        self._now = max(self._now, now)
         self.endpoint.handle_timer(now=now)
         deadline = self.machine.next_deadline()
         if deadline is not None and deadline <= now:
@@ -119,39 +124,3 @@ class RegistrationDriver:
 
     def transmits(self) -> list[Transmit]:
         return self.endpoint.transmits()
-
-    # -- pass-through inputs ----------------------------------------------------------
-
-    def receive_datagram(
-        self,
-        data: bytes,
-        *,
-        remote: Address,
-        local: Address | None = None,
-        transport: str = "UDP",
-        now: float,
-    ) -> None:
-        self._now = max(self._now, now)
-        self.endpoint.receive_datagram(
-            data, remote=remote, local=local, transport=transport, now=now
-        )
-
-    def connection_made(
-        self, *, transport: str, remote: Address, local: Address | None = None, now: float
-    ) -> ConnHandle:
-        self._now = max(self._now, now)
-        return self.endpoint.connection_made(
-            transport=transport, remote=remote, local=local, now=now
-        )
-
-    def receive_stream(self, conn: ConnHandle, data: bytes, *, now: float) -> None:
-        self._now = max(self._now, now)
-        self.endpoint.receive_stream(conn, data, now=now)
-
-    def connection_lost(self, conn: ConnHandle, *, now: float) -> None:
-        self._now = max(self._now, now)
-        self.endpoint.connection_lost(conn, now=now)
-
-    def transport_error(self, token: int, *, now: float, reason: str | None = None) -> None:
-        self._now = max(self._now, now)
-        self.endpoint.transport_error(token, now=now, reason=reason)

@@ -121,6 +121,11 @@ def _addr(address: Address | None) -> list[object] | None:
     return None if address is None else [address[0], address[1]]
 
 
+def _path(transport: str, remote: Address, local: Address | None) -> dict[str, object]:
+    """Where a datagram came in or a connection was opened, as both records write it."""
+    return {"transport": transport, "remote": _addr(remote), "local": _addr(local)}
+
+
 def _conn_id(conn: ConnHandle | None) -> int | None:
     return None if conn is None else conn.id
 
@@ -220,14 +225,7 @@ class Recorder:
         transport: str = "UDP",
         now: float,
     ) -> None:
-        self._record(
-            "datagram_in",
-            now,
-            transport=transport,
-            remote=_addr(remote),
-            local=_addr(local),
-            data=_b64(bytes(data)),
-        )
+        self._record("datagram_in", now, **_path(transport, remote, local), data=_b64(bytes(data)))
         self.core.receive_datagram(data, remote=remote, local=local, transport=transport, now=now)
 
     def connection_made(
@@ -236,14 +234,7 @@ class Recorder:
         handle: ConnHandle = self.core.connection_made(
             transport=transport, remote=remote, local=local, now=now
         )
-        self._record(
-            "stream_open",
-            now,
-            transport=transport,
-            remote=_addr(remote),
-            local=_addr(local),
-            conn=handle.id,
-        )
+        self._record("stream_open", now, **_path(transport, remote, local), conn=handle.id)
         return handle
 
     def receive_stream(self, conn: ConnHandle, data: bytes, *, now: float) -> None:

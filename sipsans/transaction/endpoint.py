@@ -189,6 +189,12 @@ class Endpoint:
 
     # -- clock ------------------------------------------------------------------
 
+    @property
+    def now(self) -> float:
+        """The ``now`` of the latest input (-inf before the first): the Endpoint's clock,
+        which never runs backwards (an input with an earlier ``now`` is refused)."""
+        return self._now
+
     def _advance(self, now: float) -> None:
         if now < self._now:
             raise LocalProtocolError(
@@ -523,6 +529,8 @@ class Endpoint:
         timer: TimerKind | None = None,
         reason: str | None = None,
     ) -> None:
+        """Take one step of ``txn``'s table: its state, then its timers and actions in order
+        (dispatched here, not in a method of their own: a call per action, on every input)."""
         previous = txn.state
         txn.state = step.next
         zero: TimerKind | None = None
@@ -547,8 +555,50 @@ class Endpoint:
             elif isinstance(op, Stop):
                 if txn.timers:
                     self._stop(txn, op.timer)
-            else:
-                self._do(txn, op, inp, msg, source, timer, reason)
+            elif op is _SEND_REQUEST:
+                self._send(txn, txn.wire)
+            elif op is _SEND_RESPONSE or op is _SEND_TRYING:
+                response = msg
+                if op is _SEND_TRYING:
+                    assert txn.request is not None  # Proceeding: not settled
+                    # §8.2.6.1: a 100 copies Timestamp and needs no To tag.
+                    response = make_response(txn.request, 100)
+                assert isinstance(response, Response)
+                data = bytes(response)
+                txn.responded = True
+                txn.sent_tag = response.to.tag
+                # Kept only where the table can resend it (not in Accepted: RFC 6026 §8.7).
+                keep = txn.state in txn.program.keeps_response
+                txn.last_response = data if keep else None
+                self._send(txn, data)
+            elif op is _RESEND_RESPONSE:
+                if txn.last_response is not None:
+                    self._send(txn, txn.last_response)
+            elif op is _SEND_ACK:
+                if txn.ack is None:
+                    assert isinstance(msg, Response) and txn.request is not None
+                    txn.ack = bytes(build_non2xx_ack(txn.request, msg))
+                self._send(txn, txn.ack)
+            elif op is _PASS_TO_TU:
+                if isinstance(msg, Response):
+                    assert source is not None
+                    self._events.append(make_response_received(msg, txn.handle, source))
+                elif inp is _ACK:
+                    assert isinstance(msg, Request) and source is not None
+                    self._events.append(make_request_received(msg, None, source))
+                elif not txn.internal:
+                    # A new server transaction: _start passed its request and source.
+                    assert isinstance(msg, Request) and source is not None
+                    self._events.append(make_request_received(msg, txn.handle, source))
+            elif op is _INFORM_TIMEOUT:
+                if not txn.internal:
+                    assert timer is not None
+                    self._events.append(TransactionTimedOut(txn=txn.handle, timer=timer))
+            elif not txn.internal:  # Do.INFORM_TRANSPORT_ERROR
+                failed = TransportFailed(
+                    txn=txn.handle, reason=reason or "transport error reported"
+                )
+                self._events.append(failed)
         if step.terminates:
             self._terminate(txn)
         else:
@@ -568,58 +618,6 @@ class Endpoint:
                 txn.timers.remove(entry)
                 self._timers.cancel(entry)
                 return
-
-    def _do(  # noqa: PLR0917 - positional: cheaper than keywords, on every action
-        self,
-        txn: Transaction,
-        action: Do,
-        inp: Input | None,
-        msg: Request | Response | None,
-        source: Source | None,
-        timer: TimerKind | None,
-        reason: str | None,
-    ) -> None:
-        if action is _SEND_REQUEST:
-            self._send(txn, txn.wire)
-        elif action is _SEND_RESPONSE or action is _SEND_TRYING:
-            if action is _SEND_TRYING:
-                assert txn.request is not None  # Proceeding: not settled
-                # §8.2.6.1: a 100 copies Timestamp and needs no To tag.
-                msg = make_response(txn.request, 100)
-            assert isinstance(msg, Response)
-            data = bytes(msg)
-            txn.responded = True
-            txn.sent_tag = msg.to.tag
-            # Kept only where the table can resend it (not in Accepted: RFC 6026 §8.7).
-            keep = txn.state in txn.program.keeps_response
-            txn.last_response = data if keep else None
-            self._send(txn, data)
-        elif action is _RESEND_RESPONSE:
-            if txn.last_response is not None:
-                self._send(txn, txn.last_response)
-        elif action is _SEND_ACK:
-            if txn.ack is None:
-                assert isinstance(msg, Response) and txn.request is not None
-                txn.ack = bytes(build_non2xx_ack(txn.request, msg))
-            self._send(txn, txn.ack)
-        elif action is _PASS_TO_TU:
-            if isinstance(msg, Response):
-                assert source is not None
-                self._events.append(make_response_received(msg, txn.handle, source))
-            elif inp is _ACK:
-                assert isinstance(msg, Request) and source is not None
-                self._events.append(make_request_received(msg, None, source))
-            elif not txn.internal:
-                # A new server transaction: _start passed its request and source.
-                assert isinstance(msg, Request) and source is not None
-                self._events.append(make_request_received(msg, txn.handle, source))
-        elif action is _INFORM_TIMEOUT:
-            if not txn.internal:
-                assert timer is not None
-                self._events.append(TransactionTimedOut(txn=txn.handle, timer=timer))
-        elif not txn.internal:  # Do.INFORM_TRANSPORT_ERROR
-            failed = TransportFailed(txn=txn.handle, reason=reason or "transport error reported")
-            self._events.append(failed)
 
     def _send(self, txn: Transaction, data: bytes) -> None:
         # (every field: data, transport, remote, local, conn, token, close)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from ..config import bounded, check_settings
 
 __all__ = ["UAConfig"]
 
@@ -30,24 +32,33 @@ class UAConfig:
     #: if the caller supports it). ``"required"``: our INVITEs carry ``Require:
     #: 100rel``, every 1xx we send is reliable and an INVITE that does not support
     #: 100rel gets 421. ``"disabled"``: none of it (a ``Require: 100rel`` gets 420).
-    rel100: Literal["disabled", "supported", "required"] = "supported"
+    rel100: Literal["disabled", "supported", "required"] = field(
+        default="supported", metadata=bounded(one_of=("disabled", "supported", "required"))
+    )
     #: Session timers (RFC 4028). ``"supported"``: ``Supported: timer``; our INVITEs
     #: ask for :attr:`session_expires`, and as callee we run the timer a caller asks
     #: for. ``"always"``: also impose :attr:`session_expires` on a caller that did not
     #: ask (refreshing ourselves when it has no timer support). ``"disabled"``: none
     #: of it (a ``Require: timer`` gets 420, a Session-Expires is ignored).
-    session_timer: Literal["disabled", "supported", "always"] = "supported"
+    session_timer: Literal["disabled", "supported", "always"] = field(
+        default="supported", metadata=bounded(one_of=("disabled", "supported", "always"))
+    )
     #: The session interval we ask for (RFC 4028 §4 recommends 1800 s); as callee, the
     #: most we grant (a larger request is reduced to it, never below its Min-SE).
-    session_expires: int = 1800
+    session_expires: int = field(default=1800, metadata=bounded(at_least="min_se"))
     #: The least session interval we accept (Min-SE, RFC 4028 §5; at least 90 s): a
     #: smaller Session-Expires gets 422.
-    min_se: int = MIN_SESSION_INTERVAL
+    min_se: int = field(
+        default=MIN_SESSION_INTERVAL,
+        metadata=bounded(at_least=MIN_SESSION_INTERVAL, why="RFC 4028 §4"),
+    )
     #: Who we would like to refresh: ``"uac"`` (the caller) or ``"uas"`` (the callee).
     #: As caller it is the ``refresher`` we ask for; as callee the one we choose when the
     #: caller supports timers and leaves it open. None: the caller asks for nothing and
     #: the callee chooses the caller (RFC 4028 §9).
-    session_refresher: Literal["uac", "uas"] | None = None
+    session_refresher: Literal["uac", "uas"] | None = field(
+        default=None, metadata=bounded(one_of=(None, "uac", "uas"))
+    )
     #: Event packages we act as notifier for (RFC 6665 §4.2): a SUBSCRIBE for one of
     #: them becomes IncomingSubscription, others get 489; non-empty adds SUBSCRIBE
     #: to Allow. (Subscribing needs nothing here.)
@@ -93,7 +104,9 @@ class UAConfig:
     #: that failed a request (503, time-out, transport error) is tried after the others
     #: by every later request; a 503's Retry-After sets it instead, up to
     #: ``failover_max_backoff``.
-    failover_backoff: float = 30.0
+    failover_backoff: float = field(
+        default=30.0, metadata=bounded(at_least=0, at_most="failover_max_backoff")
+    )
     failover_max_backoff: float = 600.0
     #: SIP outbound (RFC 5626): our Contact carries ``;ob`` (§4.3, §5.4), and
     #: registrations carry ``reg-id`` and ``+sip.instance`` (§4.2), ask for
@@ -107,20 +120,7 @@ class UAConfig:
     #: Seconds between CRLF keep-alive pings on the stream connection (TCP, TLS, WS) a
     #: registration is kept over (RFC 5626 §4.4.1; a registrar's Flow-Timer wins).
     #: None: only outbound registrations send them, every 120 s.
-    keepalive_interval: float | None = None
+    keepalive_interval: float | None = field(default=None, metadata=bounded(above=0, optional=True))
 
     def __post_init__(self) -> None:
-        if self.rel100 not in ("disabled", "supported", "required"):
-            raise ValueError("UAConfig.rel100 is 'disabled', 'supported' or 'required'")
-        if self.session_timer not in ("disabled", "supported", "always"):
-            raise ValueError("UAConfig.session_timer is 'disabled', 'supported' or 'always'")
-        if self.session_refresher not in (None, "uac", "uas"):
-            raise ValueError("UAConfig.session_refresher is 'uac', 'uas' or None")
-        if self.min_se < MIN_SESSION_INTERVAL:
-            raise ValueError("UAConfig.min_se must be at least 90 seconds (RFC 4028 §4)")
-        if self.session_expires < self.min_se:
-            raise ValueError("UAConfig.session_expires must not be smaller than min_se")
-        if not 0 <= self.failover_backoff <= self.failover_max_backoff:
-            raise ValueError("UAConfig needs 0 <= failover_backoff <= failover_max_backoff")
-        if self.keepalive_interval is not None and not self.keepalive_interval > 0:
-            raise ValueError("UAConfig.keepalive_interval must be > 0 seconds or None")
+        check_settings(self)

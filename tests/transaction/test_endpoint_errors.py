@@ -103,6 +103,16 @@ def test_now_must_not_go_backwards() -> None:
         ep.handle_timer(now=4.0)
     with pytest.raises(LocalProtocolError):
         ep.receive_datagram(raw(), remote=PEER, local=ME, now=1.0)
+    assert ep.now == 5.0  # the clock stays where the last accepted input left it
+
+
+def test_the_clock_is_the_latest_inputs_now() -> None:
+    ep = ep_at()
+    assert ep.now == float("-inf")
+    ep.receive_datagram(raw(), remote=PEER, local=ME, now=2.5)
+    assert ep.now == 2.5
+    ep.handle_timer(now=3.0)
+    assert ep.now == 3.0
 
 
 def test_send_response_misuse() -> None:
