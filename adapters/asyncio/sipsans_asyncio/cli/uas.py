@@ -288,7 +288,8 @@ class UasHandler:
         dialog = event.dialog
         self._numbered += 1
         call = _Call(self._numbered, event.request.from_)
-        self._calls[(dialog.id.call_id, dialog.id.local_tag)] = call
+        dialog_id = dialog.id  # (a property: read once)
+        self._calls[(dialog_id.call_id, dialog_id.local_tag)] = call
         args = self.args
         if args.reject:
             self._command(dialog.reject, args.reject)
@@ -306,7 +307,7 @@ class UasHandler:
         if not body:
             # The answer comes in the ACK, which confirms the dialog: watch for it (only
             # while such a call is pending: no cost to the calls that offer).
-            self._late.add((dialog.id.call_id, dialog.id.local_tag))
+            self._late.add((dialog_id.call_id, dialog_id.local_tag))
             self.handlers[sipsans.DialogStateChanged] = self._confirmed
         self.answer_call(event, sdp)
 
@@ -341,7 +342,8 @@ class UasHandler:
             self.session.command(dialog.accept, body=sdp.body, content_type="application/sdp")
         except sipsans.LocalProtocolError:
             return
-        call = self._calls.get((dialog.id.call_id, dialog.id.local_tag))
+        dialog_id = dialog.id  # (a property: read once)
+        call = self._calls.get((dialog_id.call_id, dialog_id.local_tag))
         if call is not None:
             call.answered = time.monotonic()  # (the call's length only: no session clock)
         if self.args.duration > 0:
@@ -354,10 +356,10 @@ class UasHandler:
 
     def _terminated(self, event: sipsans.DialogTerminated) -> None:
         dialog_id = event.dialog_id
-        call = self._calls.get((dialog_id.call_id, dialog_id.local_tag))
+        key = (dialog_id.call_id, dialog_id.local_tag)
+        call = self._calls.get(key)
         if call is None or not call.incoming:
             return  # (a transfer's call is reported by its own task)
-        key = (dialog_id.call_id, dialog_id.local_tag)
         del self._calls[key]
         if self._late and key in self._late:
             self._late.discard(key)
