@@ -334,7 +334,7 @@ class Registrations:
         walk = handle.walk
         if walk is not None:
             if code == 503:
-                if self._fail_over(handle, txn, f"{code} {resp.reason}", code, retry_after(resp)):
+                if self._fail_over(handle, txn, f"{code} {resp.reason}", resp):
                     return True
             else:
                 walk.succeeded(handle.target)
@@ -350,9 +350,7 @@ class Registrations:
             return False
         if event.txn != handle.txn:
             return True
-        if handle.walk is not None and self._fail_over(
-            handle, event.txn, failure_of(event), None, None
-        ):
+        if handle.walk is not None and self._fail_over(handle, event.txn, failure_of(event), None):
             return True
         handle.txn = None
         why = event.reason if isinstance(event, TransportFailed) else "transaction timed out"
@@ -364,12 +362,12 @@ class Registrations:
         handle: RegistrationHandle,
         txn: ClientTxn,
         reason: str,
-        status: int | None,
-        wait: float | None,
+        resp: Response | None,
     ) -> bool:
-        """RFC 3263 §4.3: the REGISTER in flight failed at its target: the same request
-        again, in a new transaction, to the next target. False when none is left (the
-        machine then takes the failure: its retries start over from the first)."""
+        """RFC 3263 §4.3: the REGISTER in flight failed at its target (``resp``: a 503;
+        None: a time-out or transport error): the same request again, in a new
+        transaction, to the next target. False when none is left (the machine then takes
+        the failure: its retries start over from the first)."""
         request = handle.machine.pending
         walk = handle.walk
         if request is None or walk is None:
@@ -382,8 +380,8 @@ class Registrations:
             txn=txn,
             request=request,
             reason=reason,
-            status=status,
-            wait=wait,
+            status=None if resp is None else resp.status_code,
+            wait=None if resp is None else retry_after(resp),  # a 503's back-off
         )
         if following is None:
             return False
