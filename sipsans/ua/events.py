@@ -178,7 +178,16 @@ class ReferReceived:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TargetFailed:
+class _RequestFailure:
+    """What the two reports of a request failing over (RFC 3263 §4.3) both name first:
+    ``txn``, the handle the command returned, and ``request``, the request that failed."""
+
+    txn: ClientTxn
+    request: Request
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetFailed(_RequestFailure):
     """A request sent to ``target`` failed there, and the UA left that target
     (RFC 3263 §4.3): a 503 (``status`` 503), a transaction time-out (Timer B or F) or a
     transport error (``status`` None); ``reason`` says which in words.
@@ -193,8 +202,6 @@ class TargetFailed:
     several targets (``targets=``): a single target never fails over.
     """
 
-    txn: ClientTxn
-    request: Request
     target: Target
     reason: str
     status: int | None = None
@@ -203,14 +210,12 @@ class TargetFailed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TargetsExhausted:
+class TargetsExhausted(_RequestFailure):
     """Every target of a request failed (RFC 3263 §4.3: the request fails when the
     list runs out). ``failures`` pairs each target tried with why it failed, in order.
     The request's own outcome follows as it would with one target: the last 503, or
     ``TransactionTimedOut`` / ``TransportFailed``, and the call or registration fails."""
 
-    txn: ClientTxn
-    request: Request
     failures: tuple[tuple[Target, str], ...]
     dialog_id: DialogId | None = None
 

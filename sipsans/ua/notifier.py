@@ -129,18 +129,18 @@ class Notifier:
         """200 to the SUBSCRIBE, then the first NOTIFY (§4.2.1.2)."""
         ctx = self._ctx
         ctx.advance(now)
-        self.answer_accept(rec, reply, state, expires)
+        self._accept(rec, reply, state, expires)
         ctx.drain()
 
-    def answer_accept(
-        self,
-        rec: Subscription,
-        reply: Reply,
-        state: SubscriptionState | str = SubscriptionState.ACTIVE,
-        expires: int | None = None,
+    def answer_accept(self, rec: Subscription, reply: Reply) -> None:
+        """:meth:`accept` with its defaults, without the clock and the drain (for
+        ``ua.respond``)."""
+        self._accept(rec, reply, _S.ACTIVE, None)
+
+    def _accept(
+        self, rec: Subscription, reply: Reply, state: SubscriptionState | str, expires: int | None
     ) -> None:
-        """:meth:`accept` without the clock and the drain (for ``ua.respond``): the
-        200 carries ``reply``'s header fields, the first NOTIFY its body."""
+        """The 200 carries ``reply``'s header fields, the first NOTIFY its body."""
         ctx = self._ctx
         pending = self._inbox.get(rec.txn) if rec.txn else None
         if pending is None or rec.role != "notifier":
@@ -270,17 +270,9 @@ class Notifier:
             raise LocalProtocolError("accept() the SUBSCRIBE before sending NOTIFYs")
         if body and content_type is None and rec.content_type is None:
             raise LocalProtocolError("a NOTIFY body needs content_type= (the package's type)")
+        _keep_body(rec, body, content_type)
         new = state_arg(state) if state is not None else None
-        txn = self.send_notify(
-            rec,
-            body=body,
-            content_type=content_type,
-            state=new,
-            reason=reason,
-            retry_after=retry_after,
-            headers=headers,
-            quiet=False,
-        )
+        txn = self._send_notify(rec, new, reason, retry_after, headers, quiet=False)
         ctx.drain()
         return txn
 
@@ -292,18 +284,27 @@ class Notifier:
         content_type: str | None = None,
         state: SubscriptionState | None = None,
         reason: str | None = None,
-        retry_after: int | None = None,
-        headers: Hdrs = (),
+        quiet: bool,
+    ) -> ClientTxn:
+        """A NOTIFY the UA sends on its own (``quiet``: its response is consumed), with
+        ``body`` as the subscription's state from now on when given."""
+        _keep_body(rec, body, content_type)
+        return self._send_notify(rec, state, reason, None, (), quiet=quiet)
+
+    def _send_notify(
+        self,
+        rec: Subscription,
+        state: SubscriptionState | None,
+        reason: str | None,
+        retry_after: int | None,
+        headers: Hdrs,
+        *,
         quiet: bool,
     ) -> ClientTxn:
         """Send a NOTIFY carrying ``state`` (default: the current one) and the last body
-        given (§4.2.2); ``quiet`` for those the UA sends on its own."""
+        given (§4.2.2)."""
         d = rec.dialog
         assert d is not None
-        if body is not None:
-            rec.body = body
-            if content_type is not None:
-                rec.content_type = content_type
         new = state if state is not None else rec.state
         if new is _S.NOTIFY_WAIT:
             new = _S.PENDING
@@ -353,3 +354,12 @@ class Notifier:
             self.send_notify(rec, state=_S.TERMINATED, reason="timeout", quiet=True)
         else:
             self._subs.arm(rec)
+
+
+def _keep_body(rec: Subscription, body: bytes | None, content_type: str | None) -> None:
+    """A NOTIFY's new body (and its type, when given) is the one later NOTIFYs carry
+    until the next: those the UA sends on its own too (a refresh's answer, §4.2.1.2)."""
+    if body is not None:
+        rec.body = body
+        if content_type is not None:
+            rec.content_type = content_type

@@ -12,7 +12,7 @@ application sees the state changes instead).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, NoReturn, Self, TypeVar, overload
 
 from ..auth import Credentials
 from ..dialog.model import target_for
@@ -40,6 +40,36 @@ if TYPE_CHECKING:
 __all__ = ["RegistrationHandle", "Registrations"]
 
 _IDLE = (RegistrationState.UNREGISTERED, RegistrationState.FAILED)
+
+
+_T = TypeVar("_T")
+
+
+class _FromMachine(Generic[_T]):
+    """A read-only attribute of a :class:`RegistrationHandle` that is its machine's
+    attribute of the same name: the handle shows the machine's state, it keeps none."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, handle: None, owner: type) -> Self: ...
+
+    @overload
+    def __get__(self, handle: RegistrationHandle, owner: type | None = None) -> _T: ...
+
+    def __get__(self, handle: RegistrationHandle | None, owner: type | None = None) -> _T | Self:
+        if handle is None:
+            return self  # on the class: the descriptor itself (for help() and the docs)
+        value: _T = getattr(handle.machine, self._name)
+        return value
+
+    def __set__(self, handle: RegistrationHandle, value: object) -> NoReturn:
+        raise AttributeError(f"{self._name} is read-only: it is the machine's")
 
 
 class RegistrationHandle:
@@ -86,28 +116,18 @@ class RegistrationHandle:
     def __repr__(self) -> str:
         return f"<RegistrationHandle {self.machine.aor} {self.state.name}>"
 
-    @property
-    def state(self) -> RegistrationState:
-        return self.machine.state
+    state = _FromMachine[RegistrationState]("Where the registration is (the machine's state).")
+    expires_at = _FromMachine[float | None](
+        "When the binding runs out on the caller's clock (None unless registered)."
+    )
+    granted = _FromMachine[int | None]("The expiry the registrar granted last (seconds).")
+    bindings = _FromMachine[list[NameAddr]](
+        "Every binding of the AOR the last 2xx listed (other devices' too)."
+    )
 
     @property
     def aor(self) -> str:
         return str(self.machine.aor)
-
-    @property
-    def expires_at(self) -> float | None:
-        """When the binding runs out on the caller's clock (None unless registered)."""
-        return self.machine.expires_at
-
-    @property
-    def granted(self) -> int | None:
-        """The expiry the registrar granted last (seconds)."""
-        return self.machine.granted
-
-    @property
-    def bindings(self) -> list[NameAddr]:
-        """Every binding of the AOR the last 2xx listed (other devices' too)."""
-        return self.machine.bindings
 
     def start(self, *, now: float) -> None:
         """Register again after FAILED or UNREGISTERED (``ua.register`` starts it)."""
@@ -314,7 +334,7 @@ class Registrations:
         walk = handle.walk
         if walk is not None:
             if code == 503:
-                if self._fail_over(handle, txn, f"{code} {resp.reason}", code, retry_after(resp)):
+                if self._fail_over(handle, txn, f"{code} {resp.reason}", resp):
                     return True
             else:
                 walk.succeeded(handle.target)
@@ -330,9 +350,7 @@ class Registrations:
             return False
         if event.txn != handle.txn:
             return True
-        if handle.walk is not None and self._fail_over(
-            handle, event.txn, failure_of(event), None, None
-        ):
+        if handle.walk is not None and self._fail_over(handle, event.txn, failure_of(event), None):
             return True
         handle.txn = None
         why = event.reason if isinstance(event, TransportFailed) else "transaction timed out"
@@ -344,12 +362,12 @@ class Registrations:
         handle: RegistrationHandle,
         txn: ClientTxn,
         reason: str,
-        status: int | None,
-        wait: float | None,
+        resp: Response | None,
     ) -> bool:
-        """RFC 3263 §4.3: the REGISTER in flight failed at its target: the same request
-        again, in a new transaction, to the next target. False when none is left (the
-        machine then takes the failure: its retries start over from the first)."""
+        """RFC 3263 §4.3: the REGISTER in flight failed at its target (``resp``: a 503;
+        None: a time-out or transport error): the same request again, in a new
+        transaction, to the next target. False when none is left (the machine then takes
+        the failure: its retries start over from the first)."""
         request = handle.machine.pending
         walk = handle.walk
         if request is None or walk is None:
@@ -362,8 +380,8 @@ class Registrations:
             txn=txn,
             request=request,
             reason=reason,
-            status=status,
-            wait=wait,
+            status=None if resp is None else resp.status_code,
+            wait=None if resp is None else retry_after(resp),  # a 503's back-off
         )
         if following is None:
             return False

@@ -105,10 +105,8 @@ class Subscriber:
         if target is None:
             hop = parse_name_addr(routes[0], header="Route").uri if routes else ruri
             target = target_for(hop)
-        extra: list[tuple[str, str]] = [("Event", str(ev)), ("Expires", str(expires))]
-        if accept is not None:
-            extra.append(("Accept", accept))
-        extra += [("Allow", ctx.allow_value), *ctx.common, *hdrs]
+        extra = [*_subscribe_headers(ev, expires, accept), ("Allow", ctx.allow_value)]
+        extra += [*ctx.common, *hdrs]
         request = make_request(
             "SUBSCRIBE",
             ruri,
@@ -141,16 +139,17 @@ class Subscriber:
         d: Dialog,
         event: str,
         *,
-        expires: int = 3600,
-        accept: str | None = None,
-        headers: Hdrs = (),
-        body: bytes = b"",
-        content_type: str | None = None,
+        expires: int,
+        accept: str | None,
+        headers: Hdrs,
+        body: bytes,
+        content_type: str | None,
         now: float,
     ) -> ClientSubscription:
         """Send an initial SUBSCRIBE within the existing dialog ``d`` (RFC 6665 §4.1.2.1,
         dialog reuse §4.5.2, RFC 5057): the subscription is a usage of ``d`` at once, so its
-        NOTIFYs match it (§4.1.3) even when one overtakes the 2xx."""
+        NOTIFYs match it (§4.1.3) even when one overtakes the 2xx. The defaults are those
+        of ``dialog.subscribe``, the one caller."""
         ctx = self._ctx
         ctx.advance(now)
         ev = _subscribe_args(event, expires, body, content_type)
@@ -169,16 +168,12 @@ class Subscriber:
         rec.headers = tuple(h for h in headers if h[0].lower() != "route")  # the dialog routes
         rec.unsubscribing = expires == 0  # a fetch: one NOTIFY, then terminated
         self._subs.attach(d, rec)
-        extra: list[tuple[str, str]] = [("Event", str(ev)), ("Expires", str(expires))]
-        if accept is not None:
-            extra.append(("Accept", accept))
-        extra += rec.headers
         txn, _ = self._client.send(
             d,
             "SUBSCRIBE",
             body=body or None,
             content_type=content_type if body else None,
-            headers=tuple(extra),
+            headers=(*_subscribe_headers(ev, expires, accept), *rec.headers),
         )
         out = self._client.outgoing(txn)
         out.sub, out.on_final, out.quiet = rec, self.on_final, True
@@ -191,9 +186,7 @@ class Subscriber:
         """A SUBSCRIBE within the subscription's dialog: refresh, or Expires: 0 (§4.1.2.2-3)."""
         d = rec.dialog
         assert d is not None
-        extra: list[tuple[str, str]] = [("Event", str(rec.event)), ("Expires", str(expires))]
-        if rec.accept is not None:
-            extra.append(("Accept", rec.accept))
+        extra = _subscribe_headers(rec.event, expires, rec.accept)
         extra += [h for h in rec.headers if h[0].lower() != "route"]
         txn, _ = self._client.send(d, "SUBSCRIBE", headers=tuple(extra))
         out = self._client.outgoing(txn)
@@ -462,6 +455,18 @@ def _unsubscribe_due(rec: Subscription) -> bool:
         and not rec.refreshing
         and rec.state is not _S.TERMINATED
     )
+
+
+def _subscribe_headers(
+    event: EventHeader, expires: int, accept: str | None
+) -> list[tuple[str, str]]:
+    """What every SUBSCRIBE of a subscription carries first: its Event (RFC 6665
+    §8.2.1), the duration asked for (§4.1.2.1; 0 to un-subscribe, §4.1.2.3) and the
+    Accept given to ``subscribe()``."""
+    extra = [("Event", str(event)), ("Expires", str(expires))]
+    if accept is not None:
+        extra.append(("Accept", accept))
+    return extra
 
 
 def _notify_state(ss: SubState, rec: Subscription) -> SubscriptionState:

@@ -222,3 +222,22 @@ def test_tel_identity_needs_an_aor() -> None:
         agent.register(REGISTRAR, now=0.0)
     with pytest.raises(LocalProtocolError, match="register"):
         agent.register("sip:", aor="sip:alice@example.com", now=0.0)
+
+
+def test_handle_shows_the_machine_state_read_only() -> None:
+    net = Net(22)
+    add_registrar(net)
+    alice = add_ua(net, "alice", "192.0.2.1")
+    handle = net.call(alice, lambda now: ua(alice).register(REGISTRAR, expires=300, now=now))
+    net.drive_for(5)
+    machine = handle.machine
+    assert (handle.state, handle.granted, handle.expires_at, handle.bindings) == (
+        machine.state,
+        machine.granted,
+        machine.expires_at,
+        machine.bindings,
+    )
+    assert state_of(handle) is S.REGISTERED and handle.granted == 300
+    with pytest.raises(AttributeError):
+        handle.granted = 60
+    assert RegistrationHandle.granted.__doc__ == "The expiry the registrar granted last (seconds)."
