@@ -47,7 +47,13 @@ from ..errors import LocalProtocolError
 from ..message.fields import NameAddr
 from ..message.model import Request, Response, make_request
 from ..message.uri import URI, SipURI, parse_uri
-from ..ua.refreshing import TRANSIENT_STATUS, ClientOptions, RefreshingClient, header_int
+from ..ua.refreshing import (
+    TRANSIENT_STATUS,
+    ClientOptions,
+    RefreshingClient,
+    StateChange,
+    header_int,
+)
 from .events import PublicationState, PublicationStateChanged
 from .registration import RegistrationDriver
 
@@ -110,18 +116,9 @@ class Publication(RefreshingClient[PublicationState, PublicationStateChanged]):
         self.etag = None
         super()._forget()
 
-    def _changed(
-        self, previous: PublicationState, status: int | None, reason: str, expires: int | None
-    ) -> PublicationStateChanged:
+    def _changed(self, **change: Unpack[StateChange[PublicationState]]) -> PublicationStateChanged:
         return PublicationStateChanged(
-            entity=str(self.entity),
-            event=self.event,
-            state=self._state,
-            previous=previous,
-            status=status,
-            reason=reason,
-            etag=self.etag,
-            expires=expires,
+            entity=str(self.entity), event=self.event, etag=self.etag, **change
         )
 
     def next_deadline(self) -> float | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable
-from typing import Generic, TypedDict, TypeVar
+from typing import Generic, TypedDict, TypeVar, Unpack
 
 from ..auth import Credentials, DigestClient
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -30,6 +30,7 @@ __all__ = [
     "TRANSIENT_STATUS",
     "ClientOptions",
     "RefreshingClient",
+    "StateChange",
     "digest_client",
     "header_int",
     "new_token",
@@ -99,6 +100,18 @@ class ClientOptions(TypedDict, total=False):
     retry_interval: float
     max_retry_interval: float
     headers: Iterable[tuple[str, str]]
+
+
+class StateChange(TypedDict, Generic[StateT]):
+    """What every refreshing client's state-change event says, whatever the machine:
+    the new ``state`` and the ``previous`` one, the response ``status`` that caused it
+    (None for a local cause), ``reason`` in words and the ``expires`` granted."""
+
+    state: StateT
+    previous: StateT
+    status: int | None
+    reason: str
+    expires: int | None
 
 
 class RefreshingClient(Generic[StateT, EventT]):
@@ -183,16 +196,18 @@ class RefreshingClient(Generic[StateT, EventT]):
         if self._holds_nothing(state):
             self._forget()
         if previous is not state:
-            self._events.append(self._changed(previous, status, reason, expires))
+            self._events.append(
+                self._changed(
+                    state=state, previous=previous, status=status, reason=reason, expires=expires
+                )
+            )
 
     def _holds_nothing(self, state: StateT) -> bool:
         """Whether nothing is kept at the server in ``state`` (ended, failed)."""
         raise NotImplementedError
 
-    def _changed(
-        self, previous: StateT, status: int | None, reason: str, expires: int | None
-    ) -> EventT:
-        """The event for a change from ``previous`` to the current state."""
+    def _changed(self, **change: Unpack[StateChange[StateT]]) -> EventT:
+        """The machine's event for ``change``, with what names the machine's subject."""
         raise NotImplementedError
 
     def _forget(self) -> None:

@@ -60,6 +60,7 @@ from .refreshing import (
     TRANSIENT_STATUS,
     ClientOptions,
     RefreshingClient,
+    StateChange,
     header_int,
 )
 
@@ -158,16 +159,9 @@ class Registration(RefreshingClient[RegistrationState, RegistrationStateChanged]
         return state is RegistrationState.UNREGISTERED or state is RegistrationState.FAILED
 
     def _changed(
-        self, previous: RegistrationState, status: int | None, reason: str, expires: int | None
+        self, **change: Unpack[StateChange[RegistrationState]]
     ) -> RegistrationStateChanged:
-        return RegistrationStateChanged(
-            aor=str(self.aor),
-            state=self._state,
-            previous=previous,
-            status=status,
-            reason=reason,
-            expires=expires,
-        )
+        return RegistrationStateChanged(aor=str(self.aor), **change)
 
     def next_deadline(self) -> float | None:
         """When :meth:`on_timer` wants to run next (absolute, caller's clock), or None.
