@@ -12,6 +12,7 @@ application sees the state changes instead).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, NoReturn, Self, TypeVar, overload
 
 from ..auth import Credentials
@@ -72,6 +73,7 @@ class _FromMachine(Generic[_T]):
         raise AttributeError(f"{self._name} is read-only: it is the machine's")
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class RegistrationHandle:
     """A registration the UserAgent keeps up; returned by ``ua.register(...)``.
 
@@ -81,37 +83,22 @@ class RegistrationHandle:
     use: commands go through this handle so the UA sends what they return).
     """
 
-    __slots__ = (
-        "_owner",
-        "alarm_at",
-        "flow",
-        "key",
-        "machine",
-        "outbound",
-        "target",
-        "txn",
-        "walk",
-    )
-
-    def __init__(
-        self, owner: Registrations, machine: Registration, target: Target, key: int
-    ) -> None:
-        self._owner = owner
-        self.machine = machine
-        #: Where REGISTERs go (from the registrar URI unless given).
-        self.target = target
-        self.key = key
-        #: The client transaction of the REGISTER in flight, if any.
-        self.txn: ClientTxn | None = None
-        #: The deadline the UA has an alarm armed for (a stale alarm does nothing).
-        self.alarm_at: float | None = None
-        #: The walk down the registrar's targets when given several (RFC 3263 §4.3).
-        self.walk: Failover | None = None
-        #: The stream connection the binding is kept over (RFC 5626 §3.1: the flow),
-        #: learnt from the 2xx; None over UDP.
-        self.flow: ConnHandle | None = None
-        #: Registered with SIP outbound (RFC 5626).
-        self.outbound = False
+    _owner: Registrations
+    machine: Registration
+    #: Where REGISTERs go (from the registrar URI unless given).
+    target: Target
+    key: int
+    #: The client transaction of the REGISTER in flight, if any.
+    txn: ClientTxn | None = field(default=None, init=False)
+    #: The deadline the UA has an alarm armed for (a stale alarm does nothing).
+    alarm_at: float | None = field(default=None, init=False)
+    #: The walk down the registrar's targets when given several (RFC 3263 §4.3).
+    walk: Failover | None = field(default=None, init=False)
+    #: The stream connection the binding is kept over (RFC 5626 §3.1: the flow),
+    #: learnt from the 2xx; None over UDP.
+    flow: ConnHandle | None = field(default=None, init=False)
+    #: Registered with SIP outbound (RFC 5626).
+    outbound: bool = field(default=False, init=False)
 
     def __repr__(self) -> str:
         return f"<RegistrationHandle {self.machine.aor} {self.state.name}>"
