@@ -27,7 +27,7 @@ from ..transaction.transport import ClientTxn, Target
 from .context import UAContext
 from .events import TargetFailed, TargetsExhausted
 
-__all__ = ["begin_walk", "failure_of", "leave_target", "retry_after", "with_contact_for"]
+__all__ = ["Failure", "begin_walk", "failure_of", "leave_target", "retry_after", "with_contact_for"]
 
 
 def begin_walk(
@@ -51,6 +51,11 @@ def begin_walk(
     return walk.next_target(now=ctx.now), walk
 
 
+#: Why a request failed at its target: the reason in words, the status of the response
+#: that said so (None for a time-out or transport error) and its Retry-After seconds.
+Failure = tuple[str, int | None, float | None]
+
+
 def failure_of(event: TransactionTimedOut | TransportFailed) -> str:
     """Why a client transaction failed, in words (for :class:`TargetFailed`)."""
     if isinstance(event, TransactionTimedOut):
@@ -71,17 +76,17 @@ def leave_target(
     ctx: UAContext,
     walk: Failover,
     target: Target,
+    failure: Failure,
     *,
     txn: ClientTxn,
     request: Request,
-    reason: str,
-    status: int | None = None,
-    wait: float | None = None,
     dialog_id: DialogId | None = None,
 ) -> Target | None:
     """``target`` failed ``request``: back it off, and return the next target to send
     the request to, or None when none is left. Reports :class:`TargetFailed` and, at
-    the end of the list, :class:`TargetsExhausted`."""
+    the end of the list, :class:`TargetsExhausted`. ``failure`` is why, in words, with the
+    response's status and a 503's Retry-After if a response said so."""
+    reason, status, wait = failure
     now = ctx.now
     walk.failed(target, reason, now=now, retry_after=wait)
     try:

@@ -364,11 +364,10 @@ class Registrations:
             ctx,
             walk,
             handle.target,
+            # (a 503's Retry-After is its back-off)
+            (reason, None, None) if resp is None else (reason, resp.status_code, retry_after(resp)),
             txn=txn,
             request=request,
-            reason=reason,
-            status=None if resp is None else resp.status_code,
-            wait=None if resp is None else retry_after(resp),  # a 503's back-off
         )
         if following is None:
             return False

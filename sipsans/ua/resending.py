@@ -17,7 +17,7 @@ from ..message.model import Request, Response
 from ..transaction.transport import ClientTxn, Target
 from .context import UAContext
 from .events import AuthenticationFailed
-from .failover import leave_target, with_contact_for
+from .failover import Failure, leave_target, with_contact_for
 
 __all__ = ["Challenged", "Failure", "Walking", "answer_challenge", "next_target", "retry_of"]
 
@@ -40,11 +40,6 @@ class Walking(Protocol):
 
 class _SessionTimers(Protocol):  # sipsans.ua.session_timers.SessionTimers (RFC 4028)
     def after_422(self, request: Request, response: Response) -> Request | None: ...
-
-
-#: Why a request failed at its target: the words, the status (None for a time-out or a
-#: transport error) and the 503's Retry-After.
-Failure = tuple[str, int | None, float | None]
 
 
 def answer_challenge(
@@ -100,16 +95,13 @@ def next_target(
     """RFC 3263 §4.3: ``sent``'s request failed at its target (reported, and the target
     backed off); the request to send in a new transaction and the next target to send it
     to (its Contact changed with the transport, §19.1.1), or None when none is left."""
-    reason, status, wait = failure
     following = leave_target(
         ctx,
         walk,
         sent.target,
+        failure,
         txn=sent.origin,
         request=sent.request,
-        reason=reason,
-        status=status,
-        wait=wait,
         dialog_id=d.id if d is not None else None,
     )
     if following is None:
