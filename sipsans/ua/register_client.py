@@ -56,13 +56,7 @@ from ..message.fields import NameAddr, parse_name_addr
 from ..message.grammar import is_digits
 from ..message.model import Request, Response, make_request
 from ..message.uri import URI, SipURI, parse_uri
-from .refreshing import (
-    TRANSIENT_STATUS,
-    ClientOptions,
-    RefreshingClient,
-    StateChange,
-    header_int,
-)
+from .refreshing import TRANSIENT_STATUS, ClientOptions, RefreshingClient, StateChange, header_int
 
 __all__ = [
     "Registration",
