@@ -124,6 +124,14 @@ class _Replace:
         return cast(Self, dataclasses.replace(cast(Any, self), **changes))
 
 
+def _check_address(where: Origin | Connection, line: str) -> None:
+    """Check the ``<nettype> <addrtype> <address>`` that ends both o= and c= lines
+    (RFC 8866 §5.2, §5.7)."""
+    check_token(where.net_type, f"{line} network type")
+    check_token(where.address_type, f"{line} address type")
+    check_word(where.address, f"{line} address")
+
+
 @dataclass(frozen=True, slots=True)
 class Origin(_Replace):
     """``o=<username> <sess-id> <sess-version> <nettype> <addrtype> <unicast-address>``
@@ -142,9 +150,7 @@ class Origin(_Replace):
         check_word(self.username, "o= username")
         check_uint(self.session_id, "o= session id")
         check_uint(self.session_version, "o= session version")
-        check_token(self.net_type, "o= network type")
-        check_token(self.address_type, "o= address type")
-        check_word(self.address, "o= address")
+        _check_address(self, "o=")
 
     def __str__(self) -> str:
         return (
@@ -163,9 +169,7 @@ class Connection(_Replace):
     address_type: str = "IP4"
 
     def __post_init__(self) -> None:
-        check_token(self.net_type, "c= network type")
-        check_token(self.address_type, "c= address type")
-        check_word(self.address, "c= address")
+        _check_address(self, "c=")
 
     @classmethod
     def for_host(cls, host: str) -> Connection:
