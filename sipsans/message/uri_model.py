@@ -31,7 +31,8 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable
-from typing import Final, TypeAlias
+from operator import attrgetter
+from typing import Any, Final, Protocol, TypeAlias, TypeVar
 
 from .._speed import uninitialized
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -92,6 +93,24 @@ _HEADER_SAFE: Final = HEADER_CHARS
 # transport, ttl, user and method "never match" when only one URI has them, and a
 # URI with maddr does not match one without).
 _STRICT_PARAMS: Final = ("maddr", "method", "transport", "ttl", "user")
+
+
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+class _Field(Protocol[_T_co]):
+    """A read-only component of a URI, as mypy sees a :func:`_field` property."""
+
+    def __get__(self, uri: object, owner: object = None, /) -> _T_co: ...
+
+
+def _field(slot: str, doc: str) -> _Field[Any]:
+    """A read-only property that returns the URI's private ``slot``.
+
+    The getter is :func:`operator.attrgetter`, not a Python function: a component is
+    read for every URI the stack routes or compares, and this costs no Python frame.
+    """
+    return property(attrgetter(slot), doc=doc)  # type: ignore[return-value]  # a _Field
 
 
 class _Unset(enum.Enum):
@@ -254,40 +273,19 @@ class SipURI:
         return self
 
     # -- plain components ---------------------------------------------------------
-    @property
-    def scheme(self) -> str:
-        """``"sip"`` or ``"sips"`` (lower case)."""
-        return self._scheme
-
-    @property
-    def user(self) -> str | None:
-        """The user part, percent-decoded, or None."""
-        return self._user
-
-    @property
-    def password(self) -> str | None:
-        """The password, percent-decoded, or None (RFC 3261 §19.1.1 discourages it)."""
-        return self._password
-
-    @property
-    def host(self) -> str:
-        """The host as written; IPv6 references keep their brackets."""
-        return self._host
-
-    @property
-    def port(self) -> int | None:
-        """The explicit port, or None."""
-        return self._port
-
-    @property
-    def params(self) -> tuple[Param, ...]:
-        """URI parameters ``(name, value-or-None)`` in order, decoded."""
-        return self._params
-
-    @property
-    def headers(self) -> tuple[Header, ...]:
-        """URI headers ``(name, value)`` in order, decoded."""
-        return self._headers
+    scheme: _Field[str] = _field("_scheme", '``"sip"`` or ``"sips"`` (lower case).')
+    user: _Field[str | None] = _field("_user", "The user part, percent-decoded, or None.")
+    password: _Field[str | None] = _field(
+        "_password", "The password, percent-decoded, or None (RFC 3261 §19.1.1 discourages it)."
+    )
+    host: _Field[str] = _field("_host", "The host as written; IPv6 references keep their brackets.")
+    port: _Field[int | None] = _field("_port", "The explicit port, or None.")
+    params: _Field[tuple[Param, ...]] = _field(
+        "_params", "URI parameters ``(name, value-or-None)`` in order, decoded."
+    )
+    headers: _Field[tuple[Header, ...]] = _field(
+        "_headers", "URI headers ``(name, value)`` in order, decoded."
+    )
 
     # -- conveniences ------------------------------------------------------------
     @property
@@ -543,15 +541,13 @@ class TelURI:
         self._key_cache = None
         return self
 
-    @property
-    def number(self) -> str:
-        """The number as written (``+`` and visual separators included)."""
-        return self._number
+    number: _Field[str] = _field(
+        "_number", "The number as written (``+`` and visual separators included)."
+    )
 
-    @property
-    def params(self) -> tuple[Param, ...]:
-        """Parameters ``(name, value-or-None)`` in order, decoded."""
-        return self._params
+    params: _Field[tuple[Param, ...]] = _field(
+        "_params", "Parameters ``(name, value-or-None)`` in order, decoded."
+    )
 
     @property
     def is_global(self) -> bool:
@@ -714,15 +710,9 @@ class AbsoluteURI:
         self._opaque = opaque
         return self
 
-    @property
-    def scheme(self) -> str:
-        """The scheme as written."""
-        return self._scheme
+    scheme: _Field[str] = _field("_scheme", "The scheme as written.")
 
-    @property
-    def opaque(self) -> str:
-        """Everything after ``scheme:``, unmodified."""
-        return self._opaque
+    opaque: _Field[str] = _field("_opaque", "Everything after ``scheme:``, unmodified.")
 
     def __str__(self) -> str:
         return f"{self._scheme}:{self._opaque}"

@@ -58,7 +58,7 @@ import json
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from ..config import EndpointConfig, ParserLimits
 from ..errors import RemoteProtocolError
@@ -121,9 +121,33 @@ def _addr(address: Address | None) -> list[object] | None:
     return None if address is None else [address[0], address[1]]
 
 
-def _path(transport: str, remote: Address, local: Address | None) -> dict[str, object]:
-    """Where a datagram came in or a connection was opened, as both records write it."""
-    return {"transport": transport, "remote": _addr(remote), "local": _addr(local)}
+class Origin(TypedDict):
+    """Where a datagram came in or a connection was opened: the keywords besides ``now``
+    that ``receive_datagram`` takes (``connection_made`` takes them with ``transport``)."""
+
+    remote: Address
+    local: NotRequired[Address | None]
+    transport: NotRequired[str]
+
+
+def _path(origin: Origin) -> dict[str, object]:
+    """An :class:`Origin` as the ``datagram_in`` and ``stream_open`` records write it."""
+    return {
+        "transport": origin.get("transport", "UDP"),
+        "remote": _addr(origin["remote"]),
+        "local": _addr(origin.get("local")),
+    }
+
+
+def _origin(record: Record) -> Origin:
+    """The :class:`Origin` a ``datagram_in`` or ``stream_open`` record wrote."""
+    remote = _address(record["remote"])
+    assert remote is not None
+    return {
+        "remote": remote,
+        "local": _address(record.get("local")),
+        "transport": record.get("transport", "UDP"),
+    }
 
 
 def _conn_id(conn: ConnHandle | None) -> int | None:
@@ -216,17 +240,9 @@ class Recorder:
 
     # -- inputs -----------------------------------------------------------------------
 
-    def receive_datagram(
-        self,
-        data: bytes,
-        *,
-        remote: Address,
-        local: Address | None = None,
-        transport: str = "UDP",
-        now: float,
-    ) -> None:
-        self._record("datagram_in", now, **_path(transport, remote, local), data=_b64(bytes(data)))
-        self.core.receive_datagram(data, remote=remote, local=local, transport=transport, now=now)
+    def receive_datagram(self, data: bytes, *, now: float, **origin: Unpack[Origin]) -> None:
+        self._record("datagram_in", now, **_path(origin), data=_b64(bytes(data)))
+        self.core.receive_datagram(data, now=now, **origin)
 
     def connection_made(
         self, *, transport: str, remote: Address, local: Address | None = None, now: float
@@ -234,7 +250,8 @@ class Recorder:
         handle: ConnHandle = self.core.connection_made(
             transport=transport, remote=remote, local=local, now=now
         )
-        self._record("stream_open", now, **_path(transport, remote, local), conn=handle.id)
+        origin: Origin = {"remote": remote, "local": local, "transport": transport}
+        self._record("stream_open", now, **_path(origin), conn=handle.id)
         return handle
 
     def receive_stream(self, conn: ConnHandle, data: bytes, *, now: float) -> None:
@@ -461,24 +478,9 @@ def _feed(core: Core, record: Record, line: int) -> object:
     kind = record["kind"]
     now = float(record["t"])
     if kind == "datagram_in":
-        remote = _address(record["remote"])
-        assert remote is not None
-        return core.receive_datagram(
-            _unb64(record["data"]),
-            remote=remote,
-            local=_address(record.get("local")),
-            transport=record.get("transport", "UDP"),
-            now=now,
-        )
+        return core.receive_datagram(_unb64(record["data"]), now=now, **_origin(record))
     if kind == "stream_open":
-        remote = _address(record["remote"])
-        assert remote is not None
-        handle: ConnHandle = core.connection_made(
-            transport=record["transport"],
-            remote=remote,
-            local=_address(record.get("local")),
-            now=now,
-        )
+        handle: ConnHandle = core.connection_made(now=now, **_origin(record))
         return handle.id
     if kind == "stream_in":
         return core.receive_stream(ConnHandle(record["conn"]), _unb64(record["data"]), now=now)

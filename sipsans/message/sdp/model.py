@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Self, cast
 
@@ -124,6 +125,24 @@ class _Replace:
         return cast(Self, dataclasses.replace(cast(Any, self), **changes))
 
 
+def _typed_lines(*runs: tuple[str, object]) -> Iterator[str]:
+    """``<type>=<value>`` lines (RFC 8866 §5) for ``(type, value)`` runs, in order: a
+    tuple gives a line per item, None no line, any other value one line."""
+    for letter, value in runs:
+        if isinstance(value, tuple):
+            yield from (f"{letter}={item}" for item in value)
+        elif value is not None:
+            yield f"{letter}={value}"
+
+
+def _check_address(where: Origin | Connection, line: str) -> None:
+    """Check the ``<nettype> <addrtype> <address>`` that ends both o= and c= lines
+    (RFC 8866 §5.2, §5.7)."""
+    check_token(where.net_type, f"{line} network type")
+    check_token(where.address_type, f"{line} address type")
+    check_word(where.address, f"{line} address")
+
+
 @dataclass(frozen=True, slots=True)
 class Origin(_Replace):
     """``o=<username> <sess-id> <sess-version> <nettype> <addrtype> <unicast-address>``
@@ -142,9 +161,7 @@ class Origin(_Replace):
         check_word(self.username, "o= username")
         check_uint(self.session_id, "o= session id")
         check_uint(self.session_version, "o= session version")
-        check_token(self.net_type, "o= network type")
-        check_token(self.address_type, "o= address type")
-        check_word(self.address, "o= address")
+        _check_address(self, "o=")
 
     def __str__(self) -> str:
         return (
@@ -163,9 +180,7 @@ class Connection(_Replace):
     address_type: str = "IP4"
 
     def __post_init__(self) -> None:
-        check_token(self.net_type, "c= network type")
-        check_token(self.address_type, "c= address type")
-        check_word(self.address, "c= address")
+        _check_address(self, "c=")
 
     @classmethod
     def for_host(cls, host: str) -> Connection:
@@ -415,14 +430,16 @@ class Media(_Replace):
         """The section's lines in RFC 8866 §5 order, without line ends."""
         port = str(self.port) if self.port_count is None else f"{self.port}/{self.port_count}"
         lines = [" ".join([f"m={self.media}", port, self.proto, *self.formats])]
-        if self.information is not None:
-            lines.append(f"i={self.information}")
-        lines.extend(f"c={connection}" for connection in self.connections)
-        lines.extend(f"b={bandwidth}" for bandwidth in self.bandwidths)
-        if self.key is not None:
-            lines.append(f"k={self.key}")
-        lines.extend(f"a={attribute}" for attribute in self.attributes)
-        lines.extend(f"{letter}={text}" for letter, text in self.extra_lines)
+        lines.extend(
+            _typed_lines(
+                ("i", self.information),
+                ("c", self.connections),
+                ("b", self.bandwidths),
+                ("k", self.key),
+                ("a", self.attributes),
+                *self.extra_lines,
+            )
+        )
         return lines
 
 
@@ -525,25 +542,23 @@ class SessionDescription(_Replace):
 
     def lines(self) -> list[str]:
         """The description's lines in RFC 8866 §5 order, without line ends."""
-        lines = ["v=0", f"o={self.origin}", f"s={self.session_name}"]
-        if self.information is not None:
-            lines.append(f"i={self.information}")
-        if self.uri is not None:
-            lines.append(f"u={self.uri}")
-        lines.extend(f"e={email}" for email in self.emails)
-        lines.extend(f"p={phone}" for phone in self.phones)
-        if self.connection is not None:
-            lines.append(f"c={self.connection}")
-        lines.extend(f"b={bandwidth}" for bandwidth in self.bandwidths)
+        lines = list(
+            _typed_lines(
+                ("v", 0),
+                ("o", self.origin),
+                ("s", self.session_name),
+                ("i", self.information),
+                ("u", self.uri),
+                ("e", self.emails),
+                ("p", self.phones),
+                ("c", self.connection),
+                ("b", self.bandwidths),
+            )
+        )
         for timing in self.times:
-            lines.append(f"t={timing.start} {timing.stop}")
-            lines.extend(f"r={repeat}" for repeat in timing.repeats)
-            if timing.zone is not None:
-                lines.append(f"z={timing.zone}")
-        if self.key is not None:
-            lines.append(f"k={self.key}")
-        lines.extend(f"a={attribute}" for attribute in self.attributes)
-        lines.extend(f"{letter}={text}" for letter, text in self.extra_lines)
+            time = f"{timing.start} {timing.stop}"
+            lines.extend(_typed_lines(("t", time), ("r", timing.repeats), ("z", timing.zone)))
+        lines.extend(_typed_lines(("k", self.key), ("a", self.attributes), *self.extra_lines))
         for media in self.media:
             lines.extend(media.lines())
         return lines
