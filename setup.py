@@ -62,7 +62,9 @@ COMPILED = [
     "sipsans/ua/notifier.py",
     "sipsans/ua/records.py",
     "sipsans/ua/refer.py",
+    "sipsans/ua/reliable.py",
     "sipsans/ua/server.py",
+    "sipsans/ua/session_timers.py",
     "sipsans/ua/subscriber.py",
     "sipsans/ua/subscriptions.py",
 ]
