@@ -132,7 +132,6 @@ class UserAgent:
             identity = parse_name_addr(identity, header="From")
         #: Answers 401/407 challenges (§22.2) with ``credentials``.
         self.digest = DigestClient(credentials or (), rng=rng)
-        views = Views()
         ctx = self._ctx = UAContext(
             self.endpoint,
             config=self.config,
@@ -140,7 +139,6 @@ class UserAgent:
             identity=identity,
             contact=contact,
             digest=self.digest,
-            views=views,
         )
         # Consuming the endpoint's events: it hands each to _route, in order, also
         # those that the parts' commands make meanwhile.
@@ -187,7 +185,7 @@ class UserAgent:
         # A re-INVITE refresh waits while another re-INVITE or an offer is under way.
         timers.busy = lambda d: client.reinvite_pending(d) or negotiations.pending(d) is not None
         self._registrations = Registrations(ctx)
-        views.bind(
+        ctx.views = Views(
             caller=caller,
             client=client,
             server=server,

@@ -16,6 +16,7 @@ below say what a handle asks of each.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Unpack
 
 from ..dialog.model import Dialog, DialogId, DialogSnapshot, snapshot
@@ -154,20 +155,10 @@ class _Notifier(Protocol):  # sipsans.ua.notifier.Notifier
     ) -> ClientTxn: ...
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class Views:
-    """Makes the handles of one UserAgent and carries their commands to its parts
-    (bound by the UserAgent once its parts exist)."""
-
-    __slots__ = (
-        "caller",
-        "client",
-        "notifier",
-        "reliable",
-        "server",
-        "subscriber",
-        "subscriptions",
-        "transfers",
-    )
+    """Makes the handles of one UserAgent and carries their commands to its parts: the
+    record of those parts, made by the UserAgent once they all exist."""
 
     caller: _Caller
     client: _Client
@@ -177,27 +168,6 @@ class Views:
     subscriber: _Subscriber
     notifier: _Notifier
     reliable: _Reliable
-
-    def bind(
-        self,
-        *,
-        caller: _Caller,
-        client: _Client,
-        server: _Server,
-        transfers: _Transfers,
-        subscriptions: _Subscriptions,
-        subscriber: _Subscriber,
-        notifier: _Notifier,
-        reliable: _Reliable,
-    ) -> None:
-        self.caller = caller
-        self.client = client
-        self.server = server
-        self.transfers = transfers
-        self.subscriptions = subscriptions
-        self.subscriber = subscriber
-        self.notifier = notifier
-        self.reliable = reliable
 
     def call(self, call: Call) -> ClientInviteDialog:
         """The handle of a call we placed (it follows the fork that answers)."""
