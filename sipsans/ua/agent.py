@@ -83,6 +83,7 @@ from .handles import (
 from .inbox import Inbox
 from .notifier import Notifier
 from .offers import Negotiations
+from .parts import Parts
 from .protection import Protection
 from .refer import Transfers
 from .registrations import RegistrationHandle, Registrations
@@ -164,21 +165,21 @@ class UserAgent:
         #: it, the end of each server transaction skips asking the restores.
         self._holds_requests = self.config.restore_wait is not None
         self._protection = protection = Protection(ctx, dialogs)
-        self._server = server = ServerSide(
-            ctx,
+        parts = Parts(
             dialogs=dialogs,
             inbox=inbox,
-            caller=caller,
+            negotiations=negotiations,
             client=client,
+            reliable=reliable,
+            timers=timers,
+            caller=caller,
             subscriptions=subs,
             subscriber=subscriber,
             notifier=notifier,
             transfers=transfers,
             restores=restores,
-            reliable=reliable,
-            timers=timers,
-            negotiations=negotiations,
         )
+        self._server = server = ServerSide(ctx, parts)
         negotiations.bind(
             client.offer_state, caller.offer_state, server.offer_state, reliable.offer_state
         )
