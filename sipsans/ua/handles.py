@@ -109,19 +109,21 @@ class _Subscriptions(Protocol):  # sipsans.ua.subscriptions.Subscriptions
     def newest(self, d: Dialog) -> Subscription | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class SubscribeArgs:
+    """What ``dialog.subscribe()`` asks the subscriber to send within the dialog
+    (RFC 6665 §4.1.2.1), passed on as one value (the defaults are the handle's)."""
+
+    event: str
+    expires: int
+    accept: str | None
+    headers: Hdrs
+    body: bytes
+    content_type: str | None
+
+
 class _Subscriber(Protocol):  # sipsans.ua.subscriber.Subscriber
-    def subscribe_in(
-        self,
-        d: Dialog,
-        event: str,
-        *,
-        expires: int,
-        accept: str | None,
-        headers: Hdrs,
-        body: bytes,
-        content_type: str | None,
-        now: float,
-    ) -> ClientSubscription: ...
+    def subscribe_in(self, d: Dialog, args: SubscribeArgs, now: float) -> ClientSubscription: ...
 
     def refresh(self, rec: Subscription, expires: int | None, now: float) -> None: ...
 
@@ -379,16 +381,8 @@ class _InviteDialog:
         new one (RFC 6665 dialog reuse); it then behaves like one from ``ua.subscribe``:
         refreshed, reported, ended with ``unsubscribe()``, and it outlives a BYE of the
         call (RFC 5057). A second subscription to the same package needs another ``id``."""
-        return self._views.subscriber.subscribe_in(
-            self._dialog(),
-            event,
-            expires=expires,
-            accept=accept,
-            headers=tuple(headers),
-            body=body,
-            content_type=content_type,
-            now=now,
-        )
+        args = SubscribeArgs(event, expires, accept, tuple(headers), body, content_type)
+        return self._views.subscriber.subscribe_in(self._dialog(), args, now)
 
     def as_subscription(self) -> ClientSubscription | ServerSubscription:
         """The subscription view of this dialog: its newest subscription usage (the
