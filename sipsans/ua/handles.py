@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, Unpack
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, Unpack, cast, overload
 
 from ..dialog.model import Dialog, DialogId, DialogSnapshot, snapshot
 from ..dialog.state import DialogState, TerminatedReason
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from ..message.fields import NameAddr
     from ..message.model import Request
     from ..message.uri import URI
+
+_T = TypeVar("_T")
 
 __all__ = [
     "ClientInviteDialog",
@@ -486,6 +488,30 @@ class ServerInviteDialog(_InviteDialog):
 # -- subscriptions (RFC 6665) ---------------------------------------------------------
 
 
+class _RecordField(Generic[_T]):
+    """A read-only attribute of a subscription handle: the attribute of the same name
+    of its record (a handle keeps no state of its own)."""
+
+    def __init__(self, doc: str | None = None) -> None:
+        self.__doc__ = doc
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, view: None, owner: type) -> _RecordField[_T]: ...
+    @overload
+    def __get__(self, view: _SubscriptionView, owner: type) -> _T: ...
+    def __get__(self, view: _SubscriptionView | None, owner: type) -> _T | _RecordField[_T]:
+        if view is None:
+            return self
+        return cast("_T", getattr(view._rec, self._name))
+
+    def __set__(self, view: _SubscriptionView, value: object) -> None:
+        raise AttributeError(f"{self._name} is read-only: the handle shows its record")
+
+
 class _SubscriptionView:
     """What both ends of a subscription can read."""
 
@@ -507,14 +533,8 @@ class _SubscriptionView:
     def __hash__(self) -> int:
         return hash(self._rec.key)
 
-    @property
-    def key(self) -> int:
-        """A number naming this subscription within its UserAgent."""
-        return self._rec.key
-
-    @property
-    def state(self) -> SubscriptionState:
-        return self._rec.state
+    key: _RecordField[int] = _RecordField("A number naming this subscription within its UserAgent.")
+    state: _RecordField[SubscriptionState] = _RecordField()
 
     @property
     def event(self) -> str:
@@ -532,26 +552,16 @@ class _SubscriptionView:
         d = self._rec.dialog
         return d.id if d is not None else None
 
-    @property
-    def expires_at(self) -> float | None:
-        """When the subscription runs out on the caller's clock, if known."""
-        return self._rec.expires_at
-
-    @property
-    def reason(self) -> str | None:
+    expires_at: _RecordField[float | None] = _RecordField(
+        "When the subscription runs out on the caller's clock, if known."
+    )
+    reason: _RecordField[str | None] = _RecordField(
         """Why it ended: the Subscription-State reason (RFC 6665 §4.1.3: timeout,
         rejected, noresource, deactivated, probation, giveup, invariant) or a local
         cause (see docs/subscriptions.md)."""
-        return self._rec.reason
-
-    @property
-    def retry_after(self) -> int | None:
-        return self._rec.retry_after
-
-    @property
-    def status(self) -> int | None:
-        """The SIP status that ended it, when one did."""
-        return self._rec.status
+    )
+    retry_after: _RecordField[int | None] = _RecordField()
+    status: _RecordField[int | None] = _RecordField("The SIP status that ended it, when one did.")
 
 
 class ClientSubscription(_SubscriptionView):
@@ -559,10 +569,9 @@ class ClientSubscription(_SubscriptionView):
 
     __slots__ = ()
 
-    @property
-    def last_notify(self) -> Request | None:
-        """The last NOTIFY received (its body is the resource state)."""
-        return self._rec.last_notify
+    last_notify: _RecordField[Request | None] = _RecordField(
+        "The last NOTIFY received (its body is the resource state)."
+    )
 
     def refresh(self, *, expires: int | None = None, now: float) -> None:
         """Refresh now (the UA also refreshes by itself before expiry)."""
@@ -580,10 +589,9 @@ class ServerSubscription(_SubscriptionView):
 
     __slots__ = ()
 
-    @property
-    def request(self) -> Request | None:
-        """The SUBSCRIBE (or REFER) that created the subscription."""
-        return self._rec.request
+    request: _RecordField[Request | None] = _RecordField(
+        "The SUBSCRIBE (or REFER) that created the subscription."
+    )
 
     def accept(
         self,
