@@ -186,6 +186,14 @@ class Views:
         return ServerSubscription(self, rec)
 
 
+def _rejection(status: int, reason: str | None, headers: Headers_) -> Reply:
+    """The answer of a handle's ``reject()``: a final 3xx-6xx (§21.3-21.6; a 2xx is
+    ``accept()``'s), ``reason`` its reason phrase."""
+    if not 300 <= status <= 699:
+        raise LocalProtocolError(f"reject() sends 300-699, not {status}")
+    return Reply(status, reason, tuple(headers))
+
+
 # -- INVITE dialogs ------------------------------------------------------------------------
 
 
@@ -480,9 +488,7 @@ class ServerInviteDialog(_InviteDialog):
         now: float,
     ) -> None:
         """A final 3xx-6xx (``reason`` is the reason phrase)."""
-        if not 300 <= status <= 699:
-            raise LocalProtocolError(f"reject() sends 300-699, not {status}")
-        self._views.server.answer(self._dialog(), Reply(status, reason, tuple(headers)), now=now)
+        self._views.server.answer(self._dialog(), _rejection(status, reason, headers), now=now)
 
 
 # -- subscriptions (RFC 6665) ---------------------------------------------------------
@@ -617,9 +623,7 @@ class ServerSubscription(_SubscriptionView):
         now: float,
     ) -> None:
         """A final 3xx-6xx to the SUBSCRIBE (``reason`` is the reason phrase)."""
-        if not 300 <= status <= 699:
-            raise LocalProtocolError(f"reject() sends 300-699, not {status}")
-        self._views.notifier.reject(self._rec, Reply(status, reason, tuple(headers)), now=now)
+        self._views.notifier.reject(self._rec, _rejection(status, reason, headers), now=now)
 
     def notify(
         self,
