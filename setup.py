@@ -60,6 +60,7 @@ COMPILED = [
     "sipsans/ua/events.py",
     "sipsans/ua/inbox.py",
     "sipsans/ua/notifier.py",
+    "sipsans/ua/parts.py",
     "sipsans/ua/records.py",
     "sipsans/ua/refer.py",
     "sipsans/ua/reliable.py",

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from ..errors import LocalProtocolError
@@ -107,33 +107,30 @@ class LocateLimits:
                 raise LocalProtocolError(f"LocateLimits.{name} must be an int >= 1, not {value!r}")
 
 
+@dataclass(slots=True, eq=False, kw_only=True)
 class _Workspace:
     """What one plan knows and waits for; the :class:`~sipsans.locate.tree.Context`
     its nodes ask. Owned by the :class:`Planner`, which feeds it answers."""
 
-    def __init__(
-        self,
-        *,
-        secure: bool,
-        transports: tuple[str, ...],
-        families: tuple[RecordKind, ...],
-        default_transport: str,
-        rng: random.Random,
-        limits: LocateLimits,
-    ) -> None:
-        self.secure = secure
-        self.transports = transports
-        self.families = families
-        self.default_transport = default_transport
-        self.rng = rng
-        self.limits = limits
-        self.max_naptr_chain = limits.max_naptr_chain
-        self.records: dict[tuple[RecordKind, str], tuple[Record, ...]] = {}
-        self.additional_hosts: set[str] = set()
-        self.pending: dict[Query, None] = {}  # an ordered set: what the plan waits for
-        self.issued: set[Query] = set()
-        self.problems: list[LocateError] = []
-        self.problems_dropped = 0
+    secure: bool
+    transports: tuple[str, ...]
+    families: tuple[RecordKind, ...]
+    default_transport: str
+    rng: random.Random
+    limits: LocateLimits
+    records: dict[tuple[RecordKind, str], tuple[Record, ...]] = field(
+        init=False, default_factory=dict
+    )
+    additional_hosts: set[str] = field(init=False, default_factory=set)
+    #: What the plan waits for: an ordered set.
+    pending: dict[Query, None] = field(init=False, default_factory=dict)
+    issued: set[Query] = field(init=False, default_factory=set)
+    problems: list[LocateError] = field(init=False, default_factory=list)
+    problems_dropped: int = field(init=False, default=0)
+
+    @property
+    def max_naptr_chain(self) -> int:
+        return self.limits.max_naptr_chain
 
     def expects(self, query: Query) -> bool:
         """True if the plan waits for *query*; False if it no longer does (additional

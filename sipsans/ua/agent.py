@@ -83,6 +83,7 @@ from .handles import (
 from .inbox import Inbox
 from .notifier import Notifier
 from .offers import Negotiations
+from .parts import Parts
 from .protection import Protection
 from .refer import Transfers
 from .registrations import RegistrationHandle, Registrations
@@ -132,7 +133,6 @@ class UserAgent:
             identity = parse_name_addr(identity, header="From")
         #: Answers 401/407 challenges (§22.2) with ``credentials``.
         self.digest = DigestClient(credentials or (), rng=rng)
-        views = Views()
         ctx = self._ctx = UAContext(
             self.endpoint,
             config=self.config,
@@ -140,7 +140,6 @@ class UserAgent:
             identity=identity,
             contact=contact,
             digest=self.digest,
-            views=views,
         )
         # Consuming the endpoint's events: it hands each to _route, in order, also
         # those that the parts' commands make meanwhile.
@@ -166,28 +165,28 @@ class UserAgent:
         #: it, the end of each server transaction skips asking the restores.
         self._holds_requests = self.config.restore_wait is not None
         self._protection = protection = Protection(ctx, dialogs)
-        self._server = server = ServerSide(
-            ctx,
+        parts = Parts(
             dialogs=dialogs,
             inbox=inbox,
-            caller=caller,
+            negotiations=negotiations,
             client=client,
+            reliable=reliable,
+            timers=timers,
+            caller=caller,
             subscriptions=subs,
             subscriber=subscriber,
             notifier=notifier,
             transfers=transfers,
             restores=restores,
-            reliable=reliable,
-            timers=timers,
-            negotiations=negotiations,
         )
+        self._server = server = ServerSide(ctx, parts)
         negotiations.bind(
             client.offer_state, caller.offer_state, server.offer_state, reliable.offer_state
         )
         # A re-INVITE refresh waits while another re-INVITE or an offer is under way.
         timers.busy = lambda d: client.reinvite_pending(d) or negotiations.pending(d) is not None
         self._registrations = Registrations(ctx)
-        views.bind(
+        ctx.views = Views(
             caller=caller,
             client=client,
             server=server,

@@ -61,6 +61,11 @@ class UAContext:
         "views",
     )
 
+    #: Makes the dialog and subscription handles the application is handed and carries
+    #: their commands to the parts: set by the UserAgent once its parts exist (they
+    #: reach it only while they run, never while they are made).
+    views: Views
+
     def __init__(
         self,
         endpoint: EndpointLike,
@@ -70,7 +75,6 @@ class UAContext:
         identity: NameAddr,
         contact: str | None,
         digest: DigestClient,
-        views: Views,
     ) -> None:
         self.endpoint = endpoint
         self.config = config
@@ -78,8 +82,6 @@ class UAContext:
         self.identity = identity
         #: Answers 401/407 challenges with the UA's credentials (§22.2).
         self.digest = digest
-        #: Makes the dialog and subscription views the application is handed.
-        self.views = views
         #: The latest ``now`` seen; it never goes backwards.
         self.now = float("-inf")
         #: The UA's events, in order, until the application takes them (the parts

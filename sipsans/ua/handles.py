@@ -16,7 +16,8 @@ below say what a handle asks of each.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol, Unpack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, Unpack, cast, overload
 
 from ..dialog.model import Dialog, DialogId, DialogSnapshot, snapshot
 from ..dialog.state import DialogState, TerminatedReason
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from ..message.fields import NameAddr
     from ..message.model import Request
     from ..message.uri import URI
+
+_T = TypeVar("_T")
 
 __all__ = [
     "ClientInviteDialog",
@@ -108,19 +111,21 @@ class _Subscriptions(Protocol):  # sipsans.ua.subscriptions.Subscriptions
     def newest(self, d: Dialog) -> Subscription | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class SubscribeArgs:
+    """What ``dialog.subscribe()`` asks the subscriber to send within the dialog
+    (RFC 6665 §4.1.2.1), passed on as one value (the defaults are the handle's)."""
+
+    event: str
+    expires: int
+    accept: str | None
+    headers: Hdrs
+    body: bytes
+    content_type: str | None
+
+
 class _Subscriber(Protocol):  # sipsans.ua.subscriber.Subscriber
-    def subscribe_in(
-        self,
-        d: Dialog,
-        event: str,
-        *,
-        expires: int,
-        accept: str | None,
-        headers: Hdrs,
-        body: bytes,
-        content_type: str | None,
-        now: float,
-    ) -> ClientSubscription: ...
+    def subscribe_in(self, d: Dialog, args: SubscribeArgs, now: float) -> ClientSubscription: ...
 
     def refresh(self, rec: Subscription, expires: int | None, now: float) -> None: ...
 
@@ -154,20 +159,10 @@ class _Notifier(Protocol):  # sipsans.ua.notifier.Notifier
     ) -> ClientTxn: ...
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class Views:
-    """Makes the handles of one UserAgent and carries their commands to its parts
-    (bound by the UserAgent once its parts exist)."""
-
-    __slots__ = (
-        "caller",
-        "client",
-        "notifier",
-        "reliable",
-        "server",
-        "subscriber",
-        "subscriptions",
-        "transfers",
-    )
+    """Makes the handles of one UserAgent and carries their commands to its parts: the
+    record of those parts, made by the UserAgent once they all exist."""
 
     caller: _Caller
     client: _Client
@@ -177,27 +172,6 @@ class Views:
     subscriber: _Subscriber
     notifier: _Notifier
     reliable: _Reliable
-
-    def bind(
-        self,
-        *,
-        caller: _Caller,
-        client: _Client,
-        server: _Server,
-        transfers: _Transfers,
-        subscriptions: _Subscriptions,
-        subscriber: _Subscriber,
-        notifier: _Notifier,
-        reliable: _Reliable,
-    ) -> None:
-        self.caller = caller
-        self.client = client
-        self.server = server
-        self.transfers = transfers
-        self.subscriptions = subscriptions
-        self.subscriber = subscriber
-        self.notifier = notifier
-        self.reliable = reliable
 
     def call(self, call: Call) -> ClientInviteDialog:
         """The handle of a call we placed (it follows the fork that answers)."""
@@ -210,6 +184,14 @@ class Views:
         if rec.role == "subscriber":
             return ClientSubscription(self, rec)
         return ServerSubscription(self, rec)
+
+
+def _rejection(status: int, reason: str | None, headers: Headers_) -> Reply:
+    """The answer of a handle's ``reject()``: a final 3xx-6xx (§21.3-21.6; a 2xx is
+    ``accept()``'s), ``reason`` its reason phrase."""
+    if not 300 <= status <= 699:
+        raise LocalProtocolError(f"reject() sends 300-699, not {status}")
+    return Reply(status, reason, tuple(headers))
 
 
 # -- INVITE dialogs ------------------------------------------------------------------------
@@ -409,16 +391,8 @@ class _InviteDialog:
         new one (RFC 6665 dialog reuse); it then behaves like one from ``ua.subscribe``:
         refreshed, reported, ended with ``unsubscribe()``, and it outlives a BYE of the
         call (RFC 5057). A second subscription to the same package needs another ``id``."""
-        return self._views.subscriber.subscribe_in(
-            self._dialog(),
-            event,
-            expires=expires,
-            accept=accept,
-            headers=tuple(headers),
-            body=body,
-            content_type=content_type,
-            now=now,
-        )
+        args = SubscribeArgs(event, expires, accept, tuple(headers), body, content_type)
+        return self._views.subscriber.subscribe_in(self._dialog(), args, now)
 
     def as_subscription(self) -> ClientSubscription | ServerSubscription:
         """The subscription view of this dialog: its newest subscription usage (the
@@ -514,12 +488,34 @@ class ServerInviteDialog(_InviteDialog):
         now: float,
     ) -> None:
         """A final 3xx-6xx (``reason`` is the reason phrase)."""
-        if not 300 <= status <= 699:
-            raise LocalProtocolError(f"reject() sends 300-699, not {status}")
-        self._views.server.answer(self._dialog(), Reply(status, reason, tuple(headers)), now=now)
+        self._views.server.answer(self._dialog(), _rejection(status, reason, headers), now=now)
 
 
 # -- subscriptions (RFC 6665) ---------------------------------------------------------
+
+
+class _RecordField(Generic[_T]):
+    """A read-only attribute of a subscription handle: the attribute of the same name
+    of its record (a handle keeps no state of its own)."""
+
+    def __init__(self, doc: str | None = None) -> None:
+        self.__doc__ = doc
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, view: None, owner: type) -> _RecordField[_T]: ...
+    @overload
+    def __get__(self, view: _SubscriptionView, owner: type) -> _T: ...
+    def __get__(self, view: _SubscriptionView | None, owner: type) -> _T | _RecordField[_T]:
+        if view is None:
+            return self
+        return cast("_T", getattr(view._rec, self._name))
+
+    def __set__(self, view: _SubscriptionView, value: object) -> None:
+        raise AttributeError(f"{self._name} is read-only: the handle shows its record")
 
 
 class _SubscriptionView:
@@ -543,14 +539,8 @@ class _SubscriptionView:
     def __hash__(self) -> int:
         return hash(self._rec.key)
 
-    @property
-    def key(self) -> int:
-        """A number naming this subscription within its UserAgent."""
-        return self._rec.key
-
-    @property
-    def state(self) -> SubscriptionState:
-        return self._rec.state
+    key: _RecordField[int] = _RecordField("A number naming this subscription within its UserAgent.")
+    state: _RecordField[SubscriptionState] = _RecordField()
 
     @property
     def event(self) -> str:
@@ -568,26 +558,16 @@ class _SubscriptionView:
         d = self._rec.dialog
         return d.id if d is not None else None
 
-    @property
-    def expires_at(self) -> float | None:
-        """When the subscription runs out on the caller's clock, if known."""
-        return self._rec.expires_at
-
-    @property
-    def reason(self) -> str | None:
+    expires_at: _RecordField[float | None] = _RecordField(
+        "When the subscription runs out on the caller's clock, if known."
+    )
+    reason: _RecordField[str | None] = _RecordField(
         """Why it ended: the Subscription-State reason (RFC 6665 §4.1.3: timeout,
         rejected, noresource, deactivated, probation, giveup, invariant) or a local
         cause (see docs/subscriptions.md)."""
-        return self._rec.reason
-
-    @property
-    def retry_after(self) -> int | None:
-        return self._rec.retry_after
-
-    @property
-    def status(self) -> int | None:
-        """The SIP status that ended it, when one did."""
-        return self._rec.status
+    )
+    retry_after: _RecordField[int | None] = _RecordField()
+    status: _RecordField[int | None] = _RecordField("The SIP status that ended it, when one did.")
 
 
 class ClientSubscription(_SubscriptionView):
@@ -595,10 +575,9 @@ class ClientSubscription(_SubscriptionView):
 
     __slots__ = ()
 
-    @property
-    def last_notify(self) -> Request | None:
-        """The last NOTIFY received (its body is the resource state)."""
-        return self._rec.last_notify
+    last_notify: _RecordField[Request | None] = _RecordField(
+        "The last NOTIFY received (its body is the resource state)."
+    )
 
     def refresh(self, *, expires: int | None = None, now: float) -> None:
         """Refresh now (the UA also refreshes by itself before expiry)."""
@@ -616,10 +595,9 @@ class ServerSubscription(_SubscriptionView):
 
     __slots__ = ()
 
-    @property
-    def request(self) -> Request | None:
-        """The SUBSCRIBE (or REFER) that created the subscription."""
-        return self._rec.request
+    request: _RecordField[Request | None] = _RecordField(
+        "The SUBSCRIBE (or REFER) that created the subscription."
+    )
 
     def accept(
         self,
@@ -645,9 +623,7 @@ class ServerSubscription(_SubscriptionView):
         now: float,
     ) -> None:
         """A final 3xx-6xx to the SUBSCRIBE (``reason`` is the reason phrase)."""
-        if not 300 <= status <= 699:
-            raise LocalProtocolError(f"reject() sends 300-699, not {status}")
-        self._views.notifier.reject(self._rec, Reply(status, reason, tuple(headers)), now=now)
+        self._views.notifier.reject(self._rec, _rejection(status, reason, headers), now=now)
 
     def notify(
         self,

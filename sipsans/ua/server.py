@@ -30,23 +30,16 @@ from ..transaction.events import (
     TransportFailed,
 )
 from ..transaction.transport import ClientTxn, ServerTxn, Source
-from .calls import Caller
 from .checks import EXTENSION_HEADERS, PROBED, check_request
-from .client import ClientSide
 from .context import UAContext
-from .dialogs import DialogTable
 from .events import IncomingCall, InDialogRequest, MessageReceived
 from .handles import ServerInviteDialog
-from .inbox import Inbox
-from .notifier import Notifier
-from .offers import Negotiations, Pending, refusal
+from .offers import Pending, refusal
+from .parts import Parts
 from .records import KNOWN_METHODS, Hdrs, Incoming, Reply, ServerInvite, body_type
-from .refer import Transfers, accept_headers
-from .reliable import NOT_SUPPORTED, ReliableProvisionals
-from .restores import Restores
-from .session_timers import Negotiated, SessionTimers
-from .subscriber import Subscriber
-from .subscriptions import Subscriptions
+from .refer import accept_headers
+from .reliable import NOT_SUPPORTED
+from .session_timers import Negotiated
 
 __all__ = ["ServerSide", "check_request"]
 
@@ -73,61 +66,32 @@ class ServerSide:
     """Requests the UA receives and its answers (see the module docstring)."""
 
     __slots__ = (
-        "_caller",
-        "_client",
         "_ctx",
         "_deferred_bye",
         "_dialogs",
         "_extensions",
         "_inbox",
         "_invites",
-        "_negotiations",
-        "_notifier",
         "_offers",
+        "_parts",
         "_reliable",
-        "_restores",
-        "_subs",
-        "_subscriber",
         "_timers",
-        "_transfers",
     )
 
-    def __init__(
-        self,
-        ctx: UAContext,
-        *,
-        dialogs: DialogTable,
-        inbox: Inbox,
-        caller: Caller,
-        client: ClientSide,
-        subscriptions: Subscriptions,
-        subscriber: Subscriber,
-        notifier: Notifier,
-        transfers: Transfers,
-        restores: Restores,
-        reliable: ReliableProvisionals,
-        timers: SessionTimers,
-        negotiations: Negotiations,
-    ) -> None:
+    def __init__(self, ctx: UAContext, parts: Parts) -> None:
         self._ctx = ctx
-        self._dialogs = dialogs
-        self._inbox = inbox
-        self._caller = caller
-        self._client = client
-        self._subs = subscriptions
-        self._subscriber = subscriber
-        self._notifier = notifier
-        self._transfers = transfers
-        self._reliable = reliable
-        self._timers = timers
-        self._negotiations = negotiations
+        #: The parts requests are passed on to (read on the paths they take).
+        self._parts = parts
+        # Read on every request and answer of a call: held directly.
+        self._dialogs = dialogs = parts.dialogs
+        self._inbox = inbox = parts.inbox
+        self._reliable = reliable = parts.reliable
+        self._timers = parts.timers
         self._invites: dict[Dialog, ServerInvite] = {}
         #: BYEs asked for before our 2xx was ACKed (§15), per dialog: their headers,
         #: Reason and the handle ``bye()`` returned (see defer_bye).
         self._deferred_bye: dict[Dialog, tuple[Hdrs, str | None, ClientTxn]] = {}
-        self._restores = restores
-        inbox.unanswered = self._default_answer
-        restores.replay = self._replay
+        parts.restores.replay = self._replay
         #: An UPDATE or PRACK with an offer handed to the application, per dialog, until
         #: answered: its server transaction id (RFC 3311 §5.2).
         self._offers: dict[Dialog, int] = {}
@@ -209,15 +173,19 @@ class ServerSide:
         method = request.method
         d = self._dialogs.get((request.call_id, to_tag, request.from_.tag or ""))
         if d is None and method == "NOTIFY":
-            self._subscriber.on_notify(request, txn, None)  # may create the dialog (RFC 6665)
+            self._parts.subscriber.on_notify(request, txn, None)  # may create the dialog (RFC 6665)
             return
         # RFC 5057: a dialog whose INVITE usage ended lives on for its subscriptions.
-        usages = d is not None and method in ("NOTIFY", "SUBSCRIBE") and self._subs.has_usages(d)
+        usages = (
+            d is not None
+            and method in ("NOTIFY", "SUBSCRIBE")
+            and self._parts.subscriptions.has_usages(d)
+        )
         if d is None or (d.state is _TERMINATED and method != "BYE" and not usages):
             if d is None and ctx.config.restore_wait is not None:
                 # Another process may have held it: wait for the application to restore it.
                 dialog_id = DialogId(request.call_id, to_tag, request.from_.tag or "")
-                if self._restores.hold(request, txn, dialog_id):
+                if self._parts.restores.hold(request, txn, dialog_id):
                     return
             ctx.reply(txn, request, 481)  # §12.2.2
             return
@@ -231,13 +199,13 @@ class ServerSide:
             return
         d.remote_cseq = seq
         if method == "NOTIFY":
-            self._subscriber.on_notify(request, txn, d)
+            self._parts.subscriber.on_notify(request, txn, d)
             return
         if method == "SUBSCRIBE":
-            self._notifier.on_subscribe(request, txn, d)
+            self._parts.notifier.on_subscribe(request, txn, d)
             return
         if method == "REFER":
-            self._transfers.on_refer(d, request, txn)
+            self._parts.transfers.on_refer(d, request, txn)
             return
         if method == "BYE":
             self._on_bye(d, request, txn)
@@ -247,7 +215,7 @@ class ServerSide:
                 self._hand_over_offer(d, request, txn)  # a new offer in the PRACK (§5)
             return
         if method == "INVITE":
-            if self._client.reinvite_pending(d):
+            if self._parts.client.reinvite_pending(d):
                 ctx.reply(txn, request, 491, to_tag=to_tag)  # §14.2: glare
                 return
             if d.state is not _CONFIRMED or d in self._invites:
@@ -275,7 +243,7 @@ class ServerSide:
         refreshes the session timer is answered at once (§10)."""
         ctx = self._ctx
         if request.body:
-            refused = refusal(ctx, self._negotiations.pending(d))
+            refused = refusal(ctx, self._parts.negotiations.pending(d))
             if refused is not None:
                 ctx.reply(txn, request, refused[0], refused[1], to_tag=d.local_tag)
                 return False
@@ -328,7 +296,7 @@ class ServerSide:
             self._inbox.hand_over(txn, request, None, after=ctx.config.answer_timeout)
             ctx.events.append(MessageReceived(request=request, txn=txn))
         elif method == "SUBSCRIBE":
-            self._notifier.on_subscribe(request, txn, None)
+            self._parts.notifier.on_subscribe(request, txn, None)
         elif method in _DIALOG_ONLY:
             ctx.reply(txn, request, 481)  # §15.1.2, RFC 3311 §5.2, RFC 6086 §4.2
         else:
@@ -451,7 +419,7 @@ class ServerSide:
             if held is not None:
                 why = _OUR_BYE[d.role]
                 headers, reason, handle = held
-                self._client.send_bye(d, why, headers=headers, reason=reason, origin=handle)
+                self._parts.client.send_bye(d, why, headers=headers, reason=reason, origin=handle)
 
     def on_cancel(self, event: CancelReceived) -> None:
         pending = self._inbox.get(event.txn.id)
@@ -488,9 +456,9 @@ class ServerSide:
             self._defer_bye(old)  # §15: after its ACK
         elif old.state is _CONFIRMED:
             why = _OUR_BYE[old.role]
-            self._client.send_bye(old, why)
+            self._parts.client.send_bye(old, why)
         elif old.is_early:
-            self._caller.send_cancel(old)
+            self._parts.caller.send_cancel(old)
 
     # -- answering ---------------------------------------------------------------------
 
@@ -627,7 +595,7 @@ class ServerSide:
             # The BYE the application asked for meanwhile, if any, goes now (with its handle).
             headers, reason, handle = self._deferred_bye.pop(d, ((), None, None))
             self._dialogs.change(d, DialogInput.ACK_TIMEOUT)  # "the dialog is confirmed, but"
-            self._client.send_bye(
+            self._parts.client.send_bye(
                 d,
                 TerminatedReason.TIMEOUT,
                 headers=headers,
@@ -678,9 +646,9 @@ class ServerSide:
         sub = pending.sub
         if sub is not None:  # a SUBSCRIBE: accept() or reject() it
             if 200 <= reply.status < 300:
-                self._notifier.answer_accept(sub, reply)
+                self._parts.notifier.answer_accept(sub, reply)
             elif reply.status >= 300:
-                self._notifier.answer_reject(sub, reply)
+                self._parts.notifier.answer_reject(sub, reply)
             else:
                 raise LocalProtocolError("a SUBSCRIBE is answered with a final status (RFC 6665)")
             return
@@ -747,7 +715,7 @@ class ServerSide:
         elif method == "UPDATE" and status < 300:
             self._dialogs.refresh_target(d, request)
         elif method == "REFER" and status < 300:
-            self._transfers.accepted(d, request)
+            self._parts.transfers.accepted(d, request)
         if negotiated is not None:
             self._timers.granted(d, negotiated, response, body)
 
@@ -830,7 +798,7 @@ class ServerSide:
         answered, ended (a transport failure): it can no longer be answered."""
         txn_id = event.txn.id
         if pending.sub is not None:
-            self._notifier.abandon(pending.sub)  # the SUBSCRIBE can no longer be answered
+            self._parts.notifier.abandon(pending.sub)  # the SUBSCRIBE can no longer be answered
         d = pending.dialog
         if d is not None and self._offers.get(d) == txn_id:
             del self._offers[d]

@@ -39,8 +39,8 @@ from .context import UAContext
 from .dialogs import DialogTable
 from .events import NotifyReceived
 from .failover import begin_walk
-from .handles import ClientSubscription
-from .records import Hdrs, Outgoing
+from .handles import ClientSubscription, SubscribeArgs
+from .records import Outgoing
 from .refreshing import header_int
 from .subscriptions import NOTIFY_INPUT, Subscriptions
 
@@ -134,25 +134,15 @@ class Subscriber:
         ctx.drain()
         return ClientSubscription(ctx.views, rec)
 
-    def subscribe_in(
-        self,
-        d: Dialog,
-        event: str,
-        *,
-        expires: int,
-        accept: str | None,
-        headers: Hdrs,
-        body: bytes,
-        content_type: str | None,
-        now: float,
-    ) -> ClientSubscription:
+    def subscribe_in(self, d: Dialog, args: SubscribeArgs, now: float) -> ClientSubscription:
         """Send an initial SUBSCRIBE within the existing dialog ``d`` (RFC 6665 §4.1.2.1,
         dialog reuse §4.5.2, RFC 5057): the subscription is a usage of ``d`` at once, so its
-        NOTIFYs match it (§4.1.3) even when one overtakes the 2xx. The defaults are those
-        of ``dialog.subscribe``, the one caller."""
+        NOTIFYs match it (§4.1.3) even when one overtakes the 2xx. ``args`` are those of
+        ``dialog.subscribe``, the one caller."""
         ctx = self._ctx
         ctx.advance(now)
-        ev = _subscribe_args(event, expires, body, content_type)
+        expires, body = args.expires, args.body
+        ev = _subscribe_args(args.event, expires, body, args.content_type)
         if d.state is not DialogState.CONFIRMED:
             raise LocalProtocolError(
                 f"a SUBSCRIBE within a dialog needs a confirmed one; {d.id} is {d.state.value}"
@@ -164,16 +154,16 @@ class Subscriber:
                 "(e.g. 'presence;id=2') or refresh() the existing one"
             )
         rec = self._subs.new_record("subscriber", ev, expires)
-        rec.accept = accept
-        rec.headers = tuple(h for h in headers if h[0].lower() != "route")  # the dialog routes
+        rec.accept = args.accept
+        rec.headers = tuple(h for h in args.headers if h[0].lower() != "route")  # the dialog routes
         rec.unsubscribing = expires == 0  # a fetch: one NOTIFY, then terminated
         self._subs.attach(d, rec)
         txn, _ = self._client.send(
             d,
             "SUBSCRIBE",
             body=body or None,
-            content_type=content_type if body else None,
-            headers=(*_subscribe_headers(ev, expires, accept), *rec.headers),
+            content_type=args.content_type if body else None,
+            headers=(*_subscribe_headers(ev, expires, args.accept), *rec.headers),
         )
         out = self._client.outgoing(txn)
         out.sub, out.on_final, out.quiet = rec, self.on_final, True
