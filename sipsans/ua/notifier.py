@@ -224,7 +224,7 @@ class Notifier:
             headers=[*ctx.common, *reply.headers],
         )
         ctx.endpoint.send_response(ServerTxn(rec.txn), response, now=ctx.now)
-        self._subs.refuse(rec, "rejected", status, response)
+        self._subs.refuse(rec, "rejected", response)
 
     def abandon(self, rec: Subscription) -> None:
         """The SUBSCRIBE awaiting the application's answer lost its transaction."""

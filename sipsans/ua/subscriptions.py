@@ -189,18 +189,14 @@ class Subscriptions:
         records is due."""
         self._handlers = {"subscriber": subscriber, "notifier": notifier}
 
-    def refuse(
-        self,
-        rec: Subscription,
-        reason: str,
-        status: int | None = None,
-        response: Response | None = None,
-    ) -> None:
-        """Others' SUBSCRIBE ``rec`` was refused, or lost its transaction, before it took
-        effect (RFC 6665 §4.2.1.1): it ends with no transaction and no dialog, so that
-        an in-dialog SUBSCRIBE refused leaves that dialog's usages alone."""
+    def refuse(self, rec: Subscription, reason: str, response: Response | None = None) -> None:
+        """Others' SUBSCRIBE ``rec`` was refused (with ``response``), or lost its
+        transaction, before it took effect (RFC 6665 §4.2.1.1): it ends with no
+        transaction and no dialog, so that an in-dialog SUBSCRIBE refused leaves that
+        dialog's usages alone."""
         rec.txn = 0
         rec.dialog = None
+        status = response.status_code if response is not None else None
         self.move(rec, _I.REJECTED, reason, status, response)
 
     def notify_failed(self, rec: Subscription, status: int, response: Response | None) -> None:
