@@ -27,7 +27,7 @@ from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.model import Request, Response, make_response
 from ..transaction.transport import ClientTxn, ServerTxn
 from .events import IncomingSubscription
-from .handles import ServerSubscription
+from .handles import NotifyArgs, ServerSubscription
 from .inbox import Inbox
 from .records import Hdrs, Outgoing, Reply
 from .refreshing import header_int, seconds_left
@@ -230,18 +230,7 @@ class Notifier:
         """The SUBSCRIBE awaiting the application's answer lost its transaction."""
         self._subs.refuse(rec, "timeout")
 
-    def notify(
-        self,
-        rec: Subscription,
-        *,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        state: SubscriptionState | str | None = None,
-        reason: str | None = None,
-        retry_after: int | None = None,
-        headers: Hdrs = (),
-        now: float,
-    ) -> ClientTxn:
+    def notify(self, rec: Subscription, args: NotifyArgs, now: float) -> ClientTxn:
         """The application's NOTIFY (``notify()``, ``terminate()``, ``notify_refer()``)."""
         ctx = self._subs.ctx
         ctx.advance(now)
@@ -253,11 +242,11 @@ class Notifier:
             )
         if rec.txn or rec.dialog is None:
             raise LocalProtocolError("accept() the SUBSCRIBE before sending NOTIFYs")
-        if body and content_type is None and rec.content_type is None:
+        if args.body and args.content_type is None and rec.content_type is None:
             raise LocalProtocolError("a NOTIFY body needs content_type= (the package's type)")
-        _keep_body(rec, body, content_type)
-        new = state_arg(state) if state is not None else None
-        txn = self._send_notify(rec, new, reason, retry_after, headers, quiet=False)
+        _keep_body(rec, args.body, args.content_type)
+        new = state_arg(args.state) if args.state is not None else None
+        txn = self._send_notify(rec, new, args.reason, args.retry_after, args.headers, quiet=False)
         ctx.drain()
         return txn
 
