@@ -5,8 +5,10 @@ whose NOTIFYs may still create dialogs (forks, RFC 6665 §4.1.4), the subscripti
 usages of each dialog (RFC 5057) and the subscriptions' alarms. A subscription's state
 moves only through :data:`~sipsans.dialog.subscription.SUBSCRIPTION_TABLE`
 (``Subscription.advance``, called by :meth:`Subscriptions.move`, which reports each
-change). The two roles act on them: :mod:`sipsans.ua.subscriber` and
-:mod:`sipsans.ua.notifier`.
+change). The two roles act on them, :mod:`sipsans.ua.subscriber` and
+:mod:`sipsans.ua.notifier`, and work through :class:`Subscriptions`: it holds what
+both use (the UA context, the dialog table, the client side) and hands each role the
+alarms of its records.
 """
 
 from __future__ import annotations
