@@ -154,9 +154,10 @@ class UserAgent:
         client.bind(reliable=reliable, timers=timers)
         self._caller = caller = Caller(ctx, dialogs, client, reliable, timers)
         reliable.cancel_call = caller.send_cancel
-        self._subscriptions = subs = Subscriptions(ctx, dialogs)
-        self._subscriber = subscriber = Subscriber(ctx, dialogs, client, subs)
-        self._notifier = notifier = Notifier(ctx, dialogs, client, inbox, subs)
+        self._subscriptions = subs = Subscriptions(ctx, dialogs, client)
+        self._subscriber = subscriber = Subscriber(subs)
+        self._notifier = notifier = Notifier(inbox, subs)
+        subs.serve(subscriber=subscriber.fire, notifier=notifier.fire)
         self._transfers = transfers = Transfers(
             ctx, dialogs, client, inbox, subs, subscriber, notifier
         )

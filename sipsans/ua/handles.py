@@ -124,6 +124,21 @@ class SubscribeArgs:
     content_type: str | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotifyArgs:
+    """What the application's NOTIFY carries (``notify()``, ``terminate()``,
+    ``notify_refer()``), passed to the notifier as one value: the resource state
+    (``body``, kept for refreshes) and, if given, a new subscription ``state`` with the
+    ``reason`` and ``retry_after`` of a termination (RFC 6665 §4.2.2)."""
+
+    body: bytes | None = None
+    content_type: str | None = None
+    state: SubscriptionState | str | None = None
+    reason: str | None = None
+    retry_after: int | None = None
+    headers: Hdrs = ()
+
+
 class _Subscriber(Protocol):  # sipsans.ua.subscriber.Subscriber
     def subscribe_in(self, d: Dialog, args: SubscribeArgs, now: float) -> ClientSubscription: ...
 
@@ -145,18 +160,7 @@ class _Notifier(Protocol):  # sipsans.ua.notifier.Notifier
 
     def reject(self, rec: Subscription, reply: Reply, *, now: float) -> None: ...
 
-    def notify(
-        self,
-        rec: Subscription,
-        *,
-        body: bytes | None,
-        content_type: str | None,
-        state: SubscriptionState | str | None,
-        reason: str | None,
-        retry_after: int | None,
-        headers: Hdrs,
-        now: float,
-    ) -> ClientTxn: ...
+    def notify(self, rec: Subscription, args: NotifyArgs, now: float) -> ClientTxn: ...
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -636,16 +640,8 @@ class ServerSubscription(_SubscriptionView):
     ) -> ClientTxn:
         """A NOTIFY with the new resource state (``body``, kept for refreshes) and,
         if given, a new subscription ``state``. Its responses arrive as events."""
-        return self._views.notifier.notify(
-            self._rec,
-            body=body,
-            content_type=content_type,
-            state=state,
-            reason=None,
-            retry_after=None,
-            headers=tuple(headers),
-            now=now,
-        )
+        args = NotifyArgs(body=body, content_type=content_type, state=state, headers=tuple(headers))
+        return self._views.notifier.notify(self._rec, args, now)
 
     def terminate(
         self,
@@ -659,13 +655,12 @@ class ServerSubscription(_SubscriptionView):
     ) -> ClientTxn:
         """End the subscription: a NOTIFY with ``terminated;reason=...`` (RFC 6665
         §4.2.2, e.g. ``noresource``, ``deactivated``, ``rejected``, ``giveup``)."""
-        return self._views.notifier.notify(
-            self._rec,
+        args = NotifyArgs(
             body=body,
             content_type=content_type,
             state=SubscriptionState.TERMINATED,
             reason=reason,
             retry_after=retry_after,
             headers=tuple(headers),
-            now=now,
         )
+        return self._views.notifier.notify(self._rec, args, now)

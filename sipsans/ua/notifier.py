@@ -19,7 +19,6 @@ from ..dialog.model import Dialog, contact_target, route_set_from
 from ..dialog.state import DialogState
 from ..dialog.subscription import (
     Subscription,
-    SubscriptionInput,
     SubscriptionState,
     format_subscription_state,
     parse_event,
@@ -27,11 +26,8 @@ from ..dialog.subscription import (
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..message.model import Request, Response, make_response
 from ..transaction.transport import ClientTxn, ServerTxn
-from .client import ClientSide
-from .context import UAContext
-from .dialogs import DialogTable
 from .events import IncomingSubscription
-from .handles import ServerSubscription
+from .handles import NotifyArgs, ServerSubscription
 from .inbox import Inbox
 from .records import Hdrs, Outgoing, Reply
 from .refreshing import header_int, seconds_left
@@ -40,25 +36,18 @@ from .subscriptions import NOTIFY_INPUT, Subscriptions, state_arg
 __all__ = ["Notifier"]
 
 _S = SubscriptionState
-_I = SubscriptionInput
 
 
 @dataclass(slots=True, eq=False, repr=False)
 class Notifier:
     """Others' subscriptions to our state (see the module docstring)."""
 
-    _ctx: UAContext
-    _dialogs: DialogTable
-    _client: ClientSide
     _inbox: Inbox
     _subs: Subscriptions
 
-    def __post_init__(self) -> None:
-        self._subs.on_alarm("notifier", self.fire)
-
     def on_subscribe(self, request: Request, txn: ServerTxn, d: Dialog | None) -> None:
         """A SUBSCRIBE: a refresh or un-subscribe of one of ours, or a new subscription."""
-        ctx = self._ctx
+        ctx = self._subs.ctx
         tag = d.local_tag if d is not None else None
         try:
             ev = parse_event(request.headers.get("event") or "")
@@ -98,7 +87,7 @@ class Notifier:
     ) -> None:
         """§4.2.1.2: answer a refresh and send the current state at once; Expires: 0
         ends the subscription with ``terminated;reason=timeout`` (§4.2.1.4)."""
-        ctx = self._ctx
+        ctx = self._subs.ctx
         d = rec.dialog
         assert d is not None
         if rec.state is _S.TERMINATED or rec.txn:
@@ -107,7 +96,7 @@ class Notifier:
         granted = (
             rec.expires if requested is None else min(requested, ctx.config.subscription_expires)
         )
-        self._dialogs.refresh_target(d, request)
+        self._subs.dialogs.refresh_target(d, request)
         hdrs = (("Contact", d.local_contact), ("Expires", str(granted)), *ctx.common)
         ctx.reply(txn, request, 200, hdrs, to_tag=d.local_tag)
         if granted == 0:
@@ -127,7 +116,7 @@ class Notifier:
         now: float,
     ) -> None:
         """200 to the SUBSCRIBE, then the first NOTIFY (§4.2.1.2)."""
-        ctx = self._ctx
+        ctx = self._subs.ctx
         ctx.advance(now)
         self._accept(rec, reply, state, expires)
         ctx.drain()
@@ -141,7 +130,7 @@ class Notifier:
         self, rec: Subscription, reply: Reply, state: SubscriptionState | str, expires: int | None
     ) -> None:
         """The 200 carries ``reply``'s header fields, the first NOTIFY its body."""
-        ctx = self._ctx
+        ctx = self._subs.ctx
         pending = self._inbox.get(rec.txn) if rec.txn else None
         if pending is None or rec.role != "notifier":
             raise LocalProtocolError(
@@ -180,7 +169,7 @@ class Notifier:
 
     def _notifier_dialog(self, request: Request) -> Dialog:
         """§12.1.1 for the dialog our 2xx to an out-of-dialog SUBSCRIBE creates."""
-        ctx = self._ctx
+        ctx = self._subs.ctx
         contact = contact_target(request)
         assert contact is not None  # checked on receipt
         to = request.to
@@ -207,19 +196,19 @@ class Notifier:
             state=DialogState.CONFIRMED,
         )
         d.invite_usage = False
-        self._dialogs.add(d)
+        self._subs.dialogs.add(d)
         return d
 
     def reject(self, rec: Subscription, reply: Reply, *, now: float) -> None:
         """A final 3xx-6xx to the SUBSCRIBE."""
-        ctx = self._ctx
+        ctx = self._subs.ctx
         ctx.advance(now)
         self.answer_reject(rec, reply)
         ctx.drain()
 
     def answer_reject(self, rec: Subscription, reply: Reply) -> None:
         """:meth:`reject` without the clock and the drain (for ``ua.respond``)."""
-        ctx = self._ctx
+        ctx = self._subs.ctx
         pending = self._inbox.take(rec.txn) if rec.txn else None
         if pending is None:
             raise LocalProtocolError(
@@ -235,30 +224,15 @@ class Notifier:
             headers=[*ctx.common, *reply.headers],
         )
         ctx.endpoint.send_response(ServerTxn(rec.txn), response, now=ctx.now)
-        rec.txn = 0
-        rec.dialog = None  # an in-dialog SUBSCRIBE refused leaves the dialog's usages alone
-        self._subs.move(rec, _I.REJECTED, "rejected", status, response)
+        self._subs.refuse(rec, "rejected", response)
 
     def abandon(self, rec: Subscription) -> None:
         """The SUBSCRIBE awaiting the application's answer lost its transaction."""
-        rec.txn = 0
-        rec.dialog = None
-        self._subs.move(rec, _I.REJECTED, "timeout")
+        self._subs.refuse(rec, "timeout")
 
-    def notify(
-        self,
-        rec: Subscription,
-        *,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        state: SubscriptionState | str | None = None,
-        reason: str | None = None,
-        retry_after: int | None = None,
-        headers: Hdrs = (),
-        now: float,
-    ) -> ClientTxn:
+    def notify(self, rec: Subscription, args: NotifyArgs, now: float) -> ClientTxn:
         """The application's NOTIFY (``notify()``, ``terminate()``, ``notify_refer()``)."""
-        ctx = self._ctx
+        ctx = self._subs.ctx
         ctx.advance(now)
         if rec.role != "notifier":
             raise LocalProtocolError("only the notifier sends NOTIFY; a subscriber refresh()es")
@@ -268,11 +242,11 @@ class Notifier:
             )
         if rec.txn or rec.dialog is None:
             raise LocalProtocolError("accept() the SUBSCRIBE before sending NOTIFYs")
-        if body and content_type is None and rec.content_type is None:
+        if args.body and args.content_type is None and rec.content_type is None:
             raise LocalProtocolError("a NOTIFY body needs content_type= (the package's type)")
-        _keep_body(rec, body, content_type)
-        new = state_arg(state) if state is not None else None
-        txn = self._send_notify(rec, new, reason, retry_after, headers, quiet=False)
+        _keep_body(rec, args.body, args.content_type)
+        new = state_arg(args.state) if args.state is not None else None
+        txn = self._send_notify(rec, new, args.reason, args.retry_after, args.headers, quiet=False)
         ctx.drain()
         return txn
 
@@ -308,20 +282,20 @@ class Notifier:
         new = state if state is not None else rec.state
         if new is _S.NOTIFY_WAIT:
             new = _S.PENDING
-        now = self._ctx.now
+        now = self._subs.ctx.now
         remaining = seconds_left(rec.expires_at, now) if rec.expires_at is not None else None
         value = format_subscription_state(
             new, expires=remaining, reason=reason, retry_after=retry_after
         )
         hdrs = (("Event", str(rec.event)), ("Subscription-State", value), *headers)
-        txn, origin = self._client.send(
+        txn, origin = self._subs.client.send(
             d,
             "NOTIFY",
             body=rec.body or None,
             content_type=rec.content_type if rec.body else None,
             headers=hdrs,
         )
-        out = self._client.outgoing(txn)
+        out = self._subs.client.outgoing(txn)
         out.sub, out.on_final, out.quiet = rec, self.on_final, quiet
         self._subs.move(
             rec,
@@ -345,12 +319,12 @@ class Notifier:
         if rec.state is _S.TERMINATED or 200 <= code < 300:
             return
         if resp is None or not (code >= 500 or code == 491):
-            self._subs.move(rec, _I.NOTIFY_FAILED, "notify failed", code, resp)
+            self._subs.notify_failed(rec, code, resp)
 
     def fire(self, rec: Subscription) -> None:
         """A notifier's alarm is due: at expiry, the last NOTIFY says
         ``terminated;reason=timeout`` (RFC 6665 §4.2.2)."""
-        if rec.expires_at is not None and self._ctx.now >= rec.expires_at:
+        if rec.expires_at is not None and self._subs.ctx.now >= rec.expires_at:
             self.send_notify(rec, state=_S.TERMINATED, reason="timeout", quiet=True)
         else:
             self._subs.arm(rec)

@@ -5,7 +5,7 @@ we received and have not finished with."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypedDict
 
 from ..auth import Credentials
@@ -151,65 +151,37 @@ FinalHandler = Callable[["Outgoing", int, Response | None], None]
 RetryHandler = Callable[["Outgoing"], None]
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class Outgoing:
     """A request the UA sent other than the initial INVITE (within a dialog or not);
     kept so that 401/407 can be retried (§22.2) and every event carries the handle the
     application was given."""
 
-    __slots__ = (
-        "ack",
-        "auth_tries",
-        "body",
-        "content_type",
-        "dialog",
-        "glare_rounds",
-        "headers",
-        "live",
-        "on_final",
-        "on_retry",
-        "origin",
-        "quiet",
-        "request",
-        "sub",
-        "target",
-        "walk",
-    )
-
-    def __init__(  # noqa: PLR0917 - a record of the command's arguments
-        self,
-        dialog: Dialog | None,
-        request: Request,
-        target: Target,
-        origin: ClientTxn,
-        body: bytes | None,
-        content_type: str | None,
-        headers: Hdrs,
-    ) -> None:
-        self.dialog = dialog
-        self.request = request
-        self.target = target
-        #: client transactions still mapped to this record (auth and glare retries
-        #: add one each); the record ends when the count drops to zero
-        self.live = 0
-        self.origin = origin
-        self.auth_tries = 0
-        self.body = body
-        self.content_type = content_type
-        self.headers = headers
-        #: The subscription whose SUBSCRIBE, NOTIFY or REFER this is, if any.
-        self.sub: Subscription | None = None
-        #: For a subscription's request: who hears its final outcome.
-        self.on_final: FinalHandler | None = None
-        self.on_retry: RetryHandler | None = None
-        #: True for requests the UA sent on its own (refreshes, automatic NOTIFYs):
-        #: their responses and end are not passed on to the application.
-        self.quiet = False
-        #: A re-INVITE's ACK, resent for each retransmission of its 2xx (§13.2.2.4).
-        self.ack: Request | None = None
-        #: How many times a re-INVITE met 491 and was retried (§14.1).
-        self.glare_rounds = 0
-        #: The walk down the targets of a request given several (RFC 3263 §4.3).
-        self.walk: Failover | None = None
+    dialog: Dialog | None
+    request: Request
+    target: Target
+    origin: ClientTxn
+    body: bytes | None
+    content_type: str | None
+    headers: Hdrs
+    #: client transactions still mapped to this record (auth and glare retries
+    #: add one each); the record ends when the count drops to zero
+    live: int = field(default=0, init=False)
+    auth_tries: int = field(default=0, init=False)
+    #: The subscription whose SUBSCRIBE, NOTIFY or REFER this is, if any.
+    sub: Subscription | None = field(default=None, init=False)
+    #: For a subscription's request: who hears its final outcome.
+    on_final: FinalHandler | None = field(default=None, init=False)
+    on_retry: RetryHandler | None = field(default=None, init=False)
+    #: True for requests the UA sent on its own (refreshes, automatic NOTIFYs):
+    #: their responses and end are not passed on to the application.
+    quiet: bool = field(default=False, init=False)
+    #: A re-INVITE's ACK, resent for each retransmission of its 2xx (§13.2.2.4).
+    ack: Request | None = field(default=None, init=False)
+    #: How many times a re-INVITE met 491 and was retried (§14.1).
+    glare_rounds: int = field(default=0, init=False)
+    #: The walk down the targets of a request given several (RFC 3263 §4.3).
+    walk: Failover | None = field(default=None, init=False)
 
     def keep_ack(self, ack: Request, target: Target) -> None:
         """The ACK of this re-INVITE's 2xx, once sent (resent for its retransmissions)."""

@@ -38,6 +38,7 @@ from .client import ClientSide, name_addr_arg
 from .context import UAContext
 from .dialogs import DialogTable
 from .events import ReferReceived
+from .handles import NotifyArgs
 from .inbox import Inbox
 from .notifier import Notifier
 from .records import Hdrs, Outgoing
@@ -215,9 +216,8 @@ class Transfers:
                 "(accept one with ua.respond(txn, 202); Refer-Sub: false has none)"
             )
         body = sipfrag(status, REASON_PHRASES.get(status, "Unknown"))
-        return self._notifier.notify(
-            rec, body=body, content_type=SIPFRAG, state=state, reason=reason, now=now
-        )
+        args = NotifyArgs(body=body, content_type=SIPFRAG, state=state, reason=reason)
+        return self._notifier.notify(rec, args, now)
 
 
 def accept_headers(request: Request) -> Hdrs:

@@ -34,9 +34,7 @@ from ..message.fields import NameAddr, parse_name_addr
 from ..message.model import Request, Response, make_request
 from ..message.uri import URI, SipURI
 from ..transaction.transport import ClientTxn, ServerTxn, Target
-from .client import ClientSide, name_addr_arg
-from .context import UAContext
-from .dialogs import DialogTable
+from .client import name_addr_arg
 from .events import NotifyReceived
 from .failover import begin_walk
 from .handles import ClientSubscription, SubscribeArgs
@@ -54,13 +52,7 @@ _I = SubscriptionInput
 class Subscriber:
     """Our subscriptions to others' state (see the module docstring)."""
 
-    _ctx: UAContext
-    _dialogs: DialogTable
-    _client: ClientSide
     _subs: Subscriptions
-
-    def __post_init__(self) -> None:
-        self._subs.on_alarm("subscriber", self.fire)
 
     def subscribe(
         self,
@@ -86,7 +78,7 @@ class Subscriber:
         The UA refreshes before expiry and reports ``SubscriptionStateChanged`` and
         ``NotifyReceived``; every NOTIFY From tag of a forked SUBSCRIBE becomes its
         own subscription. ``expires=0`` fetches the state once."""
-        ctx = self._ctx
+        ctx = self._subs.ctx
         ctx.advance(now)
         hdrs = tuple(headers)
         ev = _subscribe_args(event, expires, body, content_type)
@@ -129,7 +121,7 @@ class Subscriber:
         out.sub = rec
         out.on_final, out.on_retry, out.quiet = self.on_final, self._on_retry, True
         out.walk = walk
-        self._client.send_out_of_dialog(request, target, out)
+        self._subs.client.send_out_of_dialog(request, target, out)
         rec.refreshing = True
         ctx.drain()
         return ClientSubscription(ctx.views, rec)
@@ -139,7 +131,7 @@ class Subscriber:
         dialog reuse §4.5.2, RFC 5057): the subscription is a usage of ``d`` at once, so its
         NOTIFYs match it (§4.1.3) even when one overtakes the 2xx. ``args`` are those of
         ``dialog.subscribe``, the one caller."""
-        ctx = self._ctx
+        ctx = self._subs.ctx
         ctx.advance(now)
         expires, body = args.expires, args.body
         ev = _subscribe_args(args.event, expires, body, args.content_type)
@@ -158,14 +150,14 @@ class Subscriber:
         rec.headers = tuple(h for h in args.headers if h[0].lower() != "route")  # the dialog routes
         rec.unsubscribing = expires == 0  # a fetch: one NOTIFY, then terminated
         self._subs.attach(d, rec)
-        txn, _ = self._client.send(
+        txn, _ = self._subs.client.send(
             d,
             "SUBSCRIBE",
             body=body or None,
             content_type=args.content_type if body else None,
             headers=(*_subscribe_headers(ev, expires, args.accept), *rec.headers),
         )
-        out = self._client.outgoing(txn)
+        out = self._subs.client.outgoing(txn)
         out.sub, out.on_final, out.quiet = rec, self.on_final, True
         rec.request = out.request
         rec.refreshing = True
@@ -178,13 +170,13 @@ class Subscriber:
         assert d is not None
         extra = _subscribe_headers(rec.event, expires, rec.accept)
         extra += [h for h in rec.headers if h[0].lower() != "route"]
-        txn, _ = self._client.send(d, "SUBSCRIBE", headers=tuple(extra))
-        out = self._client.outgoing(txn)
+        txn, _ = self._subs.client.send(d, "SUBSCRIBE", headers=tuple(extra))
+        out = self._subs.client.outgoing(txn)
         out.sub, out.on_final, out.quiet = rec, self.on_final, True
         rec.refreshing = True
 
     def refresh(self, rec: Subscription, expires: int | None, now: float) -> None:
-        ctx = self._ctx
+        ctx = self._subs.ctx
         ctx.advance(now)
         if rec.role != "subscriber" or rec.state is _S.TERMINATED or rec.unsubscribing:
             raise LocalProtocolError(f"{ctx.views.subscription(rec)!r} cannot be refreshed")
@@ -202,7 +194,7 @@ class Subscriber:
     def unsubscribe(self, rec: Subscription, now: float) -> None:
         """Expires: 0 (§4.1.2.3); the final NOTIFY (or Timer N after the 2xx) ends it.
         Before any NOTIFY there is no dialog yet: the un-SUBSCRIBE goes once one exists."""
-        ctx = self._ctx
+        ctx = self._subs.ctx
         ctx.advance(now)
         if rec.role != "subscriber":
             raise LocalProtocolError("unsubscribe() is for subscribers; a notifier terminate()s")
@@ -235,7 +227,7 @@ class Subscriber:
         if rec.state is _S.TERMINATED:
             return
         method = out.request.method
-        now = self._ctx.now
+        now = self._subs.ctx.now
         ok = 200 <= code < 300
         retry = header_int(resp, "Retry-After") if resp is not None else None
         if method == "REFER":
@@ -340,7 +332,7 @@ class Subscriber:
             remote_tag=notify.from_.tag or "",
             local_uri=rec.local_uri,
             remote_uri=rec.remote_uri,
-            local_contact=initial.headers.get("contact") or self._ctx.contact,
+            local_contact=initial.headers.get("contact") or self._subs.ctx.contact,
             remote_target=contact,
             route_set=route_set,
             local_cseq=initial.cseq.seq,
@@ -350,13 +342,13 @@ class Subscriber:
             secure=isinstance(initial.uri, SipURI) and initial.uri.secure,
         )
         d.invite_usage = False
-        self._dialogs.add(d)
+        self._subs.dialogs.add(d)
         return d
 
     def on_notify(self, request: Request, txn: ServerTxn, d: Dialog | None) -> None:
         """A NOTIFY with a To tag: in dialog ``d``, or creating one (§4.4.1, §4.1.4 forks,
         §4.1.3)."""
-        ctx = self._ctx
+        ctx = self._subs.ctx
         try:
             ev = parse_event(request.headers.get("event") or "")
             raw_state = request.headers.get("subscription-state")
@@ -383,7 +375,7 @@ class Subscriber:
             self._subs.attach(d, rec)
         else:
             d = rec.dialog
-            self._dialogs.refresh_target(d, request)  # NOTIFY is a target refresh (§4.1.3)
+            self._subs.dialogs.refresh_target(d, request)  # NOTIFY is a target refresh (§4.1.3)
         ctx.reply(txn, request, 200, to_tag=d.local_tag)
         rec.last_notify = request
         now = ctx.now
@@ -416,7 +408,7 @@ class Subscriber:
     def fire(self, rec: Subscription) -> None:
         """A subscriber's alarm is due: Timer N (no NOTIFY after the 2xx), the expiry, or
         the refresh."""
-        subs, now = self._subs, self._ctx.now
+        subs, now = self._subs, self._subs.ctx.now
         if rec.timer_n_at is not None and now >= rec.timer_n_at:
             rec.timer_n_at = None
             subs.close_fork_window(rec)

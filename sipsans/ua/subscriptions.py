@@ -5,14 +5,17 @@ whose NOTIFYs may still create dialogs (forks, RFC 6665 §4.1.4), the subscripti
 usages of each dialog (RFC 5057) and the subscriptions' alarms. A subscription's state
 moves only through :data:`~sipsans.dialog.subscription.SUBSCRIPTION_TABLE`
 (``Subscription.advance``, called by :meth:`Subscriptions.move`, which reports each
-change). The two roles act on them: :mod:`sipsans.ua.subscriber` and
-:mod:`sipsans.ua.notifier`.
+change). The two roles act on them, :mod:`sipsans.ua.subscriber` and
+:mod:`sipsans.ua.notifier`, and work through :class:`Subscriptions`: it holds what
+both use (the UA context, the dialog table, the client side) and hands each role the
+alarms of its records.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ..dialog.model import Dialog
@@ -25,6 +28,7 @@ from ..dialog.subscription import (
 )
 from ..errors import LocalProtocolError
 from ..message.model import Request, Response
+from .client import ClientSide
 from .context import UAContext
 from .dialogs import DialogTable
 from .events import SubscriptionStateChanged
@@ -50,42 +54,36 @@ NOTIFY_INPUT = {
 }
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class Subscriptions:
     """Every subscription of the UA, both roles (see the module docstring)."""
 
-    __slots__ = (
-        "_by_key",
-        "_ctx",
-        "_dialogs",
-        "_forkable",
-        "_handlers",
-        "_keys",
-        "_newest",
-        "_usages",
+    #: What both roles work with: the UA's context, its dialogs (a subscription's
+    #: dialog is held here while it has usages) and the client side they send by.
+    ctx: UAContext
+    dialogs: DialogTable
+    client: ClientSide
+    #: Each role's handler of its records' alarms (see :meth:`serve`).
+    _handlers: dict[Role, Callable[[Subscription], None]] = field(init=False, default_factory=dict)
+    _by_key: dict[int, Subscription] = field(init=False, default_factory=dict)
+    _keys: int = field(init=False, default=0)
+    #: Our initial SUBSCRIBEs by (Call-ID, From tag): where NOTIFYs that create a
+    #: dialog (forks included) find their subscription (RFC 6665 §4.1.4).
+    _forkable: dict[tuple[str, str], Subscription] = field(init=False, default_factory=dict)
+    #: The subscription usages of each dialog (RFC 5057), by our role and Event.
+    _usages: dict[Dialog, dict[UsageKey, Subscription]] = field(init=False, default_factory=dict)
+    #: The newest usage of each dialog, kept after it ended (``as_subscription()``)
+    #: for as long as the dialog record lives (a handle holds it).
+    _newest: weakref.WeakKeyDictionary[Dialog, Subscription] = field(
+        init=False, default_factory=weakref.WeakKeyDictionary
     )
-
-    def __init__(self, ctx: UAContext, dialogs: DialogTable) -> None:
-        self._ctx = ctx
-        self._dialogs = dialogs
-        #: Each role's handler of its records' alarms.
-        self._handlers: dict[Role, Callable[[Subscription], None]] = {}
-        self._by_key: dict[int, Subscription] = {}
-        self._keys = 0
-        #: Our initial SUBSCRIBEs by (Call-ID, From tag): where NOTIFYs that create a
-        #: dialog (forks included) find their subscription (RFC 6665 §4.1.4).
-        self._forkable: dict[tuple[str, str], Subscription] = {}
-        #: The subscription usages of each dialog (RFC 5057), by our role and Event.
-        self._usages: dict[Dialog, dict[UsageKey, Subscription]] = {}
-        #: The newest usage of each dialog, kept after it ended (``as_subscription()``)
-        #: for as long as the dialog record lives (a handle holds it).
-        self._newest: weakref.WeakKeyDictionary[Dialog, Subscription] = weakref.WeakKeyDictionary()
 
     def stats(self) -> dict[str, int]:
         return {"subscriptions": len(self._by_key), "subscribe_calls": len(self._forkable)}
 
     def all(self) -> list[ClientSubscription | ServerSubscription]:
         """Every live subscription, both roles (for a clean shutdown)."""
-        views = self._ctx.views
+        views = self.ctx.views
         return [views.subscription(rec) for rec in self._by_key.values()]
 
     def newest(self, d: Dialog) -> Subscription | None:
@@ -133,9 +131,9 @@ class Subscriptions:
         if nxt is _S.TERMINATED:
             rec.reason, rec.status, rec.retry_after = reason, status, retry_after
         if nxt is not previous or appeared:
-            self._ctx.events.append(
+            self.ctx.events.append(
                 SubscriptionStateChanged(
-                    subscription=self._ctx.views.subscription(rec),
+                    subscription=self.ctx.views.subscription(rec),
                     previous=None if appeared else previous,
                     state=nxt,
                     reason=reason,
@@ -154,7 +152,7 @@ class Subscriptions:
         rec.dialog = d
         usages = self._usages.setdefault(d, {})
         if rec.usage_key not in usages:
-            self._dialogs.hold(d)
+            self.dialogs.hold(d)
         usages[rec.usage_key] = rec
         self._newest[d] = rec
 
@@ -167,7 +165,7 @@ class Subscriptions:
         del usages[rec.usage_key]
         if not usages:
             del self._usages[d]
-        self._dialogs.release(d)
+        self.dialogs.release(d)
 
     def _forget(self, rec: Subscription) -> None:
         self._by_key.pop(rec.key, None)
@@ -180,12 +178,32 @@ class Subscriptions:
         if d not in self._usages:
             if not d.invite_usage:
                 # A subscription-only dialog ends with its last usage (RFC 5057 §5).
-                self._dialogs.change(d, DialogInput.USAGES_ENDED)
-            self._dialogs.release(d, 0)
+                self.dialogs.change(d, DialogInput.USAGES_ENDED)
+            self.dialogs.release(d, 0)
 
-    def on_alarm(self, role: Role, handler: Callable[[Subscription], None]) -> None:
-        """``handler(rec)`` runs when an alarm of one of ``role``'s records is due."""
-        self._handlers[role] = handler
+    def serve(
+        self,
+        *,
+        subscriber: Callable[[Subscription], None],
+        notifier: Callable[[Subscription], None],
+    ) -> None:
+        """The roles, once made: each handler runs when an alarm of one of its role's
+        records is due."""
+        self._handlers = {"subscriber": subscriber, "notifier": notifier}
+
+    def refuse(self, rec: Subscription, reason: str, response: Response | None = None) -> None:
+        """Others' SUBSCRIBE ``rec`` was refused (with ``response``), or lost its
+        transaction, before it took effect (RFC 6665 §4.2.1.1): it ends with no
+        transaction and no dialog, so that an in-dialog SUBSCRIBE refused leaves that
+        dialog's usages alone."""
+        rec.txn = 0
+        rec.dialog = None
+        status = response.status_code if response is not None else None
+        self.move(rec, _I.REJECTED, reason, status, response)
+
+    def notify_failed(self, rec: Subscription, status: int, response: Response | None) -> None:
+        """A NOTIFY we sent for ``rec`` failed for good: the subscription ends (§4.2.2)."""
+        self.move(rec, _I.NOTIFY_FAILED, "notify failed", status, response)
 
     def drop(self, rec: Subscription) -> None:
         """Forget ``rec`` before it ever took effect (a fork whose NOTIFY was refused)."""
@@ -215,7 +233,7 @@ class Subscriptions:
         deadline = rec.next_deadline()
         if deadline is not None and deadline != rec.alarm_at:
             rec.alarm_at = deadline
-            self._ctx.alarms.at(deadline, self._fire, rec)
+            self.ctx.alarms.at(deadline, self._fire, rec)
 
     def set_expiry(self, rec: Subscription, seconds: int, now: float) -> None:
         rec.expires_at = now + seconds
@@ -226,7 +244,7 @@ class Subscriptions:
 
     def timer_n(self) -> float:
         """RFC 6665 Timer N: how long a 2xx waits for its NOTIFY (64*T1)."""
-        return 64 * self._ctx.endpoint.config.t1
+        return 64 * self.ctx.endpoint.config.t1
 
     def _fire(self, rec: Subscription, at: float) -> None:
         """The alarm of ``rec`` is due (a stale one does nothing): its role acts."""
