@@ -160,8 +160,33 @@ def _flag(value: str | None) -> bool:
     return value is not None and value.strip().lower() == "true"
 
 
+class _DigestParams:
+    """What a Digest challenge and Digest credentials share (RFC 7616 §3.3, §3.4): the
+    ``algorithm`` token as sent (``None`` means MD5), the ``userhash`` flag and the
+    extension parameters, which both header values end with."""
+
+    __slots__ = ()
+
+    algorithm: str | None
+    userhash: bool
+    extra: tuple[tuple[str, str], ...]
+
+    @property
+    def canonical_algorithm(self) -> str | None:
+        """The registry spelling of :attr:`algorithm` (``MD5``, ``SHA-256``...), None
+        when unsupported (RFC 7616 §6.1)."""
+        return canonical_algorithm(self.algorithm)
+
+    def _header_value(self, parts: list[str]) -> str:
+        """``Digest`` and *parts*, then ``userhash`` and the extension parameters."""
+        if self.userhash:
+            parts.append("userhash=true")
+        parts += [f"{k}={_format_extra(v)}" for k, v in self.extra]
+        return "Digest " + ", ".join(parts)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DigestChallenge:
+class DigestChallenge(_DigestParams):
     """A Digest challenge (RFC 7616 §3.3, RFC 3261 §22.4).
 
     ``algorithm`` is the token as sent (``None`` means MD5); :attr:`canonical_algorithm`
@@ -179,10 +204,6 @@ class DigestChallenge:
     domain: str | None = None
     charset: str | None = None
     extra: tuple[tuple[str, str], ...] = field(default=())
-
-    @property
-    def canonical_algorithm(self) -> str | None:
-        return canonical_algorithm(self.algorithm)
 
     @classmethod
     def from_params(cls, params: AuthParams) -> DigestChallenge:
@@ -224,10 +245,7 @@ class DigestChallenge:
             parts.append(f"qop={quote_string(','.join(self.qop))}")
         if self.charset is not None:
             parts.append(f"charset={self.charset}")
-        if self.userhash:
-            parts.append("userhash=true")
-        parts += [f"{k}={_format_extra(v)}" for k, v in self.extra]
-        return "Digest " + ", ".join(parts)
+        return self._header_value(parts)
 
 
 def _format_extra(value: str) -> str:
@@ -260,7 +278,7 @@ def _decode_ext_value(value: str) -> str:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DigestAuthorization:
+class DigestAuthorization(_DigestParams):
     """Digest credentials of an Authorization / Proxy-Authorization value (RFC 7616 §3.4).
 
     ``username`` is what was sent: the userhash when ``userhash`` is true, the
@@ -279,10 +297,6 @@ class DigestAuthorization:
     opaque: str | None = None
     userhash: bool = False
     extra: tuple[tuple[str, str], ...] = field(default=())
-
-    @property
-    def canonical_algorithm(self) -> str | None:
-        return canonical_algorithm(self.algorithm)
 
     @classmethod
     def from_params(cls, params: AuthParams) -> DigestAuthorization:
@@ -346,10 +360,7 @@ class DigestAuthorization:
             parts += [f"qop={self.qop}", f"nc={self.nc}", f"cnonce={cnonce}"]
         if self.opaque is not None:
             parts.append(f"opaque={quote_string(self.opaque)}")
-        if self.userhash:
-            parts.append("userhash=true")
-        parts += [f"{k}={_format_extra(v)}" for k, v in self.extra]
-        return "Digest " + ", ".join(parts)
+        return self._header_value(parts)
 
 
 _REQUIRED = ("realm", "nonce", "uri", "response")
