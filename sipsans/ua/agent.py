@@ -277,6 +277,7 @@ class UserAgent:
         return {
             "dialogs": len(self._dialogs),
             "dialog_watchers": self._dialogs.watched(),
+            "client_txns": len(self._ctx.client_txns),
             **self._caller.stats(),
             **self._client.stats(),
             **self._server.stats(),
