@@ -277,6 +277,7 @@ class UserAgent:
         return {
             "dialogs": len(self._dialogs),
             "dialog_watchers": self._dialogs.watched(),
+            "client_txns": len(self._ctx.client_txns),
             **self._caller.stats(),
             **self._client.stats(),
             **self._server.stats(),
@@ -369,9 +370,10 @@ class UserAgent:
     # -- routing ----------------------------------------------------------------------
 
     def _route(self, event: TransactionEvent) -> None:
-        """One endpoint event to the part it belongs to; the rest passes through. (The
-        most frequent kinds are tested first: a UAS call brings three requests and the
-        end of two server transactions.)"""
+        """One endpoint event to the part it belongs to; the rest passes through. An
+        event of a client transaction goes to the part that sent it (``client_txns``).
+        (The most frequent kinds are tested first: a UAS call brings three requests and
+        the end of two server transactions.)"""
         if isinstance(event, RequestReceived):
             # §8.2: authentication first (ua.protect), then the server side's checks.
             protection = self._protection
@@ -384,30 +386,30 @@ class UserAgent:
                     self._server.unanswered_ended(event, pending)
                 elif self._holds_requests and self._restores.held:
                     self._restores.txn_ended(event.txn.id)
-            elif not (
-                self._caller.on_terminated(event)
-                or self._client.on_terminated(event)
-                or self._registrations.on_terminated(event)
-            ):
-                self._ctx.events.append(event)
+            else:
+                owner = self._ctx.client_txns.pop(event.txn.id, None)
+                if owner is None:
+                    self._ctx.events.append(event)
+                else:
+                    owner.on_terminated(event)
         elif isinstance(event, ResponseReceived):
-            if not (
-                self._caller.on_response(event)
-                or self._client.on_response(event)
-                or self._registrations.on_response(event)
-            ):
+            txn = event.txn
+            owner = self._ctx.client_txns.get(txn.id) if txn is not None else None
+            if owner is not None:
+                owner.on_response(event)
+            elif txn is not None or not self._caller.on_stray_response(event):
                 self._ctx.events.append(event)  # a CANCEL's response, or the app's own request
         elif isinstance(event, CancelReceived):
             self._server.on_cancel(event)
         elif isinstance(event, TransactionTimedOut | TransportFailed):
             if isinstance(event.txn, ServerTxn):
                 self._server.on_failure(event)
-            elif not (
-                self._caller.on_failure(event)
-                or self._client.on_failure(event)
-                or self._registrations.on_failure(event)
-            ):
-                self._ctx.events.append(event)
+            else:
+                owner = self._ctx.client_txns.get(event.txn.id)
+                if owner is None:
+                    self._ctx.events.append(event)
+                else:
+                    owner.on_failure(event)
         else:
             self._ctx.events.append(event)  # MalformedMessage, ConnectionClosed
             if isinstance(event, ConnectionClosed):

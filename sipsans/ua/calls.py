@@ -197,7 +197,7 @@ class Caller:
         call.walk = walk
         txn = ctx.endpoint.send_request(request, target=target, now=now)
         call.txn, call.origin = txn.id, txn
-        self._calls[txn.id] = call
+        self._track(txn, call)
         self._call_keys[(call_id, local_tag)] = call
         self._dialogs.add(d)
         self._dialogs.hold(d)  # the call's INVITE runs on it until its transaction ends
@@ -375,7 +375,7 @@ class Caller:
         txn = ctx.endpoint.send_request(request, target=call.target, now=ctx.now)
         call.request = request
         call.txn = txn.id
-        self._calls[txn.id] = call
+        self._track(txn, call)
 
     def _fail_over(self, call: Call, reason: str, status: int | None, wait: float | None) -> bool:
         """RFC 3263 §4.3: the call's INVITE failed at its target; send it again, in a
@@ -395,7 +395,7 @@ class Caller:
             d.local_contact = ctx.local_contact(following.transport)
         txn = ctx.endpoint.send_request(request, target=following, now=ctx.now)
         call.request, call.target, call.txn = request, following, txn.id
-        self._calls[txn.id] = call
+        self._track(txn, call)
         return True
 
     def _finish_call(self, call: Call) -> None:
@@ -412,6 +412,11 @@ class Caller:
         for d in dialogs:
             self._dialogs.release(d)
 
+    def _track(self, txn: ClientTxn, call: Call) -> None:
+        """``call``'s INVITE was just sent in ``txn``: its events come back here."""
+        self._calls[txn.id] = call
+        self._ctx.client_txns[txn.id] = self
+
     def _ack(self, call: Call, d: Dialog) -> None:
         """ACK the 2xx of fork ``d`` (§13.2.2.4); kept for the 2xx's retransmissions."""
         call.acks[d.remote_tag] = self._client.send_ack(d, b"", None, call.request)
@@ -421,17 +426,15 @@ class Caller:
 
     # -- what comes back ------------------------------------------------------------------
 
-    def on_response(self, event: ResponseReceived) -> bool:
-        """A response to a call's INVITE: True when handled here."""
-        txn = event.txn
-        if txn is not None:
-            call = self._calls.get(txn.id)
-            if call is None:
-                return False
-            self._call_response(call, event)
-            return True
-        # Outside any transaction: a 2xx retransmission after the INVITE client
-        # transaction ended (Timer M, §13.2.2.4) gets the same ACK again.
+    def on_response(self, event: ResponseReceived) -> None:
+        """A response in the client transaction of a call's INVITE."""
+        assert event.txn is not None
+        self._call_response(self._calls[event.txn.id], event)
+
+    def on_stray_response(self, event: ResponseReceived) -> bool:
+        """A response outside any transaction: True when it is a 2xx retransmission to a
+        call's INVITE after its client transaction ended (Timer M, §13.2.2.4); it gets
+        the same ACK again."""
         resp = event.response
         try:
             is_invite_2xx = resp.cseq.method == "INVITE" and 200 <= resp.status_code < 300
@@ -444,17 +447,15 @@ class Caller:
         self._call_response(call, event)
         return True
 
-    def on_failure(self, event: TransactionTimedOut | TransportFailed) -> bool:
+    def on_failure(self, event: TransactionTimedOut | TransportFailed) -> None:
         """§8.1.3.1: the INVITE timed out (408) or could not be sent (503): its early
-        dialogs end. True when it was a call's."""
+        dialogs end."""
         txn = event.txn
-        call = self._calls.get(txn.id)
-        if call is None:
-            return False
+        call = self._calls[txn.id]
         if call.txn != txn.id:
-            return True  # an earlier INVITE we already retried with credentials
+            return  # an earlier INVITE we already retried with credentials
         if call.walk is not None and self._fail_over(call, failure_of(event), None, None):
-            return True
+            return
         self._ctx.events.append(rewrite(event, call.origin))
         if call.cancelling:
             reason, status = TerminatedReason.UAC_CANCEL, 487
@@ -465,18 +466,14 @@ class Caller:
         for d in call.all_dialogs():
             if d.is_early:
                 self._dialogs.end(d, DialogInput.FAILED, reason, status)
-        return True
 
-    def on_terminated(self, event: TransactionTerminated) -> bool:
-        """An INVITE client transaction ended: True when it was a call's."""
+    def on_terminated(self, event: TransactionTerminated) -> None:
+        """A call's INVITE client transaction ended (an earlier one's end is silent)."""
         txn = event.txn
-        call = self._calls.pop(txn.id, None)
-        if call is None:
-            return False
+        call = self._calls.pop(txn.id)
         if call.txn == txn.id:
             self._finish_call(call)
             self._ctx.events.append(rewrite(event, call.origin))
-        return True
 
     def _dialog_ended(self, d: Dialog, was_early: bool) -> None:
         """No INVITE of ours may outlive its dialogs waiting for a final response that may

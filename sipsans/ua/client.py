@@ -455,6 +455,7 @@ class ClientSide:
 
     def _track(self, txn: ClientTxn, out: Outgoing) -> None:
         self._out[txn.id] = out
+        self._ctx.client_txns[txn.id] = self
         out.live += 1
         if out.dialog is not None:
             self._dialogs.hold(out.dialog)
@@ -465,14 +466,10 @@ class ClientSide:
 
     # -- responses ----------------------------------------------------------------------
 
-    def on_response(self, event: ResponseReceived) -> bool:
-        """A response to a request of ours: True when handled here."""
-        txn = event.txn
-        out = self._out.get(txn.id) if txn is not None else None
-        if out is None:
-            return False
-        self._out_response(out, event)
-        return True
+    def on_response(self, event: ResponseReceived) -> None:
+        """A response to a request of ours."""
+        assert event.txn is not None
+        self._out_response(self._out[event.txn.id], event)
 
     def _late_unanswered(self, d: Dialog, at: float) -> None:
         """The application never answered the offer of the 2xx: ACK without an answer
@@ -670,14 +667,11 @@ class ClientSide:
 
     # -- failures and the end of transactions ----------------------------------------------
 
-    def on_failure(self, event: TransactionTimedOut | TransportFailed) -> bool:
-        """§8.1.3.1: a timeout acts like 408, a transport failure like 503. True when the
-        transaction was ours."""
-        out = self._out.get(event.txn.id)
-        if out is None:
-            return False
+    def on_failure(self, event: TransactionTimedOut | TransportFailed) -> None:
+        """§8.1.3.1: a timeout acts like 408, a transport failure like 503."""
+        out = self._out[event.txn.id]
         if out.walk is not None and self._fail_over(out, failure_of(event), None, None):
-            return True
+            return
         if not out.quiet:
             self._ctx.events.append(rewrite(event, out.origin))
         status = 408 if isinstance(event, TransactionTimedOut) else 503
@@ -688,7 +682,6 @@ class ClientSide:
             if out.request.method == "INVITE":
                 self._reinvites.pop(od, None)
             self._dialogs.end(od, DialogInput.FAILED, TerminatedReason.TIMEOUT, status)
-        return True
 
     def _fail_over(
         self, out: Outgoing, reason: str, status: int | None, wait: float | None
@@ -705,12 +698,10 @@ class ClientSide:
         self._track(ctx.endpoint.send_request(out.request, target=out.target, now=ctx.now), out)
         return True
 
-    def on_terminated(self, event: TransactionTerminated) -> bool:
-        """A client transaction ended: True when it was ours."""
+    def on_terminated(self, event: TransactionTerminated) -> None:
+        """A client transaction of ours ended."""
         txn = event.txn
-        out = self._out.pop(txn.id, None)
-        if out is None:
-            return False
+        out = self._out.pop(txn.id)
         out.live -= 1
         d = out.dialog
         if d is not None:
@@ -721,7 +712,6 @@ class ClientSide:
             self._dialogs.release(d)
         if out.live == 0 and not out.quiet:
             self._ctx.events.append(rewrite(event, out.origin))
-        return True
 
     def _dialog_ended(self, d: Dialog, was_early: bool) -> None:
         """No re-INVITE of ours may outlive its dialog waiting for a final response that

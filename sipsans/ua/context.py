@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ..auth import DigestClient
 from ..errors import LocalProtocolError
@@ -22,6 +22,12 @@ from ..locate.failover import Backoffs
 from ..message.fields import NameAddr, parse_name_addr
 from ..message.model import Request, make_response
 from ..message.uri import SipURI
+from ..transaction.events import (
+    ResponseReceived,
+    TransactionTerminated,
+    TransactionTimedOut,
+    TransportFailed,
+)
 from ..transaction.surface import EndpointLike
 from ..transaction.transport import ServerTxn
 from .alarms import Alarms
@@ -29,7 +35,18 @@ from .config import UAConfig
 from .handles import Views
 from .records import Hdrs
 
-__all__ = ["UAContext"]
+__all__ = ["ClientTxnOwner", "UAContext"]
+
+
+class ClientTxnOwner(Protocol):
+    """A part that sends requests in client transactions of its own (§17.1) and takes
+    what becomes of each: its responses, its failure, its end."""
+
+    def on_response(self, event: ResponseReceived) -> None: ...
+
+    def on_failure(self, event: TransactionTimedOut | TransportFailed) -> None: ...
+
+    def on_terminated(self, event: TransactionTerminated) -> None: ...
 
 
 def _nothing() -> None:
@@ -46,6 +63,7 @@ class UAContext:
         "allow",
         "allow_value",
         "backoffs",
+        "client_txns",
         "common",
         "config",
         "contact",
@@ -88,6 +106,10 @@ class UAContext:
         #: append theirs).
         self.events: deque[Any] = deque()
         self.alarms = Alarms()
+        #: The part that sent each client transaction still alive, by the transaction's
+        #: id: a part enters its own as it sends them; the UserAgent hands each event of
+        #: one to its part and removes it when the transaction ends.
+        self.client_txns: dict[int, ClientTxnOwner] = {}
         #: When each target that failed a request may be tried first again (RFC 3263
         #: §4.3), shared by every request the UA sends with several targets.
         self.backoffs = Backoffs(

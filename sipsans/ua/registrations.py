@@ -291,7 +291,7 @@ class Registrations:
                 else:
                     walk.restart(handle.target)
             handle.txn = ctx.endpoint.send_request(request, target=handle.target, now=ctx.now)
-            self._txns[handle.txn.id] = handle
+            self._track(handle.txn, handle)
         for event in machine.take_events():
             ctx.events.append(event)
         deadline = machine.next_deadline()
@@ -301,6 +301,11 @@ class Registrations:
         if machine.state in _IDLE and machine.pending is None:
             self._by_key.pop(handle.key, None)
 
+    def _track(self, txn: ClientTxn, handle: RegistrationHandle) -> None:
+        """``handle``'s REGISTER was just sent in ``txn``: its events come back here."""
+        self._txns[txn.id] = handle
+        self._ctx.client_txns[txn.id] = self
+
     def _fire(self, handle: RegistrationHandle, at: float) -> None:
         """The alarm of ``handle`` is due (a stale one does nothing)."""
         if self._by_key.get(handle.key) is not handle or handle.alarm_at != at:
@@ -308,41 +313,38 @@ class Registrations:
         handle.alarm_at = None
         self._after(handle, handle.machine.on_timer(self._ctx.now))
 
-    def on_response(self, event: ResponseReceived) -> bool:
-        """A response to a REGISTER of ours (True), or to something else (False)."""
+    def on_response(self, event: ResponseReceived) -> None:
+        """A response to a REGISTER of ours."""
         txn = event.txn
-        handle = self._txns.get(txn.id) if txn is not None else None
-        if handle is None:
-            return False
+        assert txn is not None
+        handle = self._txns[txn.id]
         resp = event.response
         code = resp.status_code
-        if txn is None or txn != handle.txn or code < 200:
-            return True  # provisional, or an older REGISTER's late answer
+        if txn != handle.txn or code < 200:
+            return  # provisional, or an older REGISTER's late answer
         walk = handle.walk
         if walk is not None:
             if code == 503:
                 if self._fail_over(handle, txn, f"{code} {resp.reason}", resp):
-                    return True
+                    return
             else:
                 walk.succeeded(handle.target)
         if 200 <= code < 300 and event.source.conn is not None:
             self._keep_flow(handle, event.source.conn, resp)
         handle.txn = None
         self._after(handle, handle.machine.on_response(resp, self._ctx.now))
-        return True
 
-    def on_failure(self, event: TransactionTimedOut | TransportFailed) -> bool:
-        handle = self._txns.get(event.txn.id)
-        if handle is None:
-            return False
+    def on_failure(self, event: TransactionTimedOut | TransportFailed) -> None:
+        """The REGISTER in flight timed out or could not be sent: the next target, else
+        the machine takes the failure (an older REGISTER's is ignored)."""
+        handle = self._txns[event.txn.id]
         if event.txn != handle.txn:
-            return True
+            return
         if handle.walk is not None and self._fail_over(handle, event.txn, failure_of(event), None):
-            return True
+            return
         handle.txn = None
         why = event.reason if isinstance(event, TransportFailed) else "transaction timed out"
         self._after(handle, handle.machine.on_timeout(self._ctx.now, why))
-        return True
 
     def _fail_over(
         self,
@@ -373,7 +375,7 @@ class Registrations:
             return False
         handle.target = following
         handle.txn = ctx.endpoint.send_request(request, target=following, now=ctx.now)
-        self._txns[handle.txn.id] = handle
+        self._track(handle.txn, handle)
         return True
 
     # -- flows (RFC 5626) -------------------------------------------------------------------
@@ -404,6 +406,6 @@ class Registrations:
                 request = handle.machine.refresh(ctx.now, f"flow failed: {event.reason}")
                 self._after(handle, request)
 
-    def on_terminated(self, event: TransactionTerminated) -> bool:
+    def on_terminated(self, event: TransactionTerminated) -> None:
         """A REGISTER's transaction ended (the application sees the state changes)."""
-        return self._txns.pop(event.txn.id, None) is not None
+        del self._txns[event.txn.id]
