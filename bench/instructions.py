@@ -25,6 +25,10 @@ Workloads:
   ``UdpSocket._read_ready``, the Driver's pump, the CLI's ``UasHandler`` answering with
   its SDP, the send routing down to the fake ``sendto``, and the session's timer fired
   when its (rounded) deadline passes. Minus ``ua-call``, it is the adapter's overhead.
+* ``adapter-call-plain``: ``adapter-call`` with the baseline tree's handler in place of
+  the CLI's: every call answered at once with one fixed SDP body, no record per call.
+  Minus it, ``adapter-call`` is what the CLI's handler costs (its call lines and its SDP
+  negotiation), which the baseline's ``sipsans uas`` did not do.
 
 PYTHONHASHSEED is fixed so that runs are repeatable. The garbage collector is off for
 the parse workloads (as ``bench/parse.py`` times them) and on for the calls, as in a server.
@@ -169,7 +173,7 @@ def ua_call() -> Callable[[int], None]:
     return call
 
 
-def adapter_call() -> Callable[[int], None]:
+def adapter_call(plain: bool = False) -> Callable[[int], None]:
     sys.path.insert(0, str(HERE.parent / "adapters" / "session"))
     sys.path.insert(0, str(HERE.parent / "adapters" / "asyncio"))
     import uas_path
@@ -177,6 +181,8 @@ def adapter_call() -> Callable[[int], None]:
     from sipsans_session.driver import TIMER_RESOLUTION
 
     rig = uas_path.build(TIMER_RESOLUTION)
+    if plain:
+        rig.session.on_event = _plain_handler(rig)
     driver, udp, clock = rig.session.driver, rig.udp, rig.clock
     sock = udp.sock
 
@@ -198,6 +204,28 @@ def adapter_call() -> Callable[[int], None]:
         assert sent.startswith(b"SIP/2.0 200") and b"BYE" in sent, sent[:40]
 
     return call
+
+
+def _plain_handler(rig: Any) -> Callable[[object], None]:
+    """What the baseline tree's ``sipsans uas`` did with each event: answer an incoming
+    call at once with one fixed SDP body (made once, by the CLI's negotiator), and count
+    the calls in progress by Call-ID."""
+    import sipsans
+
+    session, negotiator = rig.session, rig.handler.negotiator
+    calls: set[str] = set()
+    body: list[bytes] = []
+
+    def on_event(event: object) -> None:
+        if type(event) is sipsans.IncomingCall:
+            calls.add(event.request.call_id)
+            if not body:
+                body.append(negotiator.answer(event.request.body).body)
+            session.command(event.dialog.accept, body=body[0], content_type="application/sdp")
+        elif type(event) is sipsans.DialogTerminated:
+            calls.discard(event.dialog_id.call_id)
+
+    return on_event
 
 
 def _fields_workload(name: str) -> Callable[[int], None]:
@@ -248,9 +276,15 @@ WORKLOADS: dict[str, Callable[[], Callable[[int], None]]] = {
     "endpoint-call": endpoint_call,
     "ua-call": ua_call,
     "adapter-call": adapter_call,
+    "adapter-call-plain": lambda: adapter_call(plain=True),
 }
 #: Default iterations per workload (a call costs about as much as 20 parses).
-DEFAULT_N = {"endpoint-call": 1000, "ua-call": 1000, "adapter-call": 1000}
+DEFAULT_N = {
+    "endpoint-call": 1000,
+    "ua-call": 1000,
+    "adapter-call": 1000,
+    "adapter-call-plain": 1000,
+}
 
 
 def run(name: str, loops: int) -> None:
