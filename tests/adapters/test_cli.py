@@ -371,3 +371,36 @@ def test_uas_answers_options_through_its_user_agent(capsys: pytest.CaptureFixtur
     call = ["call", f"sip:uas@127.0.0.1:{port}", "--duration", "0.1", "--timeout", "5"]
     assert cli.main([*call, "--listen", "127.0.0.1:0"]) == 0  # (ends the uas: --calls 1)
     assert uas.result() == 0
+
+
+def test_uas_reports_malformed_messages_once_a_second(capsys: pytest.CaptureFixture[str]) -> None:
+    """Bytes that are not SIP get a line naming the sender and the fault (the core drops
+    them, or answers 400 when it can), and a burst of them one line, not one each: a
+    peer flooding garbage must not flood the terminal."""
+    output = _Output(capsys)
+    port = _free_udp_port()
+    uas = _Command(["uas", "--listen", f"127.0.0.1:{port}", "--calls", "1", "--timeout", "5"])
+    output.wait_for("listening")
+    bad_cseq = (
+        b"INVITE sip:bob@127.0.0.1 SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKbad\r\n"
+        b"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: bad\r\n"
+        b"CSeq: one INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sender = sock.getsockname()[1]
+        sock.sendto(bad_cseq, ("127.0.0.1", port))
+        for _ in range(5):
+            sock.sendto(b"\x00\xff not SIP\r\n\r\n", ("127.0.0.1", port))
+        output.wait_for(f"malformed message from 127.0.0.1:{sender} over UDP")
+        time.sleep(0.3)  # (the burst's other five reach the uas meanwhile)
+        line = next(t for t in output.read().splitlines() if "malformed" in t)
+        assert "CSeq" in line
+        assert output.read().count("malformed message") == 1
+        time.sleep(0.8)  # a second after the first line: the next one says what it held back
+        sock.sendto(b"still not SIP\r\n\r\n", ("127.0.0.1", port))
+        output.wait_for("(and 5 more since the last such line)")
+    call = ["call", f"sip:uas@127.0.0.1:{port}", "--duration", "0.1", "--timeout", "5"]
+    assert cli.main([*call, "--listen", "127.0.0.1:0"]) == 0  # (ends the uas: --calls 1)
+    assert uas.result() == 0

@@ -257,7 +257,11 @@ class UasHandler:
         #: Calls answered with our offer whose ACK (with the answer) has not come yet.
         self._late: set[tuple[str, str]] = set()
         self._on_registration = on_registration
+        #: Malformed messages not yet reported, and when the last report was printed.
+        self._malformed_unsaid = 0
+        self._malformed_said_at = float("-inf")
         self.handlers: dict[type, Callable[[Any], None]] = {
+            sipsans.MalformedMessage: self._malformed,
             sipsans.IncomingCall: self._incoming,
             sipsans.DialogTerminated: self._terminated,
             sipsans.InDialogRequest: self._in_dialog,
@@ -281,6 +285,22 @@ class UasHandler:
     def _say(self, text: str) -> None:
         if not self.args.quiet:
             print(text, flush=True)
+
+    def _malformed(self, event: sipsans.MalformedMessage) -> None:
+        """Bytes that were not a valid SIP message: the core dropped them, or answered
+        them with a stateless 400 when the request's Via, From, To, Call-ID and CSeq
+        parsed. One line a second at most: a peer flooding garbage must not turn into a
+        flood of lines (the ones in between are counted in the next line)."""
+        self._malformed_unsaid += 1
+        now = time.monotonic()
+        if now - self._malformed_said_at < 1.0:
+            return
+        host, port = event.source.remote[:2]
+        more = self._malformed_unsaid - 1
+        self._malformed_unsaid, self._malformed_said_at = 0, now
+        also = f" (and {more} more since the last such line)" if more else ""
+        self._say(f"malformed message from {host}:{port} over {event.source.transport}: "
+                  f"{event.error}{also}")  # fmt: skip
 
     # -- calls ---------------------------------------------------------------------------
 
