@@ -299,8 +299,8 @@ class UasHandler:
         more = self._malformed_unsaid - 1
         self._malformed_unsaid, self._malformed_said_at = 0, now
         also = f" (and {more} more since the last such line)" if more else ""
-        self._say(f"malformed message from {host}:{port} over {event.source.transport}: "
-                  f"{event.error}{also}")  # fmt: skip
+        where = f"{host}:{port} over {event.source.transport}"
+        self._say(f"malformed message from {where}: {event.error}{also}")
 
     # -- calls ---------------------------------------------------------------------------
 
